@@ -1,0 +1,97 @@
+/**
+ * The small set of hot primitives a backend implements. Layers call only
+ * these; everything else (losses, cheap element-wise maps, bookkeeping) is
+ * plain TypeScript in the layers.
+ *
+ * Conventions, shared by every backend so that one can be swapped for another:
+ * - Arrays are row-major float32 (the js backend also runs on float64 arrays,
+ *   which the gradient checks use). Images are NCHW.
+ * - Every call is synchronous: a threaded backend splits the work inside the
+ *   call and returns when all of it is done.
+ * - Outputs are overwritten unless the name says "accumulate": parameter
+ *   gradients (`dw`, `dbias`, `dgamma`, `dbeta`) are always added into, so that
+ *   a layer used twice, or several mini-batches, sum their gradients.
+ * - Geometry comes resolved (from shape.ts): kernels never validate shapes.
+ */
+import type { Conv2dGeometry, Pool2dGeometry } from "../shape.js";
+
+export type { Conv2dGeometry, Pool2dGeometry };
+
+export interface MatmulOptions {
+  /** Use A transposed: A is stored K x M. */
+  transA?: boolean;
+  /** Use B transposed: B is stored N x K. */
+  transB?: boolean;
+  /** C += op(A) op(B) instead of C = op(A) op(B). */
+  accumulate?: boolean;
+}
+
+export interface Backend {
+  readonly name: string;
+
+  /** C[M, N] = op(A)[M, K] * op(B)[K, N]. */
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, opts?: MatmulOptions): void;
+
+  /**
+   * Convolution (cross-correlation, as every library computes it).
+   * x: [N, C, H, W], w: [K, C/groups, kH, kW], bias: [K] or null, y: [N, K, outH, outW].
+   * With `relu`, max(0, .) is applied to the output (fused bias + ReLU).
+   */
+  conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry, relu?: boolean): void;
+  /** dx = the gradient w.r.t. the input (overwritten). */
+  conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, g: Conv2dGeometry): void;
+  /** dw += the gradient w.r.t. the filters; dbias += the gradient w.r.t. the bias. */
+  conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null, g: Conv2dGeometry): void;
+
+  /**
+   * Unfolds the receptive fields of one image (channels [c0, c0 + C) of x,
+   * where x points at that image) into columns: col[C*kH*kW, outH*outW].
+   * Geometry's inChannels is the number of channels unfolded.
+   */
+  im2col(x: Float32Array, xOffset: number, col: Float32Array, g: Conv2dGeometry): void;
+  /** The adjoint of im2col: adds the columns back into the image (accumulates into dx). */
+  col2im(col: Float32Array, dx: Float32Array, dxOffset: number, g: Conv2dGeometry): void;
+
+  /**
+   * Max pooling. argmax receives the switches: for each output, the index
+   * (h * inW + w) within its input plane of the maximum (first one on ties,
+   * NaN propagates), or -1 if the window saw only padding.
+   */
+  maxPool2d(x: Float32Array, y: Float32Array, argmax: Int32Array, g: Pool2dGeometry): void;
+  /** Routes each output gradient to its switch; dx is overwritten. */
+  maxPool2dBackward(dy: Float32Array, argmax: Int32Array, dx: Float32Array, g: Pool2dGeometry): void;
+  /** Average pooling with PyTorch's divisor rules. */
+  avgPool2d(x: Float32Array, y: Float32Array, g: Pool2dGeometry, countIncludePad: boolean): void;
+  /** dx is overwritten. */
+  avgPool2dBackward(dy: Float32Array, dx: Float32Array, g: Pool2dGeometry, countIncludePad: boolean): void;
+
+  /**
+   * Batch normalisation with batch statistics over [N, ., spatial] for each
+   * of C features. Writes y, and the batch mean and 1/sqrt(var + eps)
+   * (biased variance) per feature into mean and invStd.
+   */
+  batchNormTrain(
+    x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
+    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, eps: number,
+  ): void;
+  /** y = gamma * (x - mean) * invStd + beta with given per-feature statistics. */
+  batchNormApply(
+    x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
+    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number,
+  ): void;
+  /**
+   * Backward of batchNormTrain. dx is overwritten; dgamma and dbeta are
+   * accumulated into. When `batchStats` is false the statistics were
+   * constants (evaluation mode) and dx = dy * gamma * invStd.
+   */
+  batchNormBackward(
+    x: Float32Array, dy: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array | null,
+    dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null,
+    n: number, c: number, spatial: number, batchStats: boolean,
+  ): void;
+
+  /** y = max(0, x). */
+  relu(x: Float32Array, y: Float32Array): void;
+  /** dx = dy where y > 0, else 0 (y is the forward output). */
+  reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+}

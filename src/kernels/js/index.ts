@@ -1,0 +1,37 @@
+/**
+ * The js backend: the readable reference every other backend is tested
+ * against. Plain loops, no tricks beyond contiguous inner loops.
+ */
+import type { Backend } from "../backend.js";
+import { matmul } from "./matmul.js";
+import { conv2d, conv2dBackwardData, conv2dBackwardFilter, im2col, col2im } from "./conv.js";
+import { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward } from "./pool.js";
+import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm.js";
+
+export class JsBackend implements Backend {
+  readonly name: string = "js";
+  matmul = matmul;
+  conv2d = conv2d;
+  conv2dBackwardData = conv2dBackwardData;
+  conv2dBackwardFilter = conv2dBackwardFilter;
+  im2col = im2col;
+  col2im = col2im;
+  maxPool2d = maxPool2d;
+  maxPool2dBackward = maxPool2dBackward;
+  avgPool2d = avgPool2d;
+  avgPool2dBackward = avgPool2dBackward;
+  batchNormTrain = batchNormTrain;
+  batchNormApply = batchNormApply;
+  batchNormBackward = batchNormBackward;
+
+  relu(x: Float32Array, y: Float32Array): void {
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i];
+      y[i] = v > 0 || Number.isNaN(v) ? v : 0;
+    }
+  }
+
+  reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void {
+    for (let i = 0; i < y.length; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Weight initialisation, as the notes discuss it. Fan-in and fan-out of a
+ * convolution count the receptive field: fanIn = C/groups * kH * kW,
+ * fanOut = K/groups * kH * kW, as PyTorch computes them.
+ *
+ * - "he" (default): Kaiming normal, std = sqrt(2 / fanIn), for ReLU networks.
+ * - "xavier": Glorot uniform, U(-a, a) with a = sqrt(6 / (fanIn + fanOut)).
+ * - "xavier-normal": std = sqrt(2 / (fanIn + fanOut)).
+ * - "he-uniform": U(-a, a) with a = sqrt(6 / fanIn).
+ * - "he-fan-out": Kaiming normal with fanOut (torchvision's ResNets).
+ * - "pytorch": PyTorch's default for Conv/Linear, U(-1/sqrt(fanIn), 1/sqrt(fanIn)) for weights and biases.
+ * - "zeros".
+ * Biases start at zero except under "pytorch".
+ */
+import { Tensor } from "../tensor.js";
+import { Rng, globalRng } from "../random.js";
+import { ShapeError } from "../shape.js";
+
+export type InitName = "he" | "he-uniform" | "he-fan-out" | "xavier" | "xavier-normal" | "pytorch" | "zeros";
+
+export const INIT_NAMES: InitName[] = ["he", "he-uniform", "he-fan-out", "xavier", "xavier-normal", "pytorch", "zeros"];
+
+export function checkInit(layer: string, init: unknown): InitName {
+  if (init === undefined) return "he";
+  if (typeof init !== "string" || !INIT_NAMES.includes(init as InitName)) {
+    throw new ShapeError(layer, `init = ${JSON.stringify(init)} is not valid; use one of ${INIT_NAMES.map((n) => `"${n}"`).join(", ")}`);
+  }
+  return init as InitName;
+}
+
+export function initWeight(t: Tensor, init: InitName, fanIn: number, fanOut: number, rng: Rng = globalRng): void {
+  const d = t.data;
+  switch (init) {
+    case "he":
+      fillNormal(d, Math.sqrt(2 / fanIn), rng);
+      break;
+    case "he-fan-out":
+      fillNormal(d, Math.sqrt(2 / fanOut), rng);
+      break;
+    case "he-uniform":
+      fillUniform(d, Math.sqrt(6 / fanIn), rng);
+      break;
+    case "xavier":
+      fillUniform(d, Math.sqrt(6 / (fanIn + fanOut)), rng);
+      break;
+    case "xavier-normal":
+      fillNormal(d, Math.sqrt(2 / (fanIn + fanOut)), rng);
+      break;
+    case "pytorch":
+      fillUniform(d, 1 / Math.sqrt(fanIn), rng);
+      break;
+    case "zeros":
+      d.fill(0);
+      break;
+  }
+}
+
+export function initBias(t: Tensor, init: InitName, fanIn: number, rng: Rng = globalRng): void {
+  if (init === "pytorch") fillUniform(t.data, 1 / Math.sqrt(fanIn), rng);
+  else t.data.fill(0);
+}
+
+export function fillNormal(d: Float32Array, std: number, rng: Rng = globalRng): void {
+  for (let i = 0; i < d.length; i++) d[i] = rng.normal() * std;
+}
+
+export function fillUniform(d: Float32Array, bound: number, rng: Rng = globalRng): void {
+  for (let i = 0; i < d.length; i++) d[i] = rng.uniform(-bound, bound);
+}

@@ -1,0 +1,154 @@
+/**
+ * What every layer is. A layer owns its forward and backward pass and keeps
+ * what its backward pass needs (max-pool its switches, batch-norm its batch
+ * statistics), answers its output shape without computing anything, and
+ * describes itself (options, parameters, multiply-accumulates) so that
+ * containers can summarise, save and rebuild it.
+ */
+import { Tensor, formatShape } from "../tensor.js";
+import { ShapeError } from "../shape.js";
+
+export interface Param {
+  name: string;
+  value: Tensor;
+  grad: Tensor;
+  /** False for frozen parameters: optimisers skip them and layers do not compute their gradient. */
+  trainable: boolean;
+}
+
+export interface Buffer {
+  name: string;
+  value: Tensor;
+}
+
+export interface ForwardContext {
+  /** Training mode: dropout drops, batch-norm uses and updates batch statistics. Default false. */
+  training?: boolean;
+  /**
+   * Inference only: keep nothing for a backward pass, so each activation can
+   * be released as soon as the next layer has consumed it (like torch.no_grad).
+   */
+  noGrad?: boolean;
+}
+
+export interface ShapeOptions {
+  /** Refuse inexact fits of a sliding window instead of flooring. */
+  strict?: boolean;
+}
+
+/** What a layer says about itself for a given input: its output and how it got there. */
+export interface ShapeInfo {
+  shape: number[];
+  /** Notes for the summary, e.g. an inexact fit and its formula. */
+  notes: string[];
+}
+
+export function makeParam(name: string, value: Tensor): Param {
+  return { name, value, grad: Tensor.zeros(value.shape), trainable: true };
+}
+
+/** The part every layer shares, single- or multi-input. */
+export abstract class Module {
+  /** The class name, used in summaries and saved topologies. */
+  abstract readonly type: string;
+  /** The layer's name: given in the options, or set by the container ("conv1", "pool2", …). */
+  name: string;
+  /** Whether the name was given by the user (containers leave such names alone). */
+  readonly named: boolean;
+
+  constructor(name: string | undefined, defaultName: string) {
+    this.name = name ?? defaultName;
+    this.named = name !== undefined;
+  }
+
+  /** Prefix for automatic names in containers: conv1, pool1, fc1, relu1, … */
+  get namePrefix(): string {
+    return this.type.toLowerCase();
+  }
+
+  params(): Param[] {
+    return [];
+  }
+
+  /** State that is saved but not trained, e.g. batch-norm running statistics. */
+  buffers(): Buffer[] {
+    return [];
+  }
+
+  /** Nested layers, for containers. */
+  children(): Module[] {
+    return [];
+  }
+
+  /** The options that rebuild this layer (saved in the topology JSON). */
+  abstract config(): Record<string, unknown>;
+
+  /** Drops whatever was kept for the backward pass. */
+  release(): void {}
+
+  protected error(message: string, inputShape?: readonly number[]): ShapeError {
+    return new ShapeError(this.name, message, inputShape);
+  }
+
+  /** Throws unless a backward pass has what it needs. */
+  protected requireCache<T>(value: T | null | undefined): T {
+    if (value === null || value === undefined) {
+      throw new Error(
+        `${this.name}: backward() was called without a forward pass to go back through; ` +
+          `call forward() first (without noGrad: true)`,
+      );
+    }
+    return value;
+  }
+}
+
+export abstract class Layer extends Module {
+  abstract forward(x: Tensor, ctx?: ForwardContext): Tensor;
+  /** The gradient w.r.t. the input of the last forward; adds parameter gradients into each Param.grad. */
+  abstract backward(dy: Tensor): Tensor;
+
+  /** The output shape for an input shape, computed without any data. Throws ShapeError. */
+  outputShape(inputShape: number[], opts?: ShapeOptions): number[] {
+    return this.shapeInfo(inputShape, opts).shape;
+  }
+
+  abstract shapeInfo(inputShape: number[], opts?: ShapeOptions): ShapeInfo;
+
+  /** Multiply-accumulates of one forward pass over the whole given input shape. */
+  macs(_inputShape: number[]): number {
+    return 0;
+  }
+
+  protected checkGradShape(dy: Tensor, expected: readonly number[]): void {
+    if (dy.shape.length !== expected.length || dy.shape.some((d, i) => d !== expected[i])) {
+      throw this.error(
+        `backward() got a gradient of shape ${formatShape(dy.shape)} but the last forward produced ${formatShape(expected)}; ` +
+          `pass the gradient of the loss w.r.t. this layer's output`,
+      );
+    }
+  }
+}
+
+/** Layers with several inputs (Concat, Add). */
+export abstract class MergeLayer extends Module {
+  abstract forward(xs: Tensor[], ctx?: ForwardContext): Tensor;
+  abstract backward(dy: Tensor): Tensor[];
+  outputShape(inputShapes: number[][], opts?: ShapeOptions): number[] {
+    return this.shapeInfo(inputShapes, opts).shape;
+  }
+  abstract shapeInfo(inputShapes: number[][], opts?: ShapeOptions): ShapeInfo;
+  macs(_inputShapes: number[][]): number {
+    return 0;
+  }
+}
+
+/** Checks a tensor against the shape a layer expects; the message names the layer. */
+export function expectRank(layer: Module, shape: readonly number[], ranks: number[], what: string): void {
+  if (!ranks.includes(shape.length)) {
+    throw new ShapeError(
+      layer.name,
+      `expects ${what} but got an input of shape ${formatShape(shape)} (rank ${shape.length})`,
+      shape,
+    );
+  }
+}

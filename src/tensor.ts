@@ -1,0 +1,178 @@
+import { Rng } from "./random.js";
+
+/**
+ * The array type new tensors and kernel workspaces are made of. Always
+ * Float32Array, except inside withFloat64(), which the gradient checks use to
+ * run the js reference kernels in double precision (the arrays are then
+ * Float64Array at run time; no other backend supports that mode).
+ */
+let FloatArray: Float32ArrayConstructor = Float32Array;
+
+export function allocFloats(n: number): Float32Array {
+  return new FloatArray(n);
+}
+
+/** Runs fn with every new tensor in float64 (js backend only; for gradient checks). */
+export function withFloat64<T>(fn: () => T): T {
+  const saved = FloatArray;
+  FloatArray = Float64Array as unknown as Float32ArrayConstructor;
+  try {
+    return fn();
+  } finally {
+    FloatArray = saved;
+  }
+}
+
+export function isFloat64Mode(): boolean {
+  return FloatArray !== Float32Array;
+}
+
+/**
+ * A dense float32 tensor, row-major. Images are NCHW: [batch, channels,
+ * height, width]. The memory is a plain Float32Array owned by the garbage
+ * collector: nothing ever needs to be disposed.
+ */
+export class Tensor {
+  readonly shape: number[];
+  readonly data: Float32Array;
+
+  constructor(shape: number[], data?: Float32Array | number[]) {
+    checkShape(shape);
+    const size = shapeSize(shape);
+    if (data === undefined) {
+      this.data = allocFloats(size);
+    } else {
+      if (data.length !== size) {
+        throw new Error(
+          `Tensor: shape [${shape.join(", ")}] holds ${size} values but the data has ${data.length}; ` +
+            `pass data whose length is the product of the shape`,
+        );
+      }
+      this.data = data instanceof FloatArray ? data : FloatArray.from(data);
+    }
+    this.shape = shape.slice();
+  }
+
+  static zeros(shape: number[]): Tensor {
+    return new Tensor(shape);
+  }
+
+  static ones(shape: number[]): Tensor {
+    return Tensor.full(shape, 1);
+  }
+
+  static full(shape: number[], value: number): Tensor {
+    const t = new Tensor(shape);
+    t.data.fill(value);
+    return t;
+  }
+
+  /** Standard normal values; the same seed gives the same tensor. */
+  static randn(shape: number[], seed?: number): Tensor {
+    const rng = new Rng(seed ?? Math.floor(Math.random() * 2 ** 31));
+    const t = new Tensor(shape);
+    for (let i = 0; i < t.data.length; i++) t.data[i] = rng.normal();
+    return t;
+  }
+
+  /** Uniform values in [low, high); the same seed gives the same tensor. */
+  static rand(shape: number[], seed?: number, low = 0, high = 1): Tensor {
+    const rng = new Rng(seed ?? Math.floor(Math.random() * 2 ** 31));
+    const t = new Tensor(shape);
+    for (let i = 0; i < t.data.length; i++) t.data[i] = rng.uniform(low, high);
+    return t;
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** The same memory seen with another shape of the same size. */
+  reshape(shape: number[]): Tensor {
+    const resolved = resolveReshape(this.shape, shape);
+    return new Tensor(resolved, this.data);
+  }
+
+  clone(): Tensor {
+    return new Tensor(this.shape, this.data.slice());
+  }
+
+  /** Reads one element by its multi-index (slow; for tests and inspection). */
+  get(...index: number[]): number {
+    return this.data[flatIndex(this.shape, index)];
+  }
+
+  set(value: number, ...index: number[]): void {
+    this.data[flatIndex(this.shape, index)] = value;
+  }
+
+  toArray(): number[] {
+    return Array.from(this.data);
+  }
+
+  toString(): string {
+    return `Tensor[${this.shape.join("x")}]`;
+  }
+}
+
+export function shapeSize(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+function checkShape(shape: number[]): void {
+  if (!Array.isArray(shape)) {
+    throw new Error(`Tensor: the shape must be an array of whole numbers, got ${String(shape)}`);
+  }
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) {
+      throw new Error(`Tensor: shape ${formatShape(shape)} has ${d}; every dimension must be a whole number >= 0`);
+    }
+  }
+}
+
+function resolveReshape(from: number[], to: number[]): number[] {
+  const size = shapeSize(from);
+  const unknown = to.indexOf(-1);
+  const out = to.slice();
+  if (unknown >= 0) {
+    const known = shapeSize(to.filter((_, i) => i !== unknown));
+    if (known === 0 || size % known !== 0) {
+      throw new Error(`reshape: cannot reshape ${formatShape(from)} into ${formatShape(to)}`);
+    }
+    out[unknown] = size / known;
+  }
+  if (shapeSize(out) !== size) {
+    throw new Error(
+      `reshape: ${formatShape(from)} has ${size} values and ${formatShape(to)} has ${shapeSize(out)}; the sizes must agree`,
+    );
+  }
+  return out;
+}
+
+function flatIndex(shape: number[], index: number[]): number {
+  if (index.length !== shape.length) {
+    throw new Error(`index [${index.join(", ")}] has ${index.length} dimensions, the tensor ${shape.length}`);
+  }
+  let flat = 0;
+  for (let i = 0; i < shape.length; i++) {
+    if (index[i] < 0 || index[i] >= shape[i]) {
+      throw new Error(`index [${index.join(", ")}] is out of bounds for shape ${formatShape(shape)}`);
+    }
+    flat = flat * shape[i] + index[i];
+  }
+  return flat;
+}
