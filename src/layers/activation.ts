@@ -1,0 +1,190 @@
+/**
+ * Element-wise non-linearities and softmax. Each keeps the one tensor its
+ * derivative needs: the output where the derivative is a function of it
+ * (ReLU, Tanh, Sigmoid, ELU, Softmax), the input otherwise (LeakyReLU).
+ */
+import { Tensor } from "../tensor.js";
+import { numberIn, ShapeError } from "../shape.js";
+import { getBackend } from "../kernels/index.js";
+import { Layer, type ForwardContext, type ShapeInfo } from "./layer.js";
+
+/** A layer whose output has its input's shape and whose gradient is computed element by element. */
+abstract class ElementwiseLayer extends Layer {
+  protected saved: Tensor | null = null;
+
+  shapeInfo(inputShape: number[]): ShapeInfo {
+    return { shape: inputShape.slice(), notes: [] };
+  }
+
+  config(): Record<string, unknown> {
+    return {};
+  }
+
+  /** Computes y from x; returns the tensor backward needs (x or y). */
+  protected abstract apply(x: Tensor, y: Tensor): Tensor;
+  protected abstract gradient(saved: Tensor, dy: Tensor, dx: Tensor): void;
+
+  forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    const y = new Tensor(x.shape);
+    const saved = this.apply(x, y);
+    this.saved = ctx?.noGrad ? null : saved;
+    return y;
+  }
+
+  backward(dy: Tensor): Tensor {
+    const saved = this.requireCache(this.saved);
+    this.checkGradShape(dy, saved.shape);
+    const dx = new Tensor(saved.shape);
+    this.gradient(saved, dy, dx);
+    return dx;
+  }
+
+  override release(): void {
+    this.saved = null;
+  }
+}
+
+export class ReLU extends ElementwiseLayer {
+  readonly type: string = "ReLU";
+  constructor(opts: { name?: string } = {}) {
+    super(opts.name, "relu");
+  }
+  protected apply(x: Tensor, y: Tensor): Tensor {
+    getBackend().relu(x.data, y.data);
+    return y;
+  }
+  protected gradient(y: Tensor, dy: Tensor, dx: Tensor): void {
+    getBackend().reluBackward(y.data, dy.data, dx.data);
+  }
+}
+
+export class LeakyReLU extends ElementwiseLayer {
+  readonly type: string = "LeakyReLU";
+  readonly negativeSlope: number;
+  constructor(opts: { negativeSlope?: number; name?: string } = {}) {
+    super(opts.name, "leakyrelu");
+    this.negativeSlope = numberIn(this.name, "negativeSlope", opts.negativeSlope ?? 0.01, -Infinity, Infinity);
+  }
+  override config(): Record<string, unknown> {
+    return { negativeSlope: this.negativeSlope };
+  }
+  protected apply(x: Tensor, y: Tensor): Tensor {
+    const s = this.negativeSlope;
+    for (let i = 0; i < x.size; i++) {
+      const v = x.data[i];
+      y.data[i] = v > 0 ? v : v * s;
+    }
+    return x;
+  }
+  protected gradient(x: Tensor, dy: Tensor, dx: Tensor): void {
+    const s = this.negativeSlope;
+    for (let i = 0; i < x.size; i++) dx.data[i] = x.data[i] > 0 ? dy.data[i] : dy.data[i] * s;
+  }
+}
+
+export class ELU extends ElementwiseLayer {
+  readonly type: string = "ELU";
+  readonly alpha: number;
+  constructor(opts: { alpha?: number; name?: string } = {}) {
+    super(opts.name, "elu");
+    this.alpha = numberIn(this.name, "alpha", opts.alpha ?? 1, -Infinity, Infinity);
+  }
+  override config(): Record<string, unknown> {
+    return { alpha: this.alpha };
+  }
+  protected apply(x: Tensor, y: Tensor): Tensor {
+    const a = this.alpha;
+    for (let i = 0; i < x.size; i++) {
+      const v = x.data[i];
+      y.data[i] = v > 0 ? v : a * Math.expm1(v);
+    }
+    return y;
+  }
+  protected gradient(y: Tensor, dy: Tensor, dx: Tensor): void {
+    // For x <= 0, d/dx alpha (e^x - 1) = alpha e^x = y + alpha.
+    const a = this.alpha;
+    for (let i = 0; i < y.size; i++) {
+      const v = y.data[i];
+      dx.data[i] = v > 0 ? dy.data[i] : dy.data[i] * (v + a);
+    }
+  }
+}
+
+export class Tanh extends ElementwiseLayer {
+  readonly type: string = "Tanh";
+  constructor(opts: { name?: string } = {}) {
+    super(opts.name, "tanh");
+  }
+  protected apply(x: Tensor, y: Tensor): Tensor {
+    for (let i = 0; i < x.size; i++) y.data[i] = Math.tanh(x.data[i]);
+    return y;
+  }
+  protected gradient(y: Tensor, dy: Tensor, dx: Tensor): void {
+    for (let i = 0; i < y.size; i++) dx.data[i] = dy.data[i] * (1 - y.data[i] * y.data[i]);
+  }
+}
+
+export class Sigmoid extends ElementwiseLayer {
+  readonly type: string = "Sigmoid";
+  constructor(opts: { name?: string } = {}) {
+    super(opts.name, "sigmoid");
+  }
+  protected apply(x: Tensor, y: Tensor): Tensor {
+    for (let i = 0; i < x.size; i++) {
+      const v = x.data[i];
+      // Two forms so that neither exp overflows.
+      y.data[i] = v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v));
+    }
+    return y;
+  }
+  protected gradient(y: Tensor, dy: Tensor, dx: Tensor): void {
+    for (let i = 0; i < y.size; i++) dx.data[i] = dy.data[i] * y.data[i] * (1 - y.data[i]);
+  }
+}
+
+/** Softmax over axis 1 (classes, or channels at every position of [N, C, H, W]). */
+export class Softmax extends ElementwiseLayer {
+  readonly type: string = "Softmax";
+  constructor(opts: { name?: string } = {}) {
+    super(opts.name, "softmax");
+  }
+  override shapeInfo(inputShape: number[]): ShapeInfo {
+    if (inputShape.length < 2) {
+      throw new ShapeError(this.name, `expects [N, C, …] (softmax runs over axis 1) but got [${inputShape.join(", ")}]`, inputShape);
+    }
+    return super.shapeInfo(inputShape);
+  }
+  protected apply(x: Tensor, y: Tensor): Tensor {
+    this.shapeInfo(x.shape);
+    const [n, c] = x.shape;
+    const inner = x.size / (n * c);
+    for (let b = 0; b < n; b++) {
+      for (let p = 0; p < inner; p++) {
+        const base = b * c * inner + p;
+        let max = -Infinity;
+        for (let k = 0; k < c; k++) max = Math.max(max, x.data[base + k * inner]);
+        let sum = 0;
+        for (let k = 0; k < c; k++) sum += Math.exp(x.data[base + k * inner] - max);
+        for (let k = 0; k < c; k++) y.data[base + k * inner] = Math.exp(x.data[base + k * inner] - max) / sum;
+      }
+    }
+    return y;
+  }
+  protected gradient(y: Tensor, dy: Tensor, dx: Tensor): void {
+    // dx_k = y_k (dy_k - sum_j dy_j y_j)
+    const [n, c] = y.shape;
+    const inner = y.size / (n * c);
+    for (let b = 0; b < n; b++) {
+      for (let p = 0; p < inner; p++) {
+        const base = b * c * inner + p;
+        let dot = 0;
+        for (let k = 0; k < c; k++) dot += dy.data[base + k * inner] * y.data[base + k * inner];
+        for (let k = 0; k < c; k++) {
+          const i = base + k * inner;
+          dx.data[i] = y.data[i] * (dy.data[i] - dot);
+        }
+      }
+    }
+  }
+}
+

@@ -1,0 +1,381 @@
+/**
+ * Pooling layers: max (with switches), average, L2 (LP) and global pooling.
+ * They downsample every depth slice independently and have no parameters.
+ */
+import { Tensor, formatShape } from "../tensor.js";
+import { ShapeError, fit2d, toPair, type IntOrPair, type Pair, type Pool2dGeometry } from "../shape.js";
+import { getBackend } from "../kernels/index.js";
+import { avgPool2d as jsAvgPool2d } from "../kernels/js/pool.js";
+import { Layer, expectRank, type ForwardContext, type ShapeInfo, type ShapeOptions } from "./layer.js";
+
+interface PoolSettings {
+  kernelSize: IntOrPair;
+  stride?: IntOrPair;
+  padding?: IntOrPair;
+  dilation?: IntOrPair;
+  ceilMode?: boolean;
+  name?: string;
+  strict?: boolean;
+}
+
+/** What max, average and LP pooling share: the window, its arithmetic and unbatched inputs. */
+abstract class Pool2dBase extends Layer {
+  readonly kernelSize: Pair;
+  readonly stride: Pair;
+  readonly padding: Pair;
+  readonly dilation: Pair;
+  readonly ceilMode: boolean;
+  readonly strict: boolean;
+  protected geom: Pool2dGeometry | null = null;
+  protected unbatched = false;
+
+  constructor(opts: PoolSettings, className: string) {
+    super(opts?.name, "pool");
+    if (!opts || typeof opts !== "object") throw new ShapeError(className, "expects an options object { kernelSize, … }");
+    this.kernelSize = toPair(this.name, "kernelSize", opts.kernelSize, [NaN, NaN]);
+    this.stride = toPair(this.name, "stride", opts.stride ?? undefined, this.kernelSize);
+    this.padding = toPair(this.name, "padding", opts.padding, [0, 0], 0);
+    this.dilation = toPair(this.name, "dilation", opts.dilation, [1, 1]);
+    this.ceilMode = opts.ceilMode ?? false;
+    this.strict = opts.strict ?? false;
+    for (let a = 0; a < 2; a++) {
+      const effective = (this.kernelSize[a] - 1) * this.dilation[a] + 1;
+      if (this.padding[a] * 2 > effective) {
+        throw this.error(
+          `padding = ${this.padding[a]} is more than half the ${a === 0 ? "height" : "width"} of the window ` +
+            `(kernel ${this.kernelSize[a]}${this.dilation[a] > 1 ? `, dilation ${this.dilation[a]}` : ""}); ` +
+            `a window could then see only padding: use padding <= ${Math.floor(effective / 2)}`,
+        );
+      }
+    }
+  }
+
+  override get namePrefix(): string {
+    return "pool";
+  }
+
+  geometry(inputShape: readonly number[], opts?: ShapeOptions): { geom: Pool2dGeometry; notes: string[] } {
+    expectRank(this, inputShape, [3, 4], "[N, C, H, W] (or [C, H, W])");
+    const s = inputShape.length === 3 ? [1, ...inputShape] : inputShape;
+    const [n, c, h, w] = s;
+    const pad: [number, number, number, number] = [this.padding[0], this.padding[0], this.padding[1], this.padding[1]];
+    const fit = fit2d(this.name, inputShape, h, w, {
+      kernel: this.kernelSize, stride: this.stride, pad, dilation: this.dilation, ceilMode: this.ceilMode,
+    }, opts?.strict || this.strict);
+    const geom: Pool2dGeometry = {
+      batch: n, channels: c, inH: h, inW: w, kH: this.kernelSize[0], kW: this.kernelSize[1],
+      strideH: this.stride[0], strideW: this.stride[1], padTop: pad[0], padBottom: pad[1], padLeft: pad[2], padRight: pad[3],
+      dilationH: this.dilation[0], dilationW: this.dilation[1], outH: fit.outH, outW: fit.outW,
+    };
+    return { geom, notes: fit.notes };
+  }
+
+  shapeInfo(inputShape: number[], opts?: ShapeOptions): ShapeInfo {
+    const { geom, notes } = this.geometry(inputShape, opts);
+    const out = [geom.channels, geom.outH, geom.outW];
+    return { shape: inputShape.length === 3 ? out : [geom.batch, ...out], notes };
+  }
+
+  /** Sets up a forward pass: the geometry, a batched view of x and the output tensor. */
+  protected begin(input: Tensor): { x: Tensor; y: Tensor; g: Pool2dGeometry } {
+    const { geom: g } = this.geometry(input.shape);
+    this.unbatched = input.rank === 3;
+    const x = this.unbatched ? input.reshape([1, ...input.shape]) : input;
+    return { x, y: new Tensor([g.batch, g.channels, g.outH, g.outW]), g };
+  }
+
+  protected end(y: Tensor): Tensor {
+    return this.unbatched ? y.reshape(y.shape.slice(1)) : y;
+  }
+
+  /** Checks dy and returns it batched, with the geometry of the last forward. */
+  protected beginBackward(dy: Tensor): { dy: Tensor; g: Pool2dGeometry } {
+    const g = this.requireCache(this.geom);
+    const out = [g.batch, g.channels, g.outH, g.outW];
+    this.checkGradShape(dy, this.unbatched ? out.slice(1) : out);
+    return { dy: this.unbatched ? dy.reshape(out) : dy, g };
+  }
+
+  protected inputShapeOf(g: Pool2dGeometry): number[] {
+    const s = [g.batch, g.channels, g.inH, g.inW];
+    return this.unbatched ? s.slice(1) : s;
+  }
+
+  override release(): void {
+    this.geom = null;
+  }
+}
+
+export interface MaxPool2dOptions extends PoolSettings {
+  dilation?: IntOrPair;
+}
+
+/** Max pooling; keeps its switches (argmax of every window) for the backward pass. */
+export class MaxPool2d extends Pool2dBase {
+  readonly type: string = "MaxPool2d";
+  private argmax: Int32Array | null = null;
+
+  constructor(opts: MaxPool2dOptions) {
+    super(opts, "MaxPool2d");
+  }
+
+  config(): Record<string, unknown> {
+    return { kernelSize: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation, ceilMode: this.ceilMode, strict: this.strict };
+  }
+
+  /** The switches of the last forward pass: per output, the index h * W + w of the max within its input plane. */
+  get switches(): Int32Array | null {
+    return this.argmax;
+  }
+
+  forward(input: Tensor, ctx?: ForwardContext): Tensor {
+    const { x, y, g } = this.begin(input);
+    const argmax = new Int32Array(y.size);
+    getBackend().maxPool2d(x.data, y.data, argmax, g);
+    this.argmax = argmax;
+    this.geom = ctx?.noGrad ? null : g;
+    return this.end(y);
+  }
+
+  backward(dyIn: Tensor): Tensor {
+    const { dy, g } = this.beginBackward(dyIn);
+    const dx = new Tensor(this.inputShapeOf(g));
+    getBackend().maxPool2dBackward(dy.data, this.requireCache(this.argmax), dx.data, g);
+    return dx;
+  }
+}
+
+export interface AvgPool2dOptions extends PoolSettings {
+  countIncludePad?: boolean;
+}
+
+export class AvgPool2d extends Pool2dBase {
+  readonly type: string = "AvgPool2d";
+  readonly countIncludePad: boolean;
+
+  constructor(opts: AvgPool2dOptions) {
+    if (opts && opts.dilation !== undefined) throw new ShapeError(opts.name ?? "pool", "AvgPool2d has no dilation option (as in PyTorch)");
+    super(opts, "AvgPool2d");
+    this.countIncludePad = opts.countIncludePad ?? true;
+  }
+
+  config(): Record<string, unknown> {
+    return { kernelSize: this.kernelSize, stride: this.stride, padding: this.padding, ceilMode: this.ceilMode, countIncludePad: this.countIncludePad, strict: this.strict };
+  }
+
+  forward(input: Tensor, ctx?: ForwardContext): Tensor {
+    const { x, y, g } = this.begin(input);
+    getBackend().avgPool2d(x.data, y.data, g, this.countIncludePad);
+    this.geom = ctx?.noGrad ? null : g;
+    return this.end(y);
+  }
+
+  backward(dyIn: Tensor): Tensor {
+    const { dy, g } = this.beginBackward(dyIn);
+    const dx = new Tensor(this.inputShapeOf(g));
+    getBackend().avgPool2dBackward(dy.data, dx.data, g, this.countIncludePad);
+    return dx;
+  }
+}
+
+export interface LPPool2dOptions {
+  normType?: number;
+  kernelSize: IntOrPair;
+  stride?: IntOrPair;
+  ceilMode?: boolean;
+  name?: string;
+  strict?: boolean;
+}
+
+/**
+ * Power-average pooling, PyTorch's LPPool2d: y = (sum over the window of
+ * x^p)^(1/p); p = 2 is the L2 pooling of the notes. As in PyTorch, a window
+ * cut short by ceil mode is rescaled to the full kernel area.
+ */
+export class LPPool2d extends Pool2dBase {
+  readonly type: string = "LPPool2d";
+  readonly normType: number;
+  private x: Tensor | null = null;
+  private y: Tensor | null = null;
+
+  constructor(opts: LPPool2dOptions) {
+    super({ kernelSize: opts?.kernelSize, stride: opts?.stride, ceilMode: opts?.ceilMode, name: opts?.name, strict: opts?.strict }, "LPPool2d");
+    const p = opts.normType ?? 2;
+    if (typeof p !== "number" || !Number.isFinite(p) || p <= 0) {
+      throw this.error(`normType = ${JSON.stringify(p)} is not valid; it must be a finite number > 0 (2 for L2 pooling)`);
+    }
+    this.normType = p;
+  }
+
+  config(): Record<string, unknown> {
+    return { normType: this.normType, kernelSize: this.kernelSize, stride: this.stride, ceilMode: this.ceilMode, strict: this.strict };
+  }
+
+  forward(input: Tensor, ctx?: ForwardContext): Tensor {
+    const { x, y, g } = this.begin(input);
+    const p = this.normType;
+    const powered = new Tensor(x.shape);
+    for (let i = 0; i < x.size; i++) powered.data[i] = Math.pow(x.data[i], p);
+    // PyTorch: the window mean of x^p (over the real window) times the kernel area.
+    jsAvgPool2d(powered.data, y.data, g, true);
+    const area = g.kH * g.kW;
+    for (let i = 0; i < y.size; i++) y.data[i] = Math.pow(y.data[i] * area, 1 / p);
+    this.geom = ctx?.noGrad ? null : g;
+    this.x = ctx?.noGrad ? null : x;
+    this.y = ctx?.noGrad ? null : y;
+    return this.end(y);
+  }
+
+  backward(dyIn: Tensor): Tensor {
+    const { dy, g } = this.beginBackward(dyIn);
+    const x = this.requireCache(this.x), y = this.requireCache(this.y);
+    const p = this.normType;
+    const dx = new Tensor(x.shape);
+    const plane = g.outH * g.outW, inPlane = g.inH * g.inW;
+    for (let pl = 0; pl < g.batch * g.channels; pl++) {
+      for (let oh = 0; oh < g.outH; oh++) {
+        const h0 = oh * g.strideH, h1 = Math.min(h0 + g.kH, g.inH);
+        for (let ow = 0; ow < g.outW; ow++) {
+          const w0 = ow * g.strideW, w1 = Math.min(w0 + g.kW, g.inW);
+          const o = pl * plane + oh * g.outW + ow;
+          const yv = y.data[o];
+          // y = (c S)^(1/p) with c the rescaling: dy/dx_i = c x_i^(p-1) y^(1-p).
+          const c = (g.kH * g.kW) / ((h1 - h0) * (w1 - w0));
+          const common = yv === 0 ? 0 : dy.data[o] * c * Math.pow(yv, 1 - p);
+          for (let h = h0; h < h1; h++) {
+            for (let w = w0; w < w1; w++) {
+              const i = pl * inPlane + h * g.inW + w;
+              dx.data[i] += common * Math.pow(x.data[i], p - 1);
+            }
+          }
+        }
+      }
+    }
+    return this.unbatched ? dx.reshape(dx.shape.slice(1)) : dx;
+  }
+
+  override release(): void {
+    super.release();
+    this.x = this.y = null;
+  }
+}
+
+/** Average over each whole feature map: [N, C, H, W] -> [N, C, 1, 1] (GoogLeNet's and ResNet's top). */
+export class GlobalAvgPool2d extends Layer {
+  readonly type: string = "GlobalAvgPool2d";
+  private inShape: number[] | null = null;
+
+  constructor(opts: { name?: string } = {}) {
+    super(opts.name, "gap");
+  }
+
+  override get namePrefix(): string {
+    return "gap";
+  }
+
+  config(): Record<string, unknown> {
+    return {};
+  }
+
+  shapeInfo(inputShape: number[]): ShapeInfo {
+    expectRank(this, inputShape, [3, 4], "[N, C, H, W] (or [C, H, W])");
+    const lead = inputShape.slice(0, -2);
+    return { shape: [...lead, 1, 1], notes: [] };
+  }
+
+  forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    const shape = this.shapeInfo(x.shape).shape;
+    const y = new Tensor(shape);
+    const plane = x.shape[x.rank - 1] * x.shape[x.rank - 2];
+    for (let i = 0; i < y.size; i++) {
+      let s = 0;
+      for (let p = 0; p < plane; p++) s += x.data[i * plane + p];
+      y.data[i] = s / plane;
+    }
+    this.inShape = ctx?.noGrad ? null : x.shape;
+    return y;
+  }
+
+  backward(dy: Tensor): Tensor {
+    const shape = this.requireCache(this.inShape);
+    this.checkGradShape(dy, this.shapeInfo(shape).shape);
+    const dx = new Tensor(shape);
+    const plane = shape[shape.length - 1] * shape[shape.length - 2];
+    for (let i = 0; i < dy.size; i++) {
+      const d = dy.data[i] / plane;
+      for (let p = 0; p < plane; p++) dx.data[i * plane + p] = d;
+    }
+    return dx;
+  }
+
+  override release(): void {
+    this.inShape = null;
+  }
+}
+
+/**
+ * 1-max pooling over time for text CNNs: [N, C, L] -> [N, C], the largest
+ * activation of each feature map over the whole sentence. As PyTorch's amax,
+ * ties share the gradient equally.
+ */
+export class GlobalMaxPool1d extends Layer {
+  readonly type: string = "GlobalMaxPool1d";
+  private x: Tensor | null = null;
+  private y: Tensor | null = null;
+
+  constructor(opts: { name?: string } = {}) {
+    super(opts.name, "maxpool");
+  }
+
+  override get namePrefix(): string {
+    return "maxpool";
+  }
+
+  config(): Record<string, unknown> {
+    return {};
+  }
+
+  shapeInfo(inputShape: number[]): ShapeInfo {
+    expectRank(this, inputShape, [2, 3], "[N, C, L] (or [C, L])");
+    if (inputShape[inputShape.length - 1] < 1) {
+      throw this.error(`cannot take the max over an empty sequence: input ${formatShape(inputShape)}`, inputShape);
+    }
+    return { shape: inputShape.slice(0, -1), notes: [] };
+  }
+
+  forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    const y = new Tensor(this.shapeInfo(x.shape).shape);
+    const len = x.shape[x.rank - 1];
+    for (let i = 0; i < y.size; i++) {
+      let best = -Infinity;
+      for (let t = 0; t < len; t++) {
+        const v = x.data[i * len + t];
+        if (v > best || Number.isNaN(v)) best = v;
+        if (Number.isNaN(v)) break;
+      }
+      y.data[i] = best;
+    }
+    this.x = ctx?.noGrad ? null : x;
+    this.y = ctx?.noGrad ? null : y;
+    return y;
+  }
+
+  backward(dy: Tensor): Tensor {
+    const x = this.requireCache(this.x), y = this.requireCache(this.y);
+    this.checkGradShape(dy, y.shape);
+    const dx = new Tensor(x.shape);
+    const len = x.shape[x.rank - 1];
+    for (let i = 0; i < y.size; i++) {
+      let ties = 0;
+      for (let t = 0; t < len; t++) if (x.data[i * len + t] === y.data[i]) ties++;
+      if (ties === 0) continue;
+      const share = dy.data[i] / ties;
+      for (let t = 0; t < len; t++) if (x.data[i * len + t] === y.data[i]) dx.data[i * len + t] = share;
+    }
+    return dx;
+  }
+
+  override release(): void {
+    this.x = this.y = null;
+  }
+}

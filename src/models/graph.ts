@@ -1,0 +1,191 @@
+/**
+ * A directed acyclic graph of named layers with one input and one output:
+ * Inception's parallel branches joined by Concat, ResNet's shortcuts joined
+ * by Add. Nodes are added in an order where every input already exists, so
+ * that order is a topological one and forward/backward simply walk it.
+ *
+ *   const g = new Graph();                       // the input is called "input"
+ *   g.add("conv1", new Conv2d({...}), "input")
+ *    .add("relu1", new ReLU(), "conv1")
+ *    .add("sum", new Add(), ["relu1", "input"]);  // the last node is the output
+ *
+ * In inference (noGrad) every activation is dropped as soon as its last
+ * consumer has run (reference counting), so peak memory stays near the
+ * widest cut of the graph rather than the sum of all volumes.
+ */
+import { Tensor, formatShape } from "../tensor.js";
+import { ShapeError } from "../shape.js";
+import { Layer, MergeLayer, Module, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
+
+export interface GraphNode {
+  name: string;
+  layer: Layer | MergeLayer;
+  inputs: string[];
+}
+
+export interface GraphOptions {
+  name?: string;
+  /** The name of the graph's input (default "input"). */
+  input?: string;
+  nodes?: { name: string; layer: Layer | MergeLayer; inputs: string | string[] }[];
+  /** The node whose value is the graph's output (default: the last one added). */
+  output?: string;
+}
+
+export class Graph extends Layer {
+  readonly type: string = "Graph";
+  readonly inputName: string;
+  readonly nodes: GraphNode[] = [];
+  private outputName: string | null = null;
+  private byName = new Map<string, GraphNode>();
+
+  constructor(opts: GraphOptions = {}) {
+    super(opts.name, "graph");
+    this.inputName = opts.input ?? "input";
+    for (const n of opts.nodes ?? []) this.add(n.name, n.layer, n.inputs);
+    if (opts.output !== undefined) this.setOutput(opts.output);
+  }
+
+  override get namePrefix(): string {
+    return "block";
+  }
+
+  /** Adds a node fed by the named inputs (earlier nodes or the graph input); returns the graph for chaining. */
+  add(name: string, layer: Layer | MergeLayer, inputs: string | string[]): this {
+    const ins = typeof inputs === "string" ? [inputs] : inputs;
+    if (typeof name !== "string" || name === "") throw new ShapeError(this.name, "every node needs a non-empty name");
+    if (name === this.inputName || this.byName.has(name)) {
+      throw new ShapeError(this.name, `a node named "${name}" already exists; node names must be unique (and differ from the input "${this.inputName}")`);
+    }
+    if (!(layer instanceof Module)) throw new ShapeError(this.name, `node "${name}": ${String(layer)} is not a layer`);
+    if (!Array.isArray(ins) || ins.length === 0) throw new ShapeError(this.name, `node "${name}" needs at least one input`);
+    for (const i of ins) {
+      if (i !== this.inputName && !this.byName.has(i)) {
+        throw new ShapeError(
+          this.name,
+          `node "${name}" reads "${i}", which is not the input "${this.inputName}" nor an earlier node; add nodes after the nodes they read`,
+        );
+      }
+    }
+    if (layer instanceof Layer && ins.length !== 1) {
+      throw new ShapeError(this.name, `node "${name}" is a ${layer.type}, which takes one input, but was given ${ins.length}: ${ins.join(", ")}`);
+    }
+    layer.name = name;
+    const node = { name, layer, inputs: ins.slice() };
+    this.nodes.push(node);
+    this.byName.set(name, node);
+    return this;
+  }
+
+  /** Marks the node whose value the graph returns. */
+  setOutput(name: string): this {
+    if (!this.byName.has(name)) throw new ShapeError(this.name, `cannot output "${name}": there is no node of that name`);
+    this.outputName = name;
+    return this;
+  }
+
+  get output(): string {
+    if (this.nodes.length === 0) throw new ShapeError(this.name, "the graph has no nodes");
+    return this.outputName ?? this.nodes[this.nodes.length - 1].name;
+  }
+
+  node(name: string): GraphNode | undefined {
+    return this.byName.get(name);
+  }
+
+  override children(): Module[] {
+    return this.nodes.map((n) => n.layer);
+  }
+
+  override params(): Param[] {
+    return this.nodes.flatMap((n) => n.layer.params());
+  }
+
+  config(): Record<string, unknown> {
+    return { input: this.inputName, output: this.output };
+  }
+
+  /** The shape of every node's output for an input shape, in graph order. */
+  shapes(inputShape: number[], opts?: ShapeOptions): Map<string, ShapeInfo> {
+    const out = new Map<string, ShapeInfo>([[this.inputName, { shape: inputShape, notes: [] }]]);
+    for (const n of this.nodes) {
+      const ins = n.inputs.map((i) => out.get(i)!.shape);
+      const info = n.layer instanceof MergeLayer ? n.layer.shapeInfo(ins, opts) : n.layer.shapeInfo(ins[0], opts);
+      out.set(n.name, info);
+    }
+    return out;
+  }
+
+  shapeInfo(inputShape: number[], opts?: ShapeOptions): ShapeInfo {
+    const shapes = this.shapes(inputShape, opts);
+    const notes = this.nodes.flatMap((n) => shapes.get(n.name)!.notes.map((s) => `${n.name}: ${s}`));
+    return { shape: shapes.get(this.output)!.shape, notes };
+  }
+
+  override macs(inputShape: number[]): number {
+    const shapes = this.shapes(inputShape);
+    let total = 0;
+    for (const n of this.nodes) {
+      const ins = n.inputs.map((i) => shapes.get(i)!.shape);
+      total += n.layer instanceof MergeLayer ? n.layer.macs(ins) : n.layer.macs(ins[0]);
+    }
+    return total;
+  }
+
+  /** How many nodes read each value (the output counts as one more reader). */
+  private consumers(): Map<string, number> {
+    const c = new Map<string, number>();
+    for (const n of this.nodes) for (const i of n.inputs) c.set(i, (c.get(i) ?? 0) + 1);
+    c.set(this.output, (c.get(this.output) ?? 0) + 1);
+    return c;
+  }
+
+  forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    const output = this.output;
+    const values = new Map<string, Tensor>([[this.inputName, x]]);
+    const remaining = ctx?.noGrad ? this.consumers() : null;
+    for (const n of this.nodes) {
+      const xs = n.inputs.map((i) => values.get(i)!);
+      const y = n.layer instanceof MergeLayer ? n.layer.forward(xs, ctx) : n.layer.forward(xs[0], ctx);
+      values.set(n.name, y);
+      if (remaining) {
+        for (const i of n.inputs) {
+          const left = remaining.get(i)! - 1;
+          remaining.set(i, left);
+          if (left === 0) values.delete(i);
+        }
+      }
+    }
+    return values.get(output)!;
+  }
+
+  backward(dy: Tensor): Tensor {
+    const grads = new Map<string, Tensor>([[this.output, dy]]);
+    for (let k = this.nodes.length - 1; k >= 0; k--) {
+      const n = this.nodes[k];
+      const g = grads.get(n.name);
+      if (!g) continue; // this node does not reach the output
+      grads.delete(n.name);
+      const dxs = n.layer instanceof MergeLayer ? n.layer.backward(g) : [n.layer.backward(g)];
+      n.inputs.forEach((i, j) => {
+        const prev = grads.get(i);
+        grads.set(i, prev ? sum(prev, dxs[j]) : dxs[j]);
+      });
+    }
+    const dx = grads.get(this.inputName);
+    if (!dx) throw new ShapeError(this.name, `the output "${this.output}" does not depend on the input "${this.inputName}"`);
+    return dx;
+  }
+
+  override release(): void {
+    for (const n of this.nodes) n.layer.release();
+  }
+}
+
+/** A new tensor a + b (gradients are shared between branches, so never added in place). */
+function sum(a: Tensor, b: Tensor): Tensor {
+  if (a.size !== b.size) throw new Error(`internal: gradient shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} differ`);
+  const out = new Tensor(a.shape, a.data.slice());
+  for (let i = 0; i < out.size; i++) out.data[i] += b.data[i];
+  return out;
+}

@@ -1,0 +1,95 @@
+/**
+ * A stack of layers, each feeding the next: INPUT -> [CONV -> RELU -> POOL]*N -> FC.
+ * Layers without a name get one from their kind and position among their
+ * kind (conv1, conv2, pool1, fc1, …), the way the notes label them.
+ */
+import { Tensor } from "../tensor.js";
+import { ShapeError } from "../shape.js";
+import { Layer, Module, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
+
+export class Sequential extends Layer {
+  readonly type: string = "Sequential";
+  readonly layers: Layer[];
+
+  constructor(layers: Layer[], opts: { name?: string } = {}) {
+    super(opts.name, "sequential");
+    if (!Array.isArray(layers)) throw new ShapeError(this.name, "expects an array of layers");
+    layers.forEach((l: unknown, i) => {
+      if (!(l instanceof Layer)) {
+        const what = l instanceof Module ? `a ${l.type}, which takes several inputs (use a Graph)` : String(l);
+        throw new ShapeError(this.name, `item ${i} is not a single-input layer: got ${what}`);
+      }
+    });
+    this.layers = layers.slice();
+    assignNames(this.layers);
+  }
+
+  override get namePrefix(): string {
+    return "block";
+  }
+
+  override children(): Layer[] {
+    return this.layers;
+  }
+
+  override params(): Param[] {
+    return this.layers.flatMap((l) => l.params());
+  }
+
+  config(): Record<string, unknown> {
+    return {};
+  }
+
+  shapeInfo(inputShape: number[], opts?: ShapeOptions): ShapeInfo {
+    let shape = inputShape;
+    const notes: string[] = [];
+    for (const l of this.layers) {
+      const info = l.shapeInfo(shape, opts);
+      notes.push(...info.notes.map((n) => `${l.name}: ${n}`));
+      shape = info.shape;
+    }
+    return { shape, notes };
+  }
+
+  override macs(inputShape: number[]): number {
+    let shape = inputShape;
+    let total = 0;
+    for (const l of this.layers) {
+      total += l.macs(shape);
+      shape = l.outputShape(shape);
+    }
+    return total;
+  }
+
+  forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    // Under noGrad no layer keeps anything, so each activation is garbage as
+    // soon as the next layer has returned: peak memory is two adjacent volumes.
+    for (const l of this.layers) x = l.forward(x, ctx);
+    return x;
+  }
+
+  backward(dy: Tensor): Tensor {
+    for (let i = this.layers.length - 1; i >= 0; i--) dy = this.layers[i].backward(dy);
+    return dy;
+  }
+
+  override release(): void {
+    for (const l of this.layers) l.release();
+  }
+}
+
+/** Names unnamed layers by kind and position: conv1, conv2, pool1, fc1, … (names given by the user are kept). */
+export function assignNames(layers: Module[]): void {
+  const counts = new Map<string, number>();
+  const taken = new Set(layers.filter((l) => l.named).map((l) => l.name));
+  for (const l of layers) {
+    if (l.named) continue;
+    let name: string;
+    do {
+      const k = (counts.get(l.namePrefix) ?? 0) + 1;
+      counts.set(l.namePrefix, k);
+      name = `${l.namePrefix}${k}`;
+    } while (taken.has(name));
+    l.name = name;
+  }
+}
