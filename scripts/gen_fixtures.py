@@ -104,12 +104,14 @@ class Gen:
 # ---------------------------------------------------------------------------
 # Running one layer case through PyTorch.
 
-def layer_case(name, cls, options, inputs, fn, params=None, buffers=None, training=False, gen=None):
+def layer_case(name, cls, options, inputs, fn, params=None, buffers=None, training=False, gen=None, index_inputs=False):
     """fn(xs, ps, bs) -> y computes the layer in PyTorch from float64 leaves;
-    bs (the buffers) may be updated in place, as batch-norm does."""
+    bs (the buffers) may be updated in place, as batch-norm does. With
+    index_inputs the inputs are integer ids (stored as floats, as stride takes
+    them): they have no gradient in PyTorch and stride returns zeros for them."""
     params = params or {}
     buffers = buffers or {}
-    xs = [x.to(torch.float64).requires_grad_(True) for x in inputs]
+    xs = [x.to(torch.float64).requires_grad_(not index_inputs) for x in inputs]
     ps = {k: v.to(torch.float64).requires_grad_(True) for k, v in params.items()}
     bs = {k: v.to(torch.float64).clone() for k, v in buffers.items()}
     y = fn(xs, ps, bs)
@@ -127,7 +129,7 @@ def layer_case(name, cls, options, inputs, fn, params=None, buffers=None, traini
         "dy": dy,
         "expected": {
             "output": y,
-            "inputGrads": [x.grad for x in xs],
+            "inputGrads": [torch.zeros_like(x) if index_inputs else x.grad for x in xs],
             "paramGrads": {k: p.grad for k, p in ps.items()},
             "buffers": bs,
         },
@@ -386,12 +388,27 @@ def linear_case(name, opts, input_shape):
     return layer_case(name, "Linear", opts, [x], lambda xs, ps, bs: F.linear(xs[0], ps["weight"], ps.get("bias")), params, gen=g)
 
 
+def embedding_case(name, opts, ids):
+    g = Gen(name)
+    params = {"weight": g.randn(opts["numEmbeddings"], opts["embeddingDim"])}
+    ncl = opts.get("layout", "NLC") == "NCL"
+
+    def fn(xs, ps, bs):
+        y = F.embedding(xs[0].long(), ps["weight"])  # [N, L, D]
+        return y.transpose(1, 2) if ncl else y
+
+    return layer_case(name, "Embedding", opts, [torch.tensor(ids, dtype=torch.float32)], fn, params, gen=g, index_inputs=True)
+
+
 def dense_family():
     return [
         linear_case("Linear 5->3", {"inFeatures": 5, "outFeatures": 3}, [4, 5]),
         linear_case("Linear no bias", {"inFeatures": 6, "outFeatures": 4, "bias": False}, [3, 6]),
         linear_case("Linear 3-D input [N, T, F]", {"inFeatures": 4, "outFeatures": 3}, [2, 3, 4]),
         linear_case("Linear batch of 1", {"inFeatures": 7, "outFeatures": 2}, [1, 7]),
+        # Repeated ids: their rows of the weight gradient accumulate.
+        embedding_case("Embedding [N, L] -> [N, L, D], repeated ids", {"numEmbeddings": 6, "embeddingDim": 3}, [[1, 4, 1, 0], [5, 1, 2, 2]]),
+        embedding_case("Embedding layout NCL -> [N, D, L]", {"numEmbeddings": 5, "embeddingDim": 4, "layout": "NCL"}, [[0, 3, 3], [4, 1, 0]]),
     ]
 
 
