@@ -71,7 +71,6 @@ function runLayerCase(c: LayerCase): void {
 
   // 1. Shape: what the layer predicts without computing, then what it computes.
   let y: stride.Tensor;
-  let dxs: stride.Tensor[];
   if (layer instanceof stride.MergeLayer) {
     checkShape(`${c.name}: outputShape()`, layer.outputShape(inputs.map((x) => x.shape)), exp.output.shape);
     y = layer.forward(inputs, ctx);
@@ -86,8 +85,7 @@ function runLayerCase(c: LayerCase): void {
   checkValues(`${c.name}: output`, y.data, exp.output);
 
   // 3. Gradients w.r.t. every input, then every parameter.
-  const back = layer instanceof stride.MergeLayer ? layer.backward(tensorOf(c.dy)) : [layer.backward(tensorOf(c.dy))];
-  dxs = back;
+  const dxs = layer instanceof stride.MergeLayer ? layer.backward(tensorOf(c.dy)) : [layer.backward(tensorOf(c.dy))];
   assert.equal(dxs.length, exp.inputGrads.length, `${c.name}: backward returned ${dxs.length} input gradients, expected ${exp.inputGrads.length}`);
   dxs.forEach((dx, i) => {
     const what = dxs.length > 1 ? `gradient w.r.t. input ${i}` : "gradient w.r.t. the input";
@@ -126,9 +124,14 @@ for (const backend of stride.listBackends()) {
   for (const file of fixtures) {
     for (const c of file.cases) {
       test(`golden [${backend}] ${file.family}: ${c.name}`, () => {
+        const previous = stride.getBackend().name;
         stride.setBackend(backend);
-        if (c.kind === "layer") runLayerCase(c);
-        else runLossCase(c);
+        try {
+          if (c.kind === "layer") runLayerCase(c);
+          else runLossCase(c);
+        } finally {
+          stride.setBackend(previous);
+        }
       });
     }
   }
