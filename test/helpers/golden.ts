@@ -59,7 +59,13 @@ export interface FixtureFile {
 export const RTOL = 1e-4;
 export const ATOL = 1e-5;
 
-/** Every fixture file in dir, sorted by name, checked enough to fail clearly when one is damaged. */
+/** The generator whose files these are; other scripts keep their own fixtures in the same folder. */
+export const GENERATOR = "scripts/gen_fixtures.py";
+
+/**
+ * Every golden fixture file in dir (those written by GENERATOR), sorted by
+ * name, checked enough to fail clearly when one is damaged.
+ */
 export function loadFixtures(dir: string): FixtureFile[] {
   let names: string[];
   try {
@@ -68,21 +74,25 @@ export function loadFixtures(dir: string): FixtureFile[] {
     throw new Error(`cannot read the golden fixtures in ${dir} (${(e as Error).message}); run /usr/bin/python3 scripts/gen_fixtures.py`);
   }
   if (names.length === 0) throw new Error(`no fixtures in ${dir}; run /usr/bin/python3 scripts/gen_fixtures.py`);
-  return names.map((file) => {
+  const files: FixtureFile[] = [];
+  for (const file of names) {
     const path = join(dir, file);
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(path, "utf8"));
     } catch (e) {
-      throw new Error(`${path} is not valid JSON (${(e as Error).message}); regenerate it with scripts/gen_fixtures.py`);
+      throw new Error(`${path} is not valid JSON (${(e as Error).message}); regenerate it with ${GENERATOR}`);
     }
-    const f = parsed as Partial<FixtureFile>;
+    const f = parsed as Partial<FixtureFile> & { generator?: unknown };
+    if (f.generator !== GENERATOR) continue;
     if (typeof f.family !== "string" || !Array.isArray(f.cases)) {
-      throw new Error(`${path} has no "family" or "cases"; regenerate it with scripts/gen_fixtures.py`);
+      throw new Error(`${path} has no "family" or "cases"; regenerate it with ${GENERATOR}`);
     }
     for (const c of f.cases) checkCase(path, c);
-    return { file, family: f.family, torch: String(f.torch), cases: f.cases };
-  });
+    files.push({ file, family: f.family, torch: String(f.torch), cases: f.cases });
+  }
+  if (files.length === 0) throw new Error(`no fixtures from ${GENERATOR} in ${dir}; run /usr/bin/python3 ${GENERATOR}`);
+  return files;
 }
 
 function checkCase(path: string, c: GoldenCase): void {
