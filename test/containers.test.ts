@@ -1,0 +1,84 @@
+/** Sequential and Graph: the same numbers as chaining by hand, release under noGrad, and topology round trips. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as s from "../src/index.js";
+
+const close = (a: Float32Array, b: Float32Array, tol = 1e-6) =>
+  a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) <= tol * Math.max(1, Math.abs(b[i])));
+
+function smallNet(): s.Sequential {
+  return new s.Sequential([
+    new s.Conv2d({ inChannels: 1, outChannels: 3, kernelSize: 3, padding: 1 }), new s.BatchNorm2d({ numFeatures: 3 }), new s.ReLU(),
+    new s.MaxPool2d({ kernelSize: 2 }), new s.Flatten(), new s.Dropout({ p: 0.5 }), new s.Linear({ inFeatures: 12, outFeatures: 2 }),
+  ]);
+}
+
+test("Sequential forward and backward equal chaining the layers by hand", () => {
+  const net = smallNet();
+  const x = s.Tensor.randn([2, 1, 4, 4], 3);
+  const y = net.forward(x);
+  let h = x;
+  for (const l of net.layers) h = l.forward(h);
+  assert.ok(close(y.data, h.data));
+  const dy = s.Tensor.randn(y.shape, 4);
+  const dx = net.backward(dy);
+  assert.deepEqual(dx.shape, x.shape);
+  assert.ok(dx.data.some((v) => v !== 0));
+});
+
+test("under noGrad nothing is kept for a backward pass", () => {
+  const net = smallNet();
+  net.forward(s.Tensor.randn([2, 1, 4, 4], 3), { noGrad: true });
+  assert.throws(() => net.backward(s.Tensor.zeros([2, 2])), /without a forward pass/);
+  const g = new s.Graph().add("a", new s.Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 1 }), "input").add("b", new s.Add(), ["a", "input"]);
+  const y = g.forward(s.Tensor.randn([1, 1, 2, 2], 1), { noGrad: true });
+  assert.deepEqual(y.shape, [1, 1, 2, 2]);
+  assert.throws(() => g.backward(y), /without a forward pass/);
+});
+
+test("Graph fan-out sums the gradients of its branches", () => {
+  // y = relu(x) + x: dy/dx = 1 + (x > 0).
+  const g = new s.Graph().add("r", new s.ReLU(), "input").add("sum", new s.Add(), ["r", "input"]);
+  const x = new s.Tensor([1, 4], [-1, 2, -3, 4]);
+  const y = g.forward(x);
+  assert.deepEqual(Array.from(y.data), [-1, 4, -3, 8]);
+  assert.deepEqual(Array.from(g.backward(s.Tensor.full([1, 4], 1)).data), [1, 2, 1, 2]);
+});
+
+test("a Graph's output can be any node; nodes that do not reach it get no gradient", () => {
+  const g = new s.Graph()
+    .add("a", new s.Linear({ inFeatures: 3, outFeatures: 2 }), "input")
+    .add("dead", new s.Linear({ inFeatures: 3, outFeatures: 2 }), "input")
+    .setOutput("a");
+  const y = g.forward(s.Tensor.randn([2, 3], 1));
+  g.backward(s.Tensor.full(y.shape, 1));
+  const dead = g.node("dead")!.layer as s.Linear;
+  assert.ok(dead.weight.grad.data.every((v) => v === 0));
+  assert.ok((g.node("a")!.layer as s.Linear).weight.grad.data.some((v) => v !== 0));
+});
+
+test("a topology survives toSpec -> JSON -> fromSpec, and with the weights copied gives the same output", () => {
+  const block = new s.Graph()
+    .add("conv", new s.Conv2d({ inChannels: 2, outChannels: 2, kernelSize: 3, padding: "same", groups: 2 }), "input")
+    .add("bn", new s.BatchNorm2d({ numFeatures: 2, momentum: 0.2 }), "conv")
+    .add("sum", new s.Add(), ["bn", "input"]);
+  const net = new s.Sequential([
+    new s.Conv2d({ inChannels: 1, outChannels: 2, kernelSize: [3, 2], padding: [1, 1, 0, 1] }), block, new s.LocalResponseNorm({ size: 3 }),
+    new s.AvgPool2d({ kernelSize: 2, countIncludePad: false }), new s.Flatten(), new s.Linear({ inFeatures: 2 * 2 * 2, outFeatures: 3 }),
+  ]);
+  const json = JSON.stringify(s.toSpec(net));
+  const copy = s.fromSpec(JSON.parse(json)) as s.Sequential;
+  assert.equal(JSON.stringify(s.toSpec(copy)), json);
+  const src = net.params(), dst = copy.params();
+  assert.equal(src.length, dst.length);
+  src.forEach((p, i) => dst[i].value.data.set(p.value.data));
+  const x = s.Tensor.randn([2, 1, 4, 4], 2);
+  assert.ok(close(net.forward(x).data, copy.forward(x).data));
+});
+
+test("fromSpec refuses damaged topologies with the place and the problem", () => {
+  assert.throws(() => s.fromSpec({ type: "Conv9d", name: "x", config: {} }), /model\/x: unknown layer type "Conv9d"/);
+  assert.throws(() => s.fromSpec({ type: "Sequential", name: "net", config: {}, layers: [{ type: "ReLU", name: 3, config: {} }] }), /model\/net\[0\]: "name" must be a string/);
+  assert.throws(() => s.fromSpec({ type: "Conv2d", name: "c", config: { inChannels: 1, outChannels: 2, kernelSize: -3 } }), /model\/c: cannot rebuild the Conv2d: c: kernelSize = -3/);
+  assert.throws(() => s.fromSpec(null), /expected a layer object/);
+});
