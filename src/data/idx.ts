@@ -1,0 +1,237 @@
+/**
+ * The IDX format of MNIST and Fashion-MNIST, gzipped or not (detected by the
+ * gzip magic bytes, not by the file name). A file is trusted only after
+ * every header field has been checked against the bytes that are actually
+ * there: a truncated download or a file that lies about its sizes gives an
+ * error naming the file, the field, what it claims and what is there.
+ *
+ * Layout: two zero bytes, a dtype byte, a dimension-count byte, one
+ * big-endian uint32 per dimension, then the values, big-endian, row-major.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { createDataset, type Dataset } from "./dataset.js";
+
+/** IDX dtype codes and what they hold. */
+const IDX_TYPES = {
+  0x08: { name: "ubyte", size: 1 },
+  0x09: { name: "sbyte", size: 1 },
+  0x0b: { name: "int16", size: 2 },
+  0x0c: { name: "int32", size: 4 },
+  0x0d: { name: "float32", size: 4 },
+  0x0e: { name: "float64", size: 8 },
+} as const;
+
+export type IdxDtype = (typeof IDX_TYPES)[keyof typeof IDX_TYPES]["name"];
+
+export interface IdxArray {
+  dtype: IdxDtype;
+  dims: number[];
+  /** The values in row-major order (bytes for ubyte; numbers widened for the other types). */
+  data: Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
+}
+
+export class IdxFormatError extends Error {
+  constructor(readonly path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = "IdxFormatError";
+  }
+}
+
+function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** Parses IDX bytes (gzipped or not). `source` names the file in errors. */
+export function parseIdx(input: Uint8Array, source = "<idx bytes>"): IdxArray {
+  let bytes = input;
+  if (isGzip(bytes)) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (e) {
+      throw new IdxFormatError(source, `is gzip-compressed but cannot be decompressed (${(e as Error).message}); the download is probably truncated or damaged`);
+    }
+  }
+  const fail = (message: string) => new IdxFormatError(source, message);
+  if (bytes.length < 4) throw fail(`is ${bytes.length} bytes long, shorter than the 4-byte IDX magic number`);
+  if (bytes[0] !== 0 || bytes[1] !== 0) {
+    throw fail(
+      `magic number: the first two bytes must be 0x00 0x00, found 0x${hex(bytes[0])} 0x${hex(bytes[1])}; this is not an IDX file`,
+    );
+  }
+  const type = IDX_TYPES[bytes[2] as keyof typeof IDX_TYPES];
+  if (!type) {
+    throw fail(`magic number: dtype byte 0x${hex(bytes[2])} is not an IDX type (0x08 ubyte, 0x09 sbyte, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64)`);
+  }
+  const rank = bytes[3];
+  if (rank < 1) throw fail(`magic number: dimension count is 0; an IDX file has at least one dimension`);
+  const headerBytes = 4 + 4 * rank;
+  if (bytes.length < headerBytes) {
+    throw fail(`header: claims ${rank} dimensions, which need a ${headerBytes}-byte header, but the file has only ${bytes.length} bytes`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dims: number[] = [];
+  let count = 1;
+  for (let d = 0; d < rank; d++) {
+    const size = view.getUint32(4 + 4 * d, false);
+    dims.push(size);
+    count *= size;
+  }
+  const dataBytes = bytes.length - headerBytes;
+  const claimed = count * type.size;
+  if (claimed !== dataBytes) {
+    throw fail(
+      `sizes: the header claims dimensions [${dims.join(", ")}] of ${type.name} = ${claimed} bytes of data after the ` +
+        `${headerBytes}-byte header, but ${dataBytes} bytes are there` +
+        (claimed > dataBytes ? " (the file is truncated)" : " (extra bytes at the end)"),
+    );
+  }
+  return { dtype: type.name, dims, data: readValues(view, headerBytes, count, type.name, bytes) };
+}
+
+function readValues(view: DataView, offset: number, count: number, dtype: IdxDtype, bytes: Uint8Array): IdxArray["data"] {
+  switch (dtype) {
+    case "ubyte":
+      return bytes.slice(offset, offset + count);
+    case "sbyte":
+      return new Int8Array(bytes.slice(offset, offset + count).buffer);
+    case "int16": {
+      const out = new Int16Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getInt16(offset + 2 * i, false);
+      return out;
+    }
+    case "int32": {
+      const out = new Int32Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getInt32(offset + 4 * i, false);
+      return out;
+    }
+    case "float32": {
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getFloat32(offset + 4 * i, false);
+      return out;
+    }
+    case "float64": {
+      const out = new Float64Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getFloat64(offset + 8 * i, false);
+      return out;
+    }
+  }
+}
+
+/** Reads an IDX file from disk (gzipped or not). */
+export function readIdxFile(path: string): IdxArray {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new IdxFormatError(path, `cannot be read (${(e as Error).message})`);
+  }
+  return parseIdx(bytes, path);
+}
+
+/** Encodes unsigned bytes as an IDX file (for tests and small fixtures). */
+export function encodeIdxUbyte(dims: number[], data: Uint8Array, options: { gzip?: boolean } = {}): Uint8Array {
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (data.length !== count) throw new Error(`encodeIdxUbyte: dims [${dims.join(", ")}] need ${count} bytes, got ${data.length}`);
+  const out = new Uint8Array(4 + 4 * dims.length + count);
+  const view = new DataView(out.buffer);
+  out[2] = 0x08;
+  out[3] = dims.length;
+  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
+  out.set(data, 4 + 4 * dims.length);
+  return options.gzip ? gzipSync(out) : out;
+}
+
+export interface IdxDatasetOptions {
+  /** Class names; labels must be below their count. Default: the digits "0".."9". */
+  classes?: string[];
+  name?: string;
+}
+
+/**
+ * An image file (ubyte, [n, h, w]) and a label file (ubyte, [n]) as a
+ * 1 x h x w dataset with values in [0, 1].
+ */
+export function loadIdxDataset(imagesPath: string, labelsPath: string, options: IdxDatasetOptions = {}): Dataset {
+  const classes = options.classes ?? ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+  const images = readIdxFile(imagesPath);
+  const labels = readIdxFile(labelsPath);
+  if (images.dtype !== "ubyte") {
+    throw new IdxFormatError(imagesPath, `magic number: images must be ubyte (0x08), the file holds ${images.dtype}`);
+  }
+  if (images.dims.length !== 3) {
+    throw new IdxFormatError(
+      imagesPath,
+      `dimension count: images must have 3 dimensions [count, rows, columns], the file has ${images.dims.length} [${images.dims.join(", ")}]`,
+    );
+  }
+  if (labels.dtype !== "ubyte") {
+    throw new IdxFormatError(labelsPath, `magic number: labels must be ubyte (0x08), the file holds ${labels.dtype}`);
+  }
+  if (labels.dims.length !== 1) {
+    throw new IdxFormatError(labelsPath, `dimension count: labels must have 1 dimension [count], the file has ${labels.dims.length} [${labels.dims.join(", ")}]`);
+  }
+  const [n, h, w] = images.dims;
+  if (labels.dims[0] !== n) {
+    throw new IdxFormatError(labelsPath, `count: holds ${labels.dims[0]} labels but ${imagesPath} holds ${n} images; the two files must come from the same set`);
+  }
+  if (h < 1 || w < 1) throw new IdxFormatError(imagesPath, `sizes: images are ${h}x${w}; rows and columns must be at least 1`);
+  const labelData = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const label = labels.data[i];
+    if (label >= classes.length) {
+      throw new IdxFormatError(labelsPath, `labels: label ${label} of example ${i} is out of range; there are ${classes.length} classes (0..${classes.length - 1})`);
+    }
+    labelData[i] = label;
+  }
+  const pixels = new Float32Array(n * h * w);
+  const src = images.data as Uint8Array;
+  for (let i = 0; i < pixels.length; i++) pixels[i] = src[i] / 255;
+  return createDataset({ name: options.name ?? imagesPath, images: pixels, labels: labelData, shape: [1, h, w], classes });
+}
+
+export const FASHION_MNIST_CLASSES = [
+  "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+];
+
+/** Where Debian's dataset-fashion-mnist package installs the files. */
+export const FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
+
+export interface IdxSplitOptions {
+  split?: "train" | "test";
+  /** The folder holding train-images-idx3-ubyte[.gz] and friends. */
+  dir?: string;
+}
+
+/** Finds `base` or `base.gz` in a folder. */
+function findIdx(dir: string, base: string): string {
+  for (const name of [base, `${base}.gz`]) {
+    const path = join(dir, name);
+    if (existsSync(path)) return path;
+  }
+  throw new Error(`${join(dir, base)}[.gz] does not exist; point \`dir\` at the folder holding the IDX files`);
+}
+
+function loadSplit(dir: string, split: "train" | "test", classes: string[], name: string): Dataset {
+  if (split !== "train" && split !== "test") throw new Error(`split = ${JSON.stringify(split)} is not valid; use "train" or "test"`);
+  const prefix = split === "train" ? "train" : "t10k";
+  return loadIdxDataset(findIdx(dir, `${prefix}-images-idx3-ubyte`), findIdx(dir, `${prefix}-labels-idx1-ubyte`), {
+    classes,
+    name: `${name} (${split})`,
+  });
+}
+
+/** Fashion-MNIST (60,000 train / 10,000 test, 1x28x28) from its IDX files. */
+export function loadFashionMnist(options: IdxSplitOptions = {}): Dataset {
+  return loadSplit(options.dir ?? FASHION_MNIST_DIR, options.split ?? "train", FASHION_MNIST_CLASSES, "fashion-mnist");
+}
+
+/** The full MNIST (60,000 / 10,000) from a folder of its original IDX files. */
+export function loadMnistIdx(options: IdxSplitOptions & { dir: string }): Dataset {
+  return loadSplit(options.dir, options.split ?? "train", ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], "mnist");
+}
+
+function hex(b: number): string {
+  return b.toString(16).padStart(2, "0").toUpperCase();
+}

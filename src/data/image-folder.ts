@@ -1,0 +1,271 @@
+/**
+ * Images from disk: a folder with one sub-folder per class (torchvision's
+ * ImageFolder layout), and single files for prediction. PNG (pngjs) and JPEG
+ * (jpeg-js) are recognised by their signature bytes, not their extension;
+ * every image is resized with our own bilinear interpolation (PyTorch's
+ * align_corners=False convention) and converted to 1 (grey) or 3 (RGB)
+ * channels, alpha dropped, values in [0, 1].
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { extname, join } from "node:path";
+import { PNG } from "pngjs";
+import jpeg from "jpeg-js";
+import { Tensor } from "../tensor.js";
+import { createDataset, type Dataset } from "./dataset.js";
+
+export interface DecodedImage {
+  width: number;
+  height: number;
+  /** width * height * 4 bytes, RGBA, row-major. */
+  rgba: Uint8Array;
+}
+
+export class ImageReadError extends Error {
+  constructor(readonly path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = "ImageReadError";
+  }
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Decodes PNG or JPEG bytes to RGBA. `source` names the file in errors. */
+export function decodeImage(bytes: Uint8Array, source = "<image bytes>"): DecodedImage {
+  const isPng = PNG_SIGNATURE.every((b, i) => bytes[i] === b);
+  const isJpeg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
+  try {
+    if (isPng) {
+      const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      return { width: png.width, height: png.height, rgba: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
+    }
+    if (isJpeg) {
+      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+      return { width: img.width, height: img.height, rgba: img.data };
+    }
+  } catch (e) {
+    throw new ImageReadError(source, `cannot be decoded as ${isPng ? "PNG" : "JPEG"} (${(e as Error).message})`);
+  }
+  throw new ImageReadError(source, "is neither a PNG nor a JPEG (its first bytes match neither signature)");
+}
+
+export type Channels = 1 | 3;
+
+export interface ImageOptions {
+  /** Output size: a number for square, or [height, width]. Default: the image's own size. */
+  size?: number | [number, number];
+  /** 1 for grey (ITU-R 601 luma, as PIL's "L"), 3 for RGB. Default 3. */
+  channels?: Channels;
+  /**
+   * "stretch" (default) resizes to exactly the size; "cover" keeps the aspect
+   * ratio, scaling the shorter side to fit and cropping the centre.
+   */
+  fit?: "stretch" | "cover";
+}
+
+/** RGBA bytes to a CHW Float32Array of 1 or 3 channels in [0, 1]. */
+export function rgbaToChannels(img: DecodedImage, channels: Channels): Float32Array {
+  const n = img.width * img.height;
+  const out = new Float32Array(channels * n);
+  const px = img.rgba;
+  if (channels === 3) {
+    for (let i = 0; i < n; i++) {
+      out[i] = px[4 * i] / 255;
+      out[n + i] = px[4 * i + 1] / 255;
+      out[2 * n + i] = px[4 * i + 2] / 255;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const luma = 0.299 * px[4 * i] + 0.587 * px[4 * i + 1] + 0.114 * px[4 * i + 2];
+      out[i] = Math.min(luma / 255, 1);
+    }
+  }
+  return out;
+}
+
+/**
+ * Bilinear resize of a CHW image, as PyTorch's
+ * F.interpolate(mode="bilinear", align_corners=False, antialias=False):
+ * pixel centres are aligned, and source coordinates below 0 are clamped.
+ */
+export function resizeBilinear(src: Float32Array, channels: number, inH: number, inW: number, outH: number, outW: number): Float32Array {
+  if (src.length !== channels * inH * inW) {
+    throw new Error(`resizeBilinear: ${channels}x${inH}x${inW} needs ${channels * inH * inW} values, got ${src.length}`);
+  }
+  for (const [what, v] of [["height", outH], ["width", outW]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`resizeBilinear: output ${what} ${v} must be a whole number >= 1`);
+  }
+  const out = new Float32Array(channels * outH * outW);
+  const ys = axisWeights(inH, outH);
+  const xs = axisWeights(inW, outW);
+  for (let c = 0; c < channels; c++) {
+    const plane = c * inH * inW;
+    const dst = c * outH * outW;
+    for (let oy = 0; oy < outH; oy++) {
+      const r0 = plane + ys.lo[oy] * inW;
+      const r1 = plane + ys.hi[oy] * inW;
+      const fy = ys.frac[oy];
+      for (let ox = 0; ox < outW; ox++) {
+        const x0 = xs.lo[ox];
+        const x1 = xs.hi[ox];
+        const fx = xs.frac[ox];
+        const top = src[r0 + x0] * (1 - fx) + src[r0 + x1] * fx;
+        const bottom = src[r1 + x0] * (1 - fx) + src[r1 + x1] * fx;
+        out[dst + oy * outW + ox] = top * (1 - fy) + bottom * fy;
+      }
+    }
+  }
+  return out;
+}
+
+function axisWeights(inSize: number, outSize: number): { lo: Int32Array; hi: Int32Array; frac: Float64Array } {
+  const lo = new Int32Array(outSize);
+  const hi = new Int32Array(outSize);
+  const frac = new Float64Array(outSize);
+  const scale = inSize / outSize;
+  for (let o = 0; o < outSize; o++) {
+    const s = Math.max((o + 0.5) * scale - 0.5, 0);
+    const i0 = Math.min(Math.floor(s), inSize - 1);
+    lo[o] = i0;
+    hi[o] = Math.min(i0 + 1, inSize - 1);
+    frac[o] = s - i0;
+  }
+  return { lo, hi, frac };
+}
+
+function resolveSize(size: ImageOptions["size"], fallback: [number, number], where: string): [number, number] {
+  if (size === undefined) return fallback;
+  const pair: [number, number] = typeof size === "number" ? [size, size] : Array.isArray(size) && size.length === 2 ? [size[0], size[1]] : [NaN, NaN];
+  if (!pair.every((v) => Number.isInteger(v) && v >= 1)) {
+    throw new Error(`${where}: size ${JSON.stringify(size)} must be a whole number >= 1 or [height, width]`);
+  }
+  return pair;
+}
+
+function checkChannels(channels: unknown, where: string): Channels {
+  if (channels !== 1 && channels !== 3) throw new Error(`${where}: channels = ${JSON.stringify(channels)} must be 1 (grey) or 3 (RGB)`);
+  return channels;
+}
+
+/** A decoded image as CHW pixels of the requested size and channel count. */
+export function prepareImage(img: DecodedImage, options: ImageOptions = {}): { data: Float32Array; shape: [number, number, number] } {
+  const channels = checkChannels(options.channels ?? 3, "image");
+  const [outH, outW] = resolveSize(options.size, [img.height, img.width], "image");
+  let data = rgbaToChannels(img, channels);
+  if (options.fit === "cover") {
+    // Scale so that the image covers the target, then take the centre.
+    const scale = Math.max(outH / img.height, outW / img.width);
+    const midH = Math.max(outH, Math.round(img.height * scale));
+    const midW = Math.max(outW, Math.round(img.width * scale));
+    data = resizeBilinear(data, channels, img.height, img.width, midH, midW);
+    data = cropCHW(data, channels, midH, midW, Math.floor((midH - outH) / 2), Math.floor((midW - outW) / 2), outH, outW);
+  } else if (options.fit === undefined || options.fit === "stretch") {
+    if (outH !== img.height || outW !== img.width) data = resizeBilinear(data, channels, img.height, img.width, outH, outW);
+  } else {
+    throw new Error(`image: fit = ${JSON.stringify(options.fit)} must be "stretch" or "cover"`);
+  }
+  return { data, shape: [channels, outH, outW] };
+}
+
+function cropCHW(src: Float32Array, c: number, h: number, w: number, top: number, left: number, outH: number, outW: number): Float32Array {
+  const out = new Float32Array(c * outH * outW);
+  for (let ch = 0; ch < c; ch++) {
+    for (let y = 0; y < outH; y++) {
+      const from = ch * h * w + (top + y) * w + left;
+      out.set(src.subarray(from, from + outW), ch * outH * outW + y * outW);
+    }
+  }
+  return out;
+}
+
+function readImageFile(path: string): DecodedImage {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new ImageReadError(path, `cannot be read (${(e as Error).message})`);
+  }
+  return decodeImage(bytes, path);
+}
+
+/** One image file as a [1, C, H, W] tensor, ready for a model's forward pass. */
+export function loadImage(path: string, options: ImageOptions = {}): Tensor {
+  const { data, shape } = prepareImage(readImageFile(path), options);
+  const x = new Tensor([1, ...shape]);
+  x.data.set(data);
+  return x;
+}
+
+export interface ImageFolderOptions extends ImageOptions {
+  /** Every image is resized to this size (required: a dataset's examples share one shape). */
+  size: number | [number, number];
+  /** File extensions to read, lower case. Default .png, .jpg, .jpeg. */
+  extensions?: string[];
+  /** "throw" (default) stops at the first unreadable file; "skip" leaves it out and lists it in `skipped`. */
+  onError?: "throw" | "skip";
+  name?: string;
+}
+
+export interface ImageFolderDataset extends Dataset {
+  /** The file of each example, in dataset order. */
+  files: string[];
+  /** Files that could not be read (only with onError: "skip"), with the reason. */
+  skipped: { path: string; error: string }[];
+}
+
+/**
+ * A folder with one sub-folder per class: the classes are the sub-folder
+ * names in sorted order, the examples each class's image files in sorted
+ * order (so the dataset is the same on every machine).
+ */
+export function loadImageFolder(root: string, options: ImageFolderOptions): ImageFolderDataset {
+  const where = `loadImageFolder(${root})`;
+  const channels = checkChannels(options.channels ?? 3, where);
+  const [h, w] = resolveSize(options.size, [NaN, NaN], where);
+  const extensions = (options.extensions ?? [".png", ".jpg", ".jpeg"]).map((e) => e.toLowerCase());
+  const onError = options.onError ?? "throw";
+  let entries: string[];
+  try {
+    entries = readdirSync(root).sort();
+  } catch (e) {
+    throw new ImageReadError(root, `cannot be listed (${(e as Error).message})`);
+  }
+  const classes = entries.filter((name) => !name.startsWith(".") && statSync(join(root, name)).isDirectory());
+  if (classes.length === 0) throw new ImageReadError(root, "has no sub-folders; put each class's images in a sub-folder named after the class");
+  const files: string[] = [];
+  const labelList: number[] = [];
+  classes.forEach((cls, label) => {
+    for (const name of readdirSync(join(root, cls)).sort()) {
+      if (name.startsWith(".") || !extensions.includes(extname(name).toLowerCase())) continue;
+      files.push(join(root, cls, name));
+      labelList.push(label);
+    }
+  });
+  if (files.length === 0) throw new ImageReadError(root, `holds no image files (${extensions.join(", ")}) in its class sub-folders`);
+  const size = channels * h * w;
+  const images = new Float32Array(files.length * size);
+  const kept: string[] = [];
+  const labels: number[] = [];
+  const skipped: { path: string; error: string }[] = [];
+  files.forEach((path, i) => {
+    let pixels: Float32Array;
+    try {
+      pixels = prepareImage(readImageFile(path), { size: [h, w], channels, fit: options.fit }).data;
+    } catch (e) {
+      if (onError === "throw") throw e;
+      skipped.push({ path, error: (e as Error).message });
+      return;
+    }
+    images.set(pixels, kept.length * size);
+    kept.push(path);
+    labels.push(labelList[i]);
+  });
+  if (kept.length === 0) throw new ImageReadError(root, `none of its ${files.length} image files could be read; the first: ${skipped[0]?.error}`);
+  const dataset = createDataset({
+    name: options.name ?? root,
+    images: kept.length === files.length ? images : images.slice(0, kept.length * size),
+    labels: Int32Array.from(labels),
+    shape: [channels, h, w],
+    classes,
+  });
+  return { ...dataset, files: kept, skipped };
+}

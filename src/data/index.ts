@@ -1,0 +1,9 @@
+/** Datasets, augmentation and batching: everything between files on disk and a training loop. */
+export * from "./dataset.js";
+export * from "./mnist.js";
+export * from "./idx.js";
+export * from "./cifar.js";
+export * from "./image-folder.js";
+export * from "./normalize.js";
+export * from "./augment.js";
+export * from "./loader.js";
