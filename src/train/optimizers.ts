@@ -80,7 +80,7 @@ export abstract class Optimizer<O extends BaseOptions> {
       }
       const { params: groupParams, ...overrides } = group;
       const merged = { ...shared, ...checkKeys(name, `param group ${g}`, overrides, defaults) } as O;
-      this.validate(merged, g === 0 && rawGroups.length === 1 ? "" : ` (param group ${g})`);
+      this.validate(merged, rawGroups === params ? ` (param group ${g})` : "");
       groupParams.forEach((p, i) => {
         checkParam(name, p, g, i);
         if (seen.has(p)) {
