@@ -1,0 +1,392 @@
+/**
+ * The wasm backend: the Backend interface over the AssemblyScript kernels.
+ * Tensors stay plain GC-owned Float32Arrays; each call copies its operands
+ * into the shared wasm memory (a bump arena reset per call), runs the job on
+ * all threads, and copies the results back.
+ */
+import type { Backend, MatmulOptions, Conv2dGeometry, Pool2dGeometry } from "../backend.js";
+import { JsBackend } from "../js/index.js";
+import { WasmRuntime } from "./runtime.js";
+
+/** Below this much work (about one flop each) a job runs on the calling thread alone. */
+const PARALLEL_WORK = 1 << 18;
+/** A convolution whose operands need more than this is run a slice of the batch at a time. */
+const CONV_BUDGET_BYTES = 512 * 1024 * 1024;
+
+function isPointwise(g: Conv2dGeometry): boolean {
+  return g.kH === 1 && g.kW === 1 && g.strideH === 1 && g.strideW === 1 &&
+    g.padTop === 0 && g.padLeft === 0 && g.padBottom === 0 && g.padRight === 0;
+}
+
+function convRecord(g: Conv2dGeometry, batch: number, inChannels = g.inChannels): number[] {
+  return [
+    batch, inChannels, g.inH, g.inW, g.outChannels, g.kH, g.kW, g.strideH, g.strideW,
+    g.padTop, g.padLeft, g.dilationH, g.dilationW, g.groups, g.outH, g.outW, isPointwise(g) ? 1 : 0,
+  ];
+}
+
+function poolRecord(g: Pool2dGeometry): number[] {
+  return [
+    g.batch, g.channels, g.inH, g.inW, g.kH, g.kW, g.strideH, g.strideW,
+    g.padTop, g.padLeft, g.padBottom, g.padRight, g.dilationH, g.dilationW, g.outH, g.outW,
+  ];
+}
+
+/** True when every array is float32 (the js backend also serves float64 gradient checks). */
+function allF32(...arrays: (Float32Array | null)[]): boolean {
+  for (const a of arrays) if (a !== null && !(a instanceof Float32Array)) return false;
+  return true;
+}
+
+export class WasmBackend implements Backend {
+  readonly name: string = "wasm";
+  readonly rt: WasmRuntime;
+  private readonly js = new JsBackend();
+  private readonly gemmBytes: number;
+  private readonly job: Record<string, number>;
+
+  constructor(threads?: number) {
+    this.rt = new WasmRuntime();
+    this.gemmBytes = this.rt.exports.gemmScratchBytes();
+    const names = [
+      "GEMM", "CONV_FORWARD", "CONV_BACKWARD_DATA", "CONV_BACKWARD_FILTER", "REDUCE", "MAXPOOL", "MAXPOOL_BACKWARD",
+      "AVGPOOL", "AVGPOOL_BACKWARD", "BN_TRAIN", "BN_APPLY", "BN_BACKWARD", "IM2COL", "COL2IM",
+    ];
+    this.job = Object.fromEntries(names.map((n) => [n, this.rt.constant(`JOB_${n}`)]));
+    if (threads !== undefined) this.rt.setThreads(threads);
+  }
+
+  /** Uses n threads (default: all cores). */
+  setThreads(n: number): void {
+    this.rt.setThreads(n);
+  }
+
+  get threads(): number {
+    return this.rt.threadCount;
+  }
+
+  /** Whether the relaxed-SIMD (fused multiply-add) build is in use. */
+  get relaxedSimd(): boolean {
+    return this.rt.relaxed;
+  }
+
+  private threadsFor(work: number): number {
+    return work >= PARALLEL_WORK ? this.rt.threadCount : 1;
+  }
+
+  /** Per-thread scratch: a block of `stride` bytes for each of nth threads. */
+  private scratch(nth: number, bytes: number): { base: number; stride: number } {
+    const stride = Math.ceil(bytes / 64) * 64;
+    return { base: this.rt.allocBytes(stride * nth), stride };
+  }
+
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, opts: MatmulOptions = {}): void {
+    if (!allF32(a, b, c) || m * n * k < 512) {
+      this.js.matmul(a, b, c, m, n, k, opts);
+      return;
+    }
+    const { transA = false, transB = false, accumulate = false } = opts;
+    const rt = this.rt;
+    rt.reset();
+    const pa = rt.put(a.subarray(0, m * k));
+    const pb = rt.put(b.subarray(0, k * n));
+    const pc = accumulate ? rt.put(c.subarray(0, m * n)) : rt.alloc(m * n);
+    const nth = this.threadsFor(m * n * k);
+    const s = this.scratch(nth, this.gemmBytes);
+    rt.setArgs([m, n, k, pa, transA ? m : k, transA ? 1 : 0, pb, transB ? k : n, transB ? 1 : 0, pc, n,
+      accumulate ? 1 : 0, s.base, s.stride]);
+    rt.run(this.job.GEMM, nth);
+    rt.getF32(pc, c.subarray(0, m * n));
+  }
+
+  /** Runs fn over slices [n0, n1) of the batch small enough for the memory budget. */
+  private inBatchSlices(g: Conv2dGeometry, perImageBytes: number, fn: (n0: number, n1: number) => void): void {
+    const per = Math.max(1, Math.floor(CONV_BUDGET_BYTES / Math.max(1, perImageBytes)));
+    for (let n0 = 0; n0 < g.batch; n0 += per) fn(n0, Math.min(g.batch, n0 + per));
+  }
+
+  private convSizes(g: Conv2dGeometry) {
+    const cg = g.inChannels / g.groups;
+    const rows = cg * g.kH * g.kW;
+    const plane = g.outH * g.outW;
+    return {
+      rows, plane,
+      inImage: g.inChannels * g.inH * g.inW,
+      outImage: g.outChannels * plane,
+      colBytes: isPointwise(g) ? 0 : rows * plane * 4,
+      flops: g.batch * g.outChannels * plane * rows,
+    };
+  }
+
+  conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry, relu = false): void {
+    if (!allF32(x, w, bias, y)) {
+      this.js.conv2d(x, w, bias, y, g, relu);
+      return;
+    }
+    const z = this.convSizes(g);
+    const rt = this.rt;
+    this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
+      const nb = n1 - n0;
+      rt.reset();
+      const geom = rt.allocBytes(128);
+      const px = rt.put(x.subarray(n0 * z.inImage, n1 * z.inImage));
+      const pw = rt.put(w.subarray(0, g.outChannels * z.rows));
+      const pbias = bias ? rt.put(bias.subarray(0, g.outChannels)) : 0;
+      const py = rt.alloc(nb * z.outImage);
+      const nth = this.threadsFor((z.flops / g.batch) * nb);
+      const s = this.scratch(nth, this.gemmBytes + z.colBytes);
+      rt.i32.set(convRecord(g, nb), geom >> 2);
+      rt.setArgs([geom, px, pw, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes]);
+      rt.run(this.job.CONV_FORWARD, nth);
+      rt.getF32(py, y.subarray(n0 * z.outImage, n1 * z.outImage));
+    });
+  }
+
+  conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, g: Conv2dGeometry): void {
+    if (!allF32(dy, w, dx)) {
+      this.js.conv2dBackwardData(dy, w, dx, g);
+      return;
+    }
+    const z = this.convSizes(g);
+    const rt = this.rt;
+    this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
+      const nb = n1 - n0;
+      rt.reset();
+      const geom = rt.allocBytes(128);
+      const pdy = rt.put(dy.subarray(n0 * z.outImage, n1 * z.outImage));
+      const pw = rt.put(w.subarray(0, g.outChannels * z.rows));
+      const pdx = rt.alloc(nb * z.inImage);
+      const nth = this.threadsFor((z.flops / g.batch) * nb);
+      const s = this.scratch(nth, this.gemmBytes + z.colBytes);
+      rt.i32.set(convRecord(g, nb), geom >> 2);
+      rt.setArgs([geom, pdy, pw, pdx, s.base, s.stride, this.gemmBytes]);
+      rt.run(this.job.CONV_BACKWARD_DATA, nth);
+      rt.getF32(pdx, dx.subarray(n0 * z.inImage, n1 * z.inImage));
+    });
+  }
+
+  conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null, g: Conv2dGeometry): void {
+    if (!allF32(x, dy, dw, dbias)) {
+      this.js.conv2dBackwardFilter(x, dy, dw, dbias, g);
+      return;
+    }
+    const z = this.convSizes(g);
+    const rt = this.rt;
+    const dwFloats = g.outChannels * z.rows;
+    const partFloats = dwFloats + (dbias ? g.outChannels : 0);
+    this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
+      const nb = n1 - n0;
+      rt.reset();
+      const geom = rt.allocBytes(128);
+      const px = rt.put(x.subarray(n0 * z.inImage, n1 * z.inImage));
+      const pdy = rt.put(dy.subarray(n0 * z.outImage, n1 * z.outImage));
+      // dw and dbias side by side, so one reduction covers both.
+      const pdw = rt.alloc(partFloats);
+      rt.f32.set(dw.subarray(0, dwFloats), pdw >> 2);
+      const pdb = dbias ? pdw + dwFloats * 4 : 0;
+      if (dbias) rt.f32.set(dbias.subarray(0, g.outChannels), pdb >> 2);
+      const nth = this.threadsFor((z.flops / g.batch) * nb);
+      const s = this.scratch(nth, this.gemmBytes + z.colBytes + partFloats * 4);
+      rt.i32.set(convRecord(g, nb), geom >> 2);
+      rt.setArgs([geom, px, pdy, pdw, pdb, s.base, s.stride, this.gemmBytes, z.colBytes, dwFloats]);
+      const used = rt.run(this.job.CONV_BACKWARD_FILTER, nth);
+      if (used > 1) {
+        // Add the private partial sums of threads 1.. into thread 0's (the real) dw and dbias.
+        rt.setArgs([pdw, s.base + s.stride + this.gemmBytes + z.colBytes, s.stride, used - 1, partFloats]);
+        rt.run(this.job.REDUCE, used);
+      }
+      rt.getF32(pdw, dw.subarray(0, dwFloats));
+      if (dbias) rt.getF32(pdb, dbias.subarray(0, g.outChannels));
+    });
+  }
+
+  im2col(x: Float32Array, xOffset: number, col: Float32Array, g: Conv2dGeometry): void {
+    if (!allF32(x, col)) {
+      this.js.im2col(x, xOffset, col, g);
+      return;
+    }
+    const rt = this.rt;
+    const inImage = g.inChannels * g.inH * g.inW;
+    const colFloats = g.inChannels * g.kH * g.kW * g.outH * g.outW;
+    rt.reset();
+    const geom = rt.allocBytes(128);
+    const px = rt.put(x.subarray(xOffset, xOffset + inImage));
+    const pcol = rt.alloc(colFloats);
+    rt.i32.set(convRecord(g, 1), geom >> 2);
+    rt.setArgs([geom, px, pcol]);
+    rt.run(this.job.IM2COL, 1);
+    rt.getF32(pcol, col.subarray(0, colFloats));
+  }
+
+  col2im(col: Float32Array, dx: Float32Array, dxOffset: number, g: Conv2dGeometry): void {
+    if (!allF32(col, dx)) {
+      this.js.col2im(col, dx, dxOffset, g);
+      return;
+    }
+    const rt = this.rt;
+    const inImage = g.inChannels * g.inH * g.inW;
+    const colFloats = g.inChannels * g.kH * g.kW * g.outH * g.outW;
+    rt.reset();
+    const geom = rt.allocBytes(128);
+    const pcol = rt.put(col.subarray(0, colFloats));
+    const pdx = rt.put(dx.subarray(dxOffset, dxOffset + inImage));
+    rt.i32.set(convRecord(g, 1), geom >> 2);
+    rt.setArgs([geom, pcol, pdx]);
+    rt.run(this.job.COL2IM, 1);
+    rt.getF32(pdx, dx.subarray(dxOffset, dxOffset + inImage));
+  }
+
+  maxPool2d(x: Float32Array, y: Float32Array, argmax: Int32Array, g: Pool2dGeometry): void {
+    if (!allF32(x, y)) {
+      this.js.maxPool2d(x, y, argmax, g);
+      return;
+    }
+    const rt = this.rt;
+    const inN = g.batch * g.channels * g.inH * g.inW, outN = g.batch * g.channels * g.outH * g.outW;
+    rt.reset();
+    const geom = rt.allocBytes(128);
+    const px = rt.put(x.subarray(0, inN));
+    const py = rt.alloc(outN);
+    const pa = rt.alloc(outN);
+    rt.i32.set(poolRecord(g), geom >> 2);
+    rt.setArgs([geom, px, py, pa]);
+    rt.run(this.job.MAXPOOL, this.threadsFor(outN * g.kH * g.kW));
+    rt.getF32(py, y.subarray(0, outN));
+    rt.getI32(pa, argmax.subarray(0, outN));
+  }
+
+  maxPool2dBackward(dy: Float32Array, argmax: Int32Array, dx: Float32Array, g: Pool2dGeometry): void {
+    if (!allF32(dy, dx)) {
+      this.js.maxPool2dBackward(dy, argmax, dx, g);
+      return;
+    }
+    const rt = this.rt;
+    const inN = g.batch * g.channels * g.inH * g.inW, outN = g.batch * g.channels * g.outH * g.outW;
+    rt.reset();
+    const geom = rt.allocBytes(128);
+    const pdy = rt.put(dy.subarray(0, outN));
+    const pa = rt.put(argmax.subarray(0, outN));
+    const pdx = rt.alloc(inN);
+    rt.i32.set(poolRecord(g), geom >> 2);
+    rt.setArgs([geom, pdy, pa, pdx]);
+    rt.run(this.job.MAXPOOL_BACKWARD, this.threadsFor(inN * 4));
+    rt.getF32(pdx, dx.subarray(0, inN));
+  }
+
+  avgPool2d(x: Float32Array, y: Float32Array, g: Pool2dGeometry, countIncludePad: boolean): void {
+    if (!allF32(x, y)) {
+      this.js.avgPool2d(x, y, g, countIncludePad);
+      return;
+    }
+    const rt = this.rt;
+    const inN = g.batch * g.channels * g.inH * g.inW, outN = g.batch * g.channels * g.outH * g.outW;
+    rt.reset();
+    const geom = rt.allocBytes(128);
+    const px = rt.put(x.subarray(0, inN));
+    const py = rt.alloc(outN);
+    rt.i32.set(poolRecord(g), geom >> 2);
+    rt.setArgs([geom, px, py, countIncludePad ? 1 : 0]);
+    rt.run(this.job.AVGPOOL, this.threadsFor(outN * g.kH * g.kW));
+    rt.getF32(py, y.subarray(0, outN));
+  }
+
+  avgPool2dBackward(dy: Float32Array, dx: Float32Array, g: Pool2dGeometry, countIncludePad: boolean): void {
+    if (!allF32(dy, dx)) {
+      this.js.avgPool2dBackward(dy, dx, g, countIncludePad);
+      return;
+    }
+    const rt = this.rt;
+    const inN = g.batch * g.channels * g.inH * g.inW, outN = g.batch * g.channels * g.outH * g.outW;
+    rt.reset();
+    const geom = rt.allocBytes(128);
+    const pdy = rt.put(dy.subarray(0, outN));
+    const pdx = rt.alloc(inN);
+    rt.i32.set(poolRecord(g), geom >> 2);
+    rt.setArgs([geom, pdy, pdx, countIncludePad ? 1 : 0]);
+    rt.run(this.job.AVGPOOL_BACKWARD, this.threadsFor(outN * g.kH * g.kW));
+    rt.getF32(pdx, dx.subarray(0, inN));
+  }
+
+  batchNormTrain(
+    x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
+    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, eps: number,
+  ): void {
+    if (!allF32(x, gamma, beta, y, mean, invStd)) {
+      this.js.batchNormTrain(x, gamma, beta, y, mean, invStd, n, c, spatial, eps);
+      return;
+    }
+    const rt = this.rt;
+    const total = n * c * spatial;
+    rt.reset();
+    const px = rt.put(x.subarray(0, total));
+    const pg = gamma ? rt.put(gamma.subarray(0, c)) : 0;
+    const pb = beta ? rt.put(beta.subarray(0, c)) : 0;
+    const py = rt.alloc(total);
+    const pm = rt.alloc(c);
+    const ps = rt.alloc(c);
+    rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial, 0]);
+    rt.setArgF32(9, eps);
+    rt.run(this.job.BN_TRAIN, this.threadsFor(total * 4));
+    rt.getF32(py, y.subarray(0, total));
+    rt.getF32(pm, mean.subarray(0, c));
+    rt.getF32(ps, invStd.subarray(0, c));
+  }
+
+  batchNormApply(
+    x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
+    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number,
+  ): void {
+    if (!allF32(x, gamma, beta, y, mean, invStd)) {
+      this.js.batchNormApply(x, gamma, beta, y, mean, invStd, n, c, spatial);
+      return;
+    }
+    const rt = this.rt;
+    const total = n * c * spatial;
+    rt.reset();
+    const px = rt.put(x.subarray(0, total));
+    const pg = gamma ? rt.put(gamma.subarray(0, c)) : 0;
+    const pb = beta ? rt.put(beta.subarray(0, c)) : 0;
+    const py = rt.alloc(total);
+    const pm = rt.put(mean.subarray(0, c));
+    const ps = rt.put(invStd.subarray(0, c));
+    rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial]);
+    rt.run(this.job.BN_APPLY, this.threadsFor(total * 2));
+    rt.getF32(py, y.subarray(0, total));
+  }
+
+  batchNormBackward(
+    x: Float32Array, dy: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array | null,
+    dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null,
+    n: number, c: number, spatial: number, batchStats: boolean,
+  ): void {
+    if (!allF32(x, dy, mean, invStd, gamma, dx, dgamma, dbeta)) {
+      this.js.batchNormBackward(x, dy, mean, invStd, gamma, dx, dgamma, dbeta, n, c, spatial, batchStats);
+      return;
+    }
+    const rt = this.rt;
+    const total = n * c * spatial;
+    rt.reset();
+    const px = rt.put(x.subarray(0, total));
+    const pdy = rt.put(dy.subarray(0, total));
+    const pm = rt.put(mean.subarray(0, c));
+    const ps = rt.put(invStd.subarray(0, c));
+    const pg = gamma ? rt.put(gamma.subarray(0, c)) : 0;
+    const pdx = rt.alloc(total);
+    const pdg = dgamma ? rt.put(dgamma.subarray(0, c)) : 0;
+    const pdb = dbeta ? rt.put(dbeta.subarray(0, c)) : 0;
+    rt.setArgs([px, pdy, pm, ps, pg, pdx, pdg, pdb, n, c, spatial, batchStats ? 1 : 0]);
+    rt.run(this.job.BN_BACKWARD, this.threadsFor(total * 4));
+    rt.getF32(pdx, dx.subarray(0, total));
+    if (dgamma) rt.getF32(pdg, dgamma.subarray(0, c));
+    if (dbeta) rt.getF32(pdb, dbeta.subarray(0, c));
+  }
+
+  // Element-wise maps stay in JavaScript: a copy into wasm memory and back costs more than the loop.
+  relu(x: Float32Array, y: Float32Array): void {
+    this.js.relu(x, y);
+  }
+
+  reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void {
+    this.js.reluBackward(y, dy, dx);
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The wasm backend: AssemblyScript kernels with 128-bit SIMD (relaxed SIMD
+ * when the runtime has it) and worker threads over one shared memory.
+ *
+ *   import { createWasmBackend, wasmSupported } from "./wasm/index.js";
+ *   if (wasmSupported()) registerBackend(createWasmBackend());
+ */
+import { platform } from "./platform.js";
+import { WasmBackend } from "./backend.js";
+import { wasmSupported, relaxedSimdSupported } from "./runtime.js";
+
+export { WasmBackend, wasmSupported, relaxedSimdSupported };
+
+let shared: WasmBackend | null = null;
+
+/** The process-wide wasm backend (one shared memory and one thread pool), created on first use. */
+export function createWasmBackend(): WasmBackend {
+  if (!shared) {
+    if (!wasmSupported()) {
+      throw new Error(
+        "wasm backend: this runtime lacks WebAssembly SIMD or shared memory (in a browser the page must be " +
+          "cross-origin isolated); use the js backend (setBackend(\"js\"))",
+      );
+    }
+    shared = new WasmBackend(defaultThreads());
+  }
+  return shared;
+}
+
+/** All cores by default; the STRIDE_THREADS environment variable overrides it in Node. */
+export function defaultThreads(): number {
+  const env = typeof process !== "undefined" ? process.env?.STRIDE_THREADS : undefined;
+  const n = env !== undefined ? Number(env) : platform.cores();
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+/** Sets the number of threads of the wasm backend (1 = no workers). */
+export function setThreads(n: number): void {
+  createWasmBackend().setThreads(n);
+}
+
+export function getThreads(): number {
+  return shared ? shared.threads : defaultThreads();
+}

@@ -1,0 +1,284 @@
+/**
+ * One shared WebAssembly.Memory, the kernel module instantiated on it by the
+ * calling thread and by every worker, a bump arena for operands, and the
+ * dispatch of one job to all threads.
+ */
+import { SIMD_WASM_BASE64, RELAXED_WASM_BASE64 } from "./generated/kernels.js";
+import { platform, type WorkerHandle } from "./platform.js";
+import {
+  workerSource, SLOT_GEN, SLOT_PENDING, SLOT_JOB, SLOT_NTH, SLOT_ERROR, SLOT_READY, SLOT_EPOCH,
+} from "./worker.js";
+
+const PAGE = 65536;
+/** The wasm32 limit, as declared by the module (--maximumMemory). */
+const MAX_PAGES = 65536;
+const INITIAL_PAGES = 32;
+/** Job block: 16 control slots then 48 argument slots (see wasm/assembly/index.ts). */
+const JOB_BYTES = 256;
+const ARGS_SLOT = 16;
+/** Geometry record for conv and pooling jobs. */
+const GEOM_BYTES = 128;
+/** How long a thread spins on an atomic before sleeping (loop iterations). */
+const SPIN = 20000;
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** A module that uses one v128 instruction: tells whether this runtime has 128-bit SIMD. */
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+]);
+/** A module that uses f32x4.relaxed_madd (0xfd 0x85 0x02). */
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0,
+  65, 0, 253, 15, 65, 0, 253, 15, 65, 0, 253, 15, 253, 133, 2, 11,
+]);
+
+function validates(bytes: Uint8Array<ArrayBuffer>): boolean {
+  try {
+    return WebAssembly.validate(bytes);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether this runtime can run the wasm backend at all (SIMD, shared memory, atomics). */
+export function wasmSupported(): boolean {
+  if (typeof WebAssembly !== "object" || typeof SharedArrayBuffer !== "function" || typeof Atomics !== "object") return false;
+  if (!validates(SIMD_PROBE)) return false;
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function relaxedSimdSupported(): boolean {
+  return validates(RELAXED_PROBE);
+}
+
+export interface KernelExports {
+  runJob(job: number, tid: number): void;
+  heapBase(): number;
+  gemmScratchBytes(): number;
+  [name: string]: unknown;
+}
+
+export class WasmRuntime {
+  readonly memory: WebAssembly.Memory;
+  readonly module: WebAssembly.Module;
+  readonly exports: KernelExports;
+  readonly relaxed: boolean;
+  readonly jobBase: number;
+  readonly geomBase: number;
+  private readonly arenaBase: number;
+  private top: number;
+  /** Views of the whole memory; re-created after every grow. */
+  f32!: Float32Array;
+  i32!: Int32Array;
+  private slots: Int32Array;
+  private workers: WorkerHandle[] = [];
+  private threads = 1;
+  private ready = false;
+  private epoch = 0;
+
+  constructor() {
+    this.relaxed = relaxedSimdSupported();
+    this.module = new WebAssembly.Module(decodeBase64(this.relaxed ? RELAXED_WASM_BASE64 : SIMD_WASM_BASE64));
+    this.memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES, shared: true });
+    const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
+    this.exports = instance.exports as unknown as KernelExports;
+    this.jobBase = align(this.exports.heapBase(), 64);
+    this.geomBase = this.jobBase + JOB_BYTES;
+    this.arenaBase = align(this.geomBase + GEOM_BYTES, 64);
+    this.top = this.arenaBase;
+    this.refreshViews();
+    this.slots = new Int32Array(this.memory.buffer, this.jobBase, ARGS_SLOT);
+  }
+
+  /** The value of an exported constant (the job ids live in the module). */
+  constant(name: string): number {
+    return (this.exports[name] as WebAssembly.Global).value as number;
+  }
+
+  private refreshViews(): void {
+    const buf = this.memory.buffer;
+    this.f32 = new Float32Array(buf);
+    this.i32 = new Int32Array(buf);
+  }
+
+  // ---- arena -------------------------------------------------------------
+
+  /** Forgets every allocation; call at the start of each kernel call. */
+  reset(): void {
+    this.top = this.arenaBase;
+  }
+
+  /** Bytes the arena can still hand out before reaching the 4 GiB limit. */
+  get bytesLeft(): number {
+    return MAX_PAGES * PAGE - this.top;
+  }
+
+  /** Reserves `bytes` (64-byte aligned) and returns the byte address; grows memory as needed. */
+  allocBytes(bytes: number): number {
+    const at = this.top;
+    const end = align(at + bytes, 64);
+    if (end > this.memory.buffer.byteLength) {
+      const pages = Math.ceil((end - this.memory.buffer.byteLength) / PAGE);
+      // Grow by at least a quarter so that a growing workload does not grow on every call.
+      const current = this.memory.buffer.byteLength / PAGE;
+      const want = Math.min(MAX_PAGES - current, Math.max(pages, Math.ceil(current / 4)));
+      if (want < pages) throw new RangeError(`wasm backend: needs ${end} bytes of memory, over the 4 GiB limit`);
+      this.memory.grow(want);
+      this.refreshViews();
+    }
+    this.top = end;
+    return at;
+  }
+
+  alloc(floats: number): number {
+    return this.allocBytes(floats * 4);
+  }
+
+  /** Copies `src` into a fresh allocation and returns its byte address. */
+  put(src: Float32Array | Int32Array): number {
+    const at = this.allocBytes(src.length * 4);
+    if (src instanceof Float32Array) this.f32.set(src, at >> 2);
+    else this.i32.set(src, at >> 2);
+    return at;
+  }
+
+  /** Copies floats out of wasm memory. */
+  getF32(at: number, dst: Float32Array): void {
+    dst.set(this.f32.subarray(at >> 2, (at >> 2) + dst.length));
+  }
+
+  getI32(at: number, dst: Int32Array): void {
+    dst.set(this.i32.subarray(at >> 2, (at >> 2) + dst.length));
+  }
+
+  // ---- threads -----------------------------------------------------------
+
+  get threadCount(): number {
+    return this.threads;
+  }
+
+  /** Uses n threads (the caller and n - 1 workers); 1 runs everything on the caller. */
+  setThreads(n: number): void {
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`setThreads: n = ${n} is not valid; pass a whole number >= 1 (1 disables worker threads)`);
+    }
+    if (!platform.canBlock) n = 1; // a browser's main thread may not wait for workers
+    if (n === this.threads && this.workers.length === n - 1) return;
+    this.stopWorkers();
+    this.threads = n;
+    if (n === 1) return;
+    this.epoch++;
+    Atomics.store(this.slots, SLOT_EPOCH, this.epoch);
+    Atomics.store(this.slots, SLOT_READY, 0);
+    const source = workerSource();
+    for (let tid = 1; tid < n; tid++) {
+      const w = platform.spawn(source, {
+        module: this.module, memory: this.memory, jobBase: this.jobBase, tid, epoch: this.epoch, spin: SPIN,
+      });
+      if (!w) break;
+      this.workers.push(w);
+    }
+    this.threads = this.workers.length + 1;
+    this.ready = false;
+  }
+
+  private stopWorkers(): void {
+    if (this.workers.length === 0) return;
+    // Old workers exit when they see a new epoch; terminate() makes sure.
+    Atomics.store(this.slots, SLOT_EPOCH, ++this.epoch);
+    Atomics.add(this.slots, SLOT_GEN, 1);
+    Atomics.notify(this.slots, SLOT_GEN);
+    for (const w of this.workers) w.terminate();
+    this.workers = [];
+    this.threads = 1;
+  }
+
+  /** Waits (once) until every worker has instantiated the module; gives up on threads after 20 s. */
+  private waitReady(): boolean {
+    if (this.ready) return true;
+    const want = this.workers.length;
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      const have = Atomics.load(this.slots, SLOT_READY);
+      if (have >= want) break;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        console.warn(`wasm backend: only ${have} of ${want} worker threads started within 20 s; continuing on one thread`);
+        this.stopWorkers();
+        return false;
+      }
+      Atomics.wait(this.slots, SLOT_READY, have, Math.min(left, 100));
+    }
+    this.ready = true;
+    return true;
+  }
+
+  /** Writes the job arguments (i32 values; pointers are byte addresses). */
+  setArgs(args: readonly number[]): void {
+    const base = (this.jobBase >> 2) + ARGS_SLOT;
+    for (let i = 0; i < args.length; i++) this.i32[base + i] = args[i];
+  }
+
+  setArgF32(index: number, value: number): void {
+    this.f32[(this.jobBase >> 2) + ARGS_SLOT + index] = value;
+  }
+
+  /** Writes the geometry record and returns its address. */
+  setGeometry(fields: readonly number[]): number {
+    this.i32.set(fields, this.geomBase >> 2);
+    return this.geomBase;
+  }
+
+  /**
+   * Runs job `id` (arguments already written) on `nth` threads: the caller
+   * takes share 0 and waits for the workers; returns when all are done,
+   * with the number of threads that took part.
+   */
+  run(id: number, nth: number): number {
+    const s = this.slots;
+    nth = Math.max(1, Math.min(nth, this.threads));
+    if (nth > 1 && !this.waitReady()) nth = 1;
+    s[SLOT_JOB] = id;
+    s[SLOT_NTH] = nth;
+    if (nth === 1) {
+      this.exports.runJob(this.jobBase, 0);
+      return 1;
+    }
+    const workers = this.workers.length;
+    Atomics.store(s, SLOT_ERROR, 0);
+    Atomics.store(s, SLOT_PENDING, workers);
+    Atomics.add(s, SLOT_GEN, 1);
+    Atomics.notify(s, SLOT_GEN);
+    let failure: unknown = null;
+    try {
+      this.exports.runJob(this.jobBase, 0);
+    } catch (e) {
+      failure = e;
+    }
+    // Never return (or throw) while a worker still runs this job.
+    let pending = Atomics.load(s, SLOT_PENDING);
+    for (let i = 0; pending !== 0 && i < SPIN; i++) pending = Atomics.load(s, SLOT_PENDING);
+    while (pending !== 0) {
+      Atomics.wait(s, SLOT_PENDING, pending);
+      pending = Atomics.load(s, SLOT_PENDING);
+    }
+    if (failure) throw failure;
+    if (Atomics.load(s, SLOT_ERROR) !== 0) throw new Error(`wasm backend: a worker thread failed in job ${id}`);
+    return nth;
+  }
+}
+
+function align(x: number, to: number): number {
+  return Math.ceil(x / to) * to;
+}

@@ -1,0 +1,261 @@
+// Convolution as im2col + GEMM, split into independent work items so that
+// threads never write the same memory: forward and backward-filter cut
+// (image, group, band of output rows); backward-data cuts (image, group,
+// band of input channels), since col2im of distinct channels never overlaps.
+import { sgemm } from "./gemm";
+import { copyFloats, zeroFloats, addFloats, sumFloats } from "./simd";
+
+/** Geometry record laid out by the loader (i32 fields, in this order). */
+export const G_BATCH = 0, G_C = 1, G_H = 2, G_W = 3, G_K = 4, G_KH = 5, G_KW = 6,
+  G_SH = 7, G_SW = 8, G_PT = 9, G_PL = 10, G_DH = 11, G_DW = 12, G_GROUPS = 13,
+  G_OH = 14, G_OW = 15, G_POINTWISE = 16;
+
+// @ts-ignore: decorator
+@inline function gi(g: usize, field: i32): i32 {
+  return load<i32>(g + (<usize>field << 2));
+}
+
+/** The first output column whose input column j*D - P + ow*S is >= 0, and one past the last one < W. */
+// @ts-ignore: decorator
+@inline function validLo(off: i32, s: i32): i32 {
+  return off <= 0 ? 0 : (off + s - 1) / s;
+}
+// @ts-ignore: decorator
+@inline function validHi(off: i32, s: i32, w: i32): i32 {
+  const last = w - 1 + off;
+  return last < 0 ? 0 : last / s + 1;
+}
+
+/**
+ * col[(c*kH + i)*kW + j, (oh - oh0)*outW + ow] = x[c, oh*S - P + i*D, ow*S - P + j*D]
+ * for oh in [oh0, oh1), zero in the padding. x points at channel 0 of the unfolded ones.
+ */
+export function im2col(
+  x: usize, col: usize, C: i32, H: i32, W: i32, kH: i32, kW: i32, sH: i32, sW: i32,
+  pT: i32, pL: i32, dH: i32, dW: i32, outW: i32, oh0: i32, oh1: i32,
+): void {
+  const width = (oh1 - oh0) * outW;
+  let rowPtr = col;
+  for (let c = 0; c < C; c++) {
+    const xc = x + (<usize>(c * H * W) << 2);
+    for (let i = 0; i < kH; i++) {
+      for (let j = 0; j < kW; j++) {
+        const off = pL - j * dW;
+        const lo = min(outW, validLo(off, sW));
+        const hi = max(lo, min(outW, validHi(off, sW, W)));
+        for (let oh = oh0; oh < oh1; oh++) {
+          const h = oh * sH - pT + i * dH;
+          const dst = rowPtr + (<usize>((oh - oh0) * outW) << 2);
+          if (h < 0 || h >= H) {
+            zeroFloats(dst, outW);
+            continue;
+          }
+          const xr = xc + (<usize>(h * W) << 2);
+          for (let ow = 0; ow < lo; ow++) store<f32>(dst + (<usize>ow << 2), 0);
+          if (sW == 1) {
+            copyFloats(dst + (<usize>lo << 2), xr + (<usize>(lo - off) << 2), hi - lo);
+          } else {
+            for (let ow = lo; ow < hi; ow++) store<f32>(dst + (<usize>ow << 2), load<f32>(xr + (<usize>(ow * sW - off) << 2)));
+          }
+          for (let ow = hi; ow < outW; ow++) store<f32>(dst + (<usize>ow << 2), 0);
+        }
+        rowPtr += <usize>width << 2;
+      }
+    }
+  }
+}
+
+/** The adjoint of im2col over all output rows: dx[c, h, w] += col entries read from it. */
+export function col2im(
+  col: usize, dx: usize, C: i32, H: i32, W: i32, kH: i32, kW: i32, sH: i32, sW: i32,
+  pT: i32, pL: i32, dH: i32, dW: i32, outH: i32, outW: i32,
+): void {
+  const plane = outH * outW;
+  let rowPtr = col;
+  for (let c = 0; c < C; c++) {
+    const xc = dx + (<usize>(c * H * W) << 2);
+    for (let i = 0; i < kH; i++) {
+      for (let j = 0; j < kW; j++) {
+        const off = pL - j * dW;
+        const lo = min(outW, validLo(off, sW));
+        const hi = max(lo, min(outW, validHi(off, sW, W)));
+        for (let oh = 0; oh < outH; oh++) {
+          const h = oh * sH - pT + i * dH;
+          if (h < 0 || h >= H) continue;
+          const src = rowPtr + (<usize>(oh * outW) << 2);
+          const xr = xc + (<usize>(h * W) << 2);
+          if (sW == 1) {
+            addFloats(xr + (<usize>(lo - off) << 2), src + (<usize>lo << 2), hi - lo);
+          } else {
+            for (let ow = lo; ow < hi; ow++) {
+              const p = xr + (<usize>(ow * sW - off) << 2);
+              store<f32>(p, load<f32>(p) + load<f32>(src + (<usize>ow << 2)));
+            }
+          }
+        }
+        rowPtr += <usize>plane << 2;
+      }
+    }
+  }
+}
+
+/** y = y + b, then max(0, .) keeping NaN, over n floats. */
+function biasRelu(y: usize, n: i32, b: f32, relu: bool): void {
+  const bv = f32x4.splat(b);
+  const zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const p = y + (<usize>i << 2);
+    let v = f32x4.add(v128.load(p), bv);
+    if (relu) v = v128.bitselect(v, zero, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v)));
+    v128.store(p, v);
+  }
+  for (; i < n; i++) {
+    const p = y + (<usize>i << 2);
+    let v = load<f32>(p) + b;
+    if (relu && !(v > 0) && v == v) v = 0;
+    store<f32>(p, v);
+  }
+}
+
+/** How many bands each (image, group) pair is cut into so that every thread gets work. */
+// @ts-ignore: decorator
+@inline function bandsFor(pairs: i32, nth: i32, limit: i32): i32 {
+  return pairs >= nth ? 1 : min(limit, (nth + pairs - 1) / pairs);
+}
+
+/**
+ * One thread's share of the forward convolution. scratch: this thread's
+ * gemm packing area followed by its column buffer.
+ */
+export function convForward(
+  g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool,
+  gemmScratch: usize, col: usize, tid: i32, nth: i32,
+): void {
+  const N = gi(g, G_BATCH), C = gi(g, G_C), H = gi(g, G_H), W = gi(g, G_W), K = gi(g, G_K);
+  const kH = gi(g, G_KH), kW = gi(g, G_KW), groups = gi(g, G_GROUPS), outH = gi(g, G_OH), outW = gi(g, G_OW);
+  const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW;
+  const pointwise = gi(g, G_POINTWISE) != 0;
+  const pairs = N * groups;
+  const bands = bandsFor(pairs, nth, outH);
+  const items = pairs * bands;
+  const it0 = <i32>((<i64>items * tid) / nth), it1 = <i32>((<i64>items * (tid + 1)) / nth);
+  for (let it = it0; it < it1; it++) {
+    const pair = it / bands, band = it % bands;
+    const n = pair / groups, grp = pair % groups;
+    const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
+    if (oh1 <= oh0) continue;
+    const width = (oh1 - oh0) * outW;
+    const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);
+    let src: usize, ldb: i32;
+    if (pointwise) {
+      src = xg + (<usize>(oh0 * outW) << 2);
+      ldb = plane;
+    } else {
+      im2col(xg, col, cg, H, W, kH, kW, gi(g, G_SH), gi(g, G_SW), gi(g, G_PT), gi(g, G_PL),
+        gi(g, G_DH), gi(g, G_DW), outW, oh0, oh1);
+      src = col;
+      ldb = width;
+    }
+    const yg = y + (<usize>((n * K + grp * kg) * plane + oh0 * outW) << 2);
+    sgemm(kg, width, rows, w + (<usize>(grp * kg * rows) << 2), rows, false, src, ldb, false, yg, plane, false, gemmScratch);
+    if (bias != 0 || relu) {
+      for (let k = 0; k < kg; k++) {
+        const b: f32 = bias != 0 ? load<f32>(bias + (<usize>(grp * kg + k) << 2)) : 0;
+        biasRelu(yg + (<usize>(k * plane) << 2), width, b, relu);
+      }
+    }
+  }
+}
+
+/** One thread's share of dx = conv_transpose(dy, w): dcol = Wg^T dy, then col2im. */
+export function convBackwardData(
+  g: usize, dy: usize, w: usize, dx: usize, gemmScratch: usize, col: usize, tid: i32, nth: i32,
+): void {
+  const N = gi(g, G_BATCH), C = gi(g, G_C), H = gi(g, G_H), W = gi(g, G_W), K = gi(g, G_K);
+  const kH = gi(g, G_KH), kW = gi(g, G_KW), groups = gi(g, G_GROUPS), outH = gi(g, G_OH), outW = gi(g, G_OW);
+  const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW, kk = kH * kW;
+  const pointwise = gi(g, G_POINTWISE) != 0;
+  const pairs = N * groups;
+  const bands = bandsFor(pairs, nth, cg);
+  const items = pairs * bands;
+  const it0 = <i32>((<i64>items * tid) / nth), it1 = <i32>((<i64>items * (tid + 1)) / nth);
+  for (let it = it0; it < it1; it++) {
+    const pair = it / bands, band = it % bands;
+    const n = pair / groups, grp = pair % groups;
+    const c0 = (cg * band) / bands, c1 = (cg * (band + 1)) / bands;
+    if (c1 <= c0) continue;
+    const wg = w + (<usize>(grp * kg * rows + c0 * kk) << 2);
+    const dyg = dy + (<usize>((n * K + grp * kg) * plane) << 2);
+    const dxc = dx + (<usize>((n * C + grp * cg + c0) * H * W) << 2);
+    const m = (c1 - c0) * kk;
+    if (pointwise) {
+      sgemm(m, plane, kg, wg, rows, true, dyg, plane, false, dxc, plane, false, gemmScratch);
+    } else {
+      sgemm(m, plane, kg, wg, rows, true, dyg, plane, false, col, plane, false, gemmScratch);
+      zeroFloats(dxc, (c1 - c0) * H * W);
+      col2im(col, dxc, c1 - c0, H, W, kH, kW, gi(g, G_SH), gi(g, G_SW), gi(g, G_PT), gi(g, G_PL),
+        gi(g, G_DH), gi(g, G_DW), outH, outW);
+    }
+  }
+}
+
+/**
+ * One thread's share of dw += dy * col^T (and dbias += the sums of dy), into
+ * this thread's private accumulators dwPart / dbPart (a later reduction adds
+ * them up), which the thread zeroes first unless `zeroFirst` is false.
+ */
+export function convBackwardFilter(
+  g: usize, x: usize, dy: usize, dwPart: usize, dbPart: usize, zeroFirst: bool,
+  gemmScratch: usize, col: usize, tid: i32, nth: i32,
+): void {
+  const N = gi(g, G_BATCH), C = gi(g, G_C), H = gi(g, G_H), W = gi(g, G_W), K = gi(g, G_K);
+  const kH = gi(g, G_KH), kW = gi(g, G_KW), groups = gi(g, G_GROUPS), outH = gi(g, G_OH), outW = gi(g, G_OW);
+  const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW;
+  const pointwise = gi(g, G_POINTWISE) != 0;
+  if (zeroFirst) {
+    zeroFloats(dwPart, K * rows);
+    if (dbPart != 0) zeroFloats(dbPart, K);
+  }
+  const pairs = N * groups;
+  const bands = bandsFor(pairs, nth, outH);
+  const items = pairs * bands;
+  const it0 = <i32>((<i64>items * tid) / nth), it1 = <i32>((<i64>items * (tid + 1)) / nth);
+  for (let it = it0; it < it1; it++) {
+    const pair = it / bands, band = it % bands;
+    const n = pair / groups, grp = pair % groups;
+    const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
+    if (oh1 <= oh0) continue;
+    const width = (oh1 - oh0) * outW;
+    const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);
+    let src: usize, ldb: i32;
+    if (pointwise) {
+      src = xg + (<usize>(oh0 * outW) << 2);
+      ldb = plane;
+    } else {
+      im2col(xg, col, cg, H, W, kH, kW, gi(g, G_SH), gi(g, G_SW), gi(g, G_PT), gi(g, G_PL),
+        gi(g, G_DH), gi(g, G_DW), outW, oh0, oh1);
+      src = col;
+      ldb = width;
+    }
+    const dyg = dy + (<usize>((n * K + grp * kg) * plane + oh0 * outW) << 2);
+    // dWg[kg, rows] += dy_g[kg, width] * col[rows, width]^T
+    sgemm(kg, rows, width, dyg, plane, false, src, ldb, true, dwPart + (<usize>(grp * kg * rows) << 2), rows, true, gemmScratch);
+    if (dbPart != 0) {
+      for (let k = 0; k < kg; k++) {
+        const p = dbPart + (<usize>(grp * kg + k) << 2);
+        store<f32>(p, load<f32>(p) + <f32>sumFloats(dyg + (<usize>(k * plane) << 2), width));
+      }
+    }
+  }
+}
+
+/** dst[i] += part[t][i] for every extra part t in [0, nparts) at parts + t*stride bytes; this thread's slice of n. */
+export function reduceParts(dst: usize, parts: usize, stride: usize, nparts: i32, n: i32, tid: i32, nth: i32): void {
+  const i0 = <i32>((<i64>n * tid) / nth) & ~3;
+  const i1 = tid == nth - 1 ? n : <i32>((<i64>n * (tid + 1)) / nth) & ~3;
+  if (i1 <= i0) return;
+  for (let t = 0; t < nparts; t++) {
+    addFloats(dst + (<usize>i0 << 2), parts + <usize>t * stride + (<usize>i0 << 2), i1 - i0);
+  }
+}

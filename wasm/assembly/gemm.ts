@@ -1,0 +1,287 @@
+// Packed, register-blocked SGEMM: C[m, n] (+)= op(A)[m, k] * op(B)[k, n].
+//
+// Goto's scheme: B is packed a KC x NC block at a time into panels NR columns
+// wide, A a MC x KC block at a time into panels MR rows high, both zero-padded
+// to whole panels, so the micro-kernel always streams two contiguous arrays and
+// keeps an MR x NR tile of C in registers. Transposes are absorbed by the
+// packing routines, so the micro-kernel never sees them.
+import { madd } from "./simd";
+
+export const MR: i32 = 4;
+export const NR: i32 = 8;
+export const KC: i32 = 256;
+export const MC: i32 = 128;
+export const NC: i32 = 1024;
+
+/** Scratch bytes one thread needs for packing (A block, B block, an edge tile). */
+export function gemmScratchBytes(): i32 {
+  return (MC * KC + KC * NC + MR * NR) * 4;
+}
+
+/** Packs op(A)[i0 .. i0+mc, p0 .. p0+kc] into panels [mc/MR][kc][MR]. */
+function packA(a: usize, lda: i32, transA: bool, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
+  for (let ir = 0; ir < mc; ir += MR) {
+    const rows = min(MR, mc - ir);
+    const panel = dst + (<usize>(ir * kc) << 2);
+    if (transA) {
+      // A is stored K x M: the MR values of one p are contiguous.
+      let src = a + (<usize>(p0 * lda + i0 + ir) << 2);
+      const step = <usize>lda << 2;
+      if (rows == MR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(panel + (<usize>p << 4), v128.load(src));
+          src += step;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          const d = panel + (<usize>p << 4);
+          v128.store(d, f32x4.splat(0));
+          for (let r = 0; r < rows; r++) store<f32>(d + (<usize>r << 2), load<f32>(src + (<usize>r << 2)));
+          src += step;
+        }
+      }
+    } else {
+      // A is stored M x K: read four rows side by side and interleave them.
+      if (rows == MR) {
+        const r0 = a + (<usize>((i0 + ir) * lda + p0) << 2);
+        const r1 = r0 + (<usize>lda << 2);
+        const r2 = r1 + (<usize>lda << 2);
+        const r3 = r2 + (<usize>lda << 2);
+        let p = 0;
+        for (; p + 4 <= kc; p += 4) {
+          const o = <usize>p << 2;
+          const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
+          // 4x4 transpose: t0 = a0 b0 a1 b1, t1 = c0 d0 c1 d1, t2 = a2 b2 a3 b3, t3 = c2 d2 c3 d3
+          const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+          const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+          const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+          const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+          const d = panel + (<usize>p << 4);
+          v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+          v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
+          v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
+          v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+        }
+        for (; p < kc; p++) {
+          const o = <usize>p << 2;
+          const d = panel + (<usize>p << 4);
+          store<f32>(d, load<f32>(r0 + o));
+          store<f32>(d, load<f32>(r1 + o), 4);
+          store<f32>(d, load<f32>(r2 + o), 8);
+          store<f32>(d, load<f32>(r3 + o), 12);
+        }
+      } else {
+        for (let p = 0; p < kc; p++) v128.store(panel + (<usize>p << 4), f32x4.splat(0));
+        for (let r = 0; r < rows; r++) {
+          const src = a + (<usize>((i0 + ir + r) * lda + p0) << 2);
+          for (let p = 0; p < kc; p++) store<f32>(panel + (<usize>(p * MR + r) << 2), load<f32>(src + (<usize>p << 2)));
+        }
+      }
+    }
+  }
+}
+
+/** Packs op(B)[p0 .. p0+kc, j0 .. j0+nc] into panels [nc/NR][kc][NR]. */
+function packB(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i32, nc: i32, dst: usize): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const cols = min(NR, nc - jr);
+    const panel = dst + (<usize>(jr * kc) << 2);
+    if (!transB) {
+      // B is stored K x N: the NR values of one p are contiguous.
+      let src = b + (<usize>(p0 * ldb + j0 + jr) << 2);
+      const step = <usize>ldb << 2;
+      if (cols == NR) {
+        for (let p = 0; p < kc; p++) {
+          const d = panel + (<usize>p << 5);
+          v128.store(d, v128.load(src));
+          v128.store(d, v128.load(src, 16), 16);
+          src += step;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          const d = panel + (<usize>p << 5);
+          v128.store(d, f32x4.splat(0));
+          v128.store(d, f32x4.splat(0), 16);
+          for (let c = 0; c < cols; c++) store<f32>(d + (<usize>c << 2), load<f32>(src + (<usize>c << 2)));
+          src += step;
+        }
+      }
+    } else {
+      // B is stored N x K: each column is a contiguous row of the store.
+      if (cols < NR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(panel + (<usize>p << 5), f32x4.splat(0));
+          v128.store(panel + (<usize>p << 5), f32x4.splat(0), 16);
+        }
+      }
+      let c = 0;
+      if (cols == NR) {
+        // Two 4x4 transposes per four values of p.
+        for (let half = 0; half < 2; half++) {
+          const r0 = b + (<usize>((j0 + jr + half * 4) * ldb + p0) << 2);
+          const r1 = r0 + (<usize>ldb << 2);
+          const r2 = r1 + (<usize>ldb << 2);
+          const r3 = r2 + (<usize>ldb << 2);
+          const h = <usize>half << 4;
+          let p = 0;
+          for (; p + 4 <= kc; p += 4) {
+            const o = <usize>p << 2;
+            const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
+            const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+            const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+            const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+            const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+            const d = panel + (<usize>p << 5) + h;
+            v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+            v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
+            v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
+            v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
+          }
+          for (; p < kc; p++) {
+            const o = <usize>p << 2;
+            const d = panel + (<usize>p << 5) + h;
+            store<f32>(d, load<f32>(r0 + o));
+            store<f32>(d, load<f32>(r1 + o), 4);
+            store<f32>(d, load<f32>(r2 + o), 8);
+            store<f32>(d, load<f32>(r3 + o), 12);
+          }
+        }
+        c = NR;
+      }
+      for (; c < cols; c++) {
+        const src = b + (<usize>((j0 + jr + c) * ldb + p0) << 2);
+        for (let p = 0; p < kc; p++) store<f32>(panel + (<usize>(p * NR + c) << 2), load<f32>(src + (<usize>p << 2)));
+      }
+    }
+  }
+}
+
+/** Adds (beta) or stores one 8-wide row of the tile. */
+// @ts-ignore: decorator
+@inline function storeRow(c: usize, lo: v128, hi: v128, beta: bool): void {
+  if (beta) {
+    lo = f32x4.add(lo, v128.load(c));
+    hi = f32x4.add(hi, v128.load(c, 16));
+  }
+  v128.store(c, lo);
+  v128.store(c, hi, 16);
+}
+
+/** The MR x NR micro-kernel: eight accumulators, two B vectors and one broadcast A value in registers. */
+function kernel4x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, mr: i32, nr: i32, beta: bool, tile: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    ap += 16;
+    bp += 32;
+  }
+  const row = <usize>ldc << 2;
+  if (mr == MR && nr == NR) {
+    storeRow(c, c00, c01, beta);
+    storeRow(c + row, c10, c11, beta);
+    storeRow(c + 2 * row, c20, c21, beta);
+    storeRow(c + 3 * row, c30, c31, beta);
+    return;
+  }
+  // An edge tile: spill to scratch, then copy what lies inside C.
+  v128.store(tile, c00); v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32); v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64); v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96); v128.store(tile, c31, 112);
+  for (let r = 0; r < mr; r++) {
+    const cr = c + <usize>r * row;
+    const tr = tile + (<usize>(r * NR) << 2);
+    for (let j = 0; j < nr; j++) {
+      const o = <usize>j << 2;
+      const v = load<f32>(tr + o);
+      store<f32>(cr + o, beta ? load<f32>(cr + o) + v : v);
+    }
+  }
+}
+
+/**
+ * Single-threaded SGEMM on raw byte pointers with leading dimensions.
+ * op(A)[i, p] = transA ? A[p*lda + i] : A[i*lda + p]; likewise B.
+ * scratch: gemmScratchBytes() bytes, 16-byte aligned.
+ */
+export function sgemm(
+  m: i32, n: i32, k: i32,
+  a: usize, lda: i32, transA: bool,
+  b: usize, ldb: i32, transB: bool,
+  c: usize, ldc: i32, accumulate: bool, scratch: usize,
+): void {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!accumulate) {
+      for (let i = 0; i < m; i++) memory.fill(c + (<usize>(i * ldc) << 2), 0, <usize>n << 2);
+    }
+    return;
+  }
+  const pa = scratch;
+  const pb = pa + (<usize>(MC * KC) << 2);
+  const tile = pb + (<usize>(KC * NC) << 2);
+  for (let jc = 0; jc < n; jc += NC) {
+    const nc = min(NC, n - jc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      const beta = accumulate || pc > 0;
+      packB(b, ldb, transB, pc, kc, jc, nc, pb);
+      for (let ic = 0; ic < m; ic += MC) {
+        const mc = min(MC, m - ic);
+        packA(a, lda, transA, ic, mc, pc, kc, pa);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = min(NR, nc - jr);
+          const bp = pb + (<usize>(jr * kc) << 2);
+          for (let ir = 0; ir < mc; ir += MR) {
+            const mr = min(MR, mc - ir);
+            kernel4x8(kc, pa + (<usize>(ir * kc) << 2), bp,
+              c + (<usize>((ic + ir) * ldc + jc + jr) << 2), ldc, mr, nr, beta, tile);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * One thread's share of a GEMM: the columns (or, when C is tall and narrow,
+ * the rows) of C are cut into nth contiguous ranges of whole panels.
+ */
+export function sgemmPart(
+  m: i32, n: i32, k: i32,
+  a: usize, lda: i32, transA: bool,
+  b: usize, ldb: i32, transB: bool,
+  c: usize, ldc: i32, accumulate: bool, scratch: usize, tid: i32, nth: i32,
+): void {
+  if (nth <= 1) {
+    sgemm(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, accumulate, scratch);
+    return;
+  }
+  const colPanels = (n + NR - 1) / NR;
+  const rowPanels = (m + MR - 1) / MR;
+  if (colPanels >= nth || colPanels >= rowPanels) {
+    const p0 = <i32>((<i64>colPanels * tid) / nth), p1 = <i32>((<i64>colPanels * (tid + 1)) / nth);
+    const j0 = p0 * NR, j1 = min(n, p1 * NR);
+    if (j1 <= j0) return;
+    const bOff = transB ? <usize>(j0 * ldb) << 2 : <usize>j0 << 2;
+    sgemm(m, j1 - j0, k, a, lda, transA, b + bOff, ldb, transB, c + (<usize>j0 << 2), ldc, accumulate, scratch);
+  } else {
+    const p0 = <i32>((<i64>rowPanels * tid) / nth), p1 = <i32>((<i64>rowPanels * (tid + 1)) / nth);
+    const i0 = p0 * MR, i1 = min(m, p1 * MR);
+    if (i1 <= i0) return;
+    const aOff = transA ? <usize>i0 << 2 : <usize>(i0 * lda) << 2;
+    sgemm(i1 - i0, n, k, a + aOff, lda, transA, b, ldb, transB, c + (<usize>(i0 * ldc) << 2), ldc, accumulate, scratch);
+  }
+}

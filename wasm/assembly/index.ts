@@ -1,0 +1,123 @@
+// The module's entry points. Every thread (the caller and each worker)
+// calls runJob(jobBlock, tid) on the same shared memory; the job block holds
+// the job's id and its arguments, written by the loader (src/kernels/wasm/).
+import { sgemmPart, gemmScratchBytes as gemmBytes } from "./gemm";
+import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col as im2colRange, col2im as col2imAll,
+  G_C, G_H, G_W, G_KH, G_KW, G_SH, G_SW, G_PT, G_PL, G_DH, G_DW, G_OH, G_OW } from "./conv";
+import { maxPoolForward, maxPoolBackward, avgPoolForward, avgPoolBackward } from "./pool";
+import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
+
+export const JOB_GEMM = 1, JOB_CONV_FORWARD = 2, JOB_CONV_BACKWARD_DATA = 3, JOB_CONV_BACKWARD_FILTER = 4,
+  JOB_REDUCE = 5, JOB_MAXPOOL = 6, JOB_MAXPOOL_BACKWARD = 7, JOB_AVGPOOL = 8, JOB_AVGPOOL_BACKWARD = 9,
+  JOB_BN_TRAIN = 10, JOB_BN_APPLY = 11, JOB_BN_BACKWARD = 12, JOB_IM2COL = 13, JOB_COL2IM = 14;
+
+/** Byte offsets inside the job block. */
+const OFF_JOB = 8, OFF_NTH = 12, OFF_ARGS = 64;
+
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+export function gemmScratchBytes(): i32 {
+  return gemmBytes();
+}
+
+// @ts-ignore: decorator
+@inline function arg(job: usize, i: i32): i32 {
+  return load<i32>(job + OFF_ARGS + (<usize>i << 2));
+}
+// @ts-ignore: decorator
+@inline function argf(job: usize, i: i32): f32 {
+  return load<f32>(job + OFF_ARGS + (<usize>i << 2));
+}
+// @ts-ignore: decorator
+@inline function ptr(job: usize, i: i32): usize {
+  return <usize>load<u32>(job + OFF_ARGS + (<usize>i << 2));
+}
+
+/** Runs thread tid's share of the job described at `job`. */
+export function runJob(job: usize, tid: i32): void {
+  const id = load<i32>(job + OFF_JOB);
+  const nth = load<i32>(job + OFF_NTH);
+  switch (id) {
+    case JOB_GEMM: {
+      const scratch = ptr(job, 12) + <usize>tid * ptr(job, 13);
+      sgemmPart(arg(job, 0), arg(job, 1), arg(job, 2), ptr(job, 3), arg(job, 4), arg(job, 5) != 0,
+        ptr(job, 6), arg(job, 7), arg(job, 8) != 0, ptr(job, 9), arg(job, 10), arg(job, 11) != 0, scratch, tid, nth);
+      break;
+    }
+    case JOB_CONV_FORWARD: {
+      const scratch = ptr(job, 6) + <usize>tid * ptr(job, 7);
+      convForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0,
+        scratch, scratch + ptr(job, 8), tid, nth);
+      break;
+    }
+    case JOB_CONV_BACKWARD_DATA: {
+      const scratch = ptr(job, 4) + <usize>tid * ptr(job, 5);
+      convBackwardData(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), scratch, scratch + ptr(job, 6), tid, nth);
+      break;
+    }
+    case JOB_CONV_BACKWARD_FILTER: {
+      // args: g x dy dw db scratchBase stride gemmBytes colBytes dwFloats
+      const scratch = ptr(job, 5) + <usize>tid * ptr(job, 6);
+      const col = scratch + ptr(job, 7);
+      let dw = ptr(job, 3), db = ptr(job, 4);
+      if (tid > 0) {
+        dw = col + ptr(job, 8);
+        if (db != 0) db = dw + (<usize>arg(job, 9) << 2);
+      }
+      convBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), dw, db, tid > 0, scratch, col, tid, nth);
+      break;
+    }
+    case JOB_REDUCE:
+      reduceParts(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), arg(job, 4), tid, nth);
+      break;
+    case JOB_MAXPOOL:
+      maxPoolForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), tid, nth);
+      break;
+    case JOB_MAXPOOL_BACKWARD:
+      maxPoolBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), tid, nth);
+      break;
+    case JOB_AVGPOOL:
+      avgPoolForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3) != 0, tid, nth);
+      break;
+    case JOB_AVGPOOL_BACKWARD:
+      avgPoolBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3) != 0, tid, nth);
+      break;
+    case JOB_BN_TRAIN:
+      batchNormTrain(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
+        arg(job, 6), arg(job, 7), arg(job, 8), argf(job, 9), tid, nth);
+      break;
+    case JOB_BN_APPLY:
+      batchNormApply(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
+        arg(job, 6), arg(job, 7), arg(job, 8), tid, nth);
+      break;
+    case JOB_BN_BACKWARD:
+      batchNormBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
+        ptr(job, 6), ptr(job, 7), arg(job, 8), arg(job, 9), arg(job, 10), arg(job, 11) != 0, tid, nth);
+      break;
+    case JOB_IM2COL:
+      // One thread: the public im2col of one image. args: g x col
+      if (tid == 0) {
+        const g = ptr(job, 0);
+        im2colRange(ptr(job, 1), ptr(job, 2), load<i32>(g + (<usize>G_C << 2)), load<i32>(g + (<usize>G_H << 2)),
+          load<i32>(g + (<usize>G_W << 2)), load<i32>(g + (<usize>G_KH << 2)), load<i32>(g + (<usize>G_KW << 2)),
+          load<i32>(g + (<usize>G_SH << 2)), load<i32>(g + (<usize>G_SW << 2)), load<i32>(g + (<usize>G_PT << 2)),
+          load<i32>(g + (<usize>G_PL << 2)), load<i32>(g + (<usize>G_DH << 2)), load<i32>(g + (<usize>G_DW << 2)),
+          load<i32>(g + (<usize>G_OW << 2)), 0, load<i32>(g + (<usize>G_OH << 2)));
+      }
+      break;
+    case JOB_COL2IM:
+      if (tid == 0) {
+        const g = ptr(job, 0);
+        col2imAll(ptr(job, 1), ptr(job, 2), load<i32>(g + (<usize>G_C << 2)), load<i32>(g + (<usize>G_H << 2)),
+          load<i32>(g + (<usize>G_W << 2)), load<i32>(g + (<usize>G_KH << 2)), load<i32>(g + (<usize>G_KW << 2)),
+          load<i32>(g + (<usize>G_SH << 2)), load<i32>(g + (<usize>G_SW << 2)), load<i32>(g + (<usize>G_PT << 2)),
+          load<i32>(g + (<usize>G_PL << 2)), load<i32>(g + (<usize>G_DH << 2)), load<i32>(g + (<usize>G_DW << 2)),
+          load<i32>(g + (<usize>G_OH << 2)), load<i32>(g + (<usize>G_OW << 2)));
+      }
+      break;
+    default:
+      unreachable();
+  }
+}
