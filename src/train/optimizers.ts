@@ -316,12 +316,22 @@ export class SGD extends Optimizer<SGDOptions> {
       for (let i = 0; i < n; i++) w[i] -= lr * (g[i] + weightDecay * w[i]);
       return;
     }
+    // PyTorch starts the buffer at the first gradient itself (no dampening on that step).
     const first = !this.buffers[index].has("momentumBuffer");
     const buf = this.buffer(index, "momentumBuffer");
+    const keep = first ? 0 : momentum;
+    const take = first ? 1 : 1 - dampening;
+    if (!nesterov && weightDecay === 0) {
+      // The common case, kept free of branches.
+      for (let i = 0; i < n; i++) {
+        buf[i] = keep * buf[i] + take * g[i];
+        w[i] -= lr * buf[i];
+      }
+      return;
+    }
     for (let i = 0; i < n; i++) {
       const d = weightDecay !== 0 ? Math.fround(g[i] + weightDecay * w[i]) : g[i];
-      const b = first ? d : momentum * buf[i] + (1 - dampening) * d;
-      buf[i] = b;
+      buf[i] = keep * buf[i] + take * d;
       w[i] -= lr * (nesterov ? d + momentum * buf[i] : buf[i]);
     }
   }
