@@ -253,6 +253,14 @@ test("impossible hyper-parameters throw errors that name the option and the valu
   assert.throws(() => opt.setGroupLr(3, 0.1), /there is no param group 3/);
 });
 
+test("a Param made by hand without `trainable` is trained (API.md's Param has no such field)", () => {
+  const p = { name: "w", value: Tensor.full([2], 1), grad: Tensor.full([2], 0.5) } as unknown as Param;
+  new SGD([p], { lr: 0.1 }).step();
+  assert.deepEqual(Array.from(p.value.data), [Math.fround(0.95), Math.fround(0.95)]);
+  assert.equal(clipGradNorm([p], 0.1), Math.sqrt(0.5));
+  assert.throws(() => clipGradNorm([null as never], 1), /clipGradNorm: parameter 0 is not a Param/);
+});
+
 test("the lr setter sets every group; the defaults are PyTorch's", () => {
   const ps = () => [makeParam("w", Tensor.randn([2], 1))];
   const opt = new SGD([{ params: ps() }, { params: ps(), lr: 0.5 }], { lr: 0.1 });

@@ -57,7 +57,13 @@ function trainableGrads(name: string, params: Param[]): Float32Array[] {
   if (!Array.isArray(params)) {
     throw new Error(`${name}: expected an array of Params (e.g. model.params()), got ${typeof params}`);
   }
-  return params.filter((p) => p.trainable).map((p) => p.grad.data);
+  params.forEach((p, i) => {
+    if (!p || typeof p !== "object" || !p.grad || !(p.grad.data instanceof Float32Array)) {
+      throw new Error(`${name}: parameter ${i} is not a Param { name, value, grad, trainable }`);
+    }
+  });
+  // A Param built by hand without `trainable` (API.md omits it) counts as trainable.
+  return params.filter((p) => p.trainable !== false).map((p) => p.grad.data);
 }
 
 function maxAbs(grads: Float32Array[]): number {

@@ -126,7 +126,8 @@ export abstract class Optimizer<O extends BaseOptions> {
     let index = 0;
     for (const group of this.paramGroups) {
       for (const p of group.params) {
-        if (p.trainable) {
+        if (p.trainable !== false) {
+          // A Param built by hand without `trainable` (API.md omits it) counts as trainable.
           this.steps[index] += 1;
           this.updateParam(p, index, group.options, this.steps[index]);
         }
