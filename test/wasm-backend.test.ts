@@ -1,0 +1,367 @@
+/**
+ * The wasm backend against the js reference backend (and GEMM against a naive
+ * triple loop) on random shapes chosen to hit the SIMD tails, the panel edges,
+ * padding, stride, dilation, groups, ceil mode and ties, forward and backward,
+ * with one thread and with two.
+ */
+import { test, describe, after } from "node:test";
+import assert from "node:assert/strict";
+import { JsBackend } from "../src/kernels/js/index.js";
+import { WasmBackend, wasmSupported } from "../src/kernels/wasm/index.js";
+import { windowOutput, type Conv2dGeometry, type Pool2dGeometry } from "../src/shape.js";
+
+const js = new JsBackend();
+const supported = wasmSupported();
+const wasm = supported ? new WasmBackend(1) : null;
+after(() => wasm?.setThreads(1));
+
+/** A small deterministic generator (xorshift), so a failure reproduces. */
+function makeRandom(seed: number) {
+  let s = seed >>> 0 || 1;
+  const next = () => {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    return s / 4294967296;
+  };
+  return {
+    float: () => next() * 2 - 1,
+    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
+    array(n: number, f?: () => number): Float32Array {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) a[i] = f ? f() : next() * 2 - 1;
+      return a;
+    },
+  };
+}
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = 2e-4): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i], e = expected[i];
+    if (Number.isNaN(e)) {
+      assert.ok(Number.isNaN(a), `${what}[${i}]: expected NaN, got ${a}`);
+      continue;
+    }
+    assert.ok(Math.abs(a - e) <= tol * (1 + Math.abs(e)), `${what}[${i}]: ${a} vs ${e} (js)`);
+  }
+}
+
+function naiveMatmul(a: Float32Array, b: Float32Array, c: Float64Array, m: number, n: number, k: number, tA: boolean, tB: boolean): void {
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = c[i * n + j];
+      for (let p = 0; p < k; p++) s += (tA ? a[p * m + i] : a[i * k + p]) * (tB ? b[j * k + p] : b[p * n + j]);
+      c[i * n + j] = s;
+    }
+  }
+}
+
+interface ConvCase {
+  batch: number; c: number; k: number; h: number; w: number; kh: number; kw: number;
+  sh: number; sw: number; pad: [number, number, number, number]; dh: number; dw: number; groups: number;
+}
+
+function convGeometry(cc: ConvCase): Conv2dGeometry | null {
+  const [pt, pb, pl, pr] = cc.pad;
+  try {
+    const oh = windowOutput("t", [cc.h], { label: "H", input: cc.h, kernel: cc.kh, stride: cc.sh, padBefore: pt, padAfter: pb, dilation: cc.dh }).size;
+    const ow = windowOutput("t", [cc.w], { label: "W", input: cc.w, kernel: cc.kw, stride: cc.sw, padBefore: pl, padAfter: pr, dilation: cc.dw }).size;
+    return {
+      batch: cc.batch, inChannels: cc.c, inH: cc.h, inW: cc.w, outChannels: cc.k, kH: cc.kh, kW: cc.kw,
+      strideH: cc.sh, strideW: cc.sw, padTop: pt, padBottom: pb, padLeft: pl, padRight: pr,
+      dilationH: cc.dh, dilationW: cc.dw, groups: cc.groups, outH: oh, outW: ow,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** Fixed cases (pointwise, LeNet's and VGG-like layers, depthwise) plus random ones. */
+function convCases(seed: number, count: number): Conv2dGeometry[] {
+  const fixed: ConvCase[] = [
+    { batch: 3, c: 5, k: 7, h: 6, w: 9, kh: 1, kw: 1, sh: 1, sw: 1, pad: [0, 0, 0, 0], dh: 1, dw: 1, groups: 1 },
+    { batch: 4, c: 1, k: 6, h: 28, w: 28, kh: 5, kw: 5, sh: 1, sw: 1, pad: [2, 2, 2, 2], dh: 1, dw: 1, groups: 1 },
+    { batch: 2, c: 6, k: 16, h: 14, w: 14, kh: 5, kw: 5, sh: 1, sw: 1, pad: [0, 0, 0, 0], dh: 1, dw: 1, groups: 1 },
+    { batch: 1, c: 16, k: 19, h: 13, w: 11, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
+    { batch: 2, c: 6, k: 6, h: 9, w: 10, kh: 3, kw: 3, sh: 2, sw: 1, pad: [1, 0, 2, 1], dh: 1, dw: 2, groups: 6 },
+    { batch: 1, c: 300, k: 9, h: 3, w: 3, kh: 1, kw: 1, sh: 1, sw: 1, pad: [0, 0, 0, 0], dh: 1, dw: 1, groups: 1 },
+  ];
+  const r = makeRandom(seed);
+  const out: Conv2dGeometry[] = [];
+  for (const f of fixed) out.push(convGeometry(f)!);
+  while (out.length < fixed.length + count) {
+    const groups = r.int(1, 3);
+    const cc: ConvCase = {
+      batch: r.int(1, 4), c: groups * r.int(1, 4), k: groups * r.int(1, 5), h: r.int(1, 13), w: r.int(1, 13),
+      kh: r.int(1, 5), kw: r.int(1, 5), sh: r.int(1, 3), sw: r.int(1, 3),
+      pad: [r.int(0, 2), r.int(0, 2), r.int(0, 2), r.int(0, 2)], dh: r.int(1, 2), dw: r.int(1, 2), groups,
+    };
+    const g = convGeometry(cc);
+    if (g) out.push(g);
+  }
+  return out;
+}
+
+function describeConv(g: Conv2dGeometry): string {
+  return `N${g.batch} C${g.inChannels} ${g.inH}x${g.inW} -> K${g.outChannels} k${g.kH}x${g.kW} s${g.strideH},${g.strideW} ` +
+    `p${g.padTop},${g.padBottom},${g.padLeft},${g.padRight} d${g.dilationH},${g.dilationW} g${g.groups} out ${g.outH}x${g.outW}`;
+}
+
+function poolGeometry(batch: number, c: number, h: number, w: number, k: [number, number], s: [number, number],
+  p: [number, number], d: [number, number], ceilMode: boolean): Pool2dGeometry | null {
+  try {
+    const oh = windowOutput("t", [h], { label: "H", input: h, kernel: k[0], stride: s[0], padBefore: p[0], padAfter: p[0], dilation: d[0], ceilMode }).size;
+    const ow = windowOutput("t", [w], { label: "W", input: w, kernel: k[1], stride: s[1], padBefore: p[1], padAfter: p[1], dilation: d[1], ceilMode }).size;
+    return {
+      batch, channels: c, inH: h, inW: w, kH: k[0], kW: k[1], strideH: s[0], strideW: s[1],
+      padTop: p[0], padLeft: p[1], padBottom: p[0], padRight: p[1], dilationH: d[0], dilationW: d[1], outH: oh, outW: ow,
+    };
+  } catch {
+    return null;
+  }
+}
+
+function poolCases(seed: number, count: number, dilated: boolean): Pool2dGeometry[] {
+  const r = makeRandom(seed);
+  const out: Pool2dGeometry[] = [
+    poolGeometry(4, 6, 28, 28, [2, 2], [2, 2], [0, 0], [1, 1], false)!,
+    poolGeometry(2, 3, 7, 7, [3, 3], [2, 2], [1, 1], [1, 1], true)!,
+  ];
+  while (out.length < count + 2) {
+    const kh = r.int(1, 4), kw = r.int(1, 4);
+    const g = poolGeometry(r.int(1, 3), r.int(1, 5), r.int(1, 12), r.int(1, 12), [kh, kw], [r.int(1, 3), r.int(1, 3)],
+      [r.int(0, kh >> 1), r.int(0, kw >> 1)], dilated ? [r.int(1, 2), r.int(1, 2)] : [1, 1], r.int(0, 1) === 1);
+    if (g) out.push(g);
+  }
+  return out;
+}
+
+function describePool(g: Pool2dGeometry): string {
+  return `N${g.batch} C${g.channels} ${g.inH}x${g.inW} k${g.kH}x${g.kW} s${g.strideH},${g.strideW} p${g.padTop},${g.padLeft} ` +
+    `d${g.dilationH},${g.dilationW} out ${g.outH}x${g.outW}`;
+}
+
+for (const threads of [1, 2]) {
+  describe(`wasm backend, ${threads} thread${threads > 1 ? "s" : ""}`, { skip: supported ? false : "no WebAssembly SIMD here" }, () => {
+    const be = wasm!;
+    const setup = () => be.setThreads(threads);
+
+    test("sgemm equals a naive triple loop, every transpose variant, with and without accumulate", () => {
+      setup();
+      const r = makeRandom(11 + threads);
+      const shapes: [number, number, number][] = [
+        [1, 1, 1], [3, 5, 2], [4, 8, 16], [5, 9, 17], [13, 31, 7], [37, 19, 260], [130, 67, 33], [9, 1030, 5], [260, 3, 70],
+      ];
+      for (const [m, n, k] of shapes) {
+        for (const tA of [false, true]) {
+          for (const tB of [false, true]) {
+            for (const acc of [false, true]) {
+              const a = r.array(m * k), b = r.array(k * n), c0 = r.array(m * n);
+              const expected = Float64Array.from(acc ? c0 : new Float32Array(m * n));
+              naiveMatmul(a, b, expected, m, n, k, tA, tB);
+              const c = c0.slice();
+              be.matmul(a, b, c, m, n, k, { transA: tA, transB: tB, accumulate: acc });
+              assertClose(c, expected, `matmul ${m}x${n}x${k} tA=${tA} tB=${tB} acc=${acc}`, 1e-4);
+            }
+          }
+        }
+      }
+    });
+
+    test("matmul leaves C beyond m*n alone and accepts longer operand arrays", () => {
+      setup();
+      const r = makeRandom(5);
+      const a = r.array(6 * 7 + 3), b = r.array(7 * 9 + 5), c = new Float32Array(6 * 9 + 4).fill(42);
+      be.matmul(a, b, c, 6, 9, 7);
+      const ref = new Float32Array(6 * 9 + 4).fill(42);
+      js.matmul(a, b, ref, 6, 9, 7);
+      assertClose(c, ref, "matmul");
+      assert.equal(c[6 * 9], 42);
+    });
+
+    test("conv2d forward (bias, fused ReLU, no bias) equals js on random geometries", () => {
+      setup();
+      const r = makeRandom(100 + threads);
+      for (const g of convCases(7 + threads, 30)) {
+        const x = r.array(g.batch * g.inChannels * g.inH * g.inW);
+        const w = r.array(g.outChannels * (g.inChannels / g.groups) * g.kH * g.kW);
+        const bias = r.array(g.outChannels);
+        const n = g.batch * g.outChannels * g.outH * g.outW;
+        for (const [b, relu] of [[bias, false], [bias, true], [null, false], [null, true]] as const) {
+          const y = new Float32Array(n).fill(7), ref = new Float32Array(n);
+          js.conv2d(x, w, b, ref, g, relu);
+          be.conv2d(x, w, b, y, g, relu);
+          assertClose(y, ref, `conv2d ${describeConv(g)} bias=${b !== null} relu=${relu}`);
+        }
+      }
+    });
+
+    test("conv2d backward data and backward filter (accumulating) equal js", () => {
+      setup();
+      const r = makeRandom(200 + threads);
+      for (const g of convCases(17 + threads, 30)) {
+        const x = r.array(g.batch * g.inChannels * g.inH * g.inW);
+        const wn = g.outChannels * (g.inChannels / g.groups) * g.kH * g.kW;
+        const w = r.array(wn);
+        const dy = r.array(g.batch * g.outChannels * g.outH * g.outW);
+        const dx = new Float32Array(x.length).fill(3), dxRef = new Float32Array(x.length);
+        js.conv2dBackwardData(dy, w, dxRef, g);
+        be.conv2dBackwardData(dy, w, dx, g);
+        assertClose(dx, dxRef, `conv2dBackwardData ${describeConv(g)}`);
+        // Gradients accumulate: start from non-zero dw and dbias.
+        const dw0 = r.array(wn), db0 = r.array(g.outChannels);
+        const dw = dw0.slice(), db = db0.slice(), dwRef = dw0.slice(), dbRef = db0.slice();
+        js.conv2dBackwardFilter(x, dy, dwRef, dbRef, g);
+        be.conv2dBackwardFilter(x, dy, dw, db, g);
+        assertClose(dw, dwRef, `conv2dBackwardFilter dw ${describeConv(g)}`);
+        assertClose(db, dbRef, `conv2dBackwardFilter dbias ${describeConv(g)}`);
+        const dw2 = dw0.slice(), dwRef2 = dw0.slice();
+        js.conv2dBackwardFilter(x, dy, dwRef2, null, g);
+        be.conv2dBackwardFilter(x, dy, dw2, null, g);
+        assertClose(dw2, dwRef2, `conv2dBackwardFilter without bias ${describeConv(g)}`);
+      }
+    });
+
+    test("im2col and col2im of one image at an offset equal js", () => {
+      setup();
+      const r = makeRandom(300 + threads);
+      for (const g0 of convCases(27, 12)) {
+        const g = { ...g0, batch: 1, inChannels: g0.inChannels / g0.groups, outChannels: g0.outChannels / g0.groups, groups: 1 };
+        const image = g.inChannels * g.inH * g.inW;
+        const offset = r.int(0, 5);
+        const x = r.array(offset + image + 3);
+        const colN = g.inChannels * g.kH * g.kW * g.outH * g.outW;
+        const col = new Float32Array(colN).fill(9), colRef = new Float32Array(colN);
+        js.im2col(x, offset, colRef, g);
+        be.im2col(x, offset, col, g);
+        assertClose(col, colRef, `im2col ${describeConv(g)}`);
+        const cols = r.array(colN);
+        const dx = x.slice(), dxRef = x.slice();
+        js.col2im(cols, dxRef, offset, g);
+        be.col2im(cols, dx, offset, g);
+        assertClose(dx, dxRef, `col2im ${describeConv(g)}`);
+      }
+    });
+
+    test("max pooling: values, switches (first max on ties, NaN wins, -1 for all-padding), backward", () => {
+      setup();
+      const r = makeRandom(400 + threads);
+      for (const g of poolCases(37 + threads, 40, true)) {
+        const n = g.batch * g.channels * g.inH * g.inW, on = g.batch * g.channels * g.outH * g.outW;
+        // Small integers make ties common; a few NaNs test propagation.
+        const x = r.array(n, () => (r.int(0, 40) === 0 ? NaN : r.int(-3, 3)));
+        const y = new Float32Array(on), yRef = new Float32Array(on);
+        const am = new Int32Array(on), amRef = new Int32Array(on);
+        js.maxPool2d(x, yRef, amRef, g);
+        be.maxPool2d(x, y, am, g);
+        assertClose(y, yRef, `maxPool2d ${describePool(g)}`);
+        assert.deepEqual(am, amRef, `maxPool2d switches ${describePool(g)}`);
+        const dy = r.array(on);
+        const dx = new Float32Array(n).fill(5), dxRef = new Float32Array(n);
+        js.maxPool2dBackward(dy, amRef, dxRef, g);
+        be.maxPool2dBackward(dy, amRef, dx, g);
+        assertClose(dx, dxRef, `maxPool2dBackward ${describePool(g)}`);
+      }
+    });
+
+    test("average pooling with and without countIncludePad, ceil mode, forward and backward", () => {
+      setup();
+      const r = makeRandom(500 + threads);
+      for (const g of poolCases(47 + threads, 40, false)) {
+        const n = g.batch * g.channels * g.inH * g.inW, on = g.batch * g.channels * g.outH * g.outW;
+        const x = r.array(n), dy = r.array(on);
+        for (const cip of [true, false]) {
+          const y = new Float32Array(on), yRef = new Float32Array(on);
+          js.avgPool2d(x, yRef, g, cip);
+          be.avgPool2d(x, y, g, cip);
+          assertClose(y, yRef, `avgPool2d ${describePool(g)} countIncludePad=${cip}`);
+          const dx = new Float32Array(n).fill(5), dxRef = new Float32Array(n);
+          js.avgPool2dBackward(dy, dxRef, g, cip);
+          be.avgPool2dBackward(dy, dx, g, cip);
+          assertClose(dx, dxRef, `avgPool2dBackward ${describePool(g)} countIncludePad=${cip}`);
+        }
+      }
+    });
+
+    test("batch norm train, apply and backward (batch and fixed statistics) equal js", () => {
+      setup();
+      const r = makeRandom(600 + threads);
+      for (const [n, c, spatial] of [[1, 1, 1], [2, 3, 5], [4, 6, 7], [8, 5, 1], [3, 17, 33], [16, 8, 196]]) {
+        const total = n * c * spatial;
+        // An offset mean tests the two-pass variance.
+        const x = r.array(total, () => 3 + r.float() * 2);
+        for (const affine of [true, false]) {
+          const gamma = affine ? r.array(c) : null, beta = affine ? r.array(c) : null;
+          const y = new Float32Array(total), yRef = new Float32Array(total);
+          const mean = new Float32Array(c), inv = new Float32Array(c), meanRef = new Float32Array(c), invRef = new Float32Array(c);
+          js.batchNormTrain(x, gamma, beta, yRef, meanRef, invRef, n, c, spatial, 1e-5);
+          be.batchNormTrain(x, gamma, beta, y, mean, inv, n, c, spatial, 1e-5);
+          const what = `n${n} c${c} s${spatial} affine=${affine}`;
+          assertClose(mean, meanRef, `batchNormTrain mean ${what}`);
+          assertClose(inv, invRef, `batchNormTrain invStd ${what}`, 1e-3);
+          assertClose(y, yRef, `batchNormTrain y ${what}`, 1e-3);
+          const ya = new Float32Array(total), yaRef = new Float32Array(total);
+          js.batchNormApply(x, gamma, beta, yaRef, meanRef, invRef, n, c, spatial);
+          be.batchNormApply(x, gamma, beta, ya, meanRef, invRef, n, c, spatial);
+          assertClose(ya, yaRef, `batchNormApply ${what}`);
+          const dy = r.array(total);
+          for (const batchStats of [true, false]) {
+            const dg0 = r.array(c), db0 = r.array(c);
+            const dx = new Float32Array(total), dxRef = new Float32Array(total);
+            const dg = affine ? dg0.slice() : null, db = affine ? db0.slice() : null;
+            const dgRef = affine ? dg0.slice() : null, dbRef = affine ? db0.slice() : null;
+            js.batchNormBackward(x, dy, meanRef, invRef, gamma, dxRef, dgRef, dbRef, n, c, spatial, batchStats);
+            be.batchNormBackward(x, dy, meanRef, invRef, gamma, dx, dg, db, n, c, spatial, batchStats);
+            assertClose(dx, dxRef, `batchNormBackward dx ${what} batchStats=${batchStats}`, 1e-3);
+            if (affine) {
+              assertClose(dg!, dgRef!, `batchNormBackward dgamma ${what}`, 1e-3);
+              assertClose(db!, dbRef!, `batchNormBackward dbeta ${what}`, 1e-3);
+            }
+          }
+        }
+      }
+    });
+
+    test("relu and its backward equal js, NaN included", () => {
+      setup();
+      const r = makeRandom(700);
+      const x = r.array(1001, () => (r.int(0, 50) === 0 ? NaN : r.float()));
+      const y = new Float32Array(x.length), yRef = new Float32Array(x.length);
+      js.relu(x, yRef);
+      be.relu(x, y);
+      assertClose(y, yRef, "relu");
+      const dy = r.array(x.length), dx = new Float32Array(x.length), dxRef = new Float32Array(x.length);
+      js.reluBackward(yRef, dy, dxRef);
+      be.reluBackward(yRef, dy, dx);
+      assertClose(dx, dxRef, "reluBackward");
+    });
+  });
+}
+
+describe("wasm backend, general", { skip: supported ? false : "no WebAssembly SIMD here" }, () => {
+  test("float64 arrays (gradient checks) fall back to the js kernels", () => {
+    const r = makeRandom(800);
+    const a = Float64Array.from(r.array(12)), b = Float64Array.from(r.array(20)), c = new Float64Array(15);
+    const ref = new Float64Array(15);
+    wasm!.matmul(a as unknown as Float32Array, b as unknown as Float32Array, c as unknown as Float32Array, 3, 5, 4);
+    js.matmul(a as unknown as Float32Array, b as unknown as Float32Array, ref as unknown as Float32Array, 3, 5, 4);
+    assert.deepEqual(c, ref);
+  });
+
+  test("setThreads rejects a bad count with a message that says what to pass", () => {
+    assert.throws(() => wasm!.setThreads(0), /whole number >= 1/);
+    assert.throws(() => wasm!.setThreads(1.5), /whole number >= 1/);
+  });
+
+  test("a large problem grows the wasm memory and stays correct", () => {
+    wasm!.setThreads(2);
+    const r = makeRandom(900);
+    const m = 300, n = 400, k = 500;
+    const a = r.array(m * k), b = r.array(k * n);
+    const c = new Float32Array(m * n), ref = new Float32Array(m * n);
+    js.matmul(a, b, ref, m, n, k);
+    wasm!.matmul(a, b, c, m, n, k);
+    assertClose(c, ref, "matmul 300x400x500");
+  });
+});
