@@ -93,9 +93,10 @@ export function parseIdx(input: Uint8Array, source = "<idx bytes>"): IdxArray {
 function readValues(view: DataView, offset: number, count: number, dtype: IdxDtype, bytes: Uint8Array): IdxArray["data"] {
   switch (dtype) {
     case "ubyte":
-      return bytes.slice(offset, offset + count);
+      // Copies (a Buffer's slice() would be a view into Node's shared pool).
+      return new Uint8Array(bytes.subarray(offset, offset + count));
     case "sbyte":
-      return new Int8Array(bytes.slice(offset, offset + count).buffer);
+      return new Int8Array(new Uint8Array(bytes.subarray(offset, offset + count)).buffer);
     case "int16": {
       const out = new Int16Array(count);
       for (let i = 0; i < count; i++) out[i] = view.getInt16(offset + 2 * i, false);
