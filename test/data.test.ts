@@ -436,6 +436,16 @@ describe("DataLoader", () => {
     assert.deepEqual(epochOrder(loader), epochOrder(twin));
   });
 
+  test("endEpoch skips the rest of an epoch without changing what follows", () => {
+    const capped = new DataLoader(ds, { batchSize: 3, shuffle: true, seed: 4 });
+    const full = new DataLoader(ds, { batchSize: 3, shuffle: true, seed: 4 });
+    for (const _ of capped) break;
+    capped.endEpoch();
+    epochOrder(full);
+    assert.equal(capped.epoch, 1);
+    assert.deepEqual(epochOrder(capped), epochOrder(full));
+  });
+
   test("normalisation is applied to the batch, bad options are refused", () => {
     const loader = new DataLoader(ds, { batchSize: 10, normalize: { mean: [1], std: [2] } });
     const [batch] = [...loader];

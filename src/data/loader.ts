@@ -114,6 +114,16 @@ export class DataLoader implements Iterable<Batch> {
     return { [Symbol.iterator]: () => this[Symbol.iterator]() };
   }
 
+  /**
+   * Ends the current epoch without building its remaining batches (for a
+   * capped number of batches per epoch): the next epoch is the one that would
+   * have followed, as if every batch had been taken.
+   */
+  endEpoch(): void {
+    this.startEpochIfNeeded();
+    this.finishEpoch();
+  }
+
   getState(): DataLoaderState {
     const json = (rng: number[]) => rng.map((v) => (Number.isNaN(v) ? null : v));
     if (this.epochDone()) return { epoch: this.completed + 1, batch: 0, rng: json(this.rng.getState()) };
