@@ -1,0 +1,168 @@
+/**
+ * Residual networks (He, Zhang, Ren, Sun 2015).
+ *
+ * `resnet(18|34|50|101|152)`: torchvision's ImageNet networks. A 7x7/2 conv,
+ * 3x3/2 max pooling, four stages of basic blocks (two 3x3 convs; 18, 34) or
+ * bottleneck blocks (1x1 reduce, 3x3, 1x1 expand by 4; 50, 101, 152), batch
+ * norm after every convolution, a 1x1 strided projection on the shortcut
+ * where the shape changes, global average pooling and one FC layer. The
+ * stride of a bottleneck sits on its 3x3 conv (torchvision's "v1.5").
+ * Kaiming normal (fan-out) initialisation, batch norm 1 and 0.
+ *
+ * `resnetCifar(20|32|44|56|110)`: the CIFAR-10 networks of section 4.2,
+ * 6n + 2 layers: a 3x3 conv with 16 filters, three stages of n basic
+ * blocks with 16, 32, 64 filters on 32x32, 16x16, 8x8 maps, global average
+ * pooling and a 10-way FC. The shortcuts that change shape are the paper's
+ * option A (subsample and zero-pad the new channels: no parameters), or
+ * option B (1x1 projections) with `shortcut: "B"`.
+ *
+ * Each block is a Graph whose last nodes are `add` and `relu`; the stages
+ * are Sequentials named layer1..layer4, blocks are named 0, 1, … so the
+ * summary shows torchvision's names (layer1.0.conv1).
+ */
+import { Conv2d } from "../../layers/conv.js";
+import { MaxPool2d, GlobalAvgPool2d } from "../../layers/pool.js";
+import { BatchNorm2d } from "../../layers/norm.js";
+import { Linear } from "../../layers/dense.js";
+import { ReLU } from "../../layers/activation.js";
+import { Flatten } from "../../layers/reshape.js";
+import { Add } from "../../layers/merge.js";
+import type { Layer } from "../../layers/layer.js";
+import type { Rng } from "../../random.js";
+import type { InitName } from "../../layers/init.js";
+import { Sequential } from "../sequential.js";
+import { Graph } from "../graph.js";
+import { ShortcutPad } from "./layers.js";
+import { resolve, oneOf, type ZooOptions } from "./common.js";
+
+export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
+export type ResNetCifarDepth = 20 | 32 | 44 | 56 | 110;
+
+const STAGES: Record<ResNetDepth, { blocks: number[]; bottleneck: boolean }> = {
+  18: { blocks: [2, 2, 2, 2], bottleneck: false },
+  34: { blocks: [3, 4, 6, 3], bottleneck: false },
+  50: { blocks: [3, 4, 6, 3], bottleneck: true },
+  101: { blocks: [3, 4, 23, 3], bottleneck: true },
+  152: { blocks: [3, 8, 36, 3], bottleneck: true },
+};
+
+interface BlockSpec {
+  name: string;
+  inC: number;
+  planes: number;
+  stride: number;
+  bottleneck: boolean;
+  /** How a shortcut that changes shape is made: "B" a 1x1 projection, "A" zero-padding. */
+  shortcut: "A" | "B";
+  rng: Rng;
+  init: InitName;
+}
+
+function conv(name: string, inC: number, outC: number, k: number, stride: number, s: BlockSpec): Conv2d {
+  return new Conv2d({ inChannels: inC, outChannels: outC, kernelSize: k, stride, padding: (k - 1) / 2, bias: false, name, rng: s.rng, init: s.init });
+}
+
+/** A basic or bottleneck residual block; returns the block and its output depth. */
+function block(s: BlockSpec): { g: Graph; out: number } {
+  const g = new Graph({ name: s.name });
+  const bn = (name: string, c: number) => new BatchNorm2d({ numFeatures: c, name });
+  let last: string;
+  let out: number;
+  if (s.bottleneck) {
+    out = s.planes * 4;
+    g.add("conv1", conv("conv1", s.inC, s.planes, 1, 1, s), "input").add("bn1", bn("bn1", s.planes), "conv1").add("relu1", new ReLU(), "bn1");
+    g.add("conv2", conv("conv2", s.planes, s.planes, 3, s.stride, s), "relu1").add("bn2", bn("bn2", s.planes), "conv2").add("relu2", new ReLU(), "bn2");
+    g.add("conv3", conv("conv3", s.planes, out, 1, 1, s), "relu2").add("bn3", bn("bn3", out), "conv3");
+    last = "bn3";
+  } else {
+    out = s.planes;
+    g.add("conv1", conv("conv1", s.inC, s.planes, 3, s.stride, s), "input").add("bn1", bn("bn1", s.planes), "conv1").add("relu1", new ReLU(), "bn1");
+    g.add("conv2", conv("conv2", s.planes, s.planes, 3, 1, s), "relu1").add("bn2", bn("bn2", s.planes), "conv2");
+    last = "bn2";
+  }
+  let shortcut = "input";
+  if (s.stride !== 1 || s.inC !== out) {
+    if (s.shortcut === "B") {
+      g.add("downsample.0", conv("downsample.0", s.inC, out, 1, s.stride, s), "input").add("downsample.1", bn("downsample.1", out), "downsample.0");
+      shortcut = "downsample.1";
+    } else {
+      g.add("shortcut", new ShortcutPad({ inChannels: s.inC, outChannels: out, stride: s.stride }), "input");
+      shortcut = "shortcut";
+    }
+  }
+  g.add("add", new Add(), [last, shortcut]).add("relu", new ReLU(), "add");
+  return { g, out };
+}
+
+export interface ResNetOptions extends ZooOptions {}
+
+export function resnet(depth: ResNetDepth = 50, opts: ResNetOptions = {}): Sequential {
+  oneOf("resnet", "depth", depth, [18, 34, 50, 101, 152] as const);
+  const name = `resnet${depth}`;
+  const r = resolve(name, opts, { numClasses: 1000, inputShape: [3, 224, 224] });
+  const { blocks, bottleneck } = STAGES[depth];
+  const rng = r.rng;
+  const stem = r.width(64);
+  const layers: Layer[] = [
+    new Conv2d({ inChannels: r.inputShape[0], outChannels: stem, kernelSize: 7, stride: 2, padding: 3, bias: false, name: "conv1", rng, init: r.init("he-fan-out") }),
+    new BatchNorm2d({ numFeatures: stem, name: "bn1" }),
+    new ReLU({ name: "relu" }),
+    new MaxPool2d({ kernelSize: 3, stride: 2, padding: 1, name: "maxpool" }),
+  ];
+  let inC = stem;
+  blocks.forEach((count, stage) => {
+    const planes = r.width(64 * 2 ** stage);
+    const stageBlocks: Layer[] = [];
+    for (let i = 0; i < count; i++) {
+      const { g, out } = block({
+        name: String(i), inC, planes, stride: i === 0 && stage > 0 ? 2 : 1, bottleneck, shortcut: "B", rng, init: r.init("he-fan-out"),
+      });
+      stageBlocks.push(g);
+      inC = out;
+    }
+    layers.push(new Sequential(stageBlocks, { name: `layer${stage + 1}` }));
+  });
+  layers.push(
+    new GlobalAvgPool2d({ name: "avgpool" }),
+    new Flatten({ name: "flatten" }),
+    new Linear({ inFeatures: inC, outFeatures: r.numClasses, name: "fc", rng, init: r.init("pytorch") }),
+  );
+  return new Sequential(layers, { name });
+}
+
+export interface ResNetCifarOptions extends ZooOptions {
+  /** "A" (default, the paper's CIFAR choice: zero-padding) or "B" (1x1 projections). */
+  shortcut?: "A" | "B";
+}
+
+export function resnetCifar(depth: ResNetCifarDepth = 20, opts: ResNetCifarOptions = {}): Sequential {
+  oneOf("resnetCifar", "depth", depth, [20, 32, 44, 56, 110] as const);
+  const name = `resnet${depth}-cifar`;
+  const r = resolve(name, opts, { numClasses: 10, inputShape: [3, 32, 32] });
+  const shortcut = oneOf(name, "shortcut", opts.shortcut ?? "A", ["A", "B"] as const);
+  const n = (depth - 2) / 6;
+  const rng = r.rng;
+  const first = r.width(16);
+  const layers: Layer[] = [
+    new Conv2d({ inChannels: r.inputShape[0], outChannels: first, kernelSize: 3, padding: 1, bias: false, name: "conv1", rng, init: r.init("he") }),
+    new BatchNorm2d({ numFeatures: first, name: "bn1" }),
+    new ReLU({ name: "relu" }),
+  ];
+  let inC = first;
+  for (let stage = 0; stage < 3; stage++) {
+    const planes = r.width(16 * 2 ** stage);
+    const stageBlocks: Layer[] = [];
+    for (let i = 0; i < n; i++) {
+      const { g, out } = block({ name: String(i), inC, planes, stride: i === 0 && stage > 0 ? 2 : 1, bottleneck: false, shortcut, rng, init: r.init("he") });
+      stageBlocks.push(g);
+      inC = out;
+    }
+    layers.push(new Sequential(stageBlocks, { name: `layer${stage + 1}` }));
+  }
+  layers.push(
+    new GlobalAvgPool2d({ name: "avgpool" }),
+    new Flatten({ name: "flatten" }),
+    new Linear({ inFeatures: inC, outFeatures: r.numClasses, name: "fc", rng, init: r.init("pytorch") }),
+  );
+  return new Sequential(layers, { name });
+}
