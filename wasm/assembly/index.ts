@@ -6,10 +6,12 @@ import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col 
   G_C, G_H, G_W, G_KH, G_KW, G_SH, G_SW, G_PT, G_PL, G_DH, G_DW, G_OH, G_OW } from "./conv";
 import { maxPoolForward, maxPoolBackward, avgPoolForward, avgPoolBackward } from "./pool";
 import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
+import { relu, reluBackward } from "./eltwise";
 
 export const JOB_GEMM = 1, JOB_CONV_FORWARD = 2, JOB_CONV_BACKWARD_DATA = 3, JOB_CONV_BACKWARD_FILTER = 4,
   JOB_REDUCE = 5, JOB_MAXPOOL = 6, JOB_MAXPOOL_BACKWARD = 7, JOB_AVGPOOL = 8, JOB_AVGPOOL_BACKWARD = 9,
-  JOB_BN_TRAIN = 10, JOB_BN_APPLY = 11, JOB_BN_BACKWARD = 12, JOB_IM2COL = 13, JOB_COL2IM = 14;
+  JOB_BN_TRAIN = 10, JOB_BN_APPLY = 11, JOB_BN_BACKWARD = 12, JOB_IM2COL = 13, JOB_COL2IM = 14,
+  JOB_RELU = 15, JOB_RELU_BACKWARD = 16;
 
 /** Byte offsets inside the job block. */
 const OFF_JOB = 8, OFF_NTH = 12, OFF_ARGS = 64;
@@ -116,6 +118,12 @@ export function runJob(job: usize, tid: i32): void {
           load<i32>(g + (<usize>G_PL << 2)), load<i32>(g + (<usize>G_DH << 2)), load<i32>(g + (<usize>G_DW << 2)),
           load<i32>(g + (<usize>G_OH << 2)), load<i32>(g + (<usize>G_OW << 2)));
       }
+      break;
+    case JOB_RELU:
+      relu(ptr(job, 0), ptr(job, 1), arg(job, 2), tid, nth);
+      break;
+    case JOB_RELU_BACKWARD:
+      reluBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), tid, nth);
       break;
     default:
       unreachable();

@@ -16,6 +16,17 @@ export const P_BATCH = 0, P_C = 1, P_H = 2, P_W = 3, P_KH = 4, P_KW = 5, P_SH = 
   return (<i64>p0 << 32) | <i64>p1;
 }
 
+/** The window taps [lo, hi) whose input coordinate start + t*d lies in [0, size). */
+// @ts-ignore: decorator
+@inline function taps(start: i32, d: i32, k: i32, size: i32): i64 {
+  let lo = 0, hi = k;
+  if (start < 0) lo = (-start + d - 1) / d;
+  const last = start + (k - 1) * d;
+  if (last >= size) hi = size - 1 - start < 0 ? 0 : (size - 1 - start) / d + 1;
+  if (hi < lo) hi = lo;
+  return (<i64>lo << 32) | <i64>hi;
+}
+
 export function maxPoolForward(g: usize, x: usize, y: usize, argmax: usize, tid: i32, nth: i32): void {
   const H = gi(g, P_H), W = gi(g, P_W), kH = gi(g, P_KH), kW = gi(g, P_KW), sH = gi(g, P_SH), sW = gi(g, P_SW);
   const pT = gi(g, P_PT), pL = gi(g, P_PL), dH = gi(g, P_DH), dW = gi(g, P_DW), outH = gi(g, P_OH), outW = gi(g, P_OW);
@@ -26,23 +37,62 @@ export function maxPoolForward(g: usize, x: usize, y: usize, argmax: usize, tid:
     const yo = <usize>(pl * outH * outW) << 2;
     for (let oh = 0; oh < outH; oh++) {
       const h0 = oh * sH - pT;
+      const th = taps(h0, dH, kH, H);
+      const i0 = <i32>(th >> 32), i1 = <i32>th;
+      // Interior columns, four outputs at a time: every tap of the window is
+      // inside the row, and for strides 1 and 2 the four inputs of one tap are
+      // one (or two deinterleaved) vector loads. No branch, no loop-carried select chain per output.
+      let owLo = outW, owHi = outW;
+      if (sW <= 2 && i0 < i1) {
+        owLo = pL <= 0 ? 0 : (pL + sW - 1) / sW;
+        const lastStart = W - 1 - (kW - 1) * dW + pL; // ow*sW must be <= this
+        owHi = lastStart < 0 ? 0 : min(outW, lastStart / sW + 1);
+        if (owHi < owLo) owHi = owLo;
+        const lanes = i32x4(0, sW, 2 * sW, 3 * sW);
+        let ow = owLo;
+        for (; ow + 4 <= owHi; ow += 4) {
+          const w0 = ow * sW - pL;
+          let best = f32x4.splat(-Infinity);
+          let where = i32x4.add(i32x4.splat((h0 + i0 * dH) * W + w0), lanes);
+          for (let i = i0; i < i1; i++) {
+            const rowIdx = (h0 + i * dH) * W + w0;
+            for (let j = 0; j < kW; j++) {
+              const idx = rowIdx + j * dW;
+              const p = xo + (<usize>idx << 2);
+              const v = sW == 1 ? v128.load(p) : v128.shuffle<f32>(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
+              const better = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
+              best = v128.bitselect(v, best, better);
+              where = v128.bitselect(i32x4.add(i32x4.splat(idx), lanes), where, better);
+            }
+          }
+          const o = yo + (<usize>(oh * outW + ow) << 2);
+          v128.store(y + o, best);
+          v128.store(argmax + o, where);
+        }
+        owHi = ow; // the scalar loop finishes the tail
+      }
       for (let ow = 0; ow < outW; ow++) {
+        if (ow == owLo && owHi > owLo) {
+          ow = owHi - 1;
+          continue;
+        }
         const w0 = ow * sW - pL;
+        const tw = taps(w0, dW, kW, W);
+        const j0 = <i32>(tw >> 32), j1 = <i32>tw;
         let best: f32 = -Infinity;
         let where: i32 = -1;
-        for (let i = 0; i < kH; i++) {
-          const h = h0 + i * dH;
-          if (h < 0 || h >= H) continue;
-          for (let j = 0; j < kW; j++) {
-            const w = w0 + j * dW;
-            if (w < 0 || w >= W) continue;
-            const idx = h * W + w;
-            const v = load<f32>(xo + (<usize>idx << 2));
-            // First in-bounds pixel is the default; strictly greater or NaN replaces it.
-            if (where < 0) where = idx;
-            if (v > best || v != v) {
-              best = v;
-              where = idx;
+        if (i0 < i1 && j0 < j1) {
+          // The first in-bounds pixel is the default switch; a strictly greater
+          // value or a NaN replaces it (first maximum wins ties, NaN propagates).
+          where = (h0 + i0 * dH) * W + w0 + j0 * dW;
+          for (let i = i0; i < i1; i++) {
+            const rowIdx = (h0 + i * dH) * W + w0;
+            for (let j = j0; j < j1; j++) {
+              const idx = rowIdx + j * dW;
+              const v = load<f32>(xo + (<usize>idx << 2));
+              const better = (v > best) | (v != v);
+              best = select<f32>(v, best, better);
+              where = select<i32>(idx, where, better);
             }
           }
         }
