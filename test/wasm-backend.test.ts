@@ -86,6 +86,9 @@ function convCases(seed: number, count: number): Conv2dGeometry[] {
     { batch: 1, c: 16, k: 19, h: 13, w: 11, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
     { batch: 2, c: 6, k: 6, h: 9, w: 10, kh: 3, kw: 3, sh: 2, sw: 1, pad: [1, 0, 2, 1], dh: 1, dw: 2, groups: 6 },
     { batch: 1, c: 300, k: 9, h: 3, w: 3, kh: 1, kw: 1, sh: 1, sw: 1, pad: [0, 0, 0, 0], dh: 1, dw: 1, groups: 1 },
+    // Unfolded columns over 1 MB: the kernels cut them into cache-sized bands of rows.
+    { batch: 1, c: 16, k: 4, h: 48, w: 48, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
+    { batch: 2, c: 16, k: 3, h: 61, w: 47, kh: 5, kw: 3, sh: 2, sw: 1, pad: [2, 1, 1, 1], dh: 1, dw: 2, groups: 1 },
   ];
   const r = makeRandom(seed);
   const out: Conv2dGeometry[] = [];

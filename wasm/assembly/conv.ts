@@ -8,7 +8,11 @@ import { copyFloats, zeroFloats, addFloats, sumFloats } from "./simd";
 /** Geometry record laid out by the loader (i32 fields, in this order). */
 export const G_BATCH = 0, G_C = 1, G_H = 2, G_W = 3, G_K = 4, G_KH = 5, G_KW = 6,
   G_SH = 7, G_SW = 8, G_PT = 9, G_PL = 10, G_DH = 11, G_DW = 12, G_GROUPS = 13,
-  G_OH = 14, G_OW = 15, G_POINTWISE = 16;
+  G_OH = 14, G_OW = 15, G_POINTWISE = 16,
+  /** Work items per (image, group): bands of output rows (forward, filter) or of input channels (data). */
+  G_BANDS = 17,
+  /** Backward data: bands of output rows inside each channel band, so the unfolded gradient stays cache-sized. */
+  G_ROW_BANDS = 18;
 
 // @ts-ignore: decorator
 @inline function gi(g: usize, field: i32): i32 {
@@ -65,12 +69,12 @@ export function im2col(
   }
 }
 
-/** The adjoint of im2col over all output rows: dx[c, h, w] += col entries read from it. */
+/** The adjoint of im2col for output rows [oh0, oh1): dx[c, h, w] += col entries read from it. */
 export function col2im(
   col: usize, dx: usize, C: i32, H: i32, W: i32, kH: i32, kW: i32, sH: i32, sW: i32,
-  pT: i32, pL: i32, dH: i32, dW: i32, outH: i32, outW: i32,
+  pT: i32, pL: i32, dH: i32, dW: i32, outW: i32, oh0: i32, oh1: i32,
 ): void {
-  const plane = outH * outW;
+  const plane = (oh1 - oh0) * outW;
   let rowPtr = col;
   for (let c = 0; c < C; c++) {
     const xc = dx + (<usize>(c * H * W) << 2);
@@ -79,10 +83,10 @@ export function col2im(
         const off = pL - j * dW;
         const lo = min(outW, validLo(off, sW));
         const hi = max(lo, min(outW, validHi(off, sW, W)));
-        for (let oh = 0; oh < outH; oh++) {
+        for (let oh = oh0; oh < oh1; oh++) {
           const h = oh * sH - pT + i * dH;
           if (h < 0 || h >= H) continue;
-          const src = rowPtr + (<usize>(oh * outW) << 2);
+          const src = rowPtr + (<usize>((oh - oh0) * outW) << 2);
           const xr = xc + (<usize>(h * W) << 2);
           if (sW == 1) {
             addFloats(xr + (<usize>(lo - off) << 2), src + (<usize>lo << 2), hi - lo);
@@ -118,12 +122,6 @@ function biasRelu(y: usize, n: i32, b: f32, relu: bool): void {
   }
 }
 
-/** How many bands each (image, group) pair is cut into so that every thread gets work. */
-// @ts-ignore: decorator
-@inline function bandsFor(pairs: i32, nth: i32, limit: i32): i32 {
-  return pairs >= nth ? 1 : min(limit, (nth + pairs - 1) / pairs);
-}
-
 /**
  * One thread's share of the forward convolution. scratch: this thread's
  * gemm packing area followed by its column buffer.
@@ -137,7 +135,7 @@ export function convForward(
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW;
   const pointwise = gi(g, G_POINTWISE) != 0;
   const pairs = N * groups;
-  const bands = bandsFor(pairs, nth, outH);
+  const bands = gi(g, G_BANDS);
   const items = pairs * bands;
   const it0 = <i32>((<i64>items * tid) / nth), it1 = <i32>((<i64>items * (tid + 1)) / nth);
   for (let it = it0; it < it1; it++) {
@@ -177,7 +175,7 @@ export function convBackwardData(
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW, kk = kH * kW;
   const pointwise = gi(g, G_POINTWISE) != 0;
   const pairs = N * groups;
-  const bands = bandsFor(pairs, nth, cg);
+  const bands = gi(g, G_BANDS);
   const items = pairs * bands;
   const it0 = <i32>((<i64>items * tid) / nth), it1 = <i32>((<i64>items * (tid + 1)) / nth);
   for (let it = it0; it < it1; it++) {
@@ -191,11 +189,18 @@ export function convBackwardData(
     const m = (c1 - c0) * kk;
     if (pointwise) {
       sgemm(m, plane, kg, wg, rows, true, dyg, plane, false, dxc, plane, false, gemmScratch);
-    } else {
-      sgemm(m, plane, kg, wg, rows, true, dyg, plane, false, col, plane, false, gemmScratch);
-      zeroFloats(dxc, (c1 - c0) * H * W);
+      continue;
+    }
+    zeroFloats(dxc, (c1 - c0) * H * W);
+    const rowBands = gi(g, G_ROW_BANDS);
+    for (let rb = 0; rb < rowBands; rb++) {
+      const oh0 = (outH * rb) / rowBands, oh1 = (outH * (rb + 1)) / rowBands;
+      if (oh1 <= oh0) continue;
+      const width = (oh1 - oh0) * outW;
+      // dcol[m, width] = Wg[:, c0..c1]^T dy_g[:, band]
+      sgemm(m, width, kg, wg, rows, true, dyg + (<usize>(oh0 * outW) << 2), plane, false, col, width, false, gemmScratch);
       col2im(col, dxc, c1 - c0, H, W, kH, kW, gi(g, G_SH), gi(g, G_SW), gi(g, G_PT), gi(g, G_PL),
-        gi(g, G_DH), gi(g, G_DW), outH, outW);
+        gi(g, G_DH), gi(g, G_DW), outW, oh0, oh1);
     }
   }
 }
@@ -218,7 +223,7 @@ export function convBackwardFilter(
     if (dbPart != 0) zeroFloats(dbPart, K);
   }
   const pairs = N * groups;
-  const bands = bandsFor(pairs, nth, outH);
+  const bands = gi(g, G_BANDS);
   const items = pairs * bands;
   const it0 = <i32>((<i64>items * tid) / nth), it1 = <i32>((<i64>items * (tid + 1)) / nth);
   for (let it = it0; it < it1; it++) {

@@ -116,7 +116,7 @@ export function runJob(job: usize, tid: i32): void {
           load<i32>(g + (<usize>G_W << 2)), load<i32>(g + (<usize>G_KH << 2)), load<i32>(g + (<usize>G_KW << 2)),
           load<i32>(g + (<usize>G_SH << 2)), load<i32>(g + (<usize>G_SW << 2)), load<i32>(g + (<usize>G_PT << 2)),
           load<i32>(g + (<usize>G_PL << 2)), load<i32>(g + (<usize>G_DH << 2)), load<i32>(g + (<usize>G_DW << 2)),
-          load<i32>(g + (<usize>G_OH << 2)), load<i32>(g + (<usize>G_OW << 2)));
+          load<i32>(g + (<usize>G_OW << 2)), 0, load<i32>(g + (<usize>G_OH << 2)));
       }
       break;
     case JOB_RELU:

@@ -12,17 +12,29 @@ import { WasmRuntime } from "./runtime.js";
 const PARALLEL_WORK = 1 << 18;
 /** A convolution whose operands need more than this is run a slice of the batch at a time. */
 const CONV_BUDGET_BYTES = 512 * 1024 * 1024;
+/** An unfolded (im2col) band per thread of about this size stays in the L2 cache. */
+const COL_BAND_BYTES = 1 << 20;
 
 function isPointwise(g: Conv2dGeometry): boolean {
   return g.kH === 1 && g.kW === 1 && g.strideH === 1 && g.strideW === 1 &&
     g.padTop === 0 && g.padLeft === 0 && g.padBottom === 0 && g.padRight === 0;
 }
 
-function convRecord(g: Conv2dGeometry, batch: number, inChannels = g.inChannels): number[] {
+function convRecord(g: Conv2dGeometry, batch: number, bands = 1, rowBands = 1): number[] {
   return [
-    batch, inChannels, g.inH, g.inW, g.outChannels, g.kH, g.kW, g.strideH, g.strideW,
-    g.padTop, g.padLeft, g.dilationH, g.dilationW, g.groups, g.outH, g.outW, isPointwise(g) ? 1 : 0,
+    batch, g.inChannels, g.inH, g.inW, g.outChannels, g.kH, g.kW, g.strideH, g.strideW,
+    g.padTop, g.padLeft, g.dilationH, g.dilationW, g.groups, g.outH, g.outW, isPointwise(g) ? 1 : 0, bands, rowBands,
   ];
+}
+
+/**
+ * How many bands each (image, group) pair is cut into: enough that every
+ * thread has work, and that one band's unfolded columns stay cache-sized.
+ * `limit` is the number of rows (or channels) there are to cut.
+ */
+function bandCount(pairs: number, nth: number, colBytes: number, limit: number): number {
+  const forThreads = pairs >= nth ? 1 : Math.ceil(nth / pairs);
+  return Math.max(1, Math.min(limit, Math.max(forThreads, Math.ceil(colBytes / COL_BAND_BYTES))));
 }
 
 function poolRecord(g: Pool2dGeometry): number[] {
@@ -134,8 +146,9 @@ export class WasmBackend implements Backend {
       const pbias = bias ? rt.put(bias.subarray(0, g.outChannels)) : 0;
       const py = rt.alloc(nb * z.outImage);
       const nth = this.threadsFor((z.flops / g.batch) * nb);
-      const s = this.scratch(nth, this.gemmBytes + z.colBytes);
-      rt.i32.set(convRecord(g, nb), geom >> 2);
+      const bands = bandCount(nb * g.groups, nth, z.colBytes, g.outH);
+      const s = this.scratch(nth, this.gemmBytes + z.rows * Math.ceil(g.outH / bands) * g.outW * 4);
+      rt.i32.set(convRecord(g, nb, bands), geom >> 2);
       rt.setArgs([geom, px, pw, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes]);
       rt.run(this.job.CONV_FORWARD, nth);
       rt.getF32(py, y.subarray(n0 * z.outImage, n1 * z.outImage));
@@ -157,8 +170,14 @@ export class WasmBackend implements Backend {
       const pw = rt.put(w.subarray(0, g.outChannels * z.rows));
       const pdx = rt.alloc(nb * z.inImage);
       const nth = this.threadsFor((z.flops / g.batch) * nb);
-      const s = this.scratch(nth, this.gemmBytes + z.colBytes);
-      rt.i32.set(convRecord(g, nb), geom >> 2);
+      // Channel bands only to give every thread work (a band re-packs all of dy);
+      // inside a band, bands of output rows keep the unfolded gradient cache-sized.
+      const cg = g.inChannels / g.groups;
+      const bands = bandCount(nb * g.groups, nth, 0, cg);
+      const bandRows = Math.ceil(cg / bands) * g.kH * g.kW;
+      const rowBands = bandCount(1, 1, bandRows * z.plane * 4, g.outH);
+      const s = this.scratch(nth, this.gemmBytes + bandRows * Math.ceil(g.outH / rowBands) * g.outW * 4);
+      rt.i32.set(convRecord(g, nb, bands, rowBands), geom >> 2);
       rt.setArgs([geom, pdy, pw, pdx, s.base, s.stride, this.gemmBytes]);
       rt.run(this.job.CONV_BACKWARD_DATA, nth);
       rt.getF32(pdx, dx.subarray(n0 * z.inImage, n1 * z.inImage));
@@ -186,13 +205,15 @@ export class WasmBackend implements Backend {
       const pdb = dbias ? pdw + dwFloats * 4 : 0;
       if (dbias) rt.f32.set(dbias.subarray(0, g.outChannels), pdb >> 2);
       const nth = this.threadsFor((z.flops / g.batch) * nb);
-      const s = this.scratch(nth, this.gemmBytes + z.colBytes + partFloats * 4);
-      rt.i32.set(convRecord(g, nb), geom >> 2);
-      rt.setArgs([geom, px, pdy, pdw, pdb, s.base, s.stride, this.gemmBytes, z.colBytes, dwFloats]);
+      const bands = bandCount(nb * g.groups, nth, z.colBytes, g.outH);
+      const colBytes = Math.ceil((z.rows * Math.ceil(g.outH / bands) * g.outW * 4) / 64) * 64;
+      const s = this.scratch(nth, this.gemmBytes + colBytes + partFloats * 4);
+      rt.i32.set(convRecord(g, nb, bands), geom >> 2);
+      rt.setArgs([geom, px, pdy, pdw, pdb, s.base, s.stride, this.gemmBytes, colBytes, dwFloats]);
       const used = rt.run(this.job.CONV_BACKWARD_FILTER, nth);
       if (used > 1) {
         // Add the private partial sums of threads 1.. into thread 0's (the real) dw and dbias.
-        rt.setArgs([pdw, s.base + s.stride + this.gemmBytes + z.colBytes, s.stride, used - 1, partFloats]);
+        rt.setArgs([pdw, s.base + s.stride + this.gemmBytes + colBytes, s.stride, used - 1, partFloats]);
         rt.run(this.job.REDUCE, used);
       }
       rt.getF32(pdw, dw.subarray(0, dwFloats));
