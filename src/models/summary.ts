@@ -161,6 +161,8 @@ export interface ModelSummary {
   dtype: Dtype;
   /** One example's input shape. */
   inputShape: number[];
+  /** One example's output shape (a folded Flatten changes it after its row). */
+  outputShape: number[];
   toString(): string;
 }
 
@@ -214,6 +216,7 @@ export function summary(model: Module, inputShape: number[], options: SummaryOpt
     rows, totalParams, trainableParams, totalActivations, totalMacs, totalFlops: 2 * totalMacs,
     forwardBytes: totalActivations * bpv, forwardBackwardBytes: 2 * totalActivations * bpv, paramBytes: totalParams * bpv,
     dtype, inputShape: example,
+    outputShape: (flat.output === INPUT ? batched : flat.nodes.find((nd) => nd.name === flat.output)!.outputShape).slice(1),
     toString: () => formatSummary(model.name, result),
   };
   return result;
