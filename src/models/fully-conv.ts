@@ -49,8 +49,10 @@ export function toFullyConvolutional(model: Module, options: FullyConvOptions = 
   const all = leaves(model);
   const first = all.findIndex((l) => l instanceof Linear);
   if (first < 0) throw new Error(`toFullyConvolutional: ${model.name} has no Linear (FC) layer to convert`);
-  const flatAt = first - 1 >= 0 && all[first - 1].type === "Flatten" ? first - 1 : -1;
-  if (flatAt < 0) {
+  // The Flatten before the first FC layer, possibly with element-wise layers between (torchvision: Flatten, Dropout, Linear).
+  let flatAt = first - 1;
+  while (flatAt >= 0 && POINTWISE.has(all[flatAt].type)) flatAt--;
+  if (flatAt < 0 || all[flatAt].type !== "Flatten") {
     throw new Error(
       `toFullyConvolutional: the first FC layer ${all[first].name} does not follow a Flatten of a spatial volume ` +
         `(it follows ${first > 0 ? `${all[first - 1].name} (${all[first - 1].type})` : "nothing"}); only FC layers on a flattened volume can become convolutions`,
@@ -101,7 +103,7 @@ export function toFullyConvolutional(model: Module, options: FullyConvOptions = 
 
   const converted: Layer[] = [];
   let firstFc = true;
-  for (const l of all.slice(first)) {
+  for (const l of all.slice(flatAt + 1)) {
     if (l instanceof Linear) {
       const conv = new Conv2d({
         inChannels: firstFc ? c : l.inFeatures, outChannels: l.outFeatures, kernelSize: firstFc ? [h, w] : 1,
