@@ -19,7 +19,7 @@ const ARGS_SLOT = 16;
 /** Geometry record for conv and pooling jobs. */
 const GEOM_BYTES = 128;
 /** How long a thread spins on an atomic before sleeping (loop iterations). */
-const SPIN = 20000;
+const SPIN = 10000;
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const bin = atob(text);
@@ -168,16 +168,22 @@ export class WasmRuntime {
     return this.threads;
   }
 
-  /** Uses n threads (the caller and n - 1 workers); 1 runs everything on the caller. */
+  /**
+   * Uses n threads (the caller and n - 1 workers); 1 runs everything on the
+   * caller. Workers start on the first job that wants them, not here.
+   */
   setThreads(n: number): void {
     if (!Number.isInteger(n) || n < 1) {
       throw new RangeError(`setThreads: n = ${n} is not valid; pass a whole number >= 1 (1 disables worker threads)`);
     }
     if (!platform.canBlock) n = 1; // a browser's main thread may not wait for workers
-    if (n === this.threads && this.workers.length === n - 1) return;
+    if (n === this.threads) return;
     this.stopWorkers();
     this.threads = n;
-    if (n === 1) return;
+  }
+
+  private startWorkers(): void {
+    const n = this.threads;
     this.epoch++;
     Atomics.store(this.slots, SLOT_EPOCH, this.epoch);
     Atomics.store(this.slots, SLOT_READY, 0);
@@ -201,7 +207,6 @@ export class WasmRuntime {
     Atomics.notify(this.slots, SLOT_GEN);
     for (const w of this.workers) w.terminate();
     this.workers = [];
-    this.threads = 1;
   }
 
   /** Waits (once) until every worker has instantiated the module; gives up on threads after 20 s. */
@@ -216,6 +221,7 @@ export class WasmRuntime {
       if (left <= 0) {
         console.warn(`wasm backend: only ${have} of ${want} worker threads started within 20 s; continuing on one thread`);
         this.stopWorkers();
+        this.threads = 1;
         return false;
       }
       Atomics.wait(this.slots, SLOT_READY, have, Math.min(left, 100));
@@ -248,6 +254,8 @@ export class WasmRuntime {
   run(id: number, nth: number): number {
     const s = this.slots;
     nth = Math.max(1, Math.min(nth, this.threads));
+    if (nth > 1 && this.workers.length !== this.threads - 1) this.startWorkers();
+    nth = Math.min(nth, this.workers.length + 1);
     if (nth > 1 && !this.waitReady()) nth = 1;
     s[SLOT_JOB] = id;
     s[SLOT_NTH] = nth;
