@@ -1,35 +1,68 @@
 /**
- * Which backend the layers use. The js backend is always there; faster ones
- * register themselves and become the default where the runtime supports them.
+ * Which backend the layers use. The js backend is always there; the wasm
+ * backend (SIMD + threads) is registered too and becomes the default
+ * wherever the runtime supports it. It is created on first use, so a program
+ * that never computes never starts its worker threads.
  */
 import type { Backend } from "./backend.js";
 import { JsBackend } from "./js/index.js";
+import { createWasmBackend, wasmSupported } from "./wasm/index.js";
 
-const backends = new Map<string, Backend>();
-let current: Backend;
+type Factory = () => Backend;
 
-export function registerBackend(backend: Backend): void {
-  backends.set(backend.name, backend);
+const factories = new Map<string, Factory>();
+const instances = new Map<string, Backend>();
+let currentName: string | null = null;
+
+/** Registers a backend, or a factory that creates it on first use. */
+export function registerBackend(backend: Backend | Factory, name?: string): void {
+  if (typeof backend === "function") {
+    if (!name) throw new Error("registerBackend: a backend factory needs a name");
+    factories.set(name, backend);
+  } else {
+    factories.set(backend.name, () => backend);
+    instances.set(backend.name, backend);
+  }
+}
+
+function instance(name: string): Backend {
+  let b = instances.get(name);
+  if (!b) {
+    const make = factories.get(name);
+    if (!make) throw new Error(`setBackend: no backend named "${name}"; available: ${[...factories.keys()].join(", ")}`);
+    b = make();
+    instances.set(name, b);
+  }
+  return b;
+}
+
+/** The default: wasm where WebAssembly SIMD and shared memory are available, js otherwise. */
+export function defaultBackendName(): string {
+  return factories.has("wasm") ? "wasm" : "js";
 }
 
 export function getBackend(): Backend {
-  return current;
+  if (currentName === null) {
+    try {
+      currentName = defaultBackendName();
+      return instance(currentName);
+    } catch {
+      currentName = "js"; // the fast backend could not start here: fall back to the reference
+    }
+  }
+  return instance(currentName);
 }
 
 /** Selects a registered backend by name ("js", "wasm", …). */
 export function setBackend(name: string): Backend {
-  const b = backends.get(name);
-  if (!b) {
-    throw new Error(`setBackend: no backend named "${name}"; available: ${[...backends.keys()].join(", ")}`);
-  }
-  current = b;
+  const b = instance(name);
+  currentName = name;
   return b;
 }
 
 export function listBackends(): string[] {
-  return [...backends.keys()];
+  return [...factories.keys()];
 }
 
-const js = new JsBackend();
-registerBackend(js);
-current = js;
+registerBackend(new JsBackend());
+if (wasmSupported()) registerBackend(createWasmBackend, "wasm");
