@@ -89,16 +89,18 @@ export class Rng {
     return this.shuffle(p);
   }
 
+  /** The generator's state as 5 numbers (the last is NaN, null after JSON, when no spare normal is cached). */
   getState(): number[] {
     return [...this.s, this.spareNormal ?? NaN];
   }
 
-  setState(state: number[]): void {
+  setState(state: (number | null)[]): void {
     if (!Array.isArray(state) || state.length !== 5) {
       throw new Error(`Rng.setState: expected 5 numbers from getState(), got ${JSON.stringify(state)}`);
     }
-    for (let i = 0; i < 4; i++) this.s[i] = state[i] >>> 0;
-    this.spareNormal = Number.isNaN(state[4]) ? null : state[4];
+    for (let i = 0; i < 4; i++) this.s[i] = Number(state[i]) >>> 0;
+    const spare = state[4];
+    this.spareNormal = spare === null || spare === undefined || Number.isNaN(spare) ? null : spare;
   }
 }
 

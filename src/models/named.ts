@@ -1,0 +1,70 @@
+/**
+ * Walking a model by name: every parameter and buffer under a dotted path
+ * ("conv1.weight", "layer1.block1.bn1.runningMean"), finding a layer, and
+ * freezing layers for transfer learning.
+ */
+import { Module, type Param, type Buffer } from "../layers/layer.js";
+
+/** Every layer under the root with its dotted path (the root itself is ""). */
+export function namedModules(root: Module): [string, Module][] {
+  const out: [string, Module][] = [];
+  const walk = (m: Module, path: string) => {
+    out.push([path, m]);
+    for (const c of m.children()) walk(c, path ? `${path}.${c.name}` : c.name);
+  };
+  walk(root, "");
+  return out;
+}
+
+/** Parameters under their dotted names, in model order. */
+export function namedParams(root: Module): [string, Param][] {
+  return namedModules(root).flatMap(([path, m]) =>
+    m.children().length ? [] : m.params().map((p) => [path ? `${path}.${p.name}` : p.name, p] as [string, Param]),
+  );
+}
+
+export function namedBuffers(root: Module): [string, Buffer][] {
+  return namedModules(root).flatMap(([path, m]) =>
+    m.children().length ? [] : m.buffers().map((b) => [path ? `${path}.${b.name}` : b.name, b] as [string, Buffer]),
+  );
+}
+
+/** The layer at a dotted path (or with that name anywhere, if unique). */
+export function findLayer(root: Module, name: string): Module {
+  const all = namedModules(root);
+  const exact = all.find(([p]) => p === name);
+  if (exact) return exact[1];
+  const byName = all.filter(([, m]) => m.name === name);
+  if (byName.length === 1) return byName[0][1];
+  const known = all.map(([p]) => p).filter(Boolean);
+  throw new Error(
+    byName.length > 1
+      ? `several layers are named "${name}": ${byName.map(([p]) => p).join(", ")}; use the dotted path`
+      : `no layer "${name}" in the model; its layers are: ${known.join(", ")}`,
+  );
+}
+
+/**
+ * Freezes layers (their parameters stop training and keep their values):
+ * the named ones, or every layer before `until` in model order.
+ */
+export function freeze(root: Module, which: { layers?: string[]; until?: string } | string[]): Param[] {
+  const opts = Array.isArray(which) ? { layers: which } : which;
+  let targets: Module[];
+  if (opts.until !== undefined) {
+    const stop = findLayer(root, opts.until);
+    const order = namedModules(root).filter(([, m]) => m.children().length === 0).map(([, m]) => m);
+    const at = order.indexOf(stop);
+    if (at < 0) throw new Error(`"${opts.until}" is a container; name a layer to freeze up to`);
+    targets = order.slice(0, at);
+  } else {
+    targets = (opts.layers ?? []).map((n) => findLayer(root, n));
+  }
+  const frozen = targets.flatMap((m) => namedModules(m).flatMap(([, l]) => l.params()));
+  for (const p of frozen) p.trainable = false;
+  return frozen;
+}
+
+export function unfreeze(root: Module): void {
+  for (const [, p] of namedParams(root)) p.trainable = true;
+}

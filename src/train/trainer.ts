@@ -1,0 +1,411 @@
+/**
+ * Training the way the notes teach it: mini-batch SGD (with momentum by
+ * default), a learning-rate schedule stepped once per epoch (reduce-on-
+ * plateau watches validation accuracy), dropout and augmentation in the
+ * training pass only, validation after every epoch, checkpoints that resume
+ * exactly, and a guard that stops on a NaN or infinite loss and keeps the
+ * last good checkpoint.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Tensor, formatShape } from "../tensor.js";
+import { globalRng } from "../random.js";
+import type { Layer } from "../layers/layer.js";
+import { softmaxCrossEntropy, multiClassHinge, type LossResult } from "../layers/loss.js";
+import { DataLoader, type DataLoaderState } from "../data/loader.js";
+import type { Dataset } from "../data/dataset.js";
+import type { Augmentation } from "../data/augment.js";
+import { tenCropBatch } from "../data/augment.js";
+import { normalizeTensor, type Normalization } from "../data/normalize.js";
+import { SGD, type Optimizer, type OptimizerMeta } from "./optimizers.js";
+import { ReduceLROnPlateau, type Schedule, type ScheduleState } from "./schedules.js";
+import { clipGradNorm } from "./clip.js";
+import { ClassificationMeter, topK } from "./metrics.js";
+import { saveModel, loadModelWithInfo, type ModelInfo } from "../io/model-file.js";
+import { saveSafetensors, loadSafetensors, toFloat32Tensor, writeFileAtomic } from "../io/safetensors.js";
+import { namedParams, namedBuffers } from "../models/named.js";
+import { createProgress, type Progress, type ProgressMode } from "./progress.js";
+
+export type LossName = "cross-entropy" | "hinge";
+
+export interface EpochLog {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  valTop5?: number;
+  lr: number;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export interface History {
+  epochs: EpochLog[];
+  /** The loss of every training batch, in order (what a resumed run must reproduce). */
+  batchLosses: number[];
+  stoppedEarly: boolean;
+  stopReason?: string;
+}
+
+/** Called after each epoch; return "stop" to end training. */
+export interface Callback {
+  onEpochEnd?(log: EpochLog, history: History): void | "stop";
+  onBatchEnd?(step: number, loss: number): void;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize?: number;
+  /** Default: SGD with momentum 0.9, lr 0.01. */
+  optimizer?: Optimizer<any>;
+  /** Stepped once per epoch; ReduceLROnPlateau gets the validation accuracy. */
+  schedule?: Schedule;
+  loss?: LossName;
+  validation?: Dataset;
+  augment?: Augmentation;
+  normalize?: Normalization;
+  /** Seeds the batch order and augmentation (default 0). */
+  seed?: number;
+  /** Clip the gradients' global L2 norm to this value before each step. */
+  clipGradNorm?: number;
+  callbacks?: Callback[];
+  /** "auto": a live bar on a terminal, a line per epoch otherwise. */
+  progress?: ProgressMode;
+  /** Write a checkpoint here after every epoch (model + optimiser + everything needed to resume). */
+  checkpointDir?: string;
+  /** Continue from the latest checkpoint in this folder. */
+  resume?: string;
+  /** Stored in checkpoints' model.json (classes, input shape). */
+  modelInfo?: ModelInfo;
+  /** For quick runs: at most this many batches per epoch. */
+  maxBatchesPerEpoch?: number;
+  /** Where the per-epoch lines go (default console.log). */
+  log?: (line: string) => void;
+}
+
+/** Training stopped because the loss stopped being a number. */
+export class TrainingDivergedError extends Error {
+  readonly epoch: number;
+  readonly step: number;
+  readonly checkpoint?: string;
+  constructor(epoch: number, step: number, loss: number, lr: number, checkpoint?: string) {
+    super(
+      `training diverged: the loss became ${loss} at epoch ${epoch}, step ${step} (learning rate ${lr}). ` +
+        `Lower the learning rate (try ${formatLr(lr / 10)}), clip gradients, or check the inputs for NaN. ` +
+        (checkpoint ? `The last good checkpoint is kept in ${checkpoint}.` : `No checkpoint was written (no checkpointDir).`),
+    );
+    this.name = "TrainingDivergedError";
+    this.epoch = epoch;
+    this.step = step;
+    this.checkpoint = checkpoint;
+  }
+}
+
+function formatLr(lr: number): string {
+  return Number(lr.toPrecision(2)).toString();
+}
+
+export function computeLoss(name: LossName, logits: Tensor, labels: Int32Array | number[]): LossResult {
+  return name === "hinge" ? multiClassHinge(logits, labels) : softmaxCrossEntropy(logits, labels);
+}
+
+/** Lets a progress bar draw between batches (compute is synchronous). */
+const yieldToEventLoop = (): Promise<void> =>
+  new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
+
+export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promise<History> {
+  const epochs = opts.epochs;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: epochs = ${epochs} must be a whole number >= 1`);
+  const batchSize = opts.batchSize ?? 64;
+  const lossName = opts.loss ?? "cross-entropy";
+  if (lossName !== "cross-entropy" && lossName !== "hinge") throw new Error(`fit: loss = "${lossName}" is not valid; use "cross-entropy" or "hinge"`);
+  checkModelFits(model, train);
+  if (opts.validation) checkModelFits(model, opts.validation);
+  const optimizer = opts.optimizer ?? new SGD(model.params(), { lr: 0.01, momentum: 0.9 });
+  const loader = new DataLoader(train, { batchSize, shuffle: true, seed: opts.seed ?? 0, augment: opts.augment, normalize: opts.normalize });
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const history: History = { epochs: [], batchLosses: [], stoppedEarly: false };
+  const info: ModelInfo = { inputShape: train.shape, classes: train.classes, ...opts.modelInfo, ...(opts.normalize ? { normalization: opts.normalize } : {}) };
+
+  let startEpoch = 0;
+  if (opts.resume) {
+    const state = loadCheckpoint(opts.resume, model, optimizer, opts.schedule);
+    loader.setState(state.loader);
+    globalRng.setState(state.rng);
+    history.epochs.push(...state.history.epochs);
+    history.batchLosses.push(...state.history.batchLosses);
+    startEpoch = state.epoch;
+    if (startEpoch >= epochs) return history;
+  }
+
+  const batchesPerEpoch = Math.min(loader.length, opts.maxBatchesPerEpoch ?? Infinity);
+  const progress: Progress = createProgress(opts.progress ?? "auto", { epochs, batchesPerEpoch, log });
+  let lastCheckpoint: string | undefined = opts.checkpointDir && existsSync(join(opts.checkpointDir, LATEST)) ? opts.checkpointDir : undefined;
+  try {
+    for (let epoch = startEpoch; epoch < epochs; epoch++) {
+      const started = performance.now();
+      const meter = new ClassificationMeter(train.classes.length, 1);
+      progress.startEpoch(epoch + 1);
+      let b = 0;
+      for (const batch of loader) {
+        const logits = model.forward(batch.x, { training: true });
+        const { loss, grad } = computeLoss(lossName, logits, batch.labels);
+        if (!Number.isFinite(loss)) throw new TrainingDivergedError(epoch + 1, b + 1, loss, optimizer.lr, lastCheckpoint);
+        optimizer.zeroGrad();
+        model.backward(grad);
+        if (opts.clipGradNorm !== undefined) clipGradNorm(model.params(), opts.clipGradNorm);
+        optimizer.step();
+        meter.add(loss, flatScores(logits), batch.labels);
+        history.batchLosses.push(loss);
+        for (const cb of opts.callbacks ?? []) cb.onBatchEnd?.(history.batchLosses.length, loss);
+        b++;
+        const seconds = (performance.now() - started) / 1000;
+        progress.batch(b, { loss: meter.loss, accuracy: meter.accuracy, imagesPerSecond: meter.count / seconds });
+        await yieldToEventLoop();
+        if (b >= batchesPerEpoch) break;
+      }
+      if (b < loader.length) loader.endEpoch(); // a shortened epoch still ends where a full one would
+      const seconds = (performance.now() - started) / 1000;
+      const entry: EpochLog = {
+        epoch: epoch + 1, trainLoss: meter.loss, trainAccuracy: meter.accuracy, lr: optimizer.lr,
+        seconds, imagesPerSecond: meter.count / seconds,
+      };
+      if (opts.validation) {
+        const v = evaluate(model, opts.validation, { loss: lossName, normalize: opts.normalize });
+        entry.valLoss = v.loss;
+        entry.valAccuracy = v.accuracy;
+        entry.valTop5 = v.top5;
+      }
+      if (opts.schedule) {
+        if (opts.schedule instanceof ReduceLROnPlateau) opts.schedule.step(entry.valAccuracy ?? -entry.trainLoss);
+        else opts.schedule.step();
+      }
+      history.epochs.push(entry);
+      progress.endEpoch(entry);
+      if (opts.checkpointDir) {
+        writeCheckpoint(opts.checkpointDir, model, info, optimizer, opts.schedule, loader.getState(), epoch + 1, history);
+        lastCheckpoint = opts.checkpointDir;
+      }
+      const stop = (opts.callbacks ?? []).map((cb) => cb.onEpochEnd?.(entry, history)).includes("stop");
+      if (stop) {
+        history.stoppedEarly = true;
+        history.stopReason ??= `stopped by a callback after epoch ${epoch + 1}`;
+        break;
+      }
+    }
+  } finally {
+    progress.done();
+  }
+  return history;
+}
+
+function flatScores(logits: Tensor): Tensor {
+  return logits.rank === 2 ? logits : logits.reshape([logits.shape[0], logits.size / logits.shape[0]]);
+}
+
+/** Refuses a model whose input or output does not fit the data, before any compute. */
+export function checkModelFits(model: Layer, data: Dataset): void {
+  const out = model.outputShape([1, ...data.shape]);
+  const classes = out.slice(1).reduce((a, b) => a * b, 1);
+  if (classes !== data.classes.length) {
+    throw new Error(
+      `the model outputs ${formatShape(out)} (${classes} scores) per example, but "${data.name}" has ${data.classes.length} classes; ` +
+        `build the model with numClasses: ${data.classes.length}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Evaluation and prediction.
+
+export interface EvaluateOptions {
+  batchSize?: number;
+  loss?: LossName;
+  normalize?: Normalization;
+  /** AlexNet's test-time 10-crop: average the softmax over the four corners, the centre and their mirrors at this size. */
+  tenCrop?: number | [number, number];
+  k?: number;
+}
+
+export interface EvaluateResult {
+  loss: number;
+  accuracy: number;
+  top5: number;
+  count: number;
+  /** confusion[true][predicted] */
+  confusion: number[][];
+  classes: string[];
+}
+
+export function evaluate(model: Layer, data: Dataset, opts: EvaluateOptions = {}): EvaluateResult {
+  const loader = new DataLoader(data, { batchSize: opts.batchSize ?? 256, shuffle: false, normalize: opts.normalize });
+  const meter = new ClassificationMeter(data.classes.length, opts.k ?? 5);
+  for (const batch of loader) {
+    let scores: Tensor;
+    let loss: number;
+    if (opts.tenCrop !== undefined) {
+      const probs = averageCrops(softmax(flatScores(model.forward(tenCropBatch(batch.x, opts.tenCrop), { noGrad: true }))), 10);
+      scores = probs;
+      loss = -meanLogProb(probs, batch.labels);
+    } else {
+      scores = flatScores(model.forward(batch.x, { noGrad: true }));
+      loss = computeLoss(opts.loss ?? "cross-entropy", scores, batch.labels).loss;
+    }
+    meter.add(loss, scores, batch.labels);
+  }
+  return {
+    loss: meter.loss, accuracy: meter.accuracy, top5: meter.topkAccuracy, count: meter.count,
+    confusion: meter.confusion, classes: data.classes,
+  };
+}
+
+export interface Prediction {
+  index: number;
+  label: string;
+  probability: number;
+}
+
+/**
+ * The top-k classes of each example with their softmax probabilities.
+ * x is [N, C, H, W] or one example [C, H, W], already normalised unless
+ * `normalize` is given.
+ */
+export function predict(model: Layer, x: Tensor, opts: { classes?: string[]; k?: number; normalize?: Normalization } = {}): Prediction[][] {
+  // One image [C, H, W] is a batch of one.
+  let input = x.rank === 3 ? x.reshape([1, ...x.shape]) : x;
+  if (opts.normalize) {
+    input = new Tensor(input.shape, input.data.slice());
+    normalizeTensor(input, opts.normalize);
+  }
+  const probs = softmax(flatScores(model.forward(input, { noGrad: true })));
+  const k = opts.k ?? 5;
+  const out: Prediction[][] = [];
+  for (let i = 0; i < probs.shape[0]; i++) {
+    out.push(topK(probs, i, k).map((j) => ({ index: j, label: opts.classes?.[j] ?? String(j), probability: probs.data[i * probs.shape[1] + j] })));
+  }
+  return out;
+}
+
+/** Row-wise softmax of [N, C] scores. */
+export function softmax(scores: Tensor): Tensor {
+  const [n, c] = scores.shape;
+  const out = new Tensor([n, c]);
+  for (let i = 0; i < n; i++) {
+    let max = -Infinity;
+    for (let j = 0; j < c; j++) max = Math.max(max, scores.data[i * c + j]);
+    let sum = 0;
+    for (let j = 0; j < c; j++) sum += Math.exp(scores.data[i * c + j] - max);
+    for (let j = 0; j < c; j++) out.data[i * c + j] = Math.exp(scores.data[i * c + j] - max) / sum;
+  }
+  return out;
+}
+
+function averageCrops(probs: Tensor, views: number): Tensor {
+  const [m, c] = probs.shape;
+  const n = m / views;
+  const out = new Tensor([n, c]);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < c; j++) out.data[Math.floor(i / views) * c + j] += probs.data[i * c + j] / views;
+  }
+  return out;
+}
+
+function meanLogProb(probs: Tensor, labels: ArrayLike<number>): number {
+  const c = probs.shape[1];
+  let s = 0;
+  for (let i = 0; i < probs.shape[0]; i++) s += Math.log(Math.max(probs.data[i * c + labels[i]], 1e-30));
+  return s / probs.shape[0];
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoints: a folder per epoch and a pointer file renamed into place, so
+// the latest checkpoint is always complete.
+
+const LATEST = "latest.json";
+
+interface CheckpointState {
+  format: "stride-checkpoint";
+  version: 1;
+  epoch: number;
+  folder: string;
+  loader: DataLoaderState;
+  rng: number[];
+  optimizer: OptimizerMeta;
+  schedule?: ScheduleState;
+  history: History;
+}
+
+function writeCheckpoint(
+  dir: string, model: Layer, info: ModelInfo, optimizer: Optimizer<any>, schedule: Schedule | undefined,
+  loader: DataLoaderState, epoch: number, history: History,
+): void {
+  mkdirSync(dir, { recursive: true });
+  const folder = `epoch-${String(epoch).padStart(4, "0")}`;
+  const path = join(dir, folder);
+  rmSync(path, { recursive: true, force: true });
+  saveModel(model, path, info);
+  const opt = optimizer.stateDict();
+  saveSafetensors(join(path, "optimizer.safetensors"), opt.tensors, { format: "stride-optimizer" });
+  const state: CheckpointState = {
+    format: "stride-checkpoint", version: 1, epoch, folder, loader, rng: globalRng.getState(),
+    optimizer: opt.meta, schedule: schedule?.stateDict(), history,
+  };
+  const json = new TextEncoder().encode(JSON.stringify(state));
+  writeFileAtomic(join(path, "training.json"), json);
+  const previous = readLatest(dir);
+  writeFileAtomic(join(dir, LATEST), json);
+  // Keep the previous checkpoint too, so there is always a good one besides the newest.
+  if (previous && previous.folder !== folder) {
+    const older = readdirEpochs(dir).filter((f) => f !== folder && f !== previous.folder);
+    for (const f of older) rmSync(join(dir, f), { recursive: true, force: true });
+  }
+}
+
+function readdirEpochs(dir: string): string[] {
+  return readdirSync(dir).filter((f) => /^epoch-\d+$/.test(f));
+}
+
+function readLatest(dir: string): CheckpointState | null {
+  const p = join(dir, LATEST);
+  if (!existsSync(p)) return null;
+  try {
+    return JSON.parse(readFileSync(p, "utf8")) as CheckpointState;
+  } catch {
+    return null;
+  }
+}
+
+/** Restores the model's weights, the optimiser and schedule from the latest checkpoint in dir. */
+export function loadCheckpoint(dir: string, model: Layer, optimizer: Optimizer<any>, schedule?: Schedule): CheckpointState {
+  const p = join(dir, LATEST);
+  if (!existsSync(p)) throw new Error(`resume: ${dir} has no ${LATEST}; give the checkpoint folder a previous run wrote (its --out folder's checkpoints)`);
+  let state: CheckpointState;
+  try {
+    state = JSON.parse(readFileSync(p, "utf8"));
+  } catch (e) {
+    throw new Error(`resume: ${p} is not valid JSON (${(e as Error).message})`);
+  }
+  if (state?.format !== "stride-checkpoint" || typeof state.folder !== "string") throw new Error(`resume: ${p} is not a stride checkpoint`);
+  const path = join(dir, state.folder);
+  const saved = loadModelWithInfo(path).model;
+  const src = namedParams(saved);
+  const dst = namedParams(model);
+  if (src.length !== dst.length || src.some(([n, q], i) => n !== dst[i][0] || q.value.size !== dst[i][1].value.size)) {
+    throw new Error(`resume: the checkpoint in ${path} is of a different model (its parameters do not match this model's)`);
+  }
+  src.forEach(([, q], i) => dst[i][1].value.data.set(q.value.data));
+  // Buffers (batch-norm running statistics) travel with the weights too.
+  const bufSrc = collectBuffers(saved);
+  const bufDst = collectBuffers(model);
+  bufSrc.forEach((b, i) => bufDst[i]?.data.set(b.data));
+  const tensors = loadSafetensors(join(path, "optimizer.safetensors")).tensors;
+  const asFloat = new Map([...tensors].map(([k, v]) => [k, toFloat32Tensor(v)]));
+  optimizer.loadStateDict({ meta: state.optimizer, tensors: asFloat });
+  if (schedule && state.schedule) schedule.loadStateDict(state.schedule);
+  return state;
+}
+
+function collectBuffers(model: Layer): Tensor[] {
+  return namedBuffers(model).map(([, b]) => b.value);
+}
