@@ -363,6 +363,12 @@ def pool_family():
     n = "GlobalAvgPool2d 1x1 input"
     cases.append(pool_case(n, "GlobalAvgPool2d", {}, r(n, 2, 3, 1, 1), lambda t: F.adaptive_avg_pool2d(t, 1)))
 
+    # AdaptiveAvgPool2d (torchvision's AlexNet/VGG heads): uneven, overlapping windows.
+    n = "AdaptiveAvgPool2d 5x7 -> 3x2 (overlapping windows)"
+    cases.append(pool_case(n, "AdaptiveAvgPool2d", {"outputSize": [3, 2]}, r(n, 2, 2, 5, 7), lambda t: F.adaptive_avg_pool2d(t, (3, 2))))
+    n = "AdaptiveAvgPool2d 4x4 -> 6x6 (upsampling repeats)"
+    cases.append(pool_case(n, "AdaptiveAvgPool2d", {"outputSize": 6}, r(n, 1, 2, 4, 4), lambda t: F.adaptive_avg_pool2d(t, 6)))
+
     n = "GlobalMaxPool1d"
     cases.append(pool_case(n, "GlobalMaxPool1d", {}, r(n, 2, 3, 6), lambda t: t.amax(dim=2)))
     n = "GlobalMaxPool1d with a tie (amax splits the gradient evenly)"

@@ -144,7 +144,7 @@ for (const backend of stride.listBackends()) {
 const WITH_PYTORCH_EQUIVALENT = [
   "Conv2d", "Conv1d", "MaxPool2d", "AvgPool2d", "LPPool2d", "GlobalAvgPool2d", "GlobalMaxPool1d", "Linear",
   "BatchNorm2d", "BatchNorm1d", "LocalResponseNorm", "ReLU", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Softmax",
-  "Dropout", "Flatten", "Concat", "Add", "Embedding", "softmaxCrossEntropy", "multiClassHinge",
+  "Dropout", "Flatten", "Concat", "Add", "Embedding", "softmaxCrossEntropy", "multiClassHinge", "AdaptiveAvgPool2d",
 ];
 
 /** Exported layer classes that have no single PyTorch layer to compare with, and why. */
@@ -155,6 +155,9 @@ const WITHOUT_PYTORCH_EQUIVALENT: Record<string, string> = {
   LocallyConnected2d: "PyTorch has no locally connected layer",
   Sequential: "a container: its layers are tested one by one",
   Graph: "a container: its layers are tested one by one",
+  MaskedConv2d: "LeNet-5's partial C3 connectivity has no PyTorch layer (gradient-checked in test/zoo.test.ts)",
+  PositionBias: "the AlphaGo policy net's per-position bias has no PyTorch layer (gradient-checked in test/zoo.test.ts)",
+  ShortcutPad: "the CIFAR ResNets' zero-padding shortcut has no PyTorch layer (gradient-checked in test/zoo.test.ts)",
 };
 
 const covered = new Set(fixtures.flatMap((f) => f.cases.map((c) => (c.kind === "layer" ? c.class : c.function))));
