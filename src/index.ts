@@ -26,3 +26,30 @@ export { Graph } from "./models/graph.js";
 export type { GraphNode, GraphOptions } from "./models/graph.js";
 export { toSpec, fromSpec, registerLayer } from "./models/registry.js";
 export type { LayerSpec } from "./models/registry.js";
+export { namedParams, namedBuffers, namedModules, findLayer, freeze, unfreeze } from "./models/named.js";
+
+// The zoo and the arithmetic of architectures.
+export * as models from "./models/zoo/index.js";
+export { MaskedConv2d, PositionBias, AdaptiveAvgPool2d, ShortcutPad } from "./models/zoo/layers.js";
+export { summary } from "./models/summary.js";
+export type { ModelSummary, SummaryRow, SummaryOptions } from "./models/summary.js";
+export { estimateMemory, fitBatchSize } from "./models/memory.js";
+export type { MemoryEstimate, MemoryOptions } from "./models/memory.js";
+export { toFullyConvolutional } from "./models/fully-conv.js";
+
+// Training.
+export { Optimizer, SGD, Adagrad, RMSprop, Adam, AdamW, decayGroups } from "./train/optimizers.js";
+export type { ParamGroup, BaseOptions, SGDOptions, AdagradOptions, RMSpropOptions, AdamOptions, OptimizerState, OptimizerMeta } from "./train/optimizers.js";
+export { Schedule, StepLR, MultiStepLR, CosineAnnealingLR, ReduceLROnPlateau, LinearWarmup } from "./train/schedules.js";
+export type { ScheduleState, ReduceLROnPlateauOptions } from "./train/schedules.js";
+export { clipGradNorm, clipGradValue } from "./train/clip.js";
+export { fit, evaluate, predict, softmax, checkModelFits, TrainingDivergedError, loadCheckpoint } from "./train/trainer.js";
+export type { FitOptions, EpochLog, History, Callback, EvaluateOptions, EvaluateResult, Prediction, LossName } from "./train/trainer.js";
+export { ClassificationMeter, topK, formatConfusion } from "./train/metrics.js";
+
+// Data and files.
+export * from "./data/index.js";
+export { ModelFileError, encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors, toFloat32Tensor } from "./io/safetensors.js";
+export { saveModel, loadModel, loadModelWithInfo, encodeModel, decodeModel } from "./io/model-file.js";
+export type { Model, ModelInfo, EncodedModel } from "./io/model-file.js";
+export { setThreads, getThreads } from "./kernels/wasm/index.js";

@@ -1,0 +1,62 @@
+/** The datasets the command line knows by name, each split into train and test. */
+import { existsSync, statSync } from "node:fs";
+import { mnistDigitsSplit } from "../data/mnist.js";
+import { loadFashionMnist, FASHION_MNIST_DIR } from "../data/idx.js";
+import { loadCifar10 } from "../data/cifar.js";
+import { loadImageFolder } from "../data/image-folder.js";
+import { splitDataset, type Dataset } from "../data/dataset.js";
+import { randomCrop, randomHorizontalFlip, compose, type Augmentation } from "../data/augment.js";
+
+export interface LoadedData {
+  name: string;
+  train: Dataset;
+  test: Dataset;
+  /** The augmentation `--augment` turns on for this kind of data. */
+  augmentation: Augmentation;
+  describeAugmentation: string;
+}
+
+export class CliError extends Error {}
+
+export function loadNamedDataset(name: string, opts: { dataDir?: string; imageSize?: number; channels?: 1 | 3; seed?: number }): LoadedData {
+  const digits = (): Augmentation => randomCrop({ size: 28, padding: 2 });
+  switch (name) {
+    case "mnist": {
+      const { train, test } = mnistDigitsSplit({ seed: opts.seed ?? 0 });
+      return { name, train, test, augmentation: digits(), describeAugmentation: "random 28x28 crops of the image padded by 2" };
+    }
+    case "fashion-mnist": {
+      const dir = opts.dataDir ?? FASHION_MNIST_DIR;
+      if (!existsSync(dir)) {
+        throw new CliError(`Fashion-MNIST is not installed in ${dir}: install it with "apt-get install dataset-fashion-mnist" (Debian) or pass --data-dir`);
+      }
+      return {
+        name, train: loadFashionMnist({ split: "train", dir }), test: loadFashionMnist({ split: "test", dir }),
+        augmentation: compose(randomCrop({ size: 28, padding: 2 }), randomHorizontalFlip()),
+        describeAugmentation: "random 28x28 crops of the image padded by 2, horizontal flips",
+      };
+    }
+    case "cifar10": {
+      if (!opts.dataDir) throw new CliError("cifar10 needs --data-dir: the folder with data_batch_1.bin … test_batch.bin (the CIFAR-10 binary version)");
+      return {
+        name, train: loadCifar10({ dir: opts.dataDir, split: "train" }), test: loadCifar10({ dir: opts.dataDir, split: "test" }),
+        augmentation: compose(randomCrop({ size: 32, padding: 4 }), randomHorizontalFlip()),
+        describeAugmentation: "random 32x32 crops of the image padded by 4, horizontal flips",
+      };
+    }
+    default: {
+      if (!existsSync(name) || !statSync(name).isDirectory()) {
+        throw new CliError(`unknown dataset "${name}": use mnist, fashion-mnist, cifar10, or a folder with one sub-folder of images per class`);
+      }
+      const size = opts.imageSize ?? 32;
+      const all = loadImageFolder(name, { size, channels: opts.channels ?? 3 });
+      const { train, test } = splitDataset(all, 0.2, opts.seed ?? 0);
+      const pad = Math.max(1, Math.round(size / 8));
+      return {
+        name, train, test,
+        augmentation: compose(randomCrop({ size, padding: pad }), randomHorizontalFlip()),
+        describeAugmentation: `random ${size}x${size} crops of the image padded by ${pad}, horizontal flips`,
+      };
+    }
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * The `stride` command: train, eval, predict, summary.
+ *
+ *   stride train [model] [--dataset mnist] [--epochs N] …   train, test, save
+ *   stride eval <model-dir> [--dataset …] [--ten-crop]       accuracy, top-5, confusion matrix
+ *   stride predict <model-dir> <image…> [--k 5]              top-k labels of image files
+ *   stride summary <model> [--input 3x224x224] …             the architecture's arithmetic
+ */
+import { parseArgs } from "node:util";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { setBackend, getBackend, listBackends } from "../kernels/index.js";
+import { setThreads, getThreads } from "../kernels/wasm/index.js";
+import { manualSeed } from "../random.js";
+import { ShapeError } from "../shape.js";
+import { loadNamedDataset, CliError } from "./datasets.js";
+import { buildModel, MODEL_NAMES } from "./models.js";
+import { computeNormalization, type Normalization } from "../data/normalize.js";
+import { loadImage } from "../data/image-folder.js";
+import { fit, evaluate, predict, TrainingDivergedError } from "../train/trainer.js";
+import { formatConfusion } from "../train/metrics.js";
+import { SGD, Adam, AdamW, RMSprop, Adagrad, decayGroups, type Optimizer } from "../train/optimizers.js";
+import { ReduceLROnPlateau, StepLR, CosineAnnealingLR, type Schedule } from "../train/schedules.js";
+import { saveModel, loadModelWithInfo, ModelFileError } from "../io/model-file.js";
+import { splitDataset, type Dataset } from "../data/dataset.js";
+import { IdxFormatError } from "../data/idx.js";
+import { CifarFormatError } from "../data/cifar.js";
+import { ImageReadError } from "../data/image-folder.js";
+
+const USAGE = `usage: stride <command> [options]
+
+commands:
+  train [model]            train a model (default lenet5) and report its test accuracy
+      --dataset NAME       mnist (built-in digits, default) | fashion-mnist | cifar10 | <folder of class folders>
+      --data-dir DIR       where cifar10 / fashion-mnist files are
+      --epochs N           passes over the training set (default 20)
+      --batch-size N       mini-batch size (default 64)
+      --lr X               learning rate (default 0.02 for sgd/momentum/nesterov, 0.001 for adam/adamw/rmsprop)
+      --optimizer NAME     momentum (default) | nesterov | sgd | adam | adamw | rmsprop | adagrad
+      --weight-decay X     L2 weight decay on weights, not biases or batch-norm (default 5e-4)
+      --schedule NAME      plateau (divide lr by 10 when validation accuracy stalls, default) | step | cosine | none
+      --no-augment         train without the default augmentation (random crops, and flips for natural images)
+      --val-fraction X     share of the training set held out for validation (default 0.1)
+      --out DIR            where the model and checkpoints go (default runs/<model>-<dataset>)
+      --resume             continue from the latest checkpoint in --out
+      --backend NAME       wasm (default where supported) | js
+      --threads N          worker threads of the wasm backend (default: all cores)
+      --seed N             seed for initialisation, shuffling and augmentation (default 1)
+      --image-size N       images of a folder dataset are resized to N x N (default 32)
+      --progress MODE      auto | bar | lines | none
+  eval <model-dir>         accuracy, top-5 and confusion matrix on a dataset's test set
+      --dataset NAME       (default: the dataset the model was trained on)
+      --ten-crop N         average the 10 crops of size N (corners, centre, mirrors)
+  predict <model-dir> <image…>   the top-k classes of PNG/JPEG images
+      --k N                how many classes (default 5)
+  summary <model>          layers, output volumes, parameters, memory and FLOPs
+      --input CxHxW  --batch N  --optimizer sgd|momentum|adam  --strict
+
+models: ${MODEL_NAMES.join(", ")}
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "train":
+        return await trainCommand(rest);
+      case "eval":
+        return evalCommand(rest);
+      case "predict":
+        return predictCommand(rest);
+      case "summary": {
+        const { summaryCommand } = await import("./commands/summary.js");
+        return await summaryCommand(rest);
+      }
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`stride: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+/** Known problems become one clear line; only a real bug shows a stack trace. */
+function reportError(e: unknown): number {
+  const known = [CliError, ShapeError, ModelFileError, TrainingDivergedError, IdxFormatError, CifarFormatError, ImageReadError];
+  if (known.some((k) => e instanceof k) || (e as { code?: string })?.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ||
+    (e as { code?: string })?.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" || (e as { code?: string })?.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+    process.stderr.write(`stride: ${(e as Error).message}\n`);
+    return e instanceof TrainingDivergedError ? 3 : 2;
+  }
+  if (e instanceof Error && !/^(TypeError|RangeError|ReferenceError)$/.test(e.name)) {
+    process.stderr.write(`stride: ${e.message}\n`);
+    return 2;
+  }
+  throw e;
+}
+
+function number(name: string, v: string | undefined, fallback: number, check: (x: number) => boolean = () => true): number {
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (!Number.isFinite(x) || !check(x)) throw new CliError(`--${name} ${v} is not valid`);
+  return x;
+}
+
+function selectBackend(name: string | undefined, threads: string | undefined): void {
+  if (name !== undefined) {
+    if (!listBackends().includes(name)) throw new CliError(`--backend ${name} is not available here; available: ${listBackends().join(", ")}`);
+    setBackend(name);
+  }
+  if (threads !== undefined) {
+    const n = number("threads", threads, 1, (x) => Number.isInteger(x) && x >= 1);
+    if (getBackend().name === "wasm") setThreads(n);
+  }
+}
+
+function describeBackend(): string {
+  const b = getBackend().name;
+  return b === "wasm" ? `wasm (SIMD, ${getThreads()} thread${getThreads() === 1 ? "" : "s"})` : b;
+}
+
+const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+
+async function trainCommand(argv: string[]): Promise<number> {
+  const { values: o, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: {
+      dataset: { type: "string", default: "mnist" }, "data-dir": { type: "string" },
+      epochs: { type: "string" }, "batch-size": { type: "string" }, lr: { type: "string" },
+      optimizer: { type: "string", default: "momentum" }, "weight-decay": { type: "string" },
+      schedule: { type: "string", default: "plateau" }, "no-augment": { type: "boolean", default: false },
+      "val-fraction": { type: "string" }, out: { type: "string" }, resume: { type: "boolean", default: false },
+      backend: { type: "string" }, threads: { type: "string" }, seed: { type: "string" },
+      "image-size": { type: "string" }, progress: { type: "string", default: "auto" },
+    },
+  });
+  if (positionals.length > 1) throw new CliError(`train takes one model name, got ${positionals.join(" ")}`);
+  const modelName = positionals[0] ?? "lenet5";
+  selectBackend(o.backend, o.threads);
+  const seed = number("seed", o.seed, 1, Number.isInteger);
+  const epochs = number("epochs", o.epochs, 20, (x) => Number.isInteger(x) && x >= 1);
+  const batchSize = number("batch-size", o["batch-size"], 64, (x) => Number.isInteger(x) && x >= 1);
+  const valFraction = number("val-fraction", o["val-fraction"], 0.1, (x) => x >= 0 && x < 1);
+  const weightDecay = number("weight-decay", o["weight-decay"], 5e-4, (x) => x >= 0);
+  const progress = o.progress as "auto" | "bar" | "lines" | "none";
+  if (!["auto", "bar", "lines", "none"].includes(progress)) throw new CliError(`--progress ${progress} is not valid; use auto, bar, lines or none`);
+  manualSeed(seed);
+
+  const started = performance.now();
+  const data = loadNamedDataset(o.dataset!, {
+    dataDir: o["data-dir"], seed, imageSize: o["image-size"] ? number("image-size", o["image-size"], 32, (x) => Number.isInteger(x) && x >= 4) : undefined,
+  });
+  let train: Dataset = data.train;
+  let validation: Dataset | undefined;
+  if (valFraction > 0) {
+    const split = splitDataset(data.train, valFraction, seed);
+    train = split.train;
+    validation = split.test;
+  }
+  const normalize: Normalization = computeNormalization(train);
+  const model = buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed });
+  const params = model.params().reduce((n, p) => n + p.value.size, 0);
+
+  const optimizer = makeOptimizer(o.optimizer!, model, o.lr, weightDecay);
+  const schedule = makeSchedule(o.schedule!, optimizer, epochs, validation !== undefined);
+  const out = o.out ?? join("runs", `${modelName}-${data.name.replace(/[^\w.-]+/g, "_")}`);
+  const checkpoints = join(out, "checkpoints");
+  if (o.resume && !existsSync(join(checkpoints, "latest.json"))) {
+    throw new CliError(`--resume: no checkpoint in ${checkpoints}; train without --resume first (or pass the same --out)`);
+  }
+
+  const log = (line: string) => console.log(line);
+  log(`stride: training ${modelName} (${params.toLocaleString("en-US")} parameters) on ${data.name}: ` +
+    `${train.length} training, ${validation?.length ?? 0} validation, ${data.test.length} test images of ${train.shape.join("x")}`);
+  log(`backend ${describeBackend()}; ${optimizer.type} lr ${optimizer.lr}${o.optimizer === "momentum" || o.optimizer === "nesterov" ? " momentum 0.9" : ""}, ` +
+    `weight decay ${weightDecay}, schedule ${o.schedule}, batch ${batchSize}, ${epochs} epochs` +
+    (o["no-augment"] ? "" : `; augmentation: ${data.describeAugmentation}`));
+
+  const history = await fit(model, train, {
+    epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log,
+    augment: o["no-augment"] ? undefined : data.augmentation,
+    checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
+    modelInfo: { extra: { model: modelName, dataset: data.name } },
+  });
+
+  const result = evaluate(model, data.test, { normalize });
+  const seconds = (performance.now() - started) / 1000;
+  saveModel(model, out, {
+    inputShape: train.shape, classes: train.classes, normalization: normalize,
+    extra: { model: modelName, dataset: data.name, testAccuracy: result.accuracy, epochs: history.epochs.length },
+  });
+  log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count}), top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
+  log(`saved the model to ${out} (model.json + weights.safetensors) in ${seconds.toFixed(1)} s in all`);
+  return 0;
+}
+
+function makeOptimizer(name: string, model: ReturnType<typeof buildModel>, lrText: string | undefined, weightDecay: number): Optimizer<any> {
+  const groups = decayGroups(model, weightDecay);
+  const adaptive = ["adam", "adamw", "rmsprop"].includes(name);
+  const lr = number("lr", lrText, adaptive ? 0.001 : name === "adagrad" ? 0.01 : 0.02, (x) => x > 0);
+  switch (name) {
+    case "sgd": return new SGD(groups, { lr });
+    case "momentum": return new SGD(groups, { lr, momentum: 0.9 });
+    case "nesterov": return new SGD(groups, { lr, momentum: 0.9, nesterov: true });
+    case "adam": return new Adam(groups, { lr });
+    case "adamw": return new AdamW(groups, { lr });
+    case "rmsprop": return new RMSprop(groups, { lr });
+    case "adagrad": return new Adagrad(groups, { lr });
+    default: throw new CliError(`--optimizer ${name} is not valid; use momentum, nesterov, sgd, adam, adamw, rmsprop or adagrad`);
+  }
+}
+
+function makeSchedule(name: string, optimizer: Optimizer<any>, epochs: number, hasValidation: boolean): Schedule | undefined {
+  switch (name) {
+    case "none": return undefined;
+    case "plateau":
+      if (!hasValidation) throw new CliError("--schedule plateau watches validation accuracy: keep --val-fraction above 0, or use step, cosine or none");
+      return new ReduceLROnPlateau(optimizer, { mode: "max", factor: 0.1, patience: 3, threshold: 1e-3 });
+    case "step": return new StepLR(optimizer, Math.max(1, Math.floor(epochs / 3)), 0.1);
+    case "cosine": return new CosineAnnealingLR(optimizer, epochs);
+    default: throw new CliError(`--schedule ${name} is not valid; use plateau, step, cosine or none`);
+  }
+}
+
+function evalCommand(argv: string[]): number {
+  const { values: o, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: { dataset: { type: "string" }, "data-dir": { type: "string" }, "ten-crop": { type: "string" }, backend: { type: "string" }, threads: { type: "string" } },
+  });
+  if (positionals.length !== 1) throw new CliError("eval takes the folder of a saved model: stride eval runs/lenet5-mnist");
+  selectBackend(o.backend, o.threads);
+  const { model, info } = loadModelWithInfo(positionals[0]);
+  const datasetName = o.dataset ?? (info.extra?.dataset as string | undefined) ?? "mnist";
+  const data = loadNamedDataset(datasetName, { dataDir: o["data-dir"], imageSize: info.inputShape?.[1] });
+  const tenCrop = o["ten-crop"] !== undefined ? number("ten-crop", o["ten-crop"], 0, (x) => Number.isInteger(x) && x >= 1) : undefined;
+  const r = evaluate(model, data.test, { normalize: info.normalization, tenCrop });
+  console.log(`${positionals[0]} on ${data.name} test (${r.count} images${tenCrop ? `, 10-crop at ${tenCrop}` : ""}): ` +
+    `accuracy ${pct(r.accuracy)}, top-5 ${pct(r.top5)}, loss ${r.loss.toFixed(4)}`);
+  console.log(formatConfusion(r.confusion, r.classes));
+  return 0;
+}
+
+function predictCommand(argv: string[]): number {
+  const { values: o, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: { k: { type: "string" }, backend: { type: "string" } },
+  });
+  if (positionals.length < 2) throw new CliError("predict takes a saved model's folder and one or more images: stride predict runs/lenet5-mnist digit.png");
+  selectBackend(o.backend, undefined);
+  const [dir, ...images] = positionals;
+  const { model, info } = loadModelWithInfo(dir);
+  if (!info.inputShape || info.inputShape.length !== 3) throw new CliError(`${dir}: the model does not record an image input shape [C, H, W]; it cannot read image files`);
+  const [c, h, w] = info.inputShape;
+  const k = number("k", o.k, 5, (x) => Number.isInteger(x) && x >= 1);
+  for (const path of images) {
+    const x = loadImage(path, { size: [h, w], channels: c as 1 | 3 });
+    const [top] = predict(model, x, { classes: info.classes, k, normalize: info.normalization });
+    console.log(`${path}: ` + top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(", "));
+  }
+  return 0;
+}
