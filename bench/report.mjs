@@ -1,0 +1,166 @@
+/**
+ * Turns the cells of a bench run into the report: the table of medians, the
+ * ratios of stride's best backend to every other library, the libraries with
+ * their versions and threads, the machine, and how it was measured. The same
+ * Markdown is printed and written to BENCHMARKS.md.
+ */
+
+const LIBRARY_NAMES = {
+  "tfjs-cpu": "@tensorflow/tfjs-backend-cpu",
+  "tfjs-wasm": "@tensorflow/tfjs-backend-wasm",
+  convnetjs: "convnetjs",
+  "onnxruntime-1t": "onnxruntime-node",
+  "onnxruntime-2t": "onnxruntime-node",
+  "pytorch-1t": "PyTorch",
+  "pytorch-2t": "PyTorch",
+};
+
+export function formatValue(v) {
+  if (v >= 1000) return Math.round(v).toLocaleString("en-US");
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+/** Higher is better for rates, lower for milliseconds; returns how many times faster a is than b. */
+function speedup(unit, a, b) {
+  return unit === "ms" ? b / a : a / b;
+}
+
+function table(header, rows) {
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
+  for (const r of rows) lines.push(`| ${r.join(" | ")} |`);
+  return lines.join("\n");
+}
+
+export function renderReport({ machine, cells, libs, workloads, torch, strideBackends, elapsedMin, options, nets }) {
+  const cellOf = (lib, w) => cells.find((c) => c.lib === lib && c.workload === w);
+  const strideLibs = libs.filter((l) => l.stride).map((l) => l.id);
+  const others = libs.filter((l) => !l.stride).map((l) => l.id);
+
+  // Footnotes: one per distinct reason, listing the libraries it applies to.
+  const notes = [];
+  function footnote(lib, text) {
+    let n = notes.find((x) => x.text === text);
+    if (!n) notes.push((n = { text, libs: new Set() }));
+    n.libs.add(lib);
+    return `[${notes.indexOf(n) + 1}]`;
+  }
+  const label = { unsupported: "n/a", unavailable: "not run", skipped: "skipped", error: "error" };
+
+  const medianRows = workloads.map((w) => [
+    `${w.title} (${w.unit})`,
+    ...libs.map((l) => {
+      const c = cellOf(l.id, w.id);
+      if (!c) return "";
+      if (c.status === "ok") return formatValue(c.value) + (c.runs < 3 ? "†" : "");
+      return `${label[c.status] ?? c.status} ${footnote(l.id, c.note ?? "no reason given")}`;
+    }),
+  ]);
+
+  const ratioRows = workloads.map((w) => {
+    const mine = strideLibs.map((id) => cellOf(id, w.id)).filter((c) => c?.status === "ok");
+    const best = mine.reduce((a, b) => (a && speedup(w.unit, a.value, b.value) >= 1 ? a : b), null);
+    return [
+      w.title,
+      best ? `${best.lib.replace("stride-", "")} (${formatValue(best.value)} ${w.unit})` : "—",
+      ...others.map((id) => {
+        const c = cellOf(id, w.id);
+        if (!best || c?.status !== "ok") return "—";
+        const r = speedup(w.unit, best.value, c.value);
+        return `${r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2)}×`;
+      }),
+    ];
+  });
+
+  const libRows = libs.map((l) => {
+    const withVersion = cells.find((c) => c.lib === l.id && c.version);
+    const threads = [...new Set(cells.filter((c) => c.lib === l.id && c.threads !== undefined).map((c) => c.threads))];
+    let name = l.stride ? `stride (backend ${l.id.replace("stride-", "").replace(/-\d+t$/, "")})` : LIBRARY_NAMES[l.id] ?? l.id;
+    let version = withVersion?.version ?? "";
+    if (l.id.startsWith("pytorch") && torch) version = `${torch.version} (Debian python3-torch ${torch.debian ?? "?"})`;
+    if (l.id === "tfjs-cpu" || l.id === "tfjs-wasm") name += " + tfjs-core";
+    const details = [...new Set(cells.filter((c) => c.lib === l.id).flatMap((c) => c.details ?? []))];
+    return [l.id, name, version || (l.unavailable ? "not installed" : ""), threads.join(", ") || "", details.join("; ")];
+  });
+
+  const netRows = Object.entries(nets).map(([name, a]) => [
+    name, a.params.toLocaleString("en-US"), (a.flops / 1e9).toFixed(a.flops < 1e8 ? 4 : 2),
+  ]);
+
+  const tables = [
+    "## Medians",
+    "",
+    "Training and batched inference in images/s (higher is better), single-image inference in ms per image (lower is better), sgemm in GFLOP/s.",
+    "† fewer than 3 timed runs (a long iteration: see Method).",
+    "",
+    table(["workload", ...libs.map((l) => l.id)], medianRows),
+    "",
+    "## stride against each library",
+    "",
+    "How many times faster stride's best backend is than the library on the same workload (above 1: stride is faster; below 1: slower).",
+    "",
+    table(["workload", "stride best", ...others], ratioRows),
+    "",
+    ...(notes.length ? ["Notes on the cells:", "", ...notes.map((n, i) => `${i + 1}. ${[...n.libs].join(", ")}: ${n.text}`), ""] : []),
+  ].join("\n");
+
+  const bits = (m) => (m.simd ? `, ${m.simd}` : "");
+  const markdown = [
+    "# Benchmarks",
+    "",
+    "stride next to other CNN libraries, all measured in one run on one machine by `bench/run.mjs`",
+    "(`cd bench && npm install && node run.mjs`). This file is written by that run; do not edit it by hand.",
+    "",
+    "## Machine",
+    "",
+    `- CPU: ${machine.cpu}${bits(machine)}`,
+    `- Cores: ${machine.cores}`,
+    `- Memory: ${machine.memoryGiB.toFixed(1)} GiB`,
+    `- Node: ${machine.node}; ${machine.os}`,
+    `- Load average when the run started: ${machine.loadAtStart}` +
+      (machine.loadDuring
+        ? `; 1-minute load average before each cell: min ${machine.loadDuring.min.toFixed(2)}, median ${machine.loadDuring.median.toFixed(2)}, max ${machine.loadDuring.max.toFixed(2)}`
+        : ""),
+    `  (the bench runs one cell at a time; a load above ${machine.cores > 1 ? "about 1" : "0"} means other work shared the CPU, which hurts multi-threaded cells most)`,
+    `- Date: ${machine.date}; the whole run took ${elapsedMin.toFixed(1)} min`,
+    "",
+    tables,
+    "## Libraries",
+    "",
+    table(["id", "library", "version", "threads", "how it ran"], libRows),
+    "",
+    `stride backends found by \`listBackends()\`: ${strideBackends.join(", ")}. Each is measured; the ratios use the best one per workload.`,
+    "",
+    "Not included: `@tensorflow/tfjs-node`, whose install downloads libtensorflow from outside the npm registry (it cannot install here).",
+    "`onnxruntime-node` is installed with its postinstall told to download nothing (`bench/.npmrc`: `onnxruntime-node-install=skip`,",
+    "which npm hands to it as `npm_config_onnxruntime_node_install`); the CPU binaries it uses ship inside its npm package.",
+    ...(torch?.blas ? [`PyTorch's \`torch.mm\` runs on the BLAS Debian links it to (\`${torch.blas}\`); its convolutions use oneDNN.`] : []),
+    "",
+    "## Networks",
+    "",
+    "Every library builds the same network from one spec (`bench/workloads.mjs`); float32 everywhere except ConvNetJS (float64 only), random data, random labels.",
+    "",
+    table(["net", "parameters", "forward GFLOP per image"], netRows),
+    "",
+    "- lenet5: conv6 5x5 pad 2, ReLU, max-pool 2, conv16 5x5, ReLU, max-pool 2, fc120, ReLU, fc84, ReLU, fc10 (input 1x28x28).",
+    "- cifarDemo: ConvNetJS's CIFAR-10 demo: conv16 5x5 pad 2, ReLU, pool 2; conv20 5x5 pad 2, ReLU, pool 2; conv20 5x5 pad 2, ReLU, pool 2; fc10 (input 3x32x32).",
+    "- resnet20: He et al. 2015 CIFAR ResNet, 3x3 basic blocks at 16/32/64 channels, batch norm; shortcuts option B (identity, or a 1x1 stride-2 conv + batch norm where the shape changes).",
+    "- vgg16: configuration D, 224x224. resnet50: bottleneck blocks, stride on the 3x3 conv (as torchvision), projection shortcuts where the shape changes.",
+    "",
+    "## Method",
+    "",
+    "- Training = forward + softmax cross-entropy + backward + SGD update (lr 0.01, momentum 0.9) at batch 64. Inference = forward in evaluation mode without gradients.",
+    "- Each cell (library x workload) runs in its own child process, one at a time. One cold iteration first (warm-up, and it measures how long an iteration takes),",
+    `  then a second warm-up and up to 7 timed runs of several iterations within about ${options.budget} s; the table shows the median run.`,
+    `  An iteration longer than ${options.budget / 4} s gets up to 3 runs of one iteration within ${options.longBudget} s;`,
+    `  one longer than ${options.maxIter} s is not repeated: the cell says how long the 3-run median would take.`,
+    `  Before starting a workload, the library's speed (effective GFLOP/s) on the previous workload of the same kind predicts its time;`,
+    `  a predicted iteration over ${options.estimateSkip} s is skipped with that estimate, and a child still running after ${options.timeout} s is stopped.`,
+    "- PyTorch runs through `bench/torch_bench.py` (`/usr/bin/python3`, `torch.set_num_threads`). The ONNX models for onnxruntime are exported",
+    "  from PyTorch at bench time into a temporary directory, and deleted afterwards.",
+    "",
+  ].join("\n");
+
+  return { markdown, terminal: tables };
+}

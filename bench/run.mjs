@@ -1,0 +1,296 @@
+#!/usr/bin/env node
+/**
+ * stride side by side with the other libraries, in one run on one machine.
+ *
+ *   cd bench && npm install && node run.mjs [options]
+ *
+ * Each (library, workload) cell runs in its own child process, one at a time:
+ * a crash, a leak or a thread pool in one cannot disturb another, and a cell
+ * that hangs is killed. The medians go to a table (stdout) and to
+ * BENCHMARKS.md at the repo root, with the ratio of stride's best backend to
+ * every other library, the versions, thread counts and the machine.
+ *
+ * Options:
+ *   --libs a,b          only these libraries (ids as in the table, e.g. stride-js,tfjs-wasm,pytorch-1t)
+ *   --workloads a,b     only these workloads (e.g. lenet5-train,sgemm)
+ *   --budget S          seconds of timed runs per cell (default 4)
+ *   --quick             small budgets, for trying the bench out (numbers are rough)
+ *   --no-write          print only; leave BENCHMARKS.md alone
+ *   --out FILE          write the report there instead of ../BENCHMARKS.md
+ */
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { tmpdir, cpus, totalmem, loadavg, release, availableParallelism } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { WORKLOADS, NETS, SGD, SGEMM_SIZE, analyse, iterationFlops } from "./workloads.mjs";
+import { renderReport, formatValue } from "./report.mjs";
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const ROOT = join(HERE, "..");
+const PYTHON = "/usr/bin/python3";
+
+function parseCli(argv) {
+  const o = { budget: 4, longBudget: 40, maxIter: 60, estimateSkip: 90, timeout: 180, write: true, out: join(ROOT, "BENCHMARKS.md") };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--libs") o.libs = value().split(",");
+    else if (a === "--workloads") o.workloads = value().split(",");
+    else if (a === "--budget") o.budget = Number(value());
+    else if (a === "--quick") Object.assign(o, { budget: 1, longBudget: 8, maxIter: 15, estimateSkip: 20, timeout: 60 });
+    else if (a === "--no-write") o.write = false;
+    else if (a === "--out") o.out = value();
+    else if (a === "--help" || a === "-h") {
+      console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("*/")[0].replace(/^[#!/].*\n/, "").replace(/^ \*? ?/gm, ""));
+      process.exit(0);
+    } else throw new Error(`unknown option "${a}" (see node run.mjs --help)`);
+  }
+  if (!(o.budget > 0)) throw new Error(`--budget must be a positive number of seconds, got ${o.budget}`);
+  return o;
+}
+
+/** Runs a child to completion or until `timeoutSec`; returns its BENCH_RESULT lines parsed. */
+function runChildProcess(cmd, args, { timeoutSec, env = {}, cwd = HERE }) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    let timedOut = false;
+    child.stdout.on("data", (d) => { out += d; });
+    child.stderr.on("data", (d) => { err += d; if (err.length > 100_000) err = err.slice(-50_000); });
+    const timer = setTimeout(() => { timedOut = true; child.kill("SIGKILL"); }, timeoutSec * 1000);
+    child.on("error", (e) => { err += String(e); });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const results = out.split("\n").filter((l) => l.startsWith("BENCH_RESULT ")).map((l) => JSON.parse(l.slice(13)));
+      resolve({ results, code, signal, timedOut, stderr: err });
+    });
+  });
+}
+
+function sh(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function describeMachine() {
+  const info = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "";
+  const model = /model name\s*:\s*(.*)/.exec(info)?.[1] ?? cpus()[0]?.model ?? "unknown";
+  const flags = /flags\s*:\s*(.*)/.exec(info)?.[1].split(" ") ?? [];
+  const simd = ["avx512f", "avx2", "fma", "avx", "sse4_2"].filter((f) => flags.includes(f));
+  return {
+    cpu: model,
+    simd: simd.join(", "),
+    cores: availableParallelism?.() ?? cpus().length,
+    memoryGiB: totalmem() / 2 ** 30,
+    node: process.version,
+    os: `Linux ${release()}`,
+    loadAtStart: loadavg().map((x) => x.toFixed(2)).join(" "),
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+  };
+}
+
+async function strideBackends() {
+  const index = join(ROOT, "dist/src/index.js");
+  if (!existsSync(index)) return { error: "dist/src/index.js is missing; build the library first: npx tsc -p . (at the repo root)" };
+  // For each backend: its name, and whether its thread count can be set (then each count up to the cores is measured).
+  const probe = `const s = await import(${JSON.stringify("file://" + index)});
+    const found = s.listBackends().map((name) => { const b = s.setBackend(name); return { name, threaded: typeof b.setThreads === "function" }; });
+    console.log("BENCH_RESULT " + JSON.stringify(found)); process.exit(0);`;
+  const r = await runChildProcess(process.execPath, ["--input-type=module", "-e", probe], { timeoutSec: 60 });
+  if (!r.results.length) return { error: `the built library did not load: ${r.stderr.trim().split("\n").slice(-1)[0]}` };
+  return { backends: r.results[0] };
+}
+
+function torchInfo() {
+  const v = sh(PYTHON, ["-c", "import torch; print(torch.__version__)"]);
+  if (!v) return null;
+  const deb = sh("dpkg-query", ["-W", "-f=${Version}", "python3-torch"]);
+  const blas = sh("readlink", ["-f", "/usr/lib/x86_64-linux-gnu/libblas.so.3"]);
+  return { version: v, debian: deb, blas };
+}
+
+/** The libraries, in the order they run, each a function from workload to a child command. */
+function libraries(backends, torch, modelDir, specsPath) {
+  const node = process.execPath;
+  const libs = [];
+  for (const { name, threaded } of backends) {
+    const counts = threaded ? Array.from({ length: availableParallelism?.() ?? cpus().length }, (_, i) => i + 1) : [null];
+    for (const n of counts) {
+      libs.push({
+        id: `stride-${name}${n ? `-${n}t` : ""}`, stride: true,
+        cmd: (w, t) => [node, ["libs/stride.mjs", "--backend", name, ...(n ? ["--threads", String(n)] : []), "--workload", w, ...t]],
+      });
+    }
+  }
+  libs.push(
+    { id: "tfjs-cpu", cmd: (w, t) => [node, ["libs/tfjs.mjs", "--backend", "cpu", "--workload", w, ...t]] },
+    { id: "tfjs-wasm", cmd: (w, t) => [node, ["libs/tfjs.mjs", "--backend", "wasm", "--workload", w, ...t]] },
+    { id: "convnetjs", cmd: (w, t) => [node, ["libs/convnetjs.mjs", "--workload", w, ...t]] },
+  );
+  for (const n of [1, 2]) {
+    libs.push({
+      id: `onnxruntime-${n}t`,
+      unavailable: modelDir ? null : "needs PyTorch (python3-torch) to export its ONNX models",
+      cmd: (w, t) => [node, ["libs/onnxruntime.mjs", "--threads", String(n), "--model-dir", modelDir, "--workload", w, ...t]],
+    });
+  }
+  for (const n of [1, 2]) {
+    libs.push({
+      id: `pytorch-${n}t`,
+      unavailable: torch ? null : "Debian's python3-torch is not installed",
+      env: { OMP_NUM_THREADS: String(n) },
+      cmd: (w, t) => [PYTHON, ["torch_bench.py", "bench", "--specs", specsPath, "--threads", String(n), "--workload", w, ...t]],
+    });
+  }
+  return libs;
+}
+
+/** A library's effective speed on one workload, used to estimate how long a bigger one would take. */
+function speed(flopsPerSec, from) {
+  return { flopsPerSec, source: `${(flopsPerSec / 1e9).toFixed(2)} GFLOP/s`, from };
+}
+
+const fmtSec = (s) => (s >= 100 ? s.toFixed(0) : s.toFixed(1));
+
+async function main() {
+  const opts = parseCli(process.argv.slice(2));
+  const started = performance.now();
+  const machine = describeMachine();
+  console.log(`stride bench: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB.toFixed(1)} GiB, Node ${machine.node}, load ${machine.loadAtStart}`);
+
+  const sb = await strideBackends();
+  if (sb.error) {
+    console.error(`bench: ${sb.error}`);
+    process.exit(1);
+  }
+  for (const dep of ["@tensorflow/tfjs-core", "convnetjs", "onnxruntime-node"]) {
+    if (!existsSync(join(HERE, "node_modules", dep))) {
+      console.error(`bench: ${dep} is not installed; run: cd bench && npm install`);
+      process.exit(1);
+    }
+  }
+  const torch = torchInfo();
+  const tmp = mkdtempSync(join(tmpdir(), "stride-bench-"));
+  const specsPath = join(tmp, "specs.json");
+  const modelsPath = join(tmp, "models");
+  const nets = Object.fromEntries(Object.entries(NETS).map(([k, f]) => [k, f()]));
+  writeFileSync(specsPath, JSON.stringify({
+    nets, workloads: WORKLOADS, sgd: SGD, sgemmSize: SGEMM_SIZE,
+    flops: Object.fromEntries(WORKLOADS.map((w) => [w.id, iterationFlops(w)])),
+  }));
+
+  const timingArgs = ["--budget", String(opts.budget), "--long-budget", String(opts.longBudget), "--max-iter", String(opts.maxIter)];
+  const workloads = WORKLOADS.filter((w) => !opts.workloads || opts.workloads.includes(w.id));
+  if (!workloads.length) throw new Error(`--workloads matched none of ${WORKLOADS.map((w) => w.id).join(", ")}`);
+
+  let modelDir = null;
+  let exportNote = null;
+  const wantOrt = !opts.libs || opts.libs.some((l) => l.startsWith("onnxruntime"));
+  if (torch && wantOrt) {
+    const t = performance.now();
+    const r = await runChildProcess(PYTHON, ["torch_bench.py", "export", "--specs", specsPath, "--out", modelsPath], { timeoutSec: 600 });
+    if (r.results[0]?.exported) {
+      modelDir = modelsPath;
+      console.log(`exported the ONNX models from PyTorch in ${fmtSec((performance.now() - t) / 1000)} s`);
+    } else {
+      exportNote = `the ONNX export from PyTorch failed: ${r.stderr.trim().split("\n").slice(-1)[0]}`;
+      console.log(exportNote);
+    }
+  }
+
+  const libs = libraries(sb.backends, torch, modelDir, specsPath).filter((l) => !opts.libs || opts.libs.includes(l.id));
+  for (const l of libs) if (l.id.startsWith("onnxruntime") && !modelDir && exportNote) l.unavailable = exportNote;
+  const cells = [];
+  /** The 1-minute load average before each cell: the machine may be shared, and the report says how busy it was. */
+  const loads = [];
+  const total = libs.length * workloads.length;
+  let done = 0;
+  try {
+    for (const lib of libs) {
+      /** The effective GFLOP/s this library reached per kind of workload, for estimating the next ones. */
+      const rates = {};
+      for (const w of workloads) {
+        done++;
+        const flops = iterationFlops(w);
+        const head = `[${String(done).padStart(2)}/${total}] ${lib.id.padEnd(14)} ${w.id.padEnd(15)}`;
+        let cell;
+        if (lib.unavailable) {
+          cell = { lib: lib.id, workload: w.id, status: "unavailable", note: lib.unavailable };
+        } else {
+          const rate = w.kind !== "sgemm" ? rates[w.kind] : undefined;
+          const estimate = rate ? flops / rate.flopsPerSec : 0;
+          if (estimate > opts.estimateSkip) {
+            const minutes = (4 * estimate) / 60;
+            cell = {
+              lib: lib.id, workload: w.id, status: "skipped", estimated: true,
+              note: `would take ~${minutes.toFixed(0)} min (one iteration ≈ ${fmtSec(estimate)} s at the ${rate.source} speed it showed on ${rate.from})`,
+            };
+          } else {
+            loads.push(loadavg()[0]);
+            const [cmd, args] = lib.cmd(w.id, timingArgs);
+            const t = performance.now();
+            const r = await runChildProcess(cmd, args, { timeoutSec: opts.timeout, env: lib.env });
+            const wall = (performance.now() - t) / 1000;
+            if (r.results.length) cell = { ...r.results[r.results.length - 1], lib: lib.id, wallSec: wall };
+            else if (r.timedOut) {
+              cell = { lib: lib.id, workload: w.id, status: "skipped", note: `one iteration did not finish in ${opts.timeout} s`, wallSec: wall };
+            } else {
+              const last = r.stderr.trim().split("\n").filter(Boolean).slice(-1)[0] ?? "";
+              cell = { lib: lib.id, workload: w.id, status: "error", note: `crashed (exit ${r.code ?? r.signal}): ${last.slice(0, 200)}`, wallSec: wall };
+            }
+          }
+        }
+        cells.push(cell);
+        if (cell.status === "ok") {
+          const perIter = secPerIteration(w, cell);
+          rates[w.kind] = speed(flops / perIter, w.id);
+        } else if (cell.coldSec) {
+          rates[w.kind] = speed(flops / cell.coldSec, `${w.id} (one iteration)`);
+        }
+        const shown = cell.status === "ok"
+          ? `${formatValue(cell.value)} ${cell.unit}  (${cell.runs} runs x ${cell.itersPerRun} it)`
+          : `${cell.status}: ${cell.note}`;
+        console.log(`${head} ${shown}${cell.wallSec ? `  [${fmtSec(cell.wallSec)} s]` : ""}`);
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  const elapsedMin = (performance.now() - started) / 60000;
+  if (loads.length) {
+    const sorted = [...loads].sort((a, b) => a - b);
+    machine.loadDuring = { min: sorted[0], median: sorted[sorted.length >> 1], max: sorted[sorted.length - 1] };
+  }
+  const report = renderReport({
+    machine, cells, libs: libs.map((l) => ({ id: l.id, stride: !!l.stride, unavailable: l.unavailable })),
+    workloads, torch, strideBackends: sb.backends.map((b) => b.name), elapsedMin, options: opts,
+    nets: Object.fromEntries(Object.entries(nets).map(([k, s]) => [k, analyse(s)])),
+  });
+  console.log("\n" + report.terminal);
+  if (opts.write) {
+    writeFileSync(opts.out, report.markdown);
+    console.log(`wrote ${opts.out} (${elapsedMin.toFixed(1)} min)`);
+  }
+}
+
+/** Seconds per iteration behind an ok cell's value. */
+function secPerIteration(w, cell) {
+  if (cell.unit === "GFLOP/s") return iterationFlops(w) / (cell.value * 1e9);
+  if (cell.unit === "ms") return (cell.value / 1000) * w.batch;
+  return w.batch / cell.value;
+}
+
+main().catch((err) => {
+  console.error(`bench: ${err.message}`);
+  process.exit(1);
+});
