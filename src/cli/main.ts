@@ -37,7 +37,7 @@ commands:
       --batch-size N       mini-batch size (default 64)
       --lr X               learning rate (default 0.02 for sgd/momentum/nesterov, 0.001 for adam/adamw/rmsprop)
       --optimizer NAME     momentum (default) | nesterov | sgd | adam | adamw | rmsprop | adagrad
-      --weight-decay X     L2 weight decay on weights, not biases or batch-norm (default 5e-4)
+      --weight-decay X     L2 weight decay on weights, not biases or batch-norm (default 1e-4)
       --schedule NAME      plateau (divide lr by 10 when validation accuracy stalls, default) | step | cosine | none
       --no-augment         train without the default augmentation (random crops, and flips for natural images)
       --val-fraction X     share of the training set held out for validation (default 0.1)
@@ -148,7 +148,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   const epochs = number("epochs", o.epochs, 20, (x) => Number.isInteger(x) && x >= 1);
   const batchSize = number("batch-size", o["batch-size"], 64, (x) => Number.isInteger(x) && x >= 1);
   const valFraction = number("val-fraction", o["val-fraction"], 0.1, (x) => x >= 0 && x < 1);
-  const weightDecay = number("weight-decay", o["weight-decay"], 5e-4, (x) => x >= 0);
+  const weightDecay = number("weight-decay", o["weight-decay"], 1e-4, (x) => x >= 0);
   const progress = o.progress as "auto" | "bar" | "lines" | "none";
   if (!["auto", "bar", "lines", "none"].includes(progress)) throw new CliError(`--progress ${progress} is not valid; use auto, bar, lines or none`);
   manualSeed(seed);
