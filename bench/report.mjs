@@ -27,8 +27,9 @@ function speedup(unit, a, b) {
   return unit === "ms" ? b / a : a / b;
 }
 
-function table(header, rows) {
-  const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
+/** A Markdown table; numbers are right-aligned unless `left` (a text table). */
+function table(header, rows, left = false) {
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i === 0 || left ? "---" : "---:")).join("|")}|`];
   for (const r of rows) lines.push(`| ${r.join(" | ")} |`);
   return lines.join("\n");
 }
@@ -114,7 +115,7 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
     "",
     "## Machine",
     "",
-    `- CPU: ${machine.cpu}${bits(machine)}`,
+    `- CPU: ${machine.cpu}${machine.family ? ` (family ${machine.family}, model ${machine.model})` : ""}${bits(machine)}`,
     `- Cores: ${machine.cores}`,
     `- Memory: ${machine.memoryGiB.toFixed(1)} GiB`,
     `- Node: ${machine.node}; ${machine.os}`,
@@ -128,7 +129,7 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
     tables,
     "## Libraries",
     "",
-    table(["id", "library", "version", "threads", "how it ran"], libRows),
+    table(["id", "library", "version", "threads", "how it ran"], libRows, true),
     "",
     `stride backends found by \`listBackends()\`: ${strideBackends.join(", ")}. Each is measured; the ratios use the best one per workload.`,
     "",

@@ -13,7 +13,7 @@
  * Options:
  *   --libs a,b          only these libraries (ids as in the table, e.g. stride-js,tfjs-wasm,pytorch-1t)
  *   --workloads a,b     only these workloads (e.g. lenet5-train,sgemm)
- *   --budget S          seconds of timed runs per cell (default 4)
+ *   --budget S          seconds of timed runs per cell (default 3)
  *   --quick             small budgets, for trying the bench out (numbers are rough)
  *   --no-write          print only; leave BENCHMARKS.md alone
  *   --out FILE          write the report there instead of ../BENCHMARKS.md
@@ -31,7 +31,7 @@ const ROOT = join(HERE, "..");
 const PYTHON = "/usr/bin/python3";
 
 function parseCli(argv) {
-  const o = { budget: 4, longBudget: 40, maxIter: 60, estimateSkip: 90, timeout: 180, write: true, out: join(ROOT, "BENCHMARKS.md") };
+  const o = { budget: 3, longBudget: 30, maxIter: 45, estimateSkip: 60, timeout: 180, write: true, out: join(ROOT, "BENCHMARKS.md") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -88,6 +88,8 @@ function describeMachine() {
   const simd = ["avx512f", "avx2", "fma", "avx", "sse4_2"].filter((f) => flags.includes(f));
   return {
     cpu: model,
+    family: /cpu family\s*:\s*(\d+)/.exec(info)?.[1],
+    model: /^model\s*:\s*(\d+)/m.exec(info)?.[1],
     simd: simd.join(", "),
     cores: availableParallelism?.() ?? cpus().length,
     memoryGiB: totalmem() / 2 ** 30,
@@ -240,7 +242,14 @@ async function main() {
             const t = performance.now();
             const r = await runChildProcess(cmd, args, { timeoutSec: opts.timeout, env: lib.env });
             const wall = (performance.now() - t) / 1000;
-            if (r.results.length) cell = { ...r.results[r.results.length - 1], lib: lib.id, wallSec: wall };
+            if (r.results.length) {
+              cell = { ...r.results[r.results.length - 1], lib: lib.id, wallSec: wall };
+              // Every library must have built the same network: its parameter count is the check.
+              const expected = w.net ? analyse(NETS[w.net]()).params : undefined;
+              if (cell.params !== undefined && expected !== undefined && cell.params !== expected) {
+                cell.details = [...(cell.details ?? []), `${w.id}: ${cell.params} parameters, the spec has ${expected}`];
+              }
+            }
             else if (r.timedOut) {
               cell = { lib: lib.id, workload: w.id, status: "skipped", note: `one iteration did not finish in ${opts.timeout} s`, wallSec: wall };
             } else {

@@ -141,6 +141,7 @@ def bench(args, specs):
     else:
         spec = specs["nets"][w["net"]]
         model, _ = build(spec["layers"], spec["input"])
+        base["params"] = sum(p.numel() for p in model.parameters())
         x = torch.randn(w["batch"], *spec["input"])
         if w["kind"] == "infer":
             model.eval()

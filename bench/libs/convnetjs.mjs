@@ -52,6 +52,7 @@ await runChild("convnetjs", async (w, timing) => {
 
   const net = new convnetjs.Net();
   net.makeLayers(defs);
+  const params = net.getParamsAndGrads().reduce((n, pg) => n + pg.params.length, 0);
   const [c, h, wd] = spec.input;
   const per = c * h * wd;
   const data = randomFloats(w.batch * per);
@@ -72,9 +73,9 @@ await runChild("convnetjs", async (w, timing) => {
   }
   const m = await measure(step, timing);
   const details = ["float64, one example at a time"];
-  if (m.status !== "ok") return { ...base, ...m, details };
+  if (m.status !== "ok") return { ...base, ...m, params, details };
   return {
-    ...base, status: "ok", unit: w.unit, value: toUnit(w, m.median, iterationFlops(w)),
+    ...base, status: "ok", params, unit: w.unit, value: toUnit(w, m.median, iterationFlops(w)),
     runs: m.secPerIter.length, itersPerRun: m.itersPerRun, coldSec: m.coldSec, details,
   };
 });

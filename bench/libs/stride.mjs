@@ -162,10 +162,10 @@ function buildModel(lib, net) {
   const zoo = zooModel(lib, net, spec);
   if (zoo) {
     const got = countParams(zoo);
-    if (got === expected) return { model: zoo, note: `models.${net === "resnet20" ? "resnetCifar" : net === "resnet50" ? "resnet" : net}()` };
+    if (got === expected) return { model: zoo, note: `${net} from the zoo (models.${{ resnet20: "resnetCifar", resnet50: "resnet" }[net] ?? net})` };
     provenance.push(`the zoo's ${net} has ${got} parameters, the bench's spec ${expected}: built from layers instead`);
   }
-  return { model: buildFromSpec(lib, spec), note: "built from layers" };
+  return { model: buildFromSpec(lib, spec), note: `${net} built from stride's layers` };
 }
 
 /** The library's SGD when it has one; otherwise PyTorch's momentum rule, written here. */
@@ -208,6 +208,7 @@ await runChild(libId, async (w, timing, args) => {
   const flops = iterationFlops(w);
   let step;
   let how = "";
+  let params;
 
   if (w.kind === "sgemm") {
     const n = SGEMM_SIZE;
@@ -218,6 +219,7 @@ await runChild(libId, async (w, timing, args) => {
     const spec = NETS[w.net]();
     const { model, note } = buildModel(lib, w.net);
     how = note;
+    params = countParams(model);
     const x = new lib.Tensor([w.batch, ...spec.input], randomFloats(w.batch * spec.input.reduce((p, d) => p * d, 1)));
     if (w.kind === "infer") {
       step = () => model.forward(x, { training: false, noGrad: true });
@@ -237,9 +239,9 @@ await runChild(libId, async (w, timing, args) => {
   }
   const m = await measure(step, timing);
   const notes = [how, ...provenance].filter(Boolean);
-  if (m.status !== "ok") return { ...base, ...m, note: m.note, details: notes };
+  if (m.status !== "ok") return { ...base, ...m, params, details: notes };
   return {
-    ...base, status: "ok", unit: w.unit, value: toUnit(w, m.median, flops),
+    ...base, status: "ok", params, unit: w.unit, value: toUnit(w, m.median, flops),
     runs: m.secPerIter.length, itersPerRun: m.itersPerRun, coldSec: m.coldSec, details: notes,
   };
 });

@@ -110,6 +110,7 @@ await runChild((args) => `tfjs-${args.backend ?? "cpu"}`, async (w, timing, args
   const flops = iterationFlops(w);
 
   let step;
+  let params;
   if (w.kind === "sgemm") {
     const n = SGEMM_SIZE;
     const a = tf.tensor2d(randomFloats(n * n, 1), [n, n]), b = tf.tensor2d(randomFloats(n * n, 2), [n, n]);
@@ -127,6 +128,7 @@ await runChild((args) => `tfjs-${args.backend ?? "cpu"}`, async (w, timing, args
       }
     }
     const net = buildFromSpec(spec);
+    params = net.trainable.reduce((n, v) => n + v.size, 0);
     const [c, h, wd] = spec.input;
     const x = tf.tensor4d(randomFloats(w.batch * c * h * wd), [w.batch, h, wd, c]);
     if (w.kind === "infer") {
@@ -148,9 +150,9 @@ await runChild((args) => `tfjs-${args.backend ?? "cpu"}`, async (w, timing, args
   const m = await measure(step, timing);
   if (process.env.BENCH_DEBUG) console.error(`tensors alive after the runs: ${tf.memory().numTensors}`);
   const details = [`fused conv/matmul + bias + ReLU, NHWC${simd}`];
-  if (m.status !== "ok") return { ...base, ...m, details };
+  if (m.status !== "ok") return { ...base, ...m, params, details };
   return {
-    ...base, status: "ok", unit: w.unit, value: toUnit(w, m.median, flops),
+    ...base, status: "ok", params, unit: w.unit, value: toUnit(w, m.median, flops),
     runs: m.secPerIter.length, itersPerRun: m.itersPerRun, coldSec: m.coldSec, details,
   };
 });
