@@ -82,3 +82,29 @@ test("fromSpec refuses damaged topologies with the place and the problem", () =>
   assert.throws(() => s.fromSpec({ type: "Conv2d", name: "c", config: { inChannels: 1, outChannels: 2, kernelSize: -3 } }), /model\/c: cannot rebuild the Conv2d: c: kernelSize = -3/);
   assert.throws(() => s.fromSpec(null), /expected a layer object/);
 });
+
+test("inputGrad: false skips the first layer's input gradient and changes no parameter gradient", () => {
+  const grads = (inputGrad: boolean) => {
+    const net = new s.Sequential([
+      new s.Conv2d({ inChannels: 1, outChannels: 2, kernelSize: 3, rng: new s.Rng(1) }), new s.ReLU(),
+      new s.Conv2d({ inChannels: 2, outChannels: 2, kernelSize: 2, rng: new s.Rng(2) }),
+      new s.Flatten(), new s.Linear({ inFeatures: 8, outFeatures: 3, rng: new s.Rng(3) }),
+    ]);
+    const y = net.forward(s.Tensor.randn([2, 1, 5, 5], 4), { training: true, inputGrad });
+    const dx = net.backward(s.Tensor.randn(y.shape, 5));
+    return { dx, params: net.params().map((p) => Array.from(p.grad.data)) };
+  };
+  const full = grads(true), skipped = grads(false);
+  assert.deepEqual(skipped.params, full.params);
+  assert.ok(full.dx.data.some((v) => v !== 0));
+  assert.ok(skipped.dx.data.every((v) => v === 0));
+  // Only the first layer skips: the second convolution still passes its input gradient down.
+  const g = new s.Graph()
+    .add("a", new s.Linear({ inFeatures: 2, outFeatures: 2 }), "input")
+    .add("b", new s.Linear({ inFeatures: 2, outFeatures: 2 }), "a");
+  g.forward(s.Tensor.randn([1, 2], 1), { inputGrad: false });
+  const b = g.node("b")!.layer as s.Linear;
+  g.backward(s.Tensor.full([1, 2], 1));
+  assert.ok((g.node("a")!.layer as s.Linear).weight.grad.data.some((v) => v !== 0), "the first layer's weights still get gradients");
+  assert.ok(b.weight.grad.data.some((v) => v !== 0));
+});

@@ -58,6 +58,7 @@ export class Conv2d extends Layer {
   private y: Tensor | null = null;
   private geom: Conv2dGeometry | null = null;
   private unbatched = false;
+  private inputGrad = true;
 
   constructor(opts: Conv2dOptions) {
     super(opts?.name, "conv");
@@ -147,6 +148,7 @@ export class Conv2d extends Layer {
     const y = new Tensor([geom.batch, this.outChannels, geom.outH, geom.outW]);
     getBackend().conv2d(x.data, this.weight.value.data, this.bias ? this.bias.value.data : null, y.data, geom, this.fusedRelu);
     this.unbatched = input.rank === 3;
+    this.inputGrad = ctx?.inputGrad !== false;
     if (ctx?.noGrad) this.release();
     else {
       this.x = x;
@@ -163,9 +165,8 @@ export class Conv2d extends Layer {
     this.checkGradShape(dyIn, this.unbatched ? outShape.slice(1) : outShape);
     let dy = this.unbatched ? dyIn.reshape(outShape) : dyIn;
     if (this.fusedRelu) dy = reluMask(this.requireCache(this.y), dy);
-    const backend = getBackend();
     const dx = new Tensor(x.shape);
-    backend.conv2dBackwardData(dy.data, this.weight.value.data, dx.data, g);
+    if (this.inputGrad) getBackend().conv2dBackwardData(dy.data, this.weight.value.data, dx.data, g);
     accumulateConvGrads(x, dy, g, this.weight, this.bias);
     return this.unbatched ? dx.reshape(dx.shape.slice(1)) : dx;
   }

@@ -27,6 +27,7 @@ export class Linear extends Layer {
   readonly weight: Param;
   readonly bias: Param | null;
   private x: Tensor | null = null;
+  private inputGrad = true;
 
   constructor(opts: LinearOptions) {
     super(opts?.name, "fc");
@@ -84,6 +85,7 @@ export class Linear extends Layer {
       }
     }
     this.x = ctx?.noGrad ? null : x;
+    this.inputGrad = ctx?.inputGrad !== false;
     return y;
   }
 
@@ -94,7 +96,7 @@ export class Linear extends Layer {
     const backend = getBackend();
     const dx = new Tensor(x.shape);
     // dx = dy W; dW += dy^T x; db += sum of dy over rows.
-    backend.matmul(dy.data, this.weight.value.data, dx.data, rows, this.inFeatures, this.outFeatures);
+    if (this.inputGrad) backend.matmul(dy.data, this.weight.value.data, dx.data, rows, this.inFeatures, this.outFeatures);
     if (this.weight.trainable) {
       backend.matmul(dy.data, x.data, this.weight.grad.data, this.outFeatures, this.inFeatures, rows, { transA: true, accumulate: true });
     }

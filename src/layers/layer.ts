@@ -29,6 +29,13 @@ export interface ForwardContext {
    * be released as soon as the next layer has consumed it (like torch.no_grad).
    */
   noGrad?: boolean;
+  /**
+   * False when nobody needs the gradient w.r.t. this input (the first layer
+   * of a model being trained): backward() then skips computing it and
+   * returns zeros. Containers pass it to the layers that read their input.
+   * Default true.
+   */
+  inputGrad?: boolean;
 }
 
 export interface ShapeOptions {

@@ -144,9 +144,12 @@ export class Graph extends Layer {
     const output = this.output;
     const values = new Map<string, Tensor>([[this.inputName, x]]);
     const remaining = ctx?.noGrad ? this.consumers() : null;
+    const inner = ctx && ctx.inputGrad === false ? { ...ctx, inputGrad: true } : ctx;
     for (const n of this.nodes) {
       const xs = n.inputs.map((i) => values.get(i)!);
-      const y = n.layer instanceof MergeLayer ? n.layer.forward(xs, ctx) : n.layer.forward(xs[0], ctx);
+      // A node that reads only the graph's input needs its input gradient only if the graph's caller does.
+      const c = n.inputs.every((i) => i === this.inputName) ? ctx : inner;
+      const y = n.layer instanceof MergeLayer ? n.layer.forward(xs, c) : n.layer.forward(xs[0], c);
       values.set(n.name, y);
       if (remaining) {
         for (const i of n.inputs) {

@@ -64,7 +64,11 @@ export class Sequential extends Layer {
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
     // Under noGrad no layer keeps anything, so each activation is garbage as
     // soon as the next layer has returned: peak memory is two adjacent volumes.
-    for (const l of this.layers) x = l.forward(x, ctx);
+    // Only the first layer reads the container's input; every later input needs its gradient.
+    const inner = ctx && ctx.inputGrad === false ? { ...ctx, inputGrad: true } : ctx;
+    this.layers.forEach((l, i) => {
+      x = l.forward(x, i === 0 ? ctx : inner);
+    });
     return x;
   }
 

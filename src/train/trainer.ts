@@ -149,7 +149,7 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
       progress.startEpoch(epoch + 1);
       let b = 0;
       for (const batch of loader) {
-        const logits = model.forward(batch.x, { training: true });
+        const logits = model.forward(batch.x, { training: true, inputGrad: false });
         const { loss, grad } = computeLoss(lossName, logits, batch.labels);
         if (!Number.isFinite(loss)) throw new TrainingDivergedError(epoch + 1, b + 1, loss, optimizer.lr, lastCheckpoint);
         optimizer.zeroGrad();
