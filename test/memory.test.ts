@@ -70,7 +70,7 @@ test("momentum keeps one more copy of the parameters (the notes' x3); buffers co
   assert.equal(bn.training.buffers, 10 * 4, "running mean and variance");
   const half = estimateMemory(m, [3, 224, 224], { dtype: "float16" });
   assert.equal(half.training.total * 2, sgd.training.total);
-  assert.match(mom.toString(), /optimizer state \(1 copies\)/);
+  assert.match(mom.toString(), /optimizer state \(1 copy of the parameters\)/);
   assert.match(mom.human.training, /MB|GB/);
 });
 

@@ -130,7 +130,7 @@ test("stride summary <model>: the table and the memory estimate; bad arguments e
   assert.equal(ok.code, 0, ok.err);
   assert.match(ok.out, /params: 138,357,544/);
   assert.match(ok.out, /memory for a batch of 8 \(float32, 4 bytes per value\), optimizer momentum/);
-  assert.match(ok.out, /optimizer state \(1 copies\)/);
+  assert.match(ok.out, /optimizer state \(1 copy of the parameters\)/);
   const input = await run(["alexnet", "--input=3x224x224"]);
   assert.equal(input.code, 0, input.err);
   assert.match(input.out, /54\.25, floored to 54/);

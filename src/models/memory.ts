@@ -186,7 +186,7 @@ export function estimateMemory(model: Module, inputShape: number[], options: Mem
 
 function formatMemory(e: MemoryEstimate): string {
   const t = e.training, i = e.inference;
-  const row = (label: string, bytes: number) => `  ${label.padEnd(34)}${humanBytes(bytes)}`;
+  const row = (label: string, bytes: number) => `  ${label.padEnd(50)} ${humanBytes(bytes)}`;
   return [
     `memory for a batch of ${e.batchSize} (${e.dtype}, ${e.bytesPerValue} bytes per value), optimizer ${e.optimizer}:`,
     `training: ${e.human.training}`,
@@ -195,7 +195,7 @@ function formatMemory(e: MemoryEstimate): string {
     row("activation gradients", t.activationGradients),
     row(`parameters (${withCommas(e.params)})`, t.parameters),
     row("parameter gradients", t.parameterGradients),
-    row(`optimizer state (${OPTIMIZER_STATE[e.optimizer]} copies)`, t.optimizerState),
+    row(`optimizer state (${OPTIMIZER_STATE[e.optimizer]} ${OPTIMIZER_STATE[e.optimizer] === 1 ? "copy" : "copies"} of the parameters)`, t.optimizerState),
     ...(t.buffers ? [row("buffers (running statistics)", t.buffers)] : []),
     `inference: ${e.human.inference}`,
     row("input batch", i.input),
