@@ -66,6 +66,13 @@ export function isPointwise(g: Conv2dGeometry): boolean {
     g.padTop === 0 && g.padLeft === 0 && g.padBottom === 0 && g.padRight === 0;
 }
 
+/** The column matrix of one group of one image: im2col into col, or, for a pointwise convolution (col null), the image itself. */
+function columns(x: Float32Array, xOffset: number, col: Float32Array | null, gg: Conv2dGeometry, size: number): Float32Array {
+  if (!col) return x.subarray(xOffset, xOffset + size);
+  im2col(x, xOffset, col, gg);
+  return col;
+}
+
 /** The geometry of one group of one image, as im2col sees it. */
 function groupGeometry(g: Conv2dGeometry): Conv2dGeometry {
   return { ...g, batch: 1, inChannels: g.inChannels / g.groups, outChannels: g.outChannels / g.groups };
@@ -82,14 +89,7 @@ export function conv2d(
   const col = pointwise ? null : allocFloats(rows * plane);
   for (let n = 0; n < g.batch; n++) {
     for (let grp = 0; grp < g.groups; grp++) {
-      const xOff = (n * g.inChannels + grp * cg) * g.inH * g.inW;
-      let source: Float32Array;
-      if (col) {
-        im2col(x, xOff, col, gg);
-        source = col;
-      } else {
-        source = x.subarray(xOff, xOff + rows * plane);
-      }
+      const source = columns(x, (n * g.inChannels + grp * cg) * g.inH * g.inW, col, gg, rows * plane);
       const wg = w.subarray(grp * kg * rows, (grp + 1) * kg * rows);
       const yOff = (n * g.outChannels + grp * kg) * plane;
       matmul(wg, source, y.subarray(yOff, yOff + kg * plane), kg, plane, rows);
@@ -150,14 +150,7 @@ export function conv2dBackwardFilter(
   const col = pointwise ? null : allocFloats(rows * plane);
   for (let n = 0; n < g.batch; n++) {
     for (let grp = 0; grp < g.groups; grp++) {
-      const xOff = (n * g.inChannels + grp * cg) * g.inH * g.inW;
-      let source: Float32Array;
-      if (col) {
-        im2col(x, xOff, col, gg);
-        source = col;
-      } else {
-        source = x.subarray(xOff, xOff + rows * plane);
-      }
+      const source = columns(x, (n * g.inChannels + grp * cg) * g.inH * g.inW, col, gg, rows * plane);
       const dyg = dy.subarray((n * g.outChannels + grp * kg) * plane, (n * g.outChannels + (grp + 1) * kg) * plane);
       const dwg = dw.subarray(grp * kg * rows, (grp + 1) * kg * rows);
       // dWg[kg, rows] += dy_g [kg, plane] * col^T [plane, rows]

@@ -71,6 +71,12 @@ function window(o: number, stride: number, pad: number, kernel: number, size: nu
   return { start, end, padded };
 }
 
+type Window = ReturnType<typeof window>;
+
+function divisor(wh: Window, ww: Window, countIncludePad: boolean): number {
+  return countIncludePad ? wh.padded * ww.padded : (wh.end - wh.start) * (ww.end - ww.start);
+}
+
 export function avgPool2d(x: Float32Array, y: Float32Array, g: Pool2dGeometry, countIncludePad: boolean): void {
   const { inH: H, inW: W, outH, outW } = g;
   const planes = g.batch * g.channels;
@@ -85,8 +91,7 @@ export function avgPool2d(x: Float32Array, y: Float32Array, g: Pool2dGeometry, c
         for (let h = wh.start; h < wh.end; h++) {
           for (let w = ww.start; w < ww.end; w++) s += x[xo + h * W + w];
         }
-        const divisor = countIncludePad ? wh.padded * ww.padded : (wh.end - wh.start) * (ww.end - ww.start);
-        y[yo + oh * outW + ow] = s / divisor;
+        y[yo + oh * outW + ow] = s / divisor(wh, ww, countIncludePad);
       }
     }
   }
@@ -103,8 +108,7 @@ export function avgPool2dBackward(dy: Float32Array, dx: Float32Array, g: Pool2dG
       const wh = window(oh, g.strideH, g.padTop, g.kH, H, g.padBottom);
       for (let ow = 0; ow < outW; ow++) {
         const ww = window(ow, g.strideW, g.padLeft, g.kW, W, g.padRight);
-        const divisor = countIncludePad ? wh.padded * ww.padded : (wh.end - wh.start) * (ww.end - ww.start);
-        const d = dy[yo + oh * outW + ow] / divisor;
+        const d = dy[yo + oh * outW + ow] / divisor(wh, ww, countIncludePad);
         for (let h = wh.start; h < wh.end; h++) {
           for (let w = ww.start; w < ww.end; w++) dx[xo + h * W + w] += d;
         }
