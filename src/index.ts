@@ -46,6 +46,8 @@ export { clipGradNorm, clipGradValue } from "./train/clip.js";
 export { fit, evaluate, predict, softmax, checkModelFits, TrainingDivergedError, loadCheckpoint } from "./train/trainer.js";
 export type { FitOptions, EpochLog, History, Callback, EvaluateOptions, EvaluateResult, Prediction, LossName } from "./train/trainer.js";
 export { ClassificationMeter, topK, formatConfusion } from "./train/metrics.js";
+export { earlyStopping, saveBest, jsonLinesLogger } from "./train/callbacks.js";
+export type { Monitor } from "./train/callbacks.js";
 
 // Data and files.
 export * from "./data/index.js";

@@ -212,3 +212,25 @@ test("a truncated, corrupted or mismatched model file gives a ModelFileError nam
   expectError(t6, /topology cannot be rebuilt: .*inFeatures = -4/);
   assert.ok(existsSync(join(a, WEIGHTS_FILE)));
 });
+
+test("callbacks: early stopping ends a run that stopped improving; saveBest keeps the best epoch's model; the logger writes a line per epoch", async () => {
+  const { earlyStopping, saveBest, jsonLinesLogger } = await import("../src/train/callbacks.js");
+  const data = quadrants(24, 7);
+  const model = smallNet();
+  const dir = tmp();
+  const stop = earlyStopping({ monitor: "valAccuracy", patience: 2 });
+  const best = saveBest(model, join(dir, "best"));
+  const logPath = join(dir, "log", "epochs.jsonl");
+  // lr 0: nothing improves after the first epoch, so the run stops after 1 + 2 + 1 epochs.
+  const h = await fit(model, data, {
+    epochs: 20, batchSize: 8, optimizer: new SGD(model.params(), { lr: 0 }), validation: data, progress: "none",
+    callbacks: [stop, best, jsonLinesLogger(logPath)],
+  });
+  assert.equal(h.epochs.length, 4);
+  assert.ok(h.stoppedEarly);
+  assert.match(h.stopReason ?? "", /valAccuracy has not improved for 2 epochs/);
+  assert.equal(best.bestEpoch, 1);
+  assert.equal(loadModelWithInfo(join(dir, "best")).info.extra?.epoch, 1);
+  assert.equal(readFileSync(logPath, "utf8").trim().split("\n").length, 4);
+  assert.throws(() => earlyStopping({ monitor: "accuracy" as any }), /monitor = "accuracy" is not valid/);
+});
