@@ -101,3 +101,10 @@ test("bad tensors, labels and backward calls get clear errors", () => {
   const g = new s.Graph();
   assert.throws(() => g.add("a", new s.ReLU(), "nothing"), /reads "nothing", which is not the input/);
 });
+
+test("a model given something that is not a Tensor says so", () => {
+  const net = new s.Sequential([new s.Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 1 })]);
+  refuses(() => net.forward([1, 2, 3] as any), "sequential", "expects a Tensor", "an array of length 3");
+  refuses(() => new s.Graph().add("a", new s.ReLU(), "input").forward(new Float32Array(4) as any), "graph", "a Float32Array");
+  refuses(() => new s.Conv2d({ name: "c", inChannels: 1, outChannels: 1, kernelSize: 1 }).outputShape(undefined as any), "c", "got no value");
+});

@@ -151,6 +151,9 @@ export abstract class MergeLayer extends Module {
 
 /** Checks a tensor against the shape a layer expects; the message names the layer. */
 export function expectRank(layer: Module, shape: readonly number[], ranks: number[], what: string): void {
+  if (!Array.isArray(shape)) {
+    throw new ShapeError(layer.name, `expects ${what} but got ${describeValue(shape)}; pass a Tensor (or its shape)`);
+  }
   if (!ranks.includes(shape.length)) {
     throw new ShapeError(
       layer.name,
@@ -158,4 +161,18 @@ export function expectRank(layer: Module, shape: readonly number[], ranks: numbe
       shape,
     );
   }
+}
+
+/** Throws unless x is a Tensor: the first thing a container checks, so a wrong argument fails here and not deep inside. */
+export function expectTensor(layer: Module, x: unknown): asserts x is Tensor {
+  if (!(x instanceof Tensor)) {
+    throw new ShapeError(layer.name, `forward() expects a Tensor but got ${describeValue(x)}; wrap the data: new Tensor(shape, data)`);
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return "no value";
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  return typeof v === "object" ? `a ${v.constructor?.name ?? "object"}` : `the ${typeof v} ${JSON.stringify(v)}`;
 }

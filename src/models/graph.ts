@@ -15,7 +15,7 @@
  */
 import { Tensor, formatShape } from "../tensor.js";
 import { ShapeError } from "../shape.js";
-import { Layer, MergeLayer, Module, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
+import { Layer, MergeLayer, Module, expectTensor, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
 
 export interface GraphNode {
   name: string;
@@ -141,6 +141,7 @@ export class Graph extends Layer {
   }
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    expectTensor(this, x);
     const output = this.output;
     const values = new Map<string, Tensor>([[this.inputName, x]]);
     const remaining = ctx?.noGrad ? this.consumers() : null;

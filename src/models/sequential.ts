@@ -5,7 +5,7 @@
  */
 import { Tensor } from "../tensor.js";
 import { ShapeError } from "../shape.js";
-import { Layer, Module, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
+import { Layer, Module, expectTensor, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
 
 export class Sequential extends Layer {
   readonly type: string = "Sequential";
@@ -64,6 +64,7 @@ export class Sequential extends Layer {
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
     // Under noGrad no layer keeps anything, so each activation is garbage as
     // soon as the next layer has returned: peak memory is two adjacent volumes.
+    expectTensor(this, x);
     // Only the first layer reads the container's input; every later input needs its gradient.
     const inner = ctx && ctx.inputGrad === false ? { ...ctx, inputGrad: true } : ctx;
     this.layers.forEach((l, i) => {
