@@ -14,7 +14,7 @@ import { setThreads, getThreads } from "../kernels/wasm/index.js";
 import { manualSeed } from "../random.js";
 import { ShapeError } from "../shape.js";
 import { loadNamedDataset, CliError } from "./datasets.js";
-import { buildModel, MODEL_NAMES } from "./models.js";
+import { buildModel, describeModels } from "./models.js";
 import { computeNormalization, type Normalization } from "../data/normalize.js";
 import { loadImage } from "../data/image-folder.js";
 import { fit, evaluate, predict, TrainingDivergedError } from "../train/trainer.js";
@@ -41,6 +41,8 @@ commands:
       --schedule NAME      plateau (divide lr by 10 when validation accuracy stalls, default) | step | cosine | none
       --no-augment         train without the default augmentation (random crops, and flips for natural images)
       --val-fraction X     share of the training set held out for validation (default 0.1)
+      --model-width X      scale every hidden width of the model (default 1; 0.25 for a quick small run)
+      --max-batches N      at most N batches per epoch (for quick trial runs; default all)
       --out DIR            where the model and checkpoints go (default runs/<model>-<dataset>)
       --resume             continue from the latest checkpoint in --out
       --backend NAME       wasm (default where supported) | js
@@ -56,7 +58,8 @@ commands:
   summary <model>          layers, output volumes, parameters, memory and FLOPs
       --input CxHxW  --batch N  --optimizer sgd|momentum|adam  --strict
 
-models: ${MODEL_NAMES.join(", ")}
+models:
+${describeModels("  ")}
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -139,6 +142,7 @@ async function trainCommand(argv: string[]): Promise<number> {
       "val-fraction": { type: "string" }, out: { type: "string" }, resume: { type: "boolean", default: false },
       backend: { type: "string" }, threads: { type: "string" }, seed: { type: "string" },
       "image-size": { type: "string" }, progress: { type: "string", default: "auto" },
+      "model-width": { type: "string" }, "max-batches": { type: "string" },
     },
   });
   if (positionals.length > 1) throw new CliError(`train takes one model name, got ${positionals.join(" ")}`);
@@ -149,6 +153,8 @@ async function trainCommand(argv: string[]): Promise<number> {
   const batchSize = number("batch-size", o["batch-size"], 64, (x) => Number.isInteger(x) && x >= 1);
   const valFraction = number("val-fraction", o["val-fraction"], 0.1, (x) => x >= 0 && x < 1);
   const weightDecay = number("weight-decay", o["weight-decay"], 1e-4, (x) => x >= 0);
+  const width = number("model-width", o["model-width"], 1, (x) => x > 0);
+  const maxBatches = o["max-batches"] === undefined ? undefined : number("max-batches", o["max-batches"], 0, (x) => Number.isInteger(x) && x >= 1);
   const progress = o.progress as "auto" | "bar" | "lines" | "none";
   if (!["auto", "bar", "lines", "none"].includes(progress)) throw new CliError(`--progress ${progress} is not valid; use auto, bar, lines or none`);
   manualSeed(seed);
@@ -165,7 +171,7 @@ async function trainCommand(argv: string[]): Promise<number> {
     validation = split.test;
   }
   const normalize: Normalization = computeNormalization(train);
-  const model = buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed });
+  const model = buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed, width });
   const params = model.params().reduce((n, p) => n + p.value.size, 0);
 
   const optimizer = makeOptimizer(o.optimizer!, model, o.lr, weightDecay);
@@ -181,6 +187,7 @@ async function trainCommand(argv: string[]): Promise<number> {
     `${train.length} training, ${validation?.length ?? 0} validation, ${data.test.length} test images of ${train.shape.join("x")}`);
   log(`backend ${describeBackend()}; ${optimizer.type} lr ${optimizer.lr}${o.optimizer === "momentum" || o.optimizer === "nesterov" ? " momentum 0.9" : ""}, ` +
     `weight decay ${weightDecay}, schedule ${o.schedule}, batch ${batchSize}, ${epochs} epochs` +
+    (maxBatches !== undefined ? ` of at most ${maxBatches} batches` : "") + (width !== 1 ? `; width x${width}` : "") +
     (o["no-augment"] ? "" : `; augmentation: ${data.describeAugmentation}`));
 
   const history = await fit(model, train, {
@@ -188,6 +195,7 @@ async function trainCommand(argv: string[]): Promise<number> {
     augment: o["no-augment"] ? undefined : data.augmentation,
     checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
     modelInfo: { extra: { model: modelName, dataset: data.name } },
+    maxBatchesPerEpoch: maxBatches,
   });
 
   const result = evaluate(model, data.test, { normalize });
