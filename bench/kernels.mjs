@@ -65,7 +65,37 @@ console.log(`wasm backend: ${wasm.relaxedSimd ? "relaxed SIMD (fused multiply-ad
   table(rows);
 }
 
+// ---- where the second thread's time goes ------------------------------------
+// Each thread tallies the milliseconds it spends inside kernels; a job's wall
+// time beyond its busiest thread is hand-off and waiting for a thread that the
+// OS had not scheduled. Process CPU time tells spinning from sleeping.
+{
+  const n = 1024;
+  const a = rand(n * n, 1), b = rand(n * n, 2), c = new Float32Array(n * n);
+  const rows = [["sgemm 1024 (ms/call)", "wall", "thread 0 busy", "thread 1 busy", "wall - busiest", "process CPU", "load avg"]];
+  for (const t of threadCounts) {
+    wasm.setThreads(t);
+    wasm.matmul(a, b, c, n, n, n);
+    const reps = quick ? 3 : 8;
+    wasm.rt.resetThreadStats();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let r = 0; r < reps; r++) wasm.matmul(a, b, c, n, n, n);
+    const wall = (performance.now() - t0) / reps;
+    const cpu = process.cpuUsage(cpu0);
+    const st = wasm.rt.threadStats();
+    const busy = t > 1 ? st.busyMs.map((x) => x / reps) : [wall];
+    rows.push([`${t} thread${t > 1 ? "s" : ""}`, wall.toFixed(1), busy[0].toFixed(1), t > 1 ? busy[1].toFixed(1) : "-",
+      (wall - Math.max(...busy)).toFixed(1), ((cpu.user + cpu.system) / 1000 / reps).toFixed(1), (await import("node:os")).loadavg()[0].toFixed(2)]);
+  }
+  table(rows);
+}
+
 // ---- convolutions ------------------------------------------------------------
+// One thread, each algorithm (im2col + GEMM, and direct where it applies):
+// milliseconds of process CPU time per call, which another process's load on
+// a shared machine does not inflate the way it does wall time. Then the
+// default choice on two threads (wall time).
 function geometry(batch, c, h, k, f, pad, stride = 1) {
   const o = Math.floor((h + 2 * pad - f) / stride) + 1;
   return {
@@ -74,18 +104,35 @@ function geometry(batch, c, h, k, f, pad, stride = 1) {
   };
 }
 
+/** Process CPU milliseconds per call (one thread: the call's own cost). */
+function cpuTime(fn, budgetMs = quick ? 150 : 500) {
+  fn();
+  const t0 = performance.now();
+  fn();
+  const once = Math.max(performance.now() - t0, 0.001);
+  const reps = Math.max(2, Math.min(200, Math.floor(budgetMs / once)));
+  const c0 = process.cpuUsage();
+  for (let r = 0; r < reps; r++) fn();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000 / reps;
+}
+
 const layers = [
   ["LeNet c1 N64 1x28x28 5x5 p2 ->6", geometry(64, 1, 28, 6, 5, 2), true],
   ["LeNet c3 N64 6x14x14 5x5 ->16", geometry(64, 6, 14, 16, 5, 0), true],
+  ["CIFAR c1 N64 3x32x32 5x5 p2 ->16", geometry(64, 3, 32, 16, 5, 2), true],
+  ["CIFAR c2 N64 16x16x16 5x5 p2 ->20", geometry(64, 16, 16, 20, 5, 2), true],
+  ["CIFAR c3 N64 20x8x8 5x5 p2 ->20", geometry(64, 20, 8, 20, 5, 2), true],
+  ["ResNet-20 N64 16x32x32 3x3 p1 ->16", geometry(64, 16, 32, 16, 3, 1), false],
+  ["ResNet-20 N64 64x8x8 3x3 p1 ->64", geometry(64, 64, 8, 64, 3, 1), false],
   ["VGG conv1_2 N1 64x224 3x3 ->64", geometry(1, 64, 224, 64, 3, 1), false],
-  ["VGG conv2_2 N1 128x112 3x3 ->128", geometry(1, 128, 112, 128, 3, 1), false],
   ["VGG conv3_2 N1 256x56 3x3 ->256", geometry(1, 256, 56, 256, 3, 1), false],
-  ["VGG conv4_2 N1 512x28 3x3 ->512", geometry(1, 512, 28, 512, 3, 1), false],
-  ["VGG conv5_2 N1 512x14 3x3 ->512", geometry(1, 512, 14, 512, 3, 1), true],
+  ["VGG conv5_2 N1 512x14 3x3 ->512", geometry(1, 512, 14, 512, 3, 1), false],
 ];
 {
-  const rows = [["layer", "pass", ...(withJs ? ["js ms"] : []), ...threadCounts.map((t) => `wasm ${t}T ms`), "GFLOP/s best"]];
-  for (const [name, g, jsAlways] of layers) {
+  const rows = [["layer", "pass", ...(withJs ? ["js ms"] : []), "gemm 1T cpu ms", "direct 1T cpu ms", "auto picks", "auto 2T wall ms", "GFLOP/s 1T best"]];
+  for (const [name, g, small] of layers) {
+    if (quick && !small) continue;
     const x = rand(g.batch * g.inChannels * g.inH * g.inW, 3);
     const w = rand(g.outChannels * g.inChannels * g.kH * g.kW, 4);
     const bias = rand(g.outChannels, 5);
@@ -93,24 +140,29 @@ const layers = [
     const dy = rand(y.length, 6), dx = new Float32Array(x.length), dw = new Float32Array(w.length), db = new Float32Array(g.outChannels);
     const flop = 2 * g.batch * g.outChannels * g.outH * g.outW * g.inChannels * g.kH * g.kW;
     const passes = [
-      ["forward", (be) => be.conv2d(x, w, bias, y, g, true)],
-      ["backward data", (be) => be.conv2dBackwardData(dy, w, dx, g)],
-      ["backward filter", (be) => be.conv2dBackwardFilter(x, dy, dw, db, g)],
+      ["forward", (be) => be.conv2d(x, w, bias, y, g, true), "forward"],
+      ["backward data", (be) => be.conv2dBackwardData(dy, w, dx, g), "data"],
+      ["backward filter", (be) => be.conv2dBackwardFilter(x, dy, dw, db, g), "filter"],
     ];
-    for (const [pass, run] of passes) {
+    for (const [pass, run, kind] of passes) {
       const row = [name, pass];
-      if (withJs) row.push(jsAlways || !quick ? time(() => run(js), jsAlways ? 300 : 1, jsAlways ? 50 : 1).toFixed(2) : "-");
-      let best = Infinity;
-      for (const t of threadCounts) {
-        wasm.setThreads(t);
-        const ms = time(() => run(wasm));
-        best = Math.min(best, ms);
-        row.push(ms.toFixed(2));
+      if (withJs) row.push(small ? cpuTime(() => run(js), 300).toFixed(2) : "-");
+      wasm.setThreads(1);
+      const ms = {};
+      for (const algo of ["gemm", "direct"]) {
+        wasm.convAlgorithm = algo;
+        ms[algo] = cpuTime(() => run(wasm));
+        row.push(ms[algo].toFixed(2));
       }
-      row.push((flop / best / 1e6).toFixed(1));
+      wasm.convAlgorithm = "auto";
+      row.push(wasm.convAlgorithmFor(g, kind));
+      wasm.setThreads(2);
+      row.push(time(() => run(wasm)).toFixed(2));
+      row.push((flop / Math.min(ms.gemm, ms.direct) / 1e6).toFixed(1));
       rows.push(row);
     }
   }
+  wasm.setThreads(1);
   table(rows);
 }
 

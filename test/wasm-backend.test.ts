@@ -89,6 +89,13 @@ function convCases(seed: number, count: number): Conv2dGeometry[] {
     // Unfolded columns over 1 MB: the kernels cut them into cache-sized bands of rows.
     { batch: 1, c: 16, k: 4, h: 48, w: 48, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
     { batch: 2, c: 16, k: 3, h: 61, w: 47, kh: 5, kw: 3, sh: 2, sw: 1, pad: [2, 1, 1, 1], dh: 1, dw: 2, groups: 1 },
+    // Stride 1 (the direct kernels): the CIFAR demo net's layers, a channel count
+    // that is not a multiple of 4, padding wider than the kernel, dilation, rows of 1.
+    { batch: 3, c: 3, k: 16, h: 32, w: 32, kh: 5, kw: 5, sh: 1, sw: 1, pad: [2, 2, 2, 2], dh: 1, dw: 1, groups: 1 },
+    { batch: 2, c: 16, k: 20, h: 16, w: 16, kh: 5, kw: 5, sh: 1, sw: 1, pad: [2, 2, 2, 2], dh: 1, dw: 1, groups: 1 },
+    { batch: 2, c: 5, k: 7, h: 9, w: 17, kh: 2, kw: 3, sh: 1, sw: 1, pad: [3, 0, 4, 1], dh: 1, dw: 1, groups: 1 },
+    { batch: 1, c: 2, k: 9, h: 11, w: 13, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 2, 0, 2], dh: 2, dw: 3, groups: 1 },
+    { batch: 5, c: 3, k: 3, h: 1, w: 21, kh: 1, kw: 4, sh: 1, sw: 1, pad: [0, 0, 1, 2], dh: 1, dw: 1, groups: 1 },
   ];
   const r = makeRandom(seed);
   const out: Conv2dGeometry[] = [];
@@ -183,8 +190,10 @@ for (const threads of [1, 2]) {
       assert.equal(c[6 * 9], 42);
     });
 
-    test("conv2d forward (bias, fused ReLU, no bias) equals js on random geometries", () => {
+    for (const algo of ["gemm", "direct"] as const) {
+    test(`conv2d forward (bias, fused ReLU, no bias) equals js on random geometries (${algo} where it applies)`, () => {
       setup();
+      be.convAlgorithm = algo;
       const r = makeRandom(100 + threads);
       for (const g of convCases(7 + threads, 30)) {
         const x = r.array(g.batch * g.inChannels * g.inH * g.inW);
@@ -198,10 +207,12 @@ for (const threads of [1, 2]) {
           assertClose(y, ref, `conv2d ${describeConv(g)} bias=${b !== null} relu=${relu}`);
         }
       }
+      be.convAlgorithm = "auto";
     });
 
-    test("conv2d backward data and backward filter (accumulating) equal js", () => {
+    test(`conv2d backward data and backward filter (accumulating) equal js (${algo} where it applies)`, () => {
       setup();
+      be.convAlgorithm = algo;
       const r = makeRandom(200 + threads);
       for (const g of convCases(17 + threads, 30)) {
         const x = r.array(g.batch * g.inChannels * g.inH * g.inW);
@@ -224,7 +235,9 @@ for (const threads of [1, 2]) {
         be.conv2dBackwardFilter(x, dy, dw2, null, g);
         assertClose(dw2, dwRef2, `conv2dBackwardFilter without bias ${describeConv(g)}`);
       }
+      be.convAlgorithm = "auto";
     });
+    }
 
     test("im2col and col2im of one image at an offset equal js", () => {
       setup();

@@ -7,11 +7,12 @@ import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col 
 import { maxPoolForward, maxPoolBackward, avgPoolForward, avgPoolBackward } from "./pool";
 import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
 import { relu, reluBackward } from "./eltwise";
+import { directForward, directBackwardFilter } from "./direct";
 
 export const JOB_GEMM = 1, JOB_CONV_FORWARD = 2, JOB_CONV_BACKWARD_DATA = 3, JOB_CONV_BACKWARD_FILTER = 4,
   JOB_REDUCE = 5, JOB_MAXPOOL = 6, JOB_MAXPOOL_BACKWARD = 7, JOB_AVGPOOL = 8, JOB_AVGPOOL_BACKWARD = 9,
   JOB_BN_TRAIN = 10, JOB_BN_APPLY = 11, JOB_BN_BACKWARD = 12, JOB_IM2COL = 13, JOB_COL2IM = 14,
-  JOB_RELU = 15, JOB_RELU_BACKWARD = 16;
+  JOB_RELU = 15, JOB_RELU_BACKWARD = 16, JOB_DIRECT_FORWARD = 17, JOB_DIRECT_FILTER = 18;
 
 /** Byte offsets inside the job block. */
 const OFF_JOB = 8, OFF_NTH = 12, OFF_ARGS = 64;
@@ -125,6 +126,22 @@ export function runJob(job: usize, tid: i32): void {
     case JOB_RELU_BACKWARD:
       reluBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), tid, nth);
       break;
+    case JOB_DIRECT_FORWARD:
+      // args: d x w bias y relu scratchBase stride
+      directForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0,
+        ptr(job, 6) + <usize>tid * ptr(job, 7), tid, nth);
+      break;
+    case JOB_DIRECT_FILTER: {
+      // args: d x dy dw db scratchBase stride partOffset dwFloats
+      const scratch = ptr(job, 5) + <usize>tid * ptr(job, 6);
+      let dw = ptr(job, 3), db = ptr(job, 4);
+      if (tid > 0) {
+        dw = scratch + ptr(job, 7);
+        if (db != 0) db = dw + (<usize>arg(job, 8) << 2);
+      }
+      directBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), dw, db, tid > 0, scratch, tid, nth);
+      break;
+    }
     default:
       unreachable();
   }

@@ -37,6 +37,31 @@ function bandCount(pairs: number, nth: number, colBytes: number, limit: number):
   return Math.max(1, Math.min(limit, Math.max(forThreads, Math.ceil(colBytes / COL_BAND_BYTES))));
 }
 
+/**
+ * A stride-1, ungrouped convolution with at most this many taps per output
+ * (C * kH * kW) runs as a direct convolution (wasm/assembly/direct.ts): its
+ * GEMM would be too thin for packing im2col columns to pay.
+ */
+const DIRECT_MAX_TAPS = 1024;
+
+/** Which convolution algorithm a call uses: "auto" picks by shape; the others force one (for benchmarks and tests). */
+export type ConvAlgorithm = "auto" | "gemm" | "direct";
+
+/** The record of wasm/assembly/direct.ts (D_* fields). */
+interface DirectShape {
+  batch: number; cin: number; hin: number; win: number; cout: number; kH: number; kW: number; dH: number; dW: number;
+  offH: number; offW: number; outH: number; outW: number; flip: boolean;
+}
+
+function directPitch(d: DirectShape): number {
+  return Math.ceil((Math.ceil(d.outW / 8) * 8 + (d.kW - 1) * d.dW) / 4) * 4;
+}
+
+function directRecord(d: DirectShape, bands: number): number[] {
+  return [d.batch, d.cin, d.hin, d.win, d.cout, d.kH, d.kW, d.dH, d.dW, d.offH, d.offW, d.outH, d.outW,
+    directPitch(d), bands, d.flip ? 1 : 0];
+}
+
 function poolRecord(g: Pool2dGeometry): number[] {
   return [
     g.batch, g.channels, g.inH, g.inW, g.kH, g.kW, g.strideH, g.strideW,
@@ -56,6 +81,8 @@ export class WasmBackend implements Backend {
   private readonly js = new JsBackend();
   private readonly gemmBytes: number;
   private readonly job: Record<string, number>;
+  /** "auto": direct convolution for stride-1 layers with few taps, im2col + GEMM otherwise. */
+  convAlgorithm: ConvAlgorithm = "auto";
 
   constructor(threads?: number) {
     this.rt = new WasmRuntime();
@@ -63,6 +90,7 @@ export class WasmBackend implements Backend {
     const names = [
       "GEMM", "CONV_FORWARD", "CONV_BACKWARD_DATA", "CONV_BACKWARD_FILTER", "REDUCE", "MAXPOOL", "MAXPOOL_BACKWARD",
       "AVGPOOL", "AVGPOOL_BACKWARD", "BN_TRAIN", "BN_APPLY", "BN_BACKWARD", "IM2COL", "COL2IM", "RELU", "RELU_BACKWARD",
+      "DIRECT_FORWARD", "DIRECT_FILTER",
     ];
     this.job = Object.fromEntries(names.map((n) => [n, this.rt.constant(`JOB_${n}`)]));
     if (threads !== undefined) this.rt.setThreads(threads);
@@ -137,6 +165,17 @@ export class WasmBackend implements Backend {
     }
     const z = this.convSizes(g);
     const rt = this.rt;
+    if (this.useDirect(g, "forward")) {
+      this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
+        const d: DirectShape = {
+          batch: n1 - n0, cin: g.inChannels, hin: g.inH, win: g.inW, cout: g.outChannels, kH: g.kH, kW: g.kW,
+          dH: g.dilationH, dW: g.dilationW, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
+        };
+        this.runDirect(d, x.subarray(n0 * z.inImage, n1 * z.inImage), w.subarray(0, g.outChannels * z.rows),
+          bias ? bias.subarray(0, g.outChannels) : null, y.subarray(n0 * z.outImage, n1 * z.outImage), relu, z.flops / g.batch);
+      });
+      return;
+    }
     this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
       const nb = n1 - n0;
       rt.reset();
@@ -162,6 +201,20 @@ export class WasmBackend implements Backend {
     }
     const z = this.convSizes(g);
     const rt = this.rt;
+    // The gradient of a stride-1 convolution is a convolution of dy with the
+    // filters transposed and rotated: the direct kernel, taps = K * kH * kW.
+    if (this.useDirect(g, "data")) {
+      this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
+        const d: DirectShape = {
+          batch: n1 - n0, cin: g.outChannels, hin: g.outH, win: g.outW, cout: g.inChannels, kH: g.kH, kW: g.kW,
+          dH: g.dilationH, dW: g.dilationW, offH: (g.kH - 1) * g.dilationH - g.padTop, offW: (g.kW - 1) * g.dilationW - g.padLeft,
+          outH: g.inH, outW: g.inW, flip: true,
+        };
+        this.runDirect(d, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), null,
+          dx.subarray(n0 * z.inImage, n1 * z.inImage), false, z.flops / g.batch);
+      });
+      return;
+    }
     this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
       const nb = n1 - n0;
       rt.reset();
@@ -193,6 +246,39 @@ export class WasmBackend implements Backend {
     const rt = this.rt;
     const dwFloats = g.outChannels * z.rows;
     const partFloats = dwFloats + (dbias ? g.outChannels : 0);
+    if (this.convAlgorithm === "direct" && g.strideH === 1 && g.strideW === 1 && g.groups === 1) {
+      this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
+        const nb = n1 - n0;
+        const d: DirectShape = {
+          batch: nb, cin: g.inChannels, hin: g.inH, win: g.inW, cout: g.outChannels, kH: g.kH, kW: g.kW,
+          dH: g.dilationH, dW: g.dilationW, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
+        };
+        rt.reset();
+        const geom = rt.allocBytes(128);
+        const px = rt.put(x.subarray(n0 * z.inImage, n1 * z.inImage));
+        const pdy = rt.put(dy.subarray(n0 * z.outImage, n1 * z.outImage));
+        const pdw = rt.alloc(partFloats);
+        rt.f32.set(dw.subarray(0, dwFloats), pdw >> 2);
+        const pdb = dbias ? pdw + dwFloats * 4 : 0;
+        if (dbias) rt.f32.set(dbias.subarray(0, g.outChannels), pdb >> 2);
+        // Whole images per thread: no more threads than images.
+        const nth = Math.min(nb, this.threadsFor((z.flops / g.batch) * nb));
+        const rows = d.outH + (d.kH - 1) * d.dH;
+        const work = (d.cin * rows * directPitch(d) + d.cout * d.outH * Math.ceil(d.outW / 4) * 4 + 64) * 4;
+        const partOffset = Math.ceil(work / 64) * 64;
+        const s = this.scratch(nth, partOffset + partFloats * 4);
+        rt.i32.set(directRecord(d, 1), geom >> 2);
+        rt.setArgs([geom, px, pdy, pdw, pdb, s.base, s.stride, partOffset, dwFloats]);
+        const used = rt.run(this.job.DIRECT_FILTER, nth);
+        if (used > 1) {
+          rt.setArgs([pdw, s.base + s.stride + partOffset, s.stride, used - 1, partFloats]);
+          rt.run(this.job.REDUCE, used);
+        }
+        rt.getF32(pdw, dw.subarray(0, dwFloats));
+        if (dbias) rt.getF32(pdb, dbias.subarray(0, g.outChannels));
+      });
+      return;
+    }
     this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
       const nb = n1 - n0;
       rt.reset();
@@ -219,6 +305,59 @@ export class WasmBackend implements Backend {
       rt.getF32(pdw, dw.subarray(0, dwFloats));
       if (dbias) rt.getF32(pdb, dbias.subarray(0, g.outChannels));
     });
+  }
+
+  /**
+   * Whether a stride-1 convolution pass runs as a direct convolution. Measured
+   * (bench/kernels.mjs, one thread): the direct kernel beats im2col + GEMM by
+   * 15-35% when its 8-pixel vectors and 4-channel blocks are nearly full, and
+   * loses when they are not (LeNet's 10-pixel rows fill 10 of 16 lanes). Its
+   * backward data is a full convolution of dy, which also multiplies the
+   * padding: that costs H*W / (outH*outW) times the useful work (about 2x for
+   * LeNet c3's unpadded 5x5). Backward filter stays on GEMM: the direct
+   * version measured 1.0-2.1x slower.
+   */
+  /** The algorithm a pass of this convolution runs with under the current setting. */
+  convAlgorithmFor(g: Conv2dGeometry, pass: "forward" | "data" | "filter"): "direct" | "gemm" {
+    if (pass === "filter") {
+      return this.convAlgorithm === "direct" && g.strideH === 1 && g.strideW === 1 && g.groups === 1 ? "direct" : "gemm";
+    }
+    return this.useDirect(g, pass) ? "direct" : "gemm";
+  }
+
+  private useDirect(g: Conv2dGeometry, pass: "forward" | "data"): boolean {
+    if (g.strideH !== 1 || g.strideW !== 1 || g.groups !== 1) return false;
+    if (this.convAlgorithm !== "auto") return this.convAlgorithm === "direct";
+    if (isPointwise(g)) return false;
+    const lanes = (w: number) => w / (Math.ceil(w / 8) * 8);
+    if (pass === "forward") {
+      return g.inChannels * g.kH * g.kW <= DIRECT_MAX_TAPS && lanes(g.outW) >= 0.85;
+    }
+    const channels = g.inChannels / (Math.ceil(g.inChannels / 4) * 4);
+    const useful = (g.outH * g.outW) / (g.inH * g.inW);
+    return g.outChannels * g.kH * g.kW <= DIRECT_MAX_TAPS && lanes(g.inW) * channels * useful >= 0.85;
+  }
+
+  /** Runs a direct convolution job on a batch (input, filters and output already sliced). */
+  private runDirect(
+    d: DirectShape, input: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, relu: boolean, flopsPerImage: number,
+  ): void {
+    const rt = this.rt;
+    rt.reset();
+    const geom = rt.allocBytes(128);
+    const px = rt.put(input);
+    const pw = rt.put(w);
+    const pbias = bias ? rt.put(bias) : 0;
+    const py = rt.alloc(out.length);
+    const nth = this.threadsFor(flopsPerImage * d.batch);
+    const bands = d.batch >= nth ? 1 : Math.min(d.outH, Math.ceil(nth / d.batch));
+    const bandRows = Math.ceil(d.outH / bands) + (d.kH - 1) * d.dH;
+    const packed = Math.ceil(d.cout / 4) * 4 * d.cin * d.kH * d.kW;
+    const s = this.scratch(nth, (packed + d.cin * bandRows * directPitch(d) + 64) * 4);
+    rt.i32.set(directRecord(d, bands), geom >> 2);
+    rt.setArgs([geom, px, pw, pbias, py, relu ? 1 : 0, s.base, s.stride]);
+    rt.run(this.job.DIRECT_FORWARD, nth);
+    rt.getF32(py, out);
   }
 
   im2col(x: Float32Array, xOffset: number, col: Float32Array, g: Conv2dGeometry): void {

@@ -6,15 +6,15 @@
 import { SIMD_WASM_BASE64, RELAXED_WASM_BASE64 } from "./generated/kernels.js";
 import { platform, type WorkerHandle } from "./platform.js";
 import {
-  workerSource, SLOT_GEN, SLOT_PENDING, SLOT_JOB, SLOT_NTH, SLOT_ERROR, SLOT_READY, SLOT_EPOCH,
+  workerSource, SLOT_GEN, SLOT_PENDING, SLOT_JOB, SLOT_NTH, SLOT_ERROR, SLOT_READY, SLOT_EPOCH, BUSY_F64, BUSY_THREADS,
 } from "./worker.js";
 
 const PAGE = 65536;
 /** The wasm32 limit, as declared by the module (--maximumMemory). */
 const MAX_PAGES = 65536;
 const INITIAL_PAGES = 32;
-/** Job block: 16 control slots then 48 argument slots (see wasm/assembly/index.ts). */
-const JOB_BYTES = 256;
+/** Job block: 16 control slots, 48 argument slots (see wasm/assembly/index.ts), then the threads' busy-time tallies. */
+const JOB_BYTES = 512;
 const ARGS_SLOT = 16;
 /** Geometry record for conv and pooling jobs. */
 const GEOM_BYTES = 128;
@@ -82,6 +82,10 @@ export class WasmRuntime {
   f32!: Float32Array;
   i32!: Int32Array;
   private slots: Int32Array;
+  private busy: Float64Array;
+  /** Wall milliseconds of multi-threaded jobs, from dispatch until the last thread finished, and their count. */
+  private parallelWallMs = 0;
+  private parallelJobs = 0;
   private workers: WorkerHandle[] = [];
   private threads = 1;
   private ready = false;
@@ -99,6 +103,27 @@ export class WasmRuntime {
     this.top = this.arenaBase;
     this.refreshViews();
     this.slots = new Int32Array(this.memory.buffer, this.jobBase, ARGS_SLOT);
+    this.busy = new Float64Array(this.memory.buffer, this.jobBase, BUSY_F64 + BUSY_THREADS);
+  }
+
+  /**
+   * Where multi-threaded jobs spent their time since the last reset: each
+   * thread's milliseconds inside the kernels (index = thread id) and the jobs'
+   * wall time. Wall time minus a thread's busy time is what that thread
+   * waited, for the slowest thread or for the hand-off.
+   */
+  threadStats(): { busyMs: number[]; parallelWallMs: number; parallelJobs: number } {
+    return {
+      busyMs: Array.from(this.busy.subarray(BUSY_F64, BUSY_F64 + this.threads)),
+      parallelWallMs: this.parallelWallMs,
+      parallelJobs: this.parallelJobs,
+    };
+  }
+
+  resetThreadStats(): void {
+    this.busy.fill(0, BUSY_F64);
+    this.parallelWallMs = 0;
+    this.parallelJobs = 0;
   }
 
   /** The value of an exported constant (the job ids live in the module). */
@@ -264,16 +289,19 @@ export class WasmRuntime {
       return 1;
     }
     const workers = this.workers.length;
+    const t0 = performance.now();
     Atomics.store(s, SLOT_ERROR, 0);
     Atomics.store(s, SLOT_PENDING, workers);
     Atomics.add(s, SLOT_GEN, 1);
     Atomics.notify(s, SLOT_GEN);
     let failure: unknown = null;
+    const t1 = performance.now();
     try {
       this.exports.runJob(this.jobBase, 0);
     } catch (e) {
       failure = e;
     }
+    this.busy[BUSY_F64] += performance.now() - t1;
     // Never return (or throw) while a worker still runs this job.
     let pending = Atomics.load(s, SLOT_PENDING);
     for (let i = 0; pending !== 0 && i < SPIN; i++) pending = Atomics.load(s, SLOT_PENDING);
@@ -281,6 +309,8 @@ export class WasmRuntime {
       Atomics.wait(s, SLOT_PENDING, pending);
       pending = Atomics.load(s, SLOT_PENDING);
     }
+    this.parallelWallMs += performance.now() - t0;
+    this.parallelJobs++;
     if (failure) throw failure;
     if (Atomics.load(s, SLOT_ERROR) !== 0) throw new Error(`wasm backend: a worker thread failed in job ${id}`);
     return nth;

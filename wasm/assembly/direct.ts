@@ -1,0 +1,306 @@
+// Direct ("implicit GEMM") convolution for stride 1: no im2col matrix and no
+// packed copy of it. The image is copied once into a zero-padded layout whose
+// rows are wide enough for whole 8-pixel vectors, and then the receptive field
+// of 8 neighbouring output pixels, for one tap (c, i, j), is one unaligned
+// 8-float load. The micro-kernel is the GEMM's (4 output channels x 8 pixels
+// in registers), with B read straight from the padded image.
+//
+// Backward data of a stride-1 convolution is itself such a convolution (of dy,
+// with the filters transposed and rotated by 180 degrees), so the same kernel
+// serves it. Backward filter accumulates dot products over all pixels of an
+// image into per-thread partial gradients.
+import { madd } from "./simd";
+import { zeroFloats, sumFloats } from "./simd";
+
+/** Record laid out by the loader (i32 fields). */
+export const D_BATCH = 0, D_CIN = 1, D_HIN = 2, D_WIN = 3, D_COUT = 4, D_KH = 5, D_KW = 6, D_DH = 7, D_DW = 8,
+  /** padded[hp][wp] = input[hp - OFFH][wp - OFFW]: the top/left padding (negative crops). */
+  D_OFFH = 9, D_OFFW = 10, D_OH = 11, D_OW = 12,
+  /** Row pitch of the padded image, a multiple of 4, >= roundup(outW, 8) + (kW - 1) * dW. */
+  D_WP = 13,
+  /** Bands of output rows per image (to give every thread work when the batch is small). */
+  D_BANDS = 14,
+  /** 1: w is stored [Cin][Cout][kH][kW] and used rotated by 180 degrees (backward data). */
+  D_FLIP = 15;
+
+// @ts-ignore: decorator
+@inline function gi(g: usize, field: i32): i32 {
+  return load<i32>(g + (<usize>field << 2));
+}
+
+/** Floats of packed filters: Cout rounded up to 4, times Cin * kH * kW. */
+export function packedFilterFloats(cout: i32, cin: i32, kk: i32): i32 {
+  return ((cout + 3) & ~3) * cin * kk;
+}
+
+/** Packs filters as [Cout/4][Cin][kH][kW][4] (zero for the channels past Cout). */
+function packFilters(w: usize, cout: i32, cin: i32, kH: i32, kW: i32, flip: bool, dst: usize): void {
+  const kk = kH * kW;
+  let d = dst;
+  for (let kb = 0; kb < cout; kb += 4) {
+    for (let c = 0; c < cin; c++) {
+      for (let i = 0; i < kH; i++) {
+        for (let j = 0; j < kW; j++) {
+          for (let q = 0; q < 4; q++) {
+            const k = kb + q;
+            let v: f32 = 0;
+            if (k < cout) {
+              const idx = flip ? (c * cout + k) * kk + (kH - 1 - i) * kW + (kW - 1 - j) : (k * cin + c) * kk + i * kW + j;
+              v = load<f32>(w + (<usize>idx << 2));
+            }
+            store<f32>(d, v);
+            d += 4;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Copies rows [r0, r0 + rows) of the padded version of src ([C][H][W]) into
+ * dst ([C][rows][pitch]): padded[hp][wp] = src[hp - offH][wp - offW], 0 outside.
+ */
+function padRows(src: usize, C: i32, H: i32, W: i32, offH: i32, offW: i32, r0: i32, rows: i32, pitch: i32, dst: usize): void {
+  // Columns wp of the padded row that come from the source: [lo, hi).
+  const lo = max(0, offW), hi = min(pitch, W + offW);
+  for (let c = 0; c < C; c++) {
+    const sc = src + (<usize>(c * H * W) << 2);
+    for (let r = 0; r < rows; r++) {
+      const d = dst + (<usize>((c * rows + r) * pitch) << 2);
+      const h = r0 + r - offH;
+      if (h < 0 || h >= H || hi <= lo) {
+        zeroFloats(d, pitch);
+        continue;
+      }
+      if (lo > 0) zeroFloats(d, lo);
+      memory.copy(d + (<usize>lo << 2), sc + (<usize>(h * W + lo - offW) << 2), <usize>(hi - lo) << 2);
+      if (hi < pitch) zeroFloats(d + (<usize>hi << 2), pitch - hi);
+    }
+  }
+}
+
+/** Scratch bytes one thread needs for directForward. */
+export function directForwardScratch(g: usize): i32 {
+  const cin = gi(g, D_CIN), kH = gi(g, D_KH), kW = gi(g, D_KW), outH = gi(g, D_OH), bands = gi(g, D_BANDS);
+  const bandRows = (outH + bands - 1) / bands + (kH - 1) * gi(g, D_DH);
+  return (packedFilterFloats(gi(g, D_COUT), cin, kH * kW) + cin * bandRows * gi(g, D_WP) + 64) << 2;
+}
+
+/** Writes four output rows' 8-pixel segment: bias, ReLU (NaN kept), and only the n valid pixels. */
+// @ts-ignore: decorator
+@inline function storeSegment(y: usize, v0: v128, v1: v128, n: i32, b: f32, relu: bool): void {
+  const bv = f32x4.splat(b);
+  v0 = f32x4.add(v0, bv);
+  v1 = f32x4.add(v1, bv);
+  if (relu) {
+    const zero = f32x4.splat(0);
+    v0 = v128.bitselect(v0, zero, v128.or(f32x4.gt(v0, zero), f32x4.ne(v0, v0)));
+    v1 = v128.bitselect(v1, zero, v128.or(f32x4.gt(v1, zero), f32x4.ne(v1, v1)));
+  }
+  if (n >= 8) {
+    v128.store(y, v0);
+    v128.store(y, v1, 16);
+    return;
+  }
+  // The last segment of a row: lane by lane.
+  if (n > 0) store<f32>(y, f32x4.extract_lane(v0, 0));
+  if (n > 1) store<f32>(y, f32x4.extract_lane(v0, 1), 4);
+  if (n > 2) store<f32>(y, f32x4.extract_lane(v0, 2), 8);
+  if (n > 3) store<f32>(y, f32x4.extract_lane(v0, 3), 12);
+  if (n > 4) store<f32>(y, f32x4.extract_lane(v1, 0), 16);
+  if (n > 5) store<f32>(y, f32x4.extract_lane(v1, 1), 20);
+  if (n > 6) store<f32>(y, f32x4.extract_lane(v1, 2), 24);
+}
+
+/**
+ * One thread's share of y = conv(x, w) (+ bias, ReLU) for stride 1, groups 1;
+ * work items are (image, band of output rows).
+ */
+export function directForward(g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scratch: usize, tid: i32, nth: i32): void {
+  const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
+  const kH = gi(g, D_KH), kW = gi(g, D_KW), dH = gi(g, D_DH), dW = gi(g, D_DW);
+  const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW), pitch = gi(g, D_WP);
+  const bands = gi(g, D_BANDS), flip = gi(g, D_FLIP) != 0;
+  const kk = kH * kW, plane = outH * outW;
+  const items = N * bands;
+  const it0 = <i32>((<i64>items * tid) / nth), it1 = <i32>((<i64>items * (tid + 1)) / nth);
+  if (it1 <= it0) return;
+  const wp = scratch;
+  packFilters(w, cout, cin, kH, kW, flip, wp);
+  const xp = wp + (<usize>packedFilterFloats(cout, cin, kk) << 2);
+  const kbStride = <usize>(cin * kk) << 4; // bytes of one 4-channel block of packed filters
+  const dWb = <usize>dW << 2;
+  for (let it = it0; it < it1; it++) {
+    const n = it / bands, band = it % bands;
+    const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
+    if (oh1 <= oh0) continue;
+    const rows = oh1 - oh0 + (kH - 1) * dH;
+    padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, oh0, rows, pitch, xp);
+    const yn = y + (<usize>(n * cout * plane) << 2);
+    const cStride = <usize>(rows * pitch) << 2;
+    const iStride = <usize>(dH * pitch) << 2;
+    for (let oh = oh0; oh < oh1; oh++) {
+      const rowBase = xp + (<usize>((oh - oh0) * pitch) << 2);
+      for (let ow0 = 0; ow0 < outW; ow0 += 8) {
+        const pix = rowBase + (<usize>ow0 << 2);
+        let ap = wp;
+        for (let kb = 0; kb < cout; kb += 4) {
+          let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+          let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+          let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+          let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+          let cp = pix;
+          for (let c = 0; c < cin; c++) {
+            let ip = cp;
+            for (let i = 0; i < kH; i++) {
+              let bp = ip;
+              for (let j = 0; j < kW; j++) {
+                const b0 = v128.load(bp);
+                const b1 = v128.load(bp, 16);
+                let a = v128.load32_splat(ap);
+                c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+                a = v128.load32_splat(ap, 4);
+                c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+                a = v128.load32_splat(ap, 8);
+                c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+                a = v128.load32_splat(ap, 12);
+                c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+                ap += 16;
+                bp += dWb;
+              }
+              ip += iStride;
+            }
+            cp += cStride;
+          }
+          const valid = outW - ow0;
+          const yo = yn + (<usize>(oh * outW + ow0) << 2);
+          const planeB = <usize>plane << 2;
+          const kValid = cout - kb;
+          storeSegment(yo + <usize>kb * planeB, c00, c01, valid, bias != 0 ? load<f32>(bias + (<usize>kb << 2)) : 0, relu);
+          if (kValid > 1) storeSegment(yo + <usize>(kb + 1) * planeB, c10, c11, valid, bias != 0 ? load<f32>(bias + (<usize>(kb + 1) << 2)) : 0, relu);
+          if (kValid > 2) storeSegment(yo + <usize>(kb + 2) * planeB, c20, c21, valid, bias != 0 ? load<f32>(bias + (<usize>(kb + 2) << 2)) : 0, relu);
+          if (kValid > 3) storeSegment(yo + <usize>(kb + 3) * planeB, c30, c31, valid, bias != 0 ? load<f32>(bias + (<usize>(kb + 3) << 2)) : 0, relu);
+        }
+      }
+    }
+  }
+}
+
+/** Scratch bytes one thread needs for directBackwardFilter, besides its partial gradient. */
+export function directFilterScratch(g: usize): i32 {
+  const cin = gi(g, D_CIN), kH = gi(g, D_KH), outH = gi(g, D_OH), outW = gi(g, D_OW);
+  const rows = outH + (kH - 1) * gi(g, D_DH);
+  const dyPitch = (outW + 3) & ~3;
+  return (cin * rows * gi(g, D_WP) + gi(g, D_COUT) * outH * dyPitch + 64) << 2;
+}
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+// @ts-ignore: decorator
+@inline function addTo(p: usize, v: f32): void {
+  store<f32>(p, load<f32>(p) + v);
+}
+
+/**
+ * One thread's share of dw += sum over images and pixels of dy x (and dbias +=
+ * the sums of dy), into its private dwPart / dbPart, which it zeroes first
+ * when zeroFirst. Work items are whole images.
+ */
+export function directBackwardFilter(
+  g: usize, x: usize, dy: usize, dwPart: usize, dbPart: usize, zeroFirst: bool, scratch: usize, tid: i32, nth: i32,
+): void {
+  const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
+  const kH = gi(g, D_KH), kW = gi(g, D_KW), dH = gi(g, D_DH), dW = gi(g, D_DW);
+  const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW), pitch = gi(g, D_WP);
+  const kk = kH * kW, R = cin * kk, plane = outH * outW;
+  if (zeroFirst) {
+    zeroFloats(dwPart, cout * R);
+    if (dbPart != 0) zeroFloats(dbPart, cout);
+  }
+  const it0 = <i32>((<i64>N * tid) / nth), it1 = <i32>((<i64>N * (tid + 1)) / nth);
+  if (it1 <= it0) return;
+  const rows = outH + (kH - 1) * dH;
+  const dyPitch = (outW + 3) & ~3;
+  const xp = scratch;
+  const dyp = xp + (<usize>(cin * rows * pitch) << 2);
+  const vecs = dyPitch >> 2;
+  const dyRow = <usize>dyPitch << 2, dyChan = <usize>(outH * dyPitch) << 2;
+  for (let n = it0; n < it1; n++) {
+    padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, 0, rows, pitch, xp);
+    const dyn = dy + (<usize>(n * cout * plane) << 2);
+    // dy with rows padded to whole vectors (zeros), so no pixel loop has a tail.
+    padRows(dyn, cout, outH, outW, 0, 0, 0, outH, dyPitch, dyp);
+    if (dbPart != 0) {
+      for (let k = 0; k < cout; k++) addTo(dbPart + (<usize>k << 2), <f32>sumFloats(dyn + (<usize>(k * plane) << 2), plane));
+    }
+    let kb = 0;
+    for (; kb + 4 <= cout; kb += 4) {
+      const d0 = dyp + <usize>kb * dyChan;
+      let r = 0;
+      for (; r + 2 <= R; r += 2) {
+        const x0 = xrow(xp, r, kk, kW, rows, pitch, dH, dW);
+        const x1 = xrow(xp, r + 1, kk, kW, rows, pitch, dH, dW);
+        let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+        let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+        for (let oh = 0; oh < outH; oh++) {
+          let dp = d0 + <usize>oh * dyRow;
+          let p0 = x0 + (<usize>(oh * pitch) << 2), p1 = x1 + (<usize>(oh * pitch) << 2);
+          for (let v = 0; v < vecs; v++) {
+            const b0 = v128.load(p0), b1 = v128.load(p1);
+            let d = v128.load(dp);
+            a00 = madd(d, b0, a00); a01 = madd(d, b1, a01);
+            d = v128.load(dp + dyChan);
+            a10 = madd(d, b0, a10); a11 = madd(d, b1, a11);
+            d = v128.load(dp + 2 * dyChan);
+            a20 = madd(d, b0, a20); a21 = madd(d, b1, a21);
+            d = v128.load(dp + 3 * dyChan);
+            a30 = madd(d, b0, a30); a31 = madd(d, b1, a31);
+            dp += 16; p0 += 16; p1 += 16;
+          }
+        }
+        const o = dwPart + (<usize>(kb * R + r) << 2), rowB = <usize>R << 2;
+        addTo(o, hsum(a00)); addTo(o + 4, hsum(a01));
+        addTo(o + rowB, hsum(a10)); addTo(o + rowB + 4, hsum(a11));
+        addTo(o + 2 * rowB, hsum(a20)); addTo(o + 2 * rowB + 4, hsum(a21));
+        addTo(o + 3 * rowB, hsum(a30)); addTo(o + 3 * rowB + 4, hsum(a31));
+      }
+      for (; r < R; r++) filterDot(dyp, xp, dwPart, kb, 4, r, R, kk, kW, rows, pitch, dH, dW, outH, vecs, dyRow, dyChan);
+    }
+    for (; kb < cout; kb++) {
+      for (let r = 0; r < R; r++) filterDot(dyp, xp, dwPart, kb, 1, r, R, kk, kW, rows, pitch, dH, dW, outH, vecs, dyRow, dyChan);
+    }
+  }
+}
+
+/** The padded-image address where tap r = (c, i, j) of output pixel (0, 0) reads. */
+// @ts-ignore: decorator
+@inline function xrow(xp: usize, r: i32, kk: i32, kW: i32, rows: i32, pitch: i32, dH: i32, dW: i32): usize {
+  const c = r / kk, ij = r % kk;
+  const i = ij / kW, j = ij % kW;
+  return xp + (<usize>((c * rows + i * dH) * pitch + j * dW) << 2);
+}
+
+/** The edge cases of directBackwardFilter: channels [k0, k0 + nk) against one tap r. */
+function filterDot(
+  dyp: usize, xp: usize, dwPart: usize, k0: i32, nk: i32, r: i32, R: i32, kk: i32, kW: i32, rows: i32, pitch: i32,
+  dH: i32, dW: i32, outH: i32, vecs: i32, dyRow: usize, dyChan: usize,
+): void {
+  const x0 = xrow(xp, r, kk, kW, rows, pitch, dH, dW);
+  for (let k = k0; k < k0 + nk; k++) {
+    let acc = f32x4.splat(0);
+    const dk = dyp + <usize>k * dyChan;
+    for (let oh = 0; oh < outH; oh++) {
+      let dp = dk + <usize>oh * dyRow;
+      let p = x0 + (<usize>(oh * pitch) << 2);
+      for (let v = 0; v < vecs; v++) {
+        acc = madd(v128.load(dp), v128.load(p), acc);
+        dp += 16; p += 16;
+      }
+    }
+    addTo(dwPart + (<usize>(k * R + r) << 2), hsum(acc));
+  }
+}
