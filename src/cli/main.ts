@@ -194,7 +194,7 @@ async function trainCommand(argv: string[]): Promise<number> {
     epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log,
     augment: o["no-augment"] ? undefined : data.augmentation,
     checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
-    modelInfo: { extra: { model: modelName, dataset: data.name } },
+    modelInfo: { extra: { model: modelName, dataset: data.name, seed } },
     maxBatchesPerEpoch: maxBatches,
   });
 
@@ -202,7 +202,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   saveModel(model, out, {
     inputShape: train.shape, classes: train.classes, normalization: normalize,
-    extra: { model: modelName, dataset: data.name, testAccuracy: result.accuracy, epochs: history.epochs.length },
+    extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length },
   });
   log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count}), top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
   log(`saved the model to ${out} (model.json + weights.safetensors) in ${seconds.toFixed(1)} s in all`);
@@ -246,7 +246,10 @@ function evalCommand(argv: string[]): number {
   selectBackend(o.backend, o.threads);
   const { model, info } = loadModelWithInfo(positionals[0]);
   const datasetName = o.dataset ?? (info.extra?.dataset as string | undefined) ?? "mnist";
-  const data = loadNamedDataset(datasetName, { dataDir: o["data-dir"], imageSize: info.inputShape?.[1] });
+  // The built-in digits and image folders are split into train and test by the training run's seed:
+  // evaluate on that run's test part (1, train's default, for models saved without a seed).
+  const seed = typeof info.extra?.seed === "number" ? info.extra.seed : 1;
+  const data = loadNamedDataset(datasetName, { dataDir: o["data-dir"], imageSize: info.inputShape?.[1], seed });
   const tenCrop = o["ten-crop"] !== undefined ? number("ten-crop", o["ten-crop"], 0, (x) => Number.isInteger(x) && x >= 1) : undefined;
   const r = evaluate(model, data.test, { normalize: info.normalization, tenCrop });
   console.log(`${positionals[0]} on ${data.name} test (${r.count} images${tenCrop ? `, 10-crop at ${tenCrop}` : ""}): ` +
