@@ -167,7 +167,8 @@ export function renderSlices(slices: Slice[], opts: GridOptions = {}): RgbaImage
 
 /** One example's activation volume as its depth slices in rows. */
 export function renderVolume(values: Float32Array, shape: number[], opts: GridOptions = {}): RgbaImage {
-  return renderSlices(volumeSlices(values, shape), opts);
+  // A vector is one slice of up to 32 values a row: cells of 6 pixels keep it readable next to the images.
+  return renderSlices(volumeSlices(values, shape), { ...opts, scale: opts.scale ?? (shape.length === 1 ? 6 : undefined) });
 }
 
 /** A convolution's filters as images: a filter per cell (RGB), or per row of I slices. */
@@ -176,7 +177,7 @@ export function renderFilters(weights: Float32Array, shape: number[], opts: Grid
   const perFilter = shape.length === 4 && shape[1] !== 3 ? shape[1] : undefined;
   // Filters over several input channels: one filter per row, unless that row would be absurdly wide.
   const columns = opts.columns ?? (perFilter !== undefined && perFilter > 1 && perFilter <= 64 ? perFilter : undefined);
-  return renderSlices(slices, { minSide: 20, ...opts, columns });
+  return renderSlices(slices, { minSide: 20, gap: 4, ...opts, columns });
 }
 
 /** An input image [C, H, W]: colour when C is 3, grey slices otherwise. */
