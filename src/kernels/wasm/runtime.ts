@@ -58,8 +58,18 @@ export function wasmSupported(): boolean {
   }
 }
 
+let relaxedChecked: boolean | null = null;
+
+/**
+ * Whether the relaxed-SIMD build can run here, after turning the feature on
+ * where the runtime has it behind a flag (Node 20). Decided once per process.
+ */
 export function relaxedSimdSupported(): boolean {
-  return validates(RELAXED_PROBE);
+  if (relaxedChecked === null) {
+    relaxedChecked = validates(RELAXED_PROBE);
+    if (!relaxedChecked && platform.enableRelaxedSimd()) relaxedChecked = validates(RELAXED_PROBE);
+  }
+  return relaxedChecked;
 }
 
 export interface KernelExports {
