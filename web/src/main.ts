@@ -155,6 +155,9 @@ function showInspection(m: Extract<FromWorker, { type: "inspection" }>): void {
   putPicture(ui.inputImage, m.input, 1);
   ui.inputLabel.textContent = m.label !== undefined ? `label ${m.label}` : "";
   showPredictions(ui.predictions, m.predictions);
+  // What these predictions are of, for a reader (and the end-to-end test) to tell answers apart.
+  ui.predictions.dataset.source = m.source;
+  ui.predictions.dataset.origin = m.origin;
   if (m.filters) {
     putPicture(ui.filters, m.filters.picture, 1);
     ui.filtersName.textContent = `(${m.filters.layer})`;

@@ -71,6 +71,6 @@ export type FromWorker =
   | { type: "progress"; epoch: number; epochs: number; batch: number; batches: number; step: number; loss: number; imagesPerSecond: number }
   | { type: "epoch"; log: EpochView }
   | { type: "state"; state: "idle" | "training" | "paused" }
-  | { type: "inspection"; id: number; purpose: "panel" | "drawing"; label?: string; input: Picture; predictions: PredictionView[]; layers: LayerView[]; filters?: { layer: string; picture: Picture } }
+  | { type: "inspection"; id: number; purpose: "panel" | "drawing"; source: InputSource["kind"]; origin: string; label?: string; input: Picture; predictions: PredictionView[]; layers: LayerView[]; filters?: { layer: string; picture: Picture } }
   | { type: "exported"; json: string; weights: Uint8Array; name: string }
   | { type: "error"; message: string };

@@ -30,7 +30,12 @@ let paused = false;
 const held: (() => void)[] = [];
 const queued: (() => void)[] = [];
 const channel = new MessageChannel();
-channel.port1.onmessage = () => queued.shift()?.();
+channel.port1.onmessage = () => {
+  const fn = queued.shift();
+  // A batch queued before the pause arrived waits too, so nothing runs once "paused" is reported.
+  if (fn && paused) held.push(fn);
+  else fn?.();
+};
 (globalThis as unknown as { setImmediate: (fn: () => void) => void }).setImmediate = (fn) => {
   if (paused) held.push(fn);
   else {
@@ -57,8 +62,12 @@ let data: Data | null = null;
 let model: Layer | null = null;
 let info: ModelInfo = {};
 let modelName = "";
+/** Where the current model came from, stamped on every answer about it. */
+let origin = "";
 let training = false;
 let stopRequested = false;
+/** The newest batch's progress (posted at most every 100 ms, and at once on pause). */
+let lastProgress: Extract<FromWorker, { type: "progress" }> | null = null;
 const SEED = 1;
 
 class StopTraining extends Error {}
@@ -113,7 +122,8 @@ async function start(m: Extract<ToWorker, { type: "start" }>): Promise<void> {
     inputShape: train.shape, classes: train.classes, normalization: normalize,
     extra: { model: m.model, dataset: "mnist", trainedIn: "browser" },
   };
-  post({ type: "model", model: modelView(model, "trained in this page") });
+  origin = "trained in this page";
+  post({ type: "model", model: modelView(model, origin) });
   const optimizer = new SGD(decayGroups(model, 1e-4), { lr: m.lr, momentum: 0.9 });
   const schedule = new ReduceLROnPlateau(optimizer, { mode: "max", factor: 0.1, patience: 3, threshold: 1e-3 });
   const batchesPerEpoch = Math.ceil(train.length / m.batchSize);
@@ -137,12 +147,13 @@ async function start(m: Extract<ToWorker, { type: "start" }>): Promise<void> {
           lossCount++;
           const batch = step - (epoch - 1) * batchesPerEpoch;
           const now = performance.now();
+          const seconds = (now - epochStarted) / 1000;
+          lastProgress = {
+            type: "progress", epoch, epochs: m.epochs, batch, batches: batchesPerEpoch, step, loss: lossSum / lossCount,
+            imagesPerSecond: Math.min(batch * m.batchSize, train.length) / Math.max(seconds, 1e-6),
+          };
           if (now - lastPost > 100 || batch === batchesPerEpoch) {
-            const seconds = (now - epochStarted) / 1000;
-            post({
-              type: "progress", epoch, epochs: m.epochs, batch, batches: batchesPerEpoch, step, loss: lossSum / lossCount,
-              imagesPerSecond: Math.min(batch * m.batchSize, train.length) / Math.max(seconds, 1e-6),
-            });
+            post(lastProgress);
             lossSum = 0;
             lossCount = 0;
             lastPost = now;
@@ -217,7 +228,7 @@ function inspect(m: Extract<ToWorker, { type: "inspect" }>): void {
     const w = firstConvWeights(net);
     if (w) filters = { layer: w.layer, picture: keep(renderFilters(w.values, w.shape, { minSide: 40 })) };
   }
-  post({ type: "inspection", id: m.id, purpose: m.purpose, label, input, predictions: top, layers, filters }, transfer);
+  post({ type: "inspection", id: m.id, purpose: m.purpose, source: m.source.kind, origin, label, input, predictions: top, layers, filters }, transfer);
 }
 
 function exportModel(): void {
@@ -232,7 +243,8 @@ function importModel(m: Extract<ToWorker, { type: "import" }>): void {
   model = loaded.model;
   info = loaded.info;
   modelName = String(loaded.info.extra?.model ?? loaded.model.name);
-  post({ type: "model", model: modelView(model, `loaded from ${m.where}`) });
+  origin = `loaded from ${m.where}`;
+  post({ type: "model", model: modelView(model, origin) });
 }
 
 // ---------------------------------------------------------------------------
@@ -246,6 +258,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       case "pause":
         if (training) {
           setPaused(true);
+          if (lastProgress) post(lastProgress);
           post({ type: "state", state: "paused" });
         }
         return;
