@@ -7,7 +7,9 @@
 // layers' own loops and allocations).
 //
 // Run after `npm run build`:
-//   node bench/profile-lenet.mjs [--steps 30] [--threads 1,2] [--net lenet5,cifar] [--js]
+//   node bench/profile-lenet.mjs [--steps 30] [--threads 1,2] [--net lenet5,cifar,lenet5-fused,cifar-fused] [--js]
+// The "-fused" nets set Conv2d.fusedRelu and drop the ReLU layer after each
+// convolution: what a Sequential-level Conv+ReLU fusion would gain.
 // The machine's load average is printed with the results: on a shared machine
 // the two-thread column is only meaningful when the load is below 1.
 import os from "node:os";
@@ -65,6 +67,24 @@ const NETS = {
   },
 };
 
+/** The same net with each Conv2d + ReLU pair fused into the convolution's kernel. */
+function fused(build) {
+  return () => {
+    const layers = build().layers;
+    const out = [];
+    for (let i = 0; i < layers.length; i++) {
+      if (layers[i] instanceof Conv2d && layers[i + 1] instanceof ReLU) {
+        layers[i].fusedRelu = true;
+        out.push(layers[i]);
+        i++;
+      } else out.push(layers[i]);
+    }
+    return new Sequential(out);
+  };
+}
+NETS["lenet5-fused"] = { input: NETS.lenet5.input, build: fused(NETS.lenet5.build) };
+NETS["cifar-fused"] = { input: NETS.cifar.input, build: fused(NETS.cifar.build) };
+
 /** A short name for one kernel call: the method and the shape it ran on. */
 function label(method, args) {
   const g = args.find((a) => a && typeof a === "object" && "batch" in a && !(a instanceof Float32Array));
@@ -95,14 +115,17 @@ function instrument(be) {
     be[m] = function (...args) {
       const key = label(m, args);
       const copyBefore = copyMs;
+      const c0 = process.cpuUsage();
       const t = performance.now();
       current = key;
       const r = orig.apply(this, args);
       const dt = performance.now() - t;
+      const c = process.cpuUsage(c0);
       current = null;
       let s = stats.get(key);
-      if (!s) stats.set(key, (s = { ms: 0, copyMs: 0, calls: 0 }));
+      if (!s) stats.set(key, (s = { ms: 0, cpuMs: 0, copyMs: 0, calls: 0 }));
       s.ms += dt;
+      s.cpuMs += (c.user + c.system) / 1000;
       s.copyMs += copyMs - copyBefore;
       s.calls++;
       return r;
@@ -198,19 +221,20 @@ for (const netName of nets) {
     console.log(`== ${netName} training step, batch ${batch}, ${backendName}${backendName === "wasm" ? ` ${threads} thread${threads > 1 ? "s" : ""}` : ""}: ` +
       `median ${ms.toFixed(2)} ms = ${Math.round((batch * 1000) / ms)} img/s; process CPU ${cpuPerStep.toFixed(2)} ms/step ` +
       `(${(cpuPerStep / (wallAll / steps)).toFixed(2)} cores busy); load ${os.loadavg()[0].toFixed(2)}`);
-    const rows = [["kernel (shape)", "calls/step", "ms/step", "share", "of which copies"]];
-    let inKernels = 0, inCopies = 0;
+    const rows = [["kernel (shape)", "calls/step", "wall ms/step", "CPU ms/step", "share of wall", "of which copies"]];
+    let inKernels = 0, inCopies = 0, inCpu = 0;
     const entries = [...prof.stats.entries()].sort((a, b) => b[1].ms - a[1].ms);
     for (const [key, s] of entries) {
       inKernels += s.ms;
       inCopies += s.copyMs;
-      rows.push([key, (s.calls / steps).toFixed(0), (s.ms / steps).toFixed(3), `${((100 * s.ms) / total).toFixed(1)}%`,
+      inCpu += s.cpuMs;
+      rows.push([key, (s.calls / steps).toFixed(0), (s.ms / steps).toFixed(3), (s.cpuMs / steps).toFixed(3), `${((100 * s.ms) / total).toFixed(1)}%`,
         s.copyMs > 0 ? `${((100 * s.copyMs) / s.ms).toFixed(0)}%` : "-"]);
     }
-    rows.push(["all kernels", "", (inKernels / steps).toFixed(3), `${((100 * inKernels) / total).toFixed(1)}%`,
+    rows.push(["all kernels", "", (inKernels / steps).toFixed(3), (inCpu / steps).toFixed(3), `${((100 * inKernels) / total).toFixed(1)}%`,
       inCopies > 0 ? `${((100 * inCopies) / inKernels).toFixed(0)}%` : "-"]);
-    rows.push(["outside the backend", "", ((total - inKernels) / steps).toFixed(3), `${((100 * (total - inKernels)) / total).toFixed(1)}%`, ""]);
-    rows.push(["step (instrumented)", "", (total / steps).toFixed(3), "100%", ""]);
+    rows.push(["outside the backend", "", ((total - inKernels) / steps).toFixed(3), "", `${((100 * (total - inKernels)) / total).toFixed(1)}%`, ""]);
+    rows.push(["step (instrumented)", "", (total / steps).toFixed(3), "", "100%", ""]);
     table(rows);
   }
 }

@@ -80,13 +80,6 @@ function padRows(src: usize, C: i32, H: i32, W: i32, offH: i32, offW: i32, r0: i
   }
 }
 
-/** Scratch bytes one thread needs for directForward. */
-export function directForwardScratch(g: usize): i32 {
-  const cin = gi(g, D_CIN), kH = gi(g, D_KH), kW = gi(g, D_KW), outH = gi(g, D_OH), bands = gi(g, D_BANDS);
-  const bandRows = (outH + bands - 1) / bands + (kH - 1) * gi(g, D_DH);
-  return (packedFilterFloats(gi(g, D_COUT), cin, kH * kW) + cin * bandRows * gi(g, D_WP) + 64) << 2;
-}
-
 /** Writes four output rows' 8-pixel segment: bias, ReLU (NaN kept), and only the n valid pixels. */
 // @ts-ignore: decorator
 @inline function storeSegment(y: usize, v0: v128, v1: v128, n: i32, b: f32, relu: bool): void {
@@ -187,14 +180,6 @@ export function directForward(g: usize, x: usize, w: usize, bias: usize, y: usiz
   }
 }
 
-/** Scratch bytes one thread needs for directBackwardFilter, besides its partial gradient. */
-export function directFilterScratch(g: usize): i32 {
-  const cin = gi(g, D_CIN), kH = gi(g, D_KH), outH = gi(g, D_OH), outW = gi(g, D_OW);
-  const rows = outH + (kH - 1) * gi(g, D_DH);
-  const dyPitch = (outW + 3) & ~3;
-  return (cin * rows * gi(g, D_WP) + gi(g, D_COUT) * outH * dyPitch + 64) << 2;
-}
-
 // @ts-ignore: decorator
 @inline function hsum(v: v128): f32 {
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
@@ -227,80 +212,111 @@ export function directBackwardFilter(
   const dyPitch = (outW + 3) & ~3;
   const xp = scratch;
   const dyp = xp + (<usize>(cin * rows * pitch) << 2);
+  // Byte offset of tap r = (c, i, j) in the padded image: a table, so the loops never divide.
+  const taps = dyp + (<usize>(((cout + 3) & ~3) * outH * dyPitch) << 2);
+  {
+    let r = 0;
+    for (let c = 0; c < cin; c++) {
+      for (let i = 0; i < kH; i++) {
+        for (let j = 0; j < kW; j++) {
+          store<i32>(taps + (<usize>r << 2), ((c * rows + i * dH) * pitch + j * dW) << 2);
+          r++;
+        }
+      }
+    }
+  }
   const vecs = dyPitch >> 2;
-  const dyRow = <usize>dyPitch << 2, dyChan = <usize>(outH * dyPitch) << 2;
+  const dyChan = <usize>(outH * dyPitch) << 2, xRow = <usize>pitch << 2;
   for (let n = it0; n < it1; n++) {
     padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, 0, rows, pitch, xp);
     const dyn = dy + (<usize>(n * cout * plane) << 2);
-    // dy with rows padded to whole vectors (zeros), so no pixel loop has a tail.
-    padRows(dyn, cout, outH, outW, 0, 0, 0, outH, dyPitch, dyp);
+    interleaveDy(dyn, cout, outH, outW, vecs, dyp);
     if (dbPart != 0) {
       for (let k = 0; k < cout; k++) addTo(dbPart + (<usize>k << 2), <f32>sumFloats(dyn + (<usize>(k * plane) << 2), plane));
     }
-    let kb = 0;
-    for (; kb + 4 <= cout; kb += 4) {
-      const d0 = dyp + <usize>kb * dyChan;
+    for (let kb = 0; kb < cout; kb += 4) {
+      const dBlock = dyp + <usize>kb * dyChan; // dyChan: bytes of one channel, so of a block's quarter
+      const kValid = min(4, cout - kb);
       let r = 0;
-      for (; r + 2 <= R; r += 2) {
-        const x0 = xrow(xp, r, kk, kW, rows, pitch, dH, dW);
-        const x1 = xrow(xp, r + 1, kk, kW, rows, pitch, dH, dW);
+      for (; r < R; r += 2) {
+        // An odd last tap pairs with itself; only its first sum is kept.
+        const x0 = xp + <usize>load<i32>(taps + (<usize>r << 2));
+        const x1 = xp + <usize>load<i32>(taps + (<usize>min(r + 1, R - 1) << 2));
+        const delta = x1 - x0;
         let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
         let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+        let dp = dBlock, px = x0;
+        const rowSkip = xRow - (<usize>vecs << 4);
         for (let oh = 0; oh < outH; oh++) {
-          let dp = d0 + <usize>oh * dyRow;
-          let p0 = x0 + (<usize>(oh * pitch) << 2), p1 = x1 + (<usize>(oh * pitch) << 2);
           for (let v = 0; v < vecs; v++) {
-            const b0 = v128.load(p0), b1 = v128.load(p1);
+            const b0 = v128.load(px), b1 = v128.load(px + delta);
             let d = v128.load(dp);
             a00 = madd(d, b0, a00); a01 = madd(d, b1, a01);
-            d = v128.load(dp + dyChan);
+            d = v128.load(dp, 16);
             a10 = madd(d, b0, a10); a11 = madd(d, b1, a11);
-            d = v128.load(dp + 2 * dyChan);
+            d = v128.load(dp, 32);
             a20 = madd(d, b0, a20); a21 = madd(d, b1, a21);
-            d = v128.load(dp + 3 * dyChan);
+            d = v128.load(dp, 48);
             a30 = madd(d, b0, a30); a31 = madd(d, b1, a31);
-            dp += 16; p0 += 16; p1 += 16;
+            dp += 64;
+            px += 16;
           }
+          px += rowSkip;
         }
+        // Lane sums of the four channels at once: a 4x4 transpose and three adds per tap.
+        const s0 = sum4(a00, a10, a20, a30), s1 = sum4(a01, a11, a21, a31);
         const o = dwPart + (<usize>(kb * R + r) << 2), rowB = <usize>R << 2;
-        addTo(o, hsum(a00)); addTo(o + 4, hsum(a01));
-        addTo(o + rowB, hsum(a10)); addTo(o + rowB + 4, hsum(a11));
-        addTo(o + 2 * rowB, hsum(a20)); addTo(o + 2 * rowB + 4, hsum(a21));
-        addTo(o + 3 * rowB, hsum(a30)); addTo(o + 3 * rowB + 4, hsum(a31));
+        const pair = r + 1 < R;
+        addTo(o, f32x4.extract_lane(s0, 0));
+        if (pair) addTo(o + 4, f32x4.extract_lane(s1, 0));
+        if (kValid > 1) {
+          addTo(o + rowB, f32x4.extract_lane(s0, 1));
+          if (pair) addTo(o + rowB + 4, f32x4.extract_lane(s1, 1));
+        }
+        if (kValid > 2) {
+          addTo(o + 2 * rowB, f32x4.extract_lane(s0, 2));
+          if (pair) addTo(o + 2 * rowB + 4, f32x4.extract_lane(s1, 2));
+        }
+        if (kValid > 3) {
+          addTo(o + 3 * rowB, f32x4.extract_lane(s0, 3));
+          if (pair) addTo(o + 3 * rowB + 4, f32x4.extract_lane(s1, 3));
+        }
       }
-      for (; r < R; r++) filterDot(dyp, xp, dwPart, kb, 4, r, R, kk, kW, rows, pitch, dH, dW, outH, vecs, dyRow, dyChan);
-    }
-    for (; kb < cout; kb++) {
-      for (let r = 0; r < R; r++) filterDot(dyp, xp, dwPart, kb, 1, r, R, kk, kW, rows, pitch, dH, dW, outH, vecs, dyRow, dyChan);
     }
   }
 }
 
-/** The padded-image address where tap r = (c, i, j) of output pixel (0, 0) reads. */
-// @ts-ignore: decorator
-@inline function xrow(xp: usize, r: i32, kk: i32, kW: i32, rows: i32, pitch: i32, dH: i32, dW: i32): usize {
-  const c = r / kk, ij = r % kk;
-  const i = ij / kW, j = ij % kW;
-  return xp + (<usize>((c * rows + i * dH) * pitch + j * dW) << 2);
-}
-
-/** The edge cases of directBackwardFilter: channels [k0, k0 + nk) against one tap r. */
-function filterDot(
-  dyp: usize, xp: usize, dwPart: usize, k0: i32, nk: i32, r: i32, R: i32, kk: i32, kW: i32, rows: i32, pitch: i32,
-  dH: i32, dW: i32, outH: i32, vecs: i32, dyRow: usize, dyChan: usize,
-): void {
-  const x0 = xrow(xp, r, kk, kW, rows, pitch, dH, dW);
-  for (let k = k0; k < k0 + nk; k++) {
-    let acc = f32x4.splat(0);
-    const dk = dyp + <usize>k * dyChan;
+/**
+ * dy of one image as [Cout/4][outH][vecs][4 channels][4 pixels], zero past
+ * outW and past Cout: the four channels of a pixel vector are one 64-byte
+ * run, read with constant offsets.
+ */
+function interleaveDy(dy: usize, cout: i32, outH: i32, outW: i32, vecs: i32, dst: usize): void {
+  let d = dst;
+  for (let kb = 0; kb < cout; kb += 4) {
     for (let oh = 0; oh < outH; oh++) {
-      let dp = dk + <usize>oh * dyRow;
-      let p = x0 + (<usize>(oh * pitch) << 2);
       for (let v = 0; v < vecs; v++) {
-        acc = madd(v128.load(dp), v128.load(p), acc);
-        dp += 16; p += 16;
+        const w0 = v << 2;
+        for (let q = 0; q < 4; q++) {
+          const k = kb + q;
+          const src = dy + (<usize>((k * outH + oh) * outW + w0) << 2);
+          if (k < cout && w0 + 4 <= outW) {
+            v128.store(d, v128.load(src));
+          } else {
+            v128.store(d, f32x4.splat(0));
+            if (k < cout) for (let t = 0; t < outW - w0; t++) store<f32>(d + (<usize>t << 2), load<f32>(src + (<usize>t << 2)));
+          }
+          d += 16;
+        }
       }
     }
-    addTo(dwPart + (<usize>(k * R + r) << 2), hsum(acc));
   }
+}
+
+/** [sum(a), sum(b), sum(c), sum(d)]: the lane sums of four vectors. */
+// @ts-ignore: decorator
+@inline function sum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7)); // a0+a2 b0+b2 a1+a3 b1+b3
+  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
 }

@@ -43,6 +43,8 @@ function bandCount(pairs: number, nth: number, colBytes: number, limit: number):
  * GEMM would be too thin for packing im2col columns to pay.
  */
 const DIRECT_MAX_TAPS = 1024;
+/** Bytes of padded input rows that one output row of a direct convolution reads (about L1). */
+const DIRECT_ROW_BYTES = 64 * 1024;
 
 /** Which convolution algorithm a call uses: "auto" picks by shape; the others force one (for benchmarks and tests). */
 export type ConvAlgorithm = "auto" | "gemm" | "direct";
@@ -246,7 +248,7 @@ export class WasmBackend implements Backend {
     const rt = this.rt;
     const dwFloats = g.outChannels * z.rows;
     const partFloats = dwFloats + (dbias ? g.outChannels : 0);
-    if (this.convAlgorithm === "direct" && g.strideH === 1 && g.strideW === 1 && g.groups === 1) {
+    if (this.useDirect(g, "filter")) {
       this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
         const nb = n1 - n0;
         const d: DirectShape = {
@@ -264,7 +266,8 @@ export class WasmBackend implements Backend {
         // Whole images per thread: no more threads than images.
         const nth = Math.min(nb, this.threadsFor((z.flops / g.batch) * nb));
         const rows = d.outH + (d.kH - 1) * d.dH;
-        const work = (d.cin * rows * directPitch(d) + d.cout * d.outH * Math.ceil(d.outW / 4) * 4 + 64) * 4;
+        // padded image, padded dy, the taps' offset table
+        const work = (d.cin * rows * directPitch(d) + Math.ceil(d.cout / 4) * 4 * d.outH * Math.ceil(d.outW / 4) * 4 + z.rows + 64) * 4;
         const partOffset = Math.ceil(work / 64) * 64;
         const s = this.scratch(nth, partOffset + partFloats * 4);
         rt.i32.set(directRecord(d, 1), geom >> 2);
@@ -314,28 +317,36 @@ export class WasmBackend implements Backend {
    * loses when they are not (LeNet's 10-pixel rows fill 10 of 16 lanes). Its
    * backward data is a full convolution of dy, which also multiplies the
    * padding: that costs H*W / (outH*outW) times the useful work (about 2x for
-   * LeNet c3's unpadded 5x5). Backward filter stays on GEMM: the direct
-   * version measured 1.0-2.1x slower.
+   * LeNet c3's unpadded 5x5). Backward filter (dot products over 4-pixel
+   * vectors of dy's rows) measured 15-40% faster on the LeNet and CIFAR layers.
    */
   /** The algorithm a pass of this convolution runs with under the current setting. */
   convAlgorithmFor(g: Conv2dGeometry, pass: "forward" | "data" | "filter"): "direct" | "gemm" {
-    if (pass === "filter") {
-      return this.convAlgorithm === "direct" && g.strideH === 1 && g.strideW === 1 && g.groups === 1 ? "direct" : "gemm";
-    }
     return this.useDirect(g, pass) ? "direct" : "gemm";
   }
 
-  private useDirect(g: Conv2dGeometry, pass: "forward" | "data"): boolean {
+  private useDirect(g: Conv2dGeometry, pass: "forward" | "data" | "filter"): boolean {
     if (g.strideH !== 1 || g.strideW !== 1 || g.groups !== 1) return false;
     if (this.convAlgorithm !== "auto") return this.convAlgorithm === "direct";
     if (isPointwise(g)) return false;
     const lanes = (w: number) => w / (Math.ceil(w / 8) * 8);
+    // The padded input rows one output row reads must stay in L1 (VGG's
+    // 64x224x224 layer reads 175 KB per row and loses 5-10% to the blocked GEMM).
+    const rowsFit = (channels: number, outW: number) =>
+      channels * g.kH * (Math.ceil(outW / 8) * 8 + (g.kW - 1) * g.dilationW) * 4 <= DIRECT_ROW_BYTES;
     if (pass === "forward") {
-      return g.inChannels * g.kH * g.kW <= DIRECT_MAX_TAPS && lanes(g.outW) >= 0.85;
+      return g.inChannels * g.kH * g.kW <= DIRECT_MAX_TAPS && lanes(g.outW) >= 0.6 && rowsFit(g.inChannels, g.outW);
+    }
+    if (pass === "filter") {
+      // Vectors of 4 pixels along dy's rows; with many filters the GEMM's
+      // register tile is fuller (ResNet-20's 64-channel layer: 8.1 ms GEMM, 9.5 ms direct).
+      return g.inChannels * g.kH * g.kW <= DIRECT_MAX_TAPS && g.outChannels <= 32 &&
+        g.outW / (Math.ceil(g.outW / 4) * 4) >= 0.75 && rowsFit(g.inChannels, g.outW);
     }
     const channels = g.inChannels / (Math.ceil(g.inChannels / 4) * 4);
     const useful = (g.outH * g.outW) / (g.inH * g.inW);
-    return g.outChannels * g.kH * g.kW <= DIRECT_MAX_TAPS && lanes(g.inW) * channels * useful >= 0.85;
+    return g.outChannels * g.kH * g.kW <= DIRECT_MAX_TAPS && lanes(g.inW) * channels * useful >= 0.85 &&
+      rowsFit(g.outChannels, g.inW);
   }
 
   /** Runs a direct convolution job on a batch (input, filters and output already sliced). */
