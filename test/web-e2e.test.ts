@@ -184,7 +184,8 @@ test("the browser app trains LeNet-5 past 90%, draws, shows every layer, and tra
     assertSamePredictions(await readPage(), nodeTop5(nodeModel, image), "Node-trained model");
 
     assert.deepEqual(errors, [], "the page logged errors");
-    console.log(`# web e2e: validation accuracy ${(100 * accuracy).toFixed(2)}%, drawn digit read as ${drawn}; screenshots in ${shots}`);
+    console.log(`# web e2e: validation accuracy ${(100 * accuracy).toFixed(2)}%, drawn digit read as ${drawn}` +
+      (shots === work ? "" : `; screenshots written to ${shots}`));
   } finally {
     await context?.close();
     await server?.close();

@@ -226,7 +226,7 @@ function inspect(m: Extract<ToWorker, { type: "inspect" }>): void {
     const trace = traceActivations(net, x, shape);
     layers = trace.layers.map((l) => ({ name: l.name, type: l.type, volume: volumeOf(l.shape), picture: keep(renderVolume(l.values, l.shape, { maxWidth: 900 })) }));
     const w = firstConvWeights(net);
-    if (w) filters = { layer: w.layer, picture: keep(renderFilters(w.values, w.shape, { minSide: 40 })) };
+    if (w) filters = { layer: w.layer, picture: keep(renderFilters(w.values, w.shape, { minSide: 40, maxWidth: 290 })) };
   }
   post({ type: "inspection", id: m.id, purpose: m.purpose, source: m.source.kind, origin, label, input, predictions: top, layers, filters }, transfer);
 }
