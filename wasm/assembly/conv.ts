@@ -4,6 +4,7 @@
 // band of input channels), since col2im of distinct channels never overlaps.
 import { sgemm } from "./gemm";
 import { copyFloats, zeroFloats, addFloats, sumFloats } from "./simd";
+import { claim } from "./work";
 
 /** Geometry record laid out by the loader (i32 fields, in this order). */
 export const G_BATCH = 0, G_C = 1, G_H = 2, G_W = 3, G_K = 4, G_KH = 5, G_KW = 6,
@@ -128,7 +129,7 @@ function biasRelu(y: usize, n: i32, b: f32, relu: bool): void {
  */
 export function convForward(
   g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool,
-  gemmScratch: usize, col: usize, tid: i32, nth: i32,
+  gemmScratch: usize, col: usize, counter: usize,
 ): void {
   const N = gi(g, G_BATCH), C = gi(g, G_C), H = gi(g, G_H), W = gi(g, G_W), K = gi(g, G_K);
   const kH = gi(g, G_KH), kW = gi(g, G_KW), groups = gi(g, G_GROUPS), outH = gi(g, G_OH), outW = gi(g, G_OW);
@@ -137,8 +138,7 @@ export function convForward(
   const pairs = N * groups;
   const bands = gi(g, G_BANDS);
   const items = pairs * bands;
-  const it0 = <i32>((<i64>items * tid) / nth), it1 = <i32>((<i64>items * (tid + 1)) / nth);
-  for (let it = it0; it < it1; it++) {
+  for (let it = claim(counter); it < items; it = claim(counter)) {
     const pair = it / bands, band = it % bands;
     const n = pair / groups, grp = pair % groups;
     const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
@@ -168,7 +168,7 @@ export function convForward(
 
 /** One thread's share of dx = conv_transpose(dy, w): dcol = Wg^T dy, then col2im. */
 export function convBackwardData(
-  g: usize, dy: usize, w: usize, dx: usize, gemmScratch: usize, col: usize, tid: i32, nth: i32,
+  g: usize, dy: usize, w: usize, dx: usize, gemmScratch: usize, col: usize, counter: usize,
 ): void {
   const N = gi(g, G_BATCH), C = gi(g, G_C), H = gi(g, G_H), W = gi(g, G_W), K = gi(g, G_K);
   const kH = gi(g, G_KH), kW = gi(g, G_KW), groups = gi(g, G_GROUPS), outH = gi(g, G_OH), outW = gi(g, G_OW);
@@ -177,8 +177,7 @@ export function convBackwardData(
   const pairs = N * groups;
   const bands = gi(g, G_BANDS);
   const items = pairs * bands;
-  const it0 = <i32>((<i64>items * tid) / nth), it1 = <i32>((<i64>items * (tid + 1)) / nth);
-  for (let it = it0; it < it1; it++) {
+  for (let it = claim(counter); it < items; it = claim(counter)) {
     const pair = it / bands, band = it % bands;
     const n = pair / groups, grp = pair % groups;
     const c0 = (cg * band) / bands, c1 = (cg * (band + 1)) / bands;
@@ -212,7 +211,7 @@ export function convBackwardData(
  */
 export function convBackwardFilter(
   g: usize, x: usize, dy: usize, dwPart: usize, dbPart: usize, zeroFirst: bool,
-  gemmScratch: usize, col: usize, tid: i32, nth: i32,
+  gemmScratch: usize, col: usize, counter: usize,
 ): void {
   const N = gi(g, G_BATCH), C = gi(g, G_C), H = gi(g, G_H), W = gi(g, G_W), K = gi(g, G_K);
   const kH = gi(g, G_KH), kW = gi(g, G_KW), groups = gi(g, G_GROUPS), outH = gi(g, G_OH), outW = gi(g, G_OW);
@@ -225,8 +224,7 @@ export function convBackwardFilter(
   const pairs = N * groups;
   const bands = gi(g, G_BANDS);
   const items = pairs * bands;
-  const it0 = <i32>((<i64>items * tid) / nth), it1 = <i32>((<i64>items * (tid + 1)) / nth);
-  for (let it = it0; it < it1; it++) {
+  for (let it = claim(counter); it < items; it = claim(counter)) {
     const pair = it / bands, band = it % bands;
     const n = pair / groups, grp = pair % groups;
     const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;

@@ -11,6 +11,7 @@
 // image into per-thread partial gradients.
 import { madd } from "./simd";
 import { zeroFloats, sumFloats } from "./simd";
+import { claim } from "./work";
 
 /** Record laid out by the loader (i32 fields). */
 export const D_BATCH = 0, D_CIN = 1, D_HIN = 2, D_WIN = 3, D_COUT = 4, D_KH = 5, D_KW = 6, D_DH = 7, D_DW = 8,
@@ -110,21 +111,20 @@ function padRows(src: usize, C: i32, H: i32, W: i32, offH: i32, offW: i32, r0: i
  * One thread's share of y = conv(x, w) (+ bias, ReLU) for stride 1, groups 1;
  * work items are (image, band of output rows).
  */
-export function directForward(g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scratch: usize, tid: i32, nth: i32): void {
+export function directForward(g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scratch: usize, counter: usize): void {
   const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
   const kH = gi(g, D_KH), kW = gi(g, D_KW), dH = gi(g, D_DH), dW = gi(g, D_DW);
   const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW), pitch = gi(g, D_WP);
   const bands = gi(g, D_BANDS), flip = gi(g, D_FLIP) != 0;
   const kk = kH * kW, plane = outH * outW;
   const items = N * bands;
-  const it0 = <i32>((<i64>items * tid) / nth), it1 = <i32>((<i64>items * (tid + 1)) / nth);
-  if (it1 <= it0) return;
+  let it = claim(counter);
+  if (it >= items) return;
   const wp = scratch;
   packFilters(w, cout, cin, kH, kW, flip, wp);
   const xp = wp + (<usize>packedFilterFloats(cout, cin, kk) << 2);
-  const kbStride = <usize>(cin * kk) << 4; // bytes of one 4-channel block of packed filters
   const dWb = <usize>dW << 2;
-  for (let it = it0; it < it1; it++) {
+  for (; it < items; it = claim(counter)) {
     const n = it / bands, band = it % bands;
     const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
     if (oh1 <= oh0) continue;
@@ -196,7 +196,7 @@ export function directForward(g: usize, x: usize, w: usize, bias: usize, y: usiz
  * when zeroFirst. Work items are whole images.
  */
 export function directBackwardFilter(
-  g: usize, x: usize, dy: usize, dwPart: usize, dbPart: usize, zeroFirst: bool, scratch: usize, tid: i32, nth: i32,
+  g: usize, x: usize, dy: usize, dwPart: usize, dbPart: usize, zeroFirst: bool, scratch: usize, counter: usize,
 ): void {
   const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
   const kH = gi(g, D_KH), kW = gi(g, D_KW), dH = gi(g, D_DH), dW = gi(g, D_DW);
@@ -206,8 +206,8 @@ export function directBackwardFilter(
     zeroFloats(dwPart, cout * R);
     if (dbPart != 0) zeroFloats(dbPart, cout);
   }
-  const it0 = <i32>((<i64>N * tid) / nth), it1 = <i32>((<i64>N * (tid + 1)) / nth);
-  if (it1 <= it0) return;
+  let n = claim(counter);
+  if (n >= N) return;
   const rows = outH + (kH - 1) * dH;
   const dyPitch = (outW + 3) & ~3;
   const xp = scratch;
@@ -227,7 +227,7 @@ export function directBackwardFilter(
   }
   const vecs = dyPitch >> 2;
   const dyChan = <usize>(outH * dyPitch) << 2, xRow = <usize>pitch << 2;
-  for (let n = it0; n < it1; n++) {
+  for (; n < N; n = claim(counter)) {
     padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, 0, rows, pitch, xp);
     const dyn = dy + (<usize>(n * cout * plane) << 2);
     interleaveDy(dyn, cout, outH, outW, vecs, dyp);

@@ -14,8 +14,11 @@ export const JOB_GEMM = 1, JOB_CONV_FORWARD = 2, JOB_CONV_BACKWARD_DATA = 3, JOB
   JOB_BN_TRAIN = 10, JOB_BN_APPLY = 11, JOB_BN_BACKWARD = 12, JOB_IM2COL = 13, JOB_COL2IM = 14,
   JOB_RELU = 15, JOB_RELU_BACKWARD = 16, JOB_DIRECT_FORWARD = 17, JOB_DIRECT_FILTER = 18;
 
-/** Byte offsets inside the job block. */
-const OFF_JOB = 8, OFF_NTH = 12, OFF_ARGS = 64;
+/**
+ * Byte offsets inside the job block. The work counter (see work.ts) has a
+ * cache line of its own, past the threads' busy-time tallies.
+ */
+const OFF_JOB = 8, OFF_NTH = 12, OFF_ARGS = 64, OFF_COUNTER = 512;
 
 export function heapBase(): usize {
   return __heap_base;
@@ -42,22 +45,23 @@ export function gemmScratchBytes(): i32 {
 export function runJob(job: usize, tid: i32): void {
   const id = load<i32>(job + OFF_JOB);
   const nth = load<i32>(job + OFF_NTH);
+  const counter = job + OFF_COUNTER;
   switch (id) {
     case JOB_GEMM: {
       const scratch = ptr(job, 12) + <usize>tid * ptr(job, 13);
       sgemmPart(arg(job, 0), arg(job, 1), arg(job, 2), ptr(job, 3), arg(job, 4), arg(job, 5) != 0,
-        ptr(job, 6), arg(job, 7), arg(job, 8) != 0, ptr(job, 9), arg(job, 10), arg(job, 11) != 0, scratch, tid, nth);
+        ptr(job, 6), arg(job, 7), arg(job, 8) != 0, ptr(job, 9), arg(job, 10), arg(job, 11) != 0, scratch, nth, counter);
       break;
     }
     case JOB_CONV_FORWARD: {
       const scratch = ptr(job, 6) + <usize>tid * ptr(job, 7);
       convForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0,
-        scratch, scratch + ptr(job, 8), tid, nth);
+        scratch, scratch + ptr(job, 8), counter);
       break;
     }
     case JOB_CONV_BACKWARD_DATA: {
       const scratch = ptr(job, 4) + <usize>tid * ptr(job, 5);
-      convBackwardData(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), scratch, scratch + ptr(job, 6), tid, nth);
+      convBackwardData(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), scratch, scratch + ptr(job, 6), counter);
       break;
     }
     case JOB_CONV_BACKWARD_FILTER: {
@@ -69,7 +73,7 @@ export function runJob(job: usize, tid: i32): void {
         dw = col + ptr(job, 8);
         if (db != 0) db = dw + (<usize>arg(job, 9) << 2);
       }
-      convBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), dw, db, tid > 0, scratch, col, tid, nth);
+      convBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), dw, db, tid > 0, scratch, col, counter);
       break;
     }
     case JOB_REDUCE:
@@ -129,7 +133,7 @@ export function runJob(job: usize, tid: i32): void {
     case JOB_DIRECT_FORWARD:
       // args: d x w bias y relu scratchBase stride
       directForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0,
-        ptr(job, 6) + <usize>tid * ptr(job, 7), tid, nth);
+        ptr(job, 6) + <usize>tid * ptr(job, 7), counter);
       break;
     case JOB_DIRECT_FILTER: {
       // args: d x dy dw db scratchBase stride partOffset dwFloats
@@ -139,7 +143,7 @@ export function runJob(job: usize, tid: i32): void {
         dw = scratch + ptr(job, 7);
         if (db != 0) db = dw + (<usize>arg(job, 8) << 2);
       }
-      directBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), dw, db, tid > 0, scratch, tid, nth);
+      directBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), dw, db, tid > 0, scratch, counter);
       break;
     }
     default:

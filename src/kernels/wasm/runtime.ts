@@ -13,8 +13,12 @@ const PAGE = 65536;
 /** The wasm32 limit, as declared by the module (--maximumMemory). */
 const MAX_PAGES = 65536;
 const INITIAL_PAGES = 32;
-/** Job block: 16 control slots, 48 argument slots (see wasm/assembly/index.ts), then the threads' busy-time tallies. */
-const JOB_BYTES = 512;
+/**
+ * Job block: 16 control slots, 48 argument slots (see wasm/assembly/index.ts),
+ * the threads' busy-time tallies, then the work counter on its own cache line.
+ */
+const JOB_BYTES = 576;
+const COUNTER_BYTE = 512;
 const ARGS_SLOT = 16;
 /** Geometry record for conv and pooling jobs. */
 const GEOM_BYTES = 128;
@@ -294,6 +298,7 @@ export class WasmRuntime {
     if (nth > 1 && !this.waitReady()) nth = 1;
     s[SLOT_JOB] = id;
     s[SLOT_NTH] = nth;
+    this.i32[(this.jobBase + COUNTER_BYTE) >> 2] = 0; // published to the workers by the Atomics.add on GEN
     if (nth === 1) {
       this.exports.runJob(this.jobBase, 0);
       return 1;

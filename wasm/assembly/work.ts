@@ -1,0 +1,10 @@
+// Work sharing inside one job. Threads take items from a shared counter
+// instead of fixed ranges: on a machine shared with other programs a thread
+// the OS has not scheduled leaves its items to the threads that are running,
+// rather than making every other thread wait for its fixed share.
+
+/** Takes the next item of the current job; a value >= the item count means none is left. */
+// @ts-ignore: decorator
+@inline export function claim(counter: usize): i32 {
+  return atomic.add<i32>(counter, 1);
+}
