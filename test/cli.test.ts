@@ -155,6 +155,9 @@ test("--help lists every model with what it is; --model-width shrinks the recipe
   for (const name of ["lenet5", "bn-convnet", "resnet8-wide", "resnet20"]) assert.match(help.stdout, new RegExp(`^  ${name} +\\S`, "m"));
   assert.match(help.stdout, /--model-width X/);
   assert.match(help.stdout, /--max-batches N/);
+  const trainHelp = stride("train", "--help");
+  assert.equal(trainHelp.code, 0, trainHelp.stderr);
+  assert.equal(trainHelp.stdout, help.stdout);
 
   const dir = join(work, "bn");
   const r = stride(

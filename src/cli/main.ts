@@ -5,6 +5,7 @@
  *   stride eval <model-dir> [--dataset …] [--ten-crop]       accuracy, top-5, confusion matrix
  *   stride predict <model-dir> <image…> [--k 5]              top-k labels of image files
  *   stride summary <model> [--input 3x224x224] …             the architecture's arithmetic
+ *   stride visualize <model-dir> <image> --out DIR           activations and filters as PNG files
  */
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
@@ -57,6 +58,8 @@ commands:
       --k N                how many classes (default 5)
   summary <model>          layers, output volumes, parameters, memory and FLOPs
       --input CxHxW  --batch N  --optimizer sgd|momentum|adam  --strict
+  visualize <model-dir> <image> --out DIR   every layer's activations (depth slices in rows), the first
+                           layer's filters and the top-5, as PNG files   [--scale N] [--k N]
 
 models:
 ${describeModels("  ")}
@@ -64,6 +67,11 @@ ${describeModels("  ")}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `stride train --help` (as the README suggests) prints the usage rather than "unknown option".
+  if (["train", "eval", "predict"].includes(command) && (rest.includes("--help") || rest.includes("-h"))) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   try {
     switch (command) {
       case "train":
@@ -75,6 +83,10 @@ export async function main(argv: string[]): Promise<number> {
       case "summary": {
         const { summaryCommand } = await import("./commands/summary.js");
         return await summaryCommand(rest);
+      }
+      case "visualize": {
+        const { visualizeCommand } = await import("./commands/visualize.js");
+        return await visualizeCommand(rest);
       }
       case undefined:
       case "help":
