@@ -234,3 +234,32 @@ test("callbacks: early stopping ends a run that stopped improving; saveBest keep
   assert.equal(readFileSync(logPath, "utf8").trim().split("\n").length, 4);
   assert.throws(() => earlyStopping({ monitor: "accuracy" as any }), /monitor = "accuracy" is not valid/);
 });
+
+test("an abort signal stops training after the current batch; a promise from onBatchEnd holds the next batch", async () => {
+  const data = quadrants(32, 8);
+  const model = smallNet();
+  const controller = new AbortController();
+  const seen: number[] = [];
+  let released = false;
+  const h = await fit(model, data, {
+    epochs: 5, batchSize: 8, optimizer: new SGD(model.params(), { lr: 0.01 }), progress: "none", signal: controller.signal,
+    callbacks: [{
+      onBatchEnd: async (step) => {
+        seen.push(step);
+        if (step === 2) {
+          // A pause: the next batch waits for this promise.
+          await new Promise((r) => setTimeout(r, 20));
+          released = true;
+        }
+        if (step === 3) {
+          assert.ok(released, "batch 3 ran before the pause after batch 2 ended");
+          controller.abort();
+        }
+      },
+    }],
+  });
+  assert.deepEqual(seen, [1, 2, 3]);
+  assert.equal(h.batchLosses.length, 3);
+  assert.ok(h.stoppedEarly);
+  assert.match(h.stopReason ?? "", /aborted during epoch 1, after 3 batches/);
+});

@@ -67,8 +67,9 @@ export function encodeModel(model: Model, info: ModelInfo = {}): EncodedModel {
 
 /** Rebuilds a model from the two files' contents; `where` names the source in errors. */
 export function decodeModel(jsonText: string, weights: Uint8Array, where = "model"): { model: Model; info: ModelInfo } {
-  const jsonPath = join(where, MODEL_JSON);
-  const weightsPath = join(where, WEIGHTS_FILE);
+  // Plain concatenation (not node:path) keeps decodeModel usable in a browser.
+  const jsonPath = `${where}/${MODEL_JSON}`;
+  const weightsPath = `${where}/${WEIGHTS_FILE}`;
   let parsed: unknown;
   try {
     parsed = JSON.parse(jsonText);

@@ -51,7 +51,8 @@ export interface History {
 /** Called after each epoch; return "stop" to end training. */
 export interface Callback {
   onEpochEnd?(log: EpochLog, history: History): void | "stop";
-  onBatchEnd?(step: number, loss: number): void;
+  /** After each batch; a returned promise is awaited before the next batch (a way to pause). */
+  onBatchEnd?(step: number, loss: number): void | Promise<void>;
 }
 
 export interface FitOptions {
@@ -82,6 +83,8 @@ export interface FitOptions {
   maxBatchesPerEpoch?: number;
   /** Where the per-epoch lines go (default console.log). */
   log?: (line: string) => void;
+  /** Aborting it stops training after the current batch; fit then resolves with stoppedEarly. */
+  signal?: AbortSignal;
 }
 
 /** Training stopped because the loss stopped being a number. */
@@ -158,12 +161,17 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
         optimizer.step();
         meter.add(loss, flatScores(logits), batch.labels);
         history.batchLosses.push(loss);
-        for (const cb of opts.callbacks ?? []) cb.onBatchEnd?.(history.batchLosses.length, loss);
+        for (const cb of opts.callbacks ?? []) await cb.onBatchEnd?.(history.batchLosses.length, loss);
         b++;
         const seconds = (performance.now() - started) / 1000;
         progress.batch(b, { loss: meter.loss, accuracy: meter.accuracy, imagesPerSecond: meter.count / seconds });
         await yieldToEventLoop();
-        if (b >= batchesPerEpoch) break;
+        if (b >= batchesPerEpoch || opts.signal?.aborted) break;
+      }
+      if (opts.signal?.aborted) {
+        history.stoppedEarly = true;
+        history.stopReason = `aborted during epoch ${epoch + 1}, after ${b} batches`;
+        break;
       }
       if (b < loader.length) loader.endEpoch(); // a shortened epoch still ends where a full one would
       const seconds = (performance.now() - started) / 1000;
