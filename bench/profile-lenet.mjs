@@ -7,7 +7,7 @@
 // layers' own loops and allocations).
 //
 // Run after `npm run build`:
-//   node bench/profile-lenet.mjs [--steps 30] [--threads 1,2] [--net lenet5,cifar,lenet5-fused,cifar-fused] [--js]
+//   node bench/profile-lenet.mjs [--steps 30] [--threads 1,2] [--net lenet5,cifar,lenet5-fused,cifar-fused,resnet20] [--js]
 // The "-fused" nets set Conv2d.fusedRelu and drop the ReLU layer after each
 // convolution: what a Sequential-level Conv+ReLU fusion would gain.
 // The machine's load average is printed with the results: on a shared machine
@@ -24,6 +24,7 @@ import { Linear } from "../dist/src/layers/dense.js";
 import { softmaxCrossEntropy } from "../dist/src/layers/loss.js";
 import { Sequential } from "../dist/src/models/sequential.js";
 import { SGD } from "../dist/src/train/optimizers.js";
+import { models } from "../dist/src/index.js";
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -82,6 +83,8 @@ function fused(build) {
     return new Sequential(out);
   };
 }
+// ResNet-20 (CIFAR, option-B shortcuts) from the zoo, as bench/libs/stride.mjs runs it.
+NETS.resnet20 = { input: [3, 32, 32], build: () => models.resnetCifar(20, { numClasses: 10, inputShape: [3, 32, 32], shortcut: "B" }) };
 NETS["lenet5-fused"] = { input: NETS.lenet5.input, build: fused(NETS.lenet5.build) };
 NETS["cifar-fused"] = { input: NETS.cifar.input, build: fused(NETS.cifar.build) };
 
@@ -132,20 +135,26 @@ function instrument(be) {
     };
   }
   const rt = be.rt;
+  let copyOutMs = 0;
   if (rt) {
     for (const m of ["put", "getF32", "getI32"]) {
       const orig = rt[m];
       rt[m] = function (...args) {
         const t = performance.now();
         const r = orig.apply(this, args);
-        copyMs += performance.now() - t;
+        const dt = performance.now() - t;
+        copyMs += dt;
+        if (m !== "put") copyOutMs += dt;
         return r;
       };
     }
   }
   return {
     stats,
-    reset() { stats.clear(); copyMs = 0; },
+    reset() { stats.clear(); copyMs = 0; copyOutMs = 0; },
+    /** Milliseconds copying results out of wasm memory (into the layers' freshly allocated arrays). */
+    get copyOutMs() { return copyOutMs; },
+    get copyMs() { return copyMs; },
     restore() {
       for (const m of METHODS) delete be[m];
       if (rt) for (const m of ["put", "getF32", "getI32"]) delete rt[m];
@@ -236,6 +245,10 @@ for (const netName of nets) {
     rows.push(["outside the backend", "", ((total - inKernels) / steps).toFixed(3), "", `${((100 * (total - inKernels)) / total).toFixed(1)}%`, ""]);
     rows.push(["step (instrumented)", "", (total / steps).toFixed(3), "", "100%", ""]);
     table(rows);
+    if (prof.copyMs > 0) {
+      console.log(`copies: ${(prof.copyMs / steps).toFixed(3)} ms/step, of which ${(prof.copyOutMs / steps).toFixed(3)} ms out of wasm ` +
+        `(into arrays the layers allocated just before: the first write to fresh memory page-faults)\n`);
+    }
   }
 }
 setBackend("js");
