@@ -149,7 +149,9 @@ function libraries(backends, torch, modelDir, specsPath) {
     libs.push({
       id: `pytorch-${n}t`,
       unavailable: torch ? null : "Debian's python3-torch is not installed",
-      env: { OMP_NUM_THREADS: String(n) },
+      // libgomp's default spin-waiting collapses (10x and worse) when another process holds a core,
+      // as on a shared machine; passive waiting keeps PyTorch's numbers about its kernels.
+      env: { OMP_NUM_THREADS: String(n), OMP_WAIT_POLICY: "passive" },
       cmd: (w, t) => [PYTHON, ["torch_bench.py", "bench", "--specs", specsPath, "--threads", String(n), "--workload", w, ...t]],
     });
   }
@@ -266,7 +268,7 @@ async function main() {
           rates[w.kind] = speed(flops / cell.coldSec, `${w.id} (one iteration)`);
         }
         const shown = cell.status === "ok"
-          ? `${formatValue(cell.value)} ${cell.unit}  (${cell.runs} runs x ${cell.itersPerRun} it)`
+          ? `${formatValue(cell.value)} ${cell.unit}  (${cell.runs} run${cell.runs > 1 ? "s" : ""} x ${cell.itersPerRun} it)`
           : `${cell.status}: ${cell.note}`;
         console.log(`${head} ${shown}${cell.wallSec ? `  [${fmtSec(cell.wallSec)} s]` : ""}`);
       }

@@ -14,6 +14,7 @@ torchvision is not needed.
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -117,12 +118,8 @@ def to_unit(w, sec, flops):
 
 
 def blas_note():
-    info = torch.__config__.show()
-    for part in info.replace("\n", ",").split(","):
-        part = part.strip()
-        if part.startswith("BLAS_INFO="):
-            return part
-    return "BLAS unknown"
+    found = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return f"BLAS_INFO={found.group(1)}" if found else "BLAS unknown"
 
 
 def bench(args, specs):

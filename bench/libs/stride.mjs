@@ -227,7 +227,7 @@ await runChild(libId, async (w, timing, args) => {
       const loss = need(lib, "softmaxCrossEntropy");
       const labels = randomLabels(w.batch, spec.classes);
       const opt = makeOptimizer(lib, model.params());
-      how += `, ${opt.name}`;
+      provenance.push(opt.name);
       step = () => {
         opt.zeroGrad();
         const logits = model.forward(x, { training: true });

@@ -104,7 +104,9 @@ await runChild((args) => `tfjs-${args.backend ?? "cpu"}`, async (w, timing, args
   await tf.setBackend(backendName);
   await tf.ready();
   const threads = backendName === "wasm" ? tfwasm.getThreadsCount() : 1;
-  const simd = backendName === "wasm" ? (tf.env().getBool("WASM_HAS_SIMD_SUPPORT") ? ", SIMD" : ", no SIMD") : "";
+  const simd = backendName !== "wasm" ? "" :
+    `, ${tf.env().getBool("WASM_HAS_SIMD_SUPPORT") ? "SIMD" : "no SIMD"}, ` +
+    (tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT") ? "threaded build" : "single-threaded build (tfjs reports no multithread support in Node)");
   const version = require("@tensorflow/tfjs-core/package.json").version;
   const base = { lib: `tfjs-${backendName}`, version, threads };
   const flops = iterationFlops(w);
