@@ -92,7 +92,8 @@ console.log(`wasm backend: ${wasm.relaxedSimd ? "relaxed SIMD (fused multiply-ad
 }
 
 // ---- convolutions ------------------------------------------------------------
-// One thread, each algorithm (im2col + GEMM, and direct where it applies):
+// One thread, each algorithm (im2col + GEMM, direct, and Winograd F(2x2, 3x3) where they apply;
+// for Winograd the GFLOP/s are effective, counted as the direct convolution's):
 // milliseconds of process CPU time per call, which another process's load on
 // a shared machine does not inflate the way it does wall time. Then the
 // default choice on two threads (wall time).
@@ -124,13 +125,17 @@ const layers = [
   ["CIFAR c2 N64 16x16x16 5x5 p2 ->20", geometry(64, 16, 16, 20, 5, 2), true],
   ["CIFAR c3 N64 20x8x8 5x5 p2 ->20", geometry(64, 20, 8, 20, 5, 2), true],
   ["ResNet-20 N64 16x32x32 3x3 p1 ->16", geometry(64, 16, 32, 16, 3, 1), false],
+  ["ResNet-20 N64 32x16x16 3x3 p1 ->32", geometry(64, 32, 16, 32, 3, 1), false],
   ["ResNet-20 N64 64x8x8 3x3 p1 ->64", geometry(64, 64, 8, 64, 3, 1), false],
+  ["ResNet-50 N1 64x56x56 3x3 p1 ->64", geometry(1, 64, 56, 64, 3, 1), false],
   ["VGG conv1_2 N1 64x224 3x3 ->64", geometry(1, 64, 224, 64, 3, 1), false],
+  ["VGG conv2_2 N1 128x112 3x3 ->128", geometry(1, 128, 112, 128, 3, 1), false],
   ["VGG conv3_2 N1 256x56 3x3 ->256", geometry(1, 256, 56, 256, 3, 1), false],
+  ["VGG conv4_2 N1 512x28 3x3 ->512", geometry(1, 512, 28, 512, 3, 1), false],
   ["VGG conv5_2 N1 512x14 3x3 ->512", geometry(1, 512, 14, 512, 3, 1), false],
 ];
 {
-  const rows = [["layer", "pass", ...(withJs ? ["js ms"] : []), "gemm 1T cpu ms", "direct 1T cpu ms", "auto picks", "auto 2T wall ms", "GFLOP/s 1T best"]];
+  const rows = [["layer", "pass", ...(withJs ? ["js ms"] : []), "gemm 1T cpu ms", "direct 1T cpu ms", "winograd 1T cpu ms", "auto picks", "auto 2T wall ms", "GFLOP/s 1T best"]];
   for (const [name, g, small] of layers) {
     if (quick && !small) continue;
     const x = rand(g.batch * g.inChannels * g.inH * g.inW, 3);
@@ -149,7 +154,13 @@ const layers = [
       if (withJs) row.push(small ? cpuTime(() => run(js), 300).toFixed(2) : "-");
       wasm.setThreads(1);
       const ms = {};
-      for (const algo of ["gemm", "direct"]) {
+      for (const algo of ["gemm", "direct", "winograd"]) {
+        // Winograd has no backward-filter kernel and needs 3x3, stride 1.
+        if (algo === "winograd" && (kind === "filter" || g.kH !== 3 || g.kW !== 3)) {
+          ms[algo] = Infinity;
+          row.push("-");
+          continue;
+        }
         wasm.convAlgorithm = algo;
         ms[algo] = cpuTime(() => run(wasm));
         row.push(ms[algo].toFixed(2));
@@ -158,7 +169,7 @@ const layers = [
       row.push(wasm.convAlgorithmFor(g, kind));
       wasm.setThreads(2);
       row.push(time(() => run(wasm)).toFixed(2));
-      row.push((flop / Math.min(ms.gemm, ms.direct) / 1e6).toFixed(1));
+      row.push((flop / Math.min(ms.gemm, ms.direct, ms.winograd) / 1e6).toFixed(1));
       rows.push(row);
     }
   }

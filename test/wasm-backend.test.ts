@@ -96,6 +96,11 @@ function convCases(seed: number, count: number): Conv2dGeometry[] {
     { batch: 2, c: 5, k: 7, h: 9, w: 17, kh: 2, kw: 3, sh: 1, sw: 1, pad: [3, 0, 4, 1], dh: 1, dw: 1, groups: 1 },
     { batch: 1, c: 2, k: 9, h: 11, w: 13, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 2, 0, 2], dh: 2, dw: 3, groups: 1 },
     { batch: 5, c: 3, k: 3, h: 1, w: 21, kh: 1, kw: 4, sh: 1, sw: 1, pad: [0, 0, 1, 2], dh: 1, dw: 1, groups: 1 },
+    // 3x3 stride 1 (Winograd F(2x2, 3x3)): odd and even output sizes, asymmetric and wide padding.
+    { batch: 3, c: 8, k: 12, h: 7, w: 9, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
+    { batch: 2, c: 5, k: 3, h: 6, w: 5, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0, 2, 2, 0], dh: 1, dw: 1, groups: 1 },
+    { batch: 1, c: 33, k: 17, h: 10, w: 4, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0, 0, 0, 0], dh: 1, dw: 1, groups: 1 },
+    { batch: 2, c: 4, k: 6, h: 3, w: 3, kh: 3, kw: 3, sh: 1, sw: 1, pad: [3, 1, 1, 3], dh: 1, dw: 1, groups: 1 },
   ];
   const r = makeRandom(seed);
   const out: Conv2dGeometry[] = [];
@@ -190,7 +195,7 @@ for (const threads of [1, 2]) {
       assert.equal(c[6 * 9], 42);
     });
 
-    for (const algo of ["gemm", "direct"] as const) {
+    for (const algo of ["gemm", "direct", "winograd"] as const) {
     test(`conv2d forward (bias, fused ReLU, no bias) equals js on random geometries (${algo} where it applies)`, () => {
       setup();
       be.convAlgorithm = algo;

@@ -62,7 +62,7 @@ function packFilters(w: usize, cout: i32, cin: i32, kH: i32, kW: i32, flip: bool
  * Copies rows [r0, r0 + rows) of the padded version of src ([C][H][W]) into
  * dst ([C][rows][pitch]): padded[hp][wp] = src[hp - offH][wp - offW], 0 outside.
  */
-function padRows(src: usize, C: i32, H: i32, W: i32, offH: i32, offW: i32, r0: i32, rows: i32, pitch: i32, dst: usize): void {
+export function padRows(src: usize, C: i32, H: i32, W: i32, offH: i32, offW: i32, r0: i32, rows: i32, pitch: i32, dst: usize): void {
   // Columns wp of the padded row that come from the source: [lo, hi).
   const lo = max(0, offW), hi = min(pitch, W + offW);
   for (let c = 0; c < C; c++) {

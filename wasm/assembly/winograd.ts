@@ -1,0 +1,263 @@
+// Winograd F(2x2, 3x3) for 3x3, stride-1, undilated convolutions (Lavin and
+// Gray, 2015): each 2x2 block of outputs comes from a 4x4 input patch with 16
+// multiplications per (input, output) channel pair instead of 36, as 16
+// independent GEMMs between transformed filters U and transformed patches V.
+//
+//   V = B^T d B, U = G g G^T, Y = A^T (U . V) A
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+//   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+//   A^T = [1 1 1 0; 0 1 -1 -1]
+//
+// It takes the record of direct.ts (D_* fields, with the flip for backward
+// data) and its band count as tile rows per work item.
+import { sgemm } from "./gemm";
+import { claim } from "./work";
+import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_OW, D_BANDS, D_FLIP } from "./direct";
+
+// @ts-ignore: decorator
+@inline function gi(g: usize, field: i32): i32 {
+  return load<i32>(g + (<usize>field << 2));
+}
+
+// @ts-ignore: decorator
+@inline function f(p: usize, i: i32): f32 {
+  return load<f32>(p + (<usize>i << 2));
+}
+
+/**
+ * One thread's share of U[16][cout][cin] = G g G^T for every filter; items
+ * are output channels. With flip, w is stored [cin][cout][3][3] and rotated.
+ */
+export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: bool, counter: usize): void {
+  const plane = <usize>(cout * cin) << 2; // bytes between the 16 matrices
+  for (let k = claim(counter); k < cout; k = claim(counter)) {
+    for (let c = 0; c < cin; c++) {
+      const src = w + (<usize>((flip ? c * cout + k : k * cin + c) * 9) << 2);
+      // g[i][j] (rotated by 180 degrees for the backward-data convolution)
+      let g0: f32, g1: f32, g2: f32, g3: f32, g4: f32, g5: f32, g6: f32, g7: f32, g8: f32;
+      if (flip) {
+        g0 = f(src, 8); g1 = f(src, 7); g2 = f(src, 6); g3 = f(src, 5); g4 = f(src, 4); g5 = f(src, 3); g6 = f(src, 2); g7 = f(src, 1); g8 = f(src, 0);
+      } else {
+        g0 = f(src, 0); g1 = f(src, 1); g2 = f(src, 2); g3 = f(src, 3); g4 = f(src, 4); g5 = f(src, 5); g6 = f(src, 6); g7 = f(src, 7); g8 = f(src, 8);
+      }
+      // Rows: t = G g (4x3), column by column.
+      const t00 = g0, t01 = g1, t02 = g2;
+      const t10 = (g0 + g3 + g6) * 0.5, t11 = (g1 + g4 + g7) * 0.5, t12 = (g2 + g5 + g8) * 0.5;
+      const t20 = (g0 - g3 + g6) * 0.5, t21 = (g1 - g4 + g7) * 0.5, t22 = (g2 - g5 + g8) * 0.5;
+      const t30 = g6, t31 = g7, t32 = g8;
+      const dst = u + (<usize>(k * cin + c) << 2);
+      // Columns: U = t G^T (4x4).
+      storeRow(dst, 0, plane, t00, t01, t02);
+      storeRow(dst, 4, plane, t10, t11, t12);
+      storeRow(dst, 8, plane, t20, t21, t22);
+      storeRow(dst, 12, plane, t30, t31, t32);
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function storeRow(dst: usize, xi0: i32, plane: usize, a: f32, b: f32, c: f32): void {
+  store<f32>(dst + <usize>xi0 * plane, a);
+  store<f32>(dst + <usize>(xi0 + 1) * plane, (a + b + c) * 0.5);
+  store<f32>(dst + <usize>(xi0 + 2) * plane, (a - b + c) * 0.5);
+  store<f32>(dst + <usize>(xi0 + 3) * plane, c);
+}
+
+/**
+ * One thread's share of the convolution; items are (image, band of tile rows).
+ * scratch: gemm packing area (gemmBytes), then V, then M.
+ */
+export function winogradConv(
+  g: usize, x: usize, u: usize, bias: usize, y: usize, relu: bool,
+  scratch: usize, gemmBytes: usize, counter: usize,
+): void {
+  const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
+  const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW);
+  const bandRows = gi(g, D_BANDS); // tile rows per work item
+  const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1;
+  const bandsPerImage = (tilesH + bandRows - 1) / bandRows;
+  const items = N * bandsPerImage;
+  const pitch = 2 * tilesW + 2;
+  const maxT = bandRows * tilesW;
+  const gemmScratch = scratch;
+  const vBase = scratch + gemmBytes;
+  const mBase = vBase + (<usize>(16 * cin * maxT) << 2);
+  const xp = mBase + (<usize>(16 * cout * maxT) << 2);
+  const plane = outH * outW;
+  for (let it = claim(counter); it < items; it = claim(counter)) {
+    const n = it / bandsPerImage, band = it % bandsPerImage;
+    const tr0 = band * bandRows, tr1 = min(tilesH, tr0 + bandRows);
+    const T = (tr1 - tr0) * tilesW;
+    const rows = 2 * (tr1 - tr0) + 2;
+    padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, 2 * tr0, rows, pitch, xp);
+    // V[xi][c][t] = (B^T d B)[xi] for the 4x4 patch of tile t in channel c.
+    const vPlane = <usize>(cin * T) << 2;
+    for (let c = 0; c < cin; c++) {
+      const xc = xp + (<usize>(c * rows * pitch) << 2);
+      let t = 0;
+      for (let tr = 0; tr < tr1 - tr0; tr++) {
+        let tc = 0;
+        // Four tiles side by side: the lanes are tiles, so V's four entries are one store.
+        for (; tc + 4 <= tilesW; tc += 4) {
+          const p = xc + (<usize>(2 * tr * pitch + 2 * tc) << 2);
+          const rowB = <usize>pitch << 2;
+          let d00: v128, d01: v128, d02: v128, d03: v128;
+          let d10: v128, d11: v128, d12: v128, d13: v128;
+          let d20: v128, d21: v128, d22: v128, d23: v128;
+          let d30: v128, d31: v128, d32: v128, d33: v128;
+          // Column j of the four patches: elements j, j+2, j+4, j+6 of the row.
+          {
+            const q = p;
+            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+            d00 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d01 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+            d02 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d03 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+          }
+          {
+            const q = p + rowB;
+            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+            d10 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d11 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+            d12 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d13 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+          }
+          {
+            const q = p + 2 * rowB;
+            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+            d20 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d21 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+            d22 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d23 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+          }
+          {
+            const q = p + 3 * rowB;
+            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+            d30 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d31 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+            d32 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d33 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+          }
+          const v = vBase + (<usize>(c * T + t) << 2);
+          storeV4(v, 0, vPlane, f32x4.sub(d00, d20), f32x4.sub(d01, d21), f32x4.sub(d02, d22), f32x4.sub(d03, d23));
+          storeV4(v, 4, vPlane, f32x4.add(d10, d20), f32x4.add(d11, d21), f32x4.add(d12, d22), f32x4.add(d13, d23));
+          storeV4(v, 8, vPlane, f32x4.sub(d20, d10), f32x4.sub(d21, d11), f32x4.sub(d22, d12), f32x4.sub(d23, d13));
+          storeV4(v, 12, vPlane, f32x4.sub(d10, d30), f32x4.sub(d11, d31), f32x4.sub(d12, d32), f32x4.sub(d13, d33));
+          t += 4;
+        }
+        for (; tc < tilesW; tc++) {
+          const p = xc + (<usize>(2 * tr * pitch + 2 * tc) << 2);
+          const r1 = p + (<usize>pitch << 2), r2 = r1 + (<usize>pitch << 2), r3 = r2 + (<usize>pitch << 2);
+          // B^T d: rows
+          const a0 = f(p, 0) - f(r2, 0), a1 = f(p, 1) - f(r2, 1), a2 = f(p, 2) - f(r2, 2), a3 = f(p, 3) - f(r2, 3);
+          const b0 = f(r1, 0) + f(r2, 0), b1 = f(r1, 1) + f(r2, 1), b2 = f(r1, 2) + f(r2, 2), b3 = f(r1, 3) + f(r2, 3);
+          const c0 = f(r2, 0) - f(r1, 0), c1 = f(r2, 1) - f(r1, 1), c2 = f(r2, 2) - f(r1, 2), c3 = f(r2, 3) - f(r1, 3);
+          const d0 = f(r1, 0) - f(r3, 0), d1 = f(r1, 1) - f(r3, 1), d2 = f(r1, 2) - f(r3, 2), d3 = f(r1, 3) - f(r3, 3);
+          const v = vBase + (<usize>(c * T + t) << 2);
+          // (.) B: columns
+          storeV(v, 0, vPlane, a0, a1, a2, a3);
+          storeV(v, 4, vPlane, b0, b1, b2, b3);
+          storeV(v, 8, vPlane, c0, c1, c2, c3);
+          storeV(v, 12, vPlane, d0, d1, d2, d3);
+          t++;
+        }
+      }
+    }
+    // M[xi] = U[xi] (cout x cin) * V[xi] (cin x T)
+    const uPlane = <usize>(cout * cin) << 2, mPlane = <usize>(cout * T) << 2;
+    for (let xi = 0; xi < 16; xi++) {
+      sgemm(cout, T, cin, u + <usize>xi * uPlane, cin, false, vBase + <usize>xi * vPlane, T, false,
+        mBase + <usize>xi * mPlane, T, false, gemmScratch);
+    }
+    // Y = A^T M A for each output channel and tile, plus bias and ReLU.
+    const yn = y + (<usize>(n * cout * plane) << 2);
+    for (let k = 0; k < cout; k++) {
+      const b: f32 = bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0;
+      const yk = yn + (<usize>(k * plane) << 2);
+      const bv = f32x4.splat(b);
+      let t = 0;
+      for (let tr = tr0; tr < tr1; tr++) {
+        let tc = 0;
+        const oh = 2 * tr;
+        // Four tiles at a time while their 8 output columns lie inside the row.
+        for (; tc + 4 <= tilesW && 2 * tc + 8 <= outW; tc += 4) {
+          const m = mBase + (<usize>(k * T + t) << 2);
+          const m0 = v128.load(m), m1 = ldv(m, 1, mPlane), m2 = ldv(m, 2, mPlane), m3 = ldv(m, 3, mPlane);
+          const m4 = ldv(m, 4, mPlane), m5 = ldv(m, 5, mPlane), m6 = ldv(m, 6, mPlane), m7 = ldv(m, 7, mPlane);
+          const m8 = ldv(m, 8, mPlane), m9 = ldv(m, 9, mPlane), m10 = ldv(m, 10, mPlane), m11 = ldv(m, 11, mPlane);
+          const m12 = ldv(m, 12, mPlane), m13 = ldv(m, 13, mPlane), m14 = ldv(m, 14, mPlane), m15 = ldv(m, 15, mPlane);
+          const s0 = f32x4.add(f32x4.add(m0, m4), m8), s1 = f32x4.add(f32x4.add(m1, m5), m9);
+          const s2 = f32x4.add(f32x4.add(m2, m6), m10), s3 = f32x4.add(f32x4.add(m3, m7), m11);
+          const e0 = f32x4.sub(f32x4.sub(m4, m8), m12), e1 = f32x4.sub(f32x4.sub(m5, m9), m13);
+          const e2 = f32x4.sub(f32x4.sub(m6, m10), m14), e3 = f32x4.sub(f32x4.sub(m7, m11), m15);
+          const y00 = act(f32x4.add(f32x4.add(f32x4.add(s0, s1), s2), bv), relu);
+          const y01 = act(f32x4.add(f32x4.sub(f32x4.sub(s1, s2), s3), bv), relu);
+          const y10 = act(f32x4.add(f32x4.add(f32x4.add(e0, e1), e2), bv), relu);
+          const y11 = act(f32x4.add(f32x4.sub(f32x4.sub(e1, e2), e3), bv), relu);
+          const row0 = yk + (<usize>(oh * outW + 2 * tc) << 2);
+          v128.store(row0, v128.shuffle<f32>(y00, y01, 0, 4, 1, 5));
+          v128.store(row0, v128.shuffle<f32>(y00, y01, 2, 6, 3, 7), 16);
+          if (oh + 1 < outH) {
+            const row1 = row0 + (<usize>outW << 2);
+            v128.store(row1, v128.shuffle<f32>(y10, y11, 0, 4, 1, 5));
+            v128.store(row1, v128.shuffle<f32>(y10, y11, 2, 6, 3, 7), 16);
+          }
+          t += 4;
+        }
+        for (; tc < tilesW; tc++) {
+          const m = mBase + (<usize>(k * T + t) << 2);
+          // A^T m: rows (s = sum of rows 0..2, e = row 1 - row 2 - row 3), each of 4 columns
+          const m0 = f(m, 0), m1 = ld(m, 1, mPlane), m2 = ld(m, 2, mPlane), m3 = ld(m, 3, mPlane);
+          const m4 = ld(m, 4, mPlane), m5 = ld(m, 5, mPlane), m6 = ld(m, 6, mPlane), m7 = ld(m, 7, mPlane);
+          const m8 = ld(m, 8, mPlane), m9 = ld(m, 9, mPlane), m10 = ld(m, 10, mPlane), m11 = ld(m, 11, mPlane);
+          const m12 = ld(m, 12, mPlane), m13 = ld(m, 13, mPlane), m14 = ld(m, 14, mPlane), m15 = ld(m, 15, mPlane);
+          const s0 = m0 + m4 + m8, s1 = m1 + m5 + m9, s2 = m2 + m6 + m10, s3 = m3 + m7 + m11;
+          const e0 = m4 - m8 - m12, e1 = m5 - m9 - m13, e2 = m6 - m10 - m14, e3 = m7 - m11 - m15;
+          const ow = 2 * tc;
+          const row0 = yk + (<usize>(oh * outW + ow) << 2);
+          put(row0, s0 + s1 + s2 + b, relu);
+          if (ow + 1 < outW) put(row0 + 4, s1 - s2 - s3 + b, relu);
+          if (oh + 1 < outH) {
+            const row1 = row0 + (<usize>outW << 2);
+            put(row1, e0 + e1 + e2 + b, relu);
+            if (ow + 1 < outW) put(row1 + 4, e1 - e2 - e3 + b, relu);
+          }
+          t++;
+        }
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function ld(m: usize, xi: i32, plane: usize): f32 {
+  return load<f32>(m + <usize>xi * plane);
+}
+
+// @ts-ignore: decorator
+@inline function put(p: usize, v: f32, relu: bool): void {
+  store<f32>(p, relu && !(v > 0) && v == v ? 0 : v);
+}
+
+/** Stores row i of V = (B^T d) B: v[i][0..3] from that row's a, b, c, d. */
+// @ts-ignore: decorator
+@inline function storeV(v: usize, xi0: i32, plane: usize, x0: f32, x1: f32, x2: f32, x3: f32): void {
+  store<f32>(v + <usize>xi0 * plane, x0 - x2);
+  store<f32>(v + <usize>(xi0 + 1) * plane, x1 + x2);
+  store<f32>(v + <usize>(xi0 + 2) * plane, x2 - x1);
+  store<f32>(v + <usize>(xi0 + 3) * plane, x1 - x3);
+}
+
+// @ts-ignore: decorator
+@inline function ldv(m: usize, xi: i32, plane: usize): v128 {
+  return v128.load(m + <usize>xi * plane);
+}
+
+/** max(0, v) keeping NaN, when relu. */
+// @ts-ignore: decorator
+@inline function act(v: v128, relu: bool): v128 {
+  if (!relu) return v;
+  const zero = f32x4.splat(0);
+  return v128.bitselect(v, zero, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v)));
+}
+
+/** Row i of V for four tiles: (B^T d) B with lanes = tiles. */
+// @ts-ignore: decorator
+@inline function storeV4(v: usize, xi0: i32, plane: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  v128.store(v + <usize>xi0 * plane, f32x4.sub(x0, x2));
+  v128.store(v + <usize>(xi0 + 1) * plane, f32x4.add(x1, x2));
+  v128.store(v + <usize>(xi0 + 2) * plane, f32x4.sub(x2, x1));
+  v128.store(v + <usize>(xi0 + 3) * plane, f32x4.sub(x1, x3));
+}
