@@ -7,7 +7,8 @@
 // layers' own loops and allocations).
 //
 // Run after `npm run build`:
-//   node bench/profile-lenet.mjs [--steps 30] [--threads 1,2] [--net lenet5,cifar,lenet5-fused,cifar-fused,resnet20] [--js]
+//   node bench/profile-lenet.mjs [--steps 30] [--threads 1,2] [--net lenet5,cifar,lenet5-fused,cifar-fused,resnet20,vgg16,resnet50] [--js]
+// (vgg16 and resnet50: inference of one 224x224 image; the others: a training step at batch 64)
 // The "-fused" nets set Conv2d.fusedRelu and drop the ReLU layer after each
 // convolution: what a Sequential-level Conv+ReLU fusion would gain.
 // The machine's load average is printed with the results: on a shared machine
@@ -85,6 +86,9 @@ function fused(build) {
 }
 // ResNet-20 (CIFAR, option-B shortcuts) from the zoo, as bench/libs/stride.mjs runs it.
 NETS.resnet20 = { input: [3, 32, 32], build: () => models.resnetCifar(20, { numClasses: 10, inputShape: [3, 32, 32], shortcut: "B" }) };
+// Inference at batch 1 (forward only), as the bench's VGG-16 and ResNet-50 workloads.
+NETS.vgg16 = { input: [3, 224, 224], batch: 1, infer: true, build: () => models.vgg16({ numClasses: 1000, inputShape: [3, 224, 224] }) };
+NETS.resnet50 = { input: [3, 224, 224], batch: 1, infer: true, build: () => models.resnet(50, { numClasses: 1000, inputShape: [3, 224, 224] }) };
 NETS["lenet5-fused"] = { input: NETS.lenet5.input, build: fused(NETS.lenet5.build) };
 NETS["cifar-fused"] = { input: NETS.cifar.input, build: fused(NETS.cifar.build) };
 
@@ -197,14 +201,15 @@ const configs = [
 for (const netName of nets) {
   const net = NETS[netName];
   if (!net) throw new Error(`--net: unknown net "${netName}"; known: ${Object.keys(NETS).join(", ")}`);
-  const x = new Tensor([batch, ...net.input], rand(batch * net.input.reduce((a, b) => a * b), 7));
+  const nb = net.batch ?? batch;
+  const x = new Tensor([nb, ...net.input], rand(nb * net.input.reduce((a, b) => a * b), 7));
   const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7) % 10);
   for (const [backendName, threads] of configs) {
     const be = setBackend(backendName);
     if (backendName === "wasm") be.setThreads(threads);
     const model = net.build();
-    const step = makeStep(model, x, labels);
-    for (let i = 0; i < 5; i++) step(); // warm-up: JIT, memory growth, worker start
+    const step = net.infer ? () => model.forward(x, { training: false }) : makeStep(model, x, labels);
+    for (let i = 0; i < (net.infer ? 2 : 5); i++) step(); // warm-up: JIT, memory growth, worker start
     // Plain timing first (no wrappers), then the instrumented profile.
     const plain = [];
     const cpu0 = process.cpuUsage();
@@ -227,8 +232,8 @@ for (const netName of nets) {
     prof.restore();
     const total = stepTimes.reduce((a, b) => a + b, 0);
     const ms = median(plain);
-    console.log(`== ${netName} training step, batch ${batch}, ${backendName}${backendName === "wasm" ? ` ${threads} thread${threads > 1 ? "s" : ""}` : ""}: ` +
-      `median ${ms.toFixed(2)} ms = ${Math.round((batch * 1000) / ms)} img/s; process CPU ${cpuPerStep.toFixed(2)} ms/step ` +
+    console.log(`== ${netName} ${net.infer ? "inference" : "training step"}, batch ${nb}, ${backendName}${backendName === "wasm" ? ` ${threads} thread${threads > 1 ? "s" : ""}` : ""}: ` +
+      `median ${ms.toFixed(2)} ms = ${Math.round((nb * 1000) / ms)} img/s; process CPU ${cpuPerStep.toFixed(2)} ms/step ` +
       `(${(cpuPerStep / (wallAll / steps)).toFixed(2)} cores busy); load ${os.loadavg()[0].toFixed(2)}`);
     const rows = [["kernel (shape)", "calls/step", "wall ms/step", "CPU ms/step", "share of wall", "of which copies"]];
     let inKernels = 0, inCopies = 0, inCpu = 0;
