@@ -34,7 +34,7 @@ function table(header, rows, left = false) {
   return lines.join("\n");
 }
 
-export function renderReport({ machine, cells, libs, workloads, torch, strideBackends, elapsedMin, options, nets }) {
+export function renderReport({ machine, cells, libs, workloads, torch, strideBackends, elapsedMin, options, nets, strideCommit }) {
   const cellOf = (lib, w) => cells.find((c) => c.lib === lib && c.workload === w);
   const strideLibs = libs.filter((l) => l.stride).map((l) => l.id);
   const others = libs.filter((l) => !l.stride).map((l) => l.id);
@@ -131,7 +131,8 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
     "",
     table(["id", "library", "version", "threads", "how it ran"], libRows, true),
     "",
-    `stride backends found by \`listBackends()\`: ${strideBackends.join(", ")}. Each is measured; the ratios use the best one per workload.`,
+    `stride backends found by \`listBackends()\`: ${strideBackends.join(", ")}. Each is measured (a backend with \`setThreads\` at every thread count up to the cores);` +
+      ` the ratios use the best one per workload. The build measured is dist/src${strideCommit ? ` at commit ${strideCommit}` : ""}, copied aside when the run started.`,
     "",
     "Not included: `@tensorflow/tfjs-node`, whose install downloads libtensorflow from outside the npm registry (it cannot install here).",
     "`onnxruntime-node` is installed with its postinstall told to download nothing (`bench/.npmrc`: `onnxruntime-node-install=skip`,",

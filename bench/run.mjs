@@ -19,7 +19,7 @@
  *   --out FILE          write the report there instead of ../BENCHMARKS.md
  */
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, cpSync } from "node:fs";
 import { tmpdir, cpus, totalmem, loadavg, release, availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -100,15 +100,32 @@ function describeMachine() {
   };
 }
 
-async function strideBackends() {
-  const index = join(ROOT, "dist/src/index.js");
-  if (!existsSync(index)) return { error: "dist/src/index.js is missing; build the library first: npx tsc -p . (at the repo root)" };
+/**
+ * Copies the built library (dist/src) aside, so that every stride cell of the
+ * run loads the same build even if dist/ is rebuilt meanwhile (other work in
+ * the same tree, an editor's watch mode).
+ */
+function snapshotDist(dir) {
+  const src = join(ROOT, "dist/src");
+  if (!existsSync(join(src, "index.js"))) return null;
+  // Inside the repo, so that the library's own imports (cli-progress, …) resolve from the root node_modules.
+  const dest = join(dir, "dist/src");
+  cpSync(src, dest, { recursive: true, filter: (f) => !f.endsWith(".map") && !f.endsWith(".d.ts") });
+  return dest;
+}
+
+async function strideBackends(distDir) {
+  const index = distDir && join(distDir, "index.js");
+  if (!index || !existsSync(index)) return { error: "dist/src/index.js is missing; build the library first: npx tsc -p . (at the repo root)" };
   // For each backend: its name, and whether its thread count can be set (then each count up to the cores is measured).
   const probe = `const s = await import(${JSON.stringify("file://" + index)});
     const found = s.listBackends().map((name) => { const b = s.setBackend(name); return { name, threaded: typeof b.setThreads === "function" }; });
     console.log("BENCH_RESULT " + JSON.stringify(found)); process.exit(0);`;
   const r = await runChildProcess(process.execPath, ["--input-type=module", "-e", probe], { timeoutSec: 60 });
-  if (!r.results.length) return { error: `the built library did not load: ${r.stderr.trim().split("\n").slice(-1)[0]}` };
+  if (!r.results.length) {
+    const why = r.stderr.split("\n").find((l) => /Error/.test(l)) ?? r.stderr.trim().split("\n").slice(-1)[0];
+    return { error: `the built library did not load: ${why}` };
+  }
   return { backends: r.results[0] };
 }
 
@@ -121,7 +138,7 @@ function torchInfo() {
 }
 
 /** The libraries, in the order they run, each a function from workload to a child command. */
-function libraries(backends, torch, modelDir, specsPath) {
+function libraries(backends, distDir, torch, modelDir, specsPath) {
   const node = process.execPath;
   const libs = [];
   for (const { name, threaded } of backends) {
@@ -129,7 +146,7 @@ function libraries(backends, torch, modelDir, specsPath) {
     for (const n of counts) {
       libs.push({
         id: `stride-${name}${n ? `-${n}t` : ""}`, stride: true,
-        cmd: (w, t) => [node, ["libs/stride.mjs", "--backend", name, ...(n ? ["--threads", String(n)] : []), "--workload", w, ...t]],
+        cmd: (w, t) => [node, ["libs/stride.mjs", "--dist", distDir, "--backend", name, ...(n ? ["--threads", String(n)] : []), "--workload", w, ...t]],
       });
     }
   }
@@ -171,19 +188,32 @@ async function main() {
   const machine = describeMachine();
   console.log(`stride bench: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB.toFixed(1)} GiB, Node ${machine.node}, load ${machine.loadAtStart}`);
 
-  const sb = await strideBackends();
-  if (sb.error) {
-    console.error(`bench: ${sb.error}`);
-    process.exit(1);
-  }
   for (const dep of ["@tensorflow/tfjs-core", "convnetjs", "onnxruntime-node"]) {
     if (!existsSync(join(HERE, "node_modules", dep))) {
       console.error(`bench: ${dep} is not installed; run: cd bench && npm install`);
       process.exit(1);
     }
   }
-  const torch = torchInfo();
   const tmp = mkdtempSync(join(tmpdir(), "stride-bench-"));
+  const snapshot = join(HERE, `.stride-snapshot-${process.pid}`);
+  const cleanUp = () => {
+    rmSync(tmp, { recursive: true, force: true });
+    rmSync(snapshot, { recursive: true, force: true });
+  };
+  for (const sig of ["SIGINT", "SIGTERM"]) {
+    process.on(sig, () => {
+      cleanUp();
+      process.exit(130);
+    });
+  }
+  const distDir = snapshotDist(snapshot);
+  const sb = await strideBackends(distDir);
+  if (sb.error) {
+    cleanUp();
+    console.error(`bench: ${sb.error}`);
+    process.exit(1);
+  }
+  const torch = torchInfo();
   const specsPath = join(tmp, "specs.json");
   const modelsPath = join(tmp, "models");
   const nets = Object.fromEntries(Object.entries(NETS).map(([k, f]) => [k, f()]));
@@ -211,7 +241,7 @@ async function main() {
     }
   }
 
-  const libs = libraries(sb.backends, torch, modelDir, specsPath).filter((l) => !opts.libs || opts.libs.includes(l.id));
+  const libs = libraries(sb.backends, distDir, torch, modelDir, specsPath).filter((l) => !opts.libs || opts.libs.includes(l.id));
   for (const l of libs) if (l.id.startsWith("onnxruntime") && !modelDir && exportNote) l.unavailable = exportNote;
   const cells = [];
   /** The 1-minute load average before each cell: the machine may be shared, and the report says how busy it was. */
@@ -251,8 +281,7 @@ async function main() {
               if (cell.params !== undefined && expected !== undefined && cell.params !== expected) {
                 cell.details = [...(cell.details ?? []), `${w.id}: ${cell.params} parameters, the spec has ${expected}`];
               }
-            }
-            else if (r.timedOut) {
+            } else if (r.timedOut) {
               cell = { lib: lib.id, workload: w.id, status: "skipped", note: `one iteration did not finish in ${opts.timeout} s`, wallSec: wall };
             } else {
               const last = r.stderr.trim().split("\n").filter(Boolean).slice(-1)[0] ?? "";
@@ -274,7 +303,7 @@ async function main() {
       }
     }
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    cleanUp();
   }
 
   const elapsedMin = (performance.now() - started) / 60000;
@@ -284,7 +313,8 @@ async function main() {
   }
   const report = renderReport({
     machine, cells, libs: libs.map((l) => ({ id: l.id, stride: !!l.stride, unavailable: l.unavailable })),
-    workloads, torch, strideBackends: sb.backends.map((b) => b.name), elapsedMin, options: opts,
+    workloads, torch, strideBackends: sb.backends.map((b) => b.name), elapsedMin,
+    strideCommit: sh("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]), options: opts,
     nets: Object.fromEntries(Object.entries(nets).map(([k, s]) => [k, analyse(s)])),
   });
   console.log("\n" + report.terminal);

@@ -5,10 +5,12 @@
  * parameters of the bench's spec; otherwise the network is assembled here from
  * the library's layers, so every library runs the same computation.
  */
+import { pathToFileURL } from "node:url";
 import { runChild, measure, toUnit, randomFloats, randomLabels } from "../harness.mjs";
 import { NETS, SGD as SGD_SETTINGS, analyse, iterationFlops, SGEMM_SIZE } from "../workloads.mjs";
 
-const DIST = new URL("../../dist/src/", import.meta.url);
+/** The built library: ../dist/src, or the snapshot of it that run.mjs passes with --dist. */
+let DIST = new URL("../../dist/src/", import.meta.url);
 
 /** What this run took from where, so the report can say so. */
 const provenance = [];
@@ -20,7 +22,7 @@ async function loadLibrary() {
   try {
     S = await import(new URL("index.js", DIST).href);
   } catch (err) {
-    throw new Error(`cannot load the built library from dist/src/index.js (${err.message}); build it first: cd .. && npx tsc -p .`);
+    throw new Error(`cannot load the built library from ${new URL("index.js", DIST).pathname} (${err.message}); build it first: npx tsc -p . at the repo root`);
   }
   // Pieces not yet exported from the package root are taken from their own
   // built module, and the report names them.
@@ -195,6 +197,7 @@ function makeOptimizer(lib, params) {
 const libId = (args) => `stride-${args.backend ?? "js"}${args.threads ? `-${args.threads}t` : ""}`;
 
 await runChild(libId, async (w, timing, args) => {
+  if (args.dist) DIST = pathToFileURL(args.dist.endsWith("/") ? args.dist : `${args.dist}/`);
   const lib = await loadLibrary();
   const backendName = args.backend ?? "js";
   const backend = lib.setBackend(backendName);
