@@ -167,6 +167,8 @@ for (const threads of [1, 2]) {
       const r = makeRandom(11 + threads);
       const shapes: [number, number, number][] = [
         [1, 1, 1], [3, 5, 2], [4, 8, 16], [5, 9, 17], [13, 31, 7], [37, 19, 260], [130, 67, 33], [9, 1030, 5], [260, 3, 70],
+        // One to four rows (fully-connected layers at batch 1-4: the GEMV path), tails in n and k.
+        [1, 513, 1101], [2, 300, 37], [3, 1030, 258], [4, 257, 5],
       ];
       for (const [m, n, k] of shapes) {
         for (const tA of [false, true]) {

@@ -269,6 +269,10 @@ export function sgemmPart(
   b: usize, ldb: i32, transB: bool,
   c: usize, ldc: i32, accumulate: bool, scratch: usize, nth: i32, counter: usize,
 ): void {
+  if (m <= GEMV_MAX_M && k > 0 && GEMV_MAX_M * k <= gemvScratchFloats()) {
+    gemvPart(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, accumulate, scratch, counter);
+    return;
+  }
   if (nth <= 1) {
     if (claim(counter) == 0) sgemm(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, accumulate, scratch);
     return;
@@ -292,4 +296,109 @@ export function sgemmPart(
       sgemm(i1 - i0, n, k, a + aOff, lda, transA, b, ldb, transB, c + (<usize>(i0 * ldc) << 2), ldc, accumulate, scratch);
     }
   }
+}
+
+/**
+ * At most this many rows of C (a fully-connected layer at batch 1 to 4) go
+ * through gemvPart: packing B, the weights, would read and write every weight
+ * once more than the product does (VGG-16's 4096x25088 layer: 411 MB).
+ */
+export const GEMV_MAX_M: i32 = 4;
+/** Columns of C per work item of gemvPart. */
+const GEMV_CHUNK: i32 = 256;
+
+function gemvScratchFloats(): i32 {
+  return MC * KC + KC * NC;
+}
+
+// @ts-ignore: decorator
+@inline function hsum4(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+/**
+ * C[m, n] (+)= op(A)[m, k] op(B)[k, n] for m <= GEMV_MAX_M, reading B once and
+ * never packing it; work items are chunks of GEMV_CHUNK columns. The rows of
+ * op(A) are first copied contiguous into scratch (each thread its own copy).
+ */
+function gemvPart(
+  m: i32, n: i32, k: i32,
+  a: usize, lda: i32, transA: bool,
+  b: usize, ldb: i32, transB: bool,
+  c: usize, ldc: i32, accumulate: bool, scratch: usize, counter: usize,
+): void {
+  const chunks = (n + GEMV_CHUNK - 1) / GEMV_CHUNK;
+  let t = claim(counter);
+  if (t >= chunks) return;
+  // ar[i][p] = op(A)[i, p], rows padded with zeros to GEMV_MAX_M.
+  const ar = scratch;
+  const rowB = <usize>k << 2;
+  for (let i = 0; i < GEMV_MAX_M; i++) {
+    const dst = ar + <usize>i * rowB;
+    for (let p = 0; p < k; p++) {
+      const v: f32 = i < m ? load<f32>(a + (<usize>(transA ? p * lda + i : i * lda + p) << 2)) : 0;
+      store<f32>(dst + (<usize>p << 2), v);
+    }
+  }
+  const a0 = ar, a1 = ar + rowB, a2 = ar + 2 * rowB, a3 = ar + 3 * rowB;
+  for (; t < chunks; t = claim(counter)) {
+    const j0 = t * GEMV_CHUNK, j1 = min(n, j0 + GEMV_CHUNK);
+    if (transB) {
+      // C[i, j] = dot(A[i, :], B[j, :]): one pass over row j of B for all rows of A.
+      for (let j = j0; j < j1; j++) {
+        const bj = b + (<usize>(j * ldb) << 2);
+        let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+        let p = 0;
+        for (; p + 4 <= k; p += 4) {
+          const o = <usize>p << 2;
+          const bv = v128.load(bj + o);
+          s0 = madd(v128.load(a0 + o), bv, s0);
+          s1 = madd(v128.load(a1 + o), bv, s1);
+          s2 = madd(v128.load(a2 + o), bv, s2);
+          s3 = madd(v128.load(a3 + o), bv, s3);
+        }
+        let r0 = hsum4(s0), r1 = hsum4(s1), r2 = hsum4(s2), r3 = hsum4(s3);
+        for (; p < k; p++) {
+          const o = <usize>p << 2;
+          const bv = load<f32>(bj + o);
+          r0 += load<f32>(a0 + o) * bv; r1 += load<f32>(a1 + o) * bv;
+          r2 += load<f32>(a2 + o) * bv; r3 += load<f32>(a3 + o) * bv;
+        }
+        gemvStore(c, ldc, j, m, r0, r1, r2, r3, accumulate);
+      }
+    } else {
+      // C[i, j0:j1] += A[i, p] B[p, j0:j1] over p: one pass over the rows of B's column chunk.
+      for (let i = 0; i < m; i++) {
+        if (!accumulate) {
+          for (let j = j0; j < j1; j++) store<f32>(c + (<usize>(i * ldc + j) << 2), 0);
+        }
+      }
+      for (let p = 0; p < k; p++) {
+        const bp = b + (<usize>(p * ldb) << 2);
+        for (let i = 0; i < m; i++) {
+          const av = load<f32>(ar + <usize>i * rowB + (<usize>p << 2));
+          const avv = f32x4.splat(av);
+          const ci = c + (<usize>(i * ldc) << 2);
+          let j = j0;
+          for (; j + 4 <= j1; j += 4) {
+            const o = <usize>j << 2;
+            v128.store(ci + o, madd(avv, v128.load(bp + o), v128.load(ci + o)));
+          }
+          for (; j < j1; j++) {
+            const o = <usize>j << 2;
+            store<f32>(ci + o, load<f32>(ci + o) + av * load<f32>(bp + o));
+          }
+        }
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function gemvStore(c: usize, ldc: i32, j: i32, m: i32, r0: f32, r1: f32, r2: f32, r3: f32, accumulate: bool): void {
+  const p0 = c + (<usize>j << 2), row = <usize>ldc << 2;
+  store<f32>(p0, accumulate ? load<f32>(p0) + r0 : r0);
+  if (m > 1) store<f32>(p0 + row, accumulate ? load<f32>(p0 + row) + r1 : r1);
+  if (m > 2) store<f32>(p0 + 2 * row, accumulate ? load<f32>(p0 + 2 * row) + r2 : r2);
+  if (m > 3) store<f32>(p0 + 3 * row, accumulate ? load<f32>(p0 + 3 * row) + r3 : r3);
 }
