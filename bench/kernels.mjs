@@ -1,8 +1,12 @@
 #!/usr/bin/env node
-// Kernel micro-benchmarks of the wasm backend against the js reference:
-// sgemm GFLOP/s, conv forward/backward of LeNet-5's and VGG's layers, and a
-// LeNet-5 training step (batch 64, 1x28x28) through the real layers, with the
-// share of that step spent copying operands into and out of wasm memory.
+// Kernel micro-benchmarks of the wasm backend (and the js reference):
+// sgemm GFLOP/s; where the threads' time goes in a 2-thread sgemm (each
+// thread's busy time, the job's wall time, the process's CPU time); every
+// convolution pass of LeNet-5's, the CIFAR demo net's, ResNet-20's, ResNet-50's
+// and VGG-16's layers with each algorithm (im2col + GEMM, direct, Winograd) in
+// CPU time on one thread, which the algorithm choice is based on; and a
+// LeNet-5 training step through the real layers with the share of it spent
+// copying into and out of wasm memory. docs/performance.md has the results.
 // Run after `npm run build`: node bench/kernels.mjs [--quick] [--no-js]
 import { JsBackend } from "../dist/src/kernels/js/index.js";
 import { WasmBackend } from "../dist/src/kernels/wasm/index.js";
