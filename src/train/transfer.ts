@@ -234,9 +234,11 @@ export function linearClassifier(featureShape: readonly number[], numClasses: nu
   );
 }
 
-export interface LinearProbeOptions extends Omit<FitOptions, "normalize"> {
+export interface LinearProbeOptions extends Omit<FitOptions, "normalize" | "augment" | "validation"> {
   /** The normalisation the network was trained with, applied to the images before extraction. */
   normalize?: Normalization;
+  /** Images to validate on after each epoch (their features are extracted like the training images'). */
+  validation?: Dataset;
   /** Held-out images to report the classifier's accuracy on. */
   test?: Dataset;
   /** Learning rate of the default optimiser (SGD with momentum 0.9; default 0.01). */
