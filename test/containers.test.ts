@@ -108,3 +108,31 @@ test("inputGrad: false skips the first layer's input gradient and changes no par
   assert.ok((g.node("a")!.layer as s.Linear).weight.grad.data.some((v) => v !== 0), "the first layer's weights still get gradients");
   assert.ok(b.weight.grad.data.some((v) => v !== 0));
 });
+
+test("a Conv2d followed by a ReLU runs fused in a Sequential, with the same outputs and gradients as unfused", () => {
+  const run = (fuse: boolean) => {
+    const rng = new s.Rng(8);
+    const net = new s.Sequential([
+      new s.Conv2d({ inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1, rng }), new s.ReLU(),
+      new s.Conv2d({ inChannels: 3, outChannels: 2, kernelSize: 3, rng }), new s.ReLU(),
+      new s.Flatten(), new s.Linear({ inFeatures: 8, outFeatures: 2, rng }),
+    ]);
+    net.fuseConvRelu = fuse;
+    const y = net.forward(s.Tensor.randn([2, 2, 4, 4], 9), { training: true });
+    const dx = net.backward(s.Tensor.randn(y.shape, 10));
+    return { net, y: Array.from(y.data), dx: Array.from(dx.data), grads: net.params().map((p) => Array.from(p.grad.data)) };
+  };
+  const fused = run(true), plain = run(false);
+  // Fused, the ReLU layers never ran: they kept nothing for a backward pass.
+  assert.throws(() => fused.net.layers[1].backward(s.Tensor.zeros([2, 3, 4, 4])), /without a forward pass/);
+  assert.doesNotThrow(() => plain.net.layers[1].backward(s.Tensor.zeros([2, 3, 4, 4])));
+  // The convolution alone is still a plain convolution afterwards.
+  const conv = fused.net.layers[0] as s.Conv2d;
+  conv.weight.value.data.fill(-1);
+  conv.bias!.value.data.fill(0);
+  assert.ok(conv.forward(s.Tensor.full([1, 2, 4, 4], 1)).data.every((v) => v < 0));
+  assert.deepEqual(fused.y, plain.y);
+  assert.deepEqual(fused.dx, plain.dx);
+  assert.deepEqual(fused.grads, plain.grads);
+  assert.ok(fused.y.some((v) => v !== 0));
+});

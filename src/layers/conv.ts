@@ -51,8 +51,8 @@ export class Conv2d extends Layer {
   readonly init: InitName;
   readonly weight: Param;
   readonly bias: Param | null;
-  /** Apply max(0, .) inside the kernel (set by a model that fuses Conv + ReLU). */
-  fusedRelu = false;
+  /** Whether the last forward pass applied a fused ReLU (ctx.fuseRelu), so backward masks its gradient. */
+  private reluFused = false;
 
   private x: Tensor | null = null;
   private y: Tensor | null = null;
@@ -146,7 +146,8 @@ export class Conv2d extends Layer {
     const x = batched(input, 4);
     const { geom } = this.geometry(input.shape);
     const y = new Tensor([geom.batch, this.outChannels, geom.outH, geom.outW]);
-    getBackend().conv2d(x.data, this.weight.value.data, this.bias ? this.bias.value.data : null, y.data, geom, this.fusedRelu);
+    this.reluFused = ctx?.fuseRelu === true;
+    getBackend().conv2d(x.data, this.weight.value.data, this.bias ? this.bias.value.data : null, y.data, geom, this.reluFused);
     this.unbatched = input.rank === 3;
     this.inputGrad = ctx?.inputGrad !== false;
     if (ctx?.noGrad) this.release();
@@ -164,7 +165,7 @@ export class Conv2d extends Layer {
     const outShape = [g.batch, this.outChannels, g.outH, g.outW];
     this.checkGradShape(dyIn, this.unbatched ? outShape.slice(1) : outShape);
     let dy = this.unbatched ? dyIn.reshape(outShape) : dyIn;
-    if (this.fusedRelu) dy = reluMask(this.requireCache(this.y), dy);
+    if (this.reluFused) dy = reluMask(this.requireCache(this.y), dy);
     const dx = new Tensor(x.shape);
     if (this.inputGrad) getBackend().conv2dBackwardData(dy.data, this.weight.value.data, dx.data, g);
     accumulateConvGrads(x, dy, g, this.weight, this.bias);

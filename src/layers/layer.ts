@@ -36,6 +36,11 @@ export interface ForwardContext {
    * Default true.
    */
   inputGrad?: boolean;
+  /**
+   * Set by a Sequential for a Conv2d followed by a ReLU: the convolution
+   * applies max(0, .) itself (and its gradient), and the ReLU is skipped.
+   */
+  fuseRelu?: boolean;
 }
 
 export interface ShapeOptions {
