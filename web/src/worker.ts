@@ -5,7 +5,7 @@
  * (predictions, activations, filters, the model's files) between batches.
  */
 import {
-  fit, predict, summary, encodeModel, decodeModel, getBackend, getThreads, splitDataset, computeNormalization,
+  fit, predict, summary, encodeModel, decodeModel, getBackend, getThreads, prepareThreads, splitDataset, computeNormalization,
   randomCrop, SGD, decayGroups, ReduceLROnPlateau, Tensor, normalizeTensor, manualSeed, prepareImage, exampleView,
   type Dataset, type Layer, type ModelInfo, type EpochLog,
 } from "stride";
@@ -15,7 +15,6 @@ import { renderVolume, renderFilters, renderInput, type RgbaImage } from "../../
 import { firstConvWeights } from "../../src/viz/filters.js";
 import { volumeOf } from "../../src/models/summary.js";
 import { fetchMnistDigits } from "./mnist.js";
-import { prestartWasmThreads } from "./threads.js";
 import type { ToWorker, FromWorker, ModelView, InputSource, Picture, LayerView } from "./protocol.js";
 
 const post = (message: FromWorker, transfer: Transferable[] = []): void => (self as unknown as Worker).postMessage(message, transfer);
@@ -100,7 +99,7 @@ function modelView(m: Layer, origin: string): ModelView {
 }
 
 async function init(datasetUrl: string): Promise<void> {
-  const [all] = await Promise.all([fetchMnistDigits(datasetUrl), getBackend().name === "wasm" ? prestartWasmThreads(getThreads() - 1) : 0]);
+  const [all] = await Promise.all([fetchMnistDigits(datasetUrl), getBackend().name === "wasm" ? prepareThreads() : 0]);
   // The same split as `stride train` (seed 1): 8,000 / 2,000, then 10% of training held out.
   const { train: trainAll, test } = splitDataset(all, 0.2, SEED);
   const { train, test: validation } = splitDataset(trainAll, 0.1, SEED);

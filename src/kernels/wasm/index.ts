@@ -8,6 +8,7 @@
 import { platform } from "./platform.js";
 import { WasmBackend } from "./backend.js";
 import { wasmSupported, relaxedSimdSupported } from "./runtime.js";
+import { workerSource } from "./worker.js";
 
 export { WasmBackend, wasmSupported, relaxedSimdSupported };
 
@@ -41,4 +42,15 @@ export function setThreads(n: number): void {
 
 export function getThreads(): number {
   return shared ? shared.threads : defaultThreads();
+}
+
+/**
+ * In a browser's Web Worker, starts the wasm backend's threads before any
+ * compute and resolves when they are ready (await it once before training).
+ * A worker's own workers load through its event loop, which the backend
+ * blocks while it computes, so they must be started ahead. A no-op in Node.
+ */
+export async function prepareThreads(): Promise<number> {
+  const want = getThreads() - 1;
+  return want > 0 ? platform.preload(workerSource(), want) : 0;
 }

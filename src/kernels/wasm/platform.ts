@@ -23,6 +23,13 @@ export interface Platform {
    * Chromium 114+ have it on). Returns whether a flag was set.
    */
   enableRelaxedSimd(): boolean;
+  /**
+   * Starts `count` workers for `source` ahead of time and resolves once they
+   * have loaded; spawn() then hands them out. Needed in a browser, where a
+   * worker's own workers load through its event loop, which is blocked while
+   * the backend waits for them. Resolves to the number started.
+   */
+  preload(source: string, count: number): Promise<number>;
 }
 
 type NodeWorkerThreads = typeof import("node:worker_threads");
@@ -50,6 +57,8 @@ async function nodePlatform(): Promise<Platform> {
       w.unref();
       return { terminate: () => void w.terminate() };
     },
+    // Node starts worker threads without the caller's event loop: nothing to prepare.
+    preload: async () => 0,
   };
 }
 
@@ -57,9 +66,13 @@ function browserPlatform(): Platform {
   const g = globalThis as unknown as {
     crossOriginIsolated?: boolean;
     navigator?: { hardwareConcurrency?: number };
-    Worker?: new (url: string) => { postMessage(d: unknown): void; terminate(): void };
+    Worker?: new (url: string) => unknown;
     document?: unknown;
   };
+  type BrowserWorker = { postMessage(d: unknown): void; terminate(): void; onmessage: ((e: unknown) => void) | null; onerror: ((e: unknown) => void) | null };
+  const loaded: { source: string; worker: BrowserWorker }[] = [];
+  const script = (source: string, announce: boolean) =>
+    URL.createObjectURL(new Blob([`${source}\nonmessage = (e) => entry(e.data);${announce ? '\npostMessage("loaded");' : ""}`], { type: "text/javascript" }));
   return {
     name: "browser",
     // A page's main thread must not block; a worker may.
@@ -68,10 +81,24 @@ function browserPlatform(): Platform {
     cores: () => g.navigator?.hardwareConcurrency ?? 1,
     spawn(source, data) {
       if (!g.Worker || !g.crossOriginIsolated) return null;
-      const url = URL.createObjectURL(new Blob([`${source}\nonmessage = (e) => entry(e.data);`], { type: "text/javascript" }));
-      const w = new g.Worker(url);
+      const ready = loaded.findIndex((l) => l.source === source);
+      // A preloaded worker needs nothing from this thread's event loop to receive its start message.
+      const w = ready >= 0 ? loaded.splice(ready, 1)[0].worker : (new g.Worker(script(source, false)) as BrowserWorker);
+      w.onmessage = null;
       w.postMessage(data);
       return { terminate: () => w.terminate() };
+    },
+    async preload(source, count) {
+      if (!g.Worker || !g.crossOriginIsolated || count < 1) return 0;
+      const url = script(source, true);
+      const workers = await Promise.all(Array.from({ length: count }, () => new Promise<BrowserWorker | null>((resolve) => {
+        const w = new g.Worker!(url) as BrowserWorker;
+        w.onmessage = () => resolve(w);
+        w.onerror = () => resolve(null);
+      })));
+      URL.revokeObjectURL(url);
+      for (const worker of workers) if (worker) loaded.push({ source, worker });
+      return workers.filter(Boolean).length;
     },
   };
 }
