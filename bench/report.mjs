@@ -132,12 +132,14 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
     table(["id", "library", "version", "threads", "how it ran"], libRows, true),
     "",
     `stride backends found by \`listBackends()\`: ${strideBackends.join(", ")}. Each is measured (a backend with \`setThreads\` at every thread count up to the cores);` +
-      ` the ratios use the best one per workload. The build measured is dist/src${strideCommit ? ` at commit ${strideCommit}` : ""}, copied aside when the run started.`,
+      ` the ratios use the best one per workload. The build measured is dist/src as built from the work tree${strideCommit ? ` at commit ${strideCommit}` : ""}, copied aside when the run started.`,
     "",
     "Not included: `@tensorflow/tfjs-node`, whose install downloads libtensorflow from outside the npm registry (it cannot install here).",
     "`onnxruntime-node` is installed with its postinstall told to download nothing (`bench/.npmrc`: `onnxruntime-node-install=skip`,",
     "which npm hands to it as `npm_config_onnxruntime_node_install`); the CPU binaries it uses ship inside its npm package.",
-    ...(torch?.blas ? [`PyTorch's \`torch.mm\` and \`nn.Linear\` run on the BLAS Debian links it to (\`${torch.blas}\`); its convolutions mostly use oneDNN.`] : []),
+    ...(torch?.blas ? [`PyTorch's \`torch.mm\` and \`nn.Linear\` run on the BLAS Debian links it to (\`${torch.blas}\`); its convolutions mostly use oneDNN.` +
+      " On one thread, PyTorch 1.13 sends unstrided 1x1 convolutions of batches under 16 to im2col + that BLAS instead of oneDNN" +
+      " (ATen's `use_mkldnn` rule asks for more than one thread there), which is why its 1-thread ResNet-50 is far slower than its 2-thread one."] : []),
     ...(torch ? ["PyTorch runs with `OMP_WAIT_POLICY=passive`: with libgomp's default spin-waiting, its 2-thread runs collapsed (10x and worse) whenever another process held a core."] : []),
     "",
     "## Networks",
