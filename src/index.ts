@@ -47,6 +47,10 @@ export { fit, evaluate, predict, softmax, checkModelFits, TrainingDivergedError,
 export type { FitOptions, EpochLog, History, Callback, EvaluateOptions, EvaluateResult, Prediction, LossName } from "./train/trainer.js";
 export { ClassificationMeter, topK, formatConfusion } from "./train/metrics.js";
 export { earlyStopping, saveBest, jsonLinesLogger } from "./train/callbacks.js";
+export { replaceHead, replaceLayer, fineTune, extractFeatures, featureDataset, linearClassifier, linearProbe } from "./train/transfer.js";
+export type { ReplaceHeadOptions, FineTuneOptions, FineTuneResult, FeatureDatasetOptions, LinearProbeOptions, LinearProbeResult } from "./train/transfer.js";
+export { ensembleProbabilities, predictEnsemble, evaluateEnsemble } from "./train/ensemble.js";
+export type { EnsembleMember, EnsembleEvaluation } from "./train/ensemble.js";
 export type { Monitor } from "./train/callbacks.js";
 
 // Data and files.

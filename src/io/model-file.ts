@@ -15,6 +15,8 @@ import { Tensor, formatShape, sameShape } from "../tensor.js";
 import { Layer } from "../layers/layer.js";
 import { toSpec, fromSpec, type LayerSpec } from "../models/registry.js";
 import { namedParams, namedBuffers } from "../models/named.js";
+// The zoo's own layers (MaskedConv2d, ShortcutPad, …) register themselves for loading when imported.
+import "../models/zoo/layers.js";
 import { ModelFileError, decodeSafetensors, encodeSafetensors, toFloat32Tensor, writeFileAtomic } from "./safetensors.js";
 
 export { ModelFileError };

@@ -9,6 +9,10 @@ import { ShapeError } from "../../shape.js";
 import * as zoo from "../../models/zoo/index.js";
 import { summary } from "../../models/summary.js";
 import { estimateMemory, OPTIMIZER_STATE, type OptimizerName } from "../../models/memory.js";
+import { buildModel } from "../models.js";
+
+/** A model of `stride train`'s own list (small, so built with its real initialisation). */
+const trainModel = (name: string): Builder => (o) => buildModel(name, { numClasses: 10, inputShape: o.inputShape ?? [1, 28, 28], seed: 1 });
 
 type Builder = (o: { inputShape?: number[]; init: false }) => Layer;
 
@@ -40,11 +44,17 @@ export const SUMMARY_MODELS: Record<string, { input: number[]; build: Builder }>
   "alphago-policy": { input: [48, 19, 19], build: (o) => zoo.alphagoPolicy(o) },
   allconv: { input: [3, 32, 32], build: (o) => zoo.allConv(o) },
   textcnn: { input: [7], build: (o) => zoo.textCnn(o) },
+  // The recipes of stride train, by the names train knows them.
+  "bn-convnet": { input: [1, 28, 28], build: trainModel("bn-convnet") },
+  resnet8: { input: [1, 28, 28], build: trainModel("resnet8") },
+  resnet14: { input: [1, 28, 28], build: trainModel("resnet14") },
+  "resnet8-wide": { input: [1, 28, 28], build: trainModel("resnet8-wide") },
 };
 
 const ALIASES: Record<string, string> = {
   "vgg-a": "vgg11", "vgg-a-lrn": "vgg11-lrn", "vgg-b": "vgg13", "vgg-c": "vgg16-c", "vgg-d": "vgg16", "vgg-e": "vgg19",
   alphago: "alphago-policy", "all-cnn-c": "allconv", "text-cnn": "textcnn",
+  resnet20: "resnet20-cifar", resnet32: "resnet32-cifar", resnet44: "resnet44-cifar", resnet56: "resnet56-cifar", resnet110: "resnet110-cifar",
 };
 
 const USAGE = "usage: stride summary <model> [--input 3x224x224] [--batch N] [--optimizer sgd|momentum|adam] [--strict]";
