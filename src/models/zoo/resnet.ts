@@ -33,7 +33,7 @@ import type { InitName } from "../../layers/init.js";
 import { Sequential } from "../sequential.js";
 import { Graph } from "../graph.js";
 import { ShortcutPad } from "./layers.js";
-import { resolve, oneOf, type ZooOptions } from "./common.js";
+import { resolve, oneOf, type ZooOptions, type Resolved } from "./common.js";
 
 export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
 export type ResNetCifarDepth = 20 | 32 | 44 | 56 | 110;
@@ -109,25 +109,41 @@ export function resnet(depth: ResNetDepth = 50, opts: ResNetOptions = {}): Seque
     new ReLU({ name: "relu" }),
     new MaxPool2d({ kernelSize: 3, stride: 2, padding: 1, name: "maxpool" }),
   ];
-  let inC = stem;
-  blocks.forEach((count, stage) => {
-    const planes = r.width(64 * 2 ** stage);
+  const out = addStages(layers, stem, blocks.map((count, stage) => ({ count, planes: r.width(64 * 2 ** stage) })), {
+    bottleneck, shortcut: "B", rng, init: r.init("he-fan-out"),
+  });
+  addHead(layers, out, r);
+  return new Sequential(layers, { name });
+}
+
+/**
+ * Appends the stages layer1, layer2, … each a Sequential of blocks named 0,
+ * 1, …; every stage after the first halves the maps in its first block.
+ * Returns the channels of the last block's output.
+ */
+function addStages(
+  layers: Layer[], inC: number, stages: { count: number; planes: number }[],
+  spec: Pick<BlockSpec, "bottleneck" | "shortcut" | "rng" | "init">,
+): number {
+  stages.forEach(({ count, planes }, stage) => {
     const stageBlocks: Layer[] = [];
     for (let i = 0; i < count; i++) {
-      const { g, out } = block({
-        name: String(i), inC, planes, stride: i === 0 && stage > 0 ? 2 : 1, bottleneck, shortcut: "B", rng, init: r.init("he-fan-out"),
-      });
+      const { g, out } = block({ ...spec, name: String(i), inC, planes, stride: i === 0 && stage > 0 ? 2 : 1 });
       stageBlocks.push(g);
       inC = out;
     }
     layers.push(new Sequential(stageBlocks, { name: `layer${stage + 1}` }));
   });
+  return inC;
+}
+
+/** Global average pooling and the classifier: the top of every ResNet. */
+function addHead(layers: Layer[], inC: number, r: Resolved): void {
   layers.push(
     new GlobalAvgPool2d({ name: "avgpool" }),
     new Flatten({ name: "flatten" }),
-    new Linear({ inFeatures: inC, outFeatures: r.numClasses, name: "fc", rng, init: r.init("pytorch") }),
+    new Linear({ inFeatures: inC, outFeatures: r.numClasses, name: "fc", rng: r.rng, init: r.init("pytorch") }),
   );
-  return new Sequential(layers, { name });
 }
 
 export interface ResNetCifarOptions extends ZooOptions {
@@ -148,21 +164,9 @@ export function resnetCifar(depth: ResNetCifarDepth = 20, opts: ResNetCifarOptio
     new BatchNorm2d({ numFeatures: first, name: "bn1" }),
     new ReLU({ name: "relu" }),
   ];
-  let inC = first;
-  for (let stage = 0; stage < 3; stage++) {
-    const planes = r.width(16 * 2 ** stage);
-    const stageBlocks: Layer[] = [];
-    for (let i = 0; i < n; i++) {
-      const { g, out } = block({ name: String(i), inC, planes, stride: i === 0 && stage > 0 ? 2 : 1, bottleneck: false, shortcut, rng, init: r.init("he") });
-      stageBlocks.push(g);
-      inC = out;
-    }
-    layers.push(new Sequential(stageBlocks, { name: `layer${stage + 1}` }));
-  }
-  layers.push(
-    new GlobalAvgPool2d({ name: "avgpool" }),
-    new Flatten({ name: "flatten" }),
-    new Linear({ inFeatures: inC, outFeatures: r.numClasses, name: "fc", rng, init: r.init("pytorch") }),
-  );
+  const out = addStages(layers, first, [0, 1, 2].map((stage) => ({ count: n, planes: r.width(16 * 2 ** stage) })), {
+    bottleneck: false, shortcut, rng, init: r.init("he"),
+  });
+  addHead(layers, out, r);
   return new Sequential(layers, { name });
 }
