@@ -485,19 +485,24 @@ export class WasmBackend implements Backend {
     rt.getF32(pdx, dx.subarray(dxOffset, dxOffset + inImage));
   }
 
+  /** Starts a pooling call: a fresh arena with the geometry record written, and the input and output sizes. */
+  private beginPool(g: Pool2dGeometry): { rt: WasmRuntime; geom: number; inN: number; outN: number } {
+    const rt = this.rt;
+    rt.reset();
+    const geom = rt.allocBytes(128);
+    rt.i32.set(poolRecord(g), geom >> 2);
+    return { rt, geom, inN: g.batch * g.channels * g.inH * g.inW, outN: g.batch * g.channels * g.outH * g.outW };
+  }
+
   maxPool2d(x: Float32Array, y: Float32Array, argmax: Int32Array, g: Pool2dGeometry): void {
     if (!allF32(x, y)) {
       this.js.maxPool2d(x, y, argmax, g);
       return;
     }
-    const rt = this.rt;
-    const inN = g.batch * g.channels * g.inH * g.inW, outN = g.batch * g.channels * g.outH * g.outW;
-    rt.reset();
-    const geom = rt.allocBytes(128);
+    const { rt, geom, inN, outN } = this.beginPool(g);
     const px = rt.put(x.subarray(0, inN));
     const py = rt.alloc(outN);
     const pa = rt.alloc(outN);
-    rt.i32.set(poolRecord(g), geom >> 2);
     rt.setArgs([geom, px, py, pa]);
     rt.run(this.job.MAXPOOL, this.threadsFor(outN * g.kH * g.kW));
     rt.getF32(py, y.subarray(0, outN));
@@ -509,14 +514,10 @@ export class WasmBackend implements Backend {
       this.js.maxPool2dBackward(dy, argmax, dx, g);
       return;
     }
-    const rt = this.rt;
-    const inN = g.batch * g.channels * g.inH * g.inW, outN = g.batch * g.channels * g.outH * g.outW;
-    rt.reset();
-    const geom = rt.allocBytes(128);
+    const { rt, geom, inN, outN } = this.beginPool(g);
     const pdy = rt.put(dy.subarray(0, outN));
     const pa = rt.put(argmax.subarray(0, outN));
     const pdx = rt.alloc(inN);
-    rt.i32.set(poolRecord(g), geom >> 2);
     rt.setArgs([geom, pdy, pa, pdx]);
     rt.run(this.job.MAXPOOL_BACKWARD, this.threadsFor(inN * 4));
     rt.getF32(pdx, dx.subarray(0, inN));
@@ -527,13 +528,9 @@ export class WasmBackend implements Backend {
       this.js.avgPool2d(x, y, g, countIncludePad);
       return;
     }
-    const rt = this.rt;
-    const inN = g.batch * g.channels * g.inH * g.inW, outN = g.batch * g.channels * g.outH * g.outW;
-    rt.reset();
-    const geom = rt.allocBytes(128);
+    const { rt, geom, inN, outN } = this.beginPool(g);
     const px = rt.put(x.subarray(0, inN));
     const py = rt.alloc(outN);
-    rt.i32.set(poolRecord(g), geom >> 2);
     rt.setArgs([geom, px, py, countIncludePad ? 1 : 0]);
     rt.run(this.job.AVGPOOL, this.threadsFor(outN * g.kH * g.kW));
     rt.getF32(py, y.subarray(0, outN));
@@ -544,13 +541,9 @@ export class WasmBackend implements Backend {
       this.js.avgPool2dBackward(dy, dx, g, countIncludePad);
       return;
     }
-    const rt = this.rt;
-    const inN = g.batch * g.channels * g.inH * g.inW, outN = g.batch * g.channels * g.outH * g.outW;
-    rt.reset();
-    const geom = rt.allocBytes(128);
+    const { rt, geom, inN, outN } = this.beginPool(g);
     const pdy = rt.put(dy.subarray(0, outN));
     const pdx = rt.alloc(inN);
-    rt.i32.set(poolRecord(g), geom >> 2);
     rt.setArgs([geom, pdy, pdx, countIncludePad ? 1 : 0]);
     rt.run(this.job.AVGPOOL_BACKWARD, this.threadsFor(outN * g.kH * g.kW));
     rt.getF32(pdx, dx.subarray(0, inN));
