@@ -377,6 +377,65 @@ describe("wasm backend, general", { skip: supported ? false : "no WebAssembly SI
     assert.throws(() => wasm!.setThreads(1.5), /whole number >= 1/);
   });
 
+  test("resident arrays are used in place: same results as ordinary arrays, accumulation into them, in-place outputs", () => {
+    wasm!.setThreads(2);
+    const r = makeRandom(901);
+    const m = 7, n = 33, k = 45;
+    const a = r.array(m * k), b = r.array(k * n), c0 = r.array(m * n);
+    const ra = wasm!.allocResident(m * k)!, rb = wasm!.allocResident(k * n)!, rc = wasm!.allocResident(m * n)!;
+    assert.ok(wasm!.rt.isResident(ra) && !wasm!.rt.isResident(a));
+    ra.set(a);
+    rb.set(b);
+    rc.set(c0);
+    const ref = c0.slice();
+    js.matmul(a, b, ref, m, n, k, { accumulate: true });
+    wasm!.matmul(ra, rb, rc, m, n, k, { accumulate: true });
+    assertClose(rc, ref, "matmul accumulating into a resident C");
+    assert.deepEqual(ra, a, "a resident input is left as it was");
+    // A resident output written by a kernel whose result lands elsewhere in the arena.
+    const out = wasm!.allocResident(m * n)!;
+    wasm!.matmul(ra, rb, out, m, n, k);
+    const ref2 = new Float32Array(m * n);
+    js.matmul(a, b, ref2, m, n, k);
+    assertClose(out, ref2, "matmul into a resident C");
+    // A convolution with resident filters (what layers' parameters are).
+    const g = convGeometry({ batch: 2, c: 5, k: 6, h: 9, w: 8, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 })!;
+    const x = r.array(2 * 5 * 9 * 8), w = r.array(6 * 5 * 9);
+    const rw = wasm!.allocResident(w.length)!;
+    rw.set(w);
+    const y = new Float32Array(2 * 6 * g.outH * g.outW), yRef = y.slice();
+    wasm!.conv2d(x, rw, null, y, g);
+    js.conv2d(x, w, null, yRef, g);
+    assertClose(y, yRef, "conv2d with resident filters");
+    assert.deepEqual(rw, w, "the filters are unchanged");
+  });
+
+  test("the resident heap reuses freed blocks (zeroed), gives its end back to the arena, and refuses past its limit", () => {
+    const rt = new WasmBackend(1).rt;
+    const internals = rt as unknown as { freeResident(at: number, bytes: number): void; heapEnd: number; residentLimit: number };
+    const first = rt.allocResident(100)!;
+    const second = rt.allocResident(1000)!;
+    const end = internals.heapEnd;
+    first.fill(7);
+    internals.freeResident(first.byteOffset, 448); // 100 floats, 64-byte aligned
+    const again = rt.allocResident(50)!;
+    assert.equal(again.byteOffset, first.byteOffset, "the freed block is reused");
+    assert.ok(again.every((v) => v === 0), "a reused block comes back zeroed");
+    assert.equal(internals.heapEnd, end);
+    internals.freeResident(second.byteOffset, 4032);
+    assert.ok(internals.heapEnd < end, "freeing the last block shrinks the heap");
+    // The arena now starts where the heap ends: a call's operands may not overlap a live resident array.
+    again.fill(3);
+    const big = new Float32Array(5000).fill(1), outArr = new Float32Array(5000);
+    new WasmBackend(1); // another backend has its own memory: untouched
+    rt.reset();
+    const p = rt.put(big);
+    assert.ok(p >= again.byteOffset + again.byteLength, "arena operands lie above the resident heap");
+    rt.getF32(p, outArr);
+    assert.ok(again.every((v) => v === 3));
+    assert.equal(rt.allocResident(internals.residentLimit / 4 + 16), null, "over the limit: null, and the caller uses an ordinary array");
+  });
+
   test("a large problem grows the wasm memory and stays correct", () => {
     wasm!.setThreads(2);
     const r = makeRandom(900);

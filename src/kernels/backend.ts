@@ -29,6 +29,15 @@ export interface MatmulOptions {
 export interface Backend {
   readonly name: string;
 
+  /**
+   * Optional: a zeroed array of n floats in the backend's own memory, which
+   * its kernels then read and write in place instead of copying (the wasm
+   * backend: inside its WebAssembly.Memory, freed when the array is
+   * collected). Layers keep their parameters there. Null when the backend
+   * has no room left; callers then use an ordinary array.
+   */
+  allocResident?(n: number): Float32Array | null;
+
   /** C[M, N] = op(A)[M, K] * op(B)[K, N]. */
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, opts?: MatmulOptions): void;
 

@@ -5,7 +5,8 @@
  * describes itself (options, parameters, multiply-accumulates) so that
  * containers can summarise, save and rebuild it.
  */
-import { Tensor, formatShape } from "../tensor.js";
+import { Tensor, formatShape, isFloat64Mode } from "../tensor.js";
+import { getBackend } from "../kernels/index.js";
 import { ShapeError } from "../shape.js";
 
 export interface Param {
@@ -55,8 +56,23 @@ export interface ShapeInfo {
   notes: string[];
 }
 
+/**
+ * A parameter holding value's numbers, with a zero gradient. Where the
+ * backend has memory of its own (wasm), the value is copied there so that
+ * kernels read the weights in place: the returned param's value is then a
+ * new tensor, so initialise `param.value`, not the tensor passed in.
+ */
 export function makeParam(name: string, value: Tensor): Param {
-  return { name, value, grad: Tensor.zeros(value.shape), trainable: true };
+  return { name, value: resident(value), grad: Tensor.zeros(value.shape), trainable: true };
+}
+
+function resident(value: Tensor): Tensor {
+  if (isFloat64Mode()) return value;
+  const backend = getBackend();
+  const data = backend.allocResident?.(value.size);
+  if (!data) return value;
+  data.set(value.data);
+  return new Tensor(value.shape, data);
 }
 
 /** The part every layer shares, single- or multi-input. */

@@ -2,7 +2,8 @@
  * The wasm backend: the Backend interface over the AssemblyScript kernels.
  * Tensors stay plain GC-owned Float32Arrays; each call copies its operands
  * into the shared wasm memory (a bump arena reset per call), runs the job on
- * all threads, and copies the results back.
+ * all threads, and copies the results back. Arrays that already live in wasm
+ * memory (allocResident: the layers' parameters) are used in place.
  */
 import type { Backend, MatmulOptions, Conv2dGeometry, Pool2dGeometry } from "../backend.js";
 import { JsBackend } from "../js/index.js";
@@ -101,6 +102,10 @@ export class WasmBackend implements Backend {
     ];
     this.job = Object.fromEntries(names.map((n) => [n, this.rt.constant(`JOB_${n}`)]));
     if (threads !== undefined) this.rt.setThreads(threads);
+  }
+
+  allocResident(n: number): Float32Array | null {
+    return this.rt.allocResident(n);
   }
 
   /** Uses n threads (default: all cores). */

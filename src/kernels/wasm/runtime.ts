@@ -1,7 +1,13 @@
 /**
  * One shared WebAssembly.Memory, the kernel module instantiated on it by the
- * calling thread and by every worker, a bump arena for operands, and the
- * dispatch of one job to all threads.
+ * calling thread and by every worker, a resident heap for arrays that live in
+ * wasm memory (parameters), a bump arena for the operands of one call, and
+ * the dispatch of one job to all threads.
+ *
+ * Memory layout: [module data | job block | geometry | resident heap | arena].
+ * The arena starts where the resident heap ends; resident arrays are only
+ * allocated or freed between kernel calls (JavaScript is single-threaded and
+ * every call is synchronous), so moving the arena's start then is safe.
  */
 import { SIMD_WASM_BASE64, RELAXED_WASM_BASE64 } from "./generated/kernels.js";
 import { platform, type WorkerHandle } from "./platform.js";
@@ -13,6 +19,11 @@ const PAGE = 65536;
 /** The wasm32 limit, as declared by the module (--maximumMemory). */
 const MAX_PAGES = 65536;
 const INITIAL_PAGES = 32;
+/**
+ * At most this much of the 4 GiB is resident arrays (VGG-16's weights are
+ * 553 MB); the rest stays for the operands and workspaces of calls.
+ */
+const RESIDENT_LIMIT_BYTES = 1536 * 1024 * 1024;
 /**
  * Job block: 16 control slots, 48 argument slots (see wasm/assembly/index.ts),
  * the threads' busy-time tallies, then the work counter on its own cache line.
@@ -90,7 +101,19 @@ export class WasmRuntime {
   readonly relaxed: boolean;
   readonly jobBase: number;
   readonly geomBase: number;
-  private readonly arenaBase: number;
+  /** Where the resident heap starts, and where it (and so the arena) currently ends. */
+  private readonly heapStart: number;
+  private heapEnd: number;
+  /** Freed resident blocks [address, bytes], sorted by address, adjacent ones merged. */
+  private freeBlocks: [number, number][] = [];
+  /** Bytes of live resident blocks, and the most there may be (the rest stays for the arena). */
+  private residentBytes = 0;
+  private readonly residentLimit = RESIDENT_LIMIT_BYTES;
+  /** Every ArrayBuffer object this memory has had (one per grow): arrays over them are resident. */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  /** Frees a resident block once the array over it has been collected. */
+  private readonly collector = new FinalizationRegistry<[number, number]>(([at, bytes]) => this.freeResident(at, bytes));
+  private arenaBase: number;
   private top: number;
   /** Views of the whole memory; re-created after every grow. */
   f32!: Float32Array;
@@ -113,7 +136,8 @@ export class WasmRuntime {
     this.exports = instance.exports as unknown as KernelExports;
     this.jobBase = align(this.exports.heapBase(), 64);
     this.geomBase = this.jobBase + JOB_BYTES;
-    this.arenaBase = align(this.geomBase + GEOM_BYTES, 64);
+    this.heapStart = this.heapEnd = align(this.geomBase + GEOM_BYTES, 64);
+    this.arenaBase = this.heapEnd;
     this.top = this.arenaBase;
     this.refreshViews();
     this.slots = new Int32Array(this.memory.buffer, this.jobBase, ARGS_SLOT);
@@ -147,8 +171,85 @@ export class WasmRuntime {
 
   private refreshViews(): void {
     const buf = this.memory.buffer;
+    this.buffers.add(buf);
     this.f32 = new Float32Array(buf);
     this.i32 = new Int32Array(buf);
+  }
+
+  // ---- resident arrays ---------------------------------------------------
+
+  /** Whether the array lives in this memory (kernels then read and write it in place). */
+  isResident(a: Float32Array | Int32Array): boolean {
+    return this.buffers.has(a.buffer);
+  }
+
+  /**
+   * A zeroed Float32Array of n floats inside wasm memory, so that kernels use
+   * it without copying; freed when the garbage collector collects the array.
+   * Null when the resident heap is at its limit (the caller then uses an
+   * ordinary array, which kernels copy). Views of the array (subarray) must
+   * not outlive it: the block is reused once the array itself is collected.
+   */
+  allocResident(n: number): Float32Array | null {
+    const bytes = align(Math.max(1, n) * 4, 64);
+    if (this.residentBytes + bytes > this.residentLimit) return null;
+    let at = -1;
+    for (let i = 0; i < this.freeBlocks.length; i++) {
+      const [start, size] = this.freeBlocks[i];
+      if (size < bytes) continue;
+      at = start;
+      if (size === bytes) this.freeBlocks.splice(i, 1);
+      else this.freeBlocks[i] = [start + bytes, size - bytes];
+      break;
+    }
+    if (at < 0) {
+      at = this.heapEnd;
+      this.ensure(at + bytes);
+      this.heapEnd = at + bytes;
+      this.arenaBase = this.top = this.heapEnd;
+    }
+    this.residentBytes += bytes;
+    const view = new Float32Array(this.memory.buffer, at, n);
+    view.fill(0); // a reused block holds an old array's numbers
+    this.collector.register(view, [at, bytes]);
+    return view;
+  }
+
+  private freeResident(at: number, bytes: number): void {
+    this.residentBytes -= bytes;
+    const blocks = this.freeBlocks;
+    let i = 0;
+    while (i < blocks.length && blocks[i][0] < at) i++;
+    blocks.splice(i, 0, [at, bytes]);
+    // Merge with the following and the preceding block.
+    if (i + 1 < blocks.length && blocks[i][0] + blocks[i][1] === blocks[i + 1][0]) {
+      blocks[i][1] += blocks[i + 1][1];
+      blocks.splice(i + 1, 1);
+    }
+    if (i > 0 && blocks[i - 1][0] + blocks[i - 1][1] === blocks[i][0]) {
+      blocks[i - 1][1] += blocks[i][1];
+      blocks.splice(i, 1);
+      i--;
+    }
+    // A free block at the end gives its space back to the arena.
+    const last = blocks[blocks.length - 1];
+    if (last && last[0] + last[1] === this.heapEnd) {
+      this.heapEnd = last[0];
+      blocks.pop();
+      this.arenaBase = this.top = this.heapEnd;
+    }
+  }
+
+  /** Grows the memory so that it holds `end` bytes. */
+  private ensure(end: number): void {
+    if (end <= this.memory.buffer.byteLength) return;
+    const pages = Math.ceil((end - this.memory.buffer.byteLength) / PAGE);
+    // Grow by at least a quarter so that a growing workload does not grow on every call.
+    const current = this.memory.buffer.byteLength / PAGE;
+    const want = Math.min(MAX_PAGES - current, Math.max(pages, Math.ceil(current / 4)));
+    if (want < pages) throw new RangeError(`wasm backend: needs ${end} bytes of memory, over the 4 GiB limit`);
+    this.memory.grow(want);
+    this.refreshViews();
   }
 
   // ---- arena -------------------------------------------------------------
@@ -167,15 +268,7 @@ export class WasmRuntime {
   allocBytes(bytes: number): number {
     const at = this.top;
     const end = align(at + bytes, 64);
-    if (end > this.memory.buffer.byteLength) {
-      const pages = Math.ceil((end - this.memory.buffer.byteLength) / PAGE);
-      // Grow by at least a quarter so that a growing workload does not grow on every call.
-      const current = this.memory.buffer.byteLength / PAGE;
-      const want = Math.min(MAX_PAGES - current, Math.max(pages, Math.ceil(current / 4)));
-      if (want < pages) throw new RangeError(`wasm backend: needs ${end} bytes of memory, over the 4 GiB limit`);
-      this.memory.grow(want);
-      this.refreshViews();
-    }
+    this.ensure(end);
     this.top = end;
     return at;
   }
@@ -184,16 +277,21 @@ export class WasmRuntime {
     return this.allocBytes(floats * 4);
   }
 
-  /** Copies `src` into a fresh allocation and returns its byte address. */
+  /**
+   * The byte address of `src` in wasm memory: its own for a resident array,
+   * otherwise a fresh arena allocation it is copied into.
+   */
   put(src: Float32Array | Int32Array): number {
+    if (this.buffers.has(src.buffer)) return src.byteOffset;
     const at = this.allocBytes(src.length * 4);
     if (src instanceof Float32Array) this.f32.set(src, at >> 2);
     else this.i32.set(src, at >> 2);
     return at;
   }
 
-  /** Copies floats out of wasm memory. */
+  /** Copies floats out of wasm memory (nothing to do when dst is the resident array at that address). */
   getF32(at: number, dst: Float32Array): void {
+    if (dst.byteOffset === at && this.buffers.has(dst.buffer)) return;
     dst.set(this.f32.subarray(at >> 2, (at >> 2) + dst.length));
   }
 
