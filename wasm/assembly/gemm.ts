@@ -343,7 +343,32 @@ function gemvPart(
   const a0 = ar, a1 = ar + rowB, a2 = ar + 2 * rowB, a3 = ar + 3 * rowB;
   for (; t < chunks; t = claim(counter)) {
     const j0 = t * GEMV_CHUNK, j1 = min(n, j0 + GEMV_CHUNK);
-    if (transB) {
+    if (transB && m == 1) {
+      // One row of A (batch 1): four independent sums per row of B, so the
+      // loop waits on memory, not on the latency of one chain of adds.
+      for (let j = j0; j < j1; j++) {
+        const bj = b + (<usize>(j * ldb) << 2);
+        let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+        let p = 0;
+        for (; p + 16 <= k; p += 16) {
+          const o = <usize>p << 2;
+          s0 = madd(v128.load(a0 + o), v128.load(bj + o), s0);
+          s1 = madd(v128.load(a0 + o, 16), v128.load(bj + o, 16), s1);
+          s2 = madd(v128.load(a0 + o, 32), v128.load(bj + o, 32), s2);
+          s3 = madd(v128.load(a0 + o, 48), v128.load(bj + o, 48), s3);
+        }
+        for (; p + 4 <= k; p += 4) {
+          const o = <usize>p << 2;
+          s0 = madd(v128.load(a0 + o), v128.load(bj + o), s0);
+        }
+        let r0 = hsum4(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
+        for (; p < k; p++) {
+          const o = <usize>p << 2;
+          r0 += load<f32>(a0 + o) * load<f32>(bj + o);
+        }
+        gemvStore(c, ldc, j, 1, r0, 0, 0, 0, accumulate);
+      }
+    } else if (transB) {
       // C[i, j] = dot(A[i, :], B[j, :]): one pass over row j of B for all rows of A.
       for (let j = j0; j < j1; j++) {
         const bj = b + (<usize>(j * ldb) << 2);
