@@ -171,7 +171,7 @@ function makeStep(model, x, labels) {
   const opt = new SGD(model.params(), { lr: 0.01, momentum: 0.9 });
   return () => {
     opt.zeroGrad();
-    const logits = model.forward(x, { training: true });
+    const logits = model.forward(x, { training: true, inputGrad: false }); // as fit() does
     const { grad } = softmaxCrossEntropy(logits, labels);
     model.backward(grad);
     opt.step();

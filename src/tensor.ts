@@ -8,8 +8,52 @@ import { Rng } from "./random.js";
  */
 let FloatArray: Float32ArrayConstructor = Float32Array;
 
+/**
+ * Where the arrays of one model step come from while a container runs a
+ * forward or backward pass (see models/step-memory.ts): a backend's step
+ * arena, so that kernels read and write activations in place. Null (the
+ * default) means ordinary garbage-collected arrays.
+ */
+export interface ScopedAllocator {
+  /** n zeroed floats, or null to fall back to an ordinary array. */
+  floats(n: number): Float32Array | null;
+  ints(n: number): Int32Array | null;
+}
+
+let scoped: ScopedAllocator | null = null;
+
+/** A zeroed float array: from the current step scope's allocator if there is one. */
 export function allocFloats(n: number): Float32Array {
+  if (scoped !== null && FloatArray === Float32Array) {
+    const a = scoped.floats(n);
+    if (a !== null) return a;
+  }
   return new FloatArray(n);
+}
+
+/** A zeroed Int32Array (max-pooling switches): from the current step scope's allocator if there is one. */
+export function allocInts(n: number): Int32Array {
+  if (scoped !== null) {
+    const a = scoped.ints(n);
+    if (a !== null) return a;
+  }
+  return new Int32Array(n);
+}
+
+/** Runs fn with new arrays taken from `allocator` (null: ordinary arrays). */
+export function withScopedAllocator<T>(allocator: ScopedAllocator | null, fn: () => T): T {
+  const saved = scoped;
+  scoped = allocator;
+  try {
+    return fn();
+  } finally {
+    scoped = saved;
+  }
+}
+
+/** The allocator of the step scope being run, if any. */
+export function currentScopedAllocator(): ScopedAllocator | null {
+  return scoped;
 }
 
 /** Runs fn with every new tensor in float64 (js backend only; for gradient checks). */

@@ -233,7 +233,8 @@ await runChild(libId, async (w, timing, args) => {
       provenance.push(opt.name);
       step = () => {
         opt.zeroGrad();
-        const logits = model.forward(x, { training: true });
+        // inputGrad: false, as fit() does: nobody needs the gradient w.r.t. the images (PyTorch: x.requires_grad is False).
+        const logits = model.forward(x, { training: true, inputGrad: false });
         const { grad } = loss(logits, labels);
         model.backward(grad);
         opt.step();

@@ -14,6 +14,7 @@
  * - Geometry comes resolved (from shape.ts): kernels never validate shapes.
  */
 import type { Conv2dGeometry, Pool2dGeometry } from "../shape.js";
+import type { ScopedAllocator } from "../tensor.js";
 
 export type { Conv2dGeometry, Pool2dGeometry };
 
@@ -26,8 +27,19 @@ export interface MatmulOptions {
   accumulate?: boolean;
 }
 
+/** Memory for the arrays of one model step, reused from step to step (see models/step-memory.ts). */
+export interface StepArena extends ScopedAllocator {
+  /** Forgets every array handed out: called when the next step begins. */
+  reset(): void;
+  /** Whether the array lives in the backend's memory (a container copies such a result before returning it). */
+  isResident(a: Float32Array | Int32Array): boolean;
+}
+
 export interface Backend {
   readonly name: string;
+
+  /** Optional: a step arena in the backend's own memory (the wasm backend has one). */
+  createStepArena?(): StepArena;
 
   /**
    * Optional: a zeroed array of n floats in the backend's own memory, which

@@ -2,7 +2,7 @@
  * Pooling layers: max (with switches), average, L2 (LP) and global pooling.
  * They downsample every depth slice independently and have no parameters.
  */
-import { Tensor, formatShape } from "../tensor.js";
+import { Tensor, formatShape, allocInts } from "../tensor.js";
 import { ShapeError, fit2d, toPair, type IntOrPair, type Pair, type Pool2dGeometry } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
 import { avgPool2d as jsAvgPool2d } from "../kernels/js/pool.js";
@@ -130,7 +130,7 @@ export class MaxPool2d extends Pool2dBase {
 
   forward(input: Tensor, ctx?: ForwardContext): Tensor {
     const { x, y, g } = this.begin(input);
-    const argmax = new Int32Array(y.size);
+    const argmax = allocInts(y.size);
     getBackend().maxPool2d(x.data, y.data, argmax, g);
     this.argmax = argmax;
     this.geom = ctx?.noGrad ? null : g;

@@ -16,6 +16,7 @@
 import { Tensor, formatShape } from "../tensor.js";
 import { ShapeError } from "../shape.js";
 import { Layer, MergeLayer, Module, expectTensor, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
+import { inStepScope } from "./step-memory.js";
 
 export interface GraphNode {
   name: string;
@@ -141,6 +142,14 @@ export class Graph extends Layer {
   }
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    return inStepScope(this, true, () => this.forwardNodes(x, ctx));
+  }
+
+  backward(dy: Tensor): Tensor {
+    return inStepScope(this, false, () => this.backwardNodes(dy));
+  }
+
+  private forwardNodes(x: Tensor, ctx?: ForwardContext): Tensor {
     expectTensor(this, x);
     const output = this.output;
     const values = new Map<string, Tensor>([[this.inputName, x]]);
@@ -163,7 +172,7 @@ export class Graph extends Layer {
     return values.get(output)!;
   }
 
-  backward(dy: Tensor): Tensor {
+  private backwardNodes(dy: Tensor): Tensor {
     const grads = new Map<string, Tensor>([[this.output, dy]]);
     for (let k = this.nodes.length - 1; k >= 0; k--) {
       const n = this.nodes[k];
@@ -189,7 +198,8 @@ export class Graph extends Layer {
 /** A new tensor a + b (gradients are shared between branches, so never added in place). */
 function sum(a: Tensor, b: Tensor): Tensor {
   if (a.size !== b.size) throw new Error(`internal: gradient shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} differ`);
-  const out = new Tensor(a.shape, a.data.slice());
-  for (let i = 0; i < out.size; i++) out.data[i] += b.data[i];
+  const out = new Tensor(a.shape); // from the step arena when there is one (slice() would not be)
+  const o = out.data, x = a.data, y = b.data;
+  for (let i = 0; i < o.length; i++) o[i] = x[i] + y[i];
   return out;
 }

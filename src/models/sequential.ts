@@ -8,6 +8,7 @@ import { ShapeError } from "../shape.js";
 import { Layer, Module, expectTensor, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
 import { Conv2d } from "../layers/conv.js";
 import { ReLU } from "../layers/activation.js";
+import { inStepScope } from "./step-memory.js";
 
 export class Sequential extends Layer {
   readonly type: string = "Sequential";
@@ -74,6 +75,14 @@ export class Sequential extends Layer {
   private fused = new Set<number>();
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    return inStepScope(this, true, () => this.forwardLayers(x, ctx));
+  }
+
+  backward(dy: Tensor): Tensor {
+    return inStepScope(this, false, () => this.backwardLayers(dy));
+  }
+
+  private forwardLayers(x: Tensor, ctx?: ForwardContext): Tensor {
     // Under noGrad no layer keeps anything, so each activation is garbage as
     // soon as the next layer has returned: peak memory is two adjacent volumes.
     expectTensor(this, x);
@@ -93,7 +102,7 @@ export class Sequential extends Layer {
     return x;
   }
 
-  backward(dy: Tensor): Tensor {
+  private backwardLayers(dy: Tensor): Tensor {
     // A fused ReLU's gradient is applied by the convolution's backward pass.
     for (let i = this.layers.length - 1; i >= 0; i--) if (!this.fused.has(i)) dy = this.layers[i].backward(dy);
     return dy;

@@ -26,6 +26,11 @@ export function heapBase(): usize {
   return __heap_base;
 }
 
+/** Zeroes n bytes at dst with the bulk-memory instruction (a native memset; JavaScript's fill on shared memory is slower). */
+export function zeroBytes(dst: usize, n: usize): void {
+  memory.fill(dst, 0, n);
+}
+
 export function gemmScratchBytes(): i32 {
   return gemmBytes();
 }

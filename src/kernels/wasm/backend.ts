@@ -5,7 +5,8 @@
  * all threads, and copies the results back. Arrays that already live in wasm
  * memory (allocResident: the layers' parameters) are used in place.
  */
-import type { Backend, MatmulOptions, Conv2dGeometry, Pool2dGeometry } from "../backend.js";
+import type { Backend, MatmulOptions, Conv2dGeometry, Pool2dGeometry, StepArena } from "../backend.js";
+import { WasmStepArena } from "./step-arena.js";
 import { JsBackend } from "../js/index.js";
 import { WasmRuntime } from "./runtime.js";
 
@@ -108,6 +109,10 @@ export class WasmBackend implements Backend {
     return this.rt.allocResident(n);
   }
 
+  createStepArena(): StepArena {
+    return new WasmStepArena(this.rt);
+  }
+
   /** Uses n threads (default: all cores). */
   setThreads(n: number): void {
     this.rt.setThreads(n);
@@ -142,7 +147,7 @@ export class WasmBackend implements Backend {
     rt.reset();
     const pa = rt.put(a.subarray(0, m * k));
     const pb = rt.put(b.subarray(0, k * n));
-    const pc = accumulate ? rt.put(c.subarray(0, m * n)) : rt.alloc(m * n);
+    const pc = accumulate ? rt.put(c.subarray(0, m * n)) : rt.out(c.subarray(0, m * n));
     const nth = this.threadsFor(m * n * k);
     const s = this.scratch(nth, this.gemmBytes);
     rt.setArgs([m, n, k, pa, transA ? m : k, transA ? 1 : 0, pb, transB ? k : n, transB ? 1 : 0, pc, n,
@@ -206,7 +211,7 @@ export class WasmBackend implements Backend {
       const px = rt.put(x.subarray(n0 * z.inImage, n1 * z.inImage));
       const pw = rt.put(w.subarray(0, g.outChannels * z.rows));
       const pbias = bias ? rt.put(bias.subarray(0, g.outChannels)) : 0;
-      const py = rt.alloc(nb * z.outImage);
+      const py = rt.out(y.subarray(n0 * z.outImage, n1 * z.outImage));
       const nth = this.threadsFor((z.flops / g.batch) * nb);
       const bands = bandCount(nb * g.groups, nth, z.colBytes, g.outH);
       const s = this.scratch(nth, this.gemmBytes + z.rows * Math.ceil(g.outH / bands) * g.outW * 4);
@@ -255,7 +260,7 @@ export class WasmBackend implements Backend {
       const geom = rt.allocBytes(128);
       const pdy = rt.put(dy.subarray(n0 * z.outImage, n1 * z.outImage));
       const pw = rt.put(w.subarray(0, g.outChannels * z.rows));
-      const pdx = rt.alloc(nb * z.inImage);
+      const pdx = rt.out(dx.subarray(n0 * z.inImage, n1 * z.inImage));
       const nth = this.threadsFor((z.flops / g.batch) * nb);
       // Channel bands only to give every thread work (a band re-packs all of dy);
       // inside a band, bands of output rows keep the unfolded gradient cache-sized.
@@ -411,7 +416,7 @@ export class WasmBackend implements Backend {
     const pw = rt.put(w);
     const pbias = bias ? rt.put(bias) : 0;
     const pu = rt.alloc(16 * d.cout * d.cin);
-    const py = rt.alloc(out.length);
+    const py = rt.out(out);
     const tilesH = Math.ceil(d.outH / 2), tilesW = Math.ceil(d.outW / 2);
     const flops = 2 * 16 * d.cout * d.cin * tilesH * tilesW * d.batch;
     const nth = this.threadsFor(flops);
@@ -442,7 +447,7 @@ export class WasmBackend implements Backend {
     const px = rt.put(input);
     const pw = rt.put(w);
     const pbias = bias ? rt.put(bias) : 0;
-    const py = rt.alloc(out.length);
+    const py = rt.out(out);
     const nth = this.threadsFor(flopsPerImage * d.batch);
     const bands = d.batch >= nth ? 1 : Math.min(d.outH, Math.ceil(nth / d.batch));
     const bandRows = Math.ceil(d.outH / bands) + (d.kH - 1) * d.dH;
@@ -506,8 +511,8 @@ export class WasmBackend implements Backend {
     }
     const { rt, geom, inN, outN } = this.beginPool(g);
     const px = rt.put(x.subarray(0, inN));
-    const py = rt.alloc(outN);
-    const pa = rt.alloc(outN);
+    const py = rt.out(y.subarray(0, outN));
+    const pa = rt.out(argmax.subarray(0, outN));
     rt.setArgs([geom, px, py, pa]);
     rt.run(this.job.MAXPOOL, this.threadsFor(outN * g.kH * g.kW));
     rt.getF32(py, y.subarray(0, outN));
@@ -522,7 +527,7 @@ export class WasmBackend implements Backend {
     const { rt, geom, inN, outN } = this.beginPool(g);
     const pdy = rt.put(dy.subarray(0, outN));
     const pa = rt.put(argmax.subarray(0, outN));
-    const pdx = rt.alloc(inN);
+    const pdx = rt.out(dx.subarray(0, inN));
     rt.setArgs([geom, pdy, pa, pdx]);
     rt.run(this.job.MAXPOOL_BACKWARD, this.threadsFor(inN * 4));
     rt.getF32(pdx, dx.subarray(0, inN));
@@ -535,7 +540,7 @@ export class WasmBackend implements Backend {
     }
     const { rt, geom, inN, outN } = this.beginPool(g);
     const px = rt.put(x.subarray(0, inN));
-    const py = rt.alloc(outN);
+    const py = rt.out(y.subarray(0, outN));
     rt.setArgs([geom, px, py, countIncludePad ? 1 : 0]);
     rt.run(this.job.AVGPOOL, this.threadsFor(outN * g.kH * g.kW));
     rt.getF32(py, y.subarray(0, outN));
@@ -548,7 +553,7 @@ export class WasmBackend implements Backend {
     }
     const { rt, geom, inN, outN } = this.beginPool(g);
     const pdy = rt.put(dy.subarray(0, outN));
-    const pdx = rt.alloc(inN);
+    const pdx = rt.out(dx.subarray(0, inN));
     rt.setArgs([geom, pdy, pdx, countIncludePad ? 1 : 0]);
     rt.run(this.job.AVGPOOL_BACKWARD, this.threadsFor(outN * g.kH * g.kW));
     rt.getF32(pdx, dx.subarray(0, inN));
@@ -568,9 +573,9 @@ export class WasmBackend implements Backend {
     const px = rt.put(x.subarray(0, total));
     const pg = gamma ? rt.put(gamma.subarray(0, c)) : 0;
     const pb = beta ? rt.put(beta.subarray(0, c)) : 0;
-    const py = rt.alloc(total);
-    const pm = rt.alloc(c);
-    const ps = rt.alloc(c);
+    const py = rt.out(y.subarray(0, total));
+    const pm = rt.out(mean.subarray(0, c));
+    const ps = rt.out(invStd.subarray(0, c));
     rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial, 0]);
     rt.setArgF32(9, eps);
     rt.run(this.job.BN_TRAIN, this.threadsFor(total * 4));
@@ -593,7 +598,7 @@ export class WasmBackend implements Backend {
     const px = rt.put(x.subarray(0, total));
     const pg = gamma ? rt.put(gamma.subarray(0, c)) : 0;
     const pb = beta ? rt.put(beta.subarray(0, c)) : 0;
-    const py = rt.alloc(total);
+    const py = rt.out(y.subarray(0, total));
     const pm = rt.put(mean.subarray(0, c));
     const ps = rt.put(invStd.subarray(0, c));
     rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial]);
@@ -618,7 +623,7 @@ export class WasmBackend implements Backend {
     const pm = rt.put(mean.subarray(0, c));
     const ps = rt.put(invStd.subarray(0, c));
     const pg = gamma ? rt.put(gamma.subarray(0, c)) : 0;
-    const pdx = rt.alloc(total);
+    const pdx = rt.out(dx.subarray(0, total));
     const pdg = dgamma ? rt.put(dgamma.subarray(0, c)) : 0;
     const pdb = dbeta ? rt.put(dbeta.subarray(0, c)) : 0;
     rt.setArgs([px, pdy, pm, ps, pg, pdx, pdg, pdb, n, c, spatial, batchStats ? 1 : 0]);
@@ -639,7 +644,7 @@ export class WasmBackend implements Backend {
     const rt = this.rt;
     rt.reset();
     const px = rt.put(x);
-    const py = rt.alloc(n);
+    const py = rt.out(y.subarray(0, n));
     rt.setArgs([px, py, n]);
     rt.run(this.job.RELU, this.threadsFor(n * 2));
     rt.getF32(py, y.subarray(0, n));
@@ -655,7 +660,7 @@ export class WasmBackend implements Backend {
     rt.reset();
     const py = rt.put(y);
     const pdy = rt.put(dy.subarray(0, n));
-    const pdx = rt.alloc(n);
+    const pdx = rt.out(dx.subarray(0, n));
     rt.setArgs([py, pdy, pdx, n]);
     rt.run(this.job.RELU_BACKWARD, this.threadsFor(n * 2));
     rt.getF32(pdx, dx.subarray(0, n));

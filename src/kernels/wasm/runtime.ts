@@ -89,6 +89,7 @@ export function relaxedSimdSupported(): boolean {
 
 export interface KernelExports {
   runJob(job: number, tid: number): void;
+  zeroBytes(dst: number, n: number): void;
   heapBase(): number;
   gemmScratchBytes(): number;
   [name: string]: unknown;
@@ -210,7 +211,7 @@ export class WasmRuntime {
     }
     this.residentBytes += bytes;
     const view = new Float32Array(this.memory.buffer, at, n);
-    view.fill(0); // a reused block holds an old array's numbers
+    this.exports.zeroBytes(at, bytes); // a reused block holds an old array's numbers
     this.collector.register(view, [at, bytes]);
     return view;
   }
@@ -289,6 +290,15 @@ export class WasmRuntime {
     return at;
   }
 
+  /**
+   * Where a kernel writes a result destined for `dst`: dst itself when it is
+   * resident (the later getF32 is then a no-op), else a fresh arena block.
+   */
+  out(dst: Float32Array | Int32Array): number {
+    if (this.buffers.has(dst.buffer)) return dst.byteOffset;
+    return this.allocBytes(dst.length * 4);
+  }
+
   /** Copies floats out of wasm memory (nothing to do when dst is the resident array at that address). */
   getF32(at: number, dst: Float32Array): void {
     if (dst.byteOffset === at && this.buffers.has(dst.buffer)) return;
@@ -296,6 +306,7 @@ export class WasmRuntime {
   }
 
   getI32(at: number, dst: Int32Array): void {
+    if (dst.byteOffset === at && this.buffers.has(dst.buffer)) return;
     dst.set(this.i32.subarray(at >> 2, (at >> 2) + dst.length));
   }
 
