@@ -130,6 +130,13 @@ export abstract class Module {
   }
 }
 
+/**
+ * A single-input layer. Writing one: inside a Sequential or Graph, the
+ * tensors a layer creates in forward() and backward() belong to that step
+ * (models/step-memory.ts: they live in the backend's step arena and are
+ * reused by the next step). State that must outlive a step, such as running
+ * statistics, is created in the constructor, or copied (`data.slice()`).
+ */
 export abstract class Layer extends Module {
   abstract forward(x: Tensor, ctx?: ForwardContext): Tensor;
   /** The gradient w.r.t. the input of the last forward; adds parameter gradients into each Param.grad. */
