@@ -9,6 +9,7 @@ import {
   softmaxCrossEntropy, setBackend, getBackend, manualSeed,
 } from "../src/index.js";
 import { wasmSupported, WasmBackend } from "../src/kernels/wasm/index.js";
+import { WasmStepArena } from "../src/kernels/wasm/step-arena.js";
 
 const supported = wasmSupported();
 
@@ -104,5 +105,23 @@ describe("step memory", { skip: supported ? false : "no WebAssembly SIMD here" }
     } finally {
       setBackend(previous);
     }
+  });
+
+  test("the arena hands out zeroed, non-overlapping arrays, starts over on reset, and stops at a step's limit", () => {
+    const rt = new WasmBackend(1).rt;
+    const arena = new WasmStepArena(rt);
+    arena.reset();
+    const a = arena.floats(100)!, b = arena.floats(3 << 20)!, c = arena.ints(7)!; // b spills into a second chunk
+    assert.ok(rt.isResident(a) && rt.isResident(b) && rt.isResident(c));
+    const spans = [a, b, c].map((v) => [v.byteOffset, v.byteOffset + v.byteLength]).sort((p, q) => p[0] - q[0]);
+    for (let i = 1; i < spans.length; i++) assert.ok(spans[i][0] >= spans[i - 1][1], "arrays do not overlap");
+    a.fill(5);
+    arena.reset();
+    const a2 = arena.floats(100)!;
+    assert.ok(a2.every((v) => v === 0), "memory handed out again comes back zeroed");
+    arena.floats(3 << 20);
+    arena.reset(4096);
+    assert.notEqual(arena.floats(512), null);
+    assert.equal(arena.floats(1024), null, "past the step's limit the caller gets an ordinary array");
   });
 });

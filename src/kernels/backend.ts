@@ -29,8 +29,8 @@ export interface MatmulOptions {
 
 /** Memory for the arrays of one model step, reused from step to step (see models/step-memory.ts). */
 export interface StepArena extends ScopedAllocator {
-  /** Forgets every array handed out: called when the next step begins. */
-  reset(): void;
+  /** Forgets every array handed out: called when the next step begins. Past limitBytes in this step, allocations fall back to ordinary arrays. */
+  reset(limitBytes?: number): void;
   /** Whether the array lives in the backend's memory (a container copies such a result before returning it). */
   isResident(a: Float32Array | Int32Array): boolean;
 }

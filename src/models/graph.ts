@@ -142,7 +142,7 @@ export class Graph extends Layer {
   }
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
-    return inStepScope(this, true, () => this.forwardNodes(x, ctx));
+    return inStepScope(this, true, () => this.forwardNodes(x, ctx), ctx?.noGrad === true);
   }
 
   backward(dy: Tensor): Tensor {

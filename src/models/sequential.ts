@@ -75,7 +75,7 @@ export class Sequential extends Layer {
   private fused = new Set<number>();
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
-    return inStepScope(this, true, () => this.forwardLayers(x, ctx));
+    return inStepScope(this, true, () => this.forwardLayers(x, ctx), ctx?.noGrad === true);
   }
 
   backward(dy: Tensor): Tensor {

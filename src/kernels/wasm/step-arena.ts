@@ -27,10 +27,12 @@ export class WasmStepArena implements StepArena {
   private used = 0;
   /** Floats handed out since the last reset (all chunks), to size one chunk that holds a whole step. */
   private stepFloats = 0;
+  /** The most floats this step may take; past it arrays are ordinary ones. */
+  private limitFloats = Infinity;
 
   constructor(private readonly rt: WasmRuntime) {}
 
-  reset(): void {
+  reset(limitBytes = Infinity): void {
     // A step that spilled over several chunks gets one chunk of its whole size next time.
     if (this.chunks.length > 1 && this.current > 0) {
       const want = Math.max(this.stepFloats, this.chunks[0].length);
@@ -41,6 +43,7 @@ export class WasmStepArena implements StepArena {
     this.current = 0;
     this.used = 0;
     this.stepFloats = 0;
+    this.limitFloats = limitBytes / 4;
   }
 
   floats(n: number): Float32Array | null {
@@ -68,6 +71,7 @@ export class WasmStepArena implements StepArena {
   /** The float offset of n floats in the current chunk (moving to the next chunk, or a new one, if needed); null if memory is out. */
   private take(n: number): number | null {
     const size = Math.ceil(Math.max(1, n) / ALIGN_FLOATS) * ALIGN_FLOATS;
+    if (this.stepFloats + size > this.limitFloats) return null;
     while (this.current < this.chunks.length) {
       if (this.used + size <= this.chunks[this.current].length) {
         const at = this.used;
