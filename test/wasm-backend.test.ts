@@ -142,6 +142,12 @@ function poolCases(seed: number, count: number, dilated: boolean): Pool2dGeometr
   const out: Pool2dGeometry[] = [
     poolGeometry(4, 6, 28, 28, [2, 2], [2, 2], [0, 0], [1, 1], false)!,
     poolGeometry(2, 3, 7, 7, [3, 3], [2, 2], [1, 1], [1, 1], true)!,
+    // 2x2 stride 2 without padding (its own kernel): vector columns and tails, odd sizes, ceil mode.
+    poolGeometry(2, 3, 9, 17, [2, 2], [2, 2], [0, 0], [1, 1], false)!,
+    poolGeometry(1, 2, 9, 17, [2, 2], [2, 2], [0, 0], [1, 1], true)!,
+    poolGeometry(3, 1, 16, 16, [2, 2], [2, 2], [0, 0], [1, 1], true)!,
+    poolGeometry(1, 2, 2, 3, [2, 2], [2, 2], [0, 0], [1, 1], true)!,
+    poolGeometry(1, 4, 11, 8, [2, 2], [2, 2], [0, 0], [1, 1], true)!,
   ];
   while (out.length < count + 2) {
     const kh = r.int(1, 4), kw = r.int(1, 4);

@@ -32,6 +32,10 @@ export function maxPoolForward(g: usize, x: usize, y: usize, argmax: usize, tid:
   const pT = gi(g, P_PT), pL = gi(g, P_PL), dH = gi(g, P_DH), dW = gi(g, P_DW), outH = gi(g, P_OH), outW = gi(g, P_OW);
   const r = planeRange(gi(g, P_BATCH) * gi(g, P_C), tid, nth);
   const p0 = <i32>(r >> 32), p1 = <i32>r;
+  if (kH == 2 && kW == 2 && sH == 2 && sW == 2 && dH == 1 && dW == 1 && pT == 0 && pL == 0) {
+    maxPool2x2(x, y, argmax, H, W, outH, outW, p0, p1);
+    return;
+  }
   for (let pl = p0; pl < p1; pl++) {
     const xo = x + (<usize>(pl * H * W) << 2);
     const yo = <usize>(pl * outH * outW) << 2;
@@ -99,6 +103,74 @@ export function maxPoolForward(g: usize, x: usize, y: usize, argmax: usize, tid:
         const o = yo + (<usize>(oh * outW + ow) << 2);
         store<f32>(y + o, best);
         store<i32>(argmax + o, where);
+      }
+    }
+  }
+}
+
+/**
+ * The common 2x2, stride-2 window without padding (LeNet, VGG): four outputs
+ * from two vectors of each of the two rows, split into even and odd columns,
+ * instead of two loads per tap. Same tie and NaN rules as the general loop
+ * (taps in row-major order; a later tap wins only if greater, or NaN).
+ */
+function maxPool2x2(x: usize, y: usize, argmax: usize, H: i32, W: i32, outH: i32, outW: i32, p0: i32, p1: i32): void {
+  const lanes = i32x4(0, 2, 4, 6);
+  // Vector columns: the two loads of a row read inputs 2*ow .. 2*ow + 7, which must lie in the row.
+  const vecW = min(outW, W / 2) & ~3;
+  for (let pl = p0; pl < p1; pl++) {
+    const xo = x + (<usize>(pl * H * W) << 2);
+    const yo = <usize>(pl * outH * outW) << 2;
+    for (let oh = 0; oh < outH; oh++) {
+      const top = 2 * oh * W;
+      const r0 = xo + (<usize>top << 2), r1 = r0 + (<usize>W << 2);
+      let ow = 0;
+      // (Under ceil mode the last window row may start on the last input row: then only the scalar loop runs.)
+      const rowsInside = 2 * oh + 1 < H;
+      for (; rowsInside && ow < vecW; ow += 4) {
+        const o = <usize>(2 * ow) << 2;
+        const a0 = v128.load(r0 + o), a1 = v128.load(r0 + o, 16);
+        const b0 = v128.load(r1 + o), b1 = v128.load(r1 + o, 16);
+        let best = v128.shuffle<f32>(a0, a1, 0, 2, 4, 6);
+        const base = i32x4.add(i32x4.splat(top + 2 * ow), lanes);
+        let where = base;
+        let v = v128.shuffle<f32>(a0, a1, 1, 3, 5, 7);
+        let better = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
+        best = v128.bitselect(v, best, better);
+        where = v128.bitselect(i32x4.add(base, i32x4.splat(1)), where, better);
+        v = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6);
+        better = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
+        best = v128.bitselect(v, best, better);
+        where = v128.bitselect(i32x4.add(base, i32x4.splat(W)), where, better);
+        v = v128.shuffle<f32>(b0, b1, 1, 3, 5, 7);
+        better = v128.or(f32x4.gt(v, best), f32x4.ne(v, v));
+        best = v128.bitselect(v, best, better);
+        where = v128.bitselect(i32x4.add(base, i32x4.splat(W + 1)), where, better);
+        const out = yo + (<usize>(oh * outW + ow) << 2);
+        v128.store(y + out, best);
+        v128.store(argmax + out, where);
+      }
+      for (; ow < outW; ow++) {
+        const idx = top + 2 * ow;
+        let where = idx;
+        let best = load<f32>(xo + (<usize>idx << 2));
+        // The window's other taps, in order; under ceil mode the last column or row may be outside.
+        const hasRight = 2 * ow + 1 < W;
+        if (hasRight) {
+          const v = load<f32>(xo + (<usize>(idx + 1) << 2));
+          if (v > best || v != v) { best = v; where = idx + 1; }
+        }
+        if (rowsInside) {
+          let v = load<f32>(xo + (<usize>(idx + W) << 2));
+          if (v > best || v != v) { best = v; where = idx + W; }
+          if (hasRight) {
+            v = load<f32>(xo + (<usize>(idx + W + 1) << 2));
+            if (v > best || v != v) { best = v; where = idx + W + 1; }
+          }
+        }
+        const out = yo + (<usize>(oh * outW + ow) << 2);
+        store<f32>(y + out, best);
+        store<i32>(argmax + out, where);
       }
     }
   }
