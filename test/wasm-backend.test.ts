@@ -198,7 +198,7 @@ for (const threads of [1, 2]) {
     });
 
     for (const algo of ["gemm", "direct", "winograd"] as const) {
-    test(`conv2d forward (bias, fused ReLU, no bias) equals js on random geometries (${algo} where it applies)`, () => {
+    test(`conv2d forward (bias, fused ReLU, folded scale, no bias) equals js on random geometries (${algo} where it applies)`, () => {
       setup();
       be.convAlgorithm = algo;
       const r = makeRandom(100 + threads);
@@ -206,12 +206,16 @@ for (const threads of [1, 2]) {
         const x = r.array(g.batch * g.inChannels * g.inH * g.inW);
         const w = r.array(g.outChannels * (g.inChannels / g.groups) * g.kH * g.kW);
         const bias = r.array(g.outChannels);
+        // Scales of both signs, as a folded batch norm's gamma * invStd can be.
+        const scale = r.array(g.outChannels, () => r.float() * 3);
         const n = g.batch * g.outChannels * g.outH * g.outW;
-        for (const [b, relu] of [[bias, false], [bias, true], [null, false], [null, true]] as const) {
+        const variants = [[bias, false, null], [bias, true, null], [null, false, null], [null, true, null],
+          [bias, false, scale], [bias, true, scale], [null, true, scale]] as const;
+        for (const [b, relu, sc] of variants) {
           const y = new Float32Array(n).fill(7), ref = new Float32Array(n);
-          js.conv2d(x, w, b, ref, g, relu);
-          be.conv2d(x, w, b, y, g, relu);
-          assertClose(y, ref, `conv2d ${describeConv(g)} bias=${b !== null} relu=${relu}`);
+          js.conv2d(x, w, b, ref, g, relu, sc);
+          be.conv2d(x, w, b, y, g, relu, sc);
+          assertClose(y, ref, `conv2d ${describeConv(g)} bias=${b !== null} relu=${relu} scale=${sc !== null}`);
         }
       }
       be.convAlgorithm = "auto";

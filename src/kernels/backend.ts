@@ -36,8 +36,13 @@ export interface Backend {
    * Convolution (cross-correlation, as every library computes it).
    * x: [N, C, H, W], w: [K, C/groups, kH, kW], bias: [K] or null, y: [N, K, outH, outW].
    * With `relu`, max(0, .) is applied to the output (fused bias + ReLU).
+   * With `scale` ([K]), output channel k is conv * scale[k] + bias[k] before
+   * the ReLU: a batch norm with fixed statistics folded into the convolution.
    */
-  conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry, relu?: boolean): void;
+  conv2d(
+    x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry,
+    relu?: boolean, scale?: Float32Array | null,
+  ): void;
   /** dx = the gradient w.r.t. the input (overwritten). */
   conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, g: Conv2dGeometry): void;
   /** dw += the gradient w.r.t. the filters; dbias += the gradient w.r.t. the bias. */

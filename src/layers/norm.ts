@@ -75,6 +75,25 @@ abstract class BatchNormBase extends Layer {
     return { numFeatures: this.numFeatures, eps: this.eps, momentum: this.momentum, affine: this.affine, trackRunningStats: this.trackRunningStats };
   }
 
+  /**
+   * This layer in evaluation mode as one affine map per feature, y = x * scale + shift
+   * (null when it normalises with batch statistics even then: trackRunningStats off).
+   * A container folds it into the convolution before it (models/fusion.ts).
+   */
+  evalAffine(): { scale: Float32Array; shift: Float32Array } | null {
+    if (!this.trackRunningStats) return null;
+    const c = this.numFeatures;
+    const scale = new Float32Array(c), shift = new Float32Array(c);
+    for (let i = 0; i < c; i++) {
+      // The same roundings as the unfused path: invStd is a float32, scale and shift are formed from it as batchNormApply does.
+      const invStd = Math.fround(1 / Math.sqrt(this.runningVar.data[i] + this.eps));
+      const s = (this.weight ? this.weight.value.data[i] : 1) * invStd;
+      scale[i] = s;
+      shift[i] = (this.bias ? this.bias.value.data[i] : 0) - Math.fround(this.runningMean.data[i]) * s;
+    }
+    return { scale, shift };
+  }
+
   /** [N, C, spatial] of an input, after the subclass has checked its rank. */
   protected abstract layout(shape: readonly number[]): [number, number, number];
 

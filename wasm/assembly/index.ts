@@ -57,7 +57,8 @@ export function runJob(job: usize, tid: i32): void {
     }
     case JOB_CONV_FORWARD: {
       const scratch = ptr(job, 6) + <usize>tid * ptr(job, 7);
-      convForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0,
+      // args: g x w bias y relu scratchBase stride gemmBytes scale
+      convForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 9),
         scratch, scratch + ptr(job, 8), counter);
       break;
     }
@@ -133,8 +134,8 @@ export function runJob(job: usize, tid: i32): void {
       reluBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), tid, nth);
       break;
     case JOB_DIRECT_FORWARD:
-      // args: d x w bias y relu scratchBase stride
-      directForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0,
+      // args: d x w bias y relu scratchBase stride scale
+      directForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 8),
         ptr(job, 6) + <usize>tid * ptr(job, 7), counter);
       break;
     case JOB_DIRECT_FILTER: {
@@ -153,8 +154,8 @@ export function runJob(job: usize, tid: i32): void {
       winogradFilters(ptr(job, 0), ptr(job, 1), arg(job, 2), arg(job, 3), arg(job, 4) != 0, counter);
       break;
     case JOB_WINOGRAD:
-      // args: d x u bias y relu scratchBase stride gemmBytes
-      winogradConv(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0,
+      // args: d x u bias y relu scratchBase stride gemmBytes scale
+      winogradConv(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 9),
         ptr(job, 6) + <usize>tid * ptr(job, 7), ptr(job, 8), counter);
       break;
     default:

@@ -76,6 +76,14 @@ function poolRecord(g: Pool2dGeometry): number[] {
   ];
 }
 
+/** What a forward convolution does to its output: y = conv * scale + bias per channel, then ReLU. */
+interface Epilogue {
+  bias: Float32Array | null;
+  scale: Float32Array | null;
+  relu: boolean;
+}
+const NO_EPILOGUE: Epilogue = { bias: null, scale: null, relu: false };
+
 /** True when every array is float32 (the js backend also serves float64 gradient checks). */
 function allF32(...arrays: (Float32Array | null)[]): boolean {
   for (const a of arrays) if (a !== null && !(a instanceof Float32Array)) return false;
@@ -165,11 +173,17 @@ export class WasmBackend implements Backend {
     };
   }
 
-  conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry, relu = false): void {
-    if (!allF32(x, w, bias, y)) {
-      this.js.conv2d(x, w, bias, y, g, relu);
+  conv2d(
+    x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry,
+    relu = false, scale: Float32Array | null = null,
+  ): void {
+    if (!allF32(x, w, bias, y, scale)) {
+      this.js.conv2d(x, w, bias, y, g, relu, scale);
       return;
     }
+    const epilogue: Epilogue = {
+      bias: bias ? bias.subarray(0, g.outChannels) : null, scale: scale ? scale.subarray(0, g.outChannels) : null, relu,
+    };
     const z = this.convSizes(g);
     const rt = this.rt;
     if (this.useWinograd(g, "forward")) {
@@ -179,7 +193,7 @@ export class WasmBackend implements Backend {
           dH: 1, dW: 1, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
         };
         this.runWinograd(d, x.subarray(n0 * z.inImage, n1 * z.inImage), w.subarray(0, g.outChannels * z.rows),
-          bias ? bias.subarray(0, g.outChannels) : null, y.subarray(n0 * z.outImage, n1 * z.outImage), relu);
+          epilogue, y.subarray(n0 * z.outImage, n1 * z.outImage));
       });
       return;
     }
@@ -190,7 +204,7 @@ export class WasmBackend implements Backend {
           dH: g.dilationH, dW: g.dilationW, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
         };
         this.runDirect(d, x.subarray(n0 * z.inImage, n1 * z.inImage), w.subarray(0, g.outChannels * z.rows),
-          bias ? bias.subarray(0, g.outChannels) : null, y.subarray(n0 * z.outImage, n1 * z.outImage), relu, z.flops / g.batch);
+          epilogue, y.subarray(n0 * z.outImage, n1 * z.outImage), z.flops / g.batch);
       });
       return;
     }
@@ -200,13 +214,14 @@ export class WasmBackend implements Backend {
       const geom = rt.allocBytes(128);
       const px = rt.put(x.subarray(n0 * z.inImage, n1 * z.inImage));
       const pw = rt.put(w.subarray(0, g.outChannels * z.rows));
-      const pbias = bias ? rt.put(bias.subarray(0, g.outChannels)) : 0;
+      const pbias = epilogue.bias ? rt.put(epilogue.bias) : 0;
+      const pscale = epilogue.scale ? rt.put(epilogue.scale) : 0;
       const py = rt.alloc(nb * z.outImage);
       const nth = this.threadsFor((z.flops / g.batch) * nb);
       const bands = bandCount(nb * g.groups, nth, z.colBytes, g.outH);
       const s = this.scratch(nth, this.gemmBytes + z.rows * Math.ceil(g.outH / bands) * g.outW * 4);
       rt.i32.set(convRecord(g, nb, bands), geom >> 2);
-      rt.setArgs([geom, px, pw, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes]);
+      rt.setArgs([geom, px, pw, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes, pscale]);
       rt.run(this.job.CONV_FORWARD, nth);
       rt.getF32(py, y.subarray(n0 * z.outImage, n1 * z.outImage));
     });
@@ -227,8 +242,8 @@ export class WasmBackend implements Backend {
           batch: n1 - n0, cin: g.outChannels, hin: g.outH, win: g.outW, cout: g.inChannels, kH: 3, kW: 3,
           dH: 1, dW: 1, offH: 2 - g.padTop, offW: 2 - g.padLeft, outH: g.inH, outW: g.inW, flip: true,
         };
-        this.runWinograd(d, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), null,
-          dx.subarray(n0 * z.inImage, n1 * z.inImage), false);
+        this.runWinograd(d, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), NO_EPILOGUE,
+          dx.subarray(n0 * z.inImage, n1 * z.inImage));
       });
       return;
     }
@@ -239,8 +254,8 @@ export class WasmBackend implements Backend {
           dH: g.dilationH, dW: g.dilationW, offH: (g.kH - 1) * g.dilationH - g.padTop, offW: (g.kW - 1) * g.dilationW - g.padLeft,
           outH: g.inH, outW: g.inW, flip: true,
         };
-        this.runDirect(d, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), null,
-          dx.subarray(n0 * z.inImage, n1 * z.inImage), false, z.flops / g.batch);
+        this.runDirect(d, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), NO_EPILOGUE,
+          dx.subarray(n0 * z.inImage, n1 * z.inImage), z.flops / g.batch);
       });
       return;
     }
@@ -398,13 +413,14 @@ export class WasmBackend implements Backend {
   }
 
   /** Runs a Winograd convolution on a batch (input, filters and output already sliced). */
-  private runWinograd(d: DirectShape, input: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, relu: boolean): void {
+  private runWinograd(d: DirectShape, input: Float32Array, w: Float32Array, e: Epilogue, out: Float32Array): void {
     const rt = this.rt;
     rt.reset();
     const geom = rt.allocBytes(128);
     const px = rt.put(input);
     const pw = rt.put(w);
-    const pbias = bias ? rt.put(bias) : 0;
+    const pbias = e.bias ? rt.put(e.bias) : 0;
+    const pscale = e.scale ? rt.put(e.scale) : 0;
     const pu = rt.alloc(16 * d.cout * d.cin);
     const py = rt.alloc(out.length);
     const tilesH = Math.ceil(d.outH / 2), tilesW = Math.ceil(d.outW / 2);
@@ -422,21 +438,22 @@ export class WasmBackend implements Backend {
     const bytes = this.gemmBytes + (16 * (d.cin + d.cout) * maxT + d.cin * (2 * bandRows + 2) * pitch + 64) * 4;
     const s = this.scratch(nth, bytes);
     rt.i32.set(directRecord(d, bandRows), geom >> 2);
-    rt.setArgs([geom, px, pu, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes]);
+    rt.setArgs([geom, px, pu, pbias, py, e.relu ? 1 : 0, s.base, s.stride, this.gemmBytes, pscale]);
     rt.run(this.job.WINOGRAD, nth);
     rt.getF32(py, out);
   }
 
   /** Runs a direct convolution job on a batch (input, filters and output already sliced). */
   private runDirect(
-    d: DirectShape, input: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, relu: boolean, flopsPerImage: number,
+    d: DirectShape, input: Float32Array, w: Float32Array, e: Epilogue, out: Float32Array, flopsPerImage: number,
   ): void {
     const rt = this.rt;
     rt.reset();
     const geom = rt.allocBytes(128);
     const px = rt.put(input);
     const pw = rt.put(w);
-    const pbias = bias ? rt.put(bias) : 0;
+    const pbias = e.bias ? rt.put(e.bias) : 0;
+    const pscale = e.scale ? rt.put(e.scale) : 0;
     const py = rt.alloc(out.length);
     const nth = this.threadsFor(flopsPerImage * d.batch);
     const bands = d.batch >= nth ? 1 : Math.min(d.outH, Math.ceil(nth / d.batch));
@@ -444,7 +461,7 @@ export class WasmBackend implements Backend {
     const packed = Math.ceil(d.cout / 4) * 4 * d.cin * d.kH * d.kW;
     const s = this.scratch(nth, (packed + d.cin * bandRows * directPitch(d) + 64) * 4);
     rt.i32.set(directRecord(d, bands), geom >> 2);
-    rt.setArgs([geom, px, pw, pbias, py, relu ? 1 : 0, s.base, s.stride]);
+    rt.setArgs([geom, px, pw, pbias, py, e.relu ? 1 : 0, s.base, s.stride, pscale]);
     rt.run(this.job.DIRECT_FORWARD, nth);
     rt.getF32(py, out);
   }
