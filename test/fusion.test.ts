@@ -1,7 +1,8 @@
 /**
  * Fused layer chains (models/fusion.ts) against the same model run layer by
  * layer: Conv2d + BatchNorm2d (+ ReLU) folded into one convolution in
- * inference, on the js backend and on wasm with one and two threads.
+ * inference, BatchNorm + ReLU in training, on the js backend and on wasm with
+ * one and two threads.
  */
 import { test, describe, after } from "node:test";
 import assert from "node:assert/strict";
@@ -145,6 +146,63 @@ for (const cfg of configs) {
       const calls = countCalls(be, ["batchNormApply"], () => (fusedB = bottleneck.forward(xb, ctx)));
       assertClose(fusedB.data, plainB.data, "resnet50 logits", 1e-4);
       assert.equal(calls.batchNormApply, 0, "every batch norm of ResNet-50 follows a convolution");
+    });
+
+    test("training: BatchNorm + ReLU in one pass each way give the unfused outputs, gradients and running statistics", () => {
+      const be = use(cfg);
+      const run = (fuse: boolean) => {
+        const net = s.models.resnetCifar(20, { shortcut: "B", widthMultiplier: 0.5, inputShape: [3, 12, 12], rng: new s.Rng(20) });
+        randomizeNorms(net, 21);
+        setFuse(net, fuse);
+        const x = s.Tensor.randn([3, 3, 12, 12], 22);
+        let y!: s.Tensor, dx!: s.Tensor;
+        const calls = countCalls(be, ["relu", "reluBackward", "batchNormTrain", "batchNormBackward"], () => {
+          y = net.forward(x, { training: true });
+          dx = net.backward(s.Tensor.randn(y.shape, 23));
+        });
+        const stats: Float32Array[] = [];
+        const visit = (l: Module) => {
+          if (l instanceof s.BatchNorm2d) stats.push(l.runningMean.data, l.runningVar.data);
+          l.children().forEach(visit);
+        };
+        visit(net);
+        return { y: y.data, dx: dx.data, grads: net.params().map((p) => p.grad.data), stats, calls };
+      };
+      const fused = run(true), plain = run(false);
+      assertClose(fused.y, plain.y, "output", 1e-4);
+      assertClose(fused.dx, plain.dx, "input gradient", 1e-4);
+      fused.grads.forEach((g, i) => assertClose(g, plain.grads[i], `parameter ${i} gradient`, 1e-4));
+      fused.stats.forEach((v, i) => assertClose(v, plain.stats[i], `running statistics ${i}`));
+      // The stem's and every block's first ReLU run inside the batch norm before them.
+      assert.equal(plain.calls.relu, 1 + 2 * 9);
+      assert.ok(fused.calls.relu <= 9, `${fused.calls.relu} ReLU calls left`);
+      assert.equal(fused.calls.relu, fused.calls.reluBackward);
+      assert.equal(fused.calls.batchNormTrain, plain.calls.batchNormTrain);
+      assert.equal(fused.calls.batchNormBackward, plain.calls.batchNormBackward);
+    });
+
+    test("a Sequential's BatchNorm1d + ReLU fuse too, and the batch norm alone is plain afterwards", () => {
+      use(cfg);
+      const run = (fuse: boolean) => {
+        const rng = new s.Rng(30);
+        const net = new s.Sequential([
+          new s.Linear({ inFeatures: 6, outFeatures: 9, rng }), new s.BatchNorm1d({ numFeatures: 9 }), new s.ReLU(),
+          new s.Linear({ inFeatures: 9, outFeatures: 3, rng }),
+        ]);
+        randomizeNorms(net, 31);
+        setFuse(net, fuse);
+        const y = net.forward(s.Tensor.randn([5, 6], 32), { training: true });
+        const dx = net.backward(s.Tensor.randn(y.shape, 33));
+        return { net, y: y.data, dx: dx.data, grads: net.params().map((p) => p.grad.data) };
+      };
+      const fused = run(true), plain = run(false);
+      assertClose(fused.y, plain.y, "output");
+      assertClose(fused.dx, plain.dx, "input gradient");
+      fused.grads.forEach((g, i) => assertClose(g, plain.grads[i], `parameter ${i} gradient`));
+      // The ReLU never ran, and the batch norm called alone has no ReLU in it.
+      assert.throws(() => fused.net.layers[2].backward(s.Tensor.zeros([5, 9])), /without a forward pass/);
+      const alone = (fused.net.layers[1] as s.BatchNorm1d).forward(s.Tensor.randn([4, 9], 34), { training: true });
+      assert.ok(alone.data.some((v) => v < 0));
     });
 
     test("evaluation with gradients wanted does not fold: outputs, input and parameter gradients as unfused", () => {

@@ -332,15 +332,25 @@ for (const threads of [1, 2]) {
           js.batchNormApply(x, gamma, beta, yaRef, meanRef, invRef, n, c, spatial);
           be.batchNormApply(x, gamma, beta, ya, meanRef, invRef, n, c, spatial);
           assertClose(ya, yaRef, `batchNormApply ${what}`);
+          // A fused ReLU: forward clamps, backward masks dy with the clamped output, both in the same passes.
+          const yr = new Float32Array(total), yrRef = new Float32Array(total);
+          js.batchNormTrain(x, gamma, beta, yrRef, meanRef, invRef, n, c, spatial, 1e-5, true);
+          be.batchNormTrain(x, gamma, beta, yr, mean, inv, n, c, spatial, 1e-5, true);
+          assertClose(yr, yrRef, `batchNormTrain + ReLU y ${what}`, 1e-3);
+          if (total > 8) assert.ok(yrRef.some((v) => v === 0) && yrRef.some((v) => v > 0), "the ReLU clamps some values, not all");
+          const yar = new Float32Array(total), yarRef = new Float32Array(total);
+          js.batchNormApply(x, gamma, beta, yarRef, meanRef, invRef, n, c, spatial, true);
+          be.batchNormApply(x, gamma, beta, yar, meanRef, invRef, n, c, spatial, true);
+          assertClose(yar, yarRef, `batchNormApply + ReLU ${what}`);
           const dy = r.array(total);
-          for (const batchStats of [true, false]) {
+          for (const [batchStats, reluOut] of [[true, null], [false, null], [true, yrRef], [false, yrRef]] as const) {
             const dg0 = r.array(c), db0 = r.array(c);
             const dx = new Float32Array(total), dxRef = new Float32Array(total);
             const dg = affine ? dg0.slice() : null, db = affine ? db0.slice() : null;
             const dgRef = affine ? dg0.slice() : null, dbRef = affine ? db0.slice() : null;
-            js.batchNormBackward(x, dy, meanRef, invRef, gamma, dxRef, dgRef, dbRef, n, c, spatial, batchStats);
-            be.batchNormBackward(x, dy, meanRef, invRef, gamma, dx, dg, db, n, c, spatial, batchStats);
-            assertClose(dx, dxRef, `batchNormBackward dx ${what} batchStats=${batchStats}`, 1e-3);
+            js.batchNormBackward(x, dy, meanRef, invRef, gamma, dxRef, dgRef, dbRef, n, c, spatial, batchStats, reluOut);
+            be.batchNormBackward(x, dy, meanRef, invRef, gamma, dx, dg, db, n, c, spatial, batchStats, reluOut);
+            assertClose(dx, dxRef, `batchNormBackward dx ${what} batchStats=${batchStats} relu=${reluOut !== null}`, 1e-3);
             if (affine) {
               assertClose(dg!, dgRef!, `batchNormBackward dgamma ${what}`, 1e-3);
               assertClose(db!, dbRef!, `batchNormBackward dbeta ${what}`, 1e-3);

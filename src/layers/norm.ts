@@ -38,6 +38,9 @@ abstract class BatchNormBase extends Layer {
   numBatchesTracked = 0;
 
   private x: Tensor | null = null;
+  /** The output, kept when a ReLU ran fused (ctx.fuseRelu): backward masks its gradient with it. */
+  private y: Tensor | null = null;
+  private reluFused = false;
   private mean: Float32Array | null = null;
   private invStd: Float32Array | null = null;
   private usedBatchStats = false;
@@ -113,6 +116,7 @@ abstract class BatchNormBase extends Layer {
     const gamma = this.weight ? this.weight.value.data : null;
     const beta = this.bias ? this.bias.value.data : null;
     const batchStats = (ctx?.training ?? false) || !this.trackRunningStats;
+    const relu = ctx?.fuseRelu === true;
     const mean = allocFloats(c), invStd = allocFloats(c);
     if (batchStats) {
       const count = n * spatial;
@@ -123,18 +127,20 @@ abstract class BatchNormBase extends Layer {
           x.shape,
         );
       }
-      backend.batchNormTrain(x.data, gamma, beta, y.data, mean, invStd, n, c, spatial, this.eps);
+      backend.batchNormTrain(x.data, gamma, beta, y.data, mean, invStd, n, c, spatial, this.eps, relu);
       if (ctx?.training && this.trackRunningStats) this.updateRunningStats(mean, invStd, count);
     } else {
       for (let i = 0; i < c; i++) {
         mean[i] = this.runningMean.data[i];
         invStd[i] = 1 / Math.sqrt(this.runningVar.data[i] + this.eps);
       }
-      backend.batchNormApply(x.data, gamma, beta, y.data, mean, invStd, n, c, spatial);
+      backend.batchNormApply(x.data, gamma, beta, y.data, mean, invStd, n, c, spatial, relu);
     }
     if (ctx?.noGrad) this.release();
     else {
       this.x = x;
+      this.y = relu ? y : null;
+      this.reluFused = relu;
       this.mean = mean;
       this.invStd = invStd;
       this.usedBatchStats = batchStats;
@@ -163,13 +169,14 @@ abstract class BatchNormBase extends Layer {
       this.weight ? this.weight.value.data : null, dx.data,
       this.weight?.trainable ? this.weight.grad.data : null,
       this.bias?.trainable ? this.bias.grad.data : null,
-      n, c, spatial, this.usedBatchStats,
+      n, c, spatial, this.usedBatchStats, this.reluFused ? this.requireCache(this.y).data : null,
     );
     return dx;
   }
 
   override release(): void {
-    this.x = this.mean = this.invStd = null;
+    this.x = this.y = null;
+    this.mean = this.invStd = null;
   }
 }
 

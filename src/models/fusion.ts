@@ -14,11 +14,13 @@
  * - Conv2d -> BatchNorm2d (-> ReLU), inference only (noGrad, not training):
  *   the batch norm's running statistics fold into a per-channel scale and
  *   shift in the convolution's epilogue.
+ * - BatchNorm -> ReLU (training too): normalise and clamp in one pass over
+ *   the volume, and one backward pass for the ReLU's mask and the batch norm.
  */
 import type { Tensor } from "../tensor.js";
 import type { ForwardContext, Module } from "../layers/layer.js";
 import { Conv2d } from "../layers/conv.js";
-import { BatchNorm2d } from "../layers/norm.js";
+import { BatchNorm1d, BatchNorm2d } from "../layers/norm.js";
 import { ReLU } from "../layers/activation.js";
 
 export interface Fusion {
@@ -42,6 +44,9 @@ export function planFusion(
       return after instanceof ReLU ? { ctx: { ...ctx, foldAffine, fuseRelu: true }, absorbed: 2 } : { ctx: { ...ctx, foldAffine }, absorbed: 1 };
     }
     if (next instanceof ReLU) return { ctx: { ...ctx, fuseRelu: true }, absorbed: 1 };
+  }
+  if ((head instanceof BatchNorm2d || head instanceof BatchNorm1d) && next instanceof ReLU) {
+    return { ctx: { ...ctx, fuseRelu: true }, absorbed: 1 };
   }
   return { ctx, absorbed: 0 };
 }

@@ -96,15 +96,15 @@ export function runJob(job: usize, tid: i32): void {
       break;
     case JOB_BN_TRAIN:
       batchNormTrain(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
-        arg(job, 6), arg(job, 7), arg(job, 8), argf(job, 9), tid, nth);
+        arg(job, 6), arg(job, 7), arg(job, 8), argf(job, 9), arg(job, 10) != 0, tid, nth);
       break;
     case JOB_BN_APPLY:
       batchNormApply(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
-        arg(job, 6), arg(job, 7), arg(job, 8), tid, nth);
+        arg(job, 6), arg(job, 7), arg(job, 8), arg(job, 9) != 0, tid, nth);
       break;
     case JOB_BN_BACKWARD:
       batchNormBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
-        ptr(job, 6), ptr(job, 7), arg(job, 8), arg(job, 9), arg(job, 10), arg(job, 11) != 0, tid, nth);
+        ptr(job, 6), ptr(job, 7), arg(job, 8), arg(job, 9), arg(job, 10), arg(job, 11) != 0, ptr(job, 12), tid, nth);
       break;
     case JOB_IM2COL:
       // One thread: the public im2col of one image. args: g x col

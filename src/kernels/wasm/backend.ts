@@ -568,10 +568,10 @@ export class WasmBackend implements Backend {
 
   batchNormTrain(
     x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
-    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, eps: number,
+    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, eps: number, relu = false,
   ): void {
     if (!allF32(x, gamma, beta, y, mean, invStd)) {
-      this.js.batchNormTrain(x, gamma, beta, y, mean, invStd, n, c, spatial, eps);
+      this.js.batchNormTrain(x, gamma, beta, y, mean, invStd, n, c, spatial, eps, relu);
       return;
     }
     const rt = this.rt;
@@ -583,7 +583,7 @@ export class WasmBackend implements Backend {
     const py = rt.alloc(total);
     const pm = rt.alloc(c);
     const ps = rt.alloc(c);
-    rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial, 0]);
+    rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial, 0, relu ? 1 : 0]);
     rt.setArgF32(9, eps);
     rt.run(this.job.BN_TRAIN, this.threadsFor(total * 4));
     rt.getF32(py, y.subarray(0, total));
@@ -593,10 +593,10 @@ export class WasmBackend implements Backend {
 
   batchNormApply(
     x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
-    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number,
+    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, relu = false,
   ): void {
     if (!allF32(x, gamma, beta, y, mean, invStd)) {
-      this.js.batchNormApply(x, gamma, beta, y, mean, invStd, n, c, spatial);
+      this.js.batchNormApply(x, gamma, beta, y, mean, invStd, n, c, spatial, relu);
       return;
     }
     const rt = this.rt;
@@ -608,7 +608,7 @@ export class WasmBackend implements Backend {
     const py = rt.alloc(total);
     const pm = rt.put(mean.subarray(0, c));
     const ps = rt.put(invStd.subarray(0, c));
-    rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial]);
+    rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial, relu ? 1 : 0]);
     rt.run(this.job.BN_APPLY, this.threadsFor(total * 2));
     rt.getF32(py, y.subarray(0, total));
   }
@@ -616,10 +616,10 @@ export class WasmBackend implements Backend {
   batchNormBackward(
     x: Float32Array, dy: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array | null,
     dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null,
-    n: number, c: number, spatial: number, batchStats: boolean,
+    n: number, c: number, spatial: number, batchStats: boolean, reluOutput: Float32Array | null = null,
   ): void {
-    if (!allF32(x, dy, mean, invStd, gamma, dx, dgamma, dbeta)) {
-      this.js.batchNormBackward(x, dy, mean, invStd, gamma, dx, dgamma, dbeta, n, c, spatial, batchStats);
+    if (!allF32(x, dy, mean, invStd, gamma, dx, dgamma, dbeta, reluOutput)) {
+      this.js.batchNormBackward(x, dy, mean, invStd, gamma, dx, dgamma, dbeta, n, c, spatial, batchStats, reluOutput);
       return;
     }
     const rt = this.rt;
@@ -633,7 +633,8 @@ export class WasmBackend implements Backend {
     const pdx = rt.alloc(total);
     const pdg = dgamma ? rt.put(dgamma.subarray(0, c)) : 0;
     const pdb = dbeta ? rt.put(dbeta.subarray(0, c)) : 0;
-    rt.setArgs([px, pdy, pm, ps, pg, pdx, pdg, pdb, n, c, spatial, batchStats ? 1 : 0]);
+    const py = reluOutput ? rt.put(reluOutput.subarray(0, total)) : 0;
+    rt.setArgs([px, pdy, pm, ps, pg, pdx, pdg, pdb, n, c, spatial, batchStats ? 1 : 0, py]);
     rt.run(this.job.BN_BACKWARD, this.threadsFor(total * 4));
     rt.getF32(pdx, dx.subarray(0, total));
     if (dgamma) rt.getF32(pdg, dgamma.subarray(0, c));
