@@ -360,6 +360,24 @@ for (const threads of [1, 2]) {
       }
     });
 
+    test("add (with and without the fused ReLU) equals js, NaN included, and may write over its first input", () => {
+      setup();
+      const r = makeRandom(710 + threads);
+      for (const n of [3, 257, 1001, 70001]) {
+        const a = r.array(n, () => (r.int(0, 50) === 0 ? NaN : r.float())), b = r.array(n);
+        for (const relu of [false, true]) {
+          const y = new Float32Array(n).fill(9), ref = new Float32Array(n);
+          js.add(a, b, ref, relu);
+          be.add(a, b, y, relu);
+          assertClose(y, ref, `add n=${n} relu=${relu}`);
+          if (relu && n > 8) assert.ok(ref.some((v) => v === 0), "the ReLU clamps some sums");
+          const inPlace = a.slice();
+          be.add(inPlace, b, inPlace, relu);
+          assertClose(inPlace, ref, `add in place n=${n} relu=${relu}`);
+        }
+      }
+    });
+
     test("relu and its backward equal js, NaN included", () => {
       setup();
       const r = makeRandom(700);

@@ -98,6 +98,8 @@ export interface Backend {
     n: number, c: number, spatial: number, batchStats: boolean, reluOutput?: Float32Array | null,
   ): void;
 
+  /** y = a + b over y.length values (the residual sum), then max(0, .) with `relu` (NaN kept). */
+  add(a: Float32Array, b: Float32Array, y: Float32Array, relu?: boolean): void;
   /** y = max(0, x). */
   relu(x: Float32Array, y: Float32Array): void;
   /** dx = dy where y > 0, else 0 (y is the forward output). */

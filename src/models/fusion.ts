@@ -16,12 +16,14 @@
  *   shift in the convolution's epilogue.
  * - BatchNorm -> ReLU (training too): normalise and clamp in one pass over
  *   the volume, and one backward pass for the ReLU's mask and the batch norm.
+ * - Add -> ReLU (ResNet's residual sum): sum and clamp in one pass.
  */
 import type { Tensor } from "../tensor.js";
 import type { ForwardContext, Module } from "../layers/layer.js";
 import { Conv2d } from "../layers/conv.js";
 import { BatchNorm1d, BatchNorm2d } from "../layers/norm.js";
 import { ReLU } from "../layers/activation.js";
+import { Add } from "../layers/merge.js";
 
 export interface Fusion {
   /** The context the head layer runs with. */
@@ -45,7 +47,7 @@ export function planFusion(
     }
     if (next instanceof ReLU) return { ctx: { ...ctx, fuseRelu: true }, absorbed: 1 };
   }
-  if ((head instanceof BatchNorm2d || head instanceof BatchNorm1d) && next instanceof ReLU) {
+  if ((head instanceof BatchNorm2d || head instanceof BatchNorm1d || head instanceof Add) && next instanceof ReLU) {
     return { ctx: { ...ctx, fuseRelu: true }, absorbed: 1 };
   }
   return { ctx, absorbed: 0 };

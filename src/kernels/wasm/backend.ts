@@ -105,7 +105,7 @@ export class WasmBackend implements Backend {
     const names = [
       "GEMM", "CONV_FORWARD", "CONV_BACKWARD_DATA", "CONV_BACKWARD_FILTER", "REDUCE", "MAXPOOL", "MAXPOOL_BACKWARD",
       "AVGPOOL", "AVGPOOL_BACKWARD", "BN_TRAIN", "BN_APPLY", "BN_BACKWARD", "IM2COL", "COL2IM", "RELU", "RELU_BACKWARD",
-      "DIRECT_FORWARD", "DIRECT_FILTER", "WINOGRAD_FILTERS", "WINOGRAD",
+      "DIRECT_FORWARD", "DIRECT_FILTER", "WINOGRAD_FILTERS", "WINOGRAD", "ADD",
     ];
     this.job = Object.fromEntries(names.map((n) => [n, this.rt.constant(`JOB_${n}`)]));
     if (threads !== undefined) this.rt.setThreads(threads);
@@ -656,6 +656,22 @@ export class WasmBackend implements Backend {
     rt.setArgs([px, py, n]);
     rt.run(this.job.RELU, this.threadsFor(n * 2));
     rt.getF32(py, y.subarray(0, n));
+  }
+
+  add(a: Float32Array, b: Float32Array, y: Float32Array, relu = false): void {
+    const n = y.length;
+    if (!allF32(a, b, y) || n < 256) {
+      this.js.add(a, b, y, relu);
+      return;
+    }
+    const rt = this.rt;
+    rt.reset();
+    const pa = rt.put(a.subarray(0, n));
+    const pb = rt.put(b.subarray(0, n));
+    const py = rt.alloc(n);
+    rt.setArgs([pa, pb, py, n, relu ? 1 : 0]);
+    rt.run(this.job.ADD, this.threadsFor(n * 3));
+    rt.getF32(py, y);
   }
 
   reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void {
