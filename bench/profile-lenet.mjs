@@ -112,12 +112,13 @@ function label(method, args) {
     return `matmul ${m}x${n}x${k}${o.transA ? " tA" : ""}${o.transB ? " tB" : ""}${o.accumulate ? " acc" : ""}`;
   }
   if (method === "relu" || method === "reluBackward") return `${method} n=${args[0].length}`;
+  if (method === "add") return `add${args[3] ? "+relu" : ""} n=${args[2].length}`;
   return method;
 }
 
 const METHODS = [
   "matmul", "conv2d", "conv2dBackwardData", "conv2dBackwardFilter", "maxPool2d", "maxPool2dBackward",
-  "avgPool2d", "avgPool2dBackward", "batchNormTrain", "batchNormApply", "batchNormBackward", "relu", "reluBackward",
+  "avgPool2d", "avgPool2dBackward", "batchNormTrain", "batchNormApply", "batchNormBackward", "relu", "reluBackward", "add",
 ];
 
 /** Wraps every kernel of a backend (own properties shadow the prototype's) and its runtime's copies. */

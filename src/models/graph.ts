@@ -17,6 +17,7 @@ import { Tensor, formatShape } from "../tensor.js";
 import { ShapeError } from "../shape.js";
 import { Layer, MergeLayer, Module, expectTensor, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
 import { planFusion } from "./fusion.js";
+import { getBackend } from "../kernels/index.js";
 
 export interface GraphNode {
   name: string;
@@ -239,7 +240,7 @@ export class Graph extends Layer {
 /** A new tensor a + b (gradients are shared between branches, so never added in place). */
 function sum(a: Tensor, b: Tensor): Tensor {
   if (a.size !== b.size) throw new Error(`internal: gradient shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} differ`);
-  const out = new Tensor(a.shape, a.data.slice());
-  for (let i = 0; i < out.size; i++) out.data[i] += b.data[i];
+  const out = new Tensor(a.shape);
+  getBackend().add(a.data, b.data, out.data);
   return out;
 }
