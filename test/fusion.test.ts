@@ -222,3 +222,32 @@ for (const cfg of configs) {
     });
   });
 }
+
+describe("fusion, general", () => {
+  test("a value read twice is not fused away, and mismatched layers still report their own errors", () => {
+    use({ backend: "js", threads: 1 });
+    const rng = new s.Rng(40);
+    // conv's output feeds both the batch norm and the sum: the batch norm cannot fold into it.
+    const g = new s.Graph()
+      .add("conv", new s.Conv2d({ inChannels: 2, outChannels: 4, kernelSize: 3, padding: 1, rng }), "input")
+      .add("bn", new s.BatchNorm2d({ numFeatures: 4 }), "conv")
+      .add("relu", new s.ReLU(), "bn")
+      .add("sum", new s.Add(), ["relu", "conv"]);
+    randomizeNorms(g, 41);
+    const x = s.Tensor.randn([2, 2, 5, 5], 42);
+    const ctx = { training: false, noGrad: true };
+    g.fuse = false;
+    const plain = g.forward(x, ctx);
+    g.fuse = true;
+    const be = s.getBackend();
+    let fused!: s.Tensor;
+    const calls = countCalls(be, ["batchNormApply", "relu"], () => (fused = g.forward(x, ctx)));
+    assertClose(fused.data, plain.data, "output");
+    assert.deepEqual(calls, { batchNormApply: 1, relu: 0 }, "the batch norm runs on its own, with its ReLU fused");
+    // A batch norm whose feature count does not match the convolution is not folded: it throws as it would unfused.
+    const bad = new s.Sequential([
+      new s.Conv2d({ inChannels: 2, outChannels: 4, kernelSize: 3, rng }), new s.BatchNorm2d({ numFeatures: 5 }), new s.ReLU(),
+    ]);
+    assert.throws(() => bad.forward(x, ctx), (e: unknown) => e instanceof s.ShapeError && /expects 5 features/.test(String(e)));
+  });
+});
