@@ -7,7 +7,7 @@
 // layers' own loops and allocations).
 //
 // Run after `npm run build`:
-//   node bench/profile-lenet.mjs [--steps 30] [--threads 1,2] [--net lenet5,cifar,lenet5-fused,cifar-fused,resnet20,vgg16,resnet50] [--js]
+//   node bench/profile-lenet.mjs [--steps 30] [--threads 1,2] [--net lenet5,cifar,lenet5-fused,cifar-fused,resnet20,vgg16,resnet50] [--js] [--nofuse]
 // (vgg16 and resnet50: inference of one 224x224 image; the others: a training step at batch 64)
 // The "-fused" nets set Conv2d.fusedRelu and drop the ReLU layer after each
 // convolution: what a Sequential-level Conv+ReLU fusion would gain.
@@ -35,6 +35,14 @@ const steps = Number(option("steps", "30"));
 const threadCounts = option("threads", "1,2").split(",").map(Number);
 const nets = option("net", "lenet5,cifar").split(",");
 const withJs = process.argv.includes("--js");
+// --nofuse: containers run every layer on its own (models/fusion.ts off), for before/after comparisons.
+const noFuse = process.argv.includes("--nofuse");
+
+/** Turns fusion off in a model and every container inside it. */
+function unfuse(m) {
+  if ("fuse" in m) m.fuse = false;
+  for (const c of m.children()) unfuse(c);
+}
 const batch = 64;
 
 function rand(n, seed = 1) {
@@ -104,12 +112,13 @@ function label(method, args) {
     return `matmul ${m}x${n}x${k}${o.transA ? " tA" : ""}${o.transB ? " tB" : ""}${o.accumulate ? " acc" : ""}`;
   }
   if (method === "relu" || method === "reluBackward") return `${method} n=${args[0].length}`;
+  if (method === "add") return `add${args[3] ? "+relu" : ""} n=${args[2].length}`;
   return method;
 }
 
 const METHODS = [
   "matmul", "conv2d", "conv2dBackwardData", "conv2dBackwardFilter", "maxPool2d", "maxPool2dBackward",
-  "avgPool2d", "avgPool2dBackward", "batchNormTrain", "batchNormApply", "batchNormBackward", "relu", "reluBackward",
+  "avgPool2d", "avgPool2dBackward", "batchNormTrain", "batchNormApply", "batchNormBackward", "relu", "reluBackward", "add",
 ];
 
 /** Wraps every kernel of a backend (own properties shadow the prototype's) and its runtime's copies. */
@@ -208,7 +217,8 @@ for (const netName of nets) {
     const be = setBackend(backendName);
     if (backendName === "wasm") be.setThreads(threads);
     const model = net.build();
-    const step = net.infer ? () => model.forward(x, { training: false }) : makeStep(model, x, labels);
+    if (noFuse) unfuse(model);
+    const step = net.infer ? () => model.forward(x, { training: false, noGrad: true }) : makeStep(model, x, labels);
     for (let i = 0; i < (net.infer ? 2 : 5); i++) step(); // warm-up: JIT, memory growth, worker start
     // Plain timing first (no wrappers), then the instrumented profile.
     const plain = [];

@@ -71,6 +71,15 @@ const cases: [string, () => s.Layer | s.MergeLayer, number[][], Parameters<typeo
     .add("conv2", new s.Conv2d({ inChannels: 2, outChannels: 2, kernelSize: 3, padding: 1 }), "relu1")
     .add("sum", new s.Add(), ["conv2", "input"])
     .add("out", new s.Sigmoid(), "sum"), [[2, 2, 3, 3]], { training: true }],
+  // The fused chains (models/fusion.ts): batch norm + ReLU and Add + ReLU, each run as one kernel.
+  ["Graph ResNet basic block (fused BN+ReLU, Add+ReLU)", () => new s.Graph()
+    .add("conv1", new s.Conv2d({ inChannels: 2, outChannels: 2, kernelSize: 3, padding: 1 }), "input")
+    .add("bn1", new s.BatchNorm2d({ numFeatures: 2 }), "conv1")
+    .add("relu1", new s.ReLU(), "bn1")
+    .add("conv2", new s.Conv2d({ inChannels: 2, outChannels: 2, kernelSize: 3, padding: 1 }), "relu1")
+    .add("bn2", new s.BatchNorm2d({ numFeatures: 2 }), "conv2")
+    .add("sum", new s.Add(), ["bn2", "input"])
+    .add("relu", new s.ReLU(), "sum"), [[2, 2, 3, 3]], { training: true }],
   ["Graph inception-style concat", () => new s.Graph()
     .add("b1", new s.Conv2d({ inChannels: 2, outChannels: 1, kernelSize: 1 }), "input")
     .add("b2a", new s.Conv2d({ inChannels: 2, outChannels: 1, kernelSize: 1 }), "input")

@@ -204,7 +204,7 @@ for (const threads of [1, 2]) {
     });
 
     for (const algo of ["gemm", "direct", "winograd"] as const) {
-    test(`conv2d forward (bias, fused ReLU, no bias) equals js on random geometries (${algo} where it applies)`, () => {
+    test(`conv2d forward (bias, fused ReLU, folded scale, no bias) equals js on random geometries (${algo} where it applies)`, () => {
       setup();
       be.convAlgorithm = algo;
       const r = makeRandom(100 + threads);
@@ -212,12 +212,16 @@ for (const threads of [1, 2]) {
         const x = r.array(g.batch * g.inChannels * g.inH * g.inW);
         const w = r.array(g.outChannels * (g.inChannels / g.groups) * g.kH * g.kW);
         const bias = r.array(g.outChannels);
+        // Scales of both signs, as a folded batch norm's gamma * invStd can be.
+        const scale = r.array(g.outChannels, () => r.float() * 3);
         const n = g.batch * g.outChannels * g.outH * g.outW;
-        for (const [b, relu] of [[bias, false], [bias, true], [null, false], [null, true]] as const) {
+        const variants = [[bias, false, null], [bias, true, null], [null, false, null], [null, true, null],
+          [bias, false, scale], [bias, true, scale], [null, true, scale]] as const;
+        for (const [b, relu, sc] of variants) {
           const y = new Float32Array(n).fill(7), ref = new Float32Array(n);
-          js.conv2d(x, w, b, ref, g, relu);
-          be.conv2d(x, w, b, y, g, relu);
-          assertClose(y, ref, `conv2d ${describeConv(g)} bias=${b !== null} relu=${relu}`);
+          js.conv2d(x, w, b, ref, g, relu, sc);
+          be.conv2d(x, w, b, y, g, relu, sc);
+          assertClose(y, ref, `conv2d ${describeConv(g)} bias=${b !== null} relu=${relu} scale=${sc !== null}`);
         }
       }
       be.convAlgorithm = "auto";
@@ -334,20 +338,48 @@ for (const threads of [1, 2]) {
           js.batchNormApply(x, gamma, beta, yaRef, meanRef, invRef, n, c, spatial);
           be.batchNormApply(x, gamma, beta, ya, meanRef, invRef, n, c, spatial);
           assertClose(ya, yaRef, `batchNormApply ${what}`);
+          // A fused ReLU: forward clamps, backward masks dy with the clamped output, both in the same passes.
+          const yr = new Float32Array(total), yrRef = new Float32Array(total);
+          js.batchNormTrain(x, gamma, beta, yrRef, meanRef, invRef, n, c, spatial, 1e-5, true);
+          be.batchNormTrain(x, gamma, beta, yr, mean, inv, n, c, spatial, 1e-5, true);
+          assertClose(yr, yrRef, `batchNormTrain + ReLU y ${what}`, 1e-3);
+          if (total > 8) assert.ok(yrRef.some((v) => v === 0) && yrRef.some((v) => v > 0), "the ReLU clamps some values, not all");
+          const yar = new Float32Array(total), yarRef = new Float32Array(total);
+          js.batchNormApply(x, gamma, beta, yarRef, meanRef, invRef, n, c, spatial, true);
+          be.batchNormApply(x, gamma, beta, yar, meanRef, invRef, n, c, spatial, true);
+          assertClose(yar, yarRef, `batchNormApply + ReLU ${what}`);
           const dy = r.array(total);
-          for (const batchStats of [true, false]) {
+          for (const [batchStats, reluOut] of [[true, null], [false, null], [true, yrRef], [false, yrRef]] as const) {
             const dg0 = r.array(c), db0 = r.array(c);
             const dx = new Float32Array(total), dxRef = new Float32Array(total);
             const dg = affine ? dg0.slice() : null, db = affine ? db0.slice() : null;
             const dgRef = affine ? dg0.slice() : null, dbRef = affine ? db0.slice() : null;
-            js.batchNormBackward(x, dy, meanRef, invRef, gamma, dxRef, dgRef, dbRef, n, c, spatial, batchStats);
-            be.batchNormBackward(x, dy, meanRef, invRef, gamma, dx, dg, db, n, c, spatial, batchStats);
-            assertClose(dx, dxRef, `batchNormBackward dx ${what} batchStats=${batchStats}`, 1e-3);
+            js.batchNormBackward(x, dy, meanRef, invRef, gamma, dxRef, dgRef, dbRef, n, c, spatial, batchStats, reluOut);
+            be.batchNormBackward(x, dy, meanRef, invRef, gamma, dx, dg, db, n, c, spatial, batchStats, reluOut);
+            assertClose(dx, dxRef, `batchNormBackward dx ${what} batchStats=${batchStats} relu=${reluOut !== null}`, 1e-3);
             if (affine) {
               assertClose(dg!, dgRef!, `batchNormBackward dgamma ${what}`, 1e-3);
               assertClose(db!, dbRef!, `batchNormBackward dbeta ${what}`, 1e-3);
             }
           }
+        }
+      }
+    });
+
+    test("add (with and without the fused ReLU) equals js, NaN included, and may write over its first input", () => {
+      setup();
+      const r = makeRandom(710 + threads);
+      for (const n of [3, 257, 1001, 70001]) {
+        const a = r.array(n, () => (r.int(0, 50) === 0 ? NaN : r.float())), b = r.array(n);
+        for (const relu of [false, true]) {
+          const y = new Float32Array(n).fill(9), ref = new Float32Array(n);
+          js.add(a, b, ref, relu);
+          be.add(a, b, y, relu);
+          assertClose(y, ref, `add n=${n} relu=${relu}`);
+          if (relu && n > 8) assert.ok(ref.some((v) => v === 0), "the ReLU clamps some sums");
+          const inPlace = a.slice();
+          be.add(inPlace, b, inPlace, relu);
+          assertClose(inPlace, ref, `add in place n=${n} relu=${relu}`);
         }
       }
     });

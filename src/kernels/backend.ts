@@ -57,8 +57,13 @@ export interface Backend {
    * Convolution (cross-correlation, as every library computes it).
    * x: [N, C, H, W], w: [K, C/groups, kH, kW], bias: [K] or null, y: [N, K, outH, outW].
    * With `relu`, max(0, .) is applied to the output (fused bias + ReLU).
+   * With `scale` ([K]), output channel k is conv * scale[k] + bias[k] before
+   * the ReLU: a batch norm with fixed statistics folded into the convolution.
    */
-  conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry, relu?: boolean): void;
+  conv2d(
+    x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry,
+    relu?: boolean, scale?: Float32Array | null,
+  ): void;
   /** dx = the gradient w.r.t. the input (overwritten). */
   conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, g: Conv2dGeometry): void;
   /** dw += the gradient w.r.t. the filters; dbias += the gradient w.r.t. the bias. */
@@ -89,28 +94,33 @@ export interface Backend {
   /**
    * Batch normalisation with batch statistics over [N, ., spatial] for each
    * of C features. Writes y, and the batch mean and 1/sqrt(var + eps)
-   * (biased variance) per feature into mean and invStd.
+   * (biased variance) per feature into mean and invStd. With `relu`,
+   * max(0, .) is applied to y (a fused ReLU).
    */
   batchNormTrain(
     x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
-    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, eps: number,
+    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, eps: number, relu?: boolean,
   ): void;
-  /** y = gamma * (x - mean) * invStd + beta with given per-feature statistics. */
+  /** y = gamma * (x - mean) * invStd + beta with given per-feature statistics (then max(0, .) with `relu`). */
   batchNormApply(
     x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
-    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number,
+    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, relu?: boolean,
   ): void;
   /**
    * Backward of batchNormTrain. dx is overwritten; dgamma and dbeta are
    * accumulated into. When `batchStats` is false the statistics were
-   * constants (evaluation mode) and dx = dy * gamma * invStd.
+   * constants (evaluation mode) and dx = dy * gamma * invStd. With
+   * `reluOutput` (y of a forward pass with a fused ReLU), dy counts only
+   * where y > 0: the ReLU's backward in the same pass.
    */
   batchNormBackward(
     x: Float32Array, dy: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array | null,
     dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null,
-    n: number, c: number, spatial: number, batchStats: boolean,
+    n: number, c: number, spatial: number, batchStats: boolean, reluOutput?: Float32Array | null,
   ): void;
 
+  /** y = a + b over y.length values (the residual sum), then max(0, .) with `relu` (NaN kept). */
+  add(a: Float32Array, b: Float32Array, y: Float32Array, relu?: boolean): void;
   /** y = max(0, x). */
   relu(x: Float32Array, y: Float32Array): void;
   /** dx = dy where y > 0, else 0 (y is the forward output). */

@@ -147,7 +147,14 @@ export class Conv2d extends Layer {
     const { geom } = this.geometry(input.shape);
     const y = new Tensor([geom.batch, this.outChannels, geom.outH, geom.outW]);
     this.reluFused = ctx?.fuseRelu === true;
-    getBackend().conv2d(x.data, this.weight.value.data, this.bias ? this.bias.value.data : null, y.data, geom, this.reluFused);
+    let bias = this.bias ? this.bias.value.data : null;
+    const fold = ctx?.foldAffine;
+    if (fold) {
+      // The folded batch norm's output has no gradient path back through this layer.
+      if (!ctx?.noGrad) throw new Error(`${this.name}: internal: a batch norm is folded into a convolution only under noGrad`);
+      bias = foldedBias(fold, bias, this.outChannels);
+    }
+    getBackend().conv2d(x.data, this.weight.value.data, bias, y.data, geom, this.reluFused, fold ? fold.scale : null);
     this.unbatched = input.rank === 3;
     this.inputGrad = ctx?.inputGrad !== false;
     if (ctx?.noGrad) this.release();
@@ -176,6 +183,13 @@ export class Conv2d extends Layer {
     this.x = this.y = null;
     this.geom = null;
   }
+}
+
+/** The bias after a folded batch norm: bn(conv + b) = conv * scale + (shift + b * scale). */
+function foldedBias(fold: { scale: Float32Array; shift: Float32Array }, bias: Float32Array | null, channels: number): Float32Array {
+  const out = new Float32Array(channels);
+  for (let k = 0; k < channels; k++) out[k] = fold.shift[k] + (bias ? bias[k] * fold.scale[k] : 0);
+  return out;
 }
 
 /** The gradient through a fused ReLU: zero where the output was clamped. */

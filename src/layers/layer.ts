@@ -38,10 +38,18 @@ export interface ForwardContext {
    */
   inputGrad?: boolean;
   /**
-   * Set by a Sequential for a Conv2d followed by a ReLU: the convolution
-   * applies max(0, .) itself (and its gradient), and the ReLU is skipped.
+   * Set by a container (Sequential, Graph) for a layer whose output only a
+   * ReLU reads (a Conv2d, a batch norm, an Add): the layer applies max(0, .)
+   * itself (and its gradient), and the ReLU is skipped.
    */
   fuseRelu?: boolean;
+  /**
+   * Set by a container for a Conv2d whose output only a BatchNorm2d reads, in
+   * inference (noGrad, not training): the convolution multiplies output
+   * channel k by scale[k] and adds shift[k] (the batch norm with its running
+   * statistics), and the batch norm is skipped. See models/fusion.ts.
+   */
+  foldAffine?: { scale: Float32Array; shift: Float32Array };
 }
 
 export interface ShapeOptions {

@@ -38,6 +38,9 @@ abstract class BatchNormBase extends Layer {
   numBatchesTracked = 0;
 
   private x: Tensor | null = null;
+  /** The output, kept when a ReLU ran fused (ctx.fuseRelu): backward masks its gradient with it. */
+  private y: Tensor | null = null;
+  private reluFused = false;
   private mean: Float32Array | null = null;
   private invStd: Float32Array | null = null;
   private usedBatchStats = false;
@@ -75,6 +78,25 @@ abstract class BatchNormBase extends Layer {
     return { numFeatures: this.numFeatures, eps: this.eps, momentum: this.momentum, affine: this.affine, trackRunningStats: this.trackRunningStats };
   }
 
+  /**
+   * This layer in evaluation mode as one affine map per feature, y = x * scale + shift
+   * (null when it normalises with batch statistics even then: trackRunningStats off).
+   * A container folds it into the convolution before it (models/fusion.ts).
+   */
+  evalAffine(): { scale: Float32Array; shift: Float32Array } | null {
+    if (!this.trackRunningStats) return null;
+    const c = this.numFeatures;
+    const scale = new Float32Array(c), shift = new Float32Array(c);
+    for (let i = 0; i < c; i++) {
+      // The same roundings as the unfused path: invStd is a float32, scale and shift are formed from it as batchNormApply does.
+      const invStd = Math.fround(1 / Math.sqrt(this.runningVar.data[i] + this.eps));
+      const s = (this.weight ? this.weight.value.data[i] : 1) * invStd;
+      scale[i] = s;
+      shift[i] = (this.bias ? this.bias.value.data[i] : 0) - Math.fround(this.runningMean.data[i]) * s;
+    }
+    return { scale, shift };
+  }
+
   /** [N, C, spatial] of an input, after the subclass has checked its rank. */
   protected abstract layout(shape: readonly number[]): [number, number, number];
 
@@ -94,6 +116,7 @@ abstract class BatchNormBase extends Layer {
     const gamma = this.weight ? this.weight.value.data : null;
     const beta = this.bias ? this.bias.value.data : null;
     const batchStats = (ctx?.training ?? false) || !this.trackRunningStats;
+    const relu = ctx?.fuseRelu === true;
     const mean = allocFloats(c), invStd = allocFloats(c);
     if (batchStats) {
       const count = n * spatial;
@@ -104,18 +127,20 @@ abstract class BatchNormBase extends Layer {
           x.shape,
         );
       }
-      backend.batchNormTrain(x.data, gamma, beta, y.data, mean, invStd, n, c, spatial, this.eps);
+      backend.batchNormTrain(x.data, gamma, beta, y.data, mean, invStd, n, c, spatial, this.eps, relu);
       if (ctx?.training && this.trackRunningStats) this.updateRunningStats(mean, invStd, count);
     } else {
       for (let i = 0; i < c; i++) {
         mean[i] = this.runningMean.data[i];
         invStd[i] = 1 / Math.sqrt(this.runningVar.data[i] + this.eps);
       }
-      backend.batchNormApply(x.data, gamma, beta, y.data, mean, invStd, n, c, spatial);
+      backend.batchNormApply(x.data, gamma, beta, y.data, mean, invStd, n, c, spatial, relu);
     }
     if (ctx?.noGrad) this.release();
     else {
       this.x = x;
+      this.y = relu ? y : null;
+      this.reluFused = relu;
       this.mean = mean;
       this.invStd = invStd;
       this.usedBatchStats = batchStats;
@@ -144,13 +169,14 @@ abstract class BatchNormBase extends Layer {
       this.weight ? this.weight.value.data : null, dx.data,
       this.weight?.trainable ? this.weight.grad.data : null,
       this.bias?.trainable ? this.bias.grad.data : null,
-      n, c, spatial, this.usedBatchStats,
+      n, c, spatial, this.usedBatchStats, this.reluFused ? this.requireCache(this.y).data : null,
     );
     return dx;
   }
 
   override release(): void {
-    this.x = this.mean = this.invStd = null;
+    this.x = this.y = null;
+    this.mean = this.invStd = null;
   }
 }
 

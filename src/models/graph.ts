@@ -17,6 +17,8 @@ import { Tensor, formatShape } from "../tensor.js";
 import { ShapeError } from "../shape.js";
 import { Layer, MergeLayer, Module, expectTensor, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
 import { inStepScope } from "./step-memory.js";
+import { planFusion } from "./fusion.js";
+import { getBackend } from "../kernels/index.js";
 
 export interface GraphNode {
   name: string;
@@ -39,6 +41,13 @@ export class Graph extends Layer {
   readonly nodes: GraphNode[] = [];
   private outputName: string | null = null;
   private byName = new Map<string, GraphNode>();
+  /**
+   * Whether chains of nodes run as one kernel (models/fusion.ts), as in a
+   * Sequential: each node of a chain must be the only reader of the one before.
+   */
+  fuse = true;
+  /** Names of the nodes the last forward pass ran inside the node before them. */
+  private absorbed = new Set<string>();
 
   constructor(opts: GraphOptions = {}) {
     super(opts.name, "graph");
@@ -141,6 +150,26 @@ export class Graph extends Layer {
     return c;
   }
 
+  /**
+   * For each value that exactly one single-input node reads (and that is not
+   * the graph's output), that node: the chains a fusion may run as one kernel.
+   */
+  private soleReaders(): Map<string, GraphNode> {
+    const readers = new Map<string, GraphNode[]>();
+    for (const n of this.nodes) {
+      for (const i of n.inputs) {
+        const list = readers.get(i);
+        if (list) list.push(n);
+        else readers.set(i, [n]);
+      }
+    }
+    const sole = new Map<string, GraphNode>();
+    for (const [name, list] of readers) {
+      if (list.length === 1 && list[0].inputs.length === 1 && name !== this.output) sole.set(name, list[0]);
+    }
+    return sole;
+  }
+
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
     return inStepScope(this, true, () => this.forwardNodes(x, ctx), ctx?.noGrad === true);
   }
@@ -155,12 +184,29 @@ export class Graph extends Layer {
     const values = new Map<string, Tensor>([[this.inputName, x]]);
     const remaining = ctx?.noGrad ? this.consumers() : null;
     const inner = ctx && ctx.inputGrad === false ? { ...ctx, inputGrad: true } : ctx;
+    const sole = this.fuse ? this.soleReaders() : null;
+    this.absorbed.clear();
     for (const n of this.nodes) {
+      if (this.absorbed.has(n.name)) {
+        n.layer.release(); // nothing from an earlier pass may be mistaken for this one's
+        continue;
+      }
       const xs = n.inputs.map((i) => values.get(i)!);
       // A node that reads only the graph's input needs its input gradient only if the graph's caller does.
-      const c = n.inputs.every((i) => i === this.inputName) ? ctx : inner;
+      let c = n.inputs.every((i) => i === this.inputName) ? ctx : inner;
+      // The value this node's call produces: its own, or that of the last node it absorbs.
+      let produces = n.name;
+      if (sole) {
+        const next = sole.get(n.name);
+        const after = next ? sole.get(next.name) : undefined;
+        const plan = planFusion(n.layer, next?.layer, after?.layer, n.layer instanceof MergeLayer ? xs : xs[0], c);
+        const chain = [next, after].slice(0, plan.absorbed) as GraphNode[];
+        for (const m of chain) this.absorbed.add(m.name);
+        if (chain.length > 0) produces = chain[chain.length - 1].name;
+        c = plan.ctx;
+      }
       const y = n.layer instanceof MergeLayer ? n.layer.forward(xs, c) : n.layer.forward(xs[0], c);
-      values.set(n.name, y);
+      values.set(produces, y);
       if (remaining) {
         for (const i of n.inputs) {
           const left = remaining.get(i)! - 1;
@@ -179,6 +225,11 @@ export class Graph extends Layer {
       const g = grads.get(n.name);
       if (!g) continue; // this node does not reach the output
       grads.delete(n.name);
+      if (this.absorbed.has(n.name)) {
+        // It ran inside the node it reads (that node's only reader): that node's backward applies it.
+        grads.set(n.inputs[0], g);
+        continue;
+      }
       const dxs = n.layer instanceof MergeLayer ? n.layer.backward(g) : [n.layer.backward(g)];
       n.inputs.forEach((i, j) => {
         const prev = grads.get(i);
@@ -198,8 +249,7 @@ export class Graph extends Layer {
 /** A new tensor a + b (gradients are shared between branches, so never added in place). */
 function sum(a: Tensor, b: Tensor): Tensor {
   if (a.size !== b.size) throw new Error(`internal: gradient shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} differ`);
-  const out = new Tensor(a.shape); // from the step arena when there is one (slice() would not be)
-  const o = out.data, x = a.data, y = b.data;
-  for (let i = 0; i < o.length; i++) o[i] = x[i] + y[i];
+  const out = new Tensor(a.shape); // from the step arena when there is one
+  getBackend().add(a.data, b.data, out.data);
   return out;
 }

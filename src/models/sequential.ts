@@ -6,9 +6,8 @@
 import { Tensor } from "../tensor.js";
 import { ShapeError } from "../shape.js";
 import { Layer, Module, expectTensor, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
-import { Conv2d } from "../layers/conv.js";
-import { ReLU } from "../layers/activation.js";
 import { inStepScope } from "./step-memory.js";
+import { planFusion } from "./fusion.js";
 
 export class Sequential extends Layer {
   readonly type: string = "Sequential";
@@ -65,13 +64,22 @@ export class Sequential extends Layer {
   }
 
   /**
-   * Whether a Conv2d directly followed by a ReLU runs as one kernel (bias and
-   * max(0, .) applied while the output is still in cache, and one copy less
-   * on the wasm backend: about 10% of a LeNet or CIFAR-net training step).
-   * The numbers are the same either way; the ReLU layer is then skipped.
+   * Whether chains of layers run as one kernel (models/fusion.ts): a Conv2d
+   * and the ReLU after it (bias and max(0, .) applied while the output is
+   * still in cache, and one copy less on the wasm backend: about 10% of a
+   * LeNet or CIFAR-net training step); in inference, a Conv2d, its
+   * BatchNorm2d and ReLU. The numbers are the same either way (up to float
+   * rounding for a folded batch norm); the absorbed layers are skipped.
    */
-  fuseConvRelu = true;
-  /** Indices of the ReLU layers the last forward pass fused into the convolution before them. */
+  fuse = true;
+  /** The older name of `fuse`. */
+  get fuseConvRelu(): boolean {
+    return this.fuse;
+  }
+  set fuseConvRelu(on: boolean) {
+    this.fuse = on;
+  }
+  /** Indices of the layers the last forward pass ran inside the layer before them. */
   private fused = new Set<number>();
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
@@ -84,18 +92,23 @@ export class Sequential extends Layer {
 
   private forwardLayers(x: Tensor, ctx?: ForwardContext): Tensor {
     // Under noGrad no layer keeps anything, so each activation is garbage as
-    // soon as the next layer has returned: peak memory is two adjacent volumes.
+    // soon as the next layer has returned (in the step arena it stays until the
+    // next pass, up to the arena's inference limit: models/step-memory.ts).
     expectTensor(this, x);
     // Only the first layer reads the container's input; every later input needs its gradient.
     const inner = ctx && ctx.inputGrad === false ? { ...ctx, inputGrad: true } : ctx;
     this.fused.clear();
     for (let i = 0; i < this.layers.length; i++) {
-      if (this.fused.has(i)) continue;
       const l = this.layers[i];
+      if (this.fused.has(i)) {
+        l.release(); // nothing from an earlier pass may be mistaken for this one's
+        continue;
+      }
       let c = i === 0 ? ctx : inner;
-      if (this.fuseConvRelu && l instanceof Conv2d && this.layers[i + 1] instanceof ReLU) {
-        this.fused.add(i + 1);
-        c = { ...c, fuseRelu: true };
+      if (this.fuse) {
+        const plan = planFusion(l, this.layers[i + 1], this.layers[i + 2], x, c);
+        for (let k = 1; k <= plan.absorbed; k++) this.fused.add(i + k);
+        c = plan.ctx;
       }
       x = l.forward(x, c);
     }
@@ -103,7 +116,7 @@ export class Sequential extends Layer {
   }
 
   private backwardLayers(dy: Tensor): Tensor {
-    // A fused ReLU's gradient is applied by the convolution's backward pass.
+    // An absorbed layer's gradient is applied by the backward pass of the layer it ran inside.
     for (let i = this.layers.length - 1; i >= 0; i--) if (!this.fused.has(i)) dy = this.layers[i].backward(dy);
     return dy;
   }

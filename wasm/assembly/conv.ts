@@ -104,20 +104,21 @@ export function col2im(
   }
 }
 
-/** y = y + b, then max(0, .) keeping NaN, over n floats. */
-function biasRelu(y: usize, n: i32, b: f32, relu: bool): void {
+/** y = y * s + b (s: a folded batch norm's scale, else 1), then max(0, .) keeping NaN, over n floats. */
+function biasRelu(y: usize, n: i32, s: f32, b: f32, relu: bool): void {
+  const sv = f32x4.splat(s);
   const bv = f32x4.splat(b);
   const zero = f32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const p = y + (<usize>i << 2);
-    let v = f32x4.add(v128.load(p), bv);
+    let v = f32x4.add(f32x4.mul(v128.load(p), sv), bv);
     if (relu) v = v128.bitselect(v, zero, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v)));
     v128.store(p, v);
   }
   for (; i < n; i++) {
     const p = y + (<usize>i << 2);
-    let v = load<f32>(p) + b;
+    let v = load<f32>(p) * s + b;
     if (relu && !(v > 0) && v == v) v = 0;
     store<f32>(p, v);
   }
@@ -128,7 +129,7 @@ function biasRelu(y: usize, n: i32, b: f32, relu: bool): void {
  * gemm packing area followed by its column buffer.
  */
 export function convForward(
-  g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool,
+  g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize,
   gemmScratch: usize, col: usize, counter: usize,
 ): void {
   const N = gi(g, G_BATCH), C = gi(g, G_C), H = gi(g, G_H), W = gi(g, G_W), K = gi(g, G_K);
@@ -157,10 +158,12 @@ export function convForward(
     }
     const yg = y + (<usize>((n * K + grp * kg) * plane + oh0 * outW) << 2);
     sgemm(kg, width, rows, w + (<usize>(grp * kg * rows) << 2), rows, false, src, ldb, false, yg, plane, false, gemmScratch);
-    if (bias != 0 || relu) {
+    if (bias != 0 || relu || scale != 0) {
       for (let k = 0; k < kg; k++) {
-        const b: f32 = bias != 0 ? load<f32>(bias + (<usize>(grp * kg + k) << 2)) : 0;
-        biasRelu(yg + (<usize>(k * plane) << 2), width, b, relu);
+        const o = <usize>(grp * kg + k) << 2;
+        const b: f32 = bias != 0 ? load<f32>(bias + o) : 0;
+        const s: f32 = scale != 0 ? load<f32>(scale + o) : 1;
+        biasRelu(yg + (<usize>(k * plane) << 2), width, s, b, relu);
       }
     }
   }

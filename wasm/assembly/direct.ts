@@ -81,12 +81,12 @@ export function padRows(src: usize, C: i32, H: i32, W: i32, offH: i32, offW: i32
   }
 }
 
-/** Writes four output rows' 8-pixel segment: bias, ReLU (NaN kept), and only the n valid pixels. */
+/** Writes one output row's 8-pixel segment: scale, bias, ReLU (NaN kept), and only the n valid pixels. */
 // @ts-ignore: decorator
-@inline function storeSegment(y: usize, v0: v128, v1: v128, n: i32, b: f32, relu: bool): void {
-  const bv = f32x4.splat(b);
-  v0 = f32x4.add(v0, bv);
-  v1 = f32x4.add(v1, bv);
+@inline function storeSegment(y: usize, v0: v128, v1: v128, n: i32, s: f32, b: f32, relu: bool): void {
+  const sv = f32x4.splat(s), bv = f32x4.splat(b);
+  v0 = f32x4.add(f32x4.mul(v0, sv), bv);
+  v1 = f32x4.add(f32x4.mul(v1, sv), bv);
   if (relu) {
     const zero = f32x4.splat(0);
     v0 = v128.bitselect(v0, zero, v128.or(f32x4.gt(v0, zero), f32x4.ne(v0, v0)));
@@ -107,11 +107,19 @@ export function padRows(src: usize, C: i32, H: i32, W: i32, offH: i32, offW: i32
   if (n > 6) store<f32>(y, f32x4.extract_lane(v1, 2), 24);
 }
 
+/** Channel k's entry of a per-channel array, or `none` when there is no array (p = 0). */
+// @ts-ignore: decorator
+@inline function chan(p: usize, k: i32, none: f32): f32 {
+  return p != 0 ? load<f32>(p + (<usize>k << 2)) : none;
+}
+
 /**
- * One thread's share of y = conv(x, w) (+ bias, ReLU) for stride 1, groups 1;
+ * One thread's share of y = conv(x, w) (* scale, + bias, ReLU) for stride 1, groups 1;
  * work items are (image, band of output rows).
  */
-export function directForward(g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scratch: usize, counter: usize): void {
+export function directForward(
+  g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize, scratch: usize, counter: usize,
+): void {
   const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
   const kH = gi(g, D_KH), kW = gi(g, D_KW), dH = gi(g, D_DH), dW = gi(g, D_DW);
   const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW), pitch = gi(g, D_WP);
@@ -170,10 +178,10 @@ export function directForward(g: usize, x: usize, w: usize, bias: usize, y: usiz
           const yo = yn + (<usize>(oh * outW + ow0) << 2);
           const planeB = <usize>plane << 2;
           const kValid = cout - kb;
-          storeSegment(yo + <usize>kb * planeB, c00, c01, valid, bias != 0 ? load<f32>(bias + (<usize>kb << 2)) : 0, relu);
-          if (kValid > 1) storeSegment(yo + <usize>(kb + 1) * planeB, c10, c11, valid, bias != 0 ? load<f32>(bias + (<usize>(kb + 1) << 2)) : 0, relu);
-          if (kValid > 2) storeSegment(yo + <usize>(kb + 2) * planeB, c20, c21, valid, bias != 0 ? load<f32>(bias + (<usize>(kb + 2) << 2)) : 0, relu);
-          if (kValid > 3) storeSegment(yo + <usize>(kb + 3) * planeB, c30, c31, valid, bias != 0 ? load<f32>(bias + (<usize>(kb + 3) << 2)) : 0, relu);
+          storeSegment(yo + <usize>kb * planeB, c00, c01, valid, chan(scale, kb, 1), chan(bias, kb, 0), relu);
+          if (kValid > 1) storeSegment(yo + <usize>(kb + 1) * planeB, c10, c11, valid, chan(scale, kb + 1, 1), chan(bias, kb + 1, 0), relu);
+          if (kValid > 2) storeSegment(yo + <usize>(kb + 2) * planeB, c20, c21, valid, chan(scale, kb + 2, 1), chan(bias, kb + 2, 0), relu);
+          if (kValid > 3) storeSegment(yo + <usize>(kb + 3) * planeB, c30, c31, valid, chan(scale, kb + 3, 1), chan(bias, kb + 3, 0), relu);
         }
       }
     }

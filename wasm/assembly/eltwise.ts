@@ -42,3 +42,22 @@ export function reluBackward(y: usize, dy: usize, dx: usize, n: i32, tid: i32, n
     store<f32>(dx + o, select<f32>(load<f32>(dy + o), 0, load<f32>(y + o) > 0));
   }
 }
+
+/** y = a + b, then max(0, .) keeping NaN when relu: a residual sum and the ReLU after it. */
+export function addRelu(a: usize, b: usize, y: usize, n: i32, relu: bool, tid: i32, nth: i32): void {
+  const r = slice(n, tid, nth);
+  const zero = f32x4.splat(0);
+  let i = <i32>(r >> 32);
+  const end = <i32>r;
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    let v = f32x4.add(v128.load(a + o), v128.load(b + o));
+    if (relu) v = v128.bitselect(v, zero, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v)));
+    v128.store(y + o, v);
+  }
+  for (; i < end; i++) {
+    const o = <usize>i << 2;
+    const v = load<f32>(a + o) + load<f32>(b + o);
+    store<f32>(y + o, relu ? select<f32>(v, 0, v > 0 || v != v) : v);
+  }
+}

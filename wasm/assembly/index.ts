@@ -6,7 +6,7 @@ import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col 
   G_C, G_H, G_W, G_KH, G_KW, G_SH, G_SW, G_PT, G_PL, G_DH, G_DW, G_OH, G_OW } from "./conv";
 import { maxPoolForward, maxPoolBackward, avgPoolForward, avgPoolBackward } from "./pool";
 import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
-import { relu, reluBackward } from "./eltwise";
+import { relu, reluBackward, addRelu } from "./eltwise";
 import { directForward, directBackwardFilter } from "./direct";
 import { winogradFilters, winogradConv } from "./winograd";
 
@@ -14,7 +14,7 @@ export const JOB_GEMM = 1, JOB_CONV_FORWARD = 2, JOB_CONV_BACKWARD_DATA = 3, JOB
   JOB_REDUCE = 5, JOB_MAXPOOL = 6, JOB_MAXPOOL_BACKWARD = 7, JOB_AVGPOOL = 8, JOB_AVGPOOL_BACKWARD = 9,
   JOB_BN_TRAIN = 10, JOB_BN_APPLY = 11, JOB_BN_BACKWARD = 12, JOB_IM2COL = 13, JOB_COL2IM = 14,
   JOB_RELU = 15, JOB_RELU_BACKWARD = 16, JOB_DIRECT_FORWARD = 17, JOB_DIRECT_FILTER = 18,
-  JOB_WINOGRAD_FILTERS = 19, JOB_WINOGRAD = 20;
+  JOB_WINOGRAD_FILTERS = 19, JOB_WINOGRAD = 20, JOB_ADD = 21;
 
 /**
  * Byte offsets inside the job block. The work counter (see work.ts) has a
@@ -62,7 +62,8 @@ export function runJob(job: usize, tid: i32): void {
     }
     case JOB_CONV_FORWARD: {
       const scratch = ptr(job, 6) + <usize>tid * ptr(job, 7);
-      convForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0,
+      // args: g x w bias y relu scratchBase stride gemmBytes scale
+      convForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 9),
         scratch, scratch + ptr(job, 8), counter);
       break;
     }
@@ -100,15 +101,15 @@ export function runJob(job: usize, tid: i32): void {
       break;
     case JOB_BN_TRAIN:
       batchNormTrain(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
-        arg(job, 6), arg(job, 7), arg(job, 8), argf(job, 9), tid, nth);
+        arg(job, 6), arg(job, 7), arg(job, 8), argf(job, 9), arg(job, 10) != 0, tid, nth);
       break;
     case JOB_BN_APPLY:
       batchNormApply(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
-        arg(job, 6), arg(job, 7), arg(job, 8), tid, nth);
+        arg(job, 6), arg(job, 7), arg(job, 8), arg(job, 9) != 0, tid, nth);
       break;
     case JOB_BN_BACKWARD:
       batchNormBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
-        ptr(job, 6), ptr(job, 7), arg(job, 8), arg(job, 9), arg(job, 10), arg(job, 11) != 0, tid, nth);
+        ptr(job, 6), ptr(job, 7), arg(job, 8), arg(job, 9), arg(job, 10), arg(job, 11) != 0, ptr(job, 12), tid, nth);
       break;
     case JOB_IM2COL:
       // One thread: the public im2col of one image. args: g x col
@@ -137,9 +138,13 @@ export function runJob(job: usize, tid: i32): void {
     case JOB_RELU_BACKWARD:
       reluBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), tid, nth);
       break;
+    case JOB_ADD:
+      // args: a b y n relu
+      addRelu(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), arg(job, 4) != 0, tid, nth);
+      break;
     case JOB_DIRECT_FORWARD:
-      // args: d x w bias y relu scratchBase stride
-      directForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0,
+      // args: d x w bias y relu scratchBase stride scale
+      directForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 8),
         ptr(job, 6) + <usize>tid * ptr(job, 7), counter);
       break;
     case JOB_DIRECT_FILTER: {
@@ -158,8 +163,8 @@ export function runJob(job: usize, tid: i32): void {
       winogradFilters(ptr(job, 0), ptr(job, 1), arg(job, 2), arg(job, 3), arg(job, 4) != 0, counter);
       break;
     case JOB_WINOGRAD:
-      // args: d x u bias y relu scratchBase stride gemmBytes
-      winogradConv(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0,
+      // args: d x u bias y relu scratchBase stride gemmBytes scale
+      winogradConv(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 9),
         ptr(job, 6) + <usize>tid * ptr(job, 7), ptr(job, 8), counter);
       break;
     default:

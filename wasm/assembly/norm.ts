@@ -9,18 +9,34 @@ import { sumFloats } from "./simd";
   return (<i64>c0 << 32) | <i64>c1;
 }
 
-/** y = x * scale + shift over n floats. */
-function affine(x: usize, y: usize, n: i32, scale: f32, shift: f32): void {
-  const sv = f32x4.splat(scale), tv = f32x4.splat(shift);
+/** y = x * scale + shift over n floats, then max(0, .) keeping NaN when relu (a fused ReLU). */
+function affine(x: usize, y: usize, n: i32, scale: f32, shift: f32, relu: bool): void {
+  const sv = f32x4.splat(scale), tv = f32x4.splat(shift), zero = f32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    v128.store(y + o, f32x4.add(f32x4.mul(v128.load(x + o), sv), tv));
+    let v = f32x4.add(f32x4.mul(v128.load(x + o), sv), tv);
+    if (relu) v = v128.bitselect(v, zero, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v)));
+    v128.store(y + o, v);
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    store<f32>(y + o, load<f32>(x + o) * scale + shift);
+    let v = load<f32>(x + o) * scale + shift;
+    if (relu && !(v > 0) && v == v) v = 0;
+    store<f32>(y + o, v);
   }
+}
+
+/** dy where the fused ReLU's output y > 0, else 0 (the plain dy when there is no y: y = 0). */
+// @ts-ignore: decorator
+@inline function maskedGrad(dy: usize, y: usize, q: usize): v128 {
+  const d = v128.load(dy + q);
+  return y != 0 ? v128.and(d, f32x4.gt(v128.load(y + q), f32x4.splat(0))) : d;
+}
+// @ts-ignore: decorator
+@inline function maskedGrad1(dy: usize, y: usize, q: usize): f32 {
+  const d = load<f32>(dy + q);
+  return y != 0 && !(load<f32>(y + q) > 0) ? 0 : d;
 }
 
 /** Sum of (x - mu)^2 over n floats. */
@@ -42,18 +58,18 @@ function sumSquaredDeviations(x: usize, n: i32, mu: f32): f64 {
 }
 
 function applyChannel(x: usize, y: usize, gamma: usize, beta: usize, mean: usize, invStd: usize,
-  n: i32, c: i32, spatial: i32, ch: i32): void {
+  n: i32, c: i32, spatial: i32, ch: i32, relu: bool): void {
   const o = <usize>ch << 2;
   const scale: f32 = (gamma != 0 ? load<f32>(gamma + o) : 1) * load<f32>(invStd + o);
   const shift: f32 = (beta != 0 ? load<f32>(beta + o) : 0) - load<f32>(mean + o) * scale;
   for (let b = 0; b < n; b++) {
     const p = <usize>((b * c + ch) * spatial) << 2;
-    affine(x + p, y + p, spatial, scale, shift);
+    affine(x + p, y + p, spatial, scale, shift, relu);
   }
 }
 
 export function batchNormTrain(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, invStd: usize,
-  n: i32, c: i32, spatial: i32, eps: f32, tid: i32, nth: i32): void {
+  n: i32, c: i32, spatial: i32, eps: f32, relu: bool, tid: i32, nth: i32): void {
   const r = range(c, tid, nth);
   const count = <f64>n * <f64>spatial;
   for (let ch = <i32>(r >> 32); ch < <i32>r; ch++) {
@@ -64,19 +80,22 @@ export function batchNormTrain(x: usize, gamma: usize, beta: usize, y: usize, me
     for (let b = 0; b < n; b++) v += sumSquaredDeviations(x + (<usize>((b * c + ch) * spatial) << 2), spatial, mu);
     store<f32>(mean + (<usize>ch << 2), mu);
     store<f32>(invStd + (<usize>ch << 2), <f32>(1 / Math.sqrt(v / count + <f64>eps)));
-    applyChannel(x, y, gamma, beta, mean, invStd, n, c, spatial, ch);
+    applyChannel(x, y, gamma, beta, mean, invStd, n, c, spatial, ch, relu);
   }
 }
 
 export function batchNormApply(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, invStd: usize,
-  n: i32, c: i32, spatial: i32, tid: i32, nth: i32): void {
+  n: i32, c: i32, spatial: i32, relu: bool, tid: i32, nth: i32): void {
   const r = range(c, tid, nth);
-  for (let ch = <i32>(r >> 32); ch < <i32>r; ch++) applyChannel(x, y, gamma, beta, mean, invStd, n, c, spatial, ch);
+  for (let ch = <i32>(r >> 32); ch < <i32>r; ch++) applyChannel(x, y, gamma, beta, mean, invStd, n, c, spatial, ch, relu);
 }
 
-/** dgamma, dbeta accumulate; dx is overwritten. */
+/**
+ * dgamma, dbeta accumulate; dx is overwritten. With y (the output of a fused
+ * ReLU; 0 for none), dy is first zeroed where y <= 0, in the same passes.
+ */
 export function batchNormBackward(x: usize, dy: usize, mean: usize, invStd: usize, gamma: usize,
-  dx: usize, dgamma: usize, dbeta: usize, n: i32, c: i32, spatial: i32, batchStats: bool, tid: i32, nth: i32): void {
+  dx: usize, dgamma: usize, dbeta: usize, n: i32, c: i32, spatial: i32, batchStats: bool, y: usize, tid: i32, nth: i32): void {
   const r = range(c, tid, nth);
   const count = <f64>n * <f64>spatial;
   for (let ch = <i32>(r >> 32); ch < <i32>r; ch++) {
@@ -86,12 +105,12 @@ export function batchNormBackward(x: usize, dy: usize, mean: usize, invStd: usiz
     let sumDy: f64 = 0, sumDyXc: f64 = 0;
     for (let b = 0; b < n; b++) {
       const p = <usize>((b * c + ch) * spatial) << 2;
-      const xp = x + p, dp = dy + p;
+      const xp = x + p, dp = dy + p, yp = y != 0 ? y + p : 0;
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
       let i = 0;
       for (; i + 4 <= spatial; i += 4) {
         const q = <usize>i << 2;
-        const d = v128.load(dp + q);
+        const d = maskedGrad(dp, yp, q);
         a0 = f32x4.add(a0, d);
         a1 = f32x4.add(a1, f32x4.mul(d, f32x4.sub(v128.load(xp + q), mv)));
       }
@@ -101,7 +120,7 @@ export function batchNormBackward(x: usize, dy: usize, mean: usize, invStd: usiz
         <f64>f32x4.extract_lane(a1, 2) + <f64>f32x4.extract_lane(a1, 3);
       for (; i < spatial; i++) {
         const q = <usize>i << 2;
-        const d = load<f32>(dp + q);
+        const d = maskedGrad1(dp, yp, q);
         s0 += <f64>d;
         s1 += <f64>(d * (load<f32>(xp + q) - mu));
       }
@@ -115,7 +134,14 @@ export function batchNormBackward(x: usize, dy: usize, mean: usize, invStd: usiz
     if (!batchStats) {
       for (let b = 0; b < n; b++) {
         const p = <usize>((b * c + ch) * spatial) << 2;
-        affine(dy + p, dx + p, spatial, gs, 0);
+        if (y == 0) {
+          affine(dy + p, dx + p, spatial, gs, 0, false);
+          continue;
+        }
+        for (let i = 0; i < spatial; i++) {
+          const q = p + (<usize>i << 2);
+          store<f32>(dx + q, maskedGrad1(dy, y, q) * gs);
+        }
       }
       continue;
     }
@@ -125,16 +151,16 @@ export function batchNormBackward(x: usize, dy: usize, mean: usize, invStd: usiz
     const gv = f32x4.splat(gs), mdv = f32x4.splat(meanDy), kv = f32x4.splat(k);
     for (let b = 0; b < n; b++) {
       const p = <usize>((b * c + ch) * spatial) << 2;
-      const xp = x + p, dp = dy + p, op = dx + p;
+      const xp = x + p, dp = dy + p, op = dx + p, yp = y != 0 ? y + p : 0;
       let i = 0;
       for (; i + 4 <= spatial; i += 4) {
         const q = <usize>i << 2;
-        const t = f32x4.sub(f32x4.sub(v128.load(dp + q), mdv), f32x4.mul(f32x4.sub(v128.load(xp + q), mv), kv));
+        const t = f32x4.sub(f32x4.sub(maskedGrad(dp, yp, q), mdv), f32x4.mul(f32x4.sub(v128.load(xp + q), mv), kv));
         v128.store(op + q, f32x4.mul(gv, t));
       }
       for (; i < spatial; i++) {
         const q = <usize>i << 2;
-        store<f32>(op + q, gs * (load<f32>(dp + q) - meanDy - (load<f32>(xp + q) - mu) * k));
+        store<f32>(op + q, gs * (maskedGrad1(dp, yp, q) - meanDy - (load<f32>(xp + q) - mu) * k));
       }
     }
   }

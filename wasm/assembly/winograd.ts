@@ -68,7 +68,7 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
  * scratch: gemm packing area (gemmBytes), then V, then M.
  */
 export function winogradConv(
-  g: usize, x: usize, u: usize, bias: usize, y: usize, relu: bool,
+  g: usize, x: usize, u: usize, bias: usize, y: usize, relu: bool, scale: usize,
   scratch: usize, gemmBytes: usize, counter: usize,
 ): void {
   const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
@@ -161,12 +161,13 @@ export function winogradConv(
       sgemm(cout, T, cin, u + <usize>xi * uPlane, cin, false, vBase + <usize>xi * vPlane, T, false,
         mBase + <usize>xi * mPlane, T, false, gemmScratch);
     }
-    // Y = A^T M A for each output channel and tile, plus bias and ReLU.
+    // Y = A^T M A for each output channel and tile, times the scale, plus bias, and ReLU.
     const yn = y + (<usize>(n * cout * plane) << 2);
     for (let k = 0; k < cout; k++) {
       const b: f32 = bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0;
+      const sc: f32 = scale != 0 ? load<f32>(scale + (<usize>k << 2)) : 1;
       const yk = yn + (<usize>(k * plane) << 2);
-      const bv = f32x4.splat(b);
+      const bv = f32x4.splat(b), sv = f32x4.splat(sc);
       let t = 0;
       for (let tr = tr0; tr < tr1; tr++) {
         let tc = 0;
@@ -182,10 +183,10 @@ export function winogradConv(
           const s2 = f32x4.add(f32x4.add(m2, m6), m10), s3 = f32x4.add(f32x4.add(m3, m7), m11);
           const e0 = f32x4.sub(f32x4.sub(m4, m8), m12), e1 = f32x4.sub(f32x4.sub(m5, m9), m13);
           const e2 = f32x4.sub(f32x4.sub(m6, m10), m14), e3 = f32x4.sub(f32x4.sub(m7, m11), m15);
-          const y00 = act(f32x4.add(f32x4.add(f32x4.add(s0, s1), s2), bv), relu);
-          const y01 = act(f32x4.add(f32x4.sub(f32x4.sub(s1, s2), s3), bv), relu);
-          const y10 = act(f32x4.add(f32x4.add(f32x4.add(e0, e1), e2), bv), relu);
-          const y11 = act(f32x4.add(f32x4.sub(f32x4.sub(e1, e2), e3), bv), relu);
+          const y00 = act(f32x4.add(f32x4.mul(f32x4.add(f32x4.add(s0, s1), s2), sv), bv), relu);
+          const y01 = act(f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(s1, s2), s3), sv), bv), relu);
+          const y10 = act(f32x4.add(f32x4.mul(f32x4.add(f32x4.add(e0, e1), e2), sv), bv), relu);
+          const y11 = act(f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(e1, e2), e3), sv), bv), relu);
           const row0 = yk + (<usize>(oh * outW + 2 * tc) << 2);
           v128.store(row0, v128.shuffle<f32>(y00, y01, 0, 4, 1, 5));
           v128.store(row0, v128.shuffle<f32>(y00, y01, 2, 6, 3, 7), 16);
@@ -207,12 +208,12 @@ export function winogradConv(
           const e0 = m4 - m8 - m12, e1 = m5 - m9 - m13, e2 = m6 - m10 - m14, e3 = m7 - m11 - m15;
           const ow = 2 * tc;
           const row0 = yk + (<usize>(oh * outW + ow) << 2);
-          put(row0, s0 + s1 + s2 + b, relu);
-          if (ow + 1 < outW) put(row0 + 4, s1 - s2 - s3 + b, relu);
+          put(row0, (s0 + s1 + s2) * sc + b, relu);
+          if (ow + 1 < outW) put(row0 + 4, (s1 - s2 - s3) * sc + b, relu);
           if (oh + 1 < outH) {
             const row1 = row0 + (<usize>outW << 2);
-            put(row1, e0 + e1 + e2 + b, relu);
-            if (ow + 1 < outW) put(row1 + 4, e1 - e2 - e3 + b, relu);
+            put(row1, (e0 + e1 + e2) * sc + b, relu);
+            if (ow + 1 < outW) put(row1 + 4, (e1 - e2 - e3) * sc + b, relu);
           }
           t++;
         }

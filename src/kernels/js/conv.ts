@@ -80,6 +80,7 @@ function groupGeometry(g: Conv2dGeometry): Conv2dGeometry {
 
 export function conv2d(
   x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry, relu = false,
+  scale: Float32Array | null = null,
 ): void {
   const gg = groupGeometry(g);
   const cg = gg.inChannels, kg = gg.outChannels;
@@ -95,20 +96,22 @@ export function conv2d(
       matmul(wg, source, y.subarray(yOff, yOff + kg * plane), kg, plane, rows);
     }
   }
-  finishOutput(y, bias, g.batch, g.outChannels, plane, relu);
+  finishOutput(y, bias, g.batch, g.outChannels, plane, relu, scale);
 }
 
-/** Adds the bias (one value per channel) and applies a fused ReLU. */
+/** Scales each channel (a folded batch norm), adds the bias (one value per channel) and applies a fused ReLU. */
 export function finishOutput(
   y: Float32Array, bias: Float32Array | null, batch: number, channels: number, plane: number, relu: boolean,
+  scale: Float32Array | null = null,
 ): void {
-  if (!bias && !relu) return;
+  if (!bias && !relu && !scale) return;
   for (let n = 0; n < batch; n++) {
     for (let k = 0; k < channels; k++) {
       const b = bias ? bias[k] : 0;
+      const s = scale ? scale[k] : 1;
       const o = (n * channels + k) * plane;
       for (let p = 0; p < plane; p++) {
-        const v = y[o + p] + b;
+        const v = y[o + p] * s + b;
         y[o + p] = relu && !(v > 0) ? (Number.isNaN(v) ? v : 0) : v;
       }
     }

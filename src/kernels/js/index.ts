@@ -31,6 +31,13 @@ export class JsBackend implements Backend {
     }
   }
 
+  add(a: Float32Array, b: Float32Array, y: Float32Array, relu = false): void {
+    for (let i = 0; i < y.length; i++) {
+      const v = a[i] + b[i];
+      y[i] = !relu || v > 0 || Number.isNaN(v) ? v : 0;
+    }
+  }
+
   reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void {
     for (let i = 0; i < y.length; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
   }

@@ -7,7 +7,7 @@
  */
 export function batchNormTrain(
   x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
-  mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, eps: number,
+  mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, eps: number, relu = false,
 ): void {
   const count = n * spatial;
   for (let ch = 0; ch < c; ch++) {
@@ -28,19 +28,23 @@ export function batchNormTrain(
     mean[ch] = mu;
     invStd[ch] = 1 / Math.sqrt(v / count + eps);
   }
-  batchNormApply(x, gamma, beta, y, mean, invStd, n, c, spatial);
+  batchNormApply(x, gamma, beta, y, mean, invStd, n, c, spatial, relu);
 }
 
 export function batchNormApply(
   x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
-  mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number,
+  mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, relu = false,
 ): void {
   for (let ch = 0; ch < c; ch++) {
     const scale = (gamma ? gamma[ch] : 1) * invStd[ch];
     const shift = (beta ? beta[ch] : 0) - mean[ch] * scale;
     for (let b = 0; b < n; b++) {
       const o = (b * c + ch) * spatial;
-      for (let p = 0; p < spatial; p++) y[o + p] = x[o + p] * scale + shift;
+      for (let p = 0; p < spatial; p++) {
+        const v = x[o + p] * scale + shift;
+        // A fused ReLU keeps NaN, as the ReLU layer does.
+        y[o + p] = relu && !(v > 0) && !Number.isNaN(v) ? 0 : v;
+      }
     }
   }
 }
@@ -48,9 +52,11 @@ export function batchNormApply(
 export function batchNormBackward(
   x: Float32Array, dy: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array | null,
   dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null,
-  n: number, c: number, spatial: number, batchStats: boolean,
+  n: number, c: number, spatial: number, batchStats: boolean, reluOutput: Float32Array | null = null,
 ): void {
   const count = n * spatial;
+  // The gradient reaching the normalisation: through the fused ReLU's mask first.
+  const grad = reluOutput ? (i: number) => (reluOutput[i] > 0 ? dy[i] : 0) : (i: number) => dy[i];
   for (let ch = 0; ch < c; ch++) {
     const mu = mean[ch], is = invStd[ch];
     // sum(dy) and sum(dy * xhat) are all the backward pass needs.
@@ -58,7 +64,7 @@ export function batchNormBackward(
     for (let b = 0; b < n; b++) {
       const o = (b * c + ch) * spatial;
       for (let p = 0; p < spatial; p++) {
-        const d = dy[o + p];
+        const d = grad(o + p);
         sumDy += d;
         sumDyXhat += d * (x[o + p] - mu) * is;
       }
@@ -69,7 +75,7 @@ export function batchNormBackward(
     if (!batchStats) {
       for (let b = 0; b < n; b++) {
         const o = (b * c + ch) * spatial;
-        for (let p = 0; p < spatial; p++) dx[o + p] = dy[o + p] * g;
+        for (let p = 0; p < spatial; p++) dx[o + p] = grad(o + p) * g;
       }
       continue;
     }
@@ -79,7 +85,7 @@ export function batchNormBackward(
       const o = (b * c + ch) * spatial;
       for (let p = 0; p < spatial; p++) {
         const xhat = (x[o + p] - mu) * is;
-        dx[o + p] = g * (dy[o + p] - meanDy - xhat * meanDyXhat);
+        dx[o + p] = g * (grad(o + p) - meanDy - xhat * meanDyXhat);
       }
     }
   }

@@ -78,6 +78,14 @@ function poolRecord(g: Pool2dGeometry): number[] {
   ];
 }
 
+/** What a forward convolution does to its output: y = conv * scale + bias per channel, then ReLU. */
+interface Epilogue {
+  bias: Float32Array | null;
+  scale: Float32Array | null;
+  relu: boolean;
+}
+const NO_EPILOGUE: Epilogue = { bias: null, scale: null, relu: false };
+
 /** True when every array is float32 (the js backend also serves float64 gradient checks). */
 function allF32(...arrays: (Float32Array | null)[]): boolean {
   for (const a of arrays) if (a !== null && !(a instanceof Float32Array)) return false;
@@ -99,7 +107,7 @@ export class WasmBackend implements Backend {
     const names = [
       "GEMM", "CONV_FORWARD", "CONV_BACKWARD_DATA", "CONV_BACKWARD_FILTER", "REDUCE", "MAXPOOL", "MAXPOOL_BACKWARD",
       "AVGPOOL", "AVGPOOL_BACKWARD", "BN_TRAIN", "BN_APPLY", "BN_BACKWARD", "IM2COL", "COL2IM", "RELU", "RELU_BACKWARD",
-      "DIRECT_FORWARD", "DIRECT_FILTER", "WINOGRAD_FILTERS", "WINOGRAD",
+      "DIRECT_FORWARD", "DIRECT_FILTER", "WINOGRAD_FILTERS", "WINOGRAD", "ADD",
     ];
     this.job = Object.fromEntries(names.map((n) => [n, this.rt.constant(`JOB_${n}`)]));
     if (threads !== undefined) this.rt.setThreads(threads);
@@ -175,11 +183,17 @@ export class WasmBackend implements Backend {
     };
   }
 
-  conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry, relu = false): void {
-    if (!allF32(x, w, bias, y)) {
-      this.js.conv2d(x, w, bias, y, g, relu);
+  conv2d(
+    x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry,
+    relu = false, scale: Float32Array | null = null,
+  ): void {
+    if (!allF32(x, w, bias, y, scale)) {
+      this.js.conv2d(x, w, bias, y, g, relu, scale);
       return;
     }
+    const epilogue: Epilogue = {
+      bias: bias ? bias.subarray(0, g.outChannels) : null, scale: scale ? scale.subarray(0, g.outChannels) : null, relu,
+    };
     const z = this.convSizes(g);
     const rt = this.rt;
     if (this.useWinograd(g, "forward")) {
@@ -189,7 +203,7 @@ export class WasmBackend implements Backend {
           dH: 1, dW: 1, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
         };
         this.runWinograd(d, x.subarray(n0 * z.inImage, n1 * z.inImage), w.subarray(0, g.outChannels * z.rows),
-          bias ? bias.subarray(0, g.outChannels) : null, y.subarray(n0 * z.outImage, n1 * z.outImage), relu);
+          epilogue, y.subarray(n0 * z.outImage, n1 * z.outImage));
       });
       return;
     }
@@ -200,7 +214,7 @@ export class WasmBackend implements Backend {
           dH: g.dilationH, dW: g.dilationW, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
         };
         this.runDirect(d, x.subarray(n0 * z.inImage, n1 * z.inImage), w.subarray(0, g.outChannels * z.rows),
-          bias ? bias.subarray(0, g.outChannels) : null, y.subarray(n0 * z.outImage, n1 * z.outImage), relu, z.flops / g.batch);
+          epilogue, y.subarray(n0 * z.outImage, n1 * z.outImage), z.flops / g.batch);
       });
       return;
     }
@@ -210,13 +224,14 @@ export class WasmBackend implements Backend {
       const geom = rt.allocBytes(128);
       const px = rt.put(x.subarray(n0 * z.inImage, n1 * z.inImage));
       const pw = rt.put(w.subarray(0, g.outChannels * z.rows));
-      const pbias = bias ? rt.put(bias.subarray(0, g.outChannels)) : 0;
+      const pbias = epilogue.bias ? rt.put(epilogue.bias) : 0;
+      const pscale = epilogue.scale ? rt.put(epilogue.scale) : 0;
       const py = rt.out(y.subarray(n0 * z.outImage, n1 * z.outImage));
       const nth = this.threadsFor((z.flops / g.batch) * nb);
       const bands = bandCount(nb * g.groups, nth, z.colBytes, g.outH);
       const s = this.scratch(nth, this.gemmBytes + z.rows * Math.ceil(g.outH / bands) * g.outW * 4);
       rt.i32.set(convRecord(g, nb, bands), geom >> 2);
-      rt.setArgs([geom, px, pw, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes]);
+      rt.setArgs([geom, px, pw, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes, pscale]);
       rt.run(this.job.CONV_FORWARD, nth);
       rt.getF32(py, y.subarray(n0 * z.outImage, n1 * z.outImage));
     });
@@ -237,8 +252,8 @@ export class WasmBackend implements Backend {
           batch: n1 - n0, cin: g.outChannels, hin: g.outH, win: g.outW, cout: g.inChannels, kH: 3, kW: 3,
           dH: 1, dW: 1, offH: 2 - g.padTop, offW: 2 - g.padLeft, outH: g.inH, outW: g.inW, flip: true,
         };
-        this.runWinograd(d, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), null,
-          dx.subarray(n0 * z.inImage, n1 * z.inImage), false);
+        this.runWinograd(d, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), NO_EPILOGUE,
+          dx.subarray(n0 * z.inImage, n1 * z.inImage));
       });
       return;
     }
@@ -249,8 +264,8 @@ export class WasmBackend implements Backend {
           dH: g.dilationH, dW: g.dilationW, offH: (g.kH - 1) * g.dilationH - g.padTop, offW: (g.kW - 1) * g.dilationW - g.padLeft,
           outH: g.inH, outW: g.inW, flip: true,
         };
-        this.runDirect(d, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), null,
-          dx.subarray(n0 * z.inImage, n1 * z.inImage), false, z.flops / g.batch);
+        this.runDirect(d, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), NO_EPILOGUE,
+          dx.subarray(n0 * z.inImage, n1 * z.inImage), z.flops / g.batch);
       });
       return;
     }
@@ -408,13 +423,14 @@ export class WasmBackend implements Backend {
   }
 
   /** Runs a Winograd convolution on a batch (input, filters and output already sliced). */
-  private runWinograd(d: DirectShape, input: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, relu: boolean): void {
+  private runWinograd(d: DirectShape, input: Float32Array, w: Float32Array, e: Epilogue, out: Float32Array): void {
     const rt = this.rt;
     rt.reset();
     const geom = rt.allocBytes(128);
     const px = rt.put(input);
     const pw = rt.put(w);
-    const pbias = bias ? rt.put(bias) : 0;
+    const pbias = e.bias ? rt.put(e.bias) : 0;
+    const pscale = e.scale ? rt.put(e.scale) : 0;
     const pu = rt.alloc(16 * d.cout * d.cin);
     const py = rt.out(out);
     const tilesH = Math.ceil(d.outH / 2), tilesW = Math.ceil(d.outW / 2);
@@ -432,21 +448,22 @@ export class WasmBackend implements Backend {
     const bytes = this.gemmBytes + (16 * (d.cin + d.cout) * maxT + d.cin * (2 * bandRows + 2) * pitch + 64) * 4;
     const s = this.scratch(nth, bytes);
     rt.i32.set(directRecord(d, bandRows), geom >> 2);
-    rt.setArgs([geom, px, pu, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes]);
+    rt.setArgs([geom, px, pu, pbias, py, e.relu ? 1 : 0, s.base, s.stride, this.gemmBytes, pscale]);
     rt.run(this.job.WINOGRAD, nth);
     rt.getF32(py, out);
   }
 
   /** Runs a direct convolution job on a batch (input, filters and output already sliced). */
   private runDirect(
-    d: DirectShape, input: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, relu: boolean, flopsPerImage: number,
+    d: DirectShape, input: Float32Array, w: Float32Array, e: Epilogue, out: Float32Array, flopsPerImage: number,
   ): void {
     const rt = this.rt;
     rt.reset();
     const geom = rt.allocBytes(128);
     const px = rt.put(input);
     const pw = rt.put(w);
-    const pbias = bias ? rt.put(bias) : 0;
+    const pbias = e.bias ? rt.put(e.bias) : 0;
+    const pscale = e.scale ? rt.put(e.scale) : 0;
     const py = rt.out(out);
     const nth = this.threadsFor(flopsPerImage * d.batch);
     const bands = d.batch >= nth ? 1 : Math.min(d.outH, Math.ceil(nth / d.batch));
@@ -454,7 +471,7 @@ export class WasmBackend implements Backend {
     const packed = Math.ceil(d.cout / 4) * 4 * d.cin * d.kH * d.kW;
     const s = this.scratch(nth, (packed + d.cin * bandRows * directPitch(d) + 64) * 4);
     rt.i32.set(directRecord(d, bands), geom >> 2);
-    rt.setArgs([geom, px, pw, pbias, py, relu ? 1 : 0, s.base, s.stride]);
+    rt.setArgs([geom, px, pw, pbias, py, e.relu ? 1 : 0, s.base, s.stride, pscale]);
     rt.run(this.job.DIRECT_FORWARD, nth);
     rt.getF32(py, out);
   }
@@ -561,10 +578,10 @@ export class WasmBackend implements Backend {
 
   batchNormTrain(
     x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
-    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, eps: number,
+    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, eps: number, relu = false,
   ): void {
     if (!allF32(x, gamma, beta, y, mean, invStd)) {
-      this.js.batchNormTrain(x, gamma, beta, y, mean, invStd, n, c, spatial, eps);
+      this.js.batchNormTrain(x, gamma, beta, y, mean, invStd, n, c, spatial, eps, relu);
       return;
     }
     const rt = this.rt;
@@ -576,7 +593,7 @@ export class WasmBackend implements Backend {
     const py = rt.out(y.subarray(0, total));
     const pm = rt.out(mean.subarray(0, c));
     const ps = rt.out(invStd.subarray(0, c));
-    rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial, 0]);
+    rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial, 0, relu ? 1 : 0]);
     rt.setArgF32(9, eps);
     rt.run(this.job.BN_TRAIN, this.threadsFor(total * 4));
     rt.getF32(py, y.subarray(0, total));
@@ -586,10 +603,10 @@ export class WasmBackend implements Backend {
 
   batchNormApply(
     x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
-    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number,
+    mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, relu = false,
   ): void {
     if (!allF32(x, gamma, beta, y, mean, invStd)) {
-      this.js.batchNormApply(x, gamma, beta, y, mean, invStd, n, c, spatial);
+      this.js.batchNormApply(x, gamma, beta, y, mean, invStd, n, c, spatial, relu);
       return;
     }
     const rt = this.rt;
@@ -601,7 +618,7 @@ export class WasmBackend implements Backend {
     const py = rt.out(y.subarray(0, total));
     const pm = rt.put(mean.subarray(0, c));
     const ps = rt.put(invStd.subarray(0, c));
-    rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial]);
+    rt.setArgs([px, pg, pb, py, pm, ps, n, c, spatial, relu ? 1 : 0]);
     rt.run(this.job.BN_APPLY, this.threadsFor(total * 2));
     rt.getF32(py, y.subarray(0, total));
   }
@@ -609,10 +626,10 @@ export class WasmBackend implements Backend {
   batchNormBackward(
     x: Float32Array, dy: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array | null,
     dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null,
-    n: number, c: number, spatial: number, batchStats: boolean,
+    n: number, c: number, spatial: number, batchStats: boolean, reluOutput: Float32Array | null = null,
   ): void {
-    if (!allF32(x, dy, mean, invStd, gamma, dx, dgamma, dbeta)) {
-      this.js.batchNormBackward(x, dy, mean, invStd, gamma, dx, dgamma, dbeta, n, c, spatial, batchStats);
+    if (!allF32(x, dy, mean, invStd, gamma, dx, dgamma, dbeta, reluOutput)) {
+      this.js.batchNormBackward(x, dy, mean, invStd, gamma, dx, dgamma, dbeta, n, c, spatial, batchStats, reluOutput);
       return;
     }
     const rt = this.rt;
@@ -626,7 +643,8 @@ export class WasmBackend implements Backend {
     const pdx = rt.out(dx.subarray(0, total));
     const pdg = dgamma ? rt.put(dgamma.subarray(0, c)) : 0;
     const pdb = dbeta ? rt.put(dbeta.subarray(0, c)) : 0;
-    rt.setArgs([px, pdy, pm, ps, pg, pdx, pdg, pdb, n, c, spatial, batchStats ? 1 : 0]);
+    const py = reluOutput ? rt.put(reluOutput.subarray(0, total)) : 0;
+    rt.setArgs([px, pdy, pm, ps, pg, pdx, pdg, pdb, n, c, spatial, batchStats ? 1 : 0, py]);
     rt.run(this.job.BN_BACKWARD, this.threadsFor(total * 4));
     rt.getF32(pdx, dx.subarray(0, total));
     if (dgamma) rt.getF32(pdg, dgamma.subarray(0, c));
@@ -648,6 +666,22 @@ export class WasmBackend implements Backend {
     rt.setArgs([px, py, n]);
     rt.run(this.job.RELU, this.threadsFor(n * 2));
     rt.getF32(py, y.subarray(0, n));
+  }
+
+  add(a: Float32Array, b: Float32Array, y: Float32Array, relu = false): void {
+    const n = y.length;
+    if (!allF32(a, b, y) || n < 256) {
+      this.js.add(a, b, y, relu);
+      return;
+    }
+    const rt = this.rt;
+    rt.reset();
+    const pa = rt.put(a.subarray(0, n));
+    const pb = rt.put(b.subarray(0, n));
+    const py = rt.out(y);
+    rt.setArgs([pa, pb, py, n, relu ? 1 : 0]);
+    rt.run(this.job.ADD, this.threadsFor(n * 3));
+    rt.getF32(py, y);
   }
 
   reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void {
