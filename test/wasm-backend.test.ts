@@ -166,7 +166,11 @@ function describePool(g: Pool2dGeometry): string {
 for (const threads of [1, 2]) {
   describe(`wasm backend, ${threads} thread${threads > 1 ? "s" : ""}`, { skip: supported ? false : "no WebAssembly SIMD here" }, () => {
     const be = wasm!;
-    const setup = () => be.setThreads(threads);
+    const setup = () => {
+      be.setThreads(threads);
+      // Split even the small products and maps of these tests, so that the threaded paths are the ones checked.
+      be.parallelMin = threads > 1 ? { gemmMacs: 1, memoryFloats: 1 } : { gemmMacs: 1 << 22, memoryFloats: 1 << 19 };
+    };
 
     test("sgemm equals a naive triple loop, every transpose variant, with and without accumulate", () => {
       setup();

@@ -100,6 +100,21 @@ export class WasmBackend implements Backend {
   private readonly job: Record<string, number>;
   /** "auto": direct convolution for stride-1 layers with few taps, im2col + GEMM otherwise. */
   convAlgorithm: ConvAlgorithm = "auto";
+  /**
+   * The smallest jobs that are split over the threads; smaller ones run on
+   * the calling thread, because handing a job over (and waking a worker that
+   * went to sleep between jobs) costs tens of microseconds. Measured on a
+   * LeNet-5 step with two idle cores: a 64x120x84 product took 0.03 ms on one
+   * thread and 0.22 ms on two; max-pooling and ReLU over 301,056 floats
+   * (memory-bound, 0.1-0.2 ms) did not get faster on two. Public so that a
+   * benchmark can try other values.
+   */
+  parallelMin = {
+    /** Multiply-adds of a matrix product. */
+    gemmMacs: 1 << 22,
+    /** Floats touched by a memory-bound kernel (pooling, element-wise maps). */
+    memoryFloats: 1 << 19,
+  };
 
   constructor(threads?: number) {
     this.rt = new WasmRuntime();
@@ -139,6 +154,11 @@ export class WasmBackend implements Backend {
     return work >= PARALLEL_WORK ? this.rt.threadCount : 1;
   }
 
+  /** Threads for a memory-bound kernel over this many floats. */
+  private threadsForFloats(floats: number): number {
+    return floats >= this.parallelMin.memoryFloats ? this.rt.threadCount : 1;
+  }
+
   /** Per-thread scratch: a block of `stride` bytes for each of nth threads. */
   private scratch(nth: number, bytes: number): { base: number; stride: number } {
     const stride = Math.ceil(bytes / 64) * 64;
@@ -156,7 +176,7 @@ export class WasmBackend implements Backend {
     const pa = rt.put(a.subarray(0, m * k));
     const pb = rt.put(b.subarray(0, k * n));
     const pc = accumulate ? rt.put(c.subarray(0, m * n)) : rt.out(c.subarray(0, m * n));
-    const nth = this.threadsFor(m * n * k);
+    const nth = m * n * k >= this.parallelMin.gemmMacs ? this.rt.threadCount : 1;
     const s = this.scratch(nth, this.gemmBytes);
     rt.setArgs([m, n, k, pa, transA ? m : k, transA ? 1 : 0, pb, transB ? k : n, transB ? 1 : 0, pc, n,
       accumulate ? 1 : 0, s.base, s.stride]);
@@ -531,7 +551,7 @@ export class WasmBackend implements Backend {
     const py = rt.out(y.subarray(0, outN));
     const pa = rt.out(argmax.subarray(0, outN));
     rt.setArgs([geom, px, py, pa]);
-    rt.run(this.job.MAXPOOL, this.threadsFor(outN * g.kH * g.kW));
+    rt.run(this.job.MAXPOOL, this.threadsForFloats(inN + 2 * outN));
     rt.getF32(py, y.subarray(0, outN));
     rt.getI32(pa, argmax.subarray(0, outN));
   }
@@ -546,7 +566,7 @@ export class WasmBackend implements Backend {
     const pa = rt.put(argmax.subarray(0, outN));
     const pdx = rt.out(dx.subarray(0, inN));
     rt.setArgs([geom, pdy, pa, pdx]);
-    rt.run(this.job.MAXPOOL_BACKWARD, this.threadsFor(inN * 4));
+    rt.run(this.job.MAXPOOL_BACKWARD, this.threadsForFloats(inN + 2 * outN));
     rt.getF32(pdx, dx.subarray(0, inN));
   }
 
@@ -664,7 +684,7 @@ export class WasmBackend implements Backend {
     const px = rt.put(x);
     const py = rt.out(y.subarray(0, n));
     rt.setArgs([px, py, n]);
-    rt.run(this.job.RELU, this.threadsFor(n * 2));
+    rt.run(this.job.RELU, this.threadsForFloats(n * 2));
     rt.getF32(py, y.subarray(0, n));
   }
 
@@ -680,7 +700,7 @@ export class WasmBackend implements Backend {
     const pb = rt.put(b.subarray(0, n));
     const py = rt.out(y);
     rt.setArgs([pa, pb, py, n, relu ? 1 : 0]);
-    rt.run(this.job.ADD, this.threadsFor(n * 3));
+    rt.run(this.job.ADD, this.threadsForFloats(n * 3));
     rt.getF32(py, y);
   }
 
@@ -696,7 +716,7 @@ export class WasmBackend implements Backend {
     const pdy = rt.put(dy.subarray(0, n));
     const pdx = rt.out(dx.subarray(0, n));
     rt.setArgs([py, pdy, pdx, n]);
-    rt.run(this.job.RELU_BACKWARD, this.threadsFor(n * 2));
+    rt.run(this.job.RELU_BACKWARD, this.threadsForFloats(n * 3));
     rt.getF32(pdx, dx.subarray(0, n));
   }
 }
