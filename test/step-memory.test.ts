@@ -48,6 +48,16 @@ function train(backend: string, steps: number): { losses: number[]; weights: Flo
   }
 }
 
+/** Runs fn with the wasm backend selected, then puts the previous backend back. */
+function onWasm(fn: (backend: WasmBackend) => void): void {
+  const previous = getBackend().name;
+  try {
+    fn(setBackend("wasm") as WasmBackend);
+  } finally {
+    setBackend(previous);
+  }
+}
+
 describe("step memory", { skip: supported ? false : "no WebAssembly SIMD here" }, () => {
   test("training on the wasm backend (arena) follows the js backend (ordinary arrays) step for step", () => {
     const a = train("wasm", 5), b = train("js", 5);
@@ -56,55 +66,43 @@ describe("step memory", { skip: supported ? false : "no WebAssembly SIMD here" }
   });
 
   test("what forward and backward return is an ordinary array that later steps leave alone", () => {
-    const previous = getBackend().name;
-    const backend = setBackend("wasm") as WasmBackend;
-    try {
-      const model = buildNet(5);
-      const x1 = Tensor.randn([2, 2, 8, 8], 1), x2 = Tensor.randn([2, 2, 8, 8], 2);
-      const y1 = model.forward(x1, { training: true });
-      const dx1 = model.backward(Tensor.ones(y1.shape));
-      const y1Copy = y1.data.slice(), dx1Copy = dx1.data.slice();
-      assert.equal(backend.rt.isResident(y1.data), false);
-      assert.equal(backend.rt.isResident(dx1.data), false);
-      const y2 = model.forward(x2, { training: true });
-      model.backward(Tensor.ones(y2.shape));
-      assert.deepEqual(y1.data, y1Copy, "the first output is unchanged by the second step");
-      assert.deepEqual(dx1.data, dx1Copy, "the first input gradient is unchanged by the second step");
-      assert.notDeepEqual(y2.data, y1.data);
-    } finally {
-      setBackend(previous);
-    }
+    onWasm((backend) => {
+    const model = buildNet(5);
+    const x1 = Tensor.randn([2, 2, 8, 8], 1), x2 = Tensor.randn([2, 2, 8, 8], 2);
+    const y1 = model.forward(x1, { training: true });
+    const dx1 = model.backward(Tensor.ones(y1.shape));
+    const y1Copy = y1.data.slice(), dx1Copy = dx1.data.slice();
+    assert.equal(backend.rt.isResident(y1.data), false);
+    assert.equal(backend.rt.isResident(dx1.data), false);
+    const y2 = model.forward(x2, { training: true });
+    model.backward(Tensor.ones(y2.shape));
+    assert.deepEqual(y1.data, y1Copy, "the first output is unchanged by the second step");
+    assert.deepEqual(dx1.data, dx1Copy, "the first input gradient is unchanged by the second step");
+    assert.notDeepEqual(y2.data, y1.data);
+    });
   });
 
   test("the arena is reused: memory stops growing after the first steps", () => {
-    const previous = getBackend().name;
-    const backend = setBackend("wasm") as WasmBackend;
-    try {
-      const model = buildNet(7);
-      const x = Tensor.randn([4, 2, 8, 8], 3);
-      const heapEnd = () => (backend.rt as unknown as { heapEnd: number }).heapEnd;
-      const step = () => model.backward(Tensor.ones(model.forward(x, { training: true }).shape));
-      step();
-      step();
-      const after2 = heapEnd();
-      for (let i = 0; i < 10; i++) step();
-      assert.equal(heapEnd(), after2);
-    } finally {
-      setBackend(previous);
-    }
+    onWasm((backend) => {
+    const model = buildNet(7);
+    const x = Tensor.randn([4, 2, 8, 8], 3);
+    const heapEnd = () => (backend.rt as unknown as { heapEnd: number }).heapEnd;
+    const step = () => model.backward(Tensor.ones(model.forward(x, { training: true }).shape));
+    step();
+    step();
+    const after2 = heapEnd();
+    for (let i = 0; i < 10; i++) step();
+    assert.equal(heapEnd(), after2);
+    });
   });
 
   test("a layer called on its own still gets ordinary arrays", () => {
-    const previous = getBackend().name;
-    const backend = setBackend("wasm") as WasmBackend;
-    try {
-      const conv = new Conv2d({ inChannels: 1, outChannels: 2, kernelSize: 3 });
-      const y = conv.forward(Tensor.randn([1, 1, 5, 5], 4));
-      assert.equal(backend.rt.isResident(y.data), false);
-      assert.equal(backend.rt.isResident(conv.weight.value.data), true, "its weights live in wasm memory");
-    } finally {
-      setBackend(previous);
-    }
+    onWasm((backend) => {
+    const conv = new Conv2d({ inChannels: 1, outChannels: 2, kernelSize: 3 });
+    const y = conv.forward(Tensor.randn([1, 1, 5, 5], 4));
+    assert.equal(backend.rt.isResident(y.data), false);
+    assert.equal(backend.rt.isResident(conv.weight.value.data), true, "its weights live in wasm memory");
+    });
   });
 
   test("the arena hands out zeroed, non-overlapping arrays, starts over on reset, and stops at a step's limit", () => {

@@ -8,22 +8,30 @@
   return (<i64>i0 << 32) | <i64>i1;
 }
 
+/** max(0, v) per lane, NaN kept (as the js backend). */
+// @ts-ignore: decorator
+@inline function reluV(v: v128): v128 {
+  const zero = f32x4.splat(0);
+  return v128.bitselect(v, zero, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v)));
+}
+
+// @ts-ignore: decorator
+@inline function reluS(v: f32): f32 {
+  return select<f32>(v, 0, v > 0 || v != v);
+}
+
 /** y = max(0, x), NaN kept (as the js backend). */
 export function relu(x: usize, y: usize, n: i32, tid: i32, nth: i32): void {
   const r = slice(n, tid, nth);
-  const zero = f32x4.splat(0);
   let i = <i32>(r >> 32);
   const end = <i32>r;
   for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
-    const v = v128.load(x + o);
-    // keep v where v > 0 or v is NaN, else 0
-    v128.store(y + o, v128.bitselect(v, zero, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v))));
+    v128.store(y + o, reluV(v128.load(x + o)));
   }
   for (; i < end; i++) {
     const o = <usize>i << 2;
-    const v = load<f32>(x + o);
-    store<f32>(y + o, select<f32>(v, 0, v > 0 || v != v));
+    store<f32>(y + o, reluS(load<f32>(x + o)));
   }
 }
 
@@ -46,18 +54,16 @@ export function reluBackward(y: usize, dy: usize, dx: usize, n: i32, tid: i32, n
 /** y = a + b, then max(0, .) keeping NaN when relu: a residual sum and the ReLU after it. */
 export function addRelu(a: usize, b: usize, y: usize, n: i32, relu: bool, tid: i32, nth: i32): void {
   const r = slice(n, tid, nth);
-  const zero = f32x4.splat(0);
   let i = <i32>(r >> 32);
   const end = <i32>r;
   for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
-    let v = f32x4.add(v128.load(a + o), v128.load(b + o));
-    if (relu) v = v128.bitselect(v, zero, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v)));
-    v128.store(y + o, v);
+    const v = f32x4.add(v128.load(a + o), v128.load(b + o));
+    v128.store(y + o, relu ? reluV(v) : v);
   }
   for (; i < end; i++) {
     const o = <usize>i << 2;
     const v = load<f32>(a + o) + load<f32>(b + o);
-    store<f32>(y + o, relu ? select<f32>(v, 0, v > 0 || v != v) : v);
+    store<f32>(y + o, relu ? reluS(v) : v);
   }
 }
