@@ -67,41 +67,41 @@ describe("step memory", { skip: supported ? false : "no WebAssembly SIMD here" }
 
   test("what forward and backward return is an ordinary array that later steps leave alone", () => {
     onWasm((backend) => {
-        const model = buildNet(5);
-        const x1 = Tensor.randn([2, 2, 8, 8], 1), x2 = Tensor.randn([2, 2, 8, 8], 2);
-        const y1 = model.forward(x1, { training: true });
-        const dx1 = model.backward(Tensor.ones(y1.shape));
-        const y1Copy = y1.data.slice(), dx1Copy = dx1.data.slice();
-        assert.equal(backend.rt.isResident(y1.data), false);
-        assert.equal(backend.rt.isResident(dx1.data), false);
-        const y2 = model.forward(x2, { training: true });
-        model.backward(Tensor.ones(y2.shape));
-        assert.deepEqual(y1.data, y1Copy, "the first output is unchanged by the second step");
-        assert.deepEqual(dx1.data, dx1Copy, "the first input gradient is unchanged by the second step");
-        assert.notDeepEqual(y2.data, y1.data);
+      const model = buildNet(5);
+      const x1 = Tensor.randn([2, 2, 8, 8], 1), x2 = Tensor.randn([2, 2, 8, 8], 2);
+      const y1 = model.forward(x1, { training: true });
+      const dx1 = model.backward(Tensor.ones(y1.shape));
+      const y1Copy = y1.data.slice(), dx1Copy = dx1.data.slice();
+      assert.equal(backend.rt.isResident(y1.data), false);
+      assert.equal(backend.rt.isResident(dx1.data), false);
+      const y2 = model.forward(x2, { training: true });
+      model.backward(Tensor.ones(y2.shape));
+      assert.deepEqual(y1.data, y1Copy, "the first output is unchanged by the second step");
+      assert.deepEqual(dx1.data, dx1Copy, "the first input gradient is unchanged by the second step");
+      assert.notDeepEqual(y2.data, y1.data);
     });
   });
 
   test("the arena is reused: memory stops growing after the first steps", () => {
     onWasm((backend) => {
-        const model = buildNet(7);
-        const x = Tensor.randn([4, 2, 8, 8], 3);
-        const heapEnd = () => (backend.rt as unknown as { heapEnd: number }).heapEnd;
-        const step = () => model.backward(Tensor.ones(model.forward(x, { training: true }).shape));
-        step();
-        step();
-        const after2 = heapEnd();
-        for (let i = 0; i < 10; i++) step();
-        assert.equal(heapEnd(), after2);
+      const model = buildNet(7);
+      const x = Tensor.randn([4, 2, 8, 8], 3);
+      const heapEnd = () => (backend.rt as unknown as { heapEnd: number }).heapEnd;
+      const step = () => model.backward(Tensor.ones(model.forward(x, { training: true }).shape));
+      step();
+      step();
+      const after2 = heapEnd();
+      for (let i = 0; i < 10; i++) step();
+      assert.equal(heapEnd(), after2);
     });
   });
 
   test("a layer called on its own still gets ordinary arrays", () => {
     onWasm((backend) => {
-        const conv = new Conv2d({ inChannels: 1, outChannels: 2, kernelSize: 3 });
-        const y = conv.forward(Tensor.randn([1, 1, 5, 5], 4));
-        assert.equal(backend.rt.isResident(y.data), false);
-        assert.equal(backend.rt.isResident(conv.weight.value.data), true, "its weights live in wasm memory");
+      const conv = new Conv2d({ inChannels: 1, outChannels: 2, kernelSize: 3 });
+      const y = conv.forward(Tensor.randn([1, 1, 5, 5], 4));
+      assert.equal(backend.rt.isResident(y.data), false);
+      assert.equal(backend.rt.isResident(conv.weight.value.data), true, "its weights live in wasm memory");
     });
   });
 
