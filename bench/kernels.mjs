@@ -159,8 +159,8 @@ const layers = [
       wasm.setThreads(1);
       const ms = {};
       for (const algo of ["gemm", "direct", "winograd"]) {
-        // Winograd has no backward-filter kernel and needs 3x3, stride 1.
-        if (algo === "winograd" && (kind === "filter" || g.kH !== 3 || g.kW !== 3)) {
+        // Winograd needs 3x3, stride 1.
+        if (algo === "winograd" && (g.kH !== 3 || g.kW !== 3)) {
           ms[algo] = Infinity;
           row.push("-");
           continue;

@@ -101,6 +101,9 @@ function convCases(seed: number, count: number): Conv2dGeometry[] {
     { batch: 2, c: 5, k: 3, h: 6, w: 5, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0, 2, 2, 0], dh: 1, dw: 1, groups: 1 },
     { batch: 1, c: 33, k: 17, h: 10, w: 4, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0, 0, 0, 0], dh: 1, dw: 1, groups: 1 },
     { batch: 2, c: 4, k: 6, h: 3, w: 3, kh: 3, kw: 3, sh: 1, sw: 1, pad: [3, 1, 1, 3], dh: 1, dw: 1, groups: 1 },
+    // Large enough for two threads: Winograd backward filter's runs of tile rows span images.
+    { batch: 3, c: 19, k: 21, h: 23, w: 17, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
+    { batch: 2, c: 37, k: 6, h: 30, w: 29, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0, 1, 0, 0], dh: 1, dw: 1, groups: 1 },
   ];
   const r = makeRandom(seed);
   const out: Conv2dGeometry[] = [];

@@ -92,69 +92,7 @@ export function winogradConv(
     padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, 2 * tr0, rows, pitch, xp);
     // V[xi][c][t] = (B^T d B)[xi] for the 4x4 patch of tile t in channel c.
     const vPlane = <usize>(cin * T) << 2;
-    for (let c = 0; c < cin; c++) {
-      const xc = xp + (<usize>(c * rows * pitch) << 2);
-      let t = 0;
-      for (let tr = 0; tr < tr1 - tr0; tr++) {
-        let tc = 0;
-        // Four tiles side by side: the lanes are tiles, so V's four entries are one store.
-        for (; tc + 4 <= tilesW; tc += 4) {
-          const p = xc + (<usize>(2 * tr * pitch + 2 * tc) << 2);
-          const rowB = <usize>pitch << 2;
-          let d00: v128, d01: v128, d02: v128, d03: v128;
-          let d10: v128, d11: v128, d12: v128, d13: v128;
-          let d20: v128, d21: v128, d22: v128, d23: v128;
-          let d30: v128, d31: v128, d32: v128, d33: v128;
-          // Column j of the four patches: elements j, j+2, j+4, j+6 of the row.
-          {
-            const q = p;
-            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
-            d00 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d01 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
-            d02 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d03 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
-          }
-          {
-            const q = p + rowB;
-            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
-            d10 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d11 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
-            d12 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d13 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
-          }
-          {
-            const q = p + 2 * rowB;
-            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
-            d20 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d21 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
-            d22 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d23 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
-          }
-          {
-            const q = p + 3 * rowB;
-            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
-            d30 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d31 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
-            d32 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d33 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
-          }
-          const v = vBase + (<usize>(c * T + t) << 2);
-          storeV4(v, 0, vPlane, f32x4.sub(d00, d20), f32x4.sub(d01, d21), f32x4.sub(d02, d22), f32x4.sub(d03, d23));
-          storeV4(v, 4, vPlane, f32x4.add(d10, d20), f32x4.add(d11, d21), f32x4.add(d12, d22), f32x4.add(d13, d23));
-          storeV4(v, 8, vPlane, f32x4.sub(d20, d10), f32x4.sub(d21, d11), f32x4.sub(d22, d12), f32x4.sub(d23, d13));
-          storeV4(v, 12, vPlane, f32x4.sub(d10, d30), f32x4.sub(d11, d31), f32x4.sub(d12, d32), f32x4.sub(d13, d33));
-          t += 4;
-        }
-        for (; tc < tilesW; tc++) {
-          const p = xc + (<usize>(2 * tr * pitch + 2 * tc) << 2);
-          const r1 = p + (<usize>pitch << 2), r2 = r1 + (<usize>pitch << 2), r3 = r2 + (<usize>pitch << 2);
-          // B^T d: rows
-          const a0 = f(p, 0) - f(r2, 0), a1 = f(p, 1) - f(r2, 1), a2 = f(p, 2) - f(r2, 2), a3 = f(p, 3) - f(r2, 3);
-          const b0 = f(r1, 0) + f(r2, 0), b1 = f(r1, 1) + f(r2, 1), b2 = f(r1, 2) + f(r2, 2), b3 = f(r1, 3) + f(r2, 3);
-          const c0 = f(r2, 0) - f(r1, 0), c1 = f(r2, 1) - f(r1, 1), c2 = f(r2, 2) - f(r1, 2), c3 = f(r2, 3) - f(r1, 3);
-          const d0 = f(r1, 0) - f(r3, 0), d1 = f(r1, 1) - f(r3, 1), d2 = f(r1, 2) - f(r3, 2), d3 = f(r1, 3) - f(r3, 3);
-          const v = vBase + (<usize>(c * T + t) << 2);
-          // (.) B: columns
-          storeV(v, 0, vPlane, a0, a1, a2, a3);
-          storeV(v, 4, vPlane, b0, b1, b2, b3);
-          storeV(v, 8, vPlane, c0, c1, c2, c3);
-          storeV(v, 12, vPlane, d0, d1, d2, d3);
-          t++;
-        }
-      }
-    }
+    transformPatches(xp, cin, rows, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, 0);
     // M[xi] = U[xi] (cout x cin) * V[xi] (cin x T)
     const uPlane = <usize>(cout * cin) << 2, mPlane = <usize>(cout * T) << 2;
     for (let xi = 0; xi < 16; xi++) {
@@ -216,6 +154,80 @@ export function winogradConv(
           }
           t++;
         }
+      }
+    }
+  }
+}
+
+/**
+ * V[xi][c][t0 + t] = (B^T d B)[xi] for the 4x4 patch of tile t (tileRows rows
+ * of tilesW tiles) in channel c of xp ([cin][rows][pitch], padded); V's rows
+ * are ldT tiles long and its 16 matrices vPlane bytes apart.
+ */
+export function transformPatches(
+  xp: usize, cin: i32, rows: i32, pitch: i32, tileRows: i32, tilesW: i32,
+  vBase: usize, vPlane: usize, ldT: i32, t0: i32,
+): void {
+  for (let c = 0; c < cin; c++) {
+    const xc = xp + (<usize>(c * rows * pitch) << 2);
+    let t = t0;
+    for (let tr = 0; tr < tileRows; tr++) {
+      let tc = 0;
+      // Four tiles side by side: the lanes are tiles, so V's four entries are one store.
+      for (; tc + 4 <= tilesW; tc += 4) {
+        const p = xc + (<usize>(2 * tr * pitch + 2 * tc) << 2);
+        const rowB = <usize>pitch << 2;
+        let d00: v128, d01: v128, d02: v128, d03: v128;
+        let d10: v128, d11: v128, d12: v128, d13: v128;
+        let d20: v128, d21: v128, d22: v128, d23: v128;
+        let d30: v128, d31: v128, d32: v128, d33: v128;
+        // Column j of the four patches: elements j, j+2, j+4, j+6 of the row.
+        {
+          const q = p;
+          const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+          d00 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d01 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+          d02 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d03 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+        }
+        {
+          const q = p + rowB;
+          const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+          d10 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d11 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+          d12 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d13 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+        }
+        {
+          const q = p + 2 * rowB;
+          const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+          d20 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d21 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+          d22 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d23 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+        }
+        {
+          const q = p + 3 * rowB;
+          const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+          d30 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d31 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+          d32 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d33 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+        }
+        const v = vBase + (<usize>(c * ldT + t) << 2);
+        storeV4(v, 0, vPlane, f32x4.sub(d00, d20), f32x4.sub(d01, d21), f32x4.sub(d02, d22), f32x4.sub(d03, d23));
+        storeV4(v, 4, vPlane, f32x4.add(d10, d20), f32x4.add(d11, d21), f32x4.add(d12, d22), f32x4.add(d13, d23));
+        storeV4(v, 8, vPlane, f32x4.sub(d20, d10), f32x4.sub(d21, d11), f32x4.sub(d22, d12), f32x4.sub(d23, d13));
+        storeV4(v, 12, vPlane, f32x4.sub(d10, d30), f32x4.sub(d11, d31), f32x4.sub(d12, d32), f32x4.sub(d13, d33));
+        t += 4;
+      }
+      for (; tc < tilesW; tc++) {
+        const p = xc + (<usize>(2 * tr * pitch + 2 * tc) << 2);
+        const r1 = p + (<usize>pitch << 2), r2 = r1 + (<usize>pitch << 2), r3 = r2 + (<usize>pitch << 2);
+        // B^T d: rows
+        const a0 = f(p, 0) - f(r2, 0), a1 = f(p, 1) - f(r2, 1), a2 = f(p, 2) - f(r2, 2), a3 = f(p, 3) - f(r2, 3);
+        const b0 = f(r1, 0) + f(r2, 0), b1 = f(r1, 1) + f(r2, 1), b2 = f(r1, 2) + f(r2, 2), b3 = f(r1, 3) + f(r2, 3);
+        const c0 = f(r2, 0) - f(r1, 0), c1 = f(r2, 1) - f(r1, 1), c2 = f(r2, 2) - f(r1, 2), c3 = f(r2, 3) - f(r1, 3);
+        const d0 = f(r1, 0) - f(r3, 0), d1 = f(r1, 1) - f(r3, 1), d2 = f(r1, 2) - f(r3, 2), d3 = f(r1, 3) - f(r3, 3);
+        const v = vBase + (<usize>(c * ldT + t) << 2);
+        // (.) B: columns
+        storeV(v, 0, vPlane, a0, a1, a2, a3);
+        storeV(v, 4, vPlane, b0, b1, b2, b3);
+        storeV(v, 8, vPlane, c0, c1, c2, c3);
+        storeV(v, 12, vPlane, d0, d1, d2, d3);
+        t++;
       }
     }
   }
