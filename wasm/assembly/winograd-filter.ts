@@ -31,6 +31,18 @@ import { transformPatches } from "./winograd";
 }
 
 /**
+ * Floats between two of the 16 transformed matrices: n rounded up to a cache
+ * line, plus one line so that they are not a power of two apart. The
+ * transforms store to all 16 at once, and 16 stores 2^k bytes apart fall in
+ * one L1 set (measured: ResNet-20's 16x32x32 layer spent 9 of 10.6 ms in the
+ * transforms with 32 KB between the matrices).
+ */
+// @ts-ignore: decorator
+@inline export function planeFloats(n: i32): i32 {
+  return ((n + 15) & ~15) + 16;
+}
+
+/**
  * One thread's share of S[16][cout][cin] = sum of E[xi] V[xi]^T and of the
  * bias gradient, into this thread's own part (zeroed here; the caller adds
  * the parts and transforms them with winogradFilterOut).
@@ -49,8 +61,8 @@ export function winogradFilterGrad(
   const pitch = 2 * tilesW + 2, pitchY = 2 * tilesW;
   const maxT = runRows * tilesW;
   const vBase = scratch + gemmBytes;
-  const eBase = vBase + (<usize>(16 * cin * maxT) << 2);
-  const xp = eBase + (<usize>(16 * cout * maxT) << 2);
+  const eBase = vBase + (<usize>(16 * planeFloats(cin * maxT)) << 2);
+  const xp = eBase + (<usize>(16 * planeFloats(cout * maxT)) << 2);
   const yp = xp + (<usize>(cin * (2 * segRows + 2) * pitch) << 2);
   zeroFloats(s, 16 * cout * cin);
   if (db != 0) zeroFloats(db, cout);
@@ -58,7 +70,7 @@ export function winogradFilterGrad(
   for (let it = claim(counter); it < items; it = claim(counter)) {
     const r0 = it * runRows, r1 = min(totalRows, r0 + runRows);
     const T = (r1 - r0) * tilesW;
-    const vPlane = <usize>(cin * T) << 2, ePlane = <usize>(cout * T) << 2;
+    const vPlane = <usize>planeFloats(cin * T) << 2, ePlane = <usize>planeFloats(cout * T) << 2;
     // Transform each image's share of the run into columns [t, t + its tiles) of V and E.
     let t = 0;
     for (let r = r0; r < r1;) {

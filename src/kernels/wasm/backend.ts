@@ -396,11 +396,11 @@ export class WasmBackend implements Backend {
     }
     if (this.convAlgorithm !== "auto") return this.convAlgorithm === "winograd";
     if (pass === "filter") {
-      // Measured (one thread, CPU ms, bench/kernels.mjs): ResNet-20 64x8x8 N64 4.8 against GEMM's 9.0,
-      // 32x16x16 7.1 against 7.6, VGG-16's layers 1.3-1.9x faster than the best other kernel;
-      // 16x32x32 10.6 against the direct kernel's 7.2 (16x16 GEMMs are too small to pay for
-      // transforming and packing 16 matrices per tile).
-      return Math.min(g.inChannels, g.outChannels) >= 32;
+      // Measured (one thread, CPU ms, N64, bench/kernels.mjs), against the best other kernel:
+      // ResNet-20 16x32x32 5.8 (direct 7.2), 32x16x16 4.1 (GEMM 7.7), 64x8x8 3.7 (GEMM 8.0);
+      // 8 channels at 32x32 2.1 (direct 2.4); 3 input channels 3.4 (direct 2.0).
+      // VGG-16's layers (batch 1) 1.5-2x faster than the best other kernel.
+      return Math.min(g.inChannels, g.outChannels) >= 8;
     }
     // Measured (one thread, wasm relaxed SIMD): 1.2-1.9x faster than the best
     // other kernel from 32 channels up (ResNet-20's 32- and 64-channel layers,
@@ -470,7 +470,10 @@ export class WasmBackend implements Backend {
     const pitch = 2 * tilesW + 2, pitchY = 2 * tilesW;
     const sFloats = 16 * d.cout * d.cin;
     const partFloats = sFloats + (dbias ? d.cout : 0);
-    const work = this.gemmBytes + (16 * (d.cin + d.cout) * runRows * tilesW + d.cin * (2 * segRows + 2) * pitch +
+    // The 16 matrices of V and E are a cache line more than a multiple of one apart (planeFloats in winograd-filter.ts).
+    const planeFloats = (n: number) => Math.ceil(n / 16) * 16 + 16;
+    const maxT = runRows * tilesW;
+    const work = this.gemmBytes + (16 * (planeFloats(d.cin * maxT) + planeFloats(d.cout * maxT)) + d.cin * (2 * segRows + 2) * pitch +
       d.cout * 2 * segRows * pitchY + 64) * 4;
     const partOffset = Math.ceil(work / 64) * 64;
     const s = this.scratch(nth, partOffset + partFloats * 4);
