@@ -18,7 +18,7 @@ import { sgemm } from "./gemm";
 import { claim } from "./work";
 import { zeroFloats } from "./simd";
 import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_OW, D_BANDS } from "./direct";
-import { transformPatches } from "./winograd";
+import { transformPatches, planeFloats } from "./winograd";
 
 // @ts-ignore: decorator
 @inline function gi(g: usize, field: i32): i32 {
@@ -28,18 +28,6 @@ import { transformPatches } from "./winograd";
 // @ts-ignore: decorator
 @inline function f(p: usize, i: i32): f32 {
   return load<f32>(p + (<usize>i << 2));
-}
-
-/**
- * Floats between two of the 16 transformed matrices: n rounded up to a cache
- * line, plus one line so that they are not a power of two apart. The
- * transforms store to all 16 at once, and 16 stores 2^k bytes apart fall in
- * one L1 set (measured: ResNet-20's 16x32x32 layer spent 9 of 10.6 ms in the
- * transforms with 32 KB between the matrices).
- */
-// @ts-ignore: decorator
-@inline export function planeFloats(n: i32): i32 {
-  return ((n + 15) & ~15) + 16;
 }
 
 /**

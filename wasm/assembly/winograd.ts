@@ -64,6 +64,18 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
 }
 
 /**
+ * Floats between two of the 16 transformed matrices: n rounded up to a cache
+ * line, plus one line so that they are not a power of two apart. The
+ * transforms store to all 16 at once, and 16 stores 2^k bytes apart fall in
+ * one L1 set (measured: ResNet-20's 16x32x32 filter gradient spent 9 of
+ * 10.6 ms in the transforms with 32 KB between the matrices).
+ */
+// @ts-ignore: decorator
+@inline export function planeFloats(n: i32): i32 {
+  return ((n + 15) & ~15) + 16;
+}
+
+/**
  * One thread's share of the convolution; items are (image, band of tile rows).
  * scratch: gemm packing area (gemmBytes), then V, then M.
  */
@@ -81,8 +93,8 @@ export function winogradConv(
   const maxT = bandRows * tilesW;
   const gemmScratch = scratch;
   const vBase = scratch + gemmBytes;
-  const mBase = vBase + (<usize>(16 * cin * maxT) << 2);
-  const xp = mBase + (<usize>(16 * cout * maxT) << 2);
+  const mBase = vBase + (<usize>(16 * planeFloats(cin * maxT)) << 2);
+  const xp = mBase + (<usize>(16 * planeFloats(cout * maxT)) << 2);
   const plane = outH * outW;
   for (let it = claim(counter); it < items; it = claim(counter)) {
     const n = it / bandsPerImage, band = it % bandsPerImage;
@@ -91,10 +103,10 @@ export function winogradConv(
     const rows = 2 * (tr1 - tr0) + 2;
     padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, 2 * tr0, rows, pitch, xp);
     // V[xi][c][t] = (B^T d B)[xi] for the 4x4 patch of tile t in channel c.
-    const vPlane = <usize>(cin * T) << 2;
+    const vPlane = <usize>planeFloats(cin * T) << 2;
     transformPatches(xp, cin, rows, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, 0);
     // M[xi] = U[xi] (cout x cin) * V[xi] (cin x T)
-    const uPlane = <usize>(cout * cin) << 2, mPlane = <usize>(cout * T) << 2;
+    const uPlane = <usize>(cout * cin) << 2, mPlane = <usize>planeFloats(cout * T) << 2;
     for (let xi = 0; xi < 16; xi++) {
       sgemm(cout, T, cin, u + <usize>xi * uPlane, cin, false, vBase + <usize>xi * vPlane, T, false,
         mBase + <usize>xi * mPlane, T, false, gemmScratch);

@@ -54,6 +54,11 @@ const WINOGRAD_ITEM_BYTES = 1 << 20;
 /** Fewest tiles per Winograd work item (the GEMMs' N) where the image has them. */
 const WINOGRAD_MIN_TILES = 64;
 
+/** Floats between two of the 16 transformed matrices of a Winograd kernel (planeFloats in wasm/assembly/winograd.ts). */
+function winogradPlane(n: number): number {
+  return Math.ceil(n / 16) * 16 + 16;
+}
+
 /** The record of wasm/assembly/direct.ts (D_* fields). */
 interface DirectShape {
   batch: number; cin: number; hin: number; win: number; cout: number; kH: number; kW: number; dH: number; dW: number;
@@ -402,17 +407,17 @@ export class WasmBackend implements Backend {
       // VGG-16's layers (batch 1) 1.5-2x faster than the best other kernel.
       return Math.min(g.inChannels, g.outChannels) >= 8;
     }
-    // Measured (one thread, wasm relaxed SIMD): 1.2-1.9x faster than the best
-    // other kernel from 32 channels up (ResNet-20's 32- and 64-channel layers,
-    // VGG-16's conv1_2 to conv4_3, ResNet-50's 64x56 and 128x28), slower with
-    // 16 channels (the direct kernel wins) and when the 16 transformed filter
-    // matrices outgrow the cache while an image has few tiles to reuse them
-    // (VGG-16's 14x14 layers: 26.5 ms against GEMM's 23 ms).
+    // Measured (one thread, CPU ms, bench/kernels.mjs): 1.2-2.3x faster than the best
+    // other kernel from 16 channels up (ResNet-20's layers: 16x32x32 forward 5.9 against
+    // the direct kernel's 8.4, 64x8x8 4.1 against 7.2; VGG-16's conv1_2 to conv4_3,
+    // ResNet-50's 64x56 and 128x28), even with 8 channels (2.24 against 2.22), slower
+    // when the 16 transformed filter matrices outgrow the cache while an image has few
+    // tiles to reuse them (VGG-16's 14x14 layers: 25.7-27.4 ms against GEMM's 21).
     const cin = pass === "forward" ? g.inChannels : g.outChannels;
     const cout = pass === "forward" ? g.outChannels : g.inChannels;
     const outH = pass === "forward" ? g.outH : g.inH, outW = pass === "forward" ? g.outW : g.inW;
     const tiles = Math.ceil(outH / 2) * Math.ceil(outW / 2);
-    return cin >= 32 && cout >= 16 && (16 * cin * cout * 4 <= WINOGRAD_ITEM_BYTES || tiles >= 100);
+    return cin >= 16 && cout >= 16 && (16 * cin * cout * 4 <= WINOGRAD_ITEM_BYTES || tiles >= 100);
   }
 
   /** Runs a Winograd convolution on a batch (input, filters and output already sliced). */
@@ -437,7 +442,7 @@ export class WasmBackend implements Backend {
     if (d.batch * Math.ceil(tilesH / bandRows) < nth) bandRows = Math.max(1, Math.ceil((tilesH * d.batch) / nth));
     const maxT = bandRows * tilesW;
     const pitch = 2 * tilesW + 2;
-    const bytes = this.gemmBytes + (16 * (d.cin + d.cout) * maxT + d.cin * (2 * bandRows + 2) * pitch + 64) * 4;
+    const bytes = this.gemmBytes + (16 * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) + d.cin * (2 * bandRows + 2) * pitch + 64) * 4;
     const s = this.scratch(nth, bytes);
     rt.i32.set(directRecord(d, bandRows), geom >> 2);
     rt.setArgs([geom, px, pu, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes]);
@@ -470,10 +475,8 @@ export class WasmBackend implements Backend {
     const pitch = 2 * tilesW + 2, pitchY = 2 * tilesW;
     const sFloats = 16 * d.cout * d.cin;
     const partFloats = sFloats + (dbias ? d.cout : 0);
-    // The 16 matrices of V and E are a cache line more than a multiple of one apart (planeFloats in winograd-filter.ts).
-    const planeFloats = (n: number) => Math.ceil(n / 16) * 16 + 16;
     const maxT = runRows * tilesW;
-    const work = this.gemmBytes + (16 * (planeFloats(d.cin * maxT) + planeFloats(d.cout * maxT)) + d.cin * (2 * segRows + 2) * pitch +
+    const work = this.gemmBytes + (16 * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) + d.cin * (2 * segRows + 2) * pitch +
       d.cout * 2 * segRows * pitchY + 64) * 4;
     const partOffset = Math.ceil(work / 64) * 64;
     const s = this.scratch(nth, partOffset + partFloats * 4);
