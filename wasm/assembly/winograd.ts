@@ -11,6 +11,7 @@
 // It takes the record of direct.ts (D_* fields, with the flip for backward
 // data) and its band count as tile rows per work item.
 import { sgemm } from "./gemm";
+import { transformPatches6, outputTiles4 } from "./winograd4";
 import { claim } from "./work";
 import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_OW, D_BANDS, D_FLIP } from "./direct";
 
@@ -76,43 +77,61 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
 }
 
 /**
- * One thread's share of the convolution; items are (image, band of tile rows).
- * scratch: gemm packing area (gemmBytes), then V, then M.
+ * The padded input rows' pitch (floats) for output tiles of m x m (2 or 4):
+ * F(4x4, 3x3) reads whole groups of four tiles and a vector past them.
+ */
+// @ts-ignore: decorator
+@inline export function winogradPitch(m: i32, tilesW: i32): i32 {
+  return m == 2 ? 2 * tilesW + 2 : 16 * ((tilesW + 3) >> 2) + 4;
+}
+
+/**
+ * One thread's share of the convolution by F(m x m, 3x3), m = 2 or 4 (the
+ * transforms of winograd4.ts); items are (image, band of tile rows).
+ * scratch: gemm packing area (gemmBytes), then V, M, the padded input rows
+ * and the 4x4 transforms' 72 vectors.
  */
 export function winogradConv(
   g: usize, x: usize, u: usize, bias: usize, y: usize, relu: bool,
-  scratch: usize, gemmBytes: usize, counter: usize,
+  scratch: usize, gemmBytes: usize, m: i32, counter: usize,
 ): void {
   const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
   const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW);
   const bandRows = gi(g, D_BANDS); // tile rows per work item
-  const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1;
+  const P = (m + 2) * (m + 2); // transformed matrices
+  const tilesH = (outH + m - 1) / m, tilesW = (outW + m - 1) / m;
   const bandsPerImage = (tilesH + bandRows - 1) / bandRows;
   const items = N * bandsPerImage;
-  const pitch = 2 * tilesW + 2;
+  const pitch = winogradPitch(m, tilesW);
   const maxT = bandRows * tilesW;
   const gemmScratch = scratch;
   const vBase = scratch + gemmBytes;
-  const mBase = vBase + (<usize>(16 * planeFloats(cin * maxT)) << 2);
-  const xp = mBase + (<usize>(16 * planeFloats(cout * maxT)) << 2);
+  const mBase = vBase + (<usize>(P * planeFloats(cin * maxT)) << 2);
+  const xp = mBase + (<usize>(P * planeFloats(cout * maxT)) << 2);
+  const tmp = (xp + (<usize>(cin * (m * bandRows + 2) * pitch) << 2) + 15) & ~15;
   const plane = outH * outW;
   for (let it = claim(counter); it < items; it = claim(counter)) {
     const n = it / bandsPerImage, band = it % bandsPerImage;
     const tr0 = band * bandRows, tr1 = min(tilesH, tr0 + bandRows);
     const T = (tr1 - tr0) * tilesW;
-    const rows = 2 * (tr1 - tr0) + 2;
-    padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, 2 * tr0, rows, pitch, xp);
-    // V[xi][c][t] = (B^T d B)[xi] for the 4x4 patch of tile t in channel c.
+    const rows = m * (tr1 - tr0) + 2;
+    padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, m * tr0, rows, pitch, xp);
+    // V[xi][c][t] = (B^T d B)[xi] for the patch of tile t in channel c.
     const vPlane = <usize>planeFloats(cin * T) << 2;
-    transformPatches(xp, cin, rows, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, 0);
+    if (m == 4) transformPatches6(xp, cin, rows, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, tmp);
+    else transformPatches(xp, cin, rows, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, 0);
     // M[xi] = U[xi] (cout x cin) * V[xi] (cin x T)
     const uPlane = <usize>(cout * cin) << 2, mPlane = <usize>planeFloats(cout * T) << 2;
-    for (let xi = 0; xi < 16; xi++) {
+    for (let xi = 0; xi < P; xi++) {
       sgemm(cout, T, cin, u + <usize>xi * uPlane, cin, false, vBase + <usize>xi * vPlane, T, false,
         mBase + <usize>xi * mPlane, T, false, gemmScratch);
     }
     // Y = A^T M A for each output channel and tile, plus bias and ReLU.
     const yn = y + (<usize>(n * cout * plane) << 2);
+    if (m == 4) {
+      outputTiles4(mBase, mPlane, T, tr0, tr1, tilesW, yn, cout, outH, outW, bias, relu, tmp);
+      continue;
+    }
     for (let k = 0; k < cout; k++) {
       const b: f32 = bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0;
       const yk = yn + (<usize>(k * plane) << 2);

@@ -46,11 +46,16 @@ const DIRECT_MAX_TAPS = 1024;
 /** Bytes of padded input rows that one output row of a direct convolution reads (about L1). */
 const DIRECT_ROW_BYTES = 64 * 1024;
 
-/** Which convolution algorithm a call uses: "auto" picks by shape; the others force one (for benchmarks and tests). */
-export type ConvAlgorithm = "auto" | "gemm" | "direct" | "winograd";
+/**
+ * Which convolution algorithm a call uses: "auto" picks by shape; the others force one (for benchmarks and tests).
+ * "winograd" is F(2x2, 3x3); "winograd4" is F(4x4, 3x3) for forward and backward data (F(2x2) for the filter gradient).
+ */
+export type ConvAlgorithm = "auto" | "gemm" | "direct" | "winograd" | "winograd4";
 
 /** Bytes of transformed patches and products (V and M) per Winograd work item: about half of L2. */
 const WINOGRAD_ITEM_BYTES = 1 << 20;
+/** F(4x4, 3x3)'s 36 transformed filter matrices up to this size are worth re-packing for an image's few tiles. */
+const WINOGRAD4_FILTER_BYTES = 4 << 20;
 /** Fewest tiles per Winograd work item (the GEMMs' N) where the image has them. */
 const WINOGRAD_MIN_TILES = 64;
 
@@ -103,6 +108,7 @@ export class WasmBackend implements Backend {
       "GEMM", "CONV_FORWARD", "CONV_BACKWARD_DATA", "CONV_BACKWARD_FILTER", "REDUCE", "MAXPOOL", "MAXPOOL_BACKWARD",
       "AVGPOOL", "AVGPOOL_BACKWARD", "BN_TRAIN", "BN_APPLY", "BN_BACKWARD", "IM2COL", "COL2IM", "RELU", "RELU_BACKWARD",
       "DIRECT_FORWARD", "DIRECT_FILTER", "WINOGRAD_FILTERS", "WINOGRAD", "WINOGRAD_FILTER_GRAD", "WINOGRAD_FILTER_OUT",
+      "WINOGRAD4_FILTERS",
     ];
     this.job = Object.fromEntries(names.map((n) => [n, this.rt.constant(`JOB_${n}`)]));
     if (threads !== undefined) this.rt.setThreads(threads);
@@ -177,13 +183,14 @@ export class WasmBackend implements Backend {
     }
     const z = this.convSizes(g);
     const rt = this.rt;
-    if (this.useWinograd(g, "forward")) {
+    const tile = this.winogradTile(g, "forward");
+    if (tile !== 0) {
       this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
         const d: DirectShape = {
           batch: n1 - n0, cin: g.inChannels, hin: g.inH, win: g.inW, cout: g.outChannels, kH: 3, kW: 3,
           dH: 1, dW: 1, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
         };
-        this.runWinograd(d, x.subarray(n0 * z.inImage, n1 * z.inImage), w.subarray(0, g.outChannels * z.rows),
+        this.runWinograd(d, tile, x.subarray(n0 * z.inImage, n1 * z.inImage), w.subarray(0, g.outChannels * z.rows),
           bias ? bias.subarray(0, g.outChannels) : null, y.subarray(n0 * z.outImage, n1 * z.outImage), relu);
       });
       return;
@@ -226,13 +233,14 @@ export class WasmBackend implements Backend {
     const rt = this.rt;
     // The gradient of a stride-1 convolution is a convolution of dy with the
     // filters transposed and rotated: the direct or Winograd kernel.
-    if (this.useWinograd(g, "data")) {
+    const tile = this.winogradTile(g, "data");
+    if (tile !== 0) {
       this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
         const d: DirectShape = {
           batch: n1 - n0, cin: g.outChannels, hin: g.outH, win: g.outW, cout: g.inChannels, kH: 3, kW: 3,
           dH: 1, dW: 1, offH: 2 - g.padTop, offW: 2 - g.padLeft, outH: g.inH, outW: g.inW, flip: true,
         };
-        this.runWinograd(d, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), null,
+        this.runWinograd(d, tile, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), null,
           dx.subarray(n0 * z.inImage, n1 * z.inImage), false);
       });
       return;
@@ -280,7 +288,7 @@ export class WasmBackend implements Backend {
     const rt = this.rt;
     const dwFloats = g.outChannels * z.rows;
     const partFloats = dwFloats + (dbias ? g.outChannels : 0);
-    if (this.useWinograd(g, "filter")) {
+    if (this.winogradTile(g, "filter") !== 0) {
       this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
         const d: DirectShape = {
           batch: n1 - n0, cin: g.inChannels, hin: g.inH, win: g.inW, cout: g.outChannels, kH: 3, kW: 3,
@@ -364,8 +372,9 @@ export class WasmBackend implements Backend {
    * vectors of dy's rows) measured 15-40% faster on the LeNet and CIFAR layers.
    */
   /** The algorithm a pass of this convolution runs with under the current setting. */
-  convAlgorithmFor(g: Conv2dGeometry, pass: "forward" | "data" | "filter"): "direct" | "gemm" | "winograd" {
-    if (this.useWinograd(g, pass)) return "winograd";
+  convAlgorithmFor(g: Conv2dGeometry, pass: "forward" | "data" | "filter"): "direct" | "gemm" | "winograd" | "winograd4" {
+    const tile = this.winogradTile(g, pass);
+    if (tile !== 0) return tile === 4 ? "winograd4" : "winograd";
     return this.useDirect(g, pass) ? "direct" : "gemm";
   }
 
@@ -394,18 +403,25 @@ export class WasmBackend implements Backend {
       rowsFit(g.outChannels, g.inW);
   }
 
-  /** Winograd F(2x2, 3x3) for 3x3, stride 1, undilated, ungrouped convolutions (every pass). */
-  private useWinograd(g: Conv2dGeometry, pass: "forward" | "data" | "filter"): boolean {
+  /**
+   * The output tile of the Winograd kernel a 3x3, stride 1, undilated,
+   * ungrouped convolution pass runs with: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3)
+   * (forward and backward data only), 0 for none.
+   */
+  private winogradTile(g: Conv2dGeometry, pass: "forward" | "data" | "filter"): 0 | 2 | 4 {
     if (g.kH !== 3 || g.kW !== 3 || g.strideH !== 1 || g.strideW !== 1 || g.dilationH !== 1 || g.dilationW !== 1 || g.groups !== 1) {
-      return false;
+      return 0;
     }
-    if (this.convAlgorithm !== "auto") return this.convAlgorithm === "winograd";
+    if (this.convAlgorithm !== "auto") {
+      if (this.convAlgorithm === "winograd4") return pass === "filter" ? 2 : 4;
+      return this.convAlgorithm === "winograd" ? 2 : 0;
+    }
     if (pass === "filter") {
       // Measured (one thread, CPU ms, N64, bench/kernels.mjs), against the best other kernel:
       // ResNet-20 16x32x32 5.8 (direct 7.2), 32x16x16 4.1 (GEMM 7.7), 64x8x8 3.7 (GEMM 8.0);
       // 8 channels at 32x32 2.1 (direct 2.4); 3 input channels 3.4 (direct 2.0).
       // VGG-16's layers (batch 1) 1.5-2x faster than the best other kernel.
-      return Math.min(g.inChannels, g.outChannels) >= 8;
+      return Math.min(g.inChannels, g.outChannels) >= 8 ? 2 : 0;
     }
     // Measured (one thread, CPU ms, bench/kernels.mjs): 1.2-2.3x faster than the best
     // other kernel from 16 channels up (ResNet-20's layers: 16x32x32 forward 5.9 against
@@ -417,35 +433,51 @@ export class WasmBackend implements Backend {
     const cout = pass === "forward" ? g.outChannels : g.inChannels;
     const outH = pass === "forward" ? g.outH : g.inH, outW = pass === "forward" ? g.outW : g.inW;
     const tiles = Math.ceil(outH / 2) * Math.ceil(outW / 2);
-    return cin >= 16 && cout >= 16 && (16 * cin * cout * 4 <= WINOGRAD_ITEM_BYTES || tiles >= 100);
+    if (!(cin >= 16 && cout >= 16 && (16 * cin * cout * 4 <= WINOGRAD_ITEM_BYTES || tiles >= 100))) return 0;
+    // F(4x4, 3x3): 2.25 multiplications per output against 4, but larger transforms, and
+    // 36 filter matrices to re-pack per item of an image's tiles. Measured (one thread,
+    // CPU ms, forward / backward data): ResNet-20 16x32x32 5.5 / 6.2 against F(2x2)'s
+    // 5.9 / 6.4, 32x16x16 4.1 / 4.4 against 5.2 / 5.5, VGG-16 conv1_2 35 / 35 against
+    // 48 / 48, conv2_2 29-31 against 40-42, conv3_2 35 against 41; slower with 4 tiles
+    // per image (ResNet-20 64x8x8: 7.1 against 4.5) and with 37 MB of filter matrices
+    // for 49 tiles (VGG-16 conv4_2 512x28x28: 65 against 58). Its float32 error is about
+    // 1e-5 of the largest output (F(2x2): 5e-7); see docs/performance.md.
+    const tiles4 = Math.ceil(outH / 4) * Math.ceil(outW / 4);
+    return tiles4 >= 16 && (36 * cin * cout * 4 <= WINOGRAD4_FILTER_BYTES || tiles4 >= 196) ? 4 : 2;
   }
 
-  /** Runs a Winograd convolution on a batch (input, filters and output already sliced). */
-  private runWinograd(d: DirectShape, input: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, relu: boolean): void {
+  /**
+   * Runs a Winograd convolution with m x m output tiles (2 or 4) on a batch
+   * (input, filters and output already sliced).
+   */
+  private runWinograd(d: DirectShape, m: 2 | 4, input: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, relu: boolean): void {
     const rt = this.rt;
     rt.reset();
     const geom = rt.allocBytes(128);
     const px = rt.put(input);
     const pw = rt.put(w);
     const pbias = bias ? rt.put(bias) : 0;
-    const pu = rt.alloc(16 * d.cout * d.cin);
+    const P = (m + 2) * (m + 2); // transformed matrices
+    const pu = rt.alloc(P * d.cout * d.cin);
     const py = rt.alloc(out.length);
-    const tilesH = Math.ceil(d.outH / 2), tilesW = Math.ceil(d.outW / 2);
-    const flops = 2 * 16 * d.cout * d.cin * tilesH * tilesW * d.batch;
+    const tilesH = Math.ceil(d.outH / m), tilesW = Math.ceil(d.outW / m);
+    const flops = 2 * P * d.cout * d.cin * tilesH * tilesW * d.batch;
     const nth = this.threadsFor(flops);
     rt.setArgs([pw, pu, d.cout, d.cin, d.flip ? 1 : 0]);
-    rt.run(this.job.WINOGRAD_FILTERS, this.threadsFor(d.cout * d.cin * 60));
+    rt.run(m === 4 ? this.job.WINOGRAD4_FILTERS : this.job.WINOGRAD_FILTERS, this.threadsFor(d.cout * d.cin * 4 * P));
     // Tile rows per work item: V and M cache-sized, and enough items for every thread.
-    // At least WINOGRAD_MIN_TILES tiles per item: each item re-packs all 16 transformed filter matrices.
+    // At least WINOGRAD_MIN_TILES tiles per item: each item re-packs all P transformed filter matrices.
     let bandRows = Math.max(1, Math.min(tilesH, Math.max(Math.ceil(WINOGRAD_MIN_TILES / tilesW),
-      Math.floor(WINOGRAD_ITEM_BYTES / (16 * (d.cin + d.cout) * tilesW * 4)))));
+      Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4)))));
     if (d.batch * Math.ceil(tilesH / bandRows) < nth) bandRows = Math.max(1, Math.ceil((tilesH * d.batch) / nth));
     const maxT = bandRows * tilesW;
-    const pitch = 2 * tilesW + 2;
-    const bytes = this.gemmBytes + (16 * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) + d.cin * (2 * bandRows + 2) * pitch + 64) * 4;
+    // Padded input rows (winogradPitch in wasm/assembly/winograd.ts), then 72 vectors for the 6x6 transforms.
+    const pitch = m === 2 ? 2 * tilesW + 2 : 16 * Math.ceil(tilesW / 4) + 4;
+    const bytes = this.gemmBytes + (P * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) +
+      d.cin * (m * bandRows + 2) * pitch + 4 + 72 * 4 + 64) * 4;
     const s = this.scratch(nth, bytes);
     rt.i32.set(directRecord(d, bandRows), geom >> 2);
-    rt.setArgs([geom, px, pu, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes]);
+    rt.setArgs([geom, px, pu, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes, m]);
     rt.run(this.job.WINOGRAD, nth);
     rt.getF32(py, out);
   }

@@ -1,0 +1,204 @@
+// The transforms of Winograd F(4x4, 3x3) (Lavin and Gray, 2015): each 4x4
+// block of outputs from a 6x6 input patch with 36 multiplications per
+// (input, output) channel pair instead of 144, i.e. 2.25 per output against
+// F(2x2, 3x3)'s 4. The larger transforms cost more additions and lose some
+// float32 accuracy (their constants reach 8 and 1/24). winogradConv
+// (winograd.ts) runs the 36 GEMMs between them.
+//
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+//
+// Vectors hold four tiles side by side; a partial group at the end of a tile
+// row is computed in full (from zero padding) and stored lane by lane.
+import { claim } from "./work";
+
+// @ts-ignore: decorator
+@inline function f(p: usize, i: i32): f32 {
+  return load<f32>(p + (<usize>i << 2));
+}
+
+/**
+ * One thread's share of U[36][cout][cin] = G g G^T for every filter; items
+ * are output channels. With flip, w is stored [cin][cout][3][3] and rotated.
+ */
+export function winograd4Filters(w: usize, u: usize, cout: i32, cin: i32, flip: bool, counter: usize): void {
+  const plane = <usize>(cout * cin) << 2;
+  for (let k = claim(counter); k < cout; k = claim(counter)) {
+    for (let c = 0; c < cin; c++) {
+      const src = w + (<usize>((flip ? c * cout + k : k * cin + c) * 9) << 2);
+      const dst = u + (<usize>(k * cin + c) << 2);
+      // Rows i of t = G g (6x3), then U[i][.] = G t[i][.] for each of them.
+      for (let i = 0; i < 6; i++) {
+        const t0 = gRow(src, i, 0, flip), t1 = gRow(src, i, 1, flip), t2 = gRow(src, i, 2, flip);
+        const o = dst + <usize>(6 * i) * plane;
+        store<f32>(o, t0 * 0.25);
+        store<f32>(o + plane, -(t0 + t1 + t2) / 6);
+        store<f32>(o + 2 * plane, -(t0 - t1 + t2) / 6);
+        store<f32>(o + 3 * plane, t0 / 24 + t1 / 12 + t2 / 6);
+        store<f32>(o + 4 * plane, t0 / 24 - t1 / 12 + t2 / 6);
+        store<f32>(o + 5 * plane, t2);
+      }
+    }
+  }
+}
+
+/** (G g)[i][j]: row i of G times column j of the filter (rotated by 180 degrees with flip). */
+// @ts-ignore: decorator
+@inline function gRow(src: usize, i: i32, j: i32, flip: bool): f32 {
+  const a = tap(src, 0, j, flip), b = tap(src, 1, j, flip), c = tap(src, 2, j, flip);
+  if (i == 0) return a * 0.25;
+  if (i == 1) return -(a + b + c) / 6;
+  if (i == 2) return -(a - b + c) / 6;
+  if (i == 3) return a / 24 + b / 12 + c / 6;
+  if (i == 4) return a / 24 - b / 12 + c / 6;
+  return c;
+}
+
+// @ts-ignore: decorator
+@inline function tap(src: usize, r: i32, j: i32, flip: bool): f32 {
+  return flip ? f(src, 8 - (3 * r + j)) : f(src, 3 * r + j);
+}
+
+/** B^T x for six vectors, written to out[0..5] at the given byte step. */
+// @ts-ignore: decorator
+@inline function inputT(x0: v128, x1: v128, x2: v128, x3: v128, x4: v128, x5: v128, out: usize, step: usize): void {
+  const four = f32x4.splat(4), five = f32x4.splat(5), two = f32x4.splat(2);
+  const x4m2 = f32x4.sub(x4, x2), d31 = f32x4.mul(two, f32x4.sub(x3, x1));
+  v128.store(out, f32x4.add(f32x4.sub(f32x4.mul(four, x0), f32x4.mul(five, x2)), x4));
+  v128.store(out + step, f32x4.sub(f32x4.add(x3, x4), f32x4.mul(four, f32x4.add(x1, x2))));
+  v128.store(out + 2 * step, f32x4.add(f32x4.sub(x4, x3), f32x4.mul(four, f32x4.sub(x1, x2))));
+  v128.store(out + 3 * step, f32x4.add(x4m2, d31));
+  v128.store(out + 4 * step, f32x4.sub(x4m2, d31));
+  v128.store(out + 5 * step, f32x4.add(f32x4.sub(f32x4.mul(four, x1), f32x4.mul(five, x3)), x5));
+}
+
+/** Stores the first n lanes of v (n = 4: one vector store). */
+// @ts-ignore: decorator
+@inline function storeLanes(p: usize, v: v128, n: i32): void {
+  if (n >= 4) {
+    v128.store(p, v);
+    return;
+  }
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (n > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+  if (n > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+}
+
+/**
+ * V[xi][c][t] = (B^T d B)[xi] for the 6x6 patch of tile t (tileRows rows of
+ * tilesW tiles, 4 pixels apart) in channel c of xp ([cin][rows][pitch],
+ * padded, pitch >= 4 * tilesW rounded up to 16, plus 4). V's rows are ldT
+ * tiles long and its 36 matrices vPlane bytes apart; tmp: 36 vectors.
+ */
+export function transformPatches6(
+  xp: usize, cin: i32, rows: i32, pitch: i32, tileRows: i32, tilesW: i32,
+  vBase: usize, vPlane: usize, ldT: i32, tmp: usize,
+): void {
+  const rowB = <usize>pitch << 2;
+  for (let c = 0; c < cin; c++) {
+    const xc = xp + (<usize>(c * rows * pitch) << 2);
+    let t = 0;
+    for (let tr = 0; tr < tileRows; tr++) {
+      for (let tc = 0; tc < tilesW; tc += 4) {
+        const n = min(4, tilesW - tc);
+        const p = xc + <usize>(4 * tr) * rowB + (<usize>(4 * tc) << 2);
+        // Each of the 6 rows: columns j of the four patches are elements 4l + j
+        // (a 4x4 transpose of the row's first 16 elements, and of 4..19 for j = 4, 5);
+        // then (d B) along the row into tmp[r][j].
+        for (let r = 0; r < 6; r++) {
+          const q = p + <usize>r * rowB;
+          const a0 = v128.load(q), a1 = v128.load(q, 16), a2 = v128.load(q, 32), a3 = v128.load(q, 48), a4 = v128.load(q, 64);
+          const lo01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+          const hi01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+          const d0 = v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), d1 = v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7);
+          const d2 = v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), d3 = v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7);
+          const lo12 = v128.shuffle<f32>(a1, a2, 0, 4, 1, 5), lo34 = v128.shuffle<f32>(a3, a4, 0, 4, 1, 5);
+          const d4 = v128.shuffle<f32>(lo12, lo34, 0, 1, 4, 5), d5 = v128.shuffle<f32>(lo12, lo34, 2, 3, 6, 7);
+          inputT(d0, d1, d2, d3, d4, d5, tmp + (<usize>(6 * r) << 4), 16);
+        }
+        // B^T (d B) down each column j: V[6i + j].
+        const v = vBase + (<usize>(c * ldT + t) << 2);
+        for (let j = 0; j < 6; j++) {
+          const s = tmp + (<usize>j << 4);
+          inputT(v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288), v128.load(s, 384), v128.load(s, 480),
+            tmp + 576 + (<usize>j << 4), 96);
+        }
+        for (let xi = 0; xi < 36; xi++) storeLanes(v + <usize>xi * vPlane, v128.load(tmp + 576 + (<usize>xi << 4)), n);
+        t += n;
+      }
+    }
+  }
+}
+
+/** A^T m for six vectors: four results written at the given byte step. */
+// @ts-ignore: decorator
+@inline function outputT(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize): void {
+  const s12 = f32x4.add(m1, m2), d12 = f32x4.sub(m1, m2), s34 = f32x4.add(m3, m4), d34 = f32x4.sub(m3, m4);
+  v128.store(out, f32x4.add(f32x4.add(m0, s12), s34));
+  v128.store(out + step, f32x4.add(d12, f32x4.mul(f32x4.splat(2), d34)));
+  v128.store(out + 2 * step, f32x4.add(s12, f32x4.mul(f32x4.splat(4), s34)));
+  v128.store(out + 3 * step, f32x4.add(f32x4.add(d12, f32x4.mul(f32x4.splat(8), d34)), m5));
+}
+
+/** max(0, v) keeping NaN, when relu. */
+// @ts-ignore: decorator
+@inline function act(v: v128, relu: bool): v128 {
+  if (!relu) return v;
+  const zero = f32x4.splat(0);
+  return v128.bitselect(v, zero, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v)));
+}
+
+/**
+ * Y = A^T M A plus bias and ReLU for tile rows [tr0, tr1) of one image's
+ * output yn ([cout][outH][outW]); M's rows are T tiles long, its 36 matrices
+ * mPlane bytes apart (readable a vector past the last tile). tmp: 48 vectors.
+ */
+export function outputTiles4(
+  mBase: usize, mPlane: usize, T: i32, tr0: i32, tr1: i32, tilesW: i32,
+  yn: usize, cout: i32, outH: i32, outW: i32, bias: usize, relu: bool, tmp: usize,
+): void {
+  const plane = outH * outW;
+  for (let k = 0; k < cout; k++) {
+    const bv = f32x4.splat(bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0);
+    const yk = yn + (<usize>(k * plane) << 2);
+    let t = 0;
+    for (let tr = tr0; tr < tr1; tr++) {
+      for (let tc = 0; tc < tilesW; tc += 4) {
+        const n = min(4, tilesW - tc);
+        const m = mBase + (<usize>(k * T + t) << 2);
+        // A^T M down each column j into tmp[i][j] (4x6).
+        for (let j = 0; j < 6; j++) {
+          outputT(v128.load(m + <usize>j * mPlane), v128.load(m + <usize>(6 + j) * mPlane), v128.load(m + <usize>(12 + j) * mPlane),
+            v128.load(m + <usize>(18 + j) * mPlane), v128.load(m + <usize>(24 + j) * mPlane), v128.load(m + <usize>(30 + j) * mPlane),
+            tmp + (<usize>j << 4), 96);
+        }
+        // (.) A along each row i into tmp[24 + 4i + j], then four tiles' row segments by a transpose.
+        for (let i = 0; i < 4; i++) {
+          const s = tmp + (<usize>(6 * i) << 4);
+          const o = tmp + 384 + (<usize>(4 * i) << 4);
+          outputT(v128.load(s), v128.load(s, 16), v128.load(s, 32), v128.load(s, 48), v128.load(s, 64), v128.load(s, 80), o, 16);
+          const oh = 4 * tr + i;
+          if (oh >= outH) continue;
+          const y0 = act(f32x4.add(v128.load(o), bv), relu), y1 = act(f32x4.add(v128.load(o, 16), bv), relu);
+          const y2 = act(f32x4.add(v128.load(o, 32), bv), relu), y3 = act(f32x4.add(v128.load(o, 48), bv), relu);
+          // Lane l of y_j is tile l's column j: transpose to tile l's four columns.
+          const lo01 = v128.shuffle<f32>(y0, y1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(y2, y3, 0, 4, 1, 5);
+          const hi01 = v128.shuffle<f32>(y0, y1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(y2, y3, 2, 6, 3, 7);
+          const row = yk + (<usize>(oh * outW + 4 * tc) << 2);
+          storeSegment(row, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), outW - 4 * tc);
+          if (n > 1) storeSegment(row + 16, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7), outW - 4 * tc - 4);
+          if (n > 2) storeSegment(row + 32, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), outW - 4 * tc - 8);
+          if (n > 3) storeSegment(row + 48, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), outW - 4 * tc - 12);
+        }
+        t += n;
+      }
+    }
+  }
+}
+
+/** Stores a tile's row segment: its first min(4, left) pixels. */
+// @ts-ignore: decorator
+@inline function storeSegment(p: usize, v: v128, left: i32): void {
+  storeLanes(p, v, left);
+}
