@@ -52,7 +52,7 @@ export function winogradFilterGrad(
   const eBase = vBase + (<usize>(16 * planeFloats(cin * maxT)) << 2);
   const xp = eBase + (<usize>(16 * planeFloats(cout * maxT)) << 2);
   const yp = xp + (<usize>(cin * (2 * segRows + 2) * pitch) << 2);
-  zeroFloats(s, 16 * cout * cin);
+  zeroFloats(s, 16 * planeFloats(cout * cin));
   if (db != 0) zeroFloats(db, cout);
   const plane = outH * outW;
   for (let it = claim(counter); it < items; it = claim(counter)) {
@@ -72,7 +72,7 @@ export function winogradFilterGrad(
       r += tr1 - tr0;
     }
     // S[xi] (cout x cin) += E[xi] (cout x T) * V[xi]^T (T x cin)
-    const sPlane = <usize>(cout * cin) << 2;
+    const sPlane = <usize>planeFloats(cout * cin) << 2;
     for (let xi = 0; xi < 16; xi++) {
       sgemm(cout, cin, T, eBase + <usize>xi * ePlane, T, false, vBase + <usize>xi * vPlane, T, true,
         s + <usize>xi * sPlane, cin, true, scratch);
@@ -160,7 +160,7 @@ function transformGradients(
  * bias part); items are output channels.
  */
 export function winogradFilterOut(s: usize, sb: usize, dw: usize, db: usize, cout: i32, cin: i32, counter: usize): void {
-  const plane = <usize>(cout * cin) << 2;
+  const plane = <usize>planeFloats(cout * cin) << 2;
   for (let k = claim(counter); k < cout; k = claim(counter)) {
     for (let c = 0; c < cin; c++) {
       const m = s + (<usize>(k * cin + c) << 2);

@@ -12,6 +12,7 @@
 // Vectors hold four tiles side by side; a partial group at the end of a tile
 // row is computed in full (from zero padding) and stored lane by lane.
 import { claim } from "./work";
+import { planeFloats } from "./winograd";
 
 // @ts-ignore: decorator
 @inline function f(p: usize, i: i32): f32 {
@@ -21,43 +22,108 @@ import { claim } from "./work";
 /**
  * One thread's share of U[36][cout][cin] = G g G^T for every filter; items
  * are output channels. With flip, w is stored [cin][cout][3][3] and rotated.
+ * Four input channels per vector: in inference the filters are transformed on
+ * every call, and VGG-16's 512-channel layers have 262,144 of them.
  */
 export function winograd4Filters(w: usize, u: usize, cout: i32, cin: i32, flip: bool, counter: usize): void {
-  const plane = <usize>(cout * cin) << 2;
+  const plane = <usize>planeFloats(cout * cin) << 2;
+  // Floats between the filters of input channels c and c + 1.
+  const step = flip ? 9 * cout : 9;
   for (let k = claim(counter); k < cout; k = claim(counter)) {
-    for (let c = 0; c < cin; c++) {
-      const src = w + (<usize>((flip ? c * cout + k : k * cin + c) * 9) << 2);
+    const first = w + (<usize>((flip ? k : k * cin) * 9) << 2);
+    let c = 0;
+    for (; c + 4 <= cin; c += 4) {
+      const src = first + (<usize>(c * step) << 2);
       const dst = u + (<usize>(k * cin + c) << 2);
-      // Rows i of t = G g (6x3), then U[i][.] = G t[i][.] for each of them.
-      for (let i = 0; i < 6; i++) {
-        const t0 = gRow(src, i, 0, flip), t1 = gRow(src, i, 1, flip), t2 = gRow(src, i, 2, flip);
-        const o = dst + <usize>(6 * i) * plane;
-        store<f32>(o, t0 * 0.25);
-        store<f32>(o + plane, -(t0 + t1 + t2) / 6);
-        store<f32>(o + 2 * plane, -(t0 - t1 + t2) / 6);
-        store<f32>(o + 3 * plane, t0 / 24 + t1 / 12 + t2 / 6);
-        store<f32>(o + 4 * plane, t0 / 24 - t1 / 12 + t2 / 6);
-        store<f32>(o + 5 * plane, t2);
+      // g[r][j] of the four filters (rotated by 180 degrees for the backward-data convolution)
+      const g0 = taps4(src, flip ? 8 : 0, step), g1 = taps4(src, flip ? 7 : 1, step), g2 = taps4(src, flip ? 6 : 2, step);
+      const g3 = taps4(src, flip ? 5 : 3, step), g4 = taps4(src, 4, step), g5 = taps4(src, flip ? 3 : 5, step);
+      const g6 = taps4(src, flip ? 2 : 6, step), g7 = taps4(src, flip ? 1 : 7, step), g8 = taps4(src, flip ? 0 : 8, step);
+      // Rows i of t = G g (6x3), each stored as row i of U = t G^T.
+      const q = f32x4.splat(0.25);
+      filterRow4(dst, 0, plane, f32x4.mul(g0, q), f32x4.mul(g1, q), f32x4.mul(g2, q));
+      filterRow4(dst, 6, plane, gMinus(g0, g3, g6, 1), gMinus(g1, g4, g7, 1), gMinus(g2, g5, g8, 1));
+      filterRow4(dst, 12, plane, gMinus(g0, g3, g6, -1), gMinus(g1, g4, g7, -1), gMinus(g2, g5, g8, -1));
+      filterRow4(dst, 18, plane, gPlus(g0, g3, g6, 1), gPlus(g1, g4, g7, 1), gPlus(g2, g5, g8, 1));
+      filterRow4(dst, 24, plane, gPlus(g0, g3, g6, -1), gPlus(g1, g4, g7, -1), gPlus(g2, g5, g8, -1));
+      filterRow4(dst, 30, plane, g6, g7, g8);
+    }
+    for (; c < cin; c++) {
+      const src = first + (<usize>(c * step) << 2);
+      let g0: f32, g1: f32, g2: f32, g3: f32, g4: f32, g5: f32, g6: f32, g7: f32, g8: f32;
+      if (flip) {
+        g0 = f(src, 8); g1 = f(src, 7); g2 = f(src, 6); g3 = f(src, 5); g4 = f(src, 4); g5 = f(src, 3); g6 = f(src, 2); g7 = f(src, 1); g8 = f(src, 0);
+      } else {
+        g0 = f(src, 0); g1 = f(src, 1); g2 = f(src, 2); g3 = f(src, 3); g4 = f(src, 4); g5 = f(src, 5); g6 = f(src, 6); g7 = f(src, 7); g8 = f(src, 8);
       }
+      const dst = u + (<usize>(k * cin + c) << 2);
+      filterRow(dst, 0, plane, g0 * 0.25, g1 * 0.25, g2 * 0.25);
+      filterRow(dst, 6, plane, -(g0 + g3 + g6) * SIXTH, -(g1 + g4 + g7) * SIXTH, -(g2 + g5 + g8) * SIXTH);
+      filterRow(dst, 12, plane, -(g0 - g3 + g6) * SIXTH, -(g1 - g4 + g7) * SIXTH, -(g2 - g5 + g8) * SIXTH);
+      filterRow(dst, 18, plane, G3(g0, g3, g6), G3(g1, g4, g7), G3(g2, g5, g8));
+      filterRow(dst, 24, plane, G4(g0, g3, g6), G4(g1, g4, g7), G4(g2, g5, g8));
+      filterRow(dst, 30, plane, g6, g7, g8);
     }
   }
 }
 
-/** (G g)[i][j]: row i of G times column j of the filter (rotated by 180 degrees with flip). */
+/** Tap i of four filters `step` floats apart. */
 // @ts-ignore: decorator
-@inline function gRow(src: usize, i: i32, j: i32, flip: bool): f32 {
-  const a = tap(src, 0, j, flip), b = tap(src, 1, j, flip), c = tap(src, 2, j, flip);
-  if (i == 0) return a * 0.25;
-  if (i == 1) return -(a + b + c) / 6;
-  if (i == 2) return -(a - b + c) / 6;
-  if (i == 3) return a / 24 + b / 12 + c / 6;
-  if (i == 4) return a / 24 - b / 12 + c / 6;
-  return c;
+@inline function taps4(src: usize, i: i32, step: i32): v128 {
+  const p = src + (<usize>i << 2), s = <usize>step << 2;
+  let v = f32x4.splat(load<f32>(p));
+  v = f32x4.replace_lane(v, 1, load<f32>(p + s));
+  v = f32x4.replace_lane(v, 2, load<f32>(p + 2 * s));
+  return f32x4.replace_lane(v, 3, load<f32>(p + 3 * s));
 }
 
+/** Rows 1 and 2 of G (sign = 1, -1) times (a, b, c): -(a + b + c) / 6 and -(a - b + c) / 6. */
 // @ts-ignore: decorator
-@inline function tap(src: usize, r: i32, j: i32, flip: bool): f32 {
-  return flip ? f(src, 8 - (3 * r + j)) : f(src, 3 * r + j);
+@inline function gMinus(a: v128, b: v128, c: v128, sign: i32): v128 {
+  const ac = f32x4.add(a, c);
+  return f32x4.mul(sign > 0 ? f32x4.add(ac, b) : f32x4.sub(ac, b), f32x4.splat(-SIXTH));
+}
+
+/** Rows 3 and 4 of G (sign = 1, -1) times (a, b, c): a/24 + b/12 + c/6 and a/24 - b/12 + c/6. */
+// @ts-ignore: decorator
+@inline function gPlus(a: v128, b: v128, c: v128, sign: i32): v128 {
+  const ac = f32x4.add(f32x4.mul(a, f32x4.splat(TWENTYFOURTH)), f32x4.mul(c, f32x4.splat(SIXTH)));
+  const b12 = f32x4.mul(b, f32x4.splat(TWELFTH));
+  return sign > 0 ? f32x4.add(ac, b12) : f32x4.sub(ac, b12);
+}
+
+/** U[xi0 .. xi0 + 5] = G (a, b, c) for four filters: one row of U. */
+// @ts-ignore: decorator
+@inline function filterRow4(dst: usize, xi0: i32, plane: usize, a: v128, b: v128, c: v128): void {
+  v128.store(dst + <usize>xi0 * plane, f32x4.mul(a, f32x4.splat(0.25)));
+  v128.store(dst + <usize>(xi0 + 1) * plane, gMinus(a, b, c, 1));
+  v128.store(dst + <usize>(xi0 + 2) * plane, gMinus(a, b, c, -1));
+  v128.store(dst + <usize>(xi0 + 3) * plane, gPlus(a, b, c, 1));
+  v128.store(dst + <usize>(xi0 + 4) * plane, gPlus(a, b, c, -1));
+  v128.store(dst + <usize>(xi0 + 5) * plane, c);
+}
+
+const SIXTH: f32 = 1.0 / 6, TWELFTH: f32 = 1.0 / 12, TWENTYFOURTH: f32 = 1.0 / 24;
+
+/** Rows 3 and 4 of G times (a, b, c): a/24 + b/12 + c/6 and a/24 - b/12 + c/6. */
+// @ts-ignore: decorator
+@inline function G3(a: f32, b: f32, c: f32): f32 {
+  return a * TWENTYFOURTH + b * TWELFTH + c * SIXTH;
+}
+// @ts-ignore: decorator
+@inline function G4(a: f32, b: f32, c: f32): f32 {
+  return a * TWENTYFOURTH - b * TWELFTH + c * SIXTH;
+}
+
+/** U[xi0 .. xi0 + 5] = G (a, b, c): one row of U. */
+// @ts-ignore: decorator
+@inline function filterRow(dst: usize, xi0: i32, plane: usize, a: f32, b: f32, c: f32): void {
+  store<f32>(dst + <usize>xi0 * plane, a * 0.25);
+  store<f32>(dst + <usize>(xi0 + 1) * plane, -(a + b + c) * SIXTH);
+  store<f32>(dst + <usize>(xi0 + 2) * plane, -(a - b + c) * SIXTH);
+  store<f32>(dst + <usize>(xi0 + 3) * plane, G3(a, b, c));
+  store<f32>(dst + <usize>(xi0 + 4) * plane, G4(a, b, c));
+  store<f32>(dst + <usize>(xi0 + 5) * plane, c);
 }
 
 /** B^T x for six vectors, written to out[0..5] at the given byte step. */

@@ -55,7 +55,7 @@ export type ConvAlgorithm = "auto" | "gemm" | "direct" | "winograd" | "winograd4
 /** Bytes of transformed patches and products (V and M) per Winograd work item: about half of L2. */
 const WINOGRAD_ITEM_BYTES = 1 << 20;
 /** F(4x4, 3x3)'s 36 transformed filter matrices up to this size are worth re-packing for an image's few tiles. */
-const WINOGRAD4_FILTER_BYTES = 4 << 20;
+const WINOGRAD4_FILTER_BYTES = 12 << 20;
 /** Fewest tiles per Winograd work item (the GEMMs' N) where the image has them. */
 const WINOGRAD_MIN_TILES = 64;
 
@@ -423,27 +423,26 @@ export class WasmBackend implements Backend {
       // VGG-16's layers (batch 1) 1.5-2x faster than the best other kernel.
       return Math.min(g.inChannels, g.outChannels) >= 8 ? 2 : 0;
     }
-    // Measured (one thread, CPU ms, bench/kernels.mjs): 1.2-2.3x faster than the best
-    // other kernel from 16 channels up (ResNet-20's layers: 16x32x32 forward 5.9 against
-    // the direct kernel's 8.4, 64x8x8 4.1 against 7.2; VGG-16's conv1_2 to conv4_3,
-    // ResNet-50's 64x56 and 128x28), even with 8 channels (2.24 against 2.22), slower
-    // when the 16 transformed filter matrices outgrow the cache while an image has few
-    // tiles to reuse them (VGG-16's 14x14 layers: 25.7-27.4 ms against GEMM's 21).
+    // Measured (one thread, CPU ms, bench/kernels.mjs, forward): F(2x2) 1.3-2x faster than
+    // the best other kernel from 16 channels up (ResNet-20 16x32x32 5.5 against the direct
+    // kernel's 8.4, 64x8x8 4.1 against GEMM's 8.4; VGG-16 512x14x14 16.2 against GEMM's 21.3),
+    // even with 8 channels (2.1 against 2.2), slower when an image has few tiles to reuse
+    // the 16 transformed filter matrices (ResNet-50 512x7x7 at batch 1: 7.5 against 6.7).
     const cin = pass === "forward" ? g.inChannels : g.outChannels;
     const cout = pass === "forward" ? g.outChannels : g.inChannels;
     const outH = pass === "forward" ? g.outH : g.inH, outW = pass === "forward" ? g.outW : g.inW;
     const tiles = Math.ceil(outH / 2) * Math.ceil(outW / 2);
-    if (!(cin >= 16 && cout >= 16 && (16 * cin * cout * 4 <= WINOGRAD_ITEM_BYTES || tiles >= 100))) return 0;
-    // F(4x4, 3x3): 2.25 multiplications per output against 4, but larger transforms, and
-    // 36 filter matrices to re-pack per item of an image's tiles. Measured (one thread,
-    // CPU ms, forward / backward data): ResNet-20 16x32x32 5.5 / 6.2 against F(2x2)'s
-    // 5.9 / 6.4, 32x16x16 4.1 / 4.4 against 5.2 / 5.5, VGG-16 conv1_2 35 / 35 against
-    // 48 / 48, conv2_2 29-31 against 40-42, conv3_2 35 against 41; slower with 4 tiles
-    // per image (ResNet-20 64x8x8: 7.1 against 4.5) and with 37 MB of filter matrices
-    // for 49 tiles (VGG-16 conv4_2 512x28x28: 65 against 58). Its float32 error is about
-    // 1e-5 of the largest output (F(2x2): 5e-7); see docs/performance.md.
+    if (!(cin >= 16 && cout >= 16 && (16 * cin * cout * 4 <= WINOGRAD_ITEM_BYTES || tiles >= 49))) return 0;
+    // F(4x4, 3x3): 2.25 multiplications per output against 4, but larger transforms and
+    // 36 filter matrices to re-pack per item of an image's tiles. Measured (as above,
+    // forward / backward data): ResNet-20 16x32x32 4.9 / 4.7 against F(2x2)'s 5.5 / 5.5,
+    // 32x16x16 3.7 / 3.6 against 4.6 / 4.6, VGG-16 conv1_2 35 / 36 against 47 / 46,
+    // conv3_2 24 / 26 against 37 / 39, conv4_2 34 / 41 against 45 / 51; a tie with 16 tiles
+    // and 37 MB of filter matrices (VGG-16 512x14x14: 15.0 / 23.4 against 15.3 / 22.6), slower
+    // with 4 tiles per image (ResNet-20 64x8x8: 6.3 / 5.9 against 4.1 / 3.9). Its float32
+    // error is about 1e-5 of the largest output (F(2x2): 5e-7); see docs/performance.md.
     const tiles4 = Math.ceil(outH / 4) * Math.ceil(outW / 4);
-    return tiles4 >= 16 && (36 * cin * cout * 4 <= WINOGRAD4_FILTER_BYTES || tiles4 >= 196) ? 4 : 2;
+    return tiles4 >= 16 && (36 * cin * cout * 4 <= WINOGRAD4_FILTER_BYTES || tiles4 >= 49) ? 4 : 2;
   }
 
   /**
@@ -458,7 +457,7 @@ export class WasmBackend implements Backend {
     const pw = rt.put(w);
     const pbias = bias ? rt.put(bias) : 0;
     const P = (m + 2) * (m + 2); // transformed matrices
-    const pu = rt.alloc(P * d.cout * d.cin);
+    const pu = rt.alloc(P * winogradPlane(d.cout * d.cin));
     const py = rt.alloc(out.length);
     const tilesH = Math.ceil(d.outH / m), tilesW = Math.ceil(d.outW / m);
     const flops = 2 * P * d.cout * d.cin * tilesH * tilesW * d.batch;
@@ -505,7 +504,7 @@ export class WasmBackend implements Backend {
     runRows = Math.max(1, Math.min(runRows, Math.ceil(totalRows / nth)));
     const segRows = Math.min(runRows, tilesH);
     const pitch = 2 * tilesW + 2, pitchY = 2 * tilesW;
-    const sFloats = 16 * d.cout * d.cin;
+    const sFloats = 16 * winogradPlane(d.cout * d.cin);
     const partFloats = sFloats + (dbias ? d.cout : 0);
     const maxT = runRows * tilesW;
     const work = this.gemmBytes + (16 * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) + d.cin * (2 * segRows + 2) * pitch +
