@@ -88,7 +88,9 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
 
 /**
  * One thread's share of the convolution by F(m x m, 3x3), m = 2 or 4 (the
- * transforms of winograd4.ts); items are (image, band of tile rows).
+ * transforms of winograd4.ts). Items are runs of consecutive tile rows over
+ * the whole batch: a run may span images, so that small images still give
+ * the GEMMs enough tiles (ResNet-20's 8x8 images have 16 or 4).
  * scratch: gemm packing area (gemmBytes), then V, M, the padded input rows
  * and the 4x4 transforms' 72 vectors.
  */
@@ -98,94 +100,117 @@ export function winogradConv(
 ): void {
   const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
   const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW);
-  const bandRows = gi(g, D_BANDS); // tile rows per work item
+  const runRows = gi(g, D_BANDS); // tile rows per work item
   const P = (m + 2) * (m + 2); // transformed matrices
   const tilesH = (outH + m - 1) / m, tilesW = (outW + m - 1) / m;
-  const bandsPerImage = (tilesH + bandRows - 1) / bandRows;
-  const items = N * bandsPerImage;
+  const totalRows = N * tilesH;
+  const items = (totalRows + runRows - 1) / runRows;
+  const segRows = min(runRows, tilesH); // most tile rows one image contributes to an item
   const pitch = winogradPitch(m, tilesW);
-  const maxT = bandRows * tilesW;
+  const maxT = runRows * tilesW;
   const gemmScratch = scratch;
   const vBase = scratch + gemmBytes;
   const mBase = vBase + (<usize>(P * planeFloats(cin * maxT)) << 2);
   const xp = mBase + (<usize>(P * planeFloats(cout * maxT)) << 2);
-  const tmp = (xp + (<usize>(cin * (m * bandRows + 2) * pitch) << 2) + 15) & ~15;
+  const tmp = (xp + (<usize>(cin * (m * segRows + 2) * pitch) << 2) + 15) & ~15;
   const plane = outH * outW;
   for (let it = claim(counter); it < items; it = claim(counter)) {
-    const n = it / bandsPerImage, band = it % bandsPerImage;
-    const tr0 = band * bandRows, tr1 = min(tilesH, tr0 + bandRows);
-    const T = (tr1 - tr0) * tilesW;
-    const rows = m * (tr1 - tr0) + 2;
-    padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, m * tr0, rows, pitch, xp);
-    // V[xi][c][t] = (B^T d B)[xi] for the patch of tile t in channel c.
+    const r0 = it * runRows, r1 = min(totalRows, r0 + runRows);
+    const T = (r1 - r0) * tilesW;
+    // V[xi][c][t] = (B^T d B)[xi] for the patch of tile t in channel c, each
+    // image's share of the run in columns [t, t + its tiles).
     const vPlane = <usize>planeFloats(cin * T) << 2;
-    if (m == 4) transformPatches6(xp, cin, rows, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, tmp);
-    else transformPatches(xp, cin, rows, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, 0);
+    let t = 0;
+    for (let r = r0; r < r1;) {
+      const n = r / tilesH, tr0 = r % tilesH, tr1 = min(tilesH, tr0 + (r1 - r));
+      const rows = m * (tr1 - tr0) + 2;
+      padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, m * tr0, rows, pitch, xp);
+      if (m == 4) transformPatches6(xp, cin, rows, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, t, tmp);
+      else transformPatches(xp, cin, rows, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, t);
+      t += (tr1 - tr0) * tilesW;
+      r += tr1 - tr0;
+    }
     // M[xi] = U[xi] (cout x cin) * V[xi] (cin x T)
     const uPlane = <usize>planeFloats(cout * cin) << 2, mPlane = <usize>planeFloats(cout * T) << 2;
     for (let xi = 0; xi < P; xi++) {
       sgemm(cout, T, cin, u + <usize>xi * uPlane, cin, false, vBase + <usize>xi * vPlane, T, false,
         mBase + <usize>xi * mPlane, T, false, gemmScratch);
     }
-    // Y = A^T M A for each output channel and tile, plus bias and ReLU.
-    const yn = y + (<usize>(n * cout * plane) << 2);
-    if (m == 4) {
-      outputTiles4(mBase, mPlane, T, tr0, tr1, tilesW, yn, cout, outH, outW, bias, relu, tmp);
-      continue;
+    // Y = A^T M A for each output channel and tile, plus bias and ReLU, image by image.
+    t = 0;
+    for (let r = r0; r < r1;) {
+      const n = r / tilesH, tr0 = r % tilesH, tr1 = min(tilesH, tr0 + (r1 - r));
+      const yn = y + (<usize>(n * cout * plane) << 2);
+      if (m == 4) outputTiles4(mBase, mPlane, T, t, tr0, tr1, tilesW, yn, cout, outH, outW, bias, relu, tmp);
+      else outputTiles2(mBase, mPlane, T, t, tr0, tr1, tilesW, yn, cout, outH, outW, bias, relu);
+      t += (tr1 - tr0) * tilesW;
+      r += tr1 - tr0;
     }
-    for (let k = 0; k < cout; k++) {
-      const b: f32 = bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0;
-      const yk = yn + (<usize>(k * plane) << 2);
-      const bv = f32x4.splat(b);
-      let t = 0;
-      for (let tr = tr0; tr < tr1; tr++) {
-        let tc = 0;
-        const oh = 2 * tr;
-        // Four tiles at a time while their 8 output columns lie inside the row.
-        for (; tc + 4 <= tilesW && 2 * tc + 8 <= outW; tc += 4) {
-          const m = mBase + (<usize>(k * T + t) << 2);
-          const m0 = v128.load(m), m1 = ldv(m, 1, mPlane), m2 = ldv(m, 2, mPlane), m3 = ldv(m, 3, mPlane);
-          const m4 = ldv(m, 4, mPlane), m5 = ldv(m, 5, mPlane), m6 = ldv(m, 6, mPlane), m7 = ldv(m, 7, mPlane);
-          const m8 = ldv(m, 8, mPlane), m9 = ldv(m, 9, mPlane), m10 = ldv(m, 10, mPlane), m11 = ldv(m, 11, mPlane);
-          const m12 = ldv(m, 12, mPlane), m13 = ldv(m, 13, mPlane), m14 = ldv(m, 14, mPlane), m15 = ldv(m, 15, mPlane);
-          const s0 = f32x4.add(f32x4.add(m0, m4), m8), s1 = f32x4.add(f32x4.add(m1, m5), m9);
-          const s2 = f32x4.add(f32x4.add(m2, m6), m10), s3 = f32x4.add(f32x4.add(m3, m7), m11);
-          const e0 = f32x4.sub(f32x4.sub(m4, m8), m12), e1 = f32x4.sub(f32x4.sub(m5, m9), m13);
-          const e2 = f32x4.sub(f32x4.sub(m6, m10), m14), e3 = f32x4.sub(f32x4.sub(m7, m11), m15);
-          const y00 = act(f32x4.add(f32x4.add(f32x4.add(s0, s1), s2), bv), relu);
-          const y01 = act(f32x4.add(f32x4.sub(f32x4.sub(s1, s2), s3), bv), relu);
-          const y10 = act(f32x4.add(f32x4.add(f32x4.add(e0, e1), e2), bv), relu);
-          const y11 = act(f32x4.add(f32x4.sub(f32x4.sub(e1, e2), e3), bv), relu);
-          const row0 = yk + (<usize>(oh * outW + 2 * tc) << 2);
-          v128.store(row0, v128.shuffle<f32>(y00, y01, 0, 4, 1, 5));
-          v128.store(row0, v128.shuffle<f32>(y00, y01, 2, 6, 3, 7), 16);
-          if (oh + 1 < outH) {
-            const row1 = row0 + (<usize>outW << 2);
-            v128.store(row1, v128.shuffle<f32>(y10, y11, 0, 4, 1, 5));
-            v128.store(row1, v128.shuffle<f32>(y10, y11, 2, 6, 3, 7), 16);
-          }
-          t += 4;
+  }
+}
+
+/**
+ * Y = A^T M A plus bias and ReLU for tile rows [tr0, tr1) of one image's
+ * output yn ([cout][outH][outW]), from columns [t0, ...) of M's rows (T tiles
+ * long, the 16 matrices mPlane bytes apart).
+ */
+function outputTiles2(
+  mBase: usize, mPlane: usize, T: i32, t0: i32, tr0: i32, tr1: i32, tilesW: i32,
+  yn: usize, cout: i32, outH: i32, outW: i32, bias: usize, relu: bool,
+): void {
+  const plane = outH * outW;
+  for (let k = 0; k < cout; k++) {
+    const b: f32 = bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0;
+    const yk = yn + (<usize>(k * plane) << 2);
+    const bv = f32x4.splat(b);
+    let t = t0;
+    for (let tr = tr0; tr < tr1; tr++) {
+      let tc = 0;
+      const oh = 2 * tr;
+      // Four tiles at a time while their 8 output columns lie inside the row.
+      for (; tc + 4 <= tilesW && 2 * tc + 8 <= outW; tc += 4) {
+        const m = mBase + (<usize>(k * T + t) << 2);
+        const m0 = v128.load(m), m1 = ldv(m, 1, mPlane), m2 = ldv(m, 2, mPlane), m3 = ldv(m, 3, mPlane);
+        const m4 = ldv(m, 4, mPlane), m5 = ldv(m, 5, mPlane), m6 = ldv(m, 6, mPlane), m7 = ldv(m, 7, mPlane);
+        const m8 = ldv(m, 8, mPlane), m9 = ldv(m, 9, mPlane), m10 = ldv(m, 10, mPlane), m11 = ldv(m, 11, mPlane);
+        const m12 = ldv(m, 12, mPlane), m13 = ldv(m, 13, mPlane), m14 = ldv(m, 14, mPlane), m15 = ldv(m, 15, mPlane);
+        const s0 = f32x4.add(f32x4.add(m0, m4), m8), s1 = f32x4.add(f32x4.add(m1, m5), m9);
+        const s2 = f32x4.add(f32x4.add(m2, m6), m10), s3 = f32x4.add(f32x4.add(m3, m7), m11);
+        const e0 = f32x4.sub(f32x4.sub(m4, m8), m12), e1 = f32x4.sub(f32x4.sub(m5, m9), m13);
+        const e2 = f32x4.sub(f32x4.sub(m6, m10), m14), e3 = f32x4.sub(f32x4.sub(m7, m11), m15);
+        const y00 = act(f32x4.add(f32x4.add(f32x4.add(s0, s1), s2), bv), relu);
+        const y01 = act(f32x4.add(f32x4.sub(f32x4.sub(s1, s2), s3), bv), relu);
+        const y10 = act(f32x4.add(f32x4.add(f32x4.add(e0, e1), e2), bv), relu);
+        const y11 = act(f32x4.add(f32x4.sub(f32x4.sub(e1, e2), e3), bv), relu);
+        const row0 = yk + (<usize>(oh * outW + 2 * tc) << 2);
+        v128.store(row0, v128.shuffle<f32>(y00, y01, 0, 4, 1, 5));
+        v128.store(row0, v128.shuffle<f32>(y00, y01, 2, 6, 3, 7), 16);
+        if (oh + 1 < outH) {
+          const row1 = row0 + (<usize>outW << 2);
+          v128.store(row1, v128.shuffle<f32>(y10, y11, 0, 4, 1, 5));
+          v128.store(row1, v128.shuffle<f32>(y10, y11, 2, 6, 3, 7), 16);
         }
-        for (; tc < tilesW; tc++) {
-          const m = mBase + (<usize>(k * T + t) << 2);
-          // A^T m: rows (s = sum of rows 0..2, e = row 1 - row 2 - row 3), each of 4 columns
-          const m0 = f(m, 0), m1 = ld(m, 1, mPlane), m2 = ld(m, 2, mPlane), m3 = ld(m, 3, mPlane);
-          const m4 = ld(m, 4, mPlane), m5 = ld(m, 5, mPlane), m6 = ld(m, 6, mPlane), m7 = ld(m, 7, mPlane);
-          const m8 = ld(m, 8, mPlane), m9 = ld(m, 9, mPlane), m10 = ld(m, 10, mPlane), m11 = ld(m, 11, mPlane);
-          const m12 = ld(m, 12, mPlane), m13 = ld(m, 13, mPlane), m14 = ld(m, 14, mPlane), m15 = ld(m, 15, mPlane);
-          const s0 = m0 + m4 + m8, s1 = m1 + m5 + m9, s2 = m2 + m6 + m10, s3 = m3 + m7 + m11;
-          const e0 = m4 - m8 - m12, e1 = m5 - m9 - m13, e2 = m6 - m10 - m14, e3 = m7 - m11 - m15;
-          const ow = 2 * tc;
-          const row0 = yk + (<usize>(oh * outW + ow) << 2);
-          put(row0, s0 + s1 + s2 + b, relu);
-          if (ow + 1 < outW) put(row0 + 4, s1 - s2 - s3 + b, relu);
-          if (oh + 1 < outH) {
-            const row1 = row0 + (<usize>outW << 2);
-            put(row1, e0 + e1 + e2 + b, relu);
-            if (ow + 1 < outW) put(row1 + 4, e1 - e2 - e3 + b, relu);
-          }
-          t++;
+        t += 4;
+      }
+      for (; tc < tilesW; tc++) {
+        const m = mBase + (<usize>(k * T + t) << 2);
+        // A^T m: rows (s = sum of rows 0..2, e = row 1 - row 2 - row 3), each of 4 columns
+        const m0 = f(m, 0), m1 = ld(m, 1, mPlane), m2 = ld(m, 2, mPlane), m3 = ld(m, 3, mPlane);
+        const m4 = ld(m, 4, mPlane), m5 = ld(m, 5, mPlane), m6 = ld(m, 6, mPlane), m7 = ld(m, 7, mPlane);
+        const m8 = ld(m, 8, mPlane), m9 = ld(m, 9, mPlane), m10 = ld(m, 10, mPlane), m11 = ld(m, 11, mPlane);
+        const m12 = ld(m, 12, mPlane), m13 = ld(m, 13, mPlane), m14 = ld(m, 14, mPlane), m15 = ld(m, 15, mPlane);
+        const s0 = m0 + m4 + m8, s1 = m1 + m5 + m9, s2 = m2 + m6 + m10, s3 = m3 + m7 + m11;
+        const e0 = m4 - m8 - m12, e1 = m5 - m9 - m13, e2 = m6 - m10 - m14, e3 = m7 - m11 - m15;
+        const ow = 2 * tc;
+        const row0 = yk + (<usize>(oh * outW + ow) << 2);
+        put(row0, s0 + s1 + s2 + b, relu);
+        if (ow + 1 < outW) put(row0 + 4, s1 - s2 - s3 + b, relu);
+        if (oh + 1 < outH) {
+          const row1 = row0 + (<usize>outW << 2);
+          put(row1, e0 + e1 + e2 + b, relu);
+          if (ow + 1 < outW) put(row1 + 4, e1 - e2 - e3 + b, relu);
         }
+        t++;
       }
     }
   }

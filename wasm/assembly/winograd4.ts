@@ -152,19 +152,19 @@ const SIXTH: f32 = 1.0 / 6, TWELFTH: f32 = 1.0 / 12, TWENTYFOURTH: f32 = 1.0 / 2
 }
 
 /**
- * V[xi][c][t] = (B^T d B)[xi] for the 6x6 patch of tile t (tileRows rows of
+ * V[xi][c][t0 + t] = (B^T d B)[xi] for the 6x6 patch of tile t (tileRows rows of
  * tilesW tiles, 4 pixels apart) in channel c of xp ([cin][rows][pitch],
  * padded, pitch >= 4 * tilesW rounded up to 16, plus 4). V's rows are ldT
  * tiles long and its 36 matrices vPlane bytes apart; tmp: 36 vectors.
  */
 export function transformPatches6(
   xp: usize, cin: i32, rows: i32, pitch: i32, tileRows: i32, tilesW: i32,
-  vBase: usize, vPlane: usize, ldT: i32, tmp: usize,
+  vBase: usize, vPlane: usize, ldT: i32, t0: i32, tmp: usize,
 ): void {
   const rowB = <usize>pitch << 2;
   for (let c = 0; c < cin; c++) {
     const xc = xp + (<usize>(c * rows * pitch) << 2);
-    let t = 0;
+    let t = t0;
     for (let tr = 0; tr < tileRows; tr++) {
       for (let tc = 0; tc < tilesW; tc += 4) {
         const n = min(4, tilesW - tc);
@@ -217,18 +217,18 @@ export function transformPatches6(
 
 /**
  * Y = A^T M A plus bias and ReLU for tile rows [tr0, tr1) of one image's
- * output yn ([cout][outH][outW]); M's rows are T tiles long, its 36 matrices
+ * output yn ([cout][outH][outW]) from columns [t0, ...) of M; M's rows are T tiles long, its 36 matrices
  * mPlane bytes apart (readable a vector past the last tile). tmp: 48 vectors.
  */
 export function outputTiles4(
-  mBase: usize, mPlane: usize, T: i32, tr0: i32, tr1: i32, tilesW: i32,
+  mBase: usize, mPlane: usize, T: i32, t0: i32, tr0: i32, tr1: i32, tilesW: i32,
   yn: usize, cout: i32, outH: i32, outW: i32, bias: usize, relu: bool, tmp: usize,
 ): void {
   const plane = outH * outW;
   for (let k = 0; k < cout; k++) {
     const bv = f32x4.splat(bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0);
     const yk = yn + (<usize>(k * plane) << 2);
-    let t = 0;
+    let t = t0;
     for (let tr = tr0; tr < tr1; tr++) {
       for (let tc = 0; tc < tilesW; tc += 4) {
         const n = min(4, tilesW - tc);

@@ -423,25 +423,26 @@ export class WasmBackend implements Backend {
       // VGG-16's layers (batch 1) 1.5-2x faster than the best other kernel.
       return Math.min(g.inChannels, g.outChannels) >= 8 ? 2 : 0;
     }
-    // Measured (one thread, CPU ms, bench/kernels.mjs, forward): F(2x2) 1.3-2x faster than
-    // the best other kernel from 16 channels up (ResNet-20 16x32x32 5.5 against the direct
-    // kernel's 8.4, 64x8x8 4.1 against GEMM's 8.4; VGG-16 512x14x14 16.2 against GEMM's 21.3),
-    // even with 8 channels (2.1 against 2.2), slower when an image has few tiles to reuse
+    // Measured (one thread, CPU ms, bench/kernels.mjs, forward): F(2x2) 1.3-2.3x faster than
+    // the best other kernel from 16 channels up (ResNet-20 16x32x32 5.4 against the direct
+    // kernel's 8.4, 64x8x8 3.6 against GEMM's 8.4; VGG-16 512x14x14 13.7 against GEMM's 21.3),
+    // even with 8 channels (2.1 against 2.2), slower when the batch has few tiles to reuse
     // the 16 transformed filter matrices (ResNet-50 512x7x7 at batch 1: 7.5 against 6.7).
+    // Tiles are counted over the batch: a work item's tiles may come from several images.
     const cin = pass === "forward" ? g.inChannels : g.outChannels;
     const cout = pass === "forward" ? g.outChannels : g.inChannels;
     const outH = pass === "forward" ? g.outH : g.inH, outW = pass === "forward" ? g.outW : g.inW;
-    const tiles = Math.ceil(outH / 2) * Math.ceil(outW / 2);
+    const tiles = Math.ceil(outH / 2) * Math.ceil(outW / 2) * g.batch;
     if (!(cin >= 16 && cout >= 16 && (16 * cin * cout * 4 <= WINOGRAD_ITEM_BYTES || tiles >= 49))) return 0;
     // F(4x4, 3x3): 2.25 multiplications per output against 4, but larger transforms and
-    // 36 filter matrices to re-pack per item of an image's tiles. Measured (as above,
-    // forward / backward data): ResNet-20 16x32x32 4.9 / 4.7 against F(2x2)'s 5.5 / 5.5,
-    // 32x16x16 3.7 / 3.6 against 4.6 / 4.6, VGG-16 conv1_2 35 / 36 against 47 / 46,
-    // conv3_2 24 / 26 against 37 / 39, conv4_2 34 / 41 against 45 / 51; a tie with 16 tiles
-    // and 37 MB of filter matrices (VGG-16 512x14x14: 15.0 / 23.4 against 15.3 / 22.6), slower
-    // with 4 tiles per image (ResNet-20 64x8x8: 6.3 / 5.9 against 4.1 / 3.9). Its float32
-    // error is about 1e-5 of the largest output (F(2x2): 5e-7); see docs/performance.md.
-    const tiles4 = Math.ceil(outH / 4) * Math.ceil(outW / 4);
+    // 36 filter matrices to re-pack per work item. Measured (as above, forward / backward
+    // data): ResNet-20 16x32x32 4.6 / 4.6 against F(2x2)'s 5.4 / 5.8, 32x16x16 3.4 / 3.3
+    // against 4.6 / 4.9, 64x8x8 3.0 / 3.0 against 3.6 / 3.8; VGG-16 conv1_2 32 against 44,
+    // conv3_2 22 against 36, conv4_2 32 against 39; 512x14x14 at batch 1 (16 tiles, 37 MB of
+    // filter matrices) 12.5 against 13.7 on one thread but 12.2 against 9.0 ms on two, where
+    // each thread re-packs them for its half of the tiles. Its float32 error is about 1e-5
+    // of the largest output (F(2x2): 5e-7); see docs/performance.md.
+    const tiles4 = Math.ceil(outH / 4) * Math.ceil(outW / 4) * g.batch;
     return tiles4 >= 16 && (36 * cin * cout * 4 <= WINOGRAD4_FILTER_BYTES || tiles4 >= 49) ? 4 : 2;
   }
 
@@ -464,18 +465,19 @@ export class WasmBackend implements Backend {
     const nth = this.threadsFor(flops);
     rt.setArgs([pw, pu, d.cout, d.cin, d.flip ? 1 : 0]);
     rt.run(m === 4 ? this.job.WINOGRAD4_FILTERS : this.job.WINOGRAD_FILTERS, this.threadsFor(d.cout * d.cin * 4 * P));
-    // Tile rows per work item: V and M cache-sized, and enough items for every thread.
+    // Tile rows per work item (runs may span images): V and M cache-sized, and an item for every thread.
     // At least WINOGRAD_MIN_TILES tiles per item: each item re-packs all P transformed filter matrices.
-    let bandRows = Math.max(1, Math.min(tilesH, Math.max(Math.ceil(WINOGRAD_MIN_TILES / tilesW),
-      Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4)))));
-    if (d.batch * Math.ceil(tilesH / bandRows) < nth) bandRows = Math.max(1, Math.ceil((tilesH * d.batch) / nth));
-    const maxT = bandRows * tilesW;
+    const totalRows = d.batch * tilesH;
+    let runRows = Math.max(Math.ceil(WINOGRAD_MIN_TILES / tilesW), Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4)));
+    runRows = Math.max(1, Math.min(runRows, Math.ceil(totalRows / nth)));
+    const segRows = Math.min(runRows, tilesH);
+    const maxT = runRows * tilesW;
     // Padded input rows (winogradPitch in wasm/assembly/winograd.ts), then 72 vectors for the 6x6 transforms.
     const pitch = m === 2 ? 2 * tilesW + 2 : 16 * Math.ceil(tilesW / 4) + 4;
     const bytes = this.gemmBytes + (P * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) +
-      d.cin * (m * bandRows + 2) * pitch + 4 + 72 * 4 + 64) * 4;
+      d.cin * (m * segRows + 2) * pitch + 4 + 72 * 4 + 64) * 4;
     const s = this.scratch(nth, bytes);
-    rt.i32.set(directRecord(d, bandRows), geom >> 2);
+    rt.i32.set(directRecord(d, runRows), geom >> 2);
     rt.setArgs([geom, px, pu, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes, m]);
     rt.run(this.job.WINOGRAD, nth);
     rt.getF32(py, out);
