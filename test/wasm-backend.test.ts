@@ -252,8 +252,8 @@ for (const threads of [1, 2]) {
     // F(4x4, 3x3)'s transforms (constants up to 8 and 1/24) cost float32 accuracy:
     // against a float64 reference its error must stay below 1e-4 of the largest
     // output on typical layers (activations in [0, 1), He-scaled weights). It measures
-    // about 1e-5; F(2x2) and the GEMM about 5e-7.
-    test("Winograd F(4x4) and F(2x2) stay within 1e-4 of the largest output of typical layers (float64 reference)", () => {
+    // about 1e-5 forward and backward data (the filter gradient: 5e-7); F(2x2) and the GEMM about 5e-7.
+    test("Winograd F(4x4) and F(2x2) stay within 1e-4 of the largest output of typical layers, every pass (float64 reference)", () => {
       setup();
       const r = makeRandom(400 + threads);
       for (const [c, k, h, pad] of [[32, 32, 16, 1], [16, 24, 33, 1], [64, 48, 12, 0]]) {
@@ -262,17 +262,19 @@ for (const threads of [1, 2]) {
         const x = r.array(g.batch * c * h * h, () => (r.float() + 1) / 2);
         const w = r.array(k * c * 9, () => r.float() * scale);
         const dy = r.array(g.batch * k * g.outH * g.outW);
-        const y64 = new Float64Array(g.batch * k * g.outH * g.outW), dx64 = new Float64Array(x.length);
+        const y64 = new Float64Array(g.batch * k * g.outH * g.outW), dx64 = new Float64Array(x.length), dw64 = new Float64Array(w.length);
         // The js kernels also run on float64 arrays (as for the gradient checks).
         const f64 = (a: Float32Array | Float64Array) => (a instanceof Float64Array ? a : Float64Array.from(a)) as unknown as Float32Array;
         js.conv2d(f64(x), f64(w), null, f64(y64), g);
         js.conv2dBackwardData(f64(dy), f64(w), f64(dx64), g);
+        js.conv2dBackwardFilter(f64(x), f64(dy), f64(dw64), null, g);
         for (const algo of ["winograd", "winograd4"] as const) {
           be.convAlgorithm = algo;
-          const y = new Float32Array(y64.length), dx = new Float32Array(x.length);
+          const y = new Float32Array(y64.length), dx = new Float32Array(x.length), dw = new Float32Array(w.length);
           be.conv2d(x, w, null, y, g);
           be.conv2dBackwardData(dy, w, dx, g);
-          for (const [what, got, ref] of [["forward", y, y64], ["backward data", dx, dx64]] as const) {
+          be.conv2dBackwardFilter(x, dy, dw, null, g);
+          for (const [what, got, ref] of [["forward", y, y64], ["backward data", dx, dx64], ["backward filter", dw, dw64]] as const) {
             let err = 0, big = 0;
             for (let i = 0; i < ref.length; i++) {
               err = Math.max(err, Math.abs(got[i] - ref[i]));

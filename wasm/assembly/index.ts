@@ -9,7 +9,7 @@ import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
 import { relu, reluBackward } from "./eltwise";
 import { directForward, directBackwardFilter } from "./direct";
 import { winogradFilters, winogradConv } from "./winograd";
-import { winograd4Filters } from "./winograd4";
+import { winograd4Filters, winograd4FilterOut } from "./winograd4";
 import { winogradFilterGrad, winogradFilterOut } from "./winograd-filter";
 
 export const JOB_GEMM = 1, JOB_CONV_FORWARD = 2, JOB_CONV_BACKWARD_DATA = 3, JOB_CONV_BACKWARD_FILTER = 4,
@@ -165,16 +165,17 @@ export function runJob(job: usize, tid: i32): void {
         ptr(job, 6) + <usize>tid * ptr(job, 7), ptr(job, 8), arg(job, 9), counter);
       break;
     case JOB_WINOGRAD_FILTER_GRAD: {
-      // args: d x dy scratchBase stride gemmBytes partOffset sFloats hasBias
+      // args: d x dy scratchBase stride gemmBytes partOffset sFloats hasBias m
       const scratch = ptr(job, 3) + <usize>tid * ptr(job, 4);
       const part = scratch + ptr(job, 6);
       winogradFilterGrad(ptr(job, 0), ptr(job, 1), ptr(job, 2), part, arg(job, 8) != 0 ? part + (<usize>arg(job, 7) << 2) : 0,
-        scratch, ptr(job, 5), counter);
+        scratch, ptr(job, 5), arg(job, 9), counter);
       break;
     }
     case JOB_WINOGRAD_FILTER_OUT:
-      // args: s sb dw db cout cin
-      winogradFilterOut(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), arg(job, 4), arg(job, 5), counter);
+      // args: s sb dw db cout cin m
+      if (arg(job, 6) == 4) winograd4FilterOut(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), arg(job, 4), arg(job, 5), counter);
+      else winogradFilterOut(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), arg(job, 4), arg(job, 5), counter);
       break;
     default:
       unreachable();

@@ -18,7 +18,8 @@ import { sgemm } from "./gemm";
 import { claim } from "./work";
 import { zeroFloats } from "./simd";
 import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_OW, D_BANDS } from "./direct";
-import { transformPatches, planeFloats } from "./winograd";
+import { transformPatches, planeFloats, winogradPitch } from "./winograd";
+import { transformPatches6, transformGradients4 } from "./winograd4";
 
 // @ts-ignore: decorator
 @inline function gi(g: usize, field: i32): i32 {
@@ -31,28 +32,34 @@ import { transformPatches, planeFloats } from "./winograd";
 }
 
 /**
- * One thread's share of S[16][cout][cin] = sum of E[xi] V[xi]^T and of the
+ * One thread's share of S[P][cout][cin] = sum of E[xi] V[xi]^T and of the
  * bias gradient, into this thread's own part (zeroed here; the caller adds
- * the parts and transforms them with winogradFilterOut).
- * scratch: gemm packing area (gemmBytes), then V, E, padded x rows, padded dy rows.
+ * the parts and transforms them with winogradFilterOut or winograd4FilterOut).
+ * m: output tile size, 2 (P = 16) or 4 (F(4x4, 3x3), P = 36, the transforms
+ * of winograd4.ts).
+ * scratch: gemm packing area (gemmBytes), then V, E, padded x rows, padded dy
+ * rows, and 72 vectors for the 6x6 transforms.
  */
 export function winogradFilterGrad(
-  g: usize, x: usize, dy: usize, s: usize, db: usize, scratch: usize, gemmBytes: usize, counter: usize,
+  g: usize, x: usize, dy: usize, s: usize, db: usize, scratch: usize, gemmBytes: usize, m: i32, counter: usize,
 ): void {
   const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
   const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW);
   const runRows = gi(g, D_BANDS); // tile rows per work item
-  const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1;
+  const P = (m + 2) * (m + 2);
+  const tilesH = (outH + m - 1) / m, tilesW = (outW + m - 1) / m;
   const totalRows = N * tilesH;
   const items = (totalRows + runRows - 1) / runRows;
   const segRows = min(runRows, tilesH); // most tile rows one image contributes to an item
-  const pitch = 2 * tilesW + 2, pitchY = 2 * tilesW;
+  // dy's rows: whole groups of four tiles for F(4x4)
+  const pitch = winogradPitch(m, tilesW), pitchY = m == 2 ? 2 * tilesW : 16 * ((tilesW + 3) >> 2);
   const maxT = runRows * tilesW;
   const vBase = scratch + gemmBytes;
-  const eBase = vBase + (<usize>(16 * planeFloats(cin * maxT)) << 2);
-  const xp = eBase + (<usize>(16 * planeFloats(cout * maxT)) << 2);
-  const yp = xp + (<usize>(cin * (2 * segRows + 2) * pitch) << 2);
-  zeroFloats(s, 16 * planeFloats(cout * cin));
+  const eBase = vBase + (<usize>(P * planeFloats(cin * maxT)) << 2);
+  const xp = eBase + (<usize>(P * planeFloats(cout * maxT)) << 2);
+  const yp = xp + (<usize>(cin * (m * segRows + 2) * pitch) << 2);
+  const tmp = (yp + (<usize>(cout * m * segRows * pitchY) << 2) + 15) & ~15;
+  zeroFloats(s, P * planeFloats(cout * cin));
   if (db != 0) zeroFloats(db, cout);
   const plane = outH * outW;
   for (let it = claim(counter); it < items; it = claim(counter)) {
@@ -63,23 +70,29 @@ export function winogradFilterGrad(
     let t = 0;
     for (let r = r0; r < r1;) {
       const n = r / tilesH, tr0 = r % tilesH, tr1 = min(tilesH, tr0 + (r1 - r));
-      const rows = 2 * (tr1 - tr0);
-      padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, 2 * tr0, rows + 2, pitch, xp);
-      transformPatches(xp, cin, rows + 2, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, t);
-      padRows(dy + (<usize>(n * cout * plane) << 2), cout, outH, outW, 0, 0, 2 * tr0, rows, pitchY, yp);
-      transformGradients(yp, cout, rows, pitchY, tr1 - tr0, tilesW, eBase, ePlane, T, t);
+      const rows = m * (tr1 - tr0);
+      padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, m * tr0, rows + 2, pitch, xp);
+      padRows(dy + (<usize>(n * cout * plane) << 2), cout, outH, outW, 0, 0, m * tr0, rows, pitchY, yp);
+      if (m == 4) {
+        transformPatches6(xp, cin, rows + 2, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, t, tmp);
+        transformGradients4(yp, cout, rows, pitchY, tr1 - tr0, tilesW, eBase, ePlane, T, t, tmp);
+      } else {
+        transformPatches(xp, cin, rows + 2, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, t);
+        transformGradients(yp, cout, rows, pitchY, tr1 - tr0, tilesW, eBase, ePlane, T, t);
+      }
       t += (tr1 - tr0) * tilesW;
       r += tr1 - tr0;
     }
     // S[xi] (cout x cin) += E[xi] (cout x T) * V[xi]^T (T x cin)
     const sPlane = <usize>planeFloats(cout * cin) << 2;
-    for (let xi = 0; xi < 16; xi++) {
+    for (let xi = 0; xi < P; xi++) {
       sgemm(cout, cin, T, eBase + <usize>xi * ePlane, T, false, vBase + <usize>xi * vPlane, T, true,
         s + <usize>xi * sPlane, cin, true, scratch);
     }
-    // The bias gradient is the sum of dy: E[5] = a + b + c + d of each tile.
+    // The bias gradient is the sum of dy: E[5] = a + b + c + d of each 2x2 tile
+    // (E[7], row and column 1 of A being all ones, for 4x4 tiles).
     if (db != 0) {
-      const e5 = eBase + 5 * ePlane;
+      const e5 = eBase + <usize>(m == 4 ? 7 : 5) * ePlane;
       for (let k = 0; k < cout; k++) {
         const ek = e5 + (<usize>(k * T) << 2);
         let acc = f32x4.splat(0);

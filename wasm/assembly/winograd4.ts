@@ -268,3 +268,115 @@ export function outputTiles4(
 @inline function storeSegment(p: usize, v: v128, left: i32): void {
   storeLanes(p, v, left);
 }
+
+/** A a for four vectors (A = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1]): six results at the given byte step. */
+// @ts-ignore: decorator
+@inline function gradT(a0: v128, a1: v128, a2: v128, a3: v128, out: usize, step: usize): void {
+  const e02 = f32x4.add(a0, a2), o13 = f32x4.add(a1, a3);
+  const e4 = f32x4.add(a0, f32x4.mul(f32x4.splat(4), a2)), o8 = f32x4.add(f32x4.mul(f32x4.splat(2), a1), f32x4.mul(f32x4.splat(8), a3));
+  v128.store(out, a0);
+  v128.store(out + step, f32x4.add(e02, o13));
+  v128.store(out + 2 * step, f32x4.sub(e02, o13));
+  v128.store(out + 3 * step, f32x4.add(e4, o8));
+  v128.store(out + 4 * step, f32x4.sub(e4, o8));
+  v128.store(out + 5 * step, a3);
+}
+
+/**
+ * E[xi][k][t0 + t] = (A dy A^T)[xi] for the 4x4 tile t of channel k of yp
+ * ([cout][rows][pitch], zero-padded to whole groups of four tiles): the
+ * transform of the output gradient in the filter gradient of F(4x4, 3x3)
+ * (winograd-filter.ts). tmp: 72 vectors.
+ */
+export function transformGradients4(
+  yp: usize, cout: i32, rows: i32, pitch: i32, tileRows: i32, tilesW: i32,
+  eBase: usize, ePlane: usize, ldT: i32, t0: i32, tmp: usize,
+): void {
+  const rowB = <usize>pitch << 2;
+  for (let k = 0; k < cout; k++) {
+    const yk = yp + (<usize>(k * rows * pitch) << 2);
+    let t = t0;
+    for (let tr = 0; tr < tileRows; tr++) {
+      for (let tc = 0; tc < tilesW; tc += 4) {
+        const n = min(4, tilesW - tc);
+        const p = yk + <usize>(4 * tr) * rowB + (<usize>(4 * tc) << 2);
+        // Each of the 4 rows: column j of the four tiles by a 4x4 transpose, then A along the row into tmp[r][.].
+        for (let r = 0; r < 4; r++) {
+          const q = p + <usize>r * rowB;
+          const a0 = v128.load(q), a1 = v128.load(q, 16), a2 = v128.load(q, 32), a3 = v128.load(q, 48);
+          const lo01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+          const hi01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+          gradT(v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7),
+            v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), tmp + (<usize>(6 * r) << 4), 16);
+        }
+        // A down each column j: E[6i + j].
+        for (let j = 0; j < 6; j++) {
+          const s = tmp + (<usize>j << 4);
+          gradT(v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288), tmp + 576 + (<usize>j << 4), 96);
+        }
+        const e = eBase + (<usize>(k * ldT + t) << 2);
+        for (let xi = 0; xi < 36; xi++) storeLanes(e + <usize>xi * ePlane, v128.load(tmp + 576 + (<usize>xi << 4)), n);
+        t += n;
+      }
+    }
+  }
+}
+
+/**
+ * One thread's share of dw[k][c] += G^T S[.][k][c] G (3x3 from 6x6) and
+ * db += the summed bias part, for F(4x4, 3x3); items are output channels.
+ */
+export function winograd4FilterOut(s: usize, sb: usize, dw: usize, db: usize, cout: i32, cin: i32, counter: usize): void {
+  const plane = <usize>planeFloats(cout * cin) << 2;
+  for (let k = claim(counter); k < cout; k = claim(counter)) {
+    for (let c = 0; c < cin; c++) {
+      const m = s + (<usize>(k * cin + c) << 2);
+      // G^T S: three rows of six, column by column.
+      let r00: f32 = 0, r01: f32 = 0, r02: f32 = 0, r03: f32 = 0, r04: f32 = 0, r05: f32 = 0;
+      let r10: f32 = 0, r11: f32 = 0, r12: f32 = 0, r13: f32 = 0, r14: f32 = 0, r15: f32 = 0;
+      let r20: f32 = 0, r21: f32 = 0, r22: f32 = 0, r23: f32 = 0, r24: f32 = 0, r25: f32 = 0;
+      for (let j = 0; j < 6; j++) {
+        const s0 = load<f32>(m + <usize>j * plane), s1 = load<f32>(m + <usize>(6 + j) * plane);
+        const s2 = load<f32>(m + <usize>(12 + j) * plane), s3 = load<f32>(m + <usize>(18 + j) * plane);
+        const s4 = load<f32>(m + <usize>(24 + j) * plane), s5 = load<f32>(m + <usize>(30 + j) * plane);
+        const a = gt0(s0, s1, s2, s3, s4), b = gt1(s1, s2, s3, s4), cc = gt2(s1, s2, s3, s4, s5);
+        if (j == 0) { r00 = a; r10 = b; r20 = cc; }
+        else if (j == 1) { r01 = a; r11 = b; r21 = cc; }
+        else if (j == 2) { r02 = a; r12 = b; r22 = cc; }
+        else if (j == 3) { r03 = a; r13 = b; r23 = cc; }
+        else if (j == 4) { r04 = a; r14 = b; r24 = cc; }
+        else { r05 = a; r15 = b; r25 = cc; }
+      }
+      // (G^T S) G: each row times G.
+      const o = dw + (<usize>((k * cin + c) * 9) << 2);
+      addRow3(o, gt0(r00, r01, r02, r03, r04), gt1(r01, r02, r03, r04), gt2(r01, r02, r03, r04, r05));
+      addRow3(o + 12, gt0(r10, r11, r12, r13, r14), gt1(r11, r12, r13, r14), gt2(r11, r12, r13, r14, r15));
+      addRow3(o + 24, gt0(r20, r21, r22, r23, r24), gt1(r21, r22, r23, r24), gt2(r21, r22, r23, r24, r25));
+    }
+    if (db != 0) {
+      const p = db + (<usize>k << 2);
+      store<f32>(p, load<f32>(p) + load<f32>(sb + (<usize>k << 2)));
+    }
+  }
+}
+
+/** Rows of G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0; 0 -1/6 -1/6 1/6 1/6 1] times s. */
+// @ts-ignore: decorator
+@inline function gt0(s0: f32, s1: f32, s2: f32, s3: f32, s4: f32): f32 {
+  return s0 * 0.25 - (s1 + s2) * SIXTH + (s3 + s4) * TWENTYFOURTH;
+}
+// @ts-ignore: decorator
+@inline function gt1(s1: f32, s2: f32, s3: f32, s4: f32): f32 {
+  return (s2 - s1) * SIXTH + (s3 - s4) * TWELFTH;
+}
+// @ts-ignore: decorator
+@inline function gt2(s1: f32, s2: f32, s3: f32, s4: f32, s5: f32): f32 {
+  return (s3 + s4 - s1 - s2) * SIXTH + s5;
+}
+
+// @ts-ignore: decorator
+@inline function addRow3(p: usize, a: f32, b: f32, c: f32): void {
+  store<f32>(p, load<f32>(p) + a);
+  store<f32>(p + 4, load<f32>(p + 4) + b);
+  store<f32>(p + 8, load<f32>(p + 8) + c);
+}

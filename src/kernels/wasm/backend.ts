@@ -48,7 +48,7 @@ const DIRECT_ROW_BYTES = 64 * 1024;
 
 /**
  * Which convolution algorithm a call uses: "auto" picks by shape; the others force one (for benchmarks and tests).
- * "winograd" is F(2x2, 3x3); "winograd4" is F(4x4, 3x3) for forward and backward data (F(2x2) for the filter gradient).
+ * "winograd" is F(2x2, 3x3); "winograd4" is F(4x4, 3x3).
  */
 export type ConvAlgorithm = "auto" | "gemm" | "direct" | "winograd" | "winograd4";
 
@@ -288,13 +288,14 @@ export class WasmBackend implements Backend {
     const rt = this.rt;
     const dwFloats = g.outChannels * z.rows;
     const partFloats = dwFloats + (dbias ? g.outChannels : 0);
-    if (this.winogradTile(g, "filter") !== 0) {
+    const tile = this.winogradTile(g, "filter");
+    if (tile !== 0) {
       this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
         const d: DirectShape = {
           batch: n1 - n0, cin: g.inChannels, hin: g.inH, win: g.inW, cout: g.outChannels, kH: 3, kW: 3,
           dH: 1, dW: 1, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
         };
-        this.runWinogradFilter(d, x.subarray(n0 * z.inImage, n1 * z.inImage), dy.subarray(n0 * z.outImage, n1 * z.outImage),
+        this.runWinogradFilter(d, tile, x.subarray(n0 * z.inImage, n1 * z.inImage), dy.subarray(n0 * z.outImage, n1 * z.outImage),
           dw.subarray(0, dwFloats), dbias ? dbias.subarray(0, g.outChannels) : null);
       });
       return;
@@ -406,22 +407,28 @@ export class WasmBackend implements Backend {
   /**
    * The output tile of the Winograd kernel a 3x3, stride 1, undilated,
    * ungrouped convolution pass runs with: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3)
-   * (forward and backward data only), 0 for none.
+   * or 0 for none.
    */
   private winogradTile(g: Conv2dGeometry, pass: "forward" | "data" | "filter"): 0 | 2 | 4 {
     if (g.kH !== 3 || g.kW !== 3 || g.strideH !== 1 || g.strideW !== 1 || g.dilationH !== 1 || g.dilationW !== 1 || g.groups !== 1) {
       return 0;
     }
     if (this.convAlgorithm !== "auto") {
-      if (this.convAlgorithm === "winograd4") return pass === "filter" ? 2 : 4;
+      if (this.convAlgorithm === "winograd4") return 4;
       return this.convAlgorithm === "winograd" ? 2 : 0;
     }
     if (pass === "filter") {
-      // Measured (one thread, CPU ms, N64, bench/kernels.mjs), against the best other kernel:
-      // ResNet-20 16x32x32 5.8 (direct 7.2), 32x16x16 4.1 (GEMM 7.7), 64x8x8 3.7 (GEMM 8.0);
-      // 8 channels at 32x32 2.1 (direct 2.4); 3 input channels 3.4 (direct 2.0).
+      // Measured (one thread, CPU ms, N64, bench/kernels.mjs), F(2x2) against the best other
+      // kernel: ResNet-20 16x32x32 5.6 (direct 7.2), 32x16x16 4.5 (GEMM 7.7), 64x8x8 4.0
+      // (GEMM 8.0); 8 channels at 32x32 2.2 (direct 2.4); 3 input channels 3.4 (direct 2.0).
       // VGG-16's layers (batch 1) 1.5-2x faster than the best other kernel.
-      return Math.min(g.inChannels, g.outChannels) >= 8 ? 2 : 0;
+      if (Math.min(g.inChannels, g.outChannels) < 8) return 0;
+      // F(4x4): 16x32x32 5.1, 32x16x16 3.7, 64x8x8 3.7; VGG-16 conv1_2 32 against 44, conv3_2
+      // 27 against 39, conv4_2 54 against 58; slower where each thread's 36 partial sums of
+      // the filter matrices are large for the tiles (ResNet-50 256x14x14 at batch 1: 5.5
+      // against 3.4; 512x7x7: 26 against 8.7). Its error is 4-7e-7 of the largest gradient.
+      const tiles4 = Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4) * g.batch;
+      return tiles4 >= 16 && (36 * g.inChannels * g.outChannels * 4 <= 4 << 20 || tiles4 >= 49) ? 4 : 2;
     }
     // Measured (one thread, CPU ms, bench/kernels.mjs, forward): F(2x2) 1.3-2.3x faster than
     // the best other kernel from 16 channels up (ResNet-20 16x32x32 5.4 against the direct
@@ -489,7 +496,7 @@ export class WasmBackend implements Backend {
    * thread sums the 16 transformed products over its tiles into a private
    * part, the parts are added (REDUCE), and one transform back adds them to dw.
    */
-  private runWinogradFilter(d: DirectShape, x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null): void {
+  private runWinogradFilter(d: DirectShape, m: 2 | 4, x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null): void {
     const rt = this.rt;
     rt.reset();
     const geom = rt.allocBytes(128);
@@ -497,32 +504,34 @@ export class WasmBackend implements Backend {
     const pdy = rt.put(dy);
     const pdw = rt.put(dw);
     const pdb = dbias ? rt.put(dbias) : 0;
-    const tilesH = Math.ceil(d.outH / 2), tilesW = Math.ceil(d.outW / 2);
+    const P = (m + 2) * (m + 2); // transformed matrices
+    const tilesH = Math.ceil(d.outH / m), tilesW = Math.ceil(d.outW / m);
     const totalRows = d.batch * tilesH;
-    const nth = this.threadsFor(2 * 16 * d.cout * d.cin * tilesH * tilesW * d.batch);
+    const nth = this.threadsFor(2 * P * d.cout * d.cin * tilesH * tilesW * d.batch);
     // Tile rows per work item (runs may span images): V and E cache-sized but
     // at least WINOGRAD_MIN_TILES tiles (the GEMMs' K), and an item for every thread.
-    let runRows = Math.max(Math.ceil(WINOGRAD_MIN_TILES / tilesW), Math.floor(WINOGRAD_ITEM_BYTES / (16 * (d.cin + d.cout) * tilesW * 4)));
+    let runRows = Math.max(Math.ceil(WINOGRAD_MIN_TILES / tilesW), Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4)));
     runRows = Math.max(1, Math.min(runRows, Math.ceil(totalRows / nth)));
     const segRows = Math.min(runRows, tilesH);
-    const pitch = 2 * tilesW + 2, pitchY = 2 * tilesW;
-    const sFloats = 16 * winogradPlane(d.cout * d.cin);
+    // Padded rows of x and dy (winogradPitch and pitchY in wasm/assembly/), then 72 vectors for the 6x6 transforms.
+    const pitch = m === 2 ? 2 * tilesW + 2 : 16 * Math.ceil(tilesW / 4) + 4, pitchY = m === 2 ? 2 * tilesW : 16 * Math.ceil(tilesW / 4);
+    const sFloats = P * winogradPlane(d.cout * d.cin);
     const partFloats = sFloats + (dbias ? d.cout : 0);
     const maxT = runRows * tilesW;
-    const work = this.gemmBytes + (16 * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) + d.cin * (2 * segRows + 2) * pitch +
-      d.cout * 2 * segRows * pitchY + 64) * 4;
+    const work = this.gemmBytes + (P * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) + d.cin * (m * segRows + 2) * pitch +
+      d.cout * m * segRows * pitchY + 4 + 72 * 4 + 64) * 4;
     const partOffset = Math.ceil(work / 64) * 64;
     const s = this.scratch(nth, partOffset + partFloats * 4);
     rt.i32.set(directRecord(d, runRows), geom >> 2);
-    rt.setArgs([geom, px, pdy, s.base, s.stride, this.gemmBytes, partOffset, sFloats, dbias ? 1 : 0]);
+    rt.setArgs([geom, px, pdy, s.base, s.stride, this.gemmBytes, partOffset, sFloats, dbias ? 1 : 0, m]);
     const used = rt.run(this.job.WINOGRAD_FILTER_GRAD, nth);
     const part0 = s.base + partOffset;
     if (used > 1) {
       rt.setArgs([part0, part0 + s.stride, s.stride, used - 1, partFloats]);
       rt.run(this.job.REDUCE, used);
     }
-    rt.setArgs([part0, part0 + sFloats * 4, pdw, pdb, d.cout, d.cin]);
-    rt.run(this.job.WINOGRAD_FILTER_OUT, this.threadsFor(d.cout * d.cin * 80));
+    rt.setArgs([part0, part0 + sFloats * 4, pdw, pdb, d.cout, d.cin, m]);
+    rt.run(this.job.WINOGRAD_FILTER_OUT, this.threadsFor(d.cout * d.cin * 5 * P));
     rt.getF32(pdw, dw);
     if (dbias) rt.getF32(pdb, dbias);
   }
