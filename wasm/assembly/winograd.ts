@@ -8,6 +8,7 @@
 //   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
 //   A^T = [1 1 1 0; 0 1 -1 -1]
 //
+// winogradConv also runs F(4x4, 3x3) with the transforms of winograd4.ts.
 // It takes the record of direct.ts (D_* fields, with the flip for backward
 // data) and its band count as tile rows per work item.
 import { sgemm } from "./gemm";

@@ -3,7 +3,8 @@
 // (input, output) channel pair instead of 144, i.e. 2.25 per output against
 // F(2x2, 3x3)'s 4. The larger transforms cost more additions and lose some
 // float32 accuracy (their constants reach 8 and 1/24). winogradConv
-// (winograd.ts) runs the 36 GEMMs between them.
+// (winograd.ts) runs the 36 GEMMs between them for forward and backward data,
+// winogradFilterGrad (winograd-filter.ts) those of the filter gradient.
 //
 //   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
 //   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
@@ -252,10 +253,11 @@ export function outputTiles4(
           const lo01 = v128.shuffle<f32>(y0, y1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(y2, y3, 0, 4, 1, 5);
           const hi01 = v128.shuffle<f32>(y0, y1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(y2, y3, 2, 6, 3, 7);
           const row = yk + (<usize>(oh * outW + 4 * tc) << 2);
-          storeSegment(row, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), outW - 4 * tc);
-          if (n > 1) storeSegment(row + 16, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7), outW - 4 * tc - 4);
-          if (n > 2) storeSegment(row + 32, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), outW - 4 * tc - 8);
-          if (n > 3) storeSegment(row + 48, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), outW - 4 * tc - 12);
+          // Tile l's segment: its first min(4, outW - its column) pixels.
+          storeLanes(row, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), outW - 4 * tc);
+          if (n > 1) storeLanes(row + 16, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7), outW - 4 * tc - 4);
+          if (n > 2) storeLanes(row + 32, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), outW - 4 * tc - 8);
+          if (n > 3) storeLanes(row + 48, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), outW - 4 * tc - 12);
         }
         t += n;
       }
@@ -263,11 +265,6 @@ export function outputTiles4(
   }
 }
 
-/** Stores a tile's row segment: its first min(4, left) pixels. */
-// @ts-ignore: decorator
-@inline function storeSegment(p: usize, v: v128, left: i32): void {
-  storeLanes(p, v, left);
-}
 
 /** A a for four vectors (A = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1]): six results at the given byte step. */
 // @ts-ignore: decorator
