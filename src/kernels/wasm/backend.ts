@@ -56,10 +56,12 @@ export type ConvAlgorithm = "auto" | "gemm" | "direct" | "winograd" | "winograd4
 const WINOGRAD_ITEM_BYTES = 1 << 20;
 /** F(4x4, 3x3)'s 36 transformed filter matrices up to this size are worth re-packing for an image's few tiles. */
 const WINOGRAD4_FILTER_BYTES = 12 << 20;
+/** The same for the filter gradient, where each thread also keeps 36 partial sums of that size. */
+const WINOGRAD4_GRADIENT_BYTES = 4 << 20;
 /** Fewest tiles per Winograd work item (the GEMMs' N) where the image has them. */
 const WINOGRAD_MIN_TILES = 64;
 
-/** Floats between two of the 16 transformed matrices of a Winograd kernel (planeFloats in wasm/assembly/winograd.ts). */
+/** Floats between two of the 16 or 36 transformed matrices of a Winograd kernel (planeFloats in wasm/assembly/winograd.ts). */
 function winogradPlane(n: number): number {
   return Math.ceil(n / 16) * 16 + 16;
 }
@@ -428,7 +430,7 @@ export class WasmBackend implements Backend {
       // the filter matrices are large for the tiles (ResNet-50 256x14x14 at batch 1: 5.5
       // against 3.4; 512x7x7: 26 against 8.7). Its error is 4-7e-7 of the largest gradient.
       const tiles4 = Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4) * g.batch;
-      return tiles4 >= 16 && (36 * g.inChannels * g.outChannels * 4 <= 4 << 20 || tiles4 >= 49) ? 4 : 2;
+      return tiles4 >= 16 && (36 * g.inChannels * g.outChannels * 4 <= WINOGRAD4_GRADIENT_BYTES || tiles4 >= 49) ? 4 : 2;
     }
     // Measured (one thread, CPU ms, bench/kernels.mjs, forward): F(2x2) 1.3-2.3x faster than
     // the best other kernel from 16 channels up (ResNet-20 16x32x32 5.4 against the direct
