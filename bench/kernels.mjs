@@ -96,7 +96,7 @@ console.log(`wasm backend: ${wasm.relaxedSimd ? "relaxed SIMD (fused multiply-ad
 }
 
 // ---- convolutions ------------------------------------------------------------
-// One thread, each algorithm (im2col + GEMM, direct, and Winograd F(2x2, 3x3) where they apply;
+// One thread, each algorithm (im2col + GEMM, direct, and Winograd F(2x2, 3x3) and F(4x4, 3x3) where they apply;
 // for Winograd the GFLOP/s are effective, counted as the direct convolution's):
 // milliseconds of process CPU time per call, which another process's load on
 // a shared machine does not inflate the way it does wall time. Then the
@@ -139,7 +139,7 @@ const layers = [
   ["VGG conv5_2 N1 512x14 3x3 ->512", geometry(1, 512, 14, 512, 3, 1), false],
 ];
 {
-  const rows = [["layer", "pass", ...(withJs ? ["js ms"] : []), "gemm 1T cpu ms", "direct 1T cpu ms", "winograd 1T cpu ms", "auto picks", "auto 2T wall ms", "GFLOP/s 1T best"]];
+  const rows = [["layer", "pass", ...(withJs ? ["js ms"] : []), "gemm 1T cpu ms", "direct 1T cpu ms", "winograd 1T cpu ms", "winograd4 1T cpu ms", "auto picks", "auto 2T wall ms", "GFLOP/s 1T best"]];
   for (const [name, g, small] of layers) {
     if (quick && !small) continue;
     const x = rand(g.batch * g.inChannels * g.inH * g.inW, 3);
@@ -158,9 +158,9 @@ const layers = [
       if (withJs) row.push(small ? cpuTime(() => run(js), 300).toFixed(2) : "-");
       wasm.setThreads(1);
       const ms = {};
-      for (const algo of ["gemm", "direct", "winograd"]) {
-        // Winograd has no backward-filter kernel and needs 3x3, stride 1.
-        if (algo === "winograd" && (kind === "filter" || g.kH !== 3 || g.kW !== 3)) {
+      for (const algo of ["gemm", "direct", "winograd", "winograd4"]) {
+        // Winograd (F(2x2, 3x3) and F(4x4, 3x3)) needs 3x3, stride 1.
+        if (algo.startsWith("winograd") && (g.kH !== 3 || g.kW !== 3)) {
           ms[algo] = Infinity;
           row.push("-");
           continue;
@@ -173,7 +173,7 @@ const layers = [
       row.push(wasm.convAlgorithmFor(g, kind));
       wasm.setThreads(2);
       row.push(time(() => run(wasm)).toFixed(2));
-      row.push((flop / Math.min(ms.gemm, ms.direct, ms.winograd) / 1e6).toFixed(1));
+      row.push((flop / Math.min(ms.gemm, ms.direct, ms.winograd, ms.winograd4) / 1e6).toFixed(1));
       rows.push(row);
     }
   }

@@ -101,6 +101,9 @@ function convCases(seed: number, count: number): Conv2dGeometry[] {
     { batch: 2, c: 5, k: 3, h: 6, w: 5, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0, 2, 2, 0], dh: 1, dw: 1, groups: 1 },
     { batch: 1, c: 33, k: 17, h: 10, w: 4, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0, 0, 0, 0], dh: 1, dw: 1, groups: 1 },
     { batch: 2, c: 4, k: 6, h: 3, w: 3, kh: 3, kw: 3, sh: 1, sw: 1, pad: [3, 1, 1, 3], dh: 1, dw: 1, groups: 1 },
+    // Large enough for two threads: Winograd backward filter's runs of tile rows span images.
+    { batch: 3, c: 19, k: 21, h: 23, w: 17, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
+    { batch: 2, c: 37, k: 6, h: 30, w: 29, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0, 1, 0, 0], dh: 1, dw: 1, groups: 1 },
   ];
   const r = makeRandom(seed);
   const out: Conv2dGeometry[] = [];
@@ -207,7 +210,7 @@ for (const threads of [1, 2]) {
       assert.equal(c[6 * 9], 42);
     });
 
-    for (const algo of ["gemm", "direct", "winograd"] as const) {
+    for (const algo of ["gemm", "direct", "winograd", "winograd4"] as const) {
     test(`conv2d forward (bias, fused ReLU, folded scale, no bias) equals js on random geometries (${algo} where it applies)`, () => {
       setup();
       be.convAlgorithm = algo;
@@ -259,6 +262,44 @@ for (const threads of [1, 2]) {
       be.convAlgorithm = "auto";
     });
     }
+
+    // F(4x4, 3x3)'s transforms (constants up to 8 and 1/24) cost float32 accuracy:
+    // against a float64 reference its error must stay below 1e-4 of the largest
+    // output on typical layers (activations in [0, 1), He-scaled weights). It measures
+    // about 1e-5 forward and backward data (the filter gradient: 5e-7); F(2x2) and the GEMM about 5e-7.
+    test("Winograd F(4x4) and F(2x2) stay within 1e-4 of the largest output of typical layers, every pass (float64 reference)", () => {
+      setup();
+      const r = makeRandom(400 + threads);
+      for (const [c, k, h, pad] of [[32, 32, 16, 1], [16, 24, 33, 1], [64, 48, 12, 0]]) {
+        const g = convGeometry({ batch: 2, c, k, h, w: h, kh: 3, kw: 3, sh: 1, sw: 1, pad: [pad, pad, pad, pad], dh: 1, dw: 1, groups: 1 })!;
+        const scale = Math.sqrt(6 / (9 * c));
+        const x = r.array(g.batch * c * h * h, () => (r.float() + 1) / 2);
+        const w = r.array(k * c * 9, () => r.float() * scale);
+        const dy = r.array(g.batch * k * g.outH * g.outW);
+        const y64 = new Float64Array(g.batch * k * g.outH * g.outW), dx64 = new Float64Array(x.length), dw64 = new Float64Array(w.length);
+        // The js kernels also run on float64 arrays (as for the gradient checks).
+        const f64 = (a: Float32Array | Float64Array) => (a instanceof Float64Array ? a : Float64Array.from(a)) as unknown as Float32Array;
+        js.conv2d(f64(x), f64(w), null, f64(y64), g);
+        js.conv2dBackwardData(f64(dy), f64(w), f64(dx64), g);
+        js.conv2dBackwardFilter(f64(x), f64(dy), f64(dw64), null, g);
+        for (const algo of ["winograd", "winograd4"] as const) {
+          be.convAlgorithm = algo;
+          const y = new Float32Array(y64.length), dx = new Float32Array(x.length), dw = new Float32Array(w.length);
+          be.conv2d(x, w, null, y, g);
+          be.conv2dBackwardData(dy, w, dx, g);
+          be.conv2dBackwardFilter(x, dy, dw, null, g);
+          for (const [what, got, ref] of [["forward", y, y64], ["backward data", dx, dx64], ["backward filter", dw, dw64]] as const) {
+            let err = 0, big = 0;
+            for (let i = 0; i < ref.length; i++) {
+              err = Math.max(err, Math.abs(got[i] - ref[i]));
+              big = Math.max(big, Math.abs(ref[i]));
+            }
+            assert.ok(err <= 1e-4 * big, `${algo} ${what} ${describeConv(g)}: error ${err} against largest output ${big}`);
+          }
+        }
+      }
+      be.convAlgorithm = "auto";
+    });
 
     test("im2col and col2im of one image at an offset equal js", () => {
       setup();

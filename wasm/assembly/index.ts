@@ -9,12 +9,15 @@ import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
 import { relu, reluBackward, addRelu } from "./eltwise";
 import { directForward, directBackwardFilter } from "./direct";
 import { winogradFilters, winogradConv } from "./winograd";
+import { winograd4Filters, winograd4FilterOut } from "./winograd4";
+import { winogradFilterGrad, winogradFilterOut } from "./winograd-filter";
 
 export const JOB_GEMM = 1, JOB_CONV_FORWARD = 2, JOB_CONV_BACKWARD_DATA = 3, JOB_CONV_BACKWARD_FILTER = 4,
   JOB_REDUCE = 5, JOB_MAXPOOL = 6, JOB_MAXPOOL_BACKWARD = 7, JOB_AVGPOOL = 8, JOB_AVGPOOL_BACKWARD = 9,
   JOB_BN_TRAIN = 10, JOB_BN_APPLY = 11, JOB_BN_BACKWARD = 12, JOB_IM2COL = 13, JOB_COL2IM = 14,
   JOB_RELU = 15, JOB_RELU_BACKWARD = 16, JOB_DIRECT_FORWARD = 17, JOB_DIRECT_FILTER = 18,
-  JOB_WINOGRAD_FILTERS = 19, JOB_WINOGRAD = 20, JOB_ADD = 21;
+  JOB_WINOGRAD_FILTERS = 19, JOB_WINOGRAD = 20, JOB_ADD = 21, JOB_WINOGRAD_FILTER_GRAD = 22,
+  JOB_WINOGRAD_FILTER_OUT = 23, JOB_WINOGRAD4_FILTERS = 24;
 
 /**
  * Byte offsets inside the job block. The work counter (see work.ts) has a
@@ -162,10 +165,27 @@ export function runJob(job: usize, tid: i32): void {
       // args: w u cout cin flip
       winogradFilters(ptr(job, 0), ptr(job, 1), arg(job, 2), arg(job, 3), arg(job, 4) != 0, counter);
       break;
+    case JOB_WINOGRAD4_FILTERS:
+      // args: w u cout cin flip
+      winograd4Filters(ptr(job, 0), ptr(job, 1), arg(job, 2), arg(job, 3), arg(job, 4) != 0, counter);
+      break;
     case JOB_WINOGRAD:
-      // args: d x u bias y relu scratchBase stride gemmBytes scale
-      winogradConv(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 9),
-        ptr(job, 6) + <usize>tid * ptr(job, 7), ptr(job, 8), counter);
+      // args: d x u bias y relu scratchBase stride gemmBytes m (output tile size, 2 or 4) scale
+      winogradConv(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 10),
+        ptr(job, 6) + <usize>tid * ptr(job, 7), ptr(job, 8), arg(job, 9), counter);
+      break;
+    case JOB_WINOGRAD_FILTER_GRAD: {
+      // args: d x dy scratchBase stride gemmBytes partOffset sFloats hasBias m
+      const scratch = ptr(job, 3) + <usize>tid * ptr(job, 4);
+      const part = scratch + ptr(job, 6);
+      winogradFilterGrad(ptr(job, 0), ptr(job, 1), ptr(job, 2), part, arg(job, 8) != 0 ? part + (<usize>arg(job, 7) << 2) : 0,
+        scratch, ptr(job, 5), arg(job, 9), counter);
+      break;
+    }
+    case JOB_WINOGRAD_FILTER_OUT:
+      // args: s sb dw db cout cin m
+      if (arg(job, 6) == 4) winograd4FilterOut(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), arg(job, 4), arg(job, 5), counter);
+      else winogradFilterOut(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), arg(job, 4), arg(job, 5), counter);
       break;
     default:
       unreachable();

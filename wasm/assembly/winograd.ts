@@ -8,9 +8,11 @@
 //   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
 //   A^T = [1 1 1 0; 0 1 -1 -1]
 //
+// winogradConv also runs F(4x4, 3x3) with the transforms of winograd4.ts.
 // It takes the record of direct.ts (D_* fields, with the flip for backward
 // data) and its band count as tile rows per work item.
 import { sgemm } from "./gemm";
+import { transformPatches6, outputTiles4 } from "./winograd4";
 import { claim } from "./work";
 import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_OW, D_BANDS, D_FLIP } from "./direct";
 
@@ -29,7 +31,7 @@ import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_
  * are output channels. With flip, w is stored [cin][cout][3][3] and rotated.
  */
 export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: bool, counter: usize): void {
-  const plane = <usize>(cout * cin) << 2; // bytes between the 16 matrices
+  const plane = <usize>planeFloats(cout * cin) << 2; // bytes between the 16 matrices
   for (let k = claim(counter); k < cout; k = claim(counter)) {
     for (let c = 0; c < cin; c++) {
       const src = w + (<usize>((flip ? c * cout + k : k * cin + c) * 9) << 2);
@@ -64,159 +66,228 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
 }
 
 /**
- * One thread's share of the convolution; items are (image, band of tile rows).
- * scratch: gemm packing area (gemmBytes), then V, then M.
+ * Floats between two of the 16 transformed matrices: n rounded up to a cache
+ * line, plus one line so that they are not a power of two apart. The
+ * transforms store to all 16 at once, and 16 stores 2^k bytes apart fall in
+ * one L1 set (measured: ResNet-20's 16x32x32 filter gradient spent 9 of
+ * 10.6 ms in the transforms with 32 KB between the matrices; VGG-16's
+ * 512-channel filters took 13 ms to transform with 1 MB between them).
+ */
+// @ts-ignore: decorator
+@inline export function planeFloats(n: i32): i32 {
+  return ((n + 15) & ~15) + 16;
+}
+
+/**
+ * The padded input rows' pitch (floats) for output tiles of m x m (2 or 4):
+ * F(4x4, 3x3) reads whole groups of four tiles and a vector past them.
+ */
+// @ts-ignore: decorator
+@inline export function winogradPitch(m: i32, tilesW: i32): i32 {
+  return m == 2 ? 2 * tilesW + 2 : 16 * ((tilesW + 3) >> 2) + 4;
+}
+
+/**
+ * One thread's share of the convolution by F(m x m, 3x3), m = 2 or 4 (the
+ * transforms of winograd4.ts). Items are runs of consecutive tile rows over
+ * the whole batch: a run may span images, so that small images still give
+ * the GEMMs enough tiles (ResNet-20's 8x8 images have 16 or 4).
+ * scratch: gemm packing area (gemmBytes), then V, M, the padded input rows
+ * and the 4x4 transforms' 72 vectors.
  */
 export function winogradConv(
   g: usize, x: usize, u: usize, bias: usize, y: usize, relu: bool, scale: usize,
-  scratch: usize, gemmBytes: usize, counter: usize,
+  scratch: usize, gemmBytes: usize, m: i32, counter: usize,
 ): void {
   const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
   const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW);
-  const bandRows = gi(g, D_BANDS); // tile rows per work item
-  const tilesH = (outH + 1) >> 1, tilesW = (outW + 1) >> 1;
-  const bandsPerImage = (tilesH + bandRows - 1) / bandRows;
-  const items = N * bandsPerImage;
-  const pitch = 2 * tilesW + 2;
-  const maxT = bandRows * tilesW;
+  const runRows = gi(g, D_BANDS); // tile rows per work item
+  const P = (m + 2) * (m + 2); // transformed matrices
+  const tilesH = (outH + m - 1) / m, tilesW = (outW + m - 1) / m;
+  const totalRows = N * tilesH;
+  const items = (totalRows + runRows - 1) / runRows;
+  const segRows = min(runRows, tilesH); // most tile rows one image contributes to an item
+  const pitch = winogradPitch(m, tilesW);
+  const maxT = runRows * tilesW;
   const gemmScratch = scratch;
   const vBase = scratch + gemmBytes;
-  const mBase = vBase + (<usize>(16 * cin * maxT) << 2);
-  const xp = mBase + (<usize>(16 * cout * maxT) << 2);
+  const mBase = vBase + (<usize>(P * planeFloats(cin * maxT)) << 2);
+  const xp = mBase + (<usize>(P * planeFloats(cout * maxT)) << 2);
+  const tmp = (xp + (<usize>(cin * (m * segRows + 2) * pitch) << 2) + 15) & ~15;
   const plane = outH * outW;
   for (let it = claim(counter); it < items; it = claim(counter)) {
-    const n = it / bandsPerImage, band = it % bandsPerImage;
-    const tr0 = band * bandRows, tr1 = min(tilesH, tr0 + bandRows);
-    const T = (tr1 - tr0) * tilesW;
-    const rows = 2 * (tr1 - tr0) + 2;
-    padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, 2 * tr0, rows, pitch, xp);
-    // V[xi][c][t] = (B^T d B)[xi] for the 4x4 patch of tile t in channel c.
-    const vPlane = <usize>(cin * T) << 2;
-    for (let c = 0; c < cin; c++) {
-      const xc = xp + (<usize>(c * rows * pitch) << 2);
-      let t = 0;
-      for (let tr = 0; tr < tr1 - tr0; tr++) {
-        let tc = 0;
-        // Four tiles side by side: the lanes are tiles, so V's four entries are one store.
-        for (; tc + 4 <= tilesW; tc += 4) {
-          const p = xc + (<usize>(2 * tr * pitch + 2 * tc) << 2);
-          const rowB = <usize>pitch << 2;
-          let d00: v128, d01: v128, d02: v128, d03: v128;
-          let d10: v128, d11: v128, d12: v128, d13: v128;
-          let d20: v128, d21: v128, d22: v128, d23: v128;
-          let d30: v128, d31: v128, d32: v128, d33: v128;
-          // Column j of the four patches: elements j, j+2, j+4, j+6 of the row.
-          {
-            const q = p;
-            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
-            d00 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d01 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
-            d02 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d03 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
-          }
-          {
-            const q = p + rowB;
-            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
-            d10 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d11 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
-            d12 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d13 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
-          }
-          {
-            const q = p + 2 * rowB;
-            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
-            d20 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d21 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
-            d22 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d23 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
-          }
-          {
-            const q = p + 3 * rowB;
-            const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
-            d30 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d31 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
-            d32 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d33 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
-          }
-          const v = vBase + (<usize>(c * T + t) << 2);
-          storeV4(v, 0, vPlane, f32x4.sub(d00, d20), f32x4.sub(d01, d21), f32x4.sub(d02, d22), f32x4.sub(d03, d23));
-          storeV4(v, 4, vPlane, f32x4.add(d10, d20), f32x4.add(d11, d21), f32x4.add(d12, d22), f32x4.add(d13, d23));
-          storeV4(v, 8, vPlane, f32x4.sub(d20, d10), f32x4.sub(d21, d11), f32x4.sub(d22, d12), f32x4.sub(d23, d13));
-          storeV4(v, 12, vPlane, f32x4.sub(d10, d30), f32x4.sub(d11, d31), f32x4.sub(d12, d32), f32x4.sub(d13, d33));
-          t += 4;
-        }
-        for (; tc < tilesW; tc++) {
-          const p = xc + (<usize>(2 * tr * pitch + 2 * tc) << 2);
-          const r1 = p + (<usize>pitch << 2), r2 = r1 + (<usize>pitch << 2), r3 = r2 + (<usize>pitch << 2);
-          // B^T d: rows
-          const a0 = f(p, 0) - f(r2, 0), a1 = f(p, 1) - f(r2, 1), a2 = f(p, 2) - f(r2, 2), a3 = f(p, 3) - f(r2, 3);
-          const b0 = f(r1, 0) + f(r2, 0), b1 = f(r1, 1) + f(r2, 1), b2 = f(r1, 2) + f(r2, 2), b3 = f(r1, 3) + f(r2, 3);
-          const c0 = f(r2, 0) - f(r1, 0), c1 = f(r2, 1) - f(r1, 1), c2 = f(r2, 2) - f(r1, 2), c3 = f(r2, 3) - f(r1, 3);
-          const d0 = f(r1, 0) - f(r3, 0), d1 = f(r1, 1) - f(r3, 1), d2 = f(r1, 2) - f(r3, 2), d3 = f(r1, 3) - f(r3, 3);
-          const v = vBase + (<usize>(c * T + t) << 2);
-          // (.) B: columns
-          storeV(v, 0, vPlane, a0, a1, a2, a3);
-          storeV(v, 4, vPlane, b0, b1, b2, b3);
-          storeV(v, 8, vPlane, c0, c1, c2, c3);
-          storeV(v, 12, vPlane, d0, d1, d2, d3);
-          t++;
-        }
-      }
+    const r0 = it * runRows, r1 = min(totalRows, r0 + runRows);
+    const T = (r1 - r0) * tilesW;
+    // V[xi][c][t] = (B^T d B)[xi] for the patch of tile t in channel c, each
+    // image's share of the run in columns [t, t + its tiles).
+    const vPlane = <usize>planeFloats(cin * T) << 2;
+    let t = 0;
+    for (let r = r0; r < r1;) {
+      const n = r / tilesH, tr0 = r % tilesH, tr1 = min(tilesH, tr0 + (r1 - r));
+      const rows = m * (tr1 - tr0) + 2;
+      padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, m * tr0, rows, pitch, xp);
+      if (m == 4) transformPatches6(xp, cin, rows, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, t, tmp);
+      else transformPatches(xp, cin, rows, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, t);
+      t += (tr1 - tr0) * tilesW;
+      r += tr1 - tr0;
     }
     // M[xi] = U[xi] (cout x cin) * V[xi] (cin x T)
-    const uPlane = <usize>(cout * cin) << 2, mPlane = <usize>(cout * T) << 2;
-    for (let xi = 0; xi < 16; xi++) {
+    const uPlane = <usize>planeFloats(cout * cin) << 2, mPlane = <usize>planeFloats(cout * T) << 2;
+    for (let xi = 0; xi < P; xi++) {
       sgemm(cout, T, cin, u + <usize>xi * uPlane, cin, false, vBase + <usize>xi * vPlane, T, false,
         mBase + <usize>xi * mPlane, T, false, gemmScratch);
     }
-    // Y = A^T M A for each output channel and tile, times the scale, plus bias, and ReLU.
-    const yn = y + (<usize>(n * cout * plane) << 2);
-    for (let k = 0; k < cout; k++) {
-      const b: f32 = bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0;
-      const sc: f32 = scale != 0 ? load<f32>(scale + (<usize>k << 2)) : 1;
-      const yk = yn + (<usize>(k * plane) << 2);
-      const bv = f32x4.splat(b), sv = f32x4.splat(sc);
-      let t = 0;
-      for (let tr = tr0; tr < tr1; tr++) {
-        let tc = 0;
-        const oh = 2 * tr;
-        // Four tiles at a time while their 8 output columns lie inside the row.
-        for (; tc + 4 <= tilesW && 2 * tc + 8 <= outW; tc += 4) {
-          const m = mBase + (<usize>(k * T + t) << 2);
-          const m0 = v128.load(m), m1 = ldv(m, 1, mPlane), m2 = ldv(m, 2, mPlane), m3 = ldv(m, 3, mPlane);
-          const m4 = ldv(m, 4, mPlane), m5 = ldv(m, 5, mPlane), m6 = ldv(m, 6, mPlane), m7 = ldv(m, 7, mPlane);
-          const m8 = ldv(m, 8, mPlane), m9 = ldv(m, 9, mPlane), m10 = ldv(m, 10, mPlane), m11 = ldv(m, 11, mPlane);
-          const m12 = ldv(m, 12, mPlane), m13 = ldv(m, 13, mPlane), m14 = ldv(m, 14, mPlane), m15 = ldv(m, 15, mPlane);
-          const s0 = f32x4.add(f32x4.add(m0, m4), m8), s1 = f32x4.add(f32x4.add(m1, m5), m9);
-          const s2 = f32x4.add(f32x4.add(m2, m6), m10), s3 = f32x4.add(f32x4.add(m3, m7), m11);
-          const e0 = f32x4.sub(f32x4.sub(m4, m8), m12), e1 = f32x4.sub(f32x4.sub(m5, m9), m13);
-          const e2 = f32x4.sub(f32x4.sub(m6, m10), m14), e3 = f32x4.sub(f32x4.sub(m7, m11), m15);
-          const y00 = act(f32x4.add(f32x4.mul(f32x4.add(f32x4.add(s0, s1), s2), sv), bv), relu);
-          const y01 = act(f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(s1, s2), s3), sv), bv), relu);
-          const y10 = act(f32x4.add(f32x4.mul(f32x4.add(f32x4.add(e0, e1), e2), sv), bv), relu);
-          const y11 = act(f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(e1, e2), e3), sv), bv), relu);
-          const row0 = yk + (<usize>(oh * outW + 2 * tc) << 2);
-          v128.store(row0, v128.shuffle<f32>(y00, y01, 0, 4, 1, 5));
-          v128.store(row0, v128.shuffle<f32>(y00, y01, 2, 6, 3, 7), 16);
-          if (oh + 1 < outH) {
-            const row1 = row0 + (<usize>outW << 2);
-            v128.store(row1, v128.shuffle<f32>(y10, y11, 0, 4, 1, 5));
-            v128.store(row1, v128.shuffle<f32>(y10, y11, 2, 6, 3, 7), 16);
-          }
-          t += 4;
+    // Y = A^T M A for each output channel and tile, times the scale, plus bias, and ReLU, image by image.
+    t = 0;
+    for (let r = r0; r < r1;) {
+      const n = r / tilesH, tr0 = r % tilesH, tr1 = min(tilesH, tr0 + (r1 - r));
+      const yn = y + (<usize>(n * cout * plane) << 2);
+      if (m == 4) outputTiles4(mBase, mPlane, T, t, tr0, tr1, tilesW, yn, cout, outH, outW, bias, relu, scale, tmp);
+      else outputTiles2(mBase, mPlane, T, t, tr0, tr1, tilesW, yn, cout, outH, outW, bias, relu, scale);
+      t += (tr1 - tr0) * tilesW;
+      r += tr1 - tr0;
+    }
+  }
+}
+
+/**
+ * Y = A^T M A times the per-channel scale (when scale != 0), plus bias, and
+ * ReLU, for tile rows [tr0, tr1) of one image's
+ * output yn ([cout][outH][outW]), from columns [t0, ...) of M's rows (T tiles
+ * long, the 16 matrices mPlane bytes apart).
+ */
+function outputTiles2(
+  mBase: usize, mPlane: usize, T: i32, t0: i32, tr0: i32, tr1: i32, tilesW: i32,
+  yn: usize, cout: i32, outH: i32, outW: i32, bias: usize, relu: bool, scale: usize,
+): void {
+  const plane = outH * outW;
+  for (let k = 0; k < cout; k++) {
+    const b: f32 = bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0;
+    const sc: f32 = scale != 0 ? load<f32>(scale + (<usize>k << 2)) : 1;
+    const yk = yn + (<usize>(k * plane) << 2);
+    const bv = f32x4.splat(b), sv = f32x4.splat(sc);
+    let t = t0;
+    for (let tr = tr0; tr < tr1; tr++) {
+      let tc = 0;
+      const oh = 2 * tr;
+      // Four tiles at a time while their 8 output columns lie inside the row.
+      for (; tc + 4 <= tilesW && 2 * tc + 8 <= outW; tc += 4) {
+        const m = mBase + (<usize>(k * T + t) << 2);
+        const m0 = v128.load(m), m1 = ldv(m, 1, mPlane), m2 = ldv(m, 2, mPlane), m3 = ldv(m, 3, mPlane);
+        const m4 = ldv(m, 4, mPlane), m5 = ldv(m, 5, mPlane), m6 = ldv(m, 6, mPlane), m7 = ldv(m, 7, mPlane);
+        const m8 = ldv(m, 8, mPlane), m9 = ldv(m, 9, mPlane), m10 = ldv(m, 10, mPlane), m11 = ldv(m, 11, mPlane);
+        const m12 = ldv(m, 12, mPlane), m13 = ldv(m, 13, mPlane), m14 = ldv(m, 14, mPlane), m15 = ldv(m, 15, mPlane);
+        const s0 = f32x4.add(f32x4.add(m0, m4), m8), s1 = f32x4.add(f32x4.add(m1, m5), m9);
+        const s2 = f32x4.add(f32x4.add(m2, m6), m10), s3 = f32x4.add(f32x4.add(m3, m7), m11);
+        const e0 = f32x4.sub(f32x4.sub(m4, m8), m12), e1 = f32x4.sub(f32x4.sub(m5, m9), m13);
+        const e2 = f32x4.sub(f32x4.sub(m6, m10), m14), e3 = f32x4.sub(f32x4.sub(m7, m11), m15);
+        const y00 = act(f32x4.add(f32x4.mul(f32x4.add(f32x4.add(s0, s1), s2), sv), bv), relu);
+        const y01 = act(f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(s1, s2), s3), sv), bv), relu);
+        const y10 = act(f32x4.add(f32x4.mul(f32x4.add(f32x4.add(e0, e1), e2), sv), bv), relu);
+        const y11 = act(f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(e1, e2), e3), sv), bv), relu);
+        const row0 = yk + (<usize>(oh * outW + 2 * tc) << 2);
+        v128.store(row0, v128.shuffle<f32>(y00, y01, 0, 4, 1, 5));
+        v128.store(row0, v128.shuffle<f32>(y00, y01, 2, 6, 3, 7), 16);
+        if (oh + 1 < outH) {
+          const row1 = row0 + (<usize>outW << 2);
+          v128.store(row1, v128.shuffle<f32>(y10, y11, 0, 4, 1, 5));
+          v128.store(row1, v128.shuffle<f32>(y10, y11, 2, 6, 3, 7), 16);
         }
-        for (; tc < tilesW; tc++) {
-          const m = mBase + (<usize>(k * T + t) << 2);
-          // A^T m: rows (s = sum of rows 0..2, e = row 1 - row 2 - row 3), each of 4 columns
-          const m0 = f(m, 0), m1 = ld(m, 1, mPlane), m2 = ld(m, 2, mPlane), m3 = ld(m, 3, mPlane);
-          const m4 = ld(m, 4, mPlane), m5 = ld(m, 5, mPlane), m6 = ld(m, 6, mPlane), m7 = ld(m, 7, mPlane);
-          const m8 = ld(m, 8, mPlane), m9 = ld(m, 9, mPlane), m10 = ld(m, 10, mPlane), m11 = ld(m, 11, mPlane);
-          const m12 = ld(m, 12, mPlane), m13 = ld(m, 13, mPlane), m14 = ld(m, 14, mPlane), m15 = ld(m, 15, mPlane);
-          const s0 = m0 + m4 + m8, s1 = m1 + m5 + m9, s2 = m2 + m6 + m10, s3 = m3 + m7 + m11;
-          const e0 = m4 - m8 - m12, e1 = m5 - m9 - m13, e2 = m6 - m10 - m14, e3 = m7 - m11 - m15;
-          const ow = 2 * tc;
-          const row0 = yk + (<usize>(oh * outW + ow) << 2);
-          put(row0, (s0 + s1 + s2) * sc + b, relu);
-          if (ow + 1 < outW) put(row0 + 4, (s1 - s2 - s3) * sc + b, relu);
-          if (oh + 1 < outH) {
-            const row1 = row0 + (<usize>outW << 2);
-            put(row1, (e0 + e1 + e2) * sc + b, relu);
-            if (ow + 1 < outW) put(row1 + 4, (e1 - e2 - e3) * sc + b, relu);
-          }
-          t++;
+        t += 4;
+      }
+      for (; tc < tilesW; tc++) {
+        const m = mBase + (<usize>(k * T + t) << 2);
+        // A^T m: rows (s = sum of rows 0..2, e = row 1 - row 2 - row 3), each of 4 columns
+        const m0 = f(m, 0), m1 = ld(m, 1, mPlane), m2 = ld(m, 2, mPlane), m3 = ld(m, 3, mPlane);
+        const m4 = ld(m, 4, mPlane), m5 = ld(m, 5, mPlane), m6 = ld(m, 6, mPlane), m7 = ld(m, 7, mPlane);
+        const m8 = ld(m, 8, mPlane), m9 = ld(m, 9, mPlane), m10 = ld(m, 10, mPlane), m11 = ld(m, 11, mPlane);
+        const m12 = ld(m, 12, mPlane), m13 = ld(m, 13, mPlane), m14 = ld(m, 14, mPlane), m15 = ld(m, 15, mPlane);
+        const s0 = m0 + m4 + m8, s1 = m1 + m5 + m9, s2 = m2 + m6 + m10, s3 = m3 + m7 + m11;
+        const e0 = m4 - m8 - m12, e1 = m5 - m9 - m13, e2 = m6 - m10 - m14, e3 = m7 - m11 - m15;
+        const ow = 2 * tc;
+        const row0 = yk + (<usize>(oh * outW + ow) << 2);
+        put(row0, (s0 + s1 + s2) * sc + b, relu);
+        if (ow + 1 < outW) put(row0 + 4, (s1 - s2 - s3) * sc + b, relu);
+        if (oh + 1 < outH) {
+          const row1 = row0 + (<usize>outW << 2);
+          put(row1, (e0 + e1 + e2) * sc + b, relu);
+          if (ow + 1 < outW) put(row1 + 4, (e1 - e2 - e3) * sc + b, relu);
         }
+        t++;
+      }
+    }
+  }
+}
+
+/**
+ * V[xi][c][t0 + t] = (B^T d B)[xi] for the 4x4 patch of tile t (tileRows rows
+ * of tilesW tiles) in channel c of xp ([cin][rows][pitch], padded); V's rows
+ * are ldT tiles long and its 16 matrices vPlane bytes apart.
+ */
+export function transformPatches(
+  xp: usize, cin: i32, rows: i32, pitch: i32, tileRows: i32, tilesW: i32,
+  vBase: usize, vPlane: usize, ldT: i32, t0: i32,
+): void {
+  for (let c = 0; c < cin; c++) {
+    const xc = xp + (<usize>(c * rows * pitch) << 2);
+    let t = t0;
+    for (let tr = 0; tr < tileRows; tr++) {
+      let tc = 0;
+      // Four tiles side by side: the lanes are tiles, so V's four entries are one store.
+      for (; tc + 4 <= tilesW; tc += 4) {
+        const p = xc + (<usize>(2 * tr * pitch + 2 * tc) << 2);
+        const rowB = <usize>pitch << 2;
+        let d00: v128, d01: v128, d02: v128, d03: v128;
+        let d10: v128, d11: v128, d12: v128, d13: v128;
+        let d20: v128, d21: v128, d22: v128, d23: v128;
+        let d30: v128, d31: v128, d32: v128, d33: v128;
+        // Column j of the four patches: elements j, j+2, j+4, j+6 of the row.
+        {
+          const q = p;
+          const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+          d00 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d01 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+          d02 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d03 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+        }
+        {
+          const q = p + rowB;
+          const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+          d10 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d11 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+          d12 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d13 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+        }
+        {
+          const q = p + 2 * rowB;
+          const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+          d20 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d21 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+          d22 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d23 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+        }
+        {
+          const q = p + 3 * rowB;
+          const l0 = v128.load(q), l1 = v128.load(q, 16), m0 = v128.load(q, 8), m1 = v128.load(q, 24);
+          d30 = v128.shuffle<f32>(l0, l1, 0, 2, 4, 6); d31 = v128.shuffle<f32>(l0, l1, 1, 3, 5, 7);
+          d32 = v128.shuffle<f32>(m0, m1, 0, 2, 4, 6); d33 = v128.shuffle<f32>(m0, m1, 1, 3, 5, 7);
+        }
+        const v = vBase + (<usize>(c * ldT + t) << 2);
+        storeV4(v, 0, vPlane, f32x4.sub(d00, d20), f32x4.sub(d01, d21), f32x4.sub(d02, d22), f32x4.sub(d03, d23));
+        storeV4(v, 4, vPlane, f32x4.add(d10, d20), f32x4.add(d11, d21), f32x4.add(d12, d22), f32x4.add(d13, d23));
+        storeV4(v, 8, vPlane, f32x4.sub(d20, d10), f32x4.sub(d21, d11), f32x4.sub(d22, d12), f32x4.sub(d23, d13));
+        storeV4(v, 12, vPlane, f32x4.sub(d10, d30), f32x4.sub(d11, d31), f32x4.sub(d12, d32), f32x4.sub(d13, d33));
+        t += 4;
+      }
+      for (; tc < tilesW; tc++) {
+        const p = xc + (<usize>(2 * tr * pitch + 2 * tc) << 2);
+        const r1 = p + (<usize>pitch << 2), r2 = r1 + (<usize>pitch << 2), r3 = r2 + (<usize>pitch << 2);
+        // B^T d: rows
+        const a0 = f(p, 0) - f(r2, 0), a1 = f(p, 1) - f(r2, 1), a2 = f(p, 2) - f(r2, 2), a3 = f(p, 3) - f(r2, 3);
+        const b0 = f(r1, 0) + f(r2, 0), b1 = f(r1, 1) + f(r2, 1), b2 = f(r1, 2) + f(r2, 2), b3 = f(r1, 3) + f(r2, 3);
+        const c0 = f(r2, 0) - f(r1, 0), c1 = f(r2, 1) - f(r1, 1), c2 = f(r2, 2) - f(r1, 2), c3 = f(r2, 3) - f(r1, 3);
+        const d0 = f(r1, 0) - f(r3, 0), d1 = f(r1, 1) - f(r3, 1), d2 = f(r1, 2) - f(r3, 2), d3 = f(r1, 3) - f(r3, 3);
+        const v = vBase + (<usize>(c * ldT + t) << 2);
+        // (.) B: columns
+        storeV(v, 0, vPlane, a0, a1, a2, a3);
+        storeV(v, 4, vPlane, b0, b1, b2, b3);
+        storeV(v, 8, vPlane, c0, c1, c2, c3);
+        storeV(v, 12, vPlane, d0, d1, d2, d3);
+        t++;
       }
     }
   }

@@ -48,13 +48,25 @@ const DIRECT_MAX_TAPS = 1024;
 /** Bytes of padded input rows that one output row of a direct convolution reads (about L1). */
 const DIRECT_ROW_BYTES = 64 * 1024;
 
-/** Which convolution algorithm a call uses: "auto" picks by shape; the others force one (for benchmarks and tests). */
-export type ConvAlgorithm = "auto" | "gemm" | "direct" | "winograd";
+/**
+ * Which convolution algorithm a call uses: "auto" picks by shape; the others force one (for benchmarks and tests).
+ * "winograd" is F(2x2, 3x3); "winograd4" is F(4x4, 3x3).
+ */
+export type ConvAlgorithm = "auto" | "gemm" | "direct" | "winograd" | "winograd4";
 
 /** Bytes of transformed patches and products (V and M) per Winograd work item: about half of L2. */
 const WINOGRAD_ITEM_BYTES = 1 << 20;
+/** F(4x4, 3x3)'s 36 transformed filter matrices up to this size are worth re-packing for an image's few tiles. */
+const WINOGRAD4_FILTER_BYTES = 12 << 20;
+/** The same for the filter gradient, where each thread also keeps 36 partial sums of that size. */
+const WINOGRAD4_GRADIENT_BYTES = 4 << 20;
 /** Fewest tiles per Winograd work item (the GEMMs' N) where the image has them. */
 const WINOGRAD_MIN_TILES = 64;
+
+/** Floats between two of the 16 or 36 transformed matrices of a Winograd kernel (planeFloats in wasm/assembly/winograd.ts). */
+function winogradPlane(n: number): number {
+  return Math.ceil(n / 16) * 16 + 16;
+}
 
 /** The record of wasm/assembly/direct.ts (D_* fields). */
 interface DirectShape {
@@ -122,7 +134,8 @@ export class WasmBackend implements Backend {
     const names = [
       "GEMM", "CONV_FORWARD", "CONV_BACKWARD_DATA", "CONV_BACKWARD_FILTER", "REDUCE", "MAXPOOL", "MAXPOOL_BACKWARD",
       "AVGPOOL", "AVGPOOL_BACKWARD", "BN_TRAIN", "BN_APPLY", "BN_BACKWARD", "IM2COL", "COL2IM", "RELU", "RELU_BACKWARD",
-      "DIRECT_FORWARD", "DIRECT_FILTER", "WINOGRAD_FILTERS", "WINOGRAD", "ADD",
+      "DIRECT_FORWARD", "DIRECT_FILTER", "WINOGRAD_FILTERS", "WINOGRAD", "ADD", "WINOGRAD_FILTER_GRAD",
+      "WINOGRAD_FILTER_OUT", "WINOGRAD4_FILTERS",
     ];
     this.job = Object.fromEntries(names.map((n) => [n, this.rt.constant(`JOB_${n}`)]));
     if (threads !== undefined) this.rt.setThreads(threads);
@@ -216,13 +229,14 @@ export class WasmBackend implements Backend {
     };
     const z = this.convSizes(g);
     const rt = this.rt;
-    if (this.useWinograd(g, "forward")) {
+    const tile = this.winogradTile(g, "forward");
+    if (tile !== 0) {
       this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
         const d: DirectShape = {
           batch: n1 - n0, cin: g.inChannels, hin: g.inH, win: g.inW, cout: g.outChannels, kH: 3, kW: 3,
           dH: 1, dW: 1, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
         };
-        this.runWinograd(d, x.subarray(n0 * z.inImage, n1 * z.inImage), w.subarray(0, g.outChannels * z.rows),
+        this.runWinograd(d, tile, x.subarray(n0 * z.inImage, n1 * z.inImage), w.subarray(0, g.outChannels * z.rows),
           epilogue, y.subarray(n0 * z.outImage, n1 * z.outImage));
       });
       return;
@@ -266,14 +280,15 @@ export class WasmBackend implements Backend {
     const rt = this.rt;
     // The gradient of a stride-1 convolution is a convolution of dy with the
     // filters transposed and rotated: the direct or Winograd kernel.
-    if (this.useWinograd(g, "data")) {
+    const tile = this.winogradTile(g, "data");
+    if (tile !== 0) {
       this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
         const d: DirectShape = {
           batch: n1 - n0, cin: g.outChannels, hin: g.outH, win: g.outW, cout: g.inChannels, kH: 3, kW: 3,
           dH: 1, dW: 1, offH: 2 - g.padTop, offW: 2 - g.padLeft, outH: g.inH, outW: g.inW, flip: true,
         };
-        this.runWinograd(d, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows), NO_EPILOGUE,
-          dx.subarray(n0 * z.inImage, n1 * z.inImage));
+        this.runWinograd(d, tile, dy.subarray(n0 * z.outImage, n1 * z.outImage), w.subarray(0, g.outChannels * z.rows),
+          NO_EPILOGUE, dx.subarray(n0 * z.inImage, n1 * z.inImage));
       });
       return;
     }
@@ -320,6 +335,18 @@ export class WasmBackend implements Backend {
     const rt = this.rt;
     const dwFloats = g.outChannels * z.rows;
     const partFloats = dwFloats + (dbias ? g.outChannels : 0);
+    const tile = this.winogradTile(g, "filter");
+    if (tile !== 0) {
+      this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
+        const d: DirectShape = {
+          batch: n1 - n0, cin: g.inChannels, hin: g.inH, win: g.inW, cout: g.outChannels, kH: 3, kW: 3,
+          dH: 1, dW: 1, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
+        };
+        this.runWinogradFilter(d, tile, x.subarray(n0 * z.inImage, n1 * z.inImage), dy.subarray(n0 * z.outImage, n1 * z.outImage),
+          dw.subarray(0, dwFloats), dbias ? dbias.subarray(0, g.outChannels) : null);
+      });
+      return;
+    }
     if (this.useDirect(g, "filter")) {
       this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
         const nb = n1 - n0;
@@ -393,8 +420,9 @@ export class WasmBackend implements Backend {
    * vectors of dy's rows) measured 15-40% faster on the LeNet and CIFAR layers.
    */
   /** The algorithm a pass of this convolution runs with under the current setting. */
-  convAlgorithmFor(g: Conv2dGeometry, pass: "forward" | "data" | "filter"): "direct" | "gemm" | "winograd" {
-    if (pass !== "filter" && this.useWinograd(g, pass)) return "winograd";
+  convAlgorithmFor(g: Conv2dGeometry, pass: "forward" | "data" | "filter"): "direct" | "gemm" | "winograd" | "winograd4" {
+    const tile = this.winogradTile(g, pass);
+    if (tile !== 0) return tile === 4 ? "winograd4" : "winograd";
     return this.useDirect(g, pass) ? "direct" : "gemm";
   }
 
@@ -423,27 +451,60 @@ export class WasmBackend implements Backend {
       rowsFit(g.outChannels, g.inW);
   }
 
-  /** Winograd F(2x2, 3x3) for 3x3, stride 1, undilated, ungrouped convolutions (forward and backward data). */
-  private useWinograd(g: Conv2dGeometry, pass: "forward" | "data"): boolean {
+  /**
+   * The output tile of the Winograd kernel a 3x3, stride 1, undilated,
+   * ungrouped convolution pass runs with: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3)
+   * or 0 for none.
+   */
+  private winogradTile(g: Conv2dGeometry, pass: "forward" | "data" | "filter"): 0 | 2 | 4 {
     if (g.kH !== 3 || g.kW !== 3 || g.strideH !== 1 || g.strideW !== 1 || g.dilationH !== 1 || g.dilationW !== 1 || g.groups !== 1) {
-      return false;
+      return 0;
     }
-    if (this.convAlgorithm !== "auto") return this.convAlgorithm === "winograd";
-    // Measured (one thread, wasm relaxed SIMD): 1.2-1.9x faster than the best
-    // other kernel from 32 channels up (ResNet-20's 32- and 64-channel layers,
-    // VGG-16's conv1_2 to conv4_3, ResNet-50's 64x56 and 128x28), slower with
-    // 16 channels (the direct kernel wins) and when the 16 transformed filter
-    // matrices outgrow the cache while an image has few tiles to reuse them
-    // (VGG-16's 14x14 layers: 26.5 ms against GEMM's 23 ms).
+    if (this.convAlgorithm !== "auto") {
+      if (this.convAlgorithm === "winograd4") return 4;
+      return this.convAlgorithm === "winograd" ? 2 : 0;
+    }
+    if (pass === "filter") {
+      // Measured (one thread, CPU ms, N64, bench/kernels.mjs), F(2x2) against the best other
+      // kernel: ResNet-20 16x32x32 5.6 (direct 7.2), 32x16x16 4.5 (GEMM 7.7), 64x8x8 4.0
+      // (GEMM 8.0); 8 channels at 32x32 2.2 (direct 2.4); 3 input channels 3.4 (direct 2.0).
+      // VGG-16's layers (batch 1) 1.5-2x faster than the best other kernel.
+      if (Math.min(g.inChannels, g.outChannels) < 8) return 0;
+      // F(4x4): 16x32x32 5.1, 32x16x16 3.7, 64x8x8 3.7; VGG-16 conv1_2 32 against 44, conv3_2
+      // 27 against 39, conv4_2 54 against 58; slower where each thread's 36 partial sums of
+      // the filter matrices are large for the tiles (ResNet-50 256x14x14 at batch 1: 5.5
+      // against 3.4; 512x7x7: 26 against 8.7). Its error is 4-7e-7 of the largest gradient.
+      const tiles4 = Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4) * g.batch;
+      return tiles4 >= 16 && (36 * g.inChannels * g.outChannels * 4 <= WINOGRAD4_GRADIENT_BYTES || tiles4 >= 49) ? 4 : 2;
+    }
+    // Measured (one thread, CPU ms, bench/kernels.mjs, forward): F(2x2) 1.3-2.3x faster than
+    // the best other kernel from 16 channels up (ResNet-20 16x32x32 5.4 against the direct
+    // kernel's 8.4, 64x8x8 3.6 against GEMM's 8.4; VGG-16 512x14x14 13.7 against GEMM's 21.3),
+    // even with 8 channels (2.1 against 2.2), slower when the batch has few tiles to reuse
+    // the 16 transformed filter matrices (ResNet-50 512x7x7 at batch 1: 7.5 against 6.7).
+    // Tiles are counted over the batch: a work item's tiles may come from several images.
     const cin = pass === "forward" ? g.inChannels : g.outChannels;
     const cout = pass === "forward" ? g.outChannels : g.inChannels;
     const outH = pass === "forward" ? g.outH : g.inH, outW = pass === "forward" ? g.outW : g.inW;
-    const tiles = Math.ceil(outH / 2) * Math.ceil(outW / 2);
-    return cin >= 32 && cout >= 16 && (16 * cin * cout * 4 <= WINOGRAD_ITEM_BYTES || tiles >= 100);
+    const tiles = Math.ceil(outH / 2) * Math.ceil(outW / 2) * g.batch;
+    if (!(cin >= 16 && cout >= 16 && (16 * cin * cout * 4 <= WINOGRAD_ITEM_BYTES || tiles >= 49))) return 0;
+    // F(4x4, 3x3): 2.25 multiplications per output against 4, but larger transforms and
+    // 36 filter matrices to re-pack per work item. Measured (as above, forward / backward
+    // data): ResNet-20 16x32x32 4.6 / 4.6 against F(2x2)'s 5.4 / 5.8, 32x16x16 3.4 / 3.3
+    // against 4.6 / 4.9, 64x8x8 3.0 / 3.0 against 3.6 / 3.8; VGG-16 conv1_2 32 against 44,
+    // conv3_2 22 against 36, conv4_2 32 against 39; 512x14x14 at batch 1 (16 tiles, 37 MB of
+    // filter matrices) 12.5 against 13.7 on one thread but 12.2 against 9.0 ms on two, where
+    // each thread re-packs them for its half of the tiles. Its float32 error is about 1e-5
+    // of the largest output (F(2x2): 5e-7); see docs/performance.md.
+    const tiles4 = Math.ceil(outH / 4) * Math.ceil(outW / 4) * g.batch;
+    return tiles4 >= 16 && (36 * cin * cout * 4 <= WINOGRAD4_FILTER_BYTES || tiles4 >= 49) ? 4 : 2;
   }
 
-  /** Runs a Winograd convolution on a batch (input, filters and output already sliced). */
-  private runWinograd(d: DirectShape, input: Float32Array, w: Float32Array, e: Epilogue, out: Float32Array): void {
+  /**
+   * Runs a Winograd convolution with m x m output tiles (2 or 4) on a batch
+   * (input, filters and output already sliced).
+   */
+  private runWinograd(d: DirectShape, m: 2 | 4, input: Float32Array, w: Float32Array, e: Epilogue, out: Float32Array): void {
     const rt = this.rt;
     rt.reset();
     const geom = rt.allocBytes(128);
@@ -451,26 +512,76 @@ export class WasmBackend implements Backend {
     const pw = rt.put(w);
     const pbias = e.bias ? rt.put(e.bias) : 0;
     const pscale = e.scale ? rt.put(e.scale) : 0;
-    const pu = rt.alloc(16 * d.cout * d.cin);
+    const P = (m + 2) * (m + 2); // transformed matrices
+    const pu = rt.alloc(P * winogradPlane(d.cout * d.cin));
     const py = rt.out(out);
-    const tilesH = Math.ceil(d.outH / 2), tilesW = Math.ceil(d.outW / 2);
-    const flops = 2 * 16 * d.cout * d.cin * tilesH * tilesW * d.batch;
+    const tilesH = Math.ceil(d.outH / m), tilesW = Math.ceil(d.outW / m);
+    const flops = 2 * P * d.cout * d.cin * tilesH * tilesW * d.batch;
     const nth = this.threadsFor(flops);
     rt.setArgs([pw, pu, d.cout, d.cin, d.flip ? 1 : 0]);
-    rt.run(this.job.WINOGRAD_FILTERS, this.threadsFor(d.cout * d.cin * 60));
-    // Tile rows per work item: V and M cache-sized, and enough items for every thread.
-    // At least WINOGRAD_MIN_TILES tiles per item: each item re-packs all 16 transformed filter matrices.
-    let bandRows = Math.max(1, Math.min(tilesH, Math.max(Math.ceil(WINOGRAD_MIN_TILES / tilesW),
-      Math.floor(WINOGRAD_ITEM_BYTES / (16 * (d.cin + d.cout) * tilesW * 4)))));
-    if (d.batch * Math.ceil(tilesH / bandRows) < nth) bandRows = Math.max(1, Math.ceil((tilesH * d.batch) / nth));
-    const maxT = bandRows * tilesW;
-    const pitch = 2 * tilesW + 2;
-    const bytes = this.gemmBytes + (16 * (d.cin + d.cout) * maxT + d.cin * (2 * bandRows + 2) * pitch + 64) * 4;
+    rt.run(m === 4 ? this.job.WINOGRAD4_FILTERS : this.job.WINOGRAD_FILTERS, this.threadsFor(d.cout * d.cin * 4 * P));
+    // Tile rows per work item (runs may span images): V and M cache-sized, and an item for every thread.
+    // At least WINOGRAD_MIN_TILES tiles per item: each item re-packs all P transformed filter matrices.
+    const totalRows = d.batch * tilesH;
+    let runRows = Math.max(Math.ceil(WINOGRAD_MIN_TILES / tilesW), Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4)));
+    runRows = Math.max(1, Math.min(runRows, Math.ceil(totalRows / nth)));
+    const segRows = Math.min(runRows, tilesH);
+    const maxT = runRows * tilesW;
+    // Padded input rows (winogradPitch in wasm/assembly/winograd.ts), then 72 vectors for the 6x6 transforms.
+    const pitch = m === 2 ? 2 * tilesW + 2 : 16 * Math.ceil(tilesW / 4) + 4;
+    const bytes = this.gemmBytes + (P * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) +
+      d.cin * (m * segRows + 2) * pitch + 4 + 72 * 4 + 64) * 4;
     const s = this.scratch(nth, bytes);
-    rt.i32.set(directRecord(d, bandRows), geom >> 2);
-    rt.setArgs([geom, px, pu, pbias, py, e.relu ? 1 : 0, s.base, s.stride, this.gemmBytes, pscale]);
+    rt.i32.set(directRecord(d, runRows), geom >> 2);
+    rt.setArgs([geom, px, pu, pbias, py, e.relu ? 1 : 0, s.base, s.stride, this.gemmBytes, m, pscale]);
     rt.run(this.job.WINOGRAD, nth);
     rt.getF32(py, out);
+  }
+
+  /**
+   * Adds the filter (and bias) gradient of a 3x3, stride-1 convolution on a
+   * batch by Winograd F(2x2, 3x3) (wasm/assembly/winograd-filter.ts): each
+   * thread sums the 16 transformed products over its tiles into a private
+   * part, the parts are added (REDUCE), and one transform back adds them to dw.
+   */
+  private runWinogradFilter(d: DirectShape, m: 2 | 4, x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null): void {
+    const rt = this.rt;
+    rt.reset();
+    const geom = rt.allocBytes(128);
+    const px = rt.put(x);
+    const pdy = rt.put(dy);
+    const pdw = rt.put(dw);
+    const pdb = dbias ? rt.put(dbias) : 0;
+    const P = (m + 2) * (m + 2); // transformed matrices
+    const tilesH = Math.ceil(d.outH / m), tilesW = Math.ceil(d.outW / m);
+    const totalRows = d.batch * tilesH;
+    const nth = this.threadsFor(2 * P * d.cout * d.cin * tilesH * tilesW * d.batch);
+    // Tile rows per work item (runs may span images): V and E cache-sized but
+    // at least WINOGRAD_MIN_TILES tiles (the GEMMs' K), and an item for every thread.
+    let runRows = Math.max(Math.ceil(WINOGRAD_MIN_TILES / tilesW), Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4)));
+    runRows = Math.max(1, Math.min(runRows, Math.ceil(totalRows / nth)));
+    const segRows = Math.min(runRows, tilesH);
+    // Padded rows of x and dy (winogradPitch and pitchY in wasm/assembly/), then 72 vectors for the 6x6 transforms.
+    const pitch = m === 2 ? 2 * tilesW + 2 : 16 * Math.ceil(tilesW / 4) + 4, pitchY = m === 2 ? 2 * tilesW : 16 * Math.ceil(tilesW / 4);
+    const sFloats = P * winogradPlane(d.cout * d.cin);
+    const partFloats = sFloats + (dbias ? d.cout : 0);
+    const maxT = runRows * tilesW;
+    const work = this.gemmBytes + (P * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) + d.cin * (m * segRows + 2) * pitch +
+      d.cout * m * segRows * pitchY + 4 + 72 * 4 + 64) * 4;
+    const partOffset = Math.ceil(work / 64) * 64;
+    const s = this.scratch(nth, partOffset + partFloats * 4);
+    rt.i32.set(directRecord(d, runRows), geom >> 2);
+    rt.setArgs([geom, px, pdy, s.base, s.stride, this.gemmBytes, partOffset, sFloats, dbias ? 1 : 0, m]);
+    const used = rt.run(this.job.WINOGRAD_FILTER_GRAD, nth);
+    const part0 = s.base + partOffset;
+    if (used > 1) {
+      rt.setArgs([part0, part0 + s.stride, s.stride, used - 1, partFloats]);
+      rt.run(this.job.REDUCE, used);
+    }
+    rt.setArgs([part0, part0 + sFloats * 4, pdw, pdb, d.cout, d.cin, m]);
+    rt.run(this.job.WINOGRAD_FILTER_OUT, this.threadsFor(d.cout * d.cin * 5 * P));
+    rt.getF32(pdw, dw);
+    if (dbias) rt.getF32(pdb, dbias);
   }
 
   /** Runs a direct convolution job on a batch (input, filters and output already sliced). */
