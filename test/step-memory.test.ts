@@ -5,7 +5,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import {
-  Tensor, Sequential, Graph, Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten, Linear, Add, SGD,
+  Tensor, Sequential, Graph, Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten, Linear, Add, SGD, Concat, AvgPool2d, Tanh,
   softmaxCrossEntropy, setBackend, getBackend, manualSeed,
 } from "../src/index.js";
 import { wasmSupported, WasmBackend } from "../src/kernels/wasm/index.js";
@@ -26,11 +26,32 @@ function buildNet(seed: number): Sequential {
   ]);
 }
 
-function train(backend: string, steps: number): { losses: number[]; weights: Float32Array[] } {
+/**
+ * Every layer whose output comes from the arena without zeroing (Tensor.empty):
+ * convolution, ReLU and Tanh, batch norm, Add, Concat, both poolings, Linear,
+ * and a Graph node read by two branches (its gradients are summed).
+ */
+function buildWideNet(seed: number): Sequential {
+  manualSeed(seed);
+  const block = new Graph()
+    .add("conv", new Conv2d({ inChannels: 4, outChannels: 4, kernelSize: 3, padding: 1 }), "input")
+    .add("bn", new BatchNorm2d({ numFeatures: 4 }), "conv")
+    .add("relu", new ReLU(), "bn")
+    .add("tanh", new Tanh(), "input")
+    .add("sum", new Add(), ["relu", "tanh"])
+    .add("cat", new Concat(), ["sum", "relu"]);
+  return new Sequential([
+    new Conv2d({ inChannels: 2, outChannels: 4, kernelSize: 3, padding: 1 }), new ReLU(), block,
+    new AvgPool2d({ kernelSize: 2 }), new MaxPool2d({ kernelSize: 2 }), new Flatten(),
+    new Linear({ inFeatures: 8 * 2 * 2, outFeatures: 5 }),
+  ]);
+}
+
+function train(backend: string, steps: number, build = buildNet): { losses: number[]; weights: Float32Array[]; inference: Float32Array } {
   const previous = getBackend().name;
   setBackend(backend);
   try {
-    const model = buildNet(3);
+    const model = build(3);
     const opt = new SGD(model.params(), { lr: 0.05, momentum: 0.9 });
     const x = Tensor.randn([6, 2, 8, 8], 11);
     const labels = [0, 1, 2, 3, 4, 0];
@@ -42,7 +63,8 @@ function train(backend: string, steps: number): { losses: number[]; weights: Flo
       opt.step();
       losses.push(loss);
     }
-    return { losses, weights: model.params().map((p) => p.value.data.slice()) };
+    const inference = model.forward(x, { noGrad: true }).data;
+    return { losses, weights: model.params().map((p) => p.value.data.slice()), inference };
   } finally {
     setBackend(previous);
   }
@@ -63,6 +85,18 @@ describe("step memory", { skip: supported ? false : "no WebAssembly SIMD here" }
     const a = train("wasm", 5), b = train("js", 5);
     for (let i = 0; i < a.losses.length; i++) assert.ok(Math.abs(a.losses[i] - b.losses[i]) < 1e-4 * Math.max(1, Math.abs(b.losses[i])), `step ${i}: ${a.losses[i]} vs ${b.losses[i]}`);
     a.weights.forEach((w, k) => w.forEach((v, i) => assert.ok(Math.abs(v - b.weights[k][i]) < 1e-4, `param ${k}[${i}]`)));
+  });
+
+  test("outputs taken from the arena without zeroing are written in full (arena memory poisoned with NaN)", () => {
+    WasmStepArena.poisonUninitialized = true;
+    try {
+      const a = train("wasm", 4, buildWideNet), b = train("js", 4, buildWideNet);
+      for (let i = 0; i < a.losses.length; i++) assert.ok(Math.abs(a.losses[i] - b.losses[i]) < 1e-4 * Math.max(1, Math.abs(b.losses[i])), `step ${i}: ${a.losses[i]} vs ${b.losses[i]}`);
+      a.weights.forEach((w, k) => w.forEach((v, i) => assert.ok(Math.abs(v - b.weights[k][i]) < 1e-4, `param ${k}[${i}]: ${v} vs ${b.weights[k][i]}`)));
+      a.inference.forEach((v, i) => assert.ok(Math.abs(v - b.inference[i]) < 1e-4, `inference output ${i}: ${v} vs ${b.inference[i]}`));
+    } finally {
+      WasmStepArena.poisonUninitialized = false;
+    }
   });
 
   test("what forward and backward return is an ordinary array that later steps leave alone", () => {

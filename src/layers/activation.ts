@@ -25,7 +25,7 @@ abstract class ElementwiseLayer extends Layer {
   protected abstract gradient(saved: Tensor, dy: Tensor, dx: Tensor): void;
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
-    const y = new Tensor(x.shape);
+    const y = Tensor.empty(x.shape); // every activation writes all of y
     const saved = this.apply(x, y);
     this.saved = ctx?.noGrad ? null : saved;
     return y;
@@ -34,7 +34,7 @@ abstract class ElementwiseLayer extends Layer {
   backward(dy: Tensor): Tensor {
     const saved = this.requireCache(this.saved);
     this.checkGradShape(dy, saved.shape);
-    const dx = new Tensor(saved.shape);
+    const dx = Tensor.empty(saved.shape); // and all of dx
     this.gradient(saved, dy, dx);
     return dx;
   }

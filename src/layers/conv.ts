@@ -145,7 +145,7 @@ export class Conv2d extends Layer {
   forward(input: Tensor, ctx?: ForwardContext): Tensor {
     const x = batched(input, 4);
     const { geom } = this.geometry(input.shape);
-    const y = new Tensor([geom.batch, this.outChannels, geom.outH, geom.outW]);
+    const y = Tensor.empty([geom.batch, this.outChannels, geom.outH, geom.outW]); // conv2d writes every output
     this.reluFused = ctx?.fuseRelu === true;
     let bias = this.bias ? this.bias.value.data : null;
     const fold = ctx?.foldAffine;

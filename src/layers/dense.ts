@@ -75,7 +75,7 @@ export class Linear extends Layer {
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
     const shape = this.shapeInfo(x.shape).shape;
     const rows = x.size / this.inFeatures;
-    const y = new Tensor(shape);
+    const y = Tensor.empty(shape); // matmul overwrites C
     getBackend().matmul(x.data, this.weight.value.data, y.data, rows, this.outFeatures, this.inFeatures, { transB: true });
     if (this.bias) {
       const b = this.bias.value.data;

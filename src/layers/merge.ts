@@ -59,7 +59,7 @@ export class Concat extends MergeLayer {
     const axis = this.resolveAxis(shape.length);
     const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
     const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const y = new Tensor(shape);
+    const y = Tensor.empty(shape); // the inputs cover it
     const rowOut = shape[axis] * inner;
     let offset = 0;
     for (const x of xs) {
@@ -128,7 +128,7 @@ export class Add extends MergeLayer {
 
   forward(xs: Tensor[], ctx?: ForwardContext): Tensor {
     const shape = this.shapeInfo(xs.map((x) => x.shape)).shape;
-    const y = new Tensor(shape);
+    const y = Tensor.empty(shape); // set or added into whole
     const relu = ctx?.fuseRelu === true;
     const backend = getBackend();
     if (xs.length === 1) {

@@ -111,7 +111,7 @@ abstract class BatchNormBase extends Layer {
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
     this.shapeInfo(x.shape);
     const [n, c, spatial] = this.layout(x.shape);
-    const y = new Tensor(x.shape);
+    const y = Tensor.empty(x.shape); // both batch-norm kernels write all of y
     const backend = getBackend();
     const gamma = this.weight ? this.weight.value.data : null;
     const beta = this.bias ? this.bias.value.data : null;

@@ -81,7 +81,7 @@ abstract class Pool2dBase extends Layer {
     const { geom: g } = this.geometry(input.shape);
     this.unbatched = input.rank === 3;
     const x = this.unbatched ? input.reshape([1, ...input.shape]) : input;
-    return { x, y: new Tensor([g.batch, g.channels, g.outH, g.outW]), g };
+    return { x, y: Tensor.empty([g.batch, g.channels, g.outH, g.outW]), g }; // the pooling kernels write every output
   }
 
   protected end(y: Tensor): Tensor {

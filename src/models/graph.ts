@@ -249,7 +249,7 @@ export class Graph extends Layer {
 /** A new tensor a + b (gradients are shared between branches, so never added in place). */
 function sum(a: Tensor, b: Tensor): Tensor {
   if (a.size !== b.size) throw new Error(`internal: gradient shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} differ`);
-  const out = new Tensor(a.shape); // from the step arena when there is one
+  const out = Tensor.empty(a.shape); // from the step arena when there is one; add writes all of it
   getBackend().add(a.data, b.data, out.data);
   return out;
 }

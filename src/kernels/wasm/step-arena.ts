@@ -30,6 +30,12 @@ export class WasmStepArena implements StepArena {
   /** The most floats this step may take; past it arrays are ordinary ones. */
   private limitFloats = Infinity;
 
+  /**
+   * Tests set this to fill arrays asked for without zeroing with NaN, so that
+   * a kernel that leaves part of such an output unwritten shows.
+   */
+  static poisonUninitialized = false;
+
   constructor(private readonly rt: WasmRuntime) {}
 
   reset(limitBytes = Infinity): void {
@@ -46,12 +52,14 @@ export class WasmStepArena implements StepArena {
     this.limitFloats = limitBytes / 4;
   }
 
-  floats(n: number): Float32Array | null {
+  floats(n: number, zero = true): Float32Array | null {
     const at = this.take(n);
     if (at === null) return null;
     const chunk = this.chunks[this.current];
     const view = new Float32Array(chunk.buffer, chunk.byteOffset + at * 4, n);
-    this.rt.exports.zeroBytes(view.byteOffset, n * 4); // a tensor starts at zero; this memory held the last step's arrays
+    // A tensor starts at zero (this memory held the last step's arrays), unless its kernel overwrites it all.
+    if (zero) this.rt.exports.zeroBytes(view.byteOffset, n * 4);
+    else if (WasmStepArena.poisonUninitialized) view.fill(NaN);
     return view;
   }
 
