@@ -4,7 +4,7 @@
 // band of input channels), since col2im of distinct channels never overlaps.
 import { sgemm } from "./gemm";
 import { copyFloats, zeroFloats, addFloats, sumFloats } from "./simd";
-import { claim } from "./work";
+import { claim, blockStart } from "./work";
 
 /** Geometry record laid out by the loader (i32 fields, in this order). */
 export const G_BATCH = 0, G_C = 1, G_H = 2, G_W = 3, G_K = 4, G_KH = 5, G_KW = 6,
@@ -13,7 +13,9 @@ export const G_BATCH = 0, G_C = 1, G_H = 2, G_W = 3, G_K = 4, G_KH = 5, G_KW = 6
   /** Work items per (image, group): bands of output rows (forward, filter) or of input channels (data). */
   G_BANDS = 17,
   /** Backward data: bands of output rows inside each channel band, so the unfolded gradient stays cache-sized. */
-  G_ROW_BANDS = 18;
+  G_ROW_BANDS = 18,
+  /** Forward: blocks of output channels per band (threads that split the filters instead of the pixels). */
+  G_K_BLOCKS = 19;
 
 // @ts-ignore: decorator
 @inline function gi(g: usize, field: i32): i32 {
@@ -137,13 +139,16 @@ export function convForward(
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW;
   const pointwise = gi(g, G_POINTWISE) != 0;
   const pairs = N * groups;
-  const bands = gi(g, G_BANDS);
-  const items = pairs * bands;
+  const bands = gi(g, G_BANDS), kBlocks = gi(g, G_K_BLOCKS);
+  const items = pairs * bands * kBlocks;
   for (let it = claim(counter); it < items; it = claim(counter)) {
-    const pair = it / bands, band = it % bands;
+    const kb = it % kBlocks, pb = it / kBlocks;
+    const pair = pb / bands, band = pb % bands;
     const n = pair / groups, grp = pair % groups;
     const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
-    if (oh1 <= oh0) continue;
+    // Output channels [k0, k1), cut at multiples of 4 (the GEMM's register tile height).
+    const k0 = blockStart(kg, kb, kBlocks), k1 = blockStart(kg, kb + 1, kBlocks);
+    if (oh1 <= oh0 || k1 <= k0) continue;
     const width = (oh1 - oh0) * outW;
     const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);
     let src: usize, ldb: i32;
@@ -156,14 +161,14 @@ export function convForward(
       src = col;
       ldb = width;
     }
-    const yg = y + (<usize>((n * K + grp * kg) * plane + oh0 * outW) << 2);
-    sgemm(kg, width, rows, w + (<usize>(grp * kg * rows) << 2), rows, false, src, ldb, false, yg, plane, false, gemmScratch);
+    const yg = y + (<usize>((n * K + grp * kg + k0) * plane + oh0 * outW) << 2);
+    sgemm(k1 - k0, width, rows, w + (<usize>((grp * kg + k0) * rows) << 2), rows, false, src, ldb, false, yg, plane, false, gemmScratch);
     if (bias != 0 || relu || scale != 0) {
-      for (let k = 0; k < kg; k++) {
+      for (let k = k0; k < k1; k++) {
         const o = <usize>(grp * kg + k) << 2;
         const b: f32 = bias != 0 ? load<f32>(bias + o) : 0;
         const s: f32 = scale != 0 ? load<f32>(scale + o) : 1;
-        biasRelu(yg + (<usize>(k * plane) << 2), width, s, b, relu);
+        biasRelu(yg + (<usize>((k - k0) * plane) << 2), width, s, b, relu);
       }
     }
   }

@@ -170,9 +170,9 @@ export function runJob(job: usize, tid: i32): void {
       winograd4Filters(ptr(job, 0), ptr(job, 1), arg(job, 2), arg(job, 3), arg(job, 4) != 0, counter);
       break;
     case JOB_WINOGRAD:
-      // args: d x u bias y relu scratchBase stride gemmBytes m (output tile size, 2 or 4) scale
+      // args: d x u bias y relu scratchBase stride gemmBytes m (output tile size, 2 or 4) scale kBlocks
       winogradConv(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 10),
-        ptr(job, 6) + <usize>tid * ptr(job, 7), ptr(job, 8), arg(job, 9), counter);
+        ptr(job, 6) + <usize>tid * ptr(job, 7), ptr(job, 8), arg(job, 9), arg(job, 11), counter);
       break;
     case JOB_WINOGRAD_FILTER_GRAD: {
       // args: d x dy scratchBase stride gemmBytes partOffset sFloats hasBias m

@@ -13,7 +13,7 @@
 // data) and its band count as tile rows per work item.
 import { sgemm } from "./gemm";
 import { transformPatches6, outputTiles4 } from "./winograd4";
-import { claim } from "./work";
+import { claim, blockStart } from "./work";
 import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_OW, D_BANDS, D_FLIP } from "./direct";
 
 // @ts-ignore: decorator
@@ -91,13 +91,16 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
  * One thread's share of the convolution by F(m x m, 3x3), m = 2 or 4 (the
  * transforms of winograd4.ts). Items are runs of consecutive tile rows over
  * the whole batch: a run may span images, so that small images still give
- * the GEMMs enough tiles (ResNet-20's 8x8 images have 16 or 4).
+ * the GEMMs enough tiles (ResNet-20's 8x8 images have 16 or 4). With
+ * kBlocks > 1 each run is also cut into blocks of output channels, for images
+ * too small to give every thread its own tiles (a thread then transforms the
+ * run's patches again but packs only its block's transformed filters).
  * scratch: gemm packing area (gemmBytes), then V, M, the padded input rows
  * and the 4x4 transforms' 72 vectors.
  */
 export function winogradConv(
   g: usize, x: usize, u: usize, bias: usize, y: usize, relu: bool, scale: usize,
-  scratch: usize, gemmBytes: usize, m: i32, counter: usize,
+  scratch: usize, gemmBytes: usize, m: i32, kBlocks: i32, counter: usize,
 ): void {
   const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
   const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW);
@@ -105,7 +108,7 @@ export function winogradConv(
   const P = (m + 2) * (m + 2); // transformed matrices
   const tilesH = (outH + m - 1) / m, tilesW = (outW + m - 1) / m;
   const totalRows = N * tilesH;
-  const items = (totalRows + runRows - 1) / runRows;
+  const items = ((totalRows + runRows - 1) / runRows) * kBlocks;
   const segRows = min(runRows, tilesH); // most tile rows one image contributes to an item
   const pitch = winogradPitch(m, tilesW);
   const maxT = runRows * tilesW;
@@ -116,7 +119,10 @@ export function winogradConv(
   const tmp = (xp + (<usize>(cin * (m * segRows + 2) * pitch) << 2) + 15) & ~15;
   const plane = outH * outW;
   for (let it = claim(counter); it < items; it = claim(counter)) {
-    const r0 = it * runRows, r1 = min(totalRows, r0 + runRows);
+    const kb = it % kBlocks;
+    const r0 = (it / kBlocks) * runRows, r1 = min(totalRows, r0 + runRows);
+    const k0 = blockStart(cout, kb, kBlocks), k1 = blockStart(cout, kb + 1, kBlocks);
+    if (k1 <= k0) continue;
     const T = (r1 - r0) * tilesW;
     // V[xi][c][t] = (B^T d B)[xi] for the patch of tile t in channel c, each
     // image's share of the run in columns [t, t + its tiles).
@@ -131,19 +137,22 @@ export function winogradConv(
       t += (tr1 - tr0) * tilesW;
       r += tr1 - tr0;
     }
-    // M[xi] = U[xi] (cout x cin) * V[xi] (cin x T)
+    // M[xi] = U[xi] (cout x cin) * V[xi] (cin x T), rows [k0, k1)
     const uPlane = <usize>planeFloats(cout * cin) << 2, mPlane = <usize>planeFloats(cout * T) << 2;
+    const uBlock = u + (<usize>(k0 * cin) << 2), mBlock = mBase + (<usize>(k0 * T) << 2);
     for (let xi = 0; xi < P; xi++) {
-      sgemm(cout, T, cin, u + <usize>xi * uPlane, cin, false, vBase + <usize>xi * vPlane, T, false,
-        mBase + <usize>xi * mPlane, T, false, gemmScratch);
+      sgemm(k1 - k0, T, cin, uBlock + <usize>xi * uPlane, cin, false, vBase + <usize>xi * vPlane, T, false,
+        mBlock + <usize>xi * mPlane, T, false, gemmScratch);
     }
     // Y = A^T M A for each output channel and tile, times the scale, plus bias, and ReLU, image by image.
+    const kOff = <usize>k0 << 2;
+    const biasK = bias != 0 ? bias + kOff : 0, scaleK = scale != 0 ? scale + kOff : 0;
     t = 0;
     for (let r = r0; r < r1;) {
       const n = r / tilesH, tr0 = r % tilesH, tr1 = min(tilesH, tr0 + (r1 - r));
-      const yn = y + (<usize>(n * cout * plane) << 2);
-      if (m == 4) outputTiles4(mBase, mPlane, T, t, tr0, tr1, tilesW, yn, cout, outH, outW, bias, relu, scale, tmp);
-      else outputTiles2(mBase, mPlane, T, t, tr0, tr1, tilesW, yn, cout, outH, outW, bias, relu, scale);
+      const yn = y + (<usize>((n * cout + k0) * plane) << 2);
+      if (m == 4) outputTiles4(mBlock, mPlane, T, t, tr0, tr1, tilesW, yn, k1 - k0, outH, outW, biasK, relu, scaleK, tmp);
+      else outputTiles2(mBlock, mPlane, T, t, tr0, tr1, tilesW, yn, k1 - k0, outH, outW, biasK, relu, scaleK);
       t += (tr1 - tr0) * tilesW;
       r += tr1 - tr0;
     }
