@@ -493,6 +493,27 @@ describe("wasm backend, general", { skip: supported ? false : "no WebAssembly SI
     assert.deepEqual(rw, w, "the filters are unchanged");
   });
 
+  test("the SGD-with-momentum kernel updates resident arrays as the optimiser's loop does, and declines ordinary ones", () => {
+    const r = makeRandom(902);
+    for (const [n, threads] of [[1, 1], [7, 1], [1003, 2], [300000, 2]] as const) {
+      wasm!.setThreads(threads);
+      const w0 = r.array(n), g0 = r.array(n), b0 = r.array(n);
+      const w = wasm!.allocResident(n)!, g = wasm!.allocResident(n)!, buf = wasm!.allocResident(n)!;
+      w.set(w0);
+      g.set(g0);
+      buf.set(b0);
+      assert.equal(wasm!.sgdMomentum(w, g, buf, 0.05, 0.9, 0.75), true);
+      const wRef = w0.slice(), bRef = b0.slice();
+      for (let i = 0; i < n; i++) {
+        bRef[i] = 0.9 * bRef[i] + 0.75 * g0[i];
+        wRef[i] -= 0.05 * bRef[i];
+      }
+      assertClose(buf, bRef, `momentum buffer, n=${n}`);
+      assertClose(w, wRef, `weights, n=${n}`);
+      assert.deepEqual(g, g0, "the gradient is left as it was");
+    }
+    assert.equal(wasm!.sgdMomentum(new Float32Array(8), new Float32Array(8), new Float32Array(8), 0.1, 0.9, 1), false);
+  });
   test("the resident heap reuses freed blocks (zeroed), gives its end back to the arena, and refuses past its limit", () => {
     const rt = new WasmBackend(1).rt;
     const internals = rt as unknown as { freeResident(at: number, bytes: number): void; heapEnd: number; residentLimit: number };

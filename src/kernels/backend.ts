@@ -125,4 +125,11 @@ export interface Backend {
   relu(x: Float32Array, y: Float32Array): void;
   /** dx = dy where y > 0, else 0 (y is the forward output). */
   reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /**
+   * Optional: one SGD-with-momentum update in place, buf = keep * buf +
+   * take * g, then w -= lr * buf. Returns false when it cannot (the optimiser
+   * then runs its own loop): the wasm backend does it only for arrays in its
+   * memory, where copying would cost more than the update.
+   */
+  sgdMomentum?(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, keep: number, take: number): boolean;
 }

@@ -173,7 +173,8 @@ export class Conv2d extends Layer {
     this.checkGradShape(dyIn, this.unbatched ? outShape.slice(1) : outShape);
     let dy = this.unbatched ? dyIn.reshape(outShape) : dyIn;
     if (this.reluFused) dy = reluMask(this.requireCache(this.y), dy);
-    const dx = new Tensor(x.shape);
+    // conv2dBackwardData overwrites dx; without it the input's gradient is reported as zeros.
+    const dx = this.inputGrad ? Tensor.empty(x.shape) : new Tensor(x.shape);
     if (this.inputGrad) getBackend().conv2dBackwardData(dy.data, this.weight.value.data, dx.data, g);
     accumulateConvGrads(x, dy, g, this.weight, this.bias);
     return this.unbatched ? dx.reshape(dx.shape.slice(1)) : dx;
@@ -194,7 +195,7 @@ function foldedBias(fold: { scale: Float32Array; shift: Float32Array }, bias: Fl
 
 /** The gradient through a fused ReLU: zero where the output was clamped. */
 function reluMask(y: Tensor, dy: Tensor): Tensor {
-  const out = new Tensor(dy.shape);
+  const out = Tensor.empty(dy.shape); // overwritten by the kernel
   getBackend().reluBackward(y.data, dy.data, out.data);
   return out;
 }

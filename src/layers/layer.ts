@@ -66,12 +66,13 @@ export interface ShapeInfo {
 
 /**
  * A parameter holding value's numbers, with a zero gradient. Where the
- * backend has memory of its own (wasm), the value is copied there so that
- * kernels read the weights in place: the returned param's value is then a
- * new tensor, so initialise `param.value`, not the tensor passed in.
+ * backend has memory of its own (wasm), the value and the gradient live there
+ * so that kernels read the weights and add into the gradient in place: the
+ * returned param's value is then a new tensor, so initialise `param.value`,
+ * not the tensor passed in.
  */
 export function makeParam(name: string, value: Tensor): Param {
-  return { name, value: resident(value), grad: Tensor.zeros(value.shape), trainable: true };
+  return { name, value: resident(value), grad: resident(Tensor.zeros(value.shape)), trainable: true };
 }
 
 function resident(value: Tensor): Tensor {

@@ -163,7 +163,7 @@ abstract class BatchNormBase extends Layer {
     const x = this.requireCache(this.x);
     this.checkGradShape(dy, x.shape);
     const [n, c, spatial] = this.layout(x.shape);
-    const dx = new Tensor(x.shape);
+    const dx = Tensor.empty(x.shape); // overwritten by the kernel
     getBackend().batchNormBackward(
       x.data, dy.data, this.requireCache(this.mean), this.requireCache(this.invStd),
       this.weight ? this.weight.value.data : null, dx.data,

@@ -139,7 +139,7 @@ export class MaxPool2d extends Pool2dBase {
 
   backward(dyIn: Tensor): Tensor {
     const { dy, g } = this.beginBackward(dyIn);
-    const dx = new Tensor(this.inputShapeOf(g));
+    const dx = Tensor.empty(this.inputShapeOf(g)); // overwritten by the kernel
     getBackend().maxPool2dBackward(dy.data, this.requireCache(this.argmax), dx.data, g);
     return dx;
   }
@@ -172,7 +172,7 @@ export class AvgPool2d extends Pool2dBase {
 
   backward(dyIn: Tensor): Tensor {
     const { dy, g } = this.beginBackward(dyIn);
-    const dx = new Tensor(this.inputShapeOf(g));
+    const dx = Tensor.empty(this.inputShapeOf(g)); // overwritten by the kernel
     getBackend().avgPool2dBackward(dy.data, dx.data, g, this.countIncludePad);
     return dx;
   }

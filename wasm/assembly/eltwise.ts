@@ -67,3 +67,26 @@ export function addRelu(a: usize, b: usize, y: usize, n: i32, relu: bool, tid: i
     store<f32>(y + o, relu ? reluS(v) : v);
   }
 }
+
+/**
+ * SGD with momentum, in place (PyTorch's rule without weight decay or
+ * Nesterov): buf = keep * buf + take * g, then w -= lr * buf.
+ */
+export function sgdMomentum(w: usize, g: usize, buf: usize, n: i32, lr: f32, keep: f32, take: f32, tid: i32, nth: i32): void {
+  const r = slice(n, tid, nth);
+  let i = <i32>(r >> 32);
+  const end = <i32>r;
+  const lrV = f32x4.splat(lr), keepV = f32x4.splat(keep), takeV = f32x4.splat(take);
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    const b = f32x4.add(f32x4.mul(keepV, v128.load(buf + o)), f32x4.mul(takeV, v128.load(g + o)));
+    v128.store(buf + o, b);
+    v128.store(w + o, f32x4.sub(v128.load(w + o), f32x4.mul(lrV, b)));
+  }
+  for (; i < end; i++) {
+    const o = <usize>i << 2;
+    const b = keep * load<f32>(buf + o) + take * load<f32>(g + o);
+    store<f32>(buf + o, b);
+    store<f32>(w + o, load<f32>(w + o) - lr * b);
+  }
+}

@@ -6,7 +6,7 @@ import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col 
   G_C, G_H, G_W, G_KH, G_KW, G_SH, G_SW, G_PT, G_PL, G_DH, G_DW, G_OH, G_OW } from "./conv";
 import { maxPoolForward, maxPoolBackward, avgPoolForward, avgPoolBackward } from "./pool";
 import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
-import { relu, reluBackward, addRelu } from "./eltwise";
+import { relu, reluBackward, addRelu, sgdMomentum } from "./eltwise";
 import { directForward, directBackwardFilter } from "./direct";
 import { winogradFilters, winogradConv } from "./winograd";
 import { winograd4Filters, winograd4FilterOut } from "./winograd4";
@@ -17,7 +17,7 @@ export const JOB_GEMM = 1, JOB_CONV_FORWARD = 2, JOB_CONV_BACKWARD_DATA = 3, JOB
   JOB_BN_TRAIN = 10, JOB_BN_APPLY = 11, JOB_BN_BACKWARD = 12, JOB_IM2COL = 13, JOB_COL2IM = 14,
   JOB_RELU = 15, JOB_RELU_BACKWARD = 16, JOB_DIRECT_FORWARD = 17, JOB_DIRECT_FILTER = 18,
   JOB_WINOGRAD_FILTERS = 19, JOB_WINOGRAD = 20, JOB_ADD = 21, JOB_WINOGRAD_FILTER_GRAD = 22,
-  JOB_WINOGRAD_FILTER_OUT = 23, JOB_WINOGRAD4_FILTERS = 24;
+  JOB_WINOGRAD_FILTER_OUT = 23, JOB_WINOGRAD4_FILTERS = 24, JOB_SGD_MOMENTUM = 25;
 
 /**
  * Byte offsets inside the job block. The work counter (see work.ts) has a
@@ -144,6 +144,10 @@ export function runJob(job: usize, tid: i32): void {
     case JOB_ADD:
       // args: a b y n relu
       addRelu(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), arg(job, 4) != 0, tid, nth);
+      break;
+    case JOB_SGD_MOMENTUM:
+      // args: w g buf n lr keep take
+      sgdMomentum(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), argf(job, 4), argf(job, 5), argf(job, 6), tid, nth);
       break;
     case JOB_DIRECT_FORWARD:
       // args: d x w bias y relu scratchBase stride scale

@@ -135,7 +135,7 @@ export class WasmBackend implements Backend {
       "GEMM", "CONV_FORWARD", "CONV_BACKWARD_DATA", "CONV_BACKWARD_FILTER", "REDUCE", "MAXPOOL", "MAXPOOL_BACKWARD",
       "AVGPOOL", "AVGPOOL_BACKWARD", "BN_TRAIN", "BN_APPLY", "BN_BACKWARD", "IM2COL", "COL2IM", "RELU", "RELU_BACKWARD",
       "DIRECT_FORWARD", "DIRECT_FILTER", "WINOGRAD_FILTERS", "WINOGRAD", "ADD", "WINOGRAD_FILTER_GRAD",
-      "WINOGRAD_FILTER_OUT", "WINOGRAD4_FILTERS",
+      "WINOGRAD_FILTER_OUT", "WINOGRAD4_FILTERS", "SGD_MOMENTUM",
     ];
     this.job = Object.fromEntries(names.map((n) => [n, this.rt.constant(`JOB_${n}`)]));
     if (threads !== undefined) this.rt.setThreads(threads);
@@ -828,6 +828,19 @@ export class WasmBackend implements Backend {
     rt.setArgs([pa, pb, py, n, relu ? 1 : 0]);
     rt.run(this.job.ADD, this.threadsForFloats(n * 3));
     rt.getF32(py, y);
+  }
+
+  sgdMomentum(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, keep: number, take: number): boolean {
+    const rt = this.rt;
+    // In place only: copying the three arrays in and two out would cost more than the loop.
+    if (!(rt.isResident(w) && rt.isResident(g) && rt.isResident(buf)) || w.length !== g.length || w.length !== buf.length) return false;
+    rt.reset();
+    rt.setArgs([w.byteOffset, g.byteOffset, buf.byteOffset, w.length]);
+    rt.setArgF32(4, lr);
+    rt.setArgF32(5, keep);
+    rt.setArgF32(6, take);
+    rt.run(this.job.SGD_MOMENTUM, this.threadsForFloats(w.length * 5));
+    return true;
   }
 
   reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void {
