@@ -117,15 +117,17 @@ export class WasmBackend implements Backend {
    * the calling thread, because handing a job over (and waking a worker that
    * went to sleep between jobs) costs tens of microseconds. Measured on a
    * LeNet-5 step with two idle cores: a 64x120x84 product took 0.03 ms on one
-   * thread and 0.22 ms on two; max-pooling and ReLU over 301,056 floats
-   * (memory-bound, 0.1-0.2 ms) did not get faster on two. Public so that a
-   * benchmark can try other values.
+   * thread and 0.22 ms on two. Memory-bound maps: splitting those of 64K
+   * floats and more made the whole LeNet-5 step (2 threads, batch 64) 5-8%
+   * faster than splitting from 512K (4.2-4.3 ms against 4.5; 8K and 256K
+   * were in between), now that activations stay in wasm memory between
+   * kernels. Public so that a benchmark can try other values.
    */
   parallelMin = {
     /** Multiply-adds of a matrix product. */
     gemmMacs: 1 << 22,
     /** Floats touched by a memory-bound kernel (pooling, element-wise maps). */
-    memoryFloats: 1 << 19,
+    memoryFloats: 1 << 16,
   };
 
   constructor(threads?: number) {
