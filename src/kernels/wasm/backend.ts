@@ -40,6 +40,20 @@ function bandCount(pairs: number, nth: number, colBytes: number, limit: number):
 }
 
 /**
+ * Rows per work item when `total` rows in items of `run` would leave the
+ * threads unevenly loaded: 14 rows in items of 5 give one thread 10 and the
+ * other 4 (ResNet-50's 56x56 layers by F(4x4) at batch 1); items of 4 give
+ * 8 and 6. Items only get smaller, so they stay cache-sized.
+ */
+function balancedRun(total: number, run: number, nth: number): number {
+  const items = Math.ceil(total / run);
+  if (nth < 2 || items >= 4 * nth || items % nth === 0) return run;
+  const smaller = Math.max(1, Math.ceil(total / (nth * Math.ceil(items / nth))));
+  const span = (r: number) => Math.ceil(Math.ceil(total / r) / nth) * r; // rows the busiest thread may get
+  return span(smaller) < span(run) ? smaller : run;
+}
+
+/**
  * A stride-1, ungrouped convolution with at most this many taps per output
  * (C * kH * kW) runs as a direct convolution (wasm/assembly/direct.ts): its
  * GEMM would be too thin for packing im2col columns to pay.
@@ -541,6 +555,8 @@ export class WasmBackend implements Backend {
     if (Math.ceil(totalRows / runRows) < nth) {
       if (d.cout >= 16 * nth && d.cout * d.cin > d.cin * runRows * tilesW) kBlocks = nth;
       else runRows = Math.max(1, Math.ceil(totalRows / nth));
+    } else {
+      runRows = balancedRun(totalRows, runRows, nth);
     }
     const segRows = Math.min(runRows, tilesH);
     const maxT = runRows * tilesW;
@@ -576,7 +592,7 @@ export class WasmBackend implements Backend {
     // Tile rows per work item (runs may span images): V and E cache-sized but
     // at least WINOGRAD_MIN_TILES tiles (the GEMMs' K), and an item for every thread.
     let runRows = Math.max(Math.ceil(WINOGRAD_MIN_TILES / tilesW), Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4)));
-    runRows = Math.max(1, Math.min(runRows, Math.ceil(totalRows / nth)));
+    runRows = balancedRun(totalRows, Math.max(1, Math.min(runRows, Math.ceil(totalRows / nth))), nth);
     const segRows = Math.min(runRows, tilesH);
     // Padded rows of x and dy (winogradPitch and pitchY in wasm/assembly/), then 72 vectors for the 6x6 transforms.
     const pitch = m === 2 ? 2 * tilesW + 2 : 16 * Math.ceil(tilesW / 4) + 4, pitchY = m === 2 ? 2 * tilesW : 16 * Math.ceil(tilesW / 4);
