@@ -88,6 +88,14 @@ interface DirectShape {
   offH: number; offW: number; outH: number; outW: number; flip: boolean;
 }
 
+/** A 3x3, stride-1 convolution of `batch` images as the Winograd kernels take it (forward and filter gradient). */
+function winogradForwardShape(g: Conv2dGeometry, batch: number): DirectShape {
+  return {
+    batch, cin: g.inChannels, hin: g.inH, win: g.inW, cout: g.outChannels, kH: 3, kW: 3,
+    dH: 1, dW: 1, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
+  };
+}
+
 function directPitch(d: DirectShape): number {
   return Math.ceil((Math.ceil(d.outW / 8) * 8 + (d.kW - 1) * d.dW) / 4) * 4;
 }
@@ -248,10 +256,7 @@ export class WasmBackend implements Backend {
     const tile = this.winogradTile(g, "forward");
     if (tile !== 0) {
       this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
-        const d: DirectShape = {
-          batch: n1 - n0, cin: g.inChannels, hin: g.inH, win: g.inW, cout: g.outChannels, kH: 3, kW: 3,
-          dH: 1, dW: 1, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
-        };
+        const d = winogradForwardShape(g, n1 - n0);
         this.runWinograd(d, tile, x.subarray(n0 * z.inImage, n1 * z.inImage), w.subarray(0, g.outChannels * z.rows),
           epilogue, y.subarray(n0 * z.outImage, n1 * z.outImage));
       });
@@ -361,10 +366,7 @@ export class WasmBackend implements Backend {
     const tile = this.winogradTile(g, "filter");
     if (tile !== 0) {
       this.inBatchSlices(g, (z.inImage + z.outImage) * 4, (n0, n1) => {
-        const d: DirectShape = {
-          batch: n1 - n0, cin: g.inChannels, hin: g.inH, win: g.inW, cout: g.outChannels, kH: 3, kW: 3,
-          dH: 1, dW: 1, offH: g.padTop, offW: g.padLeft, outH: g.outH, outW: g.outW, flip: false,
-        };
+        const d = winogradForwardShape(g, n1 - n0);
         this.runWinogradFilter(d, tile, x.subarray(n0 * z.inImage, n1 * z.inImage), dy.subarray(n0 * z.outImage, n1 * z.outImage),
           dw.subarray(0, dwFloats), dbias ? dbias.subarray(0, g.outChannels) : null);
       });
