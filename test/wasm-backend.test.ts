@@ -263,6 +263,41 @@ for (const threads of [1, 2]) {
     });
     }
 
+    // One image: with two threads the kernels split the output channels when the filters outweigh
+    // the image's columns (GEMM and Winograd), and cut few runs of tile rows into even shares.
+    test("batch-1 work splits (blocks of output channels, balanced runs of tile rows) equal js, every pass", () => {
+      setup();
+      const r = makeRandom(300 + threads);
+      const cases: [ConvCase, ("auto" | "gemm" | "winograd" | "winograd4")[]][] = [
+        [{ batch: 1, c: 128, k: 166, h: 5, w: 5, kh: 1, kw: 1, sh: 1, sw: 1, pad: [0, 0, 0, 0], dh: 1, dw: 1, groups: 1 }, ["auto"]],
+        [{ batch: 1, c: 32, k: 70, h: 7, w: 7, kh: 3, kw: 3, sh: 2, sw: 2, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 }, ["auto"]],
+        [{ batch: 1, c: 20, k: 38, h: 6, w: 7, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 }, ["gemm", "winograd", "winograd4"]],
+        [{ batch: 1, c: 38, k: 20, h: 7, w: 6, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 }, ["winograd", "winograd4"]],
+        [{ batch: 1, c: 64, k: 64, h: 24, w: 64, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 }, ["winograd"]],
+      ];
+      for (const [cc, algos] of cases) {
+        const g = convGeometry(cc)!;
+        const x = r.array(g.inChannels * g.inH * g.inW), w = r.array(g.outChannels * g.inChannels * g.kH * g.kW);
+        const bias = r.array(g.outChannels), scale = r.array(g.outChannels, () => r.float() * 3);
+        const dy = r.array(g.outChannels * g.outH * g.outW);
+        const ref = new Float32Array(dy.length), dxRef = new Float32Array(x.length), dwRef = new Float32Array(w.length);
+        js.conv2d(x, w, bias, ref, g, true, scale);
+        js.conv2dBackwardData(dy, w, dxRef, g);
+        js.conv2dBackwardFilter(x, dy, dwRef, null, g);
+        for (const algo of algos) {
+          be.convAlgorithm = algo;
+          const y = new Float32Array(dy.length).fill(7), dx = new Float32Array(x.length).fill(7), dw = new Float32Array(w.length);
+          be.conv2d(x, w, bias, y, g, true, scale);
+          be.conv2dBackwardData(dy, w, dx, g);
+          be.conv2dBackwardFilter(x, dy, dw, null, g);
+          assertClose(y, ref, `conv2d ${describeConv(g)} ${algo}`);
+          assertClose(dx, dxRef, `conv2dBackwardData ${describeConv(g)} ${algo}`);
+          assertClose(dw, dwRef, `conv2dBackwardFilter ${describeConv(g)} ${algo}`);
+        }
+      }
+      be.convAlgorithm = "auto";
+    });
+
     // F(4x4, 3x3)'s transforms (constants up to 8 and 1/24) cost float32 accuracy:
     // against a float64 reference its error must stay below 1e-4 of the largest
     // output on typical layers (activations in [0, 1), He-scaled weights). It measures
