@@ -28,7 +28,7 @@ let scoped: ScopedAllocator | null = null;
 /**
  * A float array from the current step scope's allocator if there is one.
  * Zeroed, unless `zero` is false: for an output that a kernel writes in full,
- * whose zeroing would be wasted (it was 7% of a ResNet-50 inference pass).
+ * whose zeroing would be a wasted pass over memory.
  */
 export function allocFloats(n: number, zero = true): Float32Array {
   if (scoped !== null && FloatArray === Float32Array) {

@@ -575,9 +575,10 @@ export class WasmBackend implements Backend {
 
   /**
    * Adds the filter (and bias) gradient of a 3x3, stride-1 convolution on a
-   * batch by Winograd F(2x2, 3x3) (wasm/assembly/winograd-filter.ts): each
-   * thread sums the 16 transformed products over its tiles into a private
-   * part, the parts are added (REDUCE), and one transform back adds them to dw.
+   * batch by Winograd F(m x m, 3x3), m = 2 or 4 (wasm/assembly/winograd-filter.ts):
+   * each thread sums the 16 or 36 transformed products over its tiles into a
+   * private part, the parts are added (REDUCE), and one transform back adds
+   * them to dw.
    */
   private runWinogradFilter(d: DirectShape, m: 2 | 4, x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null): void {
     const rt = this.rt;
