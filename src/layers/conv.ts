@@ -10,7 +10,7 @@ import {
 } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
 import { im2col, col2im } from "../kernels/js/conv.js";
-import { Layer, makeParam, expectRank, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "./layer.js";
+import { Layer, makeParam, expectRank, unrequestedGradient, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "./layer.js";
 import { checkInit, initBias, initWeight, type InitName } from "./init.js";
 import { Rng } from "../random.js";
 import { allocFloats } from "../tensor.js";
@@ -174,7 +174,7 @@ export class Conv2d extends Layer {
     let dy = this.unbatched ? dyIn.reshape(outShape) : dyIn;
     if (this.reluFused) dy = reluMask(this.requireCache(this.y), dy);
     // conv2dBackwardData overwrites dx; without it the input's gradient is reported as zeros.
-    const dx = this.inputGrad ? Tensor.empty(x.shape) : new Tensor(x.shape);
+    const dx = this.inputGrad ? Tensor.empty(x.shape) : unrequestedGradient(x.shape);
     if (this.inputGrad) getBackend().conv2dBackwardData(dy.data, this.weight.value.data, dx.data, g);
     accumulateConvGrads(x, dy, g, this.weight, this.bias);
     return this.unbatched ? dx.reshape(dx.shape.slice(1)) : dx;

@@ -5,7 +5,7 @@
 import { Tensor, formatShape } from "../tensor.js";
 import { ShapeError, positiveInt } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
-import { Layer, makeParam, type ForwardContext, type Param, type ShapeInfo } from "./layer.js";
+import { Layer, makeParam, unrequestedGradient, type ForwardContext, type Param, type ShapeInfo } from "./layer.js";
 import { checkInit, initBias, initWeight, type InitName } from "./init.js";
 import { Rng, globalRng } from "../random.js";
 
@@ -94,7 +94,7 @@ export class Linear extends Layer {
     this.checkGradShape(dy, [...x.shape.slice(0, -1), this.outFeatures]);
     const rows = x.size / this.inFeatures;
     const backend = getBackend();
-    const dx = new Tensor(x.shape);
+    const dx = this.inputGrad ? Tensor.empty(x.shape) : unrequestedGradient(x.shape); // matmul overwrites dx
     // dx = dy W; dW += dy^T x; db += sum of dy over rows.
     if (this.inputGrad) backend.matmul(dy.data, this.weight.value.data, dx.data, rows, this.inFeatures, this.outFeatures);
     if (this.weight.trainable) {

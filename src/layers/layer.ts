@@ -5,7 +5,7 @@
  * describes itself (options, parameters, multiply-accumulates) so that
  * containers can summarise, save and rebuild it.
  */
-import { Tensor, formatShape, isFloat64Mode } from "../tensor.js";
+import { Tensor, formatShape, isFloat64Mode, withScopedAllocator } from "../tensor.js";
 import { getBackend } from "../kernels/index.js";
 import { ShapeError } from "../shape.js";
 
@@ -73,6 +73,15 @@ export interface ShapeInfo {
  */
 export function makeParam(name: string, value: Tensor): Param {
   return { name, value: resident(value), grad: resident(Tensor.zeros(value.shape)), trainable: true };
+}
+
+/**
+ * The zeros backward() returns for an input whose gradient nobody asked for
+ * (ForwardContext.inputGrad false): an ordinary array, not step memory, so
+ * that the container need not zero it and then copy it out.
+ */
+export function unrequestedGradient(shape: number[]): Tensor {
+  return withScopedAllocator(null, () => new Tensor(shape));
 }
 
 function resident(value: Tensor): Tensor {
