@@ -265,7 +265,7 @@ for (const threads of [1, 2]) {
 
     // One image: with two threads the kernels split the output channels when the filters outweigh
     // the image's columns (GEMM and Winograd), and cut few runs of tile rows into even shares.
-    test("batch-1 work splits (blocks of output channels, balanced runs of tile rows) equal js, every pass", () => {
+    test("batch-1 work splits (blocks of output channels, balanced runs of tile rows) and Winograd's packed filters equal js, every pass", () => {
       setup();
       const r = makeRandom(300 + threads);
       const cases: [ConvCase, ("auto" | "gemm" | "winograd" | "winograd4")[]][] = [
@@ -274,12 +274,15 @@ for (const threads of [1, 2]) {
         [{ batch: 1, c: 20, k: 38, h: 6, w: 7, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 }, ["gemm", "winograd", "winograd4"]],
         [{ batch: 1, c: 38, k: 20, h: 7, w: 6, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 }, ["winograd", "winograd4"]],
         [{ batch: 1, c: 64, k: 64, h: 24, w: 64, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 }, ["winograd"]],
+        // Winograd's pre-packed filters: more than one GEMM block of input channels (256), rows not a multiple of 4.
+        [{ batch: 1, c: 300, k: 10, h: 6, w: 5, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 }, ["winograd", "winograd4"]],
+        [{ batch: 2, c: 10, k: 270, h: 5, w: 6, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 }, ["winograd", "winograd4"]],
       ];
       for (const [cc, algos] of cases) {
         const g = convGeometry(cc)!;
-        const x = r.array(g.inChannels * g.inH * g.inW), w = r.array(g.outChannels * g.inChannels * g.kH * g.kW);
+        const x = r.array(g.batch * g.inChannels * g.inH * g.inW), w = r.array(g.outChannels * g.inChannels * g.kH * g.kW);
         const bias = r.array(g.outChannels), scale = r.array(g.outChannels, () => r.float() * 3);
-        const dy = r.array(g.outChannels * g.outH * g.outW);
+        const dy = r.array(g.batch * g.outChannels * g.outH * g.outW);
         const ref = new Float32Array(dy.length), dxRef = new Float32Array(x.length), dwRef = new Float32Array(w.length);
         js.conv2d(x, w, bias, ref, g, true, scale);
         js.conv2dBackwardData(dy, w, dxRef, g);

@@ -257,6 +257,55 @@ export function sgemm(
 }
 
 /**
+ * Where op(A)[i, p] sits in an A packed once for every product that uses it
+ * (packedA layout): for each block of KC columns p, the row panels of MR
+ * rows one after another, each [kc][MR]. mPad is the row count rounded up to
+ * MR (the padding rows are zero). The offset is in floats; i must be the
+ * first row of a panel for the panel's MR values to follow it.
+ */
+// @ts-ignore: decorator
+@inline export function packedAOffset(i: i32, p: i32, k: i32, mPad: i32): i32 {
+  const p0 = p - p % KC;
+  return p0 * mPad + (i >> 2) * min(KC, k - p0) * MR + (p - p0) * MR + (i & (MR - 1));
+}
+
+/**
+ * sgemm with A already packed (packedAOffset's layout, whole matrix), from
+ * row panel panel0 on: for operands packed once and used by many products,
+ * such as Winograd's transformed filters (each work item would otherwise
+ * pack all of them again).
+ */
+export function sgemmPackedA(
+  m: i32, n: i32, k: i32, ap: usize, mPad: i32, panel0: i32,
+  b: usize, ldb: i32, c: usize, ldc: i32, scratch: usize,
+): void {
+  if (m <= 0 || n <= 0 || k <= 0) return;
+  const pb = scratch + (<usize>(MC * KC) << 2);
+  const tile = pb + (<usize>(KC * NC) << 2);
+  for (let jc = 0; jc < n; jc += NC) {
+    const nc = min(NC, n - jc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      const beta = pc > 0;
+      packB(b, ldb, false, pc, kc, jc, nc, pb);
+      const block = ap + (<usize>(pc * mPad) << 2);
+      for (let ic = 0; ic < m; ic += MC) {
+        const mc = min(MC, m - ic);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = min(NR, nc - jr);
+          const bp = pb + (<usize>(jr * kc) << 2);
+          for (let ir = 0; ir < mc; ir += MR) {
+            const panel = panel0 + ((ic + ir) >> 2);
+            kernel4x8(kc, block + (<usize>(panel * kc * MR) << 2), bp,
+              c + (<usize>((ic + ir) * ldc + jc + jr) << 2), ldc, min(MR, mc - ir), nr, beta, tile);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
  * One thread's share of a GEMM. C is cut into chunks of whole panels of
  * columns (or, when C is tall and narrow, of rows), about four per thread,
  * which the threads take from the job's work counter. A chunk packs its own

@@ -11,7 +11,7 @@
 // winogradConv also runs F(4x4, 3x3) with the transforms of winograd4.ts.
 // It takes the record of direct.ts (D_* fields, with the flip for backward
 // data) and its band count as tile rows per work item.
-import { sgemm } from "./gemm";
+import { sgemmPackedA, packedAOffset } from "./gemm";
 import { transformPatches6, outputTiles4 } from "./winograd4";
 import { claim, blockStart } from "./work";
 import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_OW, D_BANDS, D_FLIP } from "./direct";
@@ -27,42 +27,60 @@ import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_
 }
 
 /**
- * One thread's share of U[16][cout][cin] = G g G^T for every filter; items
- * are output channels. With flip, w is stored [cin][cout][3][3] and rotated.
+ * One thread's share of U[16] = G g G^T for every filter, each of the 16
+ * matrices (cout x cin) stored packed for the GEMM (packedAOffset in
+ * gemm.ts), so that no work item packs them again. Items are groups of four
+ * output channels, one per vector lane (lanes past cout hold zeros). With
+ * flip, w is stored [cin][cout][3][3] and rotated.
  */
 export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: bool, counter: usize): void {
-  const plane = <usize>planeFloats(cout * cin) << 2; // bytes between the 16 matrices
-  for (let k = claim(counter); k < cout; k = claim(counter)) {
+  const mPad = (cout + 3) & ~3;
+  const plane = <usize>planeFloats(mPad * cin) << 2; // bytes between the 16 matrices
+  const step = flip ? 9 : 9 * cin; // floats between the filters of output channels k and k + 1
+  for (let q = claim(counter); q < mPad >> 2; q = claim(counter)) {
+    const k = q << 2, lanes = min(4, cout - k);
     for (let c = 0; c < cin; c++) {
       const src = w + (<usize>((flip ? c * cout + k : k * cin + c) * 9) << 2);
-      // g[i][j] (rotated by 180 degrees for the backward-data convolution)
-      let g0: f32, g1: f32, g2: f32, g3: f32, g4: f32, g5: f32, g6: f32, g7: f32, g8: f32;
-      if (flip) {
-        g0 = f(src, 8); g1 = f(src, 7); g2 = f(src, 6); g3 = f(src, 5); g4 = f(src, 4); g5 = f(src, 3); g6 = f(src, 2); g7 = f(src, 1); g8 = f(src, 0);
-      } else {
-        g0 = f(src, 0); g1 = f(src, 1); g2 = f(src, 2); g3 = f(src, 3); g4 = f(src, 4); g5 = f(src, 5); g6 = f(src, 6); g7 = f(src, 7); g8 = f(src, 8);
-      }
+      // g[i][j] of the four filters (rotated by 180 degrees for the backward-data convolution)
+      const g0 = filterTaps(src, flip ? 8 : 0, step, lanes), g1 = filterTaps(src, flip ? 7 : 1, step, lanes);
+      const g2 = filterTaps(src, flip ? 6 : 2, step, lanes), g3 = filterTaps(src, flip ? 5 : 3, step, lanes);
+      const g4 = filterTaps(src, 4, step, lanes), g5 = filterTaps(src, flip ? 3 : 5, step, lanes);
+      const g6 = filterTaps(src, flip ? 2 : 6, step, lanes), g7 = filterTaps(src, flip ? 1 : 7, step, lanes);
+      const g8 = filterTaps(src, flip ? 0 : 8, step, lanes);
       // Rows: t = G g (4x3), column by column.
-      const t00 = g0, t01 = g1, t02 = g2;
-      const t10 = (g0 + g3 + g6) * 0.5, t11 = (g1 + g4 + g7) * 0.5, t12 = (g2 + g5 + g8) * 0.5;
-      const t20 = (g0 - g3 + g6) * 0.5, t21 = (g1 - g4 + g7) * 0.5, t22 = (g2 - g5 + g8) * 0.5;
-      const t30 = g6, t31 = g7, t32 = g8;
-      const dst = u + (<usize>(k * cin + c) << 2);
+      const half = f32x4.splat(0.5);
+      const t10 = f32x4.mul(f32x4.add(f32x4.add(g0, g3), g6), half), t11 = f32x4.mul(f32x4.add(f32x4.add(g1, g4), g7), half);
+      const t12 = f32x4.mul(f32x4.add(f32x4.add(g2, g5), g8), half);
+      const t20 = f32x4.mul(f32x4.add(f32x4.sub(g0, g3), g6), half), t21 = f32x4.mul(f32x4.add(f32x4.sub(g1, g4), g7), half);
+      const t22 = f32x4.mul(f32x4.add(f32x4.sub(g2, g5), g8), half);
+      const dst = u + (<usize>packedAOffset(k, c, cin, mPad) << 2);
       // Columns: U = t G^T (4x4).
-      storeRow(dst, 0, plane, t00, t01, t02);
+      storeRow(dst, 0, plane, g0, g1, g2);
       storeRow(dst, 4, plane, t10, t11, t12);
       storeRow(dst, 8, plane, t20, t21, t22);
-      storeRow(dst, 12, plane, t30, t31, t32);
+      storeRow(dst, 12, plane, g6, g7, g8);
     }
   }
 }
 
+/** Tap i of up to four filters `step` floats apart, as one vector (lanes past `lanes` are zero). */
 // @ts-ignore: decorator
-@inline function storeRow(dst: usize, xi0: i32, plane: usize, a: f32, b: f32, c: f32): void {
-  store<f32>(dst + <usize>xi0 * plane, a);
-  store<f32>(dst + <usize>(xi0 + 1) * plane, (a + b + c) * 0.5);
-  store<f32>(dst + <usize>(xi0 + 2) * plane, (a - b + c) * 0.5);
-  store<f32>(dst + <usize>(xi0 + 3) * plane, c);
+@inline export function filterTaps(src: usize, i: i32, step: i32, lanes: i32): v128 {
+  const p = src + (<usize>i << 2), s = <usize>step << 2;
+  let v = f32x4.splat(0);
+  v = f32x4.replace_lane(v, 0, load<f32>(p));
+  if (lanes > 1) v = f32x4.replace_lane(v, 1, load<f32>(p + s));
+  if (lanes > 2) v = f32x4.replace_lane(v, 2, load<f32>(p + 2 * s));
+  if (lanes > 3) v = f32x4.replace_lane(v, 3, load<f32>(p + 3 * s));
+  return v;
+}
+
+// @ts-ignore: decorator
+@inline function storeRow(dst: usize, xi0: i32, plane: usize, a: v128, b: v128, c: v128): void {
+  v128.store(dst + <usize>xi0 * plane, a);
+  v128.store(dst + <usize>(xi0 + 1) * plane, f32x4.mul(f32x4.add(f32x4.add(a, b), c), f32x4.splat(0.5)));
+  v128.store(dst + <usize>(xi0 + 2) * plane, f32x4.mul(f32x4.add(f32x4.sub(a, b), c), f32x4.splat(0.5)));
+  v128.store(dst + <usize>(xi0 + 3) * plane, c);
 }
 
 /**
@@ -137,12 +155,13 @@ export function winogradConv(
       t += (tr1 - tr0) * tilesW;
       r += tr1 - tr0;
     }
-    // M[xi] = U[xi] (cout x cin) * V[xi] (cin x T), rows [k0, k1)
-    const uPlane = <usize>planeFloats(cout * cin) << 2, mPlane = <usize>planeFloats(cout * T) << 2;
-    const uBlock = u + (<usize>(k0 * cin) << 2), mBlock = mBase + (<usize>(k0 * T) << 2);
+    // M[xi] = U[xi] (cout x cin, packed) * V[xi] (cin x T), rows [k0, k1)
+    const mPad = (cout + 3) & ~3;
+    const uPlane = <usize>planeFloats(mPad * cin) << 2, mPlane = <usize>planeFloats(cout * T) << 2;
+    const mBlock = mBase + (<usize>(k0 * T) << 2);
     for (let xi = 0; xi < P; xi++) {
-      sgemm(k1 - k0, T, cin, uBlock + <usize>xi * uPlane, cin, false, vBase + <usize>xi * vPlane, T, false,
-        mBlock + <usize>xi * mPlane, T, false, gemmScratch);
+      sgemmPackedA(k1 - k0, T, cin, u + <usize>xi * uPlane, mPad, k0 >> 2, vBase + <usize>xi * vPlane, T,
+        mBlock + <usize>xi * mPlane, T, gemmScratch);
     }
     // Y = A^T M A for each output channel and tile, times the scale, plus bias, and ReLU, image by image.
     const kOff = <usize>k0 << 2;

@@ -13,69 +13,41 @@
 // Vectors hold four tiles side by side; a partial group at the end of a tile
 // row is computed in full (from zero padding) and stored lane by lane.
 import { claim } from "./work";
-import { planeFloats } from "./winograd";
-
-// @ts-ignore: decorator
-@inline function f(p: usize, i: i32): f32 {
-  return load<f32>(p + (<usize>i << 2));
-}
+import { planeFloats, filterTaps } from "./winograd";
+import { packedAOffset } from "./gemm";
 
 /**
- * One thread's share of U[36][cout][cin] = G g G^T for every filter; items
- * are output channels. With flip, w is stored [cin][cout][3][3] and rotated.
- * Four input channels per vector: in inference the filters are transformed on
- * every call, and VGG-16's 512-channel layers have 262,144 of them.
+ * One thread's share of U[36] = G g G^T for every filter, each of the 36
+ * matrices (cout x cin) stored packed for the GEMM (packedAOffset in
+ * gemm.ts), so that no work item packs them again. Items are groups of four
+ * output channels, one per vector lane (lanes past cout hold zeros). With
+ * flip, w is stored [cin][cout][3][3] and rotated.
  */
 export function winograd4Filters(w: usize, u: usize, cout: i32, cin: i32, flip: bool, counter: usize): void {
-  const plane = <usize>planeFloats(cout * cin) << 2;
-  // Floats between the filters of input channels c and c + 1.
-  const step = flip ? 9 * cout : 9;
-  for (let k = claim(counter); k < cout; k = claim(counter)) {
-    const first = w + (<usize>((flip ? k : k * cin) * 9) << 2);
-    let c = 0;
-    for (; c + 4 <= cin; c += 4) {
-      const src = first + (<usize>(c * step) << 2);
-      const dst = u + (<usize>(k * cin + c) << 2);
+  const mPad = (cout + 3) & ~3;
+  const plane = <usize>planeFloats(mPad * cin) << 2;
+  const step = flip ? 9 : 9 * cin; // floats between the filters of output channels k and k + 1
+  for (let q = claim(counter); q < mPad >> 2; q = claim(counter)) {
+    const k = q << 2, lanes = min(4, cout - k);
+    for (let c = 0; c < cin; c++) {
+      const src = w + (<usize>((flip ? c * cout + k : k * cin + c) * 9) << 2);
       // g[r][j] of the four filters (rotated by 180 degrees for the backward-data convolution)
-      const g0 = taps4(src, flip ? 8 : 0, step), g1 = taps4(src, flip ? 7 : 1, step), g2 = taps4(src, flip ? 6 : 2, step);
-      const g3 = taps4(src, flip ? 5 : 3, step), g4 = taps4(src, 4, step), g5 = taps4(src, flip ? 3 : 5, step);
-      const g6 = taps4(src, flip ? 2 : 6, step), g7 = taps4(src, flip ? 1 : 7, step), g8 = taps4(src, flip ? 0 : 8, step);
+      const g0 = filterTaps(src, flip ? 8 : 0, step, lanes), g1 = filterTaps(src, flip ? 7 : 1, step, lanes);
+      const g2 = filterTaps(src, flip ? 6 : 2, step, lanes), g3 = filterTaps(src, flip ? 5 : 3, step, lanes);
+      const g4 = filterTaps(src, 4, step, lanes), g5 = filterTaps(src, flip ? 3 : 5, step, lanes);
+      const g6 = filterTaps(src, flip ? 2 : 6, step, lanes), g7 = filterTaps(src, flip ? 1 : 7, step, lanes);
+      const g8 = filterTaps(src, flip ? 0 : 8, step, lanes);
+      const dst = u + (<usize>packedAOffset(k, c, cin, mPad) << 2);
       // Rows i of t = G g (6x3), each stored as row i of U = t G^T.
-      const q = f32x4.splat(0.25);
-      filterRow4(dst, 0, plane, f32x4.mul(g0, q), f32x4.mul(g1, q), f32x4.mul(g2, q));
+      const q4 = f32x4.splat(0.25);
+      filterRow4(dst, 0, plane, f32x4.mul(g0, q4), f32x4.mul(g1, q4), f32x4.mul(g2, q4));
       filterRow4(dst, 6, plane, gMinus(g0, g3, g6, 1), gMinus(g1, g4, g7, 1), gMinus(g2, g5, g8, 1));
       filterRow4(dst, 12, plane, gMinus(g0, g3, g6, -1), gMinus(g1, g4, g7, -1), gMinus(g2, g5, g8, -1));
       filterRow4(dst, 18, plane, gPlus(g0, g3, g6, 1), gPlus(g1, g4, g7, 1), gPlus(g2, g5, g8, 1));
       filterRow4(dst, 24, plane, gPlus(g0, g3, g6, -1), gPlus(g1, g4, g7, -1), gPlus(g2, g5, g8, -1));
       filterRow4(dst, 30, plane, g6, g7, g8);
     }
-    for (; c < cin; c++) {
-      const src = first + (<usize>(c * step) << 2);
-      let g0: f32, g1: f32, g2: f32, g3: f32, g4: f32, g5: f32, g6: f32, g7: f32, g8: f32;
-      if (flip) {
-        g0 = f(src, 8); g1 = f(src, 7); g2 = f(src, 6); g3 = f(src, 5); g4 = f(src, 4); g5 = f(src, 3); g6 = f(src, 2); g7 = f(src, 1); g8 = f(src, 0);
-      } else {
-        g0 = f(src, 0); g1 = f(src, 1); g2 = f(src, 2); g3 = f(src, 3); g4 = f(src, 4); g5 = f(src, 5); g6 = f(src, 6); g7 = f(src, 7); g8 = f(src, 8);
-      }
-      const dst = u + (<usize>(k * cin + c) << 2);
-      filterRow(dst, 0, plane, g0 * 0.25, g1 * 0.25, g2 * 0.25);
-      filterRow(dst, 6, plane, -(g0 + g3 + g6) * SIXTH, -(g1 + g4 + g7) * SIXTH, -(g2 + g5 + g8) * SIXTH);
-      filterRow(dst, 12, plane, -(g0 - g3 + g6) * SIXTH, -(g1 - g4 + g7) * SIXTH, -(g2 - g5 + g8) * SIXTH);
-      filterRow(dst, 18, plane, G3(g0, g3, g6), G3(g1, g4, g7), G3(g2, g5, g8));
-      filterRow(dst, 24, plane, G4(g0, g3, g6), G4(g1, g4, g7), G4(g2, g5, g8));
-      filterRow(dst, 30, plane, g6, g7, g8);
-    }
   }
-}
-
-/** Tap i of four filters `step` floats apart. */
-// @ts-ignore: decorator
-@inline function taps4(src: usize, i: i32, step: i32): v128 {
-  const p = src + (<usize>i << 2), s = <usize>step << 2;
-  let v = f32x4.splat(load<f32>(p));
-  v = f32x4.replace_lane(v, 1, load<f32>(p + s));
-  v = f32x4.replace_lane(v, 2, load<f32>(p + 2 * s));
-  return f32x4.replace_lane(v, 3, load<f32>(p + 3 * s));
 }
 
 /** Rows 1 and 2 of G (sign = 1, -1) times (a, b, c): -(a + b + c) / 6 and -(a - b + c) / 6. */
@@ -105,27 +77,6 @@ export function winograd4Filters(w: usize, u: usize, cout: i32, cin: i32, flip: 
 }
 
 const SIXTH: f32 = 1.0 / 6, TWELFTH: f32 = 1.0 / 12, TWENTYFOURTH: f32 = 1.0 / 24;
-
-/** Rows 3 and 4 of G times (a, b, c): a/24 + b/12 + c/6 and a/24 - b/12 + c/6. */
-// @ts-ignore: decorator
-@inline function G3(a: f32, b: f32, c: f32): f32 {
-  return a * TWENTYFOURTH + b * TWELFTH + c * SIXTH;
-}
-// @ts-ignore: decorator
-@inline function G4(a: f32, b: f32, c: f32): f32 {
-  return a * TWENTYFOURTH - b * TWELFTH + c * SIXTH;
-}
-
-/** U[xi0 .. xi0 + 5] = G (a, b, c): one row of U. */
-// @ts-ignore: decorator
-@inline function filterRow(dst: usize, xi0: i32, plane: usize, a: f32, b: f32, c: f32): void {
-  store<f32>(dst + <usize>xi0 * plane, a * 0.25);
-  store<f32>(dst + <usize>(xi0 + 1) * plane, -(a + b + c) * SIXTH);
-  store<f32>(dst + <usize>(xi0 + 2) * plane, -(a - b + c) * SIXTH);
-  store<f32>(dst + <usize>(xi0 + 3) * plane, G3(a, b, c));
-  store<f32>(dst + <usize>(xi0 + 4) * plane, G4(a, b, c));
-  store<f32>(dst + <usize>(xi0 + 5) * plane, c);
-}
 
 /** B^T x for six vectors, written to out[0..5] at the given byte step. */
 // @ts-ignore: decorator

@@ -538,7 +538,7 @@ export class WasmBackend implements Backend {
     const pbias = e.bias ? rt.put(e.bias) : 0;
     const pscale = e.scale ? rt.put(e.scale) : 0;
     const P = (m + 2) * (m + 2); // transformed matrices
-    const pu = rt.alloc(P * winogradPlane(d.cout * d.cin));
+    const pu = rt.alloc(P * winogradPlane(Math.ceil(d.cout / 4) * 4 * d.cin)); // packed for the GEMM, rows padded to 4
     const py = rt.out(out);
     const tilesH = Math.ceil(d.outH / m), tilesW = Math.ceil(d.outW / m);
     const flops = 2 * P * d.cout * d.cin * tilesH * tilesW * d.batch;
