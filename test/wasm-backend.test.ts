@@ -7,6 +7,9 @@
 import { test, describe, after } from "node:test";
 import assert from "node:assert/strict";
 import { JsBackend } from "../src/kernels/js/index.js";
+import { getBackend, setBackend, registerBackend } from "../src/kernels/index.js";
+import { Conv2d } from "../src/layers/conv.js";
+import { Tensor } from "../src/tensor.js";
 import { WasmBackend, wasmSupported } from "../src/kernels/wasm/index.js";
 import { windowOutput, type Conv2dGeometry, type Pool2dGeometry } from "../src/shape.js";
 
@@ -576,6 +579,30 @@ describe("wasm backend, general", { skip: supported ? false : "no WebAssembly SI
     rt.getF32(p, outArr);
     assert.ok(again.every((v) => v === 3));
     assert.equal(rt.allocResident(internals.residentLimit / 4 + 16), null, "over the limit: null, and the caller uses an ordinary array");
+  });
+
+  test("when the wasm memory cannot grow, a parameter falls back to an ordinary array and a kernel call says it is out of memory", () => {
+    const previous = getBackend().name, original = setBackend("wasm");
+    const fresh = new WasmBackend(1); // a small memory: a large layer must grow it
+    registerBackend(fresh);
+    try {
+      setBackend("wasm");
+      (fresh.rt.memory as { grow(pages: number): number }).grow = () => {
+        throw new RangeError("WebAssembly.Memory.grow(): Maximum memory size exceeded");
+      };
+      assert.equal(fresh.rt.allocResident(16 << 20), null, "no room: null");
+      const conv = new Conv2d({ inChannels: 256, outChannels: 256, kernelSize: 3 }); // 2.4 MB of weights, 2.4 of gradient
+      assert.equal(fresh.rt.isResident(conv.weight.value.data), false);
+      assert.ok(conv.weight.value.data.some((v) => v !== 0), "initialised all the same");
+      // A kernel call that needs more memory than there is says so, and what to do.
+      const x = Tensor.randn([1, 256, 4, 4], 1);
+      assert.throws(() => conv.forward(x), /wasm backend: out of memory: .*smaller batch or model, or setBackend\("js"\)/);
+      delete (fresh.rt.memory as { grow?: unknown }).grow; // the prototype's grow again
+      assert.deepEqual(conv.forward(x).shape, [1, 256, 2, 2]);
+    } finally {
+      registerBackend(original);
+      setBackend(previous);
+    }
   });
 
   test("a large problem grows the wasm memory and stays correct", () => {

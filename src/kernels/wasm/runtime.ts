@@ -205,7 +205,11 @@ export class WasmRuntime {
     }
     if (at < 0) {
       at = this.heapEnd;
-      this.ensure(at + bytes);
+      try {
+        this.ensure(at + bytes);
+      } catch {
+        return null; // the memory cannot grow (4 GiB, or the browser refused): the caller uses an ordinary array
+      }
       this.heapEnd = at + bytes;
       this.arenaBase = this.top = this.heapEnd;
     }
@@ -249,7 +253,14 @@ export class WasmRuntime {
     const current = this.memory.buffer.byteLength / PAGE;
     const want = Math.min(MAX_PAGES - current, Math.max(pages, Math.ceil(current / 4)));
     if (want < pages) throw new RangeError(`wasm backend: needs ${end} bytes of memory, over the 4 GiB limit`);
-    this.memory.grow(want);
+    try {
+      this.memory.grow(want);
+    } catch (e) {
+      throw new RangeError(
+        `wasm backend: out of memory: growing its WebAssembly memory to ${(end / 2 ** 20).toFixed(0)} MB failed ` +
+          `(${e instanceof Error ? e.message : String(e)}); use a smaller batch or model, or setBackend("js")`,
+      );
+    }
     this.refreshViews();
   }
 
