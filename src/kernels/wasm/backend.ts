@@ -505,14 +505,17 @@ export class WasmBackend implements Backend {
     // Measured (one thread, CPU ms, bench/kernels.mjs, forward): F(2x2) 1.3-2.3x faster than
     // the best other kernel from 16 channels up (ResNet-20 16x32x32 5.4 against the direct
     // kernel's 8.4, 64x8x8 3.6 against GEMM's 8.4; VGG-16 512x14x14 13.7 against GEMM's 21.3),
-    // even with 8 channels (2.1 against 2.2), slower when the batch has few tiles to reuse
-    // the 16 transformed filter matrices (ResNet-50 512x7x7 at batch 1: 7.5 against 6.7).
+    // even with 8 channels (2.1 against 2.2). With large filter sets it needs enough tiles to
+    // pay for transforming the filters: since the transform writes the GEMM's packed panels
+    // (no re-packing per work item), 16 tiles do (wall ms, batch 1, 1 / 2 threads: 512x7x7
+    // 4.6 / 2.7 against GEMM's 5.4 / 3.1, 256x7x7 1.1 / 0.75 against 1.4 / 0.86, 384->192
+    // on 8x8 1.2 / 0.8 against 1.8 / 1.0) and 9 do not (512x6x6: 4.2 / 2.4 against 4.0 / 2.2).
     // Tiles are counted over the batch: a work item's tiles may come from several images.
     const cin = pass === "forward" ? g.inChannels : g.outChannels;
     const cout = pass === "forward" ? g.outChannels : g.inChannels;
     const outH = pass === "forward" ? g.outH : g.inH, outW = pass === "forward" ? g.outW : g.inW;
     const tiles = Math.ceil(outH / 2) * Math.ceil(outW / 2) * g.batch;
-    if (!(cin >= 16 && cout >= 16 && (16 * cin * cout * 4 <= WINOGRAD_ITEM_BYTES || tiles >= 49))) return 0;
+    if (!(cin >= 16 && cout >= 16 && (16 * cin * cout * 4 <= WINOGRAD_ITEM_BYTES || tiles >= 16))) return 0;
     // F(4x4, 3x3): 2.25 multiplications per output against 4, but larger transforms and
     // 36 filter matrices to re-pack per work item. Measured (as above, forward / backward
     // data): ResNet-20 16x32x32 4.6 / 4.6 against F(2x2)'s 5.4 / 5.8, 32x16x16 3.4 / 3.3
