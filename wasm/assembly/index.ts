@@ -9,7 +9,7 @@ import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
 import { relu, reluBackward, addRelu, sgdMomentum } from "./eltwise";
 import { directForward, directBackwardFilter } from "./direct";
 import { winogradFilters, winogradConv } from "./winograd";
-import { winograd4Filters, winograd4FilterOut } from "./winograd4";
+import { winograd4FilterOut } from "./winograd4";
 import { winogradFilterGrad, winogradFilterOut } from "./winograd-filter";
 
 export const JOB_GEMM = 1, JOB_CONV_FORWARD = 2, JOB_CONV_BACKWARD_DATA = 3, JOB_CONV_BACKWARD_FILTER = 4,
@@ -17,7 +17,7 @@ export const JOB_GEMM = 1, JOB_CONV_FORWARD = 2, JOB_CONV_BACKWARD_DATA = 3, JOB
   JOB_BN_TRAIN = 10, JOB_BN_APPLY = 11, JOB_BN_BACKWARD = 12, JOB_IM2COL = 13, JOB_COL2IM = 14,
   JOB_RELU = 15, JOB_RELU_BACKWARD = 16, JOB_DIRECT_FORWARD = 17, JOB_DIRECT_FILTER = 18,
   JOB_WINOGRAD_FILTERS = 19, JOB_WINOGRAD = 20, JOB_ADD = 21, JOB_WINOGRAD_FILTER_GRAD = 22,
-  JOB_WINOGRAD_FILTER_OUT = 23, JOB_WINOGRAD4_FILTERS = 24, JOB_SGD_MOMENTUM = 25;
+  JOB_WINOGRAD_FILTER_OUT = 23, JOB_SGD_MOMENTUM = 24;
 
 /**
  * Byte offsets inside the job block. The work counter (see work.ts) has a
@@ -166,12 +166,8 @@ export function runJob(job: usize, tid: i32): void {
       break;
     }
     case JOB_WINOGRAD_FILTERS:
-      // args: w u cout cin flip
-      winogradFilters(ptr(job, 0), ptr(job, 1), arg(job, 2), arg(job, 3), arg(job, 4) != 0, counter);
-      break;
-    case JOB_WINOGRAD4_FILTERS:
-      // args: w u cout cin flip
-      winograd4Filters(ptr(job, 0), ptr(job, 1), arg(job, 2), arg(job, 3), arg(job, 4) != 0, counter);
+      // args: w u cout cin flip m
+      winogradFilters(ptr(job, 0), ptr(job, 1), arg(job, 2), arg(job, 3), arg(job, 4) != 0, arg(job, 5), counter);
       break;
     case JOB_WINOGRAD:
       // args: d x u bias y relu scratchBase stride gemmBytes m (output tile size, 2 or 4) scale kBlocks

@@ -12,7 +12,7 @@
 // It takes the record of direct.ts (D_* fields, with the flip for backward
 // data) and its band count as tile rows per work item.
 import { sgemmPackedA, packedAOffset } from "./gemm";
-import { transformPatches6, outputTiles4 } from "./winograd4";
+import { transformPatches6, outputTiles4, transformFilter4 } from "./winograd4";
 import { claim, blockStart } from "./work";
 import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_OW, D_BANDS, D_FLIP } from "./direct";
 
@@ -27,15 +27,16 @@ import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_
 }
 
 /**
- * One thread's share of U[16] = G g G^T for every filter, each of the 16
- * matrices (cout x cin) stored packed for the GEMM (packedAOffset in
- * gemm.ts), so that no work item packs them again. Items are groups of four
- * output channels, one per vector lane (lanes past cout hold zeros). With
- * flip, w is stored [cin][cout][3][3] and rotated.
+ * One thread's share of U = G g G^T for every filter, F(m x m, 3x3) with
+ * m = 2 (16 matrices) or 4 (36, winograd4.ts), each matrix (cout x cin)
+ * stored packed for the GEMM (packedAOffset in gemm.ts) so that no work item
+ * packs them again. Items are groups of four output channels, one per vector
+ * lane (lanes past cout hold zeros). With flip, w is stored [cin][cout][3][3]
+ * and rotated.
  */
-export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: bool, counter: usize): void {
+export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: bool, m: i32, counter: usize): void {
   const mPad = (cout + 3) & ~3;
-  const plane = <usize>planeFloats(mPad * cin) << 2; // bytes between the 16 matrices
+  const plane = <usize>planeFloats(mPad * cin) << 2; // bytes between the transformed matrices
   const step = flip ? 9 : 9 * cin; // floats between the filters of output channels k and k + 1
   for (let q = claim(counter); q < mPad >> 2; q = claim(counter)) {
     const k = q << 2, lanes = min(4, cout - k);
@@ -47,25 +48,34 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
       const g4 = filterTaps(src, 4, step, lanes), g5 = filterTaps(src, flip ? 3 : 5, step, lanes);
       const g6 = filterTaps(src, flip ? 2 : 6, step, lanes), g7 = filterTaps(src, flip ? 1 : 7, step, lanes);
       const g8 = filterTaps(src, flip ? 0 : 8, step, lanes);
-      // Rows: t = G g (4x3), column by column.
-      const half = f32x4.splat(0.5);
-      const t10 = f32x4.mul(f32x4.add(f32x4.add(g0, g3), g6), half), t11 = f32x4.mul(f32x4.add(f32x4.add(g1, g4), g7), half);
-      const t12 = f32x4.mul(f32x4.add(f32x4.add(g2, g5), g8), half);
-      const t20 = f32x4.mul(f32x4.add(f32x4.sub(g0, g3), g6), half), t21 = f32x4.mul(f32x4.add(f32x4.sub(g1, g4), g7), half);
-      const t22 = f32x4.mul(f32x4.add(f32x4.sub(g2, g5), g8), half);
       const dst = u + (<usize>packedAOffset(k, c, cin, mPad) << 2);
-      // Columns: U = t G^T (4x4).
-      storeRow(dst, 0, plane, g0, g1, g2);
-      storeRow(dst, 4, plane, t10, t11, t12);
-      storeRow(dst, 8, plane, t20, t21, t22);
-      storeRow(dst, 12, plane, g6, g7, g8);
+      if (m == 4) transformFilter4(dst, plane, g0, g1, g2, g3, g4, g5, g6, g7, g8);
+      else transformFilter2(dst, plane, g0, g1, g2, g3, g4, g5, g6, g7, g8);
     }
   }
 }
 
+/** U[0..15] = G g G^T for four filters (one per lane) from their taps, stored `plane` bytes apart from dst. */
+// @ts-ignore: decorator
+@inline function transformFilter2(
+  dst: usize, plane: usize, g0: v128, g1: v128, g2: v128, g3: v128, g4: v128, g5: v128, g6: v128, g7: v128, g8: v128,
+): void {
+  // Rows: t = G g (4x3), column by column.
+  const half = f32x4.splat(0.5);
+  const t10 = f32x4.mul(f32x4.add(f32x4.add(g0, g3), g6), half), t11 = f32x4.mul(f32x4.add(f32x4.add(g1, g4), g7), half);
+  const t12 = f32x4.mul(f32x4.add(f32x4.add(g2, g5), g8), half);
+  const t20 = f32x4.mul(f32x4.add(f32x4.sub(g0, g3), g6), half), t21 = f32x4.mul(f32x4.add(f32x4.sub(g1, g4), g7), half);
+  const t22 = f32x4.mul(f32x4.add(f32x4.sub(g2, g5), g8), half);
+  // Columns: U = t G^T (4x4).
+  storeRow(dst, 0, plane, g0, g1, g2);
+  storeRow(dst, 4, plane, t10, t11, t12);
+  storeRow(dst, 8, plane, t20, t21, t22);
+  storeRow(dst, 12, plane, g6, g7, g8);
+}
+
 /** Tap i of up to four filters `step` floats apart, as one vector (lanes past `lanes` are zero). */
 // @ts-ignore: decorator
-@inline export function filterTaps(src: usize, i: i32, step: i32, lanes: i32): v128 {
+@inline function filterTaps(src: usize, i: i32, step: i32, lanes: i32): v128 {
   const p = src + (<usize>i << 2), s = <usize>step << 2;
   let v = f32x4.splat(0);
   v = f32x4.replace_lane(v, 0, load<f32>(p));

@@ -13,41 +13,25 @@
 // Vectors hold four tiles side by side; a partial group at the end of a tile
 // row is computed in full (from zero padding) and stored lane by lane.
 import { claim } from "./work";
-import { planeFloats, filterTaps } from "./winograd";
-import { packedAOffset } from "./gemm";
+import { planeFloats } from "./winograd";
 
 /**
- * One thread's share of U[36] = G g G^T for every filter, each of the 36
- * matrices (cout x cin) stored packed for the GEMM (packedAOffset in
- * gemm.ts), so that no work item packs them again. Items are groups of four
- * output channels, one per vector lane (lanes past cout hold zeros). With
- * flip, w is stored [cin][cout][3][3] and rotated.
+ * U[0..35] = G g G^T for four filters (one per lane) from their taps g0..g8,
+ * stored `plane` bytes apart from dst: F(4x4, 3x3)'s filter transform
+ * (winogradFilters in winograd.ts runs it over every filter).
  */
-export function winograd4Filters(w: usize, u: usize, cout: i32, cin: i32, flip: bool, counter: usize): void {
-  const mPad = (cout + 3) & ~3;
-  const plane = <usize>planeFloats(mPad * cin) << 2;
-  const step = flip ? 9 : 9 * cin; // floats between the filters of output channels k and k + 1
-  for (let q = claim(counter); q < mPad >> 2; q = claim(counter)) {
-    const k = q << 2, lanes = min(4, cout - k);
-    for (let c = 0; c < cin; c++) {
-      const src = w + (<usize>((flip ? c * cout + k : k * cin + c) * 9) << 2);
-      // g[r][j] of the four filters (rotated by 180 degrees for the backward-data convolution)
-      const g0 = filterTaps(src, flip ? 8 : 0, step, lanes), g1 = filterTaps(src, flip ? 7 : 1, step, lanes);
-      const g2 = filterTaps(src, flip ? 6 : 2, step, lanes), g3 = filterTaps(src, flip ? 5 : 3, step, lanes);
-      const g4 = filterTaps(src, 4, step, lanes), g5 = filterTaps(src, flip ? 3 : 5, step, lanes);
-      const g6 = filterTaps(src, flip ? 2 : 6, step, lanes), g7 = filterTaps(src, flip ? 1 : 7, step, lanes);
-      const g8 = filterTaps(src, flip ? 0 : 8, step, lanes);
-      const dst = u + (<usize>packedAOffset(k, c, cin, mPad) << 2);
-      // Rows i of t = G g (6x3), each stored as row i of U = t G^T.
-      const q4 = f32x4.splat(0.25);
-      filterRow4(dst, 0, plane, f32x4.mul(g0, q4), f32x4.mul(g1, q4), f32x4.mul(g2, q4));
-      filterRow4(dst, 6, plane, gMinus(g0, g3, g6, 1), gMinus(g1, g4, g7, 1), gMinus(g2, g5, g8, 1));
-      filterRow4(dst, 12, plane, gMinus(g0, g3, g6, -1), gMinus(g1, g4, g7, -1), gMinus(g2, g5, g8, -1));
-      filterRow4(dst, 18, plane, gPlus(g0, g3, g6, 1), gPlus(g1, g4, g7, 1), gPlus(g2, g5, g8, 1));
-      filterRow4(dst, 24, plane, gPlus(g0, g3, g6, -1), gPlus(g1, g4, g7, -1), gPlus(g2, g5, g8, -1));
-      filterRow4(dst, 30, plane, g6, g7, g8);
-    }
-  }
+// @ts-ignore: decorator
+@inline export function transformFilter4(
+  dst: usize, plane: usize, g0: v128, g1: v128, g2: v128, g3: v128, g4: v128, g5: v128, g6: v128, g7: v128, g8: v128,
+): void {
+  // Rows i of t = G g (6x3), each stored as row i of U = t G^T.
+  const q4 = f32x4.splat(0.25);
+  filterRow4(dst, 0, plane, f32x4.mul(g0, q4), f32x4.mul(g1, q4), f32x4.mul(g2, q4));
+  filterRow4(dst, 6, plane, gMinus(g0, g3, g6, 1), gMinus(g1, g4, g7, 1), gMinus(g2, g5, g8, 1));
+  filterRow4(dst, 12, plane, gMinus(g0, g3, g6, -1), gMinus(g1, g4, g7, -1), gMinus(g2, g5, g8, -1));
+  filterRow4(dst, 18, plane, gPlus(g0, g3, g6, 1), gPlus(g1, g4, g7, 1), gPlus(g2, g5, g8, 1));
+  filterRow4(dst, 24, plane, gPlus(g0, g3, g6, -1), gPlus(g1, g4, g7, -1), gPlus(g2, g5, g8, -1));
+  filterRow4(dst, 30, plane, g6, g7, g8);
 }
 
 /** Rows 1 and 2 of G (sign = 1, -1) times (a, b, c): -(a + b + c) / 6 and -(a - b + c) / 6. */

@@ -159,7 +159,7 @@ export class WasmBackend implements Backend {
       "GEMM", "CONV_FORWARD", "CONV_BACKWARD_DATA", "CONV_BACKWARD_FILTER", "REDUCE", "MAXPOOL", "MAXPOOL_BACKWARD",
       "AVGPOOL", "AVGPOOL_BACKWARD", "BN_TRAIN", "BN_APPLY", "BN_BACKWARD", "IM2COL", "COL2IM", "RELU", "RELU_BACKWARD",
       "DIRECT_FORWARD", "DIRECT_FILTER", "WINOGRAD_FILTERS", "WINOGRAD", "ADD", "WINOGRAD_FILTER_GRAD",
-      "WINOGRAD_FILTER_OUT", "WINOGRAD4_FILTERS", "SGD_MOMENTUM",
+      "WINOGRAD_FILTER_OUT", "SGD_MOMENTUM",
     ];
     this.job = Object.fromEntries(names.map((n) => [n, this.rt.constant(`JOB_${n}`)]));
     if (threads !== undefined) this.rt.setThreads(threads);
@@ -546,8 +546,8 @@ export class WasmBackend implements Backend {
     const tilesH = Math.ceil(d.outH / m), tilesW = Math.ceil(d.outW / m);
     const flops = 2 * P * d.cout * d.cin * tilesH * tilesW * d.batch;
     const nth = this.threadsFor(flops);
-    rt.setArgs([pw, pu, d.cout, d.cin, d.flip ? 1 : 0]);
-    rt.run(m === 4 ? this.job.WINOGRAD4_FILTERS : this.job.WINOGRAD_FILTERS, this.threadsFor(d.cout * d.cin * 4 * P));
+    rt.setArgs([pw, pu, d.cout, d.cin, d.flip ? 1 : 0, m]);
+    rt.run(this.job.WINOGRAD_FILTERS, this.threadsFor(d.cout * d.cin * 4 * P));
     // Tile rows per work item (runs may span images): V and M cache-sized, and an item for every thread.
     // At least WINOGRAD_MIN_TILES tiles per item: each item re-packs all P transformed filter matrices.
     const totalRows = d.batch * tilesH;
