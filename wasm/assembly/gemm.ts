@@ -230,6 +230,21 @@ export function sgemm(
     }
     return;
   }
+  blocked(m, n, k, a, lda, transA, false, 0, 0, b, ldb, transB, c, ldc, accumulate, scratch);
+}
+
+/**
+ * Goto's loops: B packed a KC x NC block at a time; A packed a MC x KC block
+ * at a time, or (aPacked) already packed in packedAOffset's layout with
+ * mPad rows, from row panel panel0 on, where the same rows of a block are
+ * the same contiguous panels.
+ */
+function blocked(
+  m: i32, n: i32, k: i32,
+  a: usize, lda: i32, transA: bool, aPacked: bool, mPad: i32, panel0: i32,
+  b: usize, ldb: i32, transB: bool,
+  c: usize, ldc: i32, accumulate: bool, scratch: usize,
+): void {
   const pa = scratch;
   const pb = pa + (<usize>(MC * KC) << 2);
   const tile = pb + (<usize>(KC * NC) << 2);
@@ -241,13 +256,15 @@ export function sgemm(
       packB(b, ldb, transB, pc, kc, jc, nc, pb);
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
-        packA(a, lda, transA, ic, mc, pc, kc, pa);
+        let ap = pa;
+        if (aPacked) ap = a + (<usize>(pc * mPad + (panel0 + (ic >> 2)) * kc * MR) << 2);
+        else packA(a, lda, transA, ic, mc, pc, kc, pa);
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
           const bp = pb + (<usize>(jr * kc) << 2);
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
-            kernel4x8(kc, pa + (<usize>(ir * kc) << 2), bp,
+            kernel4x8(kc, ap + (<usize>(ir * kc) << 2), bp,
               c + (<usize>((ic + ir) * ldc + jc + jr) << 2), ldc, mr, nr, beta, tile);
           }
         }
@@ -280,29 +297,7 @@ export function sgemmPackedA(
   b: usize, ldb: i32, c: usize, ldc: i32, scratch: usize,
 ): void {
   if (m <= 0 || n <= 0 || k <= 0) return;
-  const pb = scratch + (<usize>(MC * KC) << 2);
-  const tile = pb + (<usize>(KC * NC) << 2);
-  for (let jc = 0; jc < n; jc += NC) {
-    const nc = min(NC, n - jc);
-    for (let pc = 0; pc < k; pc += KC) {
-      const kc = min(KC, k - pc);
-      const beta = pc > 0;
-      packB(b, ldb, false, pc, kc, jc, nc, pb);
-      const block = ap + (<usize>(pc * mPad) << 2);
-      for (let ic = 0; ic < m; ic += MC) {
-        const mc = min(MC, m - ic);
-        for (let jr = 0; jr < nc; jr += NR) {
-          const nr = min(NR, nc - jr);
-          const bp = pb + (<usize>(jr * kc) << 2);
-          for (let ir = 0; ir < mc; ir += MR) {
-            const panel = panel0 + ((ic + ir) >> 2);
-            kernel4x8(kc, block + (<usize>(panel * kc * MR) << 2), bp,
-              c + (<usize>((ic + ir) * ldc + jc + jr) << 2), ldc, min(MR, mc - ir), nr, beta, tile);
-          }
-        }
-      }
-    }
-  }
+  blocked(m, n, k, ap, 0, false, true, mPad, panel0, b, ldb, false, c, ldc, false, scratch);
 }
 
 /**
