@@ -7,3 +7,4 @@ export * from "./image-folder.js";
 export * from "./normalize.js";
 export * from "./augment.js";
 export * from "./loader.js";
+export * from "./imagenet-classes.js";

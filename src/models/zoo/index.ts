@@ -9,3 +9,4 @@ export { allConv, type AllConvOptions } from "./allconv.js";
 export { textCnn, type TextCnnOptions } from "./textcnn.js";
 export { MaskedConv2d, PositionBias, AdaptiveAvgPool2d, ShortcutPad, LENET_C3_CONNECTIONS } from "./layers.js";
 export type { ZooOptions } from "./common.js";
+export { torchvisionModel, recogniseTorchvisionArch, TORCHVISION_ARCHS, type TorchvisionArch, type TorchvisionModelOptions, type RecognisedArch } from "./torchvision.js";
