@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { setBackend, getBackend, listBackends } from "../kernels/index.js";
 import { setThreads, getThreads } from "../kernels/wasm/index.js";
 import { manualSeed } from "../random.js";
@@ -22,7 +22,10 @@ import { fit, evaluate, predict, TrainingDivergedError } from "../train/trainer.
 import { formatConfusion } from "../train/metrics.js";
 import { SGD, Adam, AdamW, RMSprop, Adagrad, decayGroups, type Optimizer } from "../train/optimizers.js";
 import { ReduceLROnPlateau, StepLR, CosineAnnealingLR, type Schedule } from "../train/schedules.js";
-import { saveModel, loadModelWithInfo, ModelFileError } from "../io/model-file.js";
+import { saveModel, loadModelWithInfo, ModelFileError, type ModelInfo } from "../io/model-file.js";
+import { replaceHead } from "../train/transfer.js";
+import { freeze } from "../models/named.js";
+import type { Layer } from "../layers/layer.js";
 import { splitDataset, type Dataset } from "../data/dataset.js";
 import { IdxFormatError } from "../data/idx.js";
 import { CifarFormatError } from "../data/cifar.js";
@@ -46,6 +49,9 @@ commands:
       --max-batches N      at most N batches per epoch (for quick trial runs; default all)
       --out DIR            where the model and checkpoints go (default runs/<model>-<dataset>)
       --resume             continue from the latest checkpoint in --out
+      --from DIR           fine-tune a saved or imported model (stride import) instead of building one: its head is
+                           replaced when the dataset's classes differ, and images are read at its input size
+      --freeze-until NAME  with --from: freeze every layer before NAME (e.g. layer4, fc, classifier) so only the rest trains
       --backend NAME       wasm (default where supported) | js
       --threads N          worker threads of the wasm backend (default: all cores)
       --seed N             seed for initialisation, shuffling and augmentation (default 1)
@@ -155,10 +161,14 @@ async function trainCommand(argv: string[]): Promise<number> {
       backend: { type: "string" }, threads: { type: "string" }, seed: { type: "string" },
       "image-size": { type: "string" }, progress: { type: "string", default: "auto" },
       "model-width": { type: "string" }, "max-batches": { type: "string" },
+      from: { type: "string" }, "freeze-until": { type: "string" },
     },
   });
   if (positionals.length > 1) throw new CliError(`train takes one model name, got ${positionals.join(" ")}`);
-  const modelName = positionals[0] ?? "lenet5";
+  if (o.from !== undefined && positionals.length > 0) throw new CliError(`--from ${o.from} gives the model; do not name one too (${positionals[0]})`);
+  if (o["freeze-until"] !== undefined && o.from === undefined) throw new CliError("--freeze-until freezes layers of a pretrained model: use it with --from DIR");
+  const start = o.from !== undefined ? loadStartingModel(o.from) : undefined;
+  const modelName = start?.name ?? positionals[0] ?? "lenet5";
   selectBackend(o.backend, o.threads);
   const seed = number("seed", o.seed, 1, Number.isInteger);
   const epochs = number("epochs", o.epochs, 20, (x) => Number.isInteger(x) && x >= 1);
@@ -173,7 +183,9 @@ async function trainCommand(argv: string[]): Promise<number> {
 
   const started = performance.now();
   const data = loadNamedDataset(o.dataset!, {
-    dataDir: o["data-dir"], seed, imageSize: o["image-size"] ? number("image-size", o["image-size"], 32, (x) => Number.isInteger(x) && x >= 4) : undefined,
+    dataDir: o["data-dir"], seed,
+    imageSize: o["image-size"] ? number("image-size", o["image-size"], 32, (x) => Number.isInteger(x) && x >= 4) : start?.inputShape[1],
+    channels: start?.inputShape[0] === 1 ? 1 : undefined,
   });
   let train: Dataset = data.train;
   let validation: Dataset | undefined;
@@ -182,9 +194,11 @@ async function trainCommand(argv: string[]): Promise<number> {
     train = split.train;
     validation = split.test;
   }
-  const normalize: Normalization = computeNormalization(train);
-  const model = buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed, width });
+  // A pretrained model keeps the normalisation its weights were trained with.
+  const normalize: Normalization = start?.info.normalization ?? computeNormalization(train);
+  const model = start ? prepareFineTuning(start, train, seed, o["freeze-until"]) : buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed, width });
   const params = model.params().reduce((n, p) => n + p.value.size, 0);
+  const frozen = model.params().filter((p) => p.trainable === false).reduce((n, p) => n + p.value.size, 0);
 
   const optimizer = makeOptimizer(o.optimizer!, model, o.lr, weightDecay);
   const schedule = makeSchedule(o.schedule!, optimizer, epochs, validation !== undefined);
@@ -195,7 +209,8 @@ async function trainCommand(argv: string[]): Promise<number> {
   }
 
   const log = (line: string) => console.log(line);
-  log(`stride: training ${modelName} (${params.toLocaleString("en-US")} parameters) on ${data.name}: ` +
+  log(`stride: ${start ? "fine-tuning" : "training"} ${modelName} (${params.toLocaleString("en-US")} parameters` +
+    (frozen ? `, ${frozen.toLocaleString("en-US")} of them frozen` : "") + `) on ${data.name}: ` +
     `${train.length} training, ${validation?.length ?? 0} validation, ${data.test.length} test images of ${train.shape.join("x")}`);
   log(`backend ${describeBackend()}; ${optimizer.type} lr ${optimizer.lr}${o.optimizer === "momentum" || o.optimizer === "nesterov" ? " momentum 0.9" : ""}, ` +
     `weight decay ${weightDecay}, schedule ${o.schedule}, batch ${batchSize}, ${epochs} epochs` +
@@ -221,7 +236,40 @@ async function trainCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-function makeOptimizer(name: string, model: ReturnType<typeof buildModel>, lrText: string | undefined, weightDecay: number): Optimizer<any> {
+interface StartingModel {
+  name: string;
+  model: Layer;
+  info: ModelInfo;
+  inputShape: number[];
+}
+
+/** A saved or imported model to fine-tune (train --from). */
+function loadStartingModel(dir: string): StartingModel {
+  const { model, info } = loadModelWithInfo(dir);
+  if (!info.inputShape || info.inputShape.length !== 3) {
+    throw new CliError(`--from ${dir}: the model does not record an image input shape [C, H, W]; re-import it with stride import --input CxHxW`);
+  }
+  return { name: basename(dir.replace(/[\\/]+$/, "")), model, info, inputShape: info.inputShape };
+}
+
+/**
+ * The notes' transfer learning: a new head when the dataset's classes are not
+ * the model's, and the layers before --freeze-until kept as they are.
+ */
+function prepareFineTuning(start: StartingModel, train: Dataset, seed: number, freezeUntil: string | undefined): Layer {
+  const { model, info } = start;
+  if (train.shape.join("x") !== start.inputShape.join("x")) {
+    throw new CliError(`--from: the model takes ${start.inputShape.join("x")} inputs but the dataset's are ${train.shape.join("x")}; ` +
+      `use a dataset of that shape (for an image folder, --image-size ${start.inputShape[1]})`);
+  }
+  const outputs = model.outputShape([1, ...start.inputShape]).slice(1).reduce((a, b) => a * b, 1);
+  const sameClasses = info.classes !== undefined && info.classes.join("\n") === train.classes.join("\n");
+  if (!sameClasses || outputs !== train.classes.length) replaceHead(model, { numClasses: train.classes.length, seed });
+  if (freezeUntil !== undefined) freeze(model, { until: freezeUntil });
+  return model;
+}
+
+function makeOptimizer(name: string, model: Layer, lrText: string | undefined, weightDecay: number): Optimizer<any> {
   const groups = decayGroups(model, weightDecay);
   const adaptive = ["adam", "adamw", "rmsprop"].includes(name);
   const lr = number("lr", lrText, adaptive ? 0.001 : name === "adagrad" ? 0.01 : 0.02, (x) => x > 0);

@@ -10,6 +10,9 @@ import * as zoo from "../../models/zoo/index.js";
 import { summary } from "../../models/summary.js";
 import { estimateMemory, OPTIMIZER_STATE, type OptimizerName } from "../../models/memory.js";
 import { buildModel } from "../models.js";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { loadModelWithInfo, MODEL_JSON } from "../../io/model-file.js";
 
 /** A model of `stride train`'s own list (small, so built with its real initialisation). */
 const trainModel = (name: string): Builder => (o) => buildModel(name, { numClasses: 10, inputShape: o.inputShape ?? [1, 28, 28], seed: 1 });
@@ -57,12 +60,14 @@ const ALIASES: Record<string, string> = {
   resnet20: "resnet20-cifar", resnet32: "resnet32-cifar", resnet44: "resnet44-cifar", resnet56: "resnet56-cifar", resnet110: "resnet110-cifar",
 };
 
-const USAGE = "usage: stride summary <model> [--input 3x224x224] [--batch N] [--optimizer sgd|momentum|adam] [--strict]";
+const USAGE = "usage: stride summary <model | saved model folder> [--input 3x224x224] [--batch N] [--optimizer sgd|momentum|adam] [--strict]";
 
 class ArgError extends Error {}
 
 interface Parsed {
   model: string;
+  /** model is the folder of a saved model rather than a zoo name. */
+  folder: boolean;
   input?: number[];
   batch: number;
   optimizer: OptimizerName;
@@ -118,10 +123,12 @@ function parse(argv: string[]): Parsed | "help" {
     }
   }
   if (model === undefined) throw new ArgError(`no model given; ${USAGE}; models: ${Object.keys(SUMMARY_MODELS).join(", ")}`);
+  // A saved or imported model's folder.
+  if (existsSync(join(model, MODEL_JSON))) return { model, folder: true, input, batch, optimizer, strict };
   const key = model.toLowerCase();
   const name = SUMMARY_MODELS[key] ? key : ALIASES[key];
   if (!name) throw new ArgError(`unknown model "${model}"; use one of ${Object.keys(SUMMARY_MODELS).join(", ")}`);
-  return { model: name, input, batch, optimizer, strict };
+  return { model: name, folder: false, input, batch, optimizer, strict };
 }
 
 export interface SummaryIo {
@@ -151,9 +158,19 @@ export async function summaryCommand(argv: string[], io: SummaryIo = defaultIo):
     return 0;
   }
   try {
-    const entry = SUMMARY_MODELS[p.model];
-    const model = entry.build({ inputShape: p.input, init: false });
-    const shape = p.input ?? entry.input;
+    let model: Layer;
+    let shape: number[];
+    if (p.folder) {
+      const { model: saved, info } = loadModelWithInfo(p.model);
+      const recorded = p.input ?? info.inputShape;
+      if (!recorded) throw new ArgError(`${p.model} does not record its input shape; pass --input CxHxW`);
+      model = saved;
+      shape = recorded;
+    } else {
+      const entry = SUMMARY_MODELS[p.model];
+      model = entry.build({ inputShape: p.input, init: false });
+      shape = p.input ?? entry.input;
+    }
     const s = summary(model, shape, { strict: p.strict });
     io.out(s.toString());
     io.out("");
