@@ -73,10 +73,15 @@ export class TorchName {
   constructor(readonly name: string) {}
 }
 
-function notAllowed(where: string, full: string, offset: number): ModelFileError {
+/** Protocol 2 spells some Python 3 modules the Python 2 way; errors give both names. */
+const PYTHON3_MODULE: Record<string, string> = { __builtin__: "builtins", commands: "subprocess" };
+
+function notAllowed(where: string, module: string, name: string, offset: number): ModelFileError {
+  const full = `${module}.${name}`;
+  const alias = module in PYTHON3_MODULE ? ` (${PYTHON3_MODULE[module]}.${name} in Python 3)` : "";
   return new ModelFileError(
     where,
-    `pickle offset ${offset}: global "${full}" is not allowed: a weights file has no reason to call it; the file may be malicious. ` +
+    `pickle offset ${offset}: global "${full}"${alias} is not allowed: a weights file has no reason to call it; the file may be malicious. ` +
       `Only tensors, storages and plain containers are read (as torch.load(weights_only=True) does); ` +
       `if you trust the file, load it in Python and save model.state_dict() (or safetensors) instead`,
   );
@@ -96,7 +101,7 @@ export function torchHooks(where: string, storage: (pid: PyTuple, offset: number
         full === "_codecs.encode" || (module === "torch" && (name in STORAGE_TYPES || DTYPE_GLOBALS.has(name)))) {
         return new PyGlobal(module, name);
       }
-      throw notAllowed(where, full, offset);
+      throw notAllowed(where, module, name, offset);
     },
     call(callable, args, offset) {
       if (!(callable instanceof PyGlobal)) throw fail(offset, `REDUCE / NEWOBJ calls ${describeValue(callable)}, which is not a callable global`);
