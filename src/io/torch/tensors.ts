@@ -211,8 +211,12 @@ function rebuildTensor(args: unknown[], offset: number, fail: (o: number, p: str
   return new TorchTensor(storage, off, dims, steps);
 }
 
-/** The most bytes one tensor may expand to (a stride-0 broadcast can claim far more than its storage). */
-export const MAX_TENSOR_BYTES = 2 ** 31;
+/**
+ * How far past its storage's size a tensor may expand: a stride-0 broadcast
+ * (torch saves `expand()` results as they are) can claim far more elements than
+ * the file holds, and nothing in the file backs that allocation.
+ */
+export const MAX_EXPANDED_BYTES = 2 ** 28;
 
 /**
  * Checks a tensor against its storage, then copies its elements out in
@@ -229,8 +233,8 @@ export function materialize(t: TorchTensor, name: string, where: string, bigEndi
     if (t.size[d] > 0) last += (t.size[d] - 1) * t.stride[d];
   }
   const shape = formatShape(t.size);
-  if (!Number.isSafeInteger(count) || count * es > MAX_TENSOR_BYTES) {
-    throw fail(`shape ${shape} of ${dtype} would need ${count * es} bytes, above the ${MAX_TENSOR_BYTES}-byte limit for one tensor (the file is damaged or hostile)`);
+  if (!Number.isSafeInteger(count * es)) {
+    throw fail(`shape ${shape} of ${dtype} would need ${count * es} bytes, more than any computer has (the file is damaged or hostile)`);
   }
   if (count > 0 && (!Number.isSafeInteger(last) || last >= t.storage.numel)) {
     throw fail(
@@ -238,7 +242,13 @@ export function materialize(t: TorchTensor, name: string, where: string, bigEndi
         `but its storage "${t.storage.key}" holds ${t.storage.numel} (the file is damaged or hostile)`,
     );
   }
-  const src = t.storage.data(where, name);
+  const src = t.storage.data(where, name); // checks the bytes are all there
+  if (count * es > Math.max(src.length, MAX_EXPANDED_BYTES)) {
+    throw fail(
+      `shape ${shape} with stride [${t.stride.join(", ")}] expands ${src.length} bytes of storage to ${count * es}, ` +
+        `above the ${MAX_EXPANDED_BYTES}-byte limit for a broadcast tensor (the file is damaged or hostile)`,
+    );
+  }
   const out = new Uint8Array(count * es);
   if (count > 0) copyStrided(src, out, t, es);
   if (bigEndian && es > 1) swapBytes(out, es);
