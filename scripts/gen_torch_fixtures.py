@@ -128,6 +128,8 @@ def main():
     save("nested_model_state_dict.pt", {"model_state_dict": msd, "optimizer_state_dict": opt.state_dict(), "loss": 0.5}, msd)
     wrapped = torch.nn.DataParallel(model)
     save("dataparallel.pt", wrapped.state_dict(), msd)  # keys "module.conv.weight", ...: read back without "module."
+    # keep_vars=True keeps nn.Parameters, pickled through torch._utils._rebuild_parameter.
+    save("parameters.pt", model.state_dict(keep_vars=True), msd)
     half = Tiny().half().state_dict()
     save("float16.pt", half, half)
 

@@ -92,13 +92,15 @@ interface FakeTensor {
   shape: number[];
   stride: number[];
 }
-function tensorOps(t: FakeTensor): Uint8Array {
+function tensorOps(t: FakeTensor, legacyView?: Uint8Array): Uint8Array {
   const numel = typeof t.numel === "bigint" ? cat(long8(t.numel)) : int(t.numel);
+  // The legacy format's persistent id has a sixth item: None, or (view_key, offset, size).
+  const view = legacyView === undefined ? [] : [legacyView];
   return cat(
     str(t.name),
     glob("torch._utils", "_rebuild_tensor_v2"),
     tup(
-      cat(tup(str("storage"), glob("torch", t.storage ?? "FloatStorage"), str(t.key ?? "0"), str("cpu"), numel), BINPERSID),
+      cat(tup(str("storage"), glob("torch", t.storage ?? "FloatStorage"), str(t.key ?? "0"), str("cpu"), numel, ...view), BINPERSID),
       int(t.offset ?? 0),
       tup(...t.shape.map(int)),
       tup(...t.stride.map(int)),
@@ -110,7 +112,7 @@ function tensorOps(t: FakeTensor): Uint8Array {
 }
 /** An OrderedDict of the given tensors (and any extra key/value ops). */
 const stateDictPickle = (tensors: FakeTensor[], extra: Uint8Array = new Uint8Array(0)) =>
-  cat(0x80, 2, ordered(), MARK, ...tensors.map(tensorOps), extra, SETITEMS, STOP);
+  cat(0x80, 2, ordered(), MARK, ...tensors.map((t) => tensorOps(t)), extra, SETITEMS, STOP);
 
 function zipOf(records: Record<string, Uint8Array>, level: 0 | 6 = 0): Uint8Array {
   const input: Zippable = {};
@@ -121,6 +123,16 @@ const torchZip = (pkl: Uint8Array, storages: Record<string, Uint8Array> = {}) =>
   zipOf({ "archive/data.pkl": pkl, ...Object.fromEntries(Object.entries(storages).map(([k, v]) => [`archive/data/${k}`, v])) });
 
 const f32 = (...v: number[]) => new Uint8Array(Float32Array.from(v).buffer);
+
+/** A legacy-format file: magic, protocol version, sys_info, the object, the key list, then each storage. */
+function legacyFile(main: Uint8Array, storages: [key: string, count: bigint, bytes: Uint8Array][]): Uint8Array {
+  const magic = cat(0x80, 2, 0x8a, 10, [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19], STOP); // 0x1950a86a20f9469cfc6c
+  const version = cat(0x80, 2, 0x4d, 1001 & 0xff, 1001 >> 8, STOP);
+  const sysInfo = cat(0x80, 2, EMPTY_DICT, MARK, str("little_endian"), 0x88, SETITEMS, STOP);
+  const keys = cat(0x80, 2, 0x5d, MARK, ...storages.map(([k]) => str(k)), 0x65, STOP);
+  const data = storages.map(([, count, bytes]) => cat(long8(count).slice(2), bytes));
+  return cat(magic, version, sysInfo, main, keys, ...data);
+}
 
 // ---------------------------------------------------------------------------
 
@@ -240,6 +252,25 @@ describe("damaged and crafted files fail with a ModelFileError", () => {
     throwsModelFileError(() => readTorchCheckpoint(bytes.subarray(0, bytes.length - 1)), /storage "\d+" needs \d+ bytes at byte \d+, but the file ends/);
   });
 
+  test("legacy storage views (torch before 1.0), and their bounds", () => {
+    const NONE = cat(0x4e);
+    const main = cat(0x80, 2, ordered(), MARK,
+      tensorOps({ name: "a", key: "r", numel: 6, shape: [2, 3], stride: [3, 1] }, NONE),
+      tensorOps({ name: "b", key: "r", numel: 6, shape: [3], stride: [1] }, tup(str("v"), int(2), int(3))),
+      tensorOps({ name: "c", key: "r", numel: 6, offset: 1, shape: [2], stride: [1] }, tup(str("v"), int(2), int(3))),
+      SETITEMS, STOP);
+    const m = readTorchCheckpoint(legacyFile(main, [["r", 6n, f32(0, 1, 2, 3, 4, 5)]]));
+    assert.deepEqual([...(m.get("a") as Tensor).data], [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual([...(m.get("b") as Tensor).data], [2, 3, 4]);
+    assert.deepEqual([...(m.get("c") as Tensor).data], [3, 4]);
+
+    const outside = cat(0x80, 2, ordered(), MARK, tensorOps({ name: "w", key: "r", numel: 6, shape: [3], stride: [1] }, tup(str("v"), int(5), int(3))), SETITEMS, STOP);
+    throwsModelFileError(() => readTorchCheckpoint(legacyFile(outside, [["r", 6n, f32(0, 1, 2, 3, 4, 5)]])), /tensor "w": its storage view "v" covers bytes \[20, 32\) of storage "r", which has 24/);
+    const plain = cat(0x80, 2, ordered(), MARK, tensorOps({ name: "a", key: "r", numel: 6, shape: [6], stride: [1] }, NONE), SETITEMS, STOP);
+    throwsModelFileError(() => readTorchCheckpoint(legacyFile(plain, [["r", 7n, f32(0, 1, 2, 3, 4, 5, 6)]])), /storage "r" at byte \d+: the file holds 7 elements but the pickle declared 6/);
+    throwsModelFileError(() => readTorchCheckpoint(legacyFile(plain, [["q", 6n, f32(0, 1, 2, 3, 4, 5)]])), /the legacy storage list names "q", which no tensor uses/);
+  });
+
   test("a storage shorter than its tensor needs", () => {
     const pkl = stateDictPickle([{ name: "w", numel: 6, shape: [2, 3], stride: [3, 1] }]);
     throwsModelFileError(() => readTorchCheckpoint(torchZip(pkl, { 0: f32(1, 2, 3, 4) })), /tensor "w": storage "0" should hold 6 F32 elements \(24 bytes\) but has 16 bytes/);
@@ -306,7 +337,10 @@ describe("damaged and crafted files fail with a ModelFileError", () => {
     throwsModelFileError(() => readTorchCheckpoint(zipOf({ "m/data.pkl": enc.encode("x"), "m/constants.pkl": enc.encode("x"), "n/data.pkl": enc.encode("x") })), /TorchScript archive/);
     throwsModelFileError(() => readTorchCheckpoint(torchZip(cat(0x80, 2, 0x5d, STOP))), /holds a list of 0, not a dict of tensors/);
     const noTensors = cat(0x80, 2, EMPTY_DICT, MARK, str("epoch"), int(3), str("note"), str("hi"), SETITEMS, STOP);
-    throwsModelFileError(() => readTorchCheckpoint(torchZip(noTensors)), /no state dict found: .*its keys: "epoch", "note"/);
+    throwsModelFileError(() => readTorchCheckpoint(torchZip(noTensors)), /no state dict found: .*its keys: "epoch", "note"\)/);
+    const otherName = cat(0x80, 2, EMPTY_DICT, MARK, str("epoch"), int(3), str("net"), ordered(), MARK,
+      tensorOps({ name: "w", numel: 1, shape: [1], stride: [1] }), SETITEMS, SETITEMS, STOP);
+    throwsModelFileError(() => readTorchCheckpoint(torchZip(otherName, { 0: f32(1) })), /its keys: "epoch", "net"; "net" holds a dict of 1 tensors\)/);
     const missing = stateDictPickle([{ name: "w", key: "7", numel: 1, shape: [1], stride: [1] }]);
     throwsModelFileError(() => readTorchCheckpoint(torchZip(missing)), /storage "7" has no entry "archive\/data\/7"/);
   });

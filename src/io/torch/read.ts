@@ -244,10 +244,12 @@ function stateDict(root: unknown, where: string, bigEndian: boolean): Map<string
   }
   if (!chosen) {
     const keys = [...root.map.keys()].slice(0, 20).map((k) => describeValue(k)).join(", ");
+    // Point at a dict of tensors under some other name ("net", "ema", ...) if there is one.
+    const others = [...root.map].filter(([, v]) => v instanceof PyDict && tensorsIn(v) > 0).map(([k, v]) => `${describeValue(k)} holds a dict of ${tensorsIn(v as PyDict)} tensors`);
     throw new ModelFileError(
       where,
-      `no state dict found: the top-level dict has no tensors and none under "state_dict", "model" or "model_state_dict" (its keys: ${keys || "none"}); ` +
-        `save model.state_dict() in Python`,
+      `no state dict found: the top-level dict has no tensors and none under "state_dict", "model" or "model_state_dict" (its keys: ${keys || "none"}` +
+        `${others.length ? `; ${others.slice(0, 3).join(", ")}` : ""}); in Python, torch.save the model's state_dict() on its own`,
     );
   }
   const named: [string, TorchTensor][] = [];
