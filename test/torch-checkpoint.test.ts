@@ -271,6 +271,26 @@ describe("damaged and crafted files fail with a ModelFileError", () => {
     throwsModelFileError(() => readTorchCheckpoint(legacyFile(plain, [["q", 6n, f32(0, 1, 2, 3, 4, 5)]])), /the legacy storage list names "q", which no tensor uses/);
   });
 
+  test("random byte changes give a ModelFileError or a result, never another error", () => {
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    for (const file of ["training.pt", "every_dtype_legacy.pt", "every_dtype_proto4.pt"]) {
+      const original = fixture(file);
+      let failed = 0;
+      for (let i = 0; i < 300; i++) {
+        const bytes = original.slice();
+        for (let k = 0; k < 3; k++) bytes[Math.floor(rnd() * bytes.length)] = Math.floor(rnd() * 256);
+        try {
+          readTorchCheckpoint(bytes, file);
+        } catch (e) {
+          if (!(e instanceof ModelFileError)) assert.fail(`${file}, mutation ${i}: ${(e as Error).stack}`);
+          failed++;
+        }
+      }
+      assert.ok(failed > 50, `${file}: only ${failed} of 300 damaged copies were refused`);
+    }
+  });
+
   test("a storage shorter than its tensor needs", () => {
     const pkl = stateDictPickle([{ name: "w", numel: 6, shape: [2, 3], stride: [3, 1] }]);
     throwsModelFileError(() => readTorchCheckpoint(torchZip(pkl, { 0: f32(1, 2, 3, 4) })), /tensor "w": storage "0" should hold 6 F32 elements \(24 bytes\) but has 16 bytes/);
@@ -429,4 +449,13 @@ describe("writing torch.save files", () => {
     assert.deepEqual(valuesOf(back.get("conv.weight")!), valuesOf(everyDtype().get("conv.weight")!));
     rmSync(dir, { recursive: true });
   });
+});
+
+test("only node.ts touches Node's modules, so the byte-level reader and writer bundle for the browser", () => {
+  const src = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "io", "torch");
+  for (const file of ["pickle.ts", "tensors.ts", "read.ts", "write.ts"]) {
+    const text = readFileSync(join(src, file), "utf8");
+    assert.doesNotMatch(text, /from "node:|require\(/, file);
+  }
+  assert.match(readFileSync(join(src, "node.ts"), "utf8"), /from "node:fs"/);
 });
