@@ -9,6 +9,7 @@ import { Tensor } from "../src/tensor.js";
 import { ModelFileError, type SafetensorsEntry, type TypedTensor } from "../src/io/safetensors.js";
 import { readTorchCheckpoint, loadTorchCheckpoint, encodeTorchCheckpoint, saveTorchCheckpoint } from "../src/index.js";
 import { PICKLE_LIMITS } from "../src/io/torch/pickle.js";
+import { TENSOR_LIMITS } from "../src/io/torch/tensors.js";
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "test", "fixtures", "torch");
 const fixture = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
@@ -288,6 +289,32 @@ describe("damaged and crafted files fail with a ModelFileError", () => {
         }
       }
       assert.ok(failed > 50, `${file}: only ${failed} of 300 damaged copies were refused`);
+    }
+  });
+
+  test("small pickles that copy one big value over and over are stopped", () => {
+    // _codecs.encode of one memoized 100 kB string, 2000 times: 200 MB from a 120 kB file.
+    const text = "x".repeat(100_000);
+    const calls: Uint8Array[] = [];
+    for (let i = 0; i < 2000; i++) calls.push(cat(0x68, 0, 0x68, 1, 0x68, 2, 0x86, REDUCE, 0x30)); // encode(text, "latin1"); POP
+    const codecs = cat(0x80, 2, glob("_codecs", "encode"), 0x71, 0, 0x30, str(text), 0x71, 1, 0x30, str("latin1"), 0x71, 2, 0x30, ...calls, EMPTY_DICT, STOP);
+    throwsModelFileError(() => readTorchCheckpoint(torchZip(codecs)), /builds far more data than it holds/);
+    // OrderedDict(pairs) of one memoized list of 1000 pairs, 5000 times.
+    const pairs = cat(0x5d, MARK, ...Array.from({ length: 1000 }, (_, i) => tup(int(i), cat(0x4e))), 0x65, 0x71, 0);
+    const copies = Array.from({ length: 5000 }, () => cat(glob("collections", "OrderedDict"), 0x68, 0, 0x85, REDUCE, 0x30));
+    throwsModelFileError(() => readTorchCheckpoint(torchZip(cat(0x80, 2, pairs, 0x30, ...copies, EMPTY_DICT, STOP))), /builds far more data than it holds/);
+  });
+
+  test("many names for one stored tensor cannot multiply the memory used", () => {
+    const saved = TENSOR_LIMITS.maxExpandedBytes;
+    TENSOR_LIMITS.maxExpandedBytes = 1 << 20; // keep the test small: the real slack is 256 MB
+    try {
+      const first = cat(tensorOps({ name: "w0", numel: 4096, shape: [4096], stride: [1] }).subarray(0, -1), REDUCE, 0x71, 0);
+      const names = Array.from({ length: 4000 }, (_, i) => cat(str(`w${i + 1}`), 0x68, 0));
+      const pkl = cat(0x80, 2, ordered(), MARK, first, ...names, SETITEMS, STOP);
+      throwsModelFileError(() => readTorchCheckpoint(torchZip(pkl, { 0: new Uint8Array(4 * 4096) })), /tensor "w\d+": the tensors up to it take \d+ bytes, more than 8 times the file's \d+ bytes/);
+    } finally {
+      TENSOR_LIMITS.maxExpandedBytes = saved;
     }
   });
 

@@ -294,7 +294,7 @@ export function unpickle(bytes: Uint8Array, start: number, hooks: UnpickleHooks,
         const items = popMark();
         const s = top();
         if (!(s instanceof PySet)) throw fail(`ADDITEMS on ${describeValue(s)}, not a set`);
-        s.items.push(...items);
+        for (const item of items) s.items.push(item); // not push(...items): a long spread overflows the call stack
         break;
       }
       case 0x61: { // APPEND

@@ -19,7 +19,7 @@
 import { unzipSync } from "fflate";
 import { ModelFileError, type SafetensorsEntry } from "../safetensors.js";
 import { PyDict, PyTuple, describeValue, unpickle } from "./pickle.js";
-import { ELEMENT_SIZE, TorchStorage, TorchTensor, asKey, materialize, storageDtype, torchHooks, wholeNumber } from "./tensors.js";
+import { ELEMENT_SIZE, TENSOR_LIMITS, TorchStorage, TorchTensor, asKey, materialize, storageDtype, torchHooks, wholeNumber } from "./tensors.js";
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL_VERSION = 1001;
@@ -34,7 +34,7 @@ const MAX_DEFLATE_RATIO = 1032;
 export function readTorchCheckpoint(bytes: Uint8Array, where = "<bytes>"): Map<string, SafetensorsEntry> {
   if (!(bytes instanceof Uint8Array)) throw new ModelFileError(where, "expected the file's bytes as a Uint8Array");
   const { root, bigEndian } = parseTorchFile(bytes, where);
-  return stateDict(root, where, bigEndian);
+  return stateDict(root, where, bigEndian, bytes.length);
 }
 
 /** The unpickled top-level object, with tensors as unmaterialized TorchTensors. */
@@ -119,6 +119,7 @@ function readZip(bytes: Uint8Array, where: string): { root: unknown; bigEndian: 
   const storages = new Map<string, TorchStorage>();
   const pklWhere = `${where} (${pickles[0]})`;
   const fail = (offset: number, problem: string) => new ModelFileError(pklWhere, `pickle offset ${offset}: ${problem}`);
+  const pklLength = entries.get(pickles[0])!.size;
   const hooks = torchHooks(pklWhere, (pid: PyTuple, offset: number) => {
     if (pid.items.length !== 5) throw fail(offset, `a storage id must be ('storage', type, key, location, numel); this one has ${pid.items.length} items`);
     const dtype = storageDtype(pid.items[1], offset, fail);
@@ -139,8 +140,9 @@ function readZip(bytes: Uint8Array, where: string): { root: unknown; bigEndian: 
     s.bytes = data;
     storages.set(key, s);
     return s;
-  });
-  const { value } = unpickle(record(pickles[0])!, 0, hooks, pklWhere);
+  }, pklLength);
+  const pkl = record(pickles[0])!;
+  const { value } = unpickle(pkl, 0, hooks, pklWhere);
   return { root: value, bigEndian };
 }
 
@@ -151,7 +153,7 @@ function readLegacy(bytes: Uint8Array, where: string): unknown {
   // The header pickles hold only numbers, strings and dicts: no global is expected.
   const plain = torchHooks(where, (_pid, offset) => {
     throw new ModelFileError(where, `pickle offset ${offset}: a storage in the header of a legacy torch file`);
-  });
+  }, bytes.length);
   const magic = unpickle(bytes, 0, plain, where);
   if (magic.value !== LEGACY_MAGIC) {
     throw new ModelFileError(where, `starts with a pickle of ${describeValue(magic.value)}, not torch's magic number: not a torch.save file`);
@@ -194,7 +196,7 @@ function readLegacy(bytes: Uint8Array, where: string): unknown {
     view.view = { root, offset: viewOffset };
     storages.set(viewKey, view);
     return view;
-  });
+  }, bytes.length);
   const main = unpickle(bytes, sysInfo.end, hooks, where);
   const keyList = unpickle(bytes, main.end, plain, where);
   if (!Array.isArray(keyList.value)) throw new ModelFileError(where, `the legacy storage key list is ${describeValue(keyList.value)}, not a list`);
@@ -224,7 +226,7 @@ function readLegacy(bytes: Uint8Array, where: string): unknown {
 // ---------------------------------------------------------------------------
 // Choosing the state dict
 
-function stateDict(root: unknown, where: string, bigEndian: boolean): Map<string, SafetensorsEntry> {
+function stateDict(root: unknown, where: string, bigEndian: boolean, fileLength: number): Map<string, SafetensorsEntry> {
   if (!(root instanceof PyDict)) {
     throw new ModelFileError(where, `holds ${describeValue(root)}, not a dict of tensors (a state dict) or a checkpoint dict with one under "state_dict", "model" or "model_state_dict"`);
   }
@@ -259,10 +261,24 @@ function stateDict(root: unknown, where: string, bigEndian: boolean): Map<string
   // strip it only when all keys have it, so a layer really named "module" survives.
   const prefix = "module.";
   const strip = named.length > 0 && named.every(([k]) => k.startsWith(prefix));
+  // Many names may view one storage (memo references cost a few bytes each), so
+  // the tensors' total size is bounded by the file's: legitimate sharing (tied
+  // weights, views) stays far below this.
+  const limit = 8 * fileLength + TENSOR_LIMITS.maxExpandedBytes;
+  let total = 0;
   const out = new Map<string, SafetensorsEntry>();
   for (const [k, t] of named) {
     const name = strip ? k.slice(prefix.length) : k;
-    out.set(name, materialize(t, name, where, bigEndian));
+    const entry = materialize(t, name, where, bigEndian, (bytes) => {
+      total += bytes;
+      if (total > limit) {
+        throw new ModelFileError(
+          where,
+          `tensor "${name}": the tensors up to it take ${total} bytes, more than 8 times the file's ${fileLength} bytes; many entries view the same storage (the file is damaged or hostile)`,
+        );
+      }
+    });
+    out.set(name, entry);
   }
   return out;
 }

@@ -91,8 +91,16 @@ function notAllowed(where: string, module: string, name: string, offset: number)
  * The unpickler hooks for torch.save pickles. `storage(pid, offset)` turns a
  * persistent id into a TorchStorage (zip and legacy formats differ there).
  */
-export function torchHooks(where: string, storage: (pid: PyTuple, offset: number) => TorchStorage): UnpickleHooks {
+export function torchHooks(where: string, storage: (pid: PyTuple, offset: number) => TorchStorage, pickleLength: number): UnpickleHooks {
   const fail = (offset: number, problem: string) => new ModelFileError(where, `pickle offset ${offset}: ${problem}`);
+  // A few opcodes can build a big value from a small one fetched from the memo
+  // over and over (OrderedDict(list) copies the list, _codecs.encode the text);
+  // what those calls create together is bounded by the pickle's own size.
+  let budget = 16 * pickleLength + (1 << 20);
+  const spend = (n: number, offset: number) => {
+    budget -= n;
+    if (budget < 0) throw fail(offset, "the pickle builds far more data than it holds (the same values copied over and over): the file is damaged or hostile");
+  };
   return {
     findGlobal(module, name, offset) {
       const full = `${module}.${name}`;
@@ -110,6 +118,7 @@ export function torchHooks(where: string, storage: (pid: PyTuple, offset: number
         const d = new PyDict(true);
         // OrderedDict([(k, v), ...]) as well as OrderedDict().
         if (args.length === 1 && Array.isArray(args[0])) {
+          spend(args[0].length, offset);
           for (const pair of args[0]) {
             if (!(pair instanceof PyTuple) || pair.items.length !== 2) throw fail(offset, "OrderedDict(...) with an item that is not a (key, value) pair");
             d.map.set(pair.items[0], pair.items[1]);
@@ -128,6 +137,7 @@ export function torchHooks(where: string, storage: (pid: PyTuple, offset: number
         if (typeof text !== "string" || (encoding !== "latin1" && encoding !== "latin-1")) {
           throw fail(offset, `_codecs.encode is only accepted as encode(str, "latin1"), the form pickle uses for bytes; found encoding ${describeValue(encoding)}`);
         }
+        spend(text.length, offset);
         const out = new Uint8Array(text.length);
         for (let i = 0; i < text.length; i++) {
           const c = text.charCodeAt(i);
@@ -186,8 +196,11 @@ export function wholeNumber(v: unknown): number | null {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : null;
 }
 
+/** A tensor has at most this many dimensions (torch's limit is 64 too). */
+const MAX_DIMS = 64;
+
 function intTuple(v: unknown): number[] | null {
-  if (!(v instanceof PyTuple)) return null;
+  if (!(v instanceof PyTuple) || v.items.length > MAX_DIMS) return null;
   const out: number[] = [];
   for (const x of v.items) {
     const n = wholeNumber(x);
@@ -205,9 +218,8 @@ function rebuildTensor(args: unknown[], offset: number, fail: (o: number, p: str
   const dims = intTuple(size);
   const steps = intTuple(stride);
   if (off === null) throw fail(offset, `_rebuild_tensor_v2's storage offset is ${describeValue(storageOffset)}, not a whole number`);
-  if (dims === null || steps === null) throw fail(offset, "_rebuild_tensor_v2's size and stride must be tuples of whole numbers");
+  if (dims === null || steps === null) throw fail(offset, `_rebuild_tensor_v2's size and stride must be tuples of at most ${MAX_DIMS} whole numbers`);
   if (dims.length !== steps.length) throw fail(offset, `_rebuild_tensor_v2 has ${dims.length} sizes but ${steps.length} strides`);
-  if (dims.length > 64) throw fail(offset, `a tensor of ${dims.length} dimensions`);
   return new TorchTensor(storage, off, dims, steps);
 }
 
@@ -216,13 +228,13 @@ function rebuildTensor(args: unknown[], offset: number, fail: (o: number, p: str
  * (torch saves `expand()` results as they are) can claim far more elements than
  * the file holds, and nothing in the file backs that allocation.
  */
-export const MAX_EXPANDED_BYTES = 2 ** 28;
+export const TENSOR_LIMITS = { maxExpandedBytes: 2 ** 28 };
 
 /**
  * Checks a tensor against its storage, then copies its elements out in
  * row-major order. Nothing is allocated before the checks pass.
  */
-export function materialize(t: TorchTensor, name: string, where: string, bigEndian: boolean): SafetensorsEntry {
+export function materialize(t: TorchTensor, name: string, where: string, bigEndian: boolean, beforeAllocating?: (bytes: number) => void): SafetensorsEntry {
   const fail = (problem: string) => new ModelFileError(where, `tensor "${name}": ${problem}`);
   const { dtype } = t.storage;
   const es = ELEMENT_SIZE[dtype];
@@ -243,12 +255,13 @@ export function materialize(t: TorchTensor, name: string, where: string, bigEndi
     );
   }
   const src = t.storage.data(where, name); // checks the bytes are all there
-  if (count * es > Math.max(src.length, MAX_EXPANDED_BYTES)) {
+  if (count * es > Math.max(src.length, TENSOR_LIMITS.maxExpandedBytes)) {
     throw fail(
       `shape ${shape} with stride [${t.stride.join(", ")}] expands ${src.length} bytes of storage to ${count * es}, ` +
-        `above the ${MAX_EXPANDED_BYTES}-byte limit for a broadcast tensor (the file is damaged or hostile)`,
+        `above the ${TENSOR_LIMITS.maxExpandedBytes}-byte limit for a broadcast tensor (the file is damaged or hostile)`,
     );
   }
+  beforeAllocating?.(count * es);
   const out = new Uint8Array(count * es);
   if (count > 0) copyStrided(src, out, t, es);
   if (bigEndian && es > 1) swapBytes(out, es);
