@@ -188,6 +188,14 @@ describe("reading torch.save files written by torch 1.13", () => {
     assert.deepEqual([...all.keys()], ["a", "module.b"]);
   });
 
+  test("bytes that are a view into a larger buffer (a Node Buffer from a pool, a subarray)", () => {
+    for (const file of ["training.pt", "training_legacy.pt"]) {
+      const inner = Buffer.concat([Buffer.alloc(5, 0xee), readFileSync(join(FIXTURES, file)), Buffer.alloc(3)]);
+      const view = inner.subarray(5, inner.length - 3);
+      assertMatches(readTorchCheckpoint(view), EXPECTED.files["training.pt"], file);
+    }
+  });
+
   test("loadTorchCheckpoint reads a path and names it in errors", () => {
     const path = join(FIXTURES, "float16.pt");
     assertMatches(loadTorchCheckpoint(path), EXPECTED.files["float16.pt"], "float16.pt");
@@ -370,6 +378,13 @@ describe("damaged and crafted files fail with a ModelFileError", () => {
     throwsModelFileError(read(cat(0x80, 2, 0x68, 5, STOP)), /pickle offset 2: memo index 5 was never stored/);
     throwsModelFileError(read(cat(0x80, 2, 0x6a, u32(0xffffffff), STOP)), /memo index 4294967295 was never stored/);
     throwsModelFileError(read(cat(0x80, 2, new Array(PICKLE_LIMITS.maxMarkDepth + 5).fill(MARK))), /more than 1000 nested MARKs/);
+    const savedStack = PICKLE_LIMITS.maxStack;
+    PICKLE_LIMITS.maxStack = 50;
+    try {
+      throwsModelFileError(read(cat(0x80, 2, new Array(60).fill(0x4e))), /pickle offset 52: the stack grew past 50 items/);
+    } finally {
+      PICKLE_LIMITS.maxStack = savedStack;
+    }
     throwsModelFileError(read(cat(0x80, 2, 0x58, u32(1e9), 0x61)), /BINUNICODE string needs 1000000000 bytes but only 1 remain/);
     throwsModelFileError(read(cat(0x80, 2, 0x8e, long8(2n ** 62n).slice(2))), /BINBYTES8 claims 4611686018427387904 bytes, more than the whole file/);
     throwsModelFileError(read(cat(0x80, 2, 0x52)), /REDUCE pops from an empty stack/);
