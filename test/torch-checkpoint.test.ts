@@ -216,7 +216,9 @@ describe("hostile files are refused without running anything", () => {
   for (const [file, pattern] of cases) {
     test(file, () => {
       rmSync(marker, { force: true });
-      throwsModelFileError(() => readTorchCheckpoint(fixture(file), file), pattern, `${file}${file.includes("legacy") ? "" : ` (${file.slice(0, -3)}/data.pkl)`}`);
+      const e = throwsModelFileError(() => readTorchCheckpoint(fixture(file), file), pattern, file);
+      // Zip files name the entry; legacy files are one stream of pickles.
+      assert.match(e.problem, file.includes("legacy") ? /^pickle offset \d+: / : new RegExp(`^${file.slice(0, -3)}/data\\.pkl, pickle offset \\d+: `));
       assert.equal(existsSync(marker), false, `${marker} exists: something ran the payload`);
     });
   }

@@ -87,10 +87,10 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 /**
  * Runs one pickle that starts at `start` in `bytes` and returns the value
  * its STOP leaves, and the offset just past the STOP (torch's legacy format
- * puts several pickles one after another). `where` names the file and
- * record in errors.
+ * puts several pickles one after another). `where` names the file in errors,
+ * and `record` the zip entry the pickle came from, if any.
  */
-export function unpickle(bytes: Uint8Array, start: number, hooks: UnpickleHooks, where: string): { value: unknown; end: number } {
+export function unpickle(bytes: Uint8Array, start: number, hooks: UnpickleHooks, where: string, record = ""): { value: unknown; end: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: unknown[] = [];
   const marks: number[] = []; // stack heights at each open MARK
@@ -98,7 +98,7 @@ export function unpickle(bytes: Uint8Array, start: number, hooks: UnpickleHooks,
   let pos = start;
   let opAt = start;
 
-  const fail = (problem: string) => new ModelFileError(where, `pickle offset ${opAt}: ${problem}`);
+  const fail = (problem: string) => new ModelFileError(where, `${pickleAt(record, opAt)}: ${problem}`);
   const need = (n: number, what: string) => {
     if (!Number.isSafeInteger(n) || n < 0 || pos + n > bytes.length) {
       throw fail(`${what} needs ${n} bytes but only ${bytes.length - pos} remain (the file is truncated or damaged)`);
@@ -375,6 +375,11 @@ export function unpickle(bytes: Uint8Array, start: number, hooks: UnpickleHooks,
       }
     }
   }
+}
+
+/** Where in a file an error is: "pickle offset N", after the zip entry's name if there is one. */
+export function pickleAt(record: string, offset: number): string {
+  return `${record ? `${record}, ` : ""}pickle offset ${offset}`;
 }
 
 function latin1(raw: Uint8Array): string {

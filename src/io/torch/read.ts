@@ -18,7 +18,7 @@
  */
 import { unzipSync } from "fflate";
 import { ModelFileError, type SafetensorsEntry } from "../safetensors.js";
-import { PyDict, PyTuple, describeValue, unpickle } from "./pickle.js";
+import { PyDict, PyTuple, describeValue, pickleAt, unpickle } from "./pickle.js";
 import { ELEMENT_SIZE, TENSOR_LIMITS, TorchStorage, TorchTensor, asKey, materialize, storageDtype, torchHooks, wholeNumber } from "./tensors.js";
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -117,10 +117,10 @@ function readZip(bytes: Uint8Array, where: string): { root: unknown; bigEndian: 
   }
 
   const storages = new Map<string, TorchStorage>();
-  const pklWhere = `${where} (${pickles[0]})`;
-  const fail = (offset: number, problem: string) => new ModelFileError(pklWhere, `pickle offset ${offset}: ${problem}`);
+  const pklName = pickles[0];
+  const fail = (offset: number, problem: string) => new ModelFileError(where, `${pickleAt(pklName, offset)}: ${problem}`);
   const pklLength = entries.get(pickles[0])!.size;
-  const hooks = torchHooks(pklWhere, (pid: PyTuple, offset: number) => {
+  const hooks = torchHooks(where, (pid: PyTuple, offset: number) => {
     if (pid.items.length !== 5) throw fail(offset, `a storage id must be ('storage', type, key, location, numel); this one has ${pid.items.length} items`);
     const dtype = storageDtype(pid.items[1], offset, fail);
     const key = asKey(pid.items[2]);
@@ -140,9 +140,9 @@ function readZip(bytes: Uint8Array, where: string): { root: unknown; bigEndian: 
     s.bytes = data;
     storages.set(key, s);
     return s;
-  }, pklLength);
+  }, pklLength, pklName);
   const pkl = record(pickles[0])!;
-  const { value } = unpickle(pkl, 0, hooks, pklWhere);
+  const { value } = unpickle(pkl, 0, hooks, where, pklName);
   return { root: value, bigEndian };
 }
 

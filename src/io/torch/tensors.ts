@@ -13,7 +13,7 @@
  */
 import { Tensor, formatShape } from "../../tensor.js";
 import { ModelFileError, type Dtype, type DtypeArrays, type SafetensorsEntry, type TypedTensor } from "../safetensors.js";
-import { PyBytes, PyDict, PyGlobal, PyTuple, describeValue, type UnpickleHooks } from "./pickle.js";
+import { PyBytes, PyDict, PyGlobal, PyTuple, describeValue, pickleAt, type UnpickleHooks } from "./pickle.js";
 
 /** torch's storage class names, with the dtype each holds. */
 export const STORAGE_TYPES: Record<string, Dtype> = {
@@ -76,12 +76,12 @@ export class TorchName {
 /** Protocol 2 spells some Python 3 modules the Python 2 way; errors give both names. */
 const PYTHON3_MODULE: Record<string, string> = { __builtin__: "builtins", commands: "subprocess" };
 
-function notAllowed(where: string, module: string, name: string, offset: number): ModelFileError {
+function notAllowed(where: string, record: string, module: string, name: string, offset: number): ModelFileError {
   const full = `${module}.${name}`;
   const alias = module in PYTHON3_MODULE ? ` (${PYTHON3_MODULE[module]}.${name} in Python 3)` : "";
   return new ModelFileError(
     where,
-    `pickle offset ${offset}: global "${full}"${alias} is not allowed: a weights file has no reason to call it; the file may be malicious. ` +
+    `${pickleAt(record, offset)}: global "${full}"${alias} is not allowed: a weights file has no reason to call it; the file may be malicious. ` +
       `Only tensors, storages and plain containers are read (as torch.load(weights_only=True) does); ` +
       `if you trust the file, load it in Python and save model.state_dict() (or safetensors) instead`,
   );
@@ -91,8 +91,8 @@ function notAllowed(where: string, module: string, name: string, offset: number)
  * The unpickler hooks for torch.save pickles. `storage(pid, offset)` turns a
  * persistent id into a TorchStorage (zip and legacy formats differ there).
  */
-export function torchHooks(where: string, storage: (pid: PyTuple, offset: number) => TorchStorage, pickleLength: number): UnpickleHooks {
-  const fail = (offset: number, problem: string) => new ModelFileError(where, `pickle offset ${offset}: ${problem}`);
+export function torchHooks(where: string, storage: (pid: PyTuple, offset: number) => TorchStorage, pickleLength: number, record = ""): UnpickleHooks {
+  const fail = (offset: number, problem: string) => new ModelFileError(where, `${pickleAt(record, offset)}: ${problem}`);
   // A few opcodes can build a big value from a small one fetched from the memo
   // over and over (OrderedDict(list) copies the list, _codecs.encode the text);
   // what those calls create together is bounded by the pickle's own size.
@@ -109,7 +109,7 @@ export function torchHooks(where: string, storage: (pid: PyTuple, offset: number
         full === "_codecs.encode" || (module === "torch" && (name in STORAGE_TYPES || DTYPE_GLOBALS.has(name)))) {
         return new PyGlobal(module, name);
       }
-      throw notAllowed(where, module, name, offset);
+      throw notAllowed(where, record, module, name, offset);
     },
     call(callable, args, offset) {
       if (!(callable instanceof PyGlobal)) throw fail(offset, `REDUCE / NEWOBJ calls ${describeValue(callable)}, which is not a callable global`);
