@@ -230,6 +230,18 @@ describe("hostile files are refused without running anything", () => {
     }
   });
 
+  test("names every JS object has (constructor, __proto__, toString) are not on the allow-list", () => {
+    for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      const pkl = cat(0x80, 2, glob("torch", name), 0x30, EMPTY_DICT, STOP);
+      throwsModelFileError(() => readTorchCheckpoint(torchZip(pkl)), new RegExp(`global "torch\\.${name}" is not allowed`));
+      const pid = cat(0x80, 2, ordered(), MARK, tensorOps({ name: "w", storage: name, numel: 1, shape: [1], stride: [1] }), SETITEMS, STOP);
+      throwsModelFileError(() => readTorchCheckpoint(torchZip(pid, { 0: f32(1) })), new RegExp(`global "torch\\.${name}" is not allowed`));
+    }
+    const module = cat(0x80, 2, glob("constructor", "x"), 0x30, EMPTY_DICT, STOP);
+    throwsModelFileError(() => readTorchCheckpoint(torchZip(module)), /global "constructor\.x" is not allowed: /);
+    assert.throws(() => encodeTorchCheckpoint(new Map([["w", { dtype: "constructor", shape: [1], data: new Float32Array(1) } as never]])), /must be a Tensor or \{ dtype, shape, data \}/);
+  });
+
   test("a whole pickled nn.Module is refused, naming its class", () => {
     const pkl = cat(0x80, 2, glob("torch.nn.modules.linear", "Linear"), 0x29, 0x81, STOP);
     throwsModelFileError(() => readTorchCheckpoint(torchZip(pkl)), /global "torch\.nn\.modules\.linear\.Linear" is not allowed/);

@@ -15,7 +15,10 @@ import { Tensor, formatShape } from "../../tensor.js";
 import { ModelFileError, type Dtype, type DtypeArrays, type SafetensorsEntry, type TypedTensor } from "../safetensors.js";
 import { PyBytes, PyDict, PyGlobal, PyTuple, describeValue, pickleAt, type UnpickleHooks } from "./pickle.js";
 
-/** torch's storage class names, with the dtype each holds. */
+/**
+ * torch's storage class names, with the dtype each holds. Looked up with
+ * Object.hasOwn, never `in`: "constructor" or "__proto__" are `in` every object.
+ */
 export const STORAGE_TYPES: Record<string, Dtype> = {
   FloatStorage: "F32", HalfStorage: "F16", BFloat16Storage: "BF16", DoubleStorage: "F64", LongStorage: "I64",
   IntStorage: "I32", ShortStorage: "I16", CharStorage: "I8", ByteStorage: "U8", BoolStorage: "BOOL",
@@ -78,7 +81,7 @@ const PYTHON3_MODULE: Record<string, string> = { __builtin__: "builtins", comman
 
 function notAllowed(where: string, record: string, module: string, name: string, offset: number): ModelFileError {
   const full = `${module}.${name}`;
-  const alias = module in PYTHON3_MODULE ? ` (${PYTHON3_MODULE[module]}.${name} in Python 3)` : "";
+  const alias = Object.hasOwn(PYTHON3_MODULE, module) ? ` (${PYTHON3_MODULE[module]}.${name} in Python 3)` : "";
   return new ModelFileError(
     where,
     `${pickleAt(record, offset)}: global "${full}"${alias} is not allowed: a weights file has no reason to call it; the file may be malicious. ` +
@@ -106,7 +109,7 @@ export function torchHooks(where: string, storage: (pid: PyTuple, offset: number
       const full = `${module}.${name}`;
       if (full === "collections.OrderedDict" || full === "torch._utils._rebuild_tensor_v2" || full === "torch._utils._rebuild_tensor" ||
         full === "torch._utils._rebuild_parameter" || full === "torch._utils._rebuild_parameter_with_state" || full === "torch.Size" ||
-        full === "_codecs.encode" || (module === "torch" && (name in STORAGE_TYPES || DTYPE_GLOBALS.has(name)))) {
+        full === "_codecs.encode" || (module === "torch" && (Object.hasOwn(STORAGE_TYPES, name) || DTYPE_GLOBALS.has(name)))) {
         return new PyGlobal(module, name);
       }
       throw notAllowed(where, record, module, name, offset);
@@ -175,7 +178,7 @@ export function torchHooks(where: string, storage: (pid: PyTuple, offset: number
 
 /** The dtype of a storage-type global in a persistent id. */
 export function storageDtype(v: unknown, offset: number, fail: (o: number, p: string) => ModelFileError): Dtype {
-  if (v instanceof PyGlobal && v.module === "torch" && v.name in STORAGE_TYPES) return STORAGE_TYPES[v.name];
+  if (v instanceof PyGlobal && v.module === "torch" && Object.hasOwn(STORAGE_TYPES, v.name)) return STORAGE_TYPES[v.name];
   throw fail(offset, `a storage's type must be one of torch.${Object.keys(STORAGE_TYPES).join(", torch.")}; found ${describeValue(v)}`);
 }
 

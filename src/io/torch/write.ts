@@ -107,10 +107,10 @@ function entryBytes(name: string, entry: SafetensorsEntry): { dtype: Dtype; shap
     return { dtype: "F32", shape: entry.shape.slice(), bytes: littleEndian(data, 4) };
   }
   const e = entry as TypedTensor;
-  if (!e || typeof e !== "object" || !(e.dtype in ELEMENT_SIZE)) {
+  if (!e || typeof e !== "object" || !Object.hasOwn(ELEMENT_SIZE, e.dtype)) {
     throw new Error(`encodeTorchCheckpoint: "${name}" must be a Tensor or { dtype, shape, data } with a safetensors dtype`);
   }
-  if (!(e.dtype in STORAGE_OF)) {
+  if (!Object.hasOwn(STORAGE_OF, e.dtype)) {
     throw new Error(`encodeTorchCheckpoint: "${name}" is ${e.dtype}, which torch has no storage type for; convert it to ${e.dtype === "U16" ? "I32" : "I64"} first`);
   }
   if (!(e.data instanceof ARRAY_OF[e.dtype])) {
