@@ -56,6 +56,12 @@ export type { Monitor } from "./train/callbacks.js";
 // Data and files.
 export * from "./data/index.js";
 export { ModelFileError, encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors, toFloat32Tensor } from "./io/safetensors.js";
+// PyTorch's torch.save files (the zip format of torch >= 1.6 and the legacy format), read
+// without executing anything: only the pickle globals a tensor dict needs are accepted
+// (as torch.load(weights_only=True) does); any other global throws ModelFileError naming it.
+// A bare state dict, or one nested under "state_dict" / "model" / "model_state_dict".
+export { readTorchCheckpoint, loadTorchCheckpoint, encodeTorchCheckpoint, saveTorchCheckpoint } from "./io/torch/index.js";
+export type { SafetensorsEntry, TypedTensor, Dtype } from "./io/safetensors.js";
 export { saveModel, loadModel, loadModelWithInfo, encodeModel, decodeModel } from "./io/model-file.js";
 export type { Model, ModelInfo, EncodedModel } from "./io/model-file.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
