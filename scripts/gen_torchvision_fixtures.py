@@ -24,7 +24,10 @@ weights and random batch-norm running statistics, in eval mode. For each:
     NAME.logits.f32           raw little-endian float32 (googlenet also .aux_logits.f32), shapes in index.json
     input64.f32, input224.f32 the inputs (batch 2), shared by the models of that size
 
-and index.json, which lists every model's stride builder options, file names,
+state-dict-shapes.json: the names and shapes of the full-size torchvision
+models the zoo builds (resnet18-152, vgg11-19 with and without batch norm,
+alexnet, googlenet with its auxiliary heads), to check the name mapping of
+every variant without their weights; and index.json, which lists every model's stride builder options, file names,
 shapes and settings. The .pt and .onnx files are for the torch.save reader and
 the ONNX importer; the safetensors files (written by the small writer below,
 since Python's safetensors package is not installed) are what loadWeights
@@ -39,7 +42,8 @@ googlenet(aux_logits=False, init_weights=True), alexnet()) with random
 batch-norm statistics, at 224x224, to test/fixtures/torchvision-full/ (about
 1.5 GB; in .gitignore).
 
-Seeded: re-running reproduces the safetensors, raw and JSON files byte for byte.
+Seeded: re-running reproduces the safetensors, raw, JSON, zip .pt and .onnx files byte
+for byte (the legacy .pt format records object ids, which differ between runs).
 """
 import importlib
 import json
@@ -338,6 +342,24 @@ EXTRA_OPTS = {
 }
 
 
+def state_dict_shapes(out):
+    """Every torchvision classification model the zoo builds, full size: its state-dict names and shapes (no weights)."""
+    tvm = torchvision.models
+    builders = {
+        **{f"resnet{d}": (getattr(tvm, f"resnet{d}"), {}) for d in (18, 34, 50, 101, 152)},
+        **{f"vgg{d}{bn}": (getattr(tvm, f"vgg{d}{bn}"), {}) for d in (11, 13, 16, 19) for bn in ("", "_bn")},
+        "alexnet": (tvm.alexnet, {}),
+        "googlenet": (tvm.googlenet, {"aux_logits": True, "init_weights": False}),
+    }
+    shapes = {}
+    for name, (fn, kw) in builders.items():
+        sd = fn(**kw).state_dict()
+        shapes[name] = {k: list(v.shape) for k, v in sd.items()}
+    with open(os.path.join(out, "state-dict-shapes.json"), "w") as f:
+        json.dump(shapes, f, separators=(",", ":"))
+        f.write("\n")
+
+
 def main():
     full = "--full" in sys.argv[1:]
     out = os.path.join(ROOT, "test", "fixtures", "torchvision-full" if full else "torchvision")
@@ -383,6 +405,8 @@ def main():
             "files": files,
         }
         print(f"{name}: {index['models'][name]['parameters']} parameters, float32 vs float64 logits {diff:.2e}", flush=True)
+    if not full:
+        state_dict_shapes(out)
     with open(os.path.join(out, "index.json"), "w") as f:
         json.dump(index, f, indent=1)
         f.write("\n")
