@@ -6,6 +6,7 @@ python3-torchvision 0.14):
 
     /usr/bin/python3 scripts/gen_torchvision_fixtures.py          # small models, committed
     /usr/bin/python3 scripts/gen_torchvision_fixtures.py --full   # full size, not committed
+    /usr/bin/python3 scripts/gen_torchvision_fixtures.py --check [--full]   # reload the .pt files, compare logits
 
 Small mode writes test/fixtures/torchvision/: for resnet18, vgg11_bn, googlenet
 and alexnet, a narrow copy of the torchvision network built from torchvision's
@@ -360,7 +361,37 @@ def state_dict_shapes(out):
         f.write("\n")
 
 
+def check(out, full):
+    """Reloads every torch.save file into a fresh model and compares its logits with the recorded ones."""
+    with open(os.path.join(out, "index.json")) as f:
+        index = json.load(f)
+    for name, e in index["models"].items():
+        m = e["options"].get("widthMultiplier", 1)
+        x = torch.from_numpy(np.fromfile(os.path.join(out, e["files"]["input"]), "<f4").reshape(e["input_shape"]))
+        want = torch.from_numpy(np.fromfile(os.path.join(out, e["files"]["logits"]), "<f4").reshape(e["logits_shape"]))
+        sources = {"pt": torch.load(os.path.join(out, e["files"]["pt"])), "legacy_pt": torch.load(os.path.join(out, e["files"]["legacy_pt"]))}
+        if not full:
+            ckpt = torch.load(os.path.join(out, e["files"]["checkpoint_pt"]))
+            assert ckpt["epoch"] == 3 and "optimizer" in ckpt, name
+            sources["checkpoint_pt"] = ckpt["state_dict"]
+            sources["f16_pt"] = {k: (v.float() if v.is_floating_point() else v) for k, v in torch.load(os.path.join(out, e["files"]["f16_pt"])).items()}
+        for kind, sd in sources.items():
+            model = build(name, m, e["logits_shape"][1], full)
+            model.load_state_dict(sd)
+            model.eval()
+            with torch.no_grad():
+                got = model.double()(x.double()).float()
+            diff = float((got - want).abs().max())
+            limit = 0.05 if kind == "f16_pt" else 0
+            assert diff <= limit, f"{name} {kind}: logits differ by {diff}"
+            print(f"check {name} {kind}: max diff {diff:.2e}", flush=True)
+
+
 def main():
+    if "--check" in sys.argv[1:]:
+        full = "--full" in sys.argv[1:]
+        check(os.path.join(ROOT, "test", "fixtures", "torchvision-full" if full else "torchvision"), full)
+        return
     full = "--full" in sys.argv[1:]
     out = os.path.join(ROOT, "test", "fixtures", "torchvision-full" if full else "torchvision")
     os.makedirs(out, exist_ok=True)
