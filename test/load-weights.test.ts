@@ -389,6 +389,14 @@ describe("errors and non-strict loading", () => {
     assert.throws(() => loadWeights(build(v, { inputShape: [3, 64, 64] }), smallSource("vgg11_bn")), /classifier\.0\.weight takes 32 inputs in the model and 392 in the weights.*inputShape.*adaptivePool: true/s);
   });
 
+  test("hints: the other naming", () => {
+    const e = smallIndex.models.resnet18;
+    assert.throws(() => loadWeights(build(e), smallSource("resnet18"), { names: "stride" }), /source has the model's torchvision names: pass names: "torchvision"/);
+    const m = build(e);
+    const own = new Map<string, SafetensorsEntry>([...namedParams(m).map(([n, p]) => [n, p.value] as const), ...namedBuffers(m).map(([n, b]) => [n, b.value] as const)]);
+    assert.throws(() => loadWeights(build(e), own, { names: "torchvision" }), /source has the model's stride names: pass names: "stride"/);
+  });
+
   test("a .pt path: not supported yet, a clear ModelFileError; unknown extensions too", () => {
     const m = build(smallIndex.models.resnet18);
     assert.throws(() => loadWeights(m, join(SMALL, "resnet18.pt")), (err: Error) => err instanceof ModelFileError && /not supported yet/.test(err.message) && /safetensors/.test(err.message));

@@ -75,6 +75,12 @@ function dtypeOf(e: SafetensorsEntry): string {
   return e instanceof Tensor ? "F32" : e.dtype;
 }
 
+/** A plain loop: findIndex's callback per element is slow on VGG's 100M-weight layers. */
+function firstNonFinite(data: Float32Array | Float64Array): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return i;
+  return -1;
+}
+
 function list(items: string[]): string {
   const shown = items.slice(0, SHOWN).map((s) => `    ${s}`);
   if (items.length > SHOWN) shown.push(`    … and ${items.length - SHOWN} more`);
@@ -112,7 +118,8 @@ export function loadWeights(model: Module, source: string | Map<string, Safetens
     ...namedParams(model).map(([n, p]) => [n, p.value] as [string, Tensor]),
     ...namedBuffers(model).map(([n, b]) => [n, b.value] as [string, Tensor]),
   ];
-  const tv = names === "stride" ? null : torchvisionNames(model);
+  // Derived for names: "stride" too, for the hint when the source turns out to be torchvision's.
+  const tv = torchvisionNames(model);
   const chosen = chooseNames(names, own, tensors, tv, fail);
   const tvNames = chosen === "torchvision" ? (tv as TorchvisionNames) : null;
   const targets: Target[] = own.map(([n, t]) => ({ own: n, key: tvNames ? tvNames.names.get(n)! : n, tensor: t }));
@@ -138,7 +145,7 @@ export function loadWeights(model: Module, source: string | Map<string, Safetens
       continue;
     }
     const value = toFloat32Tensor(entry);
-    const bad = value.data.findIndex((v) => !Number.isFinite(v));
+    const bad = firstNonFinite(value.data);
     if (bad >= 0) {
       throw fail(
         `${label(t)} holds ${value.data[bad]} at index ${bad} (${dtype === "F16" ? "an F16 overflow or " : ""}a damaged file, or weights saved after training diverged); ` +
@@ -163,7 +170,7 @@ export function loadWeights(model: Module, source: string | Map<string, Safetens
     const reported = unexpected.filter((n) => !optional.some((p) => n.startsWith(p)));
     if (reported.length) parts.push(`  unexpected (in the source, not in the model):\n${list(reported)}`);
     if (mismatched.length) parts.push(`  mis-shaped:\n${list(mismatched)}`);
-    const hint = hintFor(mismatchDetail, own, chosen, tv);
+    const hint = hintFor(mismatchDetail, own, chosen, tv, missing.length, tensors);
     if (hint) parts.push(`  ${hint}`);
     parts.push(`  (strict: false loads the names that fit and returns these lists)`);
     throw fail(parts.join("\n"));
@@ -216,9 +223,17 @@ function chooseNames(
 /** How to fix mis-shaped tensors, when their shapes say: classes, input size or width. */
 function hintFor(
   detail: { target: Target; got: number[] }[], own: [string, Tensor][], chosen: string, tv: TorchvisionNames | { reason: string } | null,
+  missing: number, tensors: Map<string, SafetensorsEntry>,
 ): string | null {
   const recognised = tv !== null && !("reason" in tv);
-  if (!detail.length) return chosen === "stride" && recognised ? `hint: if the weights are torchvision's, pass names: "torchvision"` : null;
+  // Names missing that the other naming would find: the source uses that one.
+  if (missing > 0) {
+    const other = chosen === "stride" ? (recognised ? own.map(([n]) => tv.names.get(n)!) : []) : own.map(([n]) => n);
+    if (other.filter((n) => tensors.has(n)).length > own.length - missing) {
+      return `hint: names are missing but the source has the model's ${chosen === "stride" ? "torchvision" : "stride"} names: pass names: "${chosen === "stride" ? "torchvision" : "stride"}"`;
+    }
+  }
+  if (!detail.length) return null;
   const lastWeight = [...own].reverse().find(([n, t]) => n.endsWith(".weight") && t.rank === 2)?.[0];
   const hints: string[] = [];
   for (const { target, got } of detail) {

@@ -190,7 +190,12 @@ function googlenetNames(model: Module): TorchvisionNames | string {
 export function torchvisionNames(model: Module): TorchvisionNames | { reason: string } {
   const reasons: string[] = [];
   for (const [family, derive] of [["GoogLeNet", googlenetNames], ["ResNet", resnetNames], ["AlexNet/VGG", featuresClassifier]] as const) {
-    const r = derive(model);
+    let r: TorchvisionNames | string;
+    try {
+      r = derive(model);
+    } catch (e) {
+      r = (e as Error).message; // a parameter torchvision has no name for
+    }
     if (typeof r !== "string") {
       const seen = new Map<string, string>();
       for (const [s, t] of r.names) {
