@@ -244,6 +244,15 @@ describe("stride names", () => {
     assert.deepEqual(b.forward(x, { noGrad: true }).data, a.forward(x, { noGrad: true }).data);
   });
 
+  test("round trip of a model torchvision has no names for (LeNet-5's masked convolution), names: auto", () => {
+    const a = zoo.lenet5({ seed: 5 }), b = zoo.lenet5({ seed: 6 });
+    assert.ok("reason" in torchvisionNames(a));
+    const r = loadWeights(b, new Map(namedParams(a).map(([n, p]) => [n, p.value])));
+    assert.equal(r.names, "stride");
+    const sa = snapshot(a);
+    for (const [n, v] of snapshot(b)) assert.deepEqual(v, sa.get(n), n);
+  });
+
   test("round trip through a .safetensors file, names: auto", () => {
     const dir = mkdtempSync(join(tmpdir(), "stride-lw-"));
     try {

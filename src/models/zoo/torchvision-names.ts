@@ -197,12 +197,13 @@ export function torchvisionNames(model: Module): TorchvisionNames | { reason: st
       r = (e as Error).message; // a parameter torchvision has no name for
     }
     if (typeof r !== "string") {
+      // Two stride tensors under one torchvision name would load the same values: not a layout torchvision has.
       const seen = new Map<string, string>();
       for (const [s, t] of r.names) {
-        if (seen.has(t)) throw new Error(`torchvision names: ${seen.get(t)} and ${s} both map to ${t}`);
+        if (seen.has(t)) r = `${seen.get(t)} and ${s} would both be ${t}`;
         seen.set(t, s);
       }
-      return r;
+      if (typeof r !== "string") return r;
     }
     reasons.push(`${family}: ${r}`);
   }
