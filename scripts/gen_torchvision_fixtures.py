@@ -283,11 +283,11 @@ def export(model, name, out, x, opsets, index_entry):
         write_safetensors(os.path.join(out, f"{name}.f16.safetensors"), half)
         torch.save(half, os.path.join(out, f"{name}.f16.pt"))
         # A training checkpoint as people save them: the state dict nested under a key, next to optimiser state
-        # (one SGD step; for resnet18 with momentum, so the optimiser holds a buffer per parameter, the
+        # (one SGD step; for alexnet, the smallest, with momentum, so the optimiser holds a buffer per parameter, the
         # others without, to keep the committed files small). The weights saved are the originals.
         saved = {k: v.clone() for k, v in sd.items()}  # state_dict() shares storage with the live model
         torch.manual_seed(0)
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9 if name == "resnet18" else 0)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9 if name == "alexnet" else 0)
         model.train()
         y = model(x)
         (y if isinstance(y, torch.Tensor) else y[0]).sum().backward()  # GoogLeNet returns a tuple in training
