@@ -146,6 +146,20 @@ describe("torchvision checkpoints give torchvision's logits", () => {
     assert.throws(() => assertClose(y, readF32(join(SMALL, e.files.logits), e.logits_shape), "untransformed"));
   });
 
+  test("loading into a model that has already run (nothing stale is kept) gives the logits", () => {
+    const e = smallIndex.models.resnet18;
+    const model = build(e);
+    const x = readF32(join(SMALL, e.files.input), e.input_shape);
+    const params = namedParams(model).map(([, p]) => p.value.data);
+    const before = run(model, e, x).data.slice();
+    loadWeights(model, smallSource("resnet18"));
+    // The same arrays (wasm-resident ones stay where the kernels read them), new values.
+    assert.ok(namedParams(model).every(([, p], i) => p.value.data === params[i]));
+    const y = run(model, e, x);
+    assert.notDeepEqual(y.data, before);
+    assertClose(y, readF32(join(SMALL, e.files.logits), e.logits_shape), "resnet18 after a forward pass");
+  });
+
   test("vgg11_bn with adaptivePool: true (identity at 224) gives the same logits", () => {
     const e = smallIndex.models.vgg11_bn;
     const model = build(e, { adaptivePool: true });
