@@ -64,4 +64,8 @@ export { readTorchCheckpoint, loadTorchCheckpoint, encodeTorchCheckpoint, saveTo
 export type { SafetensorsEntry, TypedTensor, Dtype } from "./io/safetensors.js";
 export { saveModel, loadModel, loadModelWithInfo, encodeModel, decodeModel } from "./io/model-file.js";
 export type { Model, ModelInfo, EncodedModel } from "./io/model-file.js";
+export { loadWeights } from "./io/load-weights.js";
+export type { LoadWeightsOptions, LoadWeightsResult, WeightNames } from "./io/load-weights.js";
+export { torchvisionNames, googlenetTransformInput } from "./models/zoo/torchvision-names.js";
+export type { TorchvisionNames, TorchvisionFamily } from "./models/zoo/torchvision-names.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
