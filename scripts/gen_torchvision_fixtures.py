@@ -20,6 +20,7 @@ weights and random batch-norm running statistics, in eval mode. For each:
     NAME.pt                   torch.save, zip format
     NAME.legacy.pt            torch.save, the legacy (pre-1.6) format
     NAME.f16.pt               torch.save of the float16 state dict
+    NAME.f16.logits.f32       the logits with every weight rounded to float16
     NAME.ckpt.pt              {"epoch": 3, "state_dict": sd, "optimizer": opt.state_dict()}
     NAME.onnx                 torch.onnx.export, opset 13, dynamic batch (resnet18 also .opset9.onnx)
     NAME.logits.f32           raw little-endian float32 (googlenet also .aux_logits.f32), shapes in index.json
@@ -46,6 +47,7 @@ batch-norm statistics, at 224x224, to test/fixtures/torchvision-full/ (about
 Seeded: re-running reproduces the safetensors, raw, JSON, zip .pt and .onnx files byte
 for byte (the legacy .pt format records object ids, which differ between runs).
 """
+import copy
 import importlib
 import json
 import math
@@ -282,6 +284,10 @@ def export(model, name, out, x, opsets, index_entry):
         half = half_state_dict(sd)
         write_safetensors(os.path.join(out, f"{name}.f16.safetensors"), half)
         torch.save(half, os.path.join(out, f"{name}.f16.pt"))
+        # The reference for a float16 checkpoint: the same network with every weight rounded to float16.
+        rounded = copy.deepcopy(model)
+        rounded.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in half.items()})
+        write_f32(os.path.join(out, f"{name}.f16.logits.f32"), reference_logits(rounded.eval(), x)[0])
         # A training checkpoint as people save them: the state dict nested under a key, next to optimiser state
         # (one SGD step; for alexnet, the smallest, with momentum, so the optimiser holds a buffer per parameter, the
         # others without, to keep the committed files small). The weights saved are the originals.
@@ -295,7 +301,8 @@ def export(model, name, out, x, opsets, index_entry):
         model.load_state_dict(saved)
         model.eval()
         torch.save({"epoch": 3, "state_dict": saved, "optimizer": opt.state_dict()}, os.path.join(out, f"{name}.ckpt.pt"))
-        files.update(f16_safetensors=f"{name}.f16.safetensors", f16_pt=f"{name}.f16.pt", checkpoint_pt=f"{name}.ckpt.pt")
+        files.update(f16_safetensors=f"{name}.f16.safetensors", f16_pt=f"{name}.f16.pt", f16_logits=f"{name}.f16.logits.f32",
+                     checkpoint_pt=f"{name}.ckpt.pt")
     model.eval()
     for opset in opsets:
         fname = f"{name}.onnx" if opset == 13 else f"{name}.opset{opset}.onnx"

@@ -420,11 +420,31 @@ describe("errors and non-strict loading", () => {
     assert.throws(() => loadWeights(build(e), own, { names: "torchvision" }), /source has the model's stride names: pass names: "stride"/);
   });
 
-  test("a .pt path: not supported yet, a clear ModelFileError; unknown extensions too", () => {
+  test("an unknown extension is a clear ModelFileError", () => {
     const m = build(smallIndex.models.resnet18);
-    assert.throws(() => loadWeights(m, join(SMALL, "resnet18.pt")), (err: Error) => err instanceof ModelFileError && /not supported yet/.test(err.message) && /safetensors/.test(err.message));
-    assert.throws(() => loadWeights(m, "weights.h5"), (err: Error) => err instanceof ModelFileError && /\.safetensors/.test(err.message));
+    assert.throws(() => loadWeights(m, "weights.h5"), (err: Error) => err instanceof ModelFileError && /\.safetensors/.test(err.message) && /\.pth/.test(err.message));
   });
+});
+
+// ---------------------------------------------------------------------------
+
+describe("torch.save files (zip, legacy, nested training checkpoint, float16) give PyTorch's logits", () => {
+  for (const [name, e] of Object.entries(smallIndex.models)) {
+    const x = () => readF32(join(SMALL, e.files.input), e.input_shape);
+    for (const kind of ["pt", "legacy_pt", "checkpoint_pt"]) {
+      test(`${name}: ${e.files[kind]}`, () => {
+        const model = build(e);
+        const r = loadWeights(model, join(SMALL, e.files[kind]), { names: "torchvision" });
+        assert.equal(r.missing.length, 0);
+        assertClose(run(model, e, x()), readF32(join(SMALL, e.files.logits), e.logits_shape), `${name} from ${e.files[kind]}`);
+      });
+    }
+    test(`${name}: ${e.files.f16_pt} gives the logits of the float16-rounded weights`, () => {
+      const model = build(e);
+      loadWeights(model, join(SMALL, e.files.f16_pt), { names: "torchvision" });
+      assertClose(run(model, e, x()), readF32(join(SMALL, e.files.f16_logits), e.logits_shape), `${name} from ${e.files.f16_pt}`);
+    });
+  }
 });
 
 // ---------------------------------------------------------------------------
