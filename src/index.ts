@@ -16,6 +16,7 @@ export { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "./layers/activatio
 export { Dropout } from "./layers/dropout.js";
 export { Flatten } from "./layers/reshape.js";
 export { Concat, Add } from "./layers/merge.js";
+export { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, Identity } from "./layers/tensor-ops.js";
 export { softmaxCrossEntropy, multiClassHinge } from "./layers/loss.js";
 export type { LossResult } from "./layers/loss.js";
 export { initWeight, initBias } from "./layers/init.js";
@@ -59,3 +60,5 @@ export { ModelFileError, encodeSafetensors, decodeSafetensors, saveSafetensors, 
 export { saveModel, loadModel, loadModelWithInfo, encodeModel, decodeModel } from "./io/model-file.js";
 export type { Model, ModelInfo, EncodedModel } from "./io/model-file.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
+export { importOnnx } from "./io/onnx/index.js";
+export type { ImportOptions as OnnxImportOptions } from "./io/onnx/index.js";
