@@ -7,7 +7,7 @@
  */
 import { Tensor, formatShape, shapeSize } from "../tensor.js";
 import { ShapeError } from "../shape.js";
-import { Layer, makeParam, expectRank, type ForwardContext, type Param, type ShapeInfo } from "./layer.js";
+import { Layer, makeParam, expectRank, type Buffer, type ForwardContext, type Param, type ShapeInfo } from "./layer.js";
 
 function wholeNumbers(layer: string, option: string, v: unknown, min: number): number[] {
   if (!Array.isArray(v) || !v.every((d) => Number.isInteger(d) && d >= min)) {
@@ -223,6 +223,34 @@ export class GlobalMaxPool2d extends Layer {
   }
 }
 
+/** For every element of an input of `shape`, the index of the value of a tensor of shape `b` broadcast into it (aligned at the last axis). */
+function broadcastIndex(shape: number[], b: number[]): Int32Array {
+  const r = shape.length, off = r - b.length;
+  const strides = new Array<number>(b.length);
+  let s = 1;
+  for (let a = b.length - 1; a >= 0; a--) {
+    strides[a] = b[a] === 1 ? 0 : s;
+    s *= b[a];
+  }
+  const out = new Int32Array(shapeSize(shape));
+  const idx = new Array<number>(r).fill(0);
+  for (let i = 0; i < out.length; i++) {
+    let k = 0;
+    for (let a = 0; a < b.length; a++) k += idx[off + a] * strides[a];
+    out[i] = k;
+    for (let a = r - 1; a >= 0; a--) {
+      if (++idx[a] < shape[a]) break;
+      idx[a] = 0;
+    }
+  }
+  return out;
+}
+
+/** Whether a tensor of shape b broadcasts into `shape` without changing it. */
+function broadcastsInto(b: number[], shape: number[]): boolean {
+  return b.length <= shape.length && b.every((d, i) => d === 1 || d === shape[shape.length - b.length + i]);
+}
+
 /**
  * y = x + b with a learned b of a shape that broadcasts into x's (numpy's
  * rule, aligned at the last axis): a bias per channel [C, 1, 1], per
@@ -254,11 +282,9 @@ export class BiasAdd extends Layer {
   }
 
   shapeInfo(inputShape: number[]): ShapeInfo {
-    const b = this.shape;
-    const fits = b.length <= inputShape.length && b.every((d, i) => d === 1 || d === inputShape[inputShape.length - b.length + i]);
-    if (!fits) {
+    if (!broadcastsInto(this.shape, inputShape)) {
       throw this.error(
-        `a bias of shape ${formatShape(b)} does not broadcast into the input ${formatShape(inputShape)} ` +
+        `a bias of shape ${formatShape(this.shape)} does not broadcast into the input ${formatShape(inputShape)} ` +
           `(aligned at the last axis, each bias dimension must be 1 or equal the input's)`,
         inputShape,
       );
@@ -266,33 +292,10 @@ export class BiasAdd extends Layer {
     return { shape: inputShape.slice(), notes: [] };
   }
 
-  /** For every element of an input of this shape, the index of its bias value. */
-  private biasIndex(shape: number[]): Int32Array {
-    const r = shape.length, b = this.shape, off = r - b.length;
-    const strides = new Array<number>(b.length);
-    let s = 1;
-    for (let a = b.length - 1; a >= 0; a--) {
-      strides[a] = b[a] === 1 ? 0 : s;
-      s *= b[a];
-    }
-    const out = new Int32Array(shapeSize(shape));
-    const idx = new Array<number>(r).fill(0);
-    for (let i = 0; i < out.length; i++) {
-      let k = 0;
-      for (let a = 0; a < b.length; a++) k += idx[off + a] * strides[a];
-      out[i] = k;
-      for (let a = r - 1; a >= 0; a--) {
-        if (++idx[a] < shape[a]) break;
-        idx[a] = 0;
-      }
-    }
-    return out;
-  }
-
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
     this.shapeInfo(x.shape);
     const y = Tensor.empty(x.shape);
-    const index = this.biasIndex(x.shape);
+    const index = broadcastIndex(x.shape, this.shape);
     const b = this.bias.value.data;
     for (let i = 0; i < x.size; i++) y.data[i] = x.data[i] + b[index[i]];
     this.inShape = ctx?.noGrad ? null : x.shape;
@@ -303,7 +306,7 @@ export class BiasAdd extends Layer {
     const shape = this.requireCache(this.inShape);
     this.checkGradShape(dy, shape);
     if (this.bias.trainable) {
-      const index = this.biasIndex(shape);
+      const index = broadcastIndex(shape, this.shape);
       const g = this.bias.grad.data;
       for (let i = 0; i < dy.size; i++) g[index[i]] += dy.data[i];
     }
@@ -398,6 +401,69 @@ export class AxisSoftmax extends Layer {
 
   override release(): void {
     this.y = null;
+  }
+}
+
+/**
+ * y = x * s with a fixed s (a buffer, saved but not trained) that broadcasts
+ * into x: the per-position divisor fix that turns an average pooling which
+ * counts padding into one that does not, where the padding is too uneven
+ * for the pooling layer itself.
+ */
+export class ConstantScale extends Layer {
+  readonly type: string = "ConstantScale";
+  readonly shape: number[];
+  readonly scale: Tensor;
+
+  constructor(opts: { shape: number[]; name?: string }) {
+    super(opts?.name, "scale");
+    this.shape = wholeNumbers(this.name, "shape", opts?.shape, 0);
+    this.scale = Tensor.ones(this.shape);
+  }
+
+  override get namePrefix(): string {
+    return "scale";
+  }
+
+  override buffers(): Buffer[] {
+    return [{ name: "scale", value: this.scale }];
+  }
+
+  config(): Record<string, unknown> {
+    return { shape: this.shape };
+  }
+
+  shapeInfo(inputShape: number[]): ShapeInfo {
+    if (!broadcastsInto(this.shape, inputShape)) {
+      throw this.error(`a scale of shape ${formatShape(this.shape)} does not broadcast into the input ${formatShape(inputShape)}`, inputShape);
+    }
+    return { shape: inputShape.slice(), notes: [] };
+  }
+
+  private apply(x: Tensor): Tensor {
+    const y = Tensor.empty(x.shape);
+    const index = broadcastIndex(x.shape, this.shape);
+    const s = this.scale.data;
+    for (let i = 0; i < x.size; i++) y.data[i] = x.data[i] * s[index[i]];
+    return y;
+  }
+
+  private inShape: number[] | null = null;
+
+  forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    this.shapeInfo(x.shape);
+    this.inShape = ctx?.noGrad ? null : x.shape;
+    return this.apply(x);
+  }
+
+  backward(dy: Tensor): Tensor {
+    const shape = this.requireCache(this.inShape);
+    this.checkGradShape(dy, shape);
+    return this.apply(dy); // linear: dx = dy * s
+  }
+
+  override release(): void {
+    this.inShape = null;
   }
 }
 

@@ -200,7 +200,8 @@ export function buildGraph(model: OnnxModel, file: string, opts: ImportOptions =
   const fail = (problem: string): never => {
     throw new ModelFileError(file, problem);
   };
-  if (model.opset < 7) fail(`the model uses operator set ${model.opset}; stride imports opset 7 and newer (re-export it with a newer exporter)`);
+  // Opsets 7 and newer are the contract; older files are read too, with their legacy attributes
+  // (Add's broadcast/axis, BatchNormalization's and Dropout's is_test) checked by the operators.
   const unsupported = g.nodes.filter((n) => (n.domain !== "" && n.domain !== "ai.onnx") || !(n.opType in OPERATORS));
   if (unsupported.length > 0) {
     const list = unsupported.map((n) => {

@@ -137,6 +137,17 @@ class Reader {
     return this.fail(`${what} is not an integer (got ${typeof v})`);
   }
 
+  /** A tensor's 64-bit value: as int(), but values past 2^53 (Slice's "to the end" sentinels) become infinities. */
+  sentinel(v: unknown, what: string): number {
+    if (v && typeof v === "object" && "high" in v) {
+      const { high, unsigned } = v as { high: number; unsigned?: boolean };
+      const hi = unsigned ? high >>> 0 : high | 0;
+      if (hi >= 0x200000) return Infinity;
+      if (hi < -0x200000) return -Infinity;
+    }
+    return this.int(v, what);
+  }
+
   ints(vs: unknown[] | undefined, what: string): number[] {
     return (vs ?? []).map((v) => this.int(v, what));
   }
@@ -205,8 +216,11 @@ class Reader {
       name: String(v.name ?? ""),
       elemType: Number(tt?.elemType ?? 0),
       shape: tt?.shape
-        ? (dims ?? []).map((d: any) =>
-            d.dimValue !== undefined && d.dimValue !== null ? this.int(d.dimValue, `dimension of ${v.name}`) : d.dimParam ? String(d.dimParam) : null)
+        ? (dims ?? []).map((d: any) => {
+            // A oneof: only the field actually present counts (protobufjs shows defaults for the other).
+            if (Object.prototype.hasOwnProperty.call(d, "dimValue")) return this.int(d.dimValue, `dimension of ${v.name}`);
+            return Object.prototype.hasOwnProperty.call(d, "dimParam") ? String(d.dimParam) : null;
+          })
         : null,
     };
   }
@@ -239,8 +253,8 @@ class Reader {
       floatData: t.floatData ?? [],
       doubleData: t.doubleData ?? [],
       int32Data: t.int32Data ?? [],
-      int64Data: this.ints(t.int64Data, `${label} int64_data`),
-      uint64Data: this.ints(t.uint64Data, `${label} uint64_data`),
+      int64Data: (t.int64Data ?? []).map((v: unknown) => this.sentinel(v, `${label} int64_data`)),
+      uint64Data: (t.uint64Data ?? []).map((v: unknown) => this.sentinel(v, `${label} uint64_data`)),
       external,
     };
   }

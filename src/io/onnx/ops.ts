@@ -13,13 +13,15 @@ import { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "../../layers/activ
 import { Dropout } from "../../layers/dropout.js";
 import { Flatten } from "../../layers/reshape.js";
 import { Concat, Add } from "../../layers/merge.js";
-import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax } from "../../layers/tensor-ops.js";
+import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale } from "../../layers/tensor-ops.js";
 import type { Layer } from "../../layers/layer.js";
 import type { Act, Builder } from "./builder.js";
 import { tensorValues } from "./tensors.js";
 import {
-  constOf, shapeConst, gatherConst, unsqueezeConst, concatConst, binaryConst, resolveReshape, normAxis, broadcastShapes, type Const,
+  constOf, shapeConst, gatherConst, unsqueezeConst, squeezeConst, concatConst, binaryConst, resolveReshape, normAxis, broadcastShapes,
+  sliceConst, transposeConst, type Const,
 } from "./shapes.js";
+import { DATA_TYPES, dataTypeName } from "./tensors.js";
 
 type Handler = (b: Builder) => void;
 
@@ -130,7 +132,6 @@ function pool2dInput(b: Builder): Act {
 
 function maxPool(b: Builder): void {
   b.onlyFirstOutput("the indices");
-  if (b.int("storage_order", 0) !== 0 && b.node.outputs.length > 1) b.fail("storage_order = 1 is not supported");
   let x = pool2dInput(b);
   const win = windowOf(b, x.shape.slice(2), b.ints("kernel_shape", []));
   const ceilMode = b.int("ceil_mode", 0) === 1;
@@ -154,17 +155,38 @@ function averagePool(b: Builder): void {
   const ceilMode = b.int("ceil_mode", 0) === 1;
   const countIncludePad = b.int("count_include_pad", 0) === 1;
   let padding = layerPadding(win);
-  if (!padding) {
-    if (!countIncludePad && win.pads.some((p) => p > 0)) {
-      b.fail(`asymmetric or wide pads [${win.pads}] with count_include_pad = 0 are not supported (the pooling layers pad symmetrically, at most half the window)`);
-    }
-    x = explicitPad(b, x, win, 0); // zeros that count in the average, as count_include_pad asks
+  const explicit = padding === null;
+  if (explicit) {
+    x = explicitPad(b, x, win, 0); // zeros that count in the average; corrected below when they must not
     padding = [0, 0];
   }
   const layer = new AvgPool2d({
-    kernelSize: [win.kernel[0], win.kernel[1]], stride: [win.strides[0], win.strides[1]], padding, ceilMode, countIncludePad,
+    kernelSize: [win.kernel[0], win.kernel[1]], stride: [win.strides[0], win.strides[1]], padding: padding!, ceilMode,
+    countIncludePad: explicit ? true : countIncludePad,
   });
-  b.setValue(0, b.addLayer(layer, [x]));
+  let y = b.addLayer(layer, [x]);
+  if (explicit && !countIncludePad) {
+    // Each window averaged over `padded` cells (clipped to the padded input) but only `valid` are input:
+    // multiply by padded / valid, a fixed map over the output positions.
+    const [outH, outW] = y.shape.slice(2);
+    const [inH, inW] = [x.shape[2] - win.pads[0] - win.pads[2], x.shape[3] - win.pads[1] - win.pads[3]];
+    const fix = new ConstantScale({ shape: [outH, outW] });
+    const span = (o: number, a: number, size: number, padBefore: number) => {
+      const start = o * win.strides[a], end = start + win.kernel[a];
+      const padded = Math.min(end, size + win.pads[a] + win.pads[a + 2]) - start;
+      const valid = Math.min(end, padBefore + size) - Math.max(start, padBefore);
+      return [padded, valid];
+    };
+    for (let i = 0; i < outH; i++) {
+      const [ph, vh] = span(i, 0, inH, win.pads[0]);
+      for (let j = 0; j < outW; j++) {
+        const [pw, vw] = span(j, 1, inW, win.pads[1]);
+        fix.scale.data[i * outW + j] = vh > 0 && vw > 0 ? (ph * pw) / (vh * vw) : 0;
+      }
+    }
+    y = b.addLayer(fix, [y], "count");
+  }
+  b.setValue(0, y);
 }
 
 function lpPool(b: Builder): void {
@@ -193,6 +215,7 @@ function batchNorm(b: Builder): void {
   b.onlyFirstOutput("training statistics");
   if (b.int("training_mode", 0) !== 0) b.fail("training_mode = 1 (batch statistics at inference) is not supported; export the model in eval mode");
   if (b.opset < 9 && b.int("spatial", 1) !== 1) b.fail("spatial = 0 (statistics per position) is not supported");
+  if (b.opset < 7 && b.int("is_test", 0) === 0) b.fail("is_test = 0 (training mode, batch statistics) is not supported; export the model in eval mode");
   const x = b.act(0, "the input X");
   const names = ["scale", "B", "mean", "var"];
   const [scale, bias, mean, variance] = names.map((n, i) => {
@@ -332,7 +355,13 @@ function add(b: Builder): void {
     }
     return b.setValue(0, b.addLayer(new Add(), [x, y]));
   }
-  const [x, c] = l!.kind === "act" ? [b.act(0), (r as { c: Const }).c] : [b.act(1), (l as { c: Const }).c];
+  let [x, c] = l!.kind === "act" ? [b.act(0), (r as { c: Const }).c] : [b.act(1), (l as { c: Const }).c];
+  if (b.opset < 7 && b.int("broadcast", 0) === 1 && b.attr("axis")) {
+    // Before opset 7, B's axes line up with A's from `axis` on, not from the end: add trailing 1s.
+    const axis = normAxis(b.int("axis", 0), x.shape.length);
+    if (axis === null || axis + c.t.dims.length > x.shape.length) b.fail(`broadcast axis ${b.int("axis", 0)} does not fit B [${c.t.dims}] into A [${x.shape}]`);
+    c = { ...c, t: { ...c.t, dims: [...c.t.dims, ...new Array(x.shape.length - axis! - c.t.dims.length).fill(1)] } };
+  }
   b.setValue(0, biasAdd(b, x, c));
 }
 
@@ -494,6 +523,53 @@ function unsqueeze(b: Builder): void {
   b.setConst(0, ok(b, unsqueezeConst(data!, axes!)));
 }
 
+// torch.onnx (opset 11 and newer) computes F.pad's pads with these, on constants only.
+
+function squeeze(b: Builder): void {
+  const data = b.constInput(0, "the data (Squeeze is imported only as shape arithmetic on constants)");
+  const axes = b.opset >= 13 ? b.intsInput(1, "the axes") ?? [] : b.ints("axes", []);
+  b.setConst(0, ok(b, squeezeConst(data!, axes)));
+}
+
+function constantOfShape(b: Builder): void {
+  const dims = b.intsInput(0, "the shape") ?? b.fail("the shape input is missing");
+  if (dims.some((d) => d < 0) || shapeSize(dims) > 1 << 24) b.fail(`shape [${dims}] is not a small shape of whole numbers`);
+  const v = b.attr("value")?.t;
+  const value = v ? tensorValues(v, b.file) : { data: [0], integer: false };
+  b.setConst(0, constOf(dims, new Array(shapeSize(dims)).fill(value.data[0] ?? 0), value.integer));
+}
+
+function slice(b: Builder): void {
+  const data = b.constInput(0, "the data (Slice is imported only as shape arithmetic on constants)");
+  let starts: number[], ends: number[], axes: number[] | null, steps: number[] | null;
+  if (b.opset < 10) {
+    starts = b.ints("starts", []);
+    ends = b.ints("ends", []);
+    axes = b.attr("axes") ? b.ints("axes", []) : null;
+    steps = null;
+  } else {
+    starts = b.intsInput(1, "the starts") ?? b.fail("the starts are missing");
+    ends = b.intsInput(2, "the ends") ?? b.fail("the ends are missing");
+    axes = b.intsInput(3, "the axes");
+    steps = b.intsInput(4, "the steps");
+  }
+  b.setConst(0, ok(b, sliceConst(data!, starts, ends, axes ?? starts.map((_, k) => k), steps ?? starts.map(() => 1))));
+}
+
+function transposeOp(b: Builder): void {
+  const data = b.constInput(0, "the data (Transpose is imported only as shape arithmetic on constants)");
+  b.setConst(0, ok(b, transposeConst(data!, b.ints("perm", []))));
+}
+
+function cast(b: Builder): void {
+  const data = b.constInput(0, "the data (Cast is imported only as shape arithmetic on constants)");
+  const to = b.int("to", 0);
+  const type = DATA_TYPES[to];
+  if (!type) b.fail(`casting to ${dataTypeName(to)} is not supported`);
+  const integer = type.kind === "int";
+  b.setConst(0, constOf(data!.t.dims, integer ? Array.from(data!.t.data, Math.trunc) : data!.t.data, integer, data!.dimOf));
+}
+
 /** The operators stride imports, by ONNX op_type. */
 export const OPERATORS: Record<string, Handler> = {
   Conv: conv,
@@ -523,4 +599,9 @@ export const OPERATORS: Record<string, Handler> = {
   Shape: shape,
   Gather: gather,
   Unsqueeze: unsqueeze,
+  Squeeze: squeeze,
+  ConstantOfShape: constantOfShape,
+  Slice: slice,
+  Transpose: transposeOp,
+  Cast: cast,
 };

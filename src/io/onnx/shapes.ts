@@ -162,3 +162,57 @@ export function resolveReshape(input: number[], target: number[], allowZero: boo
   } else if (known !== size) return `cannot reshape [${input.join(", ")}] (${size} values) into [${target.join(", ")}]`;
   return out;
 }
+
+/** ONNX Slice of a constant: per listed axis, start:end:step with numpy's clamping. */
+export function sliceConst(c: Const, starts: number[], ends: number[], axes: number[], steps: number[]): Const | string {
+  const dims = c.t.dims, r = dims.length;
+  const ranges = dims.map((d) => ({ start: 0, step: 1, count: d }));
+  for (let k = 0; k < starts.length; k++) {
+    const a = normAxis(axes[k], r);
+    if (a === null) return `axis ${axes[k]} is out of range for rank ${r}`;
+    const d = dims[a], step = steps[k];
+    if (!step) return "a step of 0";
+    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + d : v, lo), hi);
+    const start = step > 0 ? clamp(starts[k], 0, d) : clamp(starts[k], -1, d - 1);
+    const end = step > 0 ? clamp(ends[k], 0, d) : clamp(ends[k], -1, d - 1);
+    const count = Math.max(0, Math.ceil((end - start) / step));
+    ranges[a] = { start, step, count };
+  }
+  const outDims = ranges.map((g) => g.count);
+  const strides = dims.map((_, a) => shapeSize(dims.slice(a + 1)));
+  const out: number[] = [];
+  const from: (DimSource | null)[] = [];
+  const idx = new Array<number>(r).fill(0);
+  for (let i = 0; i < shapeSize(outDims); i++) {
+    let src = 0;
+    for (let a = 0; a < r; a++) src += (ranges[a].start + idx[a] * ranges[a].step) * strides[a];
+    out.push(c.t.data[src]);
+    from.push(c.dimOf ? c.dimOf[src] : null);
+    for (let a = r - 1; a >= 0; a--) {
+      if (++idx[a] < outDims[a]) break;
+      idx[a] = 0;
+    }
+  }
+  return constOf(outDims, out, c.t.integer, c.dimOf ? from : null);
+}
+
+/** ONNX Transpose of a constant (perm defaults to reversing the axes). */
+export function transposeConst(c: Const, perm: number[]): Const | string {
+  const dims = c.t.dims, r = dims.length;
+  const p = perm.length ? perm : dims.map((_, a) => r - 1 - a);
+  if (p.length !== r || new Set(p).size !== r || p.some((a) => a < 0 || a >= r)) return `perm [${perm}] is not a permutation of ${r} axes`;
+  const outDims = p.map((a) => dims[a]);
+  const strides = dims.map((_, a) => shapeSize(dims.slice(a + 1)));
+  const out: number[] = [];
+  const idx = new Array<number>(r).fill(0);
+  for (let i = 0; i < shapeSize(outDims); i++) {
+    let src = 0;
+    for (let k = 0; k < r; k++) src += idx[k] * strides[p[k]];
+    out.push(c.t.data[src]);
+    for (let k = r - 1; k >= 0; k--) {
+      if (++idx[k] < outDims[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return constOf(outDims, out, c.t.integer);
+}

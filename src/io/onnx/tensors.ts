@@ -64,10 +64,10 @@ export function tensorValues(t: OnnxTensorProto, file: string, readExternal?: Ex
   const typed = typedField(t);
   const stored = raw ? raw.length / type.bytes : typed.length;
   if (raw && raw.length % type.bytes !== 0) fail(`raw_data has ${raw.length} bytes, not a multiple of ${type.bytes} (${type.name})`);
-  let count = 1;
+  let count = t.dims.includes(0) ? 0 : 1;
   for (const d of t.dims) {
+    if (count === 0 || count > stored) break; // already too many: stop before the product grows past any bound
     count *= d;
-    if (count > stored) break; // already too many: stop before the product grows past any bound
   }
   if (count !== stored) {
     fail(
@@ -86,7 +86,7 @@ export function tensorValues(t: OnnxTensorProto, file: string, readExternal?: Ex
     return { dims, data: out, integer: false };
   }
   const out = new Float64Array(count);
-  if (raw) readRawInts(raw, t.dataType, out, fail);
+  if (raw) readRawInts(raw, t.dataType, out);
   else for (let i = 0; i < count; i++) out[i] = typed[i] as number;
   return { dims, data: out, integer: true };
 }
@@ -112,7 +112,7 @@ function readRawFloats(raw: Uint8Array, type: number, out: Float32Array): void {
   }
 }
 
-function readRawInts(raw: Uint8Array, type: number, out: Float64Array, fail: (p: string) => never): void {
+function readRawInts(raw: Uint8Array, type: number, out: Float64Array): void {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   for (let i = 0; i < out.length; i++) {
     switch (type) {
@@ -124,9 +124,10 @@ function readRawInts(raw: Uint8Array, type: number, out: Float64Array, fail: (p:
       case 12: out[i] = view.getUint32(i * 4, true); break;
       default: {
         const big = type === 7 ? view.getBigInt64(i * 8, true) : view.getBigUint64(i * 8, true);
-        // INT64_MAX and MIN mean "to the end" in some operators; clamp those, refuse other values past 2^53.
-        if (big > 9007199254740991n) out[i] = big === 9223372036854775807n ? Infinity : fail(`value ${big} at ${i} is beyond 2^53`);
-        else if (big < -9007199254740991n) out[i] = big === -9223372036854775808n ? -Infinity : fail(`value ${big} at ${i} is beyond -2^53`);
+        // Values past 2^53 are the "to the end" sentinels of Slice (INT64_MAX, INT64_MIN + 1): infinities,
+        // which any place that needs a size refuses as not whole.
+        if (big > 9007199254740991n) out[i] = Infinity;
+        else if (big < -9007199254740991n) out[i] = -Infinity;
         else out[i] = Number(big);
       }
     }
