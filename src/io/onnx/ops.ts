@@ -130,10 +130,33 @@ function pool2dInput(b: Builder): Act {
   return x;
 }
 
+/**
+ * The input and window of a 1-D or 2-D pooling, as 2-D: a 1-D input [N, C, L]
+ * is seen as [N, C, 1, L] (a Reshape) and its window gets height 1.
+ */
+function poolSetup(b: Builder): { x: Act; win: Window; oneD: boolean } {
+  const x = b.act(0, "the input X");
+  const kernel = b.ints("kernel_shape", []);
+  if (x.shape.length === 3) {
+    const w = windowOf(b, x.shape.slice(2), kernel);
+    const x4 = b.addLayer(new Reshape({ shape: [0, 0, 1, -1] }), [x], "to2d");
+    const win = { kernel: [1, w.kernel[0]], strides: [1, w.strides[0]], dilations: [1, w.dilations[0]], pads: [0, w.pads[0], 0, w.pads[1]] };
+    return { x: x4, win, oneD: true };
+  }
+  const x4 = pool2dInput(b);
+  return { x: x4, win: windowOf(b, x4.shape.slice(2), kernel), oneD: false };
+}
+
+/** Sets the pooling's output, back to [N, C, L] for a 1-D pooling. */
+function poolDone(b: Builder, y: Act, oneD: boolean): void {
+  b.setValue(0, oneD ? b.addLayer(new Reshape({ shape: [0, 0, -1] }), [y], "to1d") : y);
+}
+
 function maxPool(b: Builder): void {
   b.onlyFirstOutput("the indices");
-  let x = pool2dInput(b);
-  const win = windowOf(b, x.shape.slice(2), b.ints("kernel_shape", []));
+  const setup = poolSetup(b);
+  let x = setup.x;
+  const win = setup.win;
   const ceilMode = b.int("ceil_mode", 0) === 1;
   let padding = layerPadding(win);
   if (!padding) {
@@ -145,12 +168,13 @@ function maxPool(b: Builder): void {
     kernelSize: [win.kernel[0], win.kernel[1]], stride: [win.strides[0], win.strides[1]], padding,
     dilation: [win.dilations[0], win.dilations[1]], ceilMode,
   });
-  b.setValue(0, b.addLayer(layer, [x]));
+  poolDone(b, b.addLayer(layer, [x]), setup.oneD);
 }
 
 function averagePool(b: Builder): void {
-  let x = pool2dInput(b);
-  const win = windowOf(b, x.shape.slice(2), b.ints("kernel_shape", []));
+  const setup = poolSetup(b);
+  let x = setup.x;
+  const win = setup.win;
   if (win.dilations.some((d) => d !== 1)) b.fail(`dilations [${win.dilations}] are not supported for average pooling`);
   const ceilMode = b.int("ceil_mode", 0) === 1;
   const countIncludePad = b.int("count_include_pad", 0) === 1;
@@ -186,7 +210,7 @@ function averagePool(b: Builder): void {
     }
     y = b.addLayer(fix, [y], "count");
   }
-  b.setValue(0, y);
+  poolDone(b, y, setup.oneD);
 }
 
 function lpPool(b: Builder): void {
