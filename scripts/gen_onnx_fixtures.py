@@ -146,6 +146,7 @@ def main():
                 f.write(numpy_helper.from_array(t.numpy(), kind).SerializeToString())
         print(name, tuple(x.shape), "->", tuple(y.shape))
     lrn_dropout()
+    file_fixtures()
 
 
 def lrn_dropout():
@@ -190,6 +191,44 @@ def lrn_dropout():
         with open(os.path.join(OUT, f"lrn_dropout_{kind}.pb"), "wb") as f:
             f.write(numpy_helper.from_array(t.numpy(), kind).SerializeToString())
     print("lrn_dropout", tuple(x.shape), "->", tuple(y.shape))
+
+
+def file_fixtures():
+    """Models for the file handling tests: external data (valid, and escaping the folder),
+    a tensor claiming 2^40 elements, and a graph with two operators stride does not have."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    src = onnx.load(os.path.join(OUT, "lrn_dropout_opset13.onnx"))
+    ext = os.path.join(OUT, "external")
+    os.makedirs(ext, exist_ok=True)
+    onnx.save_model(src, os.path.join(ext, "model.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="weights.bin", size_threshold=0)
+    escape = onnx.load(os.path.join(ext, "model.onnx"), load_external_data=False)
+    for t in escape.graph.initializer:
+        for e in t.external_data:
+            if e.key == "location":
+                e.value = "../external/../../weights.bin"
+    with open(os.path.join(OUT, "escape.onnx"), "wb") as f:
+        f.write(escape.SerializeToString())
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    huge = TensorProto(name="huge", data_type=TensorProto.FLOAT, dims=[1 << 20, 1 << 20], raw_data=b"0123456789")
+    graph = helper.make_graph([helper.make_node("Add", ["x", "huge"], ["y"], name="add")], "huge", [x], [y], [huge])
+    with open(os.path.join(OUT, "huge_dims.onnx"), "wb") as f:
+        f.write(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="relu"),
+        helper.make_node("Hardmax", ["a"], ["b"], name="mystery1"),
+        helper.make_node("Relu", ["b"], ["c"], name="relu2"),
+        helper.make_node("Erf", ["c"], ["y"], name="mystery2"),
+    ]
+    graph = helper.make_graph(nodes, "unknown", [x], [y])
+    with open(os.path.join(OUT, "unknown_ops.onnx"), "wb") as f:
+        f.write(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    print("file fixtures: external/, escape.onnx, huge_dims.onnx, unknown_ops.onnx")
 
 
 if __name__ == "__main__":

@@ -243,7 +243,13 @@ export function buildGraph(model: OnnxModel, file: string, opts: ImportOptions =
   g.nodes.forEach((node, index) => {
     if (b.absorbed.has(node)) return;
     b.begin(node, index);
-    OPERATORS[node.opType](b);
+    try {
+      OPERATORS[node.opType](b);
+    } catch (e) {
+      // A layer refusing its options (a zero kernel, a bad group count) is a bad file too: name the node.
+      if (e instanceof ModelFileError) throw e;
+      b.fail((e as Error).message ?? String(e));
+    }
   });
   const out = b.values.get(outputName);
   if (!out) fail(`the graph's output "${outputName}" is produced by no node`);

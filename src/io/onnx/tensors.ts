@@ -62,17 +62,18 @@ export function tensorValues(t: OnnxTensorProto, file: string, readExternal?: Ex
     raw = readExternal!(t.external.location, t.external.offset, t.external.length, t.name);
   }
   const typed = typedField(t);
+  // Elements stored (fractional when raw_data is not a whole number of elements): the dims must claim exactly that.
   const stored = raw ? raw.length / type.bytes : typed.length;
-  if (raw && raw.length % type.bytes !== 0) fail(`raw_data has ${raw.length} bytes, not a multiple of ${type.bytes} (${type.name})`);
   let count = t.dims.includes(0) ? 0 : 1;
   for (const d of t.dims) {
     if (count === 0 || count > stored) break; // already too many: stop before the product grows past any bound
     count *= d;
   }
   if (count !== stored) {
+    const claim = count > stored ? `more than ${Math.floor(stored)}` : `${count}`;
     fail(
-      `dims [${t.dims.join(", ")}] claim ${count > stored ? "more than " + stored : count} elements but ` +
-        `${raw ? `the data holds ${stored} (${raw.length} bytes of ${type.name})` : `${stored} values are stored`}`,
+      `dims [${t.dims.join(", ")}] claim ${claim} elements but ` +
+        (raw ? `${raw.length} bytes of ${type.name} data (${type.bytes} bytes each) are stored` : `${stored} values are stored`),
     );
   }
   const dims = t.dims.slice();
