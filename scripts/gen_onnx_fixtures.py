@@ -147,6 +147,8 @@ def main():
         print(name, tuple(x.shape), "->", tuple(y.shape))
     lrn_dropout()
     file_fixtures()
+    operator_fixtures()
+    dtype_fixtures()
 
 
 def lrn_dropout():
@@ -202,6 +204,8 @@ def file_fixtures():
     src = onnx.load(os.path.join(OUT, "lrn_dropout_opset13.onnx"))
     ext = os.path.join(OUT, "external")
     os.makedirs(ext, exist_ok=True)
+    if os.path.exists(os.path.join(ext, "weights.bin")):
+        os.remove(os.path.join(ext, "weights.bin"))  # onnx appends to an existing data file
     onnx.save_model(src, os.path.join(ext, "model.onnx"), save_as_external_data=True,
                     all_tensors_to_one_file=True, location="weights.bin", size_threshold=0)
     escape = onnx.load(os.path.join(ext, "model.onnx"), load_external_data=False)
@@ -229,6 +233,76 @@ def file_fixtures():
     with open(os.path.join(OUT, "unknown_ops.onnx"), "wb") as f:
         f.write(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
     print("file fixtures: external/, escape.onnx, huge_dims.onnx, unknown_ops.onnx")
+
+
+def operator_fixtures():
+    """Hand-written graphs for semantics torch.onnx does not produce: Softmax's axis before and
+    from opset 13 (2-D coercion vs one axis), and LpPool with asymmetric padding."""
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    def save(model, name):
+        with open(os.path.join(OUT, name), "wb") as f:
+            f.write(model.SerializeToString())
+
+    def save_pb(array, name):
+        with open(os.path.join(OUT, name), "wb") as f:
+            f.write(numpy_helper.from_array(np.asarray(array, dtype=np.float32), name[:-3]).SerializeToString())
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    for opset in (11, 13):
+        graph = helper.make_graph(
+            [helper.make_node("Softmax", ["x"], ["y"], name="softmax", axis=1)], "softmax",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4])],
+        )
+        save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), f"softmax_opset{opset}.onnx")
+    xt = torch.from_numpy(x)
+    save_pb(x, "softmax_input.pb")
+    save_pb(F.softmax(xt.reshape(2, 12), dim=1).reshape(2, 3, 4).numpy(), "softmax_opset11_output.pb")
+    save_pb(F.softmax(xt, dim=1).numpy(), "softmax_opset13_output.pb")
+
+    x = rng.standard_normal((2, 3, 5, 4)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("LpPool", ["x"], ["y"], name="lppool", p=2, kernel_shape=[2, 3], strides=[1, 2], pads=[1, 0, 0, 1])],
+        "lppool",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), "lppool.onnx")
+    padded = F.pad(torch.from_numpy(x), (0, 1, 1, 0))  # (left, right, top, bottom) = pads [top 1, left 0, bottom 0, right 1]
+    y = F.avg_pool2d(padded.pow(2), (2, 3), stride=(1, 2)).mul(6).sqrt()
+    save_pb(x, "lppool_input.pb")
+    save_pb(y.numpy(), "lppool_output.pb")
+    print("operator fixtures: softmax_opset11/13, lppool")
+
+
+def dtype_fixtures():
+    """TensorProtos of every element type the importer reads, raw and in the typed fields."""
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    floats = [1.5, -2.0, 0.25, 3.0]
+    cases = {
+        "float_raw": numpy_helper.from_array(np.array(floats, np.float32)),
+        "float_typed": helper.make_tensor("t", TensorProto.FLOAT, [2, 2], floats),
+        "double_raw": numpy_helper.from_array(np.array(floats, np.float64)),
+        "double_typed": helper.make_tensor("t", TensorProto.DOUBLE, [4], floats),
+        "float16_raw": numpy_helper.from_array(np.array(floats, np.float16)),
+        "float16_typed": helper.make_tensor("t", TensorProto.FLOAT16, [4], np.array(floats, np.float16)),
+        "bfloat16_typed": helper.make_tensor("t", TensorProto.BFLOAT16, [4], floats),
+        "int64_raw": numpy_helper.from_array(np.array([-3, 0, 7, 2 ** 40], np.int64)),
+        "int64_typed": helper.make_tensor("t", TensorProto.INT64, [4], [-3, 0, 7, 2 ** 40]),
+        "int32_raw": numpy_helper.from_array(np.array([-3, 0, 7, 5], np.int32)),
+        "int8_raw": numpy_helper.from_array(np.array([-3, 0, 7, 5], np.int8)),
+        "uint8_raw": numpy_helper.from_array(np.array([3, 0, 7, 255], np.uint8)),
+        "bool_raw": numpy_helper.from_array(np.array([True, False, True, True])),
+    }
+    for name, t in cases.items():
+        with open(os.path.join(OUT, f"dtype_{name}.pb"), "wb") as f:
+            f.write(t.SerializeToString())
+    print("dtype fixtures:", ", ".join(cases))
 
 
 if __name__ == "__main__":

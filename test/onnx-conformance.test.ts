@@ -227,6 +227,7 @@ test("ONNX backend test cases (libonnx-testdata) whose operators stride imports"
     `ONNX conformance: ${selected} cases selected of ${results.length}: ${count("passed")} passed, ` +
       `${count("skipped")} skipped, ${count("failed")} failed`,
   );
+  console.log(`  passed: ${results.filter((r) => r.status === "passed").map((r) => r.name).join(", ")}`);
   for (const r of results.filter((r) => r.status === "skipped")) console.log(`  skipped ${r.name}: ${r.detail}`);
   const failed = results.filter((r) => r.status === "failed");
   for (const r of failed) console.log(`  FAILED ${r.name}: ${r.detail}`);

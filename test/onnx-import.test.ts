@@ -47,6 +47,42 @@ for (const net of NETS) {
   }
 }
 
+test("Softmax before opset 13 runs over the axes from `axis` on (2-D coercion), from opset 13 over that one axis", () => {
+  const x = pb("softmax_input.pb");
+  for (const opset of [11, 13]) {
+    const y = stride.importOnnx(join(DIR, `softmax_opset${opset}.onnx`)).forward(x, { noGrad: true });
+    assertClose(y, pb(`softmax_opset${opset}_output.pb`), `Softmax axis 1, opset ${opset}`);
+  }
+});
+
+test("LpPool with asymmetric pads gives PyTorch's L2 pooling of the zero-padded input", () => {
+  const y = stride.importOnnx(join(DIR, "lppool.onnx")).forward(pb("lppool_input.pb"), { noGrad: true });
+  assertClose(y, pb("lppool_output.pb"), "LpPool");
+});
+
+test("TensorProtos of every element type read to the right numbers, raw and from the typed fields", () => {
+  const read = (name: string) => {
+    const path = join(DIR, `dtype_${name}.pb`);
+    return tensorValues(decodeOnnxTensor(readFileSync(path), path), path);
+  };
+  const floats = [1.5, -2, 0.25, 3];
+  for (const name of ["float_raw", "float_typed", "double_raw", "double_typed", "float16_raw", "float16_typed", "bfloat16_typed"]) {
+    const t = read(name);
+    assert.deepEqual(Array.from(t.data), floats, name);
+    assert.equal(t.integer, false, name);
+  }
+  assert.deepEqual(read("float_typed").dims, [2, 2]);
+  for (const name of ["int64_raw", "int64_typed"]) {
+    const t = read(name);
+    assert.deepEqual(Array.from(t.data), [-3, 0, 7, 2 ** 40], name);
+    assert.equal(t.integer, true, name);
+  }
+  assert.deepEqual(Array.from(read("int32_raw").data), [-3, 0, 7, 5]);
+  assert.deepEqual(Array.from(read("int8_raw").data), [-3, 0, 7, 5]);
+  assert.deepEqual(Array.from(read("uint8_raw").data), [3, 0, 7, 255]);
+  assert.deepEqual(Array.from(read("bool_raw").data), [1, 0, 1, 1]);
+});
+
 test("the same model imports from bytes as from a path", () => {
   const bytes = new Uint8Array(readFileSync(join(DIR, "residual_opset13.onnx")));
   const y = stride.importOnnx(bytes).forward(pb("residual_input.pb"), { noGrad: true });
