@@ -37,9 +37,9 @@ export interface ImportOptions {
 export class Builder {
   readonly graph: Graph;
   readonly values = new Map<string, Value>();
-  /** How many nodes read each ONNX value (the graph output counts as a reader). */
+  /** The ONNX nodes reading each ONNX value (the graph's output is not counted: compare with outputName). */
   readonly readers = new Map<string, OnnxNode[]>();
-  /** ONNX values whose producing node was absorbed by an earlier node (a MatMul's bias Add): the node is skipped. */
+  /** Nodes an earlier node took over (the Add that became a MatMul's bias): skipped when reached. */
   readonly absorbed = new Set<OnnxNode>();
   private readonly usedNames = new Set<string>();
   node!: OnnxNode;
@@ -53,7 +53,14 @@ export class Builder {
   ) {
     this.graph = new Graph({ name: sanitize(model.graph.name) || "onnx", input: inputName });
     this.usedNames.add(inputName);
-    for (const n of model.graph.nodes) for (const i of n.inputs) if (i) this.readers.set(i, [...(this.readers.get(i) ?? []), n]);
+    for (const n of model.graph.nodes) {
+      for (const i of n.inputs) {
+        if (!i) continue;
+        const list = this.readers.get(i);
+        if (list) list.push(n);
+        else this.readers.set(i, [n]);
+      }
+    }
   }
 
   get opset(): number {
