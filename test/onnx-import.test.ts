@@ -95,6 +95,10 @@ test("nodes are named after the ONNX nodes, and the graph input after the ONNX i
   const names = g.nodes.map((n) => n.name);
   assert.ok(names.includes("/conv1/Conv") && names.includes("/fc/Gemm"), `names: ${names.join(", ")}`);
   assert.ok(g.nodes.some((n) => n.layer instanceof stride.Add && n.inputs.length === 2), "the residual Add joins two branches");
+  const s = stride.summary(g, [2, 4, 6, 6]);
+  // conv1 4*4*9 + conv2 4*4*9 (batch norms folded by the exporter, biases with them) + their biases 4 + 4, fc 4*3 + 3.
+  assert.equal(s.totalParams, 2 * (4 * 4 * 9 + 4) + 4 * 3 + 3);
+  assert.ok(s.rows.some((r) => r.name.includes("/conv1/Conv")), "the summary lists the ONNX names");
 });
 
 test("x.view(x.size(0), -1) imports as a Reshape that copies the batch, so any batch size runs", () => {
@@ -266,6 +270,14 @@ test("the layers the import adds pass gradient checks", () => {
     s.scale.data.set([1, 2, 0.5, 3, 1, 1.5]);
     return s;
   }, [[2, 2, 2, 3]]);
+});
+
+test("a Pad with -Infinity (before a max pooling) saves and reloads its value", () => {
+  const pad = new stride.Pad({ pads: [0, 0, 1, 0, 0, 0, 0, 1], value: -Infinity });
+  const back = stride.fromSpec(JSON.parse(JSON.stringify(stride.toSpec(pad)))) as stride.Pad;
+  assert.equal(back.value, -Infinity);
+  const y = back.forward(new stride.Tensor([1, 1, 1, 1], [2]), { noGrad: true });
+  assert.deepEqual(Array.from(y.data), [-Infinity, -Infinity, 2, -Infinity]);
 });
 
 test("the new layers refuse inputs they cannot take, with ShapeError", () => {
