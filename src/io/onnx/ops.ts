@@ -16,12 +16,11 @@ import { Concat, Add } from "../../layers/merge.js";
 import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale } from "../../layers/tensor-ops.js";
 import type { Layer } from "../../layers/layer.js";
 import type { Act, Builder } from "./builder.js";
-import { tensorValues } from "./tensors.js";
+import { tensorValues, DATA_TYPES, dataTypeName } from "./tensors.js";
 import {
   constOf, shapeConst, gatherConst, unsqueezeConst, squeezeConst, concatConst, binaryConst, resolveReshape, normAxis, broadcastShapes,
   sliceConst, transposeConst, type Const,
 } from "./shapes.js";
-import { DATA_TYPES, dataTypeName } from "./tensors.js";
 
 type Handler = (b: Builder) => void;
 
@@ -312,9 +311,6 @@ function gemm(b: Builder): void {
   }
   let y = linear(b, x, weight, outF, inF, bias);
   if (fullC) {
-    if (!broadcastShapes(fullC.t.dims, y.shape) || broadcastShapes(fullC.t.dims, y.shape)!.some((d, i) => d !== y.shape[i])) {
-      b.fail(`C of shape [${fullC.t.dims}] does not broadcast to the output [${y.shape}]`);
-    }
     y = biasAdd(b, y, constOf(fullC.t.dims, Array.from(fullC.t.data, (v) => v * beta), false), "c");
   }
   b.setValue(0, y);
@@ -328,25 +324,18 @@ function matMul(b: Builder): void {
   if (wd.length !== 2) b.fail(`B must be a constant matrix, got shape [${wd}]`);
   const [inF, outF] = wd;
   if (x.shape[x.shape.length - 1] !== inF) b.fail(`A [${x.shape}] and B [${wd}] do not multiply`);
-  // An Add of a constant vector right after (the only reader) becomes the Linear's bias.
+  // An Add of a constant vector right after, its only reader, becomes the Linear's bias (torch's x @ W + b).
   const out = b.node.outputs[0];
   const readers = b.readersOf(out);
-  let bias: ArrayLike<number> | null = null;
-  if (readers.length === 1 && readers[0].opType === "Add" && out !== b.outputName) {
-    const add = readers[0];
-    const other = add.inputs[add.inputs[0] === out ? 1 : 0];
-    const v = b.values.get(other);
-    if (v && v.kind === "const" && add.inputs.length === 2 && add.inputs[0] !== add.inputs[1]
-      && shapeSize(v.c.t.dims) === outF && v.c.t.dims[v.c.t.dims.length - 1] === outF && v.c.t.dims.length <= x.shape.length) {
-      bias = v.c.t.data;
-      b.absorbed.add(add);
-      const y = linear(b, x, transpose(w!.t.data, inF, outF), outF, inF, bias);
-      b.setValue(0, y);
-      b.values.set(add.outputs[0], y);
-      return;
-    }
+  const add = readers.length === 1 && readers[0].opType === "Add" && out !== b.outputName ? readers[0] : null;
+  const other = add && add.inputs.length === 2 ? b.values.get(add.inputs[add.inputs[0] === out ? 1 : 0]) : undefined;
+  const bias = other?.kind === "const" && shapeSize(other.c.t.dims) === outF && other.c.t.dims.length <= x.shape.length ? other.c.t.data : null;
+  const y = linear(b, x, transpose(w!.t.data, inF, outF), outF, inF, bias);
+  b.setValue(0, y);
+  if (bias) {
+    b.absorbed.add(add!);
+    b.values.set(add!.outputs[0], y);
   }
-  b.setValue(0, linear(b, x, transpose(w!.t.data, inF, outF), outF, inF, null));
 }
 
 // --- element-wise --------------------------------------------------------------------------------
