@@ -225,6 +225,27 @@ test("graph inputs that are neither initializers nor bound are named in the erro
     e instanceof stride.ModelFileError && /"x", "W".*initializers/.test(e.message));
 });
 
+test("opts.initializers binds graph inputs: a weight, and a Reshape's shape as a Tensor of whole numbers", () => {
+  const data = "/usr/share/libonnx-testdata/data/node";
+  const set = (c: string, f: string) => {
+    const path = join(data, c, "test_data_set_0", f);
+    const t = tensorValues(decodeOnnxTensor(readFileSync(path), path), path);
+    return new stride.Tensor(t.dims, Float32Array.from(t.data));
+  };
+  const conv = "test_conv_with_strides_padding";
+  const g = stride.importOnnx(join(data, conv, "model.onnx"), { initializers: { W: set(conv, "input_1.pb") } });
+  assertClose(g.forward(set(conv, "input_0.pb"), { noGrad: true }), set(conv, "output_0.pb"), "Conv with W bound");
+  const reshape = "test_reshape_negative_dim";
+  const shape = set(reshape, "input_1.pb");
+  assert.ok(shape.data.every((v) => Number.isInteger(v)) && shape.data.includes(-1));
+  const r = stride.importOnnx(join(data, reshape, "model.onnx"), { initializers: { shape } });
+  assertClose(r.forward(set(reshape, "input_0.pb"), { noGrad: true }), set(reshape, "output_0.pb"), "Reshape with its shape bound");
+  assert.throws(() => stride.importOnnx(join(data, reshape, "model.onnx"), { initializers: { shape: new stride.Tensor([3], [2, -1.5, 2]) } }),
+    (e: unknown) => e instanceof stride.ModelFileError && /must hold whole numbers/.test(e.message));
+  assert.throws(() => stride.importOnnx(join(data, conv, "model.onnx"), { initializers: { weights: shape } }),
+    (e: unknown) => e instanceof stride.ModelFileError && /"weights", which is not an input of the graph \(inputs: x, W\)/.test(e.message));
+});
+
 test("truncated, corrupted and non-ONNX bytes give ModelFileError, never another error", () => {
   const good = new Uint8Array(readFileSync(join(DIR, "convnet_opset13.onnx")));
   const isFileError = (e: unknown) => e instanceof stride.ModelFileError;
