@@ -59,6 +59,6 @@ export * from "./data/index.js";
 export { ModelFileError, encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors, toFloat32Tensor } from "./io/safetensors.js";
 export { saveModel, loadModel, loadModelWithInfo, encodeModel, decodeModel } from "./io/model-file.js";
 export type { Model, ModelInfo, EncodedModel } from "./io/model-file.js";
-export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
 export { importOnnx } from "./io/onnx/index.js";
 export type { ImportOptions as OnnxImportOptions } from "./io/onnx/index.js";
+export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
