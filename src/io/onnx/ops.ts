@@ -409,8 +409,9 @@ function flatten(b: Builder): void {
   if (!v) b.fail("the input is missing");
   const shape = v!.kind === "act" ? v!.shape : v!.c.t.dims;
   const r = shape.length;
-  const axis = b.int("axis", 1) < 0 ? b.int("axis", 1) + r : b.int("axis", 1);
-  if (axis < 0 || axis > r) b.fail(`axis ${b.int("axis", 1)} is out of range for rank ${r}`);
+  const given = b.int("axis", 1);
+  const axis = given < 0 ? given + r : given; // r itself is allowed: [everything, 1]
+  if (axis < 0 || axis > r) b.fail(`axis ${given} is out of range for rank ${r}`);
   const target = [shapeSize(shape.slice(0, axis)), shapeSize(shape.slice(axis))];
   if (v!.kind === "const") return b.setConst(0, { t: { ...v!.c.t, dims: target }, dimOf: null });
   const x = b.act(0);
