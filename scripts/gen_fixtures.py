@@ -545,6 +545,10 @@ def tensor_ops_family():
                             buffers={"scale": scale}, gen=Gen(n + "/dy")))
     n = "Identity"
     cases.append(unary_case(n, "Identity", {}, Gen(n).randn(2, 3), lambda t: t * 1.0))
+    n = "Transpose [0, 2, 3, 1] (NCHW to NHWC)"
+    cases.append(unary_case(n, "Transpose", {"perm": [0, 2, 3, 1]}, Gen(n).randn(2, 3, 2, 4), lambda t: t.permute(0, 2, 3, 1)))
+    n = "Transpose [1, 0]"
+    cases.append(unary_case(n, "Transpose", {"perm": [1, 0]}, Gen(n).randn(3, 5), lambda t: t.t()))
     return cases
 
 

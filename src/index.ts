@@ -16,7 +16,7 @@ export { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "./layers/activatio
 export { Dropout } from "./layers/dropout.js";
 export { Flatten } from "./layers/reshape.js";
 export { Concat, Add } from "./layers/merge.js";
-export { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Identity } from "./layers/tensor-ops.js";
+export { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, Identity } from "./layers/tensor-ops.js";
 export { softmaxCrossEntropy, multiClassHinge } from "./layers/loss.js";
 export type { LossResult } from "./layers/loss.js";
 export { initWeight, initBias } from "./layers/init.js";

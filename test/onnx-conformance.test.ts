@@ -43,7 +43,6 @@ const TRAINING_MODE = "Training-mode outputs (batch statistics, random dropout m
 const SEVERAL_INPUTS = "Several data inputs: a stride model has one input; binding the others as constants leaves a Concat of an activation and a constant, or a batched MatMul/Gemm of a constant, which the import refuses.";
 const NOTHING_TO_RUN = "No data input, or an output that does not depend on it (Constant, Shape): nothing for a stride model to compute.";
 const SHAPE_OPS_ON_ACTIVATIONS = "Gather and Unsqueeze of activations: they are imported as shape arithmetic on constants only.";
-const GEMM_TRANS_A = "Gemm with transA = 1: stride's Linear multiplies rows of A.";
 const NOT_TENSORS = "Optional and sequence values (not tensors): input_0.pb is not a TensorProto.";
 const NON_CONSTANT_PAD = "Reflect and edge padding: the import supports constant padding only.";
 
@@ -124,9 +123,6 @@ const SKIPPED: Record<string, string> = {
   "node/test_unsqueeze_three_axes": SHAPE_OPS_ON_ACTIVATIONS,
   "node/test_unsqueeze_two_axes": SHAPE_OPS_ON_ACTIVATIONS,
   "node/test_unsqueeze_unsorted_axes": SHAPE_OPS_ON_ACTIVATIONS,
-  // Gemm with transA = 1: stride's Linear multiplies rows of A.
-  "node/test_gemm_all_attributes": GEMM_TRANS_A,
-  "node/test_gemm_transposeA": GEMM_TRANS_A,
   // Optional and sequence values (not tensors): input_0.pb is not a TensorProto.
   "node/test_identity_opt": NOT_TENSORS,
   "node/test_identity_sequence": NOT_TENSORS,

@@ -286,6 +286,7 @@ test("the layers the import adds pass gradient checks", () => {
   }, [[2, 3, 2, 2]]);
   gradcheck(() => new stride.AxisSoftmax({ startDim: 1, endDim: -1 }), [[2, 3, 2]]);
   gradcheck(() => new stride.AxisSoftmax({ startDim: 0, endDim: 0 }), [[3, 4]]);
+  gradcheck(() => new stride.Transpose({ perm: [2, 0, 1] }), [[2, 3, 4]]);
   gradcheck(() => {
     const s = new stride.ConstantScale({ shape: [2, 3] });
     s.scale.data.set([1, 2, 0.5, 3, 1, 1.5]);

@@ -467,6 +467,81 @@ export class ConstantScale extends Layer {
   }
 }
 
+/**
+ * Axes reordered: output axis k is input axis perm[k] (ONNX's Transpose,
+ * PyTorch's permute). The gradient goes back through the inverse order.
+ */
+export class Transpose extends Layer {
+  readonly type: string = "Transpose";
+  readonly perm: number[];
+  private inShape: number[] | null = null;
+
+  constructor(opts: { perm: number[]; name?: string }) {
+    super(opts?.name, "transpose");
+    this.perm = wholeNumbers(this.name, "perm", opts?.perm, 0);
+    if (!this.perm.every((_, k) => this.perm.includes(k))) throw this.error(`perm ${formatShape(this.perm)} is not a permutation of 0..${this.perm.length - 1}`);
+  }
+
+  override get namePrefix(): string {
+    return "transpose";
+  }
+
+  config(): Record<string, unknown> {
+    return { perm: this.perm };
+  }
+
+  shapeInfo(inputShape: number[]): ShapeInfo {
+    if (inputShape.length !== this.perm.length) {
+      throw this.error(`perm ${formatShape(this.perm)} is for inputs of rank ${this.perm.length} but got ${formatShape(inputShape)}`, inputShape);
+    }
+    return { shape: this.perm.map((a) => inputShape[a]), notes: [] };
+  }
+
+  /** Moves x (of shape `shape`) to the order `perm`. */
+  private static permute(x: Tensor, shape: number[], perm: number[]): Tensor {
+    const r = shape.length;
+    const outShape = perm.map((a) => shape[a]);
+    const strides = new Array<number>(r);
+    for (let a = r - 1, s = 1; a >= 0; a--) {
+      strides[a] = s;
+      s *= shape[a];
+    }
+    const y = Tensor.empty(outShape);
+    const idx = new Array<number>(r).fill(0);
+    let src = 0;
+    for (let i = 0; i < y.size; i++) {
+      y.data[i] = x.data[src];
+      // Next output index (row-major), keeping the source offset in step.
+      for (let k = r - 1; k >= 0; k--) {
+        idx[k]++;
+        src += strides[perm[k]];
+        if (idx[k] < outShape[k]) break;
+        src -= idx[k] * strides[perm[k]];
+        idx[k] = 0;
+      }
+    }
+    return y;
+  }
+
+  forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    this.shapeInfo(x.shape);
+    this.inShape = ctx?.noGrad ? null : x.shape;
+    return Transpose.permute(x, x.shape, this.perm);
+  }
+
+  backward(dy: Tensor): Tensor {
+    const shape = this.requireCache(this.inShape);
+    this.checkGradShape(dy, this.shapeInfo(shape).shape);
+    const inverse = new Array<number>(this.perm.length);
+    this.perm.forEach((a, k) => (inverse[a] = k));
+    return Transpose.permute(dy, dy.shape, inverse);
+  }
+
+  override release(): void {
+    this.inShape = null;
+  }
+}
+
 /** y = x: an imported graph whose output is its input, or a named no-op. */
 export class Identity extends Layer {
   readonly type: string = "Identity";

@@ -13,7 +13,7 @@ import { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "../../layers/activ
 import { Dropout } from "../../layers/dropout.js";
 import { Flatten } from "../../layers/reshape.js";
 import { Concat, Add } from "../../layers/merge.js";
-import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale } from "../../layers/tensor-ops.js";
+import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose } from "../../layers/tensor-ops.js";
 import type { Layer } from "../../layers/layer.js";
 import type { Act, Builder } from "./builder.js";
 import { tensorValues, DATA_TYPES, dataTypeName } from "./tensors.js";
@@ -286,12 +286,13 @@ function transpose(data: ArrayLike<number>, rows: number, cols: number, scale = 
 }
 
 function gemm(b: Builder): void {
-  const x = b.act(0, "A");
+  let x = b.act(0, "A");
   const w = b.constInput(1, "B");
   if (!w) b.fail("B is missing");
   const c = b.constInput(2, "C");
-  if (b.int("transA", 0) !== 0) b.fail("transA = 1 is not supported (stride's Linear reads rows of A)");
   if (x.shape.length !== 2) b.fail(`A must be a matrix, got shape [${x.shape}]`);
+  // Linear reads rows of A: a transposed A is transposed back first.
+  if (b.int("transA", 0) === 1) x = b.addLayer(new Transpose({ perm: [1, 0] }), [x], "transA");
   const alpha = b.float("alpha", 1), beta = b.float("beta", 1);
   const wd = w!.t.dims;
   if (wd.length !== 2) b.fail(`B must be a matrix, got shape [${wd}]`);
@@ -537,7 +538,7 @@ function unsqueeze(b: Builder): void {
   b.setConst(0, ok(b, unsqueezeConst(data!, axes!)));
 }
 
-// torch.onnx (opset 11 and newer) computes F.pad's pads with these, on constants only.
+// torch.onnx (opset 11 and newer) computes F.pad's pads with these, on constants (Transpose also on activations).
 
 function squeeze(b: Builder): void {
   const data = b.constInput(0, "the data (Squeeze is imported only as shape arithmetic on constants)");
@@ -571,8 +572,12 @@ function slice(b: Builder): void {
 }
 
 function transposeOp(b: Builder): void {
-  const data = b.constInput(0, "the data (Transpose is imported only as shape arithmetic on constants)");
-  b.setConst(0, ok(b, transposeConst(data!, b.ints("perm", []))));
+  const v = b.input(0);
+  if (!v) b.fail("the input is missing");
+  if (v!.kind === "const") return b.setConst(0, ok(b, transposeConst(v!.c, b.ints("perm", []))));
+  const x = b.act(0);
+  const perm = b.ints("perm", x.shape.map((_, a) => x.shape.length - 1 - a));
+  b.setValue(0, b.addLayer(new Transpose({ perm }), [x]));
 }
 
 function cast(b: Builder): void {
