@@ -275,7 +275,14 @@ def operator_fixtures():
     y = F.avg_pool2d(padded.pow(2), (2, 3), stride=(1, 2)).mul(6).sqrt()
     save_pb(x, "lppool_input.pb")
     save_pb(y.numpy(), "lppool_output.pb")
-    print("operator fixtures: softmax_opset11/13, lppool")
+    graph = helper.make_graph(
+        [helper.make_node("Unsqueeze", ["x", "axes"], ["y"], name="unsqueeze")], "unsqueeze",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 4, 1])],
+        [helper.make_tensor("axes", TensorProto.INT64, [1], [-1])],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), "unsqueeze_opset13.onnx")
+    print("operator fixtures: softmax_opset11/13, lppool, unsqueeze")
 
 
 def dtype_fixtures():

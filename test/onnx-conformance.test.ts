@@ -42,7 +42,7 @@ const VOLUMETRIC = "3-D (volumetric) convolution, pooling and batch norm: stride
 const TRAINING_MODE = "Training-mode outputs (batch statistics, random dropout masks at inference): the import is of inference graphs; the model then trains in stride.";
 const SEVERAL_INPUTS = "Several data inputs: a stride model has one input; binding the others as constants leaves a Concat of an activation and a constant, or a batched MatMul/Gemm of a constant, which the import refuses.";
 const NOTHING_TO_RUN = "No data input, or an output that does not depend on it (Constant, Shape): nothing for a stride model to compute.";
-const SHAPE_OPS_ON_ACTIVATIONS = "Gather and Unsqueeze of activations: they are imported as shape arithmetic on constants only.";
+const GATHER_ON_ACTIVATIONS = "Gather of activations: it is imported as shape arithmetic on constants only.";
 const NOT_TENSORS = "Optional and sequence values (not tensors): input_0.pb is not a TensorProto.";
 const NON_CONSTANT_PAD = "Reflect and edge padding: the import supports constant padding only.";
 
@@ -110,19 +110,11 @@ const SKIPPED: Record<string, string> = {
   "node/test_shape_start_1_end_2": NOTHING_TO_RUN,
   "node/test_shape_start_1_end_negative_1": NOTHING_TO_RUN,
   "node/test_shape_start_negative_1": NOTHING_TO_RUN,
-  // Gather and Unsqueeze of activations: they are imported as shape arithmetic on constants only.
-  "node/test_gather_0": SHAPE_OPS_ON_ACTIVATIONS,
-  "node/test_gather_1": SHAPE_OPS_ON_ACTIVATIONS,
-  "node/test_gather_2d_indices": SHAPE_OPS_ON_ACTIVATIONS,
-  "node/test_gather_negative_indices": SHAPE_OPS_ON_ACTIVATIONS,
-  "node/test_unsqueeze_axis_0": SHAPE_OPS_ON_ACTIVATIONS,
-  "node/test_unsqueeze_axis_1": SHAPE_OPS_ON_ACTIVATIONS,
-  "node/test_unsqueeze_axis_2": SHAPE_OPS_ON_ACTIVATIONS,
-  "node/test_unsqueeze_axis_3": SHAPE_OPS_ON_ACTIVATIONS,
-  "node/test_unsqueeze_negative_axes": SHAPE_OPS_ON_ACTIVATIONS,
-  "node/test_unsqueeze_three_axes": SHAPE_OPS_ON_ACTIVATIONS,
-  "node/test_unsqueeze_two_axes": SHAPE_OPS_ON_ACTIVATIONS,
-  "node/test_unsqueeze_unsorted_axes": SHAPE_OPS_ON_ACTIVATIONS,
+  // Gather of activations: it is imported as shape arithmetic on constants only.
+  "node/test_gather_0": GATHER_ON_ACTIVATIONS,
+  "node/test_gather_1": GATHER_ON_ACTIVATIONS,
+  "node/test_gather_2d_indices": GATHER_ON_ACTIVATIONS,
+  "node/test_gather_negative_indices": GATHER_ON_ACTIVATIONS,
   // Optional and sequence values (not tensors): input_0.pb is not a TensorProto.
   "node/test_identity_opt": NOT_TENSORS,
   "node/test_identity_sequence": NOT_TENSORS,

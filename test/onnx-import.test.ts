@@ -60,6 +60,15 @@ test("LpPool with asymmetric pads gives PyTorch's L2 pooling of the zero-padded 
   assertClose(y, pb("lppool_output.pb"), "LpPool");
 });
 
+test("Unsqueeze of an activation is a Reshape that keeps any batch", () => {
+  const g = graphOf(stride.importOnnx(join(DIR, "unsqueeze_opset13.onnx")));
+  assert.deepEqual((g.nodes[0].layer as stride.Reshape).shape, [0, 3, 4, 1]);
+  const x = stride.Tensor.randn([2, 3, 4], 7);
+  const y = g.forward(x, { noGrad: true });
+  assert.deepEqual(y.shape, [2, 3, 4, 1]);
+  assert.deepEqual(Array.from(y.data), Array.from(x.data));
+});
+
 test("TensorProtos of every element type read to the right numbers, raw and from the typed fields", () => {
   const read = (name: string) => {
     const path = join(DIR, `dtype_${name}.pb`);

@@ -15,7 +15,7 @@ import { Flatten } from "../../layers/reshape.js";
 import { Concat, Add } from "../../layers/merge.js";
 import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose } from "../../layers/tensor-ops.js";
 import type { Layer } from "../../layers/layer.js";
-import type { Act, Builder } from "./builder.js";
+import type { Act, Builder, Value } from "./builder.js";
 import { tensorValues, DATA_TYPES, dataTypeName } from "./tensors.js";
 import {
   constOf, shapeConst, gatherConst, unsqueezeConst, squeezeConst, concatConst, binaryConst, resolveReshape, normAxis, broadcastShapes,
@@ -532,18 +532,34 @@ function gather(b: Builder): void {
 }
 
 function unsqueeze(b: Builder): void {
-  const data = b.constInput(0, "the data (Unsqueeze is imported only as shape arithmetic on constants)");
+  const v = b.input(0);
   const axes = b.opset >= 13 ? b.intsInput(1, "the axes") : b.ints("axes", []);
-  if (!data || !axes) b.fail("Unsqueeze needs data and axes");
-  b.setConst(0, ok(b, unsqueezeConst(data!, axes!)));
+  if (!v || !axes) b.fail("Unsqueeze needs data and axes");
+  const rank = (v!.kind === "act" ? v!.shape.length : v!.c.t.dims.length) + axes!.length;
+  reshapeLike(b, v!, (c) => unsqueezeConst(c, axes!), axes!.some((a) => normAxis(a, rank) === 0));
 }
 
 // torch.onnx (opset 11 and newer) computes F.pad's pads with these, on constants (Transpose also on activations).
 
 function squeeze(b: Builder): void {
-  const data = b.constInput(0, "the data (Squeeze is imported only as shape arithmetic on constants)");
+  const v = b.input(0);
+  if (!v) b.fail("the input is missing");
   const axes = b.opset >= 13 ? b.intsInput(1, "the axes") ?? [] : b.ints("axes", []);
-  b.setConst(0, ok(b, squeezeConst(data!, axes)));
+  const shape = v!.kind === "act" ? v!.shape : v!.c.t.dims;
+  reshapeLike(b, v!, (c) => squeezeConst(c, axes), axes.length === 0 ? shape[0] === 1 : axes.some((a) => normAxis(a, shape.length) === 0));
+}
+
+/**
+ * Unsqueeze and Squeeze: folded on a constant; on an activation, a Reshape to
+ * the new shape, which copies the batch (0) unless axis 0 is inserted or removed.
+ */
+function reshapeLike(b: Builder, v: Value, apply: (c: Const) => Const | string, movesBatch: boolean): void {
+  if (v.kind === "const") return b.setConst(0, ok(b, apply(v.c)));
+  const x = b.act(0);
+  // The same arithmetic on a stand-in of the activation's shape (only its dims are read) gives the new shape.
+  const out = ok(b, apply({ t: { dims: x.shape, data: new Float32Array(0), integer: false }, dimOf: null })).t.dims;
+  const spec = movesBatch || out.length === 0 ? out : [0, ...out.slice(1)];
+  b.setValue(0, b.addLayer(new Reshape({ shape: spec }), [x]));
 }
 
 function constantOfShape(b: Builder): void {
