@@ -292,7 +292,7 @@ export class WasmBackend implements Backend {
       const kBlocks = splitFilters ? nth : 1;
       const bands = bandCount(pairs, splitFilters ? 1 : nth, z.colBytes, g.outH);
       const s = this.scratch(nth, this.gemmBytes + z.rows * Math.ceil(g.outH / bands) * g.outW * 4);
-      rt.i32.set(convRecord(g, nb, bands, 1, kBlocks), geom >> 2);
+      rt.i32.set(convRecord(g, nb, bands, 1, kBlocks), geom >>> 2);
       rt.setArgs([geom, px, pw, pbias, py, relu ? 1 : 0, s.base, s.stride, this.gemmBytes, pscale]);
       rt.run(this.job.CONV_FORWARD, nth);
       rt.getF32(py, y.subarray(n0 * z.outImage, n1 * z.outImage));
@@ -347,7 +347,7 @@ export class WasmBackend implements Backend {
       const bandRows = Math.ceil(cg / bands) * g.kH * g.kW;
       const rowBands = bandCount(1, 1, bandRows * z.plane * 4, g.outH);
       const s = this.scratch(nth, this.gemmBytes + bandRows * Math.ceil(g.outH / rowBands) * g.outW * 4);
-      rt.i32.set(convRecord(g, nb, bands, rowBands), geom >> 2);
+      rt.i32.set(convRecord(g, nb, bands, rowBands), geom >>> 2);
       rt.setArgs([geom, pdy, pw, pdx, s.base, s.stride, this.gemmBytes]);
       rt.run(this.job.CONV_BACKWARD_DATA, nth);
       rt.getF32(pdx, dx.subarray(n0 * z.inImage, n1 * z.inImage));
@@ -384,9 +384,9 @@ export class WasmBackend implements Backend {
         const px = rt.put(x.subarray(n0 * z.inImage, n1 * z.inImage));
         const pdy = rt.put(dy.subarray(n0 * z.outImage, n1 * z.outImage));
         const pdw = rt.alloc(partFloats);
-        rt.f32.set(dw.subarray(0, dwFloats), pdw >> 2);
+        rt.f32.set(dw.subarray(0, dwFloats), pdw >>> 2);
         const pdb = dbias ? pdw + dwFloats * 4 : 0;
-        if (dbias) rt.f32.set(dbias.subarray(0, g.outChannels), pdb >> 2);
+        if (dbias) rt.f32.set(dbias.subarray(0, g.outChannels), pdb >>> 2);
         // Whole images per thread: no more threads than images.
         const nth = Math.min(nb, this.threadsFor((z.flops / g.batch) * nb));
         const rows = d.outH + (d.kH - 1) * d.dH;
@@ -394,7 +394,7 @@ export class WasmBackend implements Backend {
         const work = (d.cin * rows * directPitch(d) + Math.ceil(d.cout / 4) * 4 * d.outH * Math.ceil(d.outW / 4) * 4 + z.rows + 64) * 4;
         const partOffset = Math.ceil(work / 64) * 64;
         const s = this.scratch(nth, partOffset + partFloats * 4);
-        rt.i32.set(directRecord(d, 1), geom >> 2);
+        rt.i32.set(directRecord(d, 1), geom >>> 2);
         rt.setArgs([geom, px, pdy, pdw, pdb, s.base, s.stride, partOffset, dwFloats]);
         const used = rt.run(this.job.DIRECT_FILTER, nth);
         if (used > 1) {
@@ -414,14 +414,14 @@ export class WasmBackend implements Backend {
       const pdy = rt.put(dy.subarray(n0 * z.outImage, n1 * z.outImage));
       // dw and dbias side by side, so one reduction covers both.
       const pdw = rt.alloc(partFloats);
-      rt.f32.set(dw.subarray(0, dwFloats), pdw >> 2);
+      rt.f32.set(dw.subarray(0, dwFloats), pdw >>> 2);
       const pdb = dbias ? pdw + dwFloats * 4 : 0;
-      if (dbias) rt.f32.set(dbias.subarray(0, g.outChannels), pdb >> 2);
+      if (dbias) rt.f32.set(dbias.subarray(0, g.outChannels), pdb >>> 2);
       const nth = this.threadsFor((z.flops / g.batch) * nb);
       const bands = bandCount(nb * g.groups, nth, z.colBytes, g.outH);
       const colBytes = Math.ceil((z.rows * Math.ceil(g.outH / bands) * g.outW * 4) / 64) * 64;
       const s = this.scratch(nth, this.gemmBytes + colBytes + partFloats * 4);
-      rt.i32.set(convRecord(g, nb, bands), geom >> 2);
+      rt.i32.set(convRecord(g, nb, bands), geom >>> 2);
       rt.setArgs([geom, px, pdy, pdw, pdb, s.base, s.stride, this.gemmBytes, colBytes, dwFloats]);
       const used = rt.run(this.job.CONV_BACKWARD_FILTER, nth);
       if (used > 1) {
@@ -570,7 +570,7 @@ export class WasmBackend implements Backend {
     const bytes = this.gemmBytes + (P * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) +
       d.cin * (m * segRows + 2) * pitch + 4 + 72 * 4 + 64) * 4;
     const s = this.scratch(nth, bytes);
-    rt.i32.set(directRecord(d, runRows), geom >> 2);
+    rt.i32.set(directRecord(d, runRows), geom >>> 2);
     rt.setArgs([geom, px, pu, pbias, py, e.relu ? 1 : 0, s.base, s.stride, this.gemmBytes, m, pscale, kBlocks]);
     rt.run(this.job.WINOGRAD, nth);
     rt.getF32(py, out);
@@ -609,7 +609,7 @@ export class WasmBackend implements Backend {
       d.cout * m * segRows * pitchY + 4 + 72 * 4 + 64) * 4;
     const partOffset = Math.ceil(work / 64) * 64;
     const s = this.scratch(nth, partOffset + partFloats * 4);
-    rt.i32.set(directRecord(d, runRows), geom >> 2);
+    rt.i32.set(directRecord(d, runRows), geom >>> 2);
     rt.setArgs([geom, px, pdy, s.base, s.stride, this.gemmBytes, partOffset, sFloats, dbias ? 1 : 0, m]);
     const used = rt.run(this.job.WINOGRAD_FILTER_GRAD, nth);
     const part0 = s.base + partOffset;
@@ -640,7 +640,7 @@ export class WasmBackend implements Backend {
     const bandRows = Math.ceil(d.outH / bands) + (d.kH - 1) * d.dH;
     const packed = Math.ceil(d.cout / 4) * 4 * d.cin * d.kH * d.kW;
     const s = this.scratch(nth, (packed + d.cin * bandRows * directPitch(d) + 64) * 4);
-    rt.i32.set(directRecord(d, bands), geom >> 2);
+    rt.i32.set(directRecord(d, bands), geom >>> 2);
     rt.setArgs([geom, px, pw, pbias, py, e.relu ? 1 : 0, s.base, s.stride, pscale]);
     rt.run(this.job.DIRECT_FORWARD, nth);
     rt.getF32(py, out);
@@ -658,7 +658,7 @@ export class WasmBackend implements Backend {
     const geom = rt.allocBytes(128);
     const px = rt.put(x.subarray(xOffset, xOffset + inImage));
     const pcol = rt.alloc(colFloats);
-    rt.i32.set(convRecord(g, 1), geom >> 2);
+    rt.i32.set(convRecord(g, 1), geom >>> 2);
     rt.setArgs([geom, px, pcol]);
     rt.run(this.job.IM2COL, 1);
     rt.getF32(pcol, col.subarray(0, colFloats));
@@ -676,7 +676,7 @@ export class WasmBackend implements Backend {
     const geom = rt.allocBytes(128);
     const pcol = rt.put(col.subarray(0, colFloats));
     const pdx = rt.put(dx.subarray(dxOffset, dxOffset + inImage));
-    rt.i32.set(convRecord(g, 1), geom >> 2);
+    rt.i32.set(convRecord(g, 1), geom >>> 2);
     rt.setArgs([geom, pcol, pdx]);
     rt.run(this.job.COL2IM, 1);
     rt.getF32(pdx, dx.subarray(dxOffset, dxOffset + inImage));
@@ -687,7 +687,7 @@ export class WasmBackend implements Backend {
     const rt = this.rt;
     rt.reset();
     const geom = rt.allocBytes(128);
-    rt.i32.set(poolRecord(g), geom >> 2);
+    rt.i32.set(poolRecord(g), geom >>> 2);
     return { rt, geom, inN: g.batch * g.channels * g.inH * g.inW, outN: g.batch * g.channels * g.outH * g.outW };
   }
 

@@ -296,8 +296,8 @@ export class WasmRuntime {
   put(src: Float32Array | Int32Array): number {
     if (this.buffers.has(src.buffer)) return src.byteOffset;
     const at = this.allocBytes(src.length * 4);
-    if (src instanceof Float32Array) this.f32.set(src, at >> 2);
-    else this.i32.set(src, at >> 2);
+    if (src instanceof Float32Array) this.f32.set(src, at >>> 2);
+    else this.i32.set(src, at >>> 2);
     return at;
   }
 
@@ -313,12 +313,12 @@ export class WasmRuntime {
   /** Copies floats out of wasm memory (nothing to do when dst is the resident array at that address). */
   getF32(at: number, dst: Float32Array): void {
     if (dst.byteOffset === at && this.buffers.has(dst.buffer)) return;
-    dst.set(this.f32.subarray(at >> 2, (at >> 2) + dst.length));
+    dst.set(this.f32.subarray(at >>> 2, (at >>> 2) + dst.length));
   }
 
   getI32(at: number, dst: Int32Array): void {
     if (dst.byteOffset === at && this.buffers.has(dst.buffer)) return;
-    dst.set(this.i32.subarray(at >> 2, (at >> 2) + dst.length));
+    dst.set(this.i32.subarray(at >>> 2, (at >>> 2) + dst.length));
   }
 
   // ---- threads -----------------------------------------------------------
@@ -391,17 +391,17 @@ export class WasmRuntime {
 
   /** Writes the job arguments (i32 values; pointers are byte addresses). */
   setArgs(args: readonly number[]): void {
-    const base = (this.jobBase >> 2) + ARGS_SLOT;
+    const base = (this.jobBase >>> 2) + ARGS_SLOT;
     for (let i = 0; i < args.length; i++) this.i32[base + i] = args[i];
   }
 
   setArgF32(index: number, value: number): void {
-    this.f32[(this.jobBase >> 2) + ARGS_SLOT + index] = value;
+    this.f32[(this.jobBase >>> 2) + ARGS_SLOT + index] = value;
   }
 
   /** Writes the geometry record and returns its address. */
   setGeometry(fields: readonly number[]): number {
-    this.i32.set(fields, this.geomBase >> 2);
+    this.i32.set(fields, this.geomBase >>> 2);
     return this.geomBase;
   }
 
@@ -418,7 +418,7 @@ export class WasmRuntime {
     if (nth > 1 && !this.waitReady()) nth = 1;
     s[SLOT_JOB] = id;
     s[SLOT_NTH] = nth;
-    this.i32[(this.jobBase + COUNTER_BYTE) >> 2] = 0; // published to the workers by the Atomics.add on GEN
+    this.i32[(this.jobBase + COUNTER_BYTE) >>> 2] = 0; // published to the workers by the Atomics.add on GEN
     if (nth === 1) {
       this.exports.runJob(this.jobBase, 0);
       return 1;
