@@ -16,6 +16,7 @@ export { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "./layers/activatio
 export { Dropout } from "./layers/dropout.js";
 export { Flatten } from "./layers/reshape.js";
 export { Concat, Add } from "./layers/merge.js";
+export { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, Identity } from "./layers/tensor-ops.js";
 export { softmaxCrossEntropy, multiClassHinge } from "./layers/loss.js";
 export type { LossResult } from "./layers/loss.js";
 export { initWeight, initBias } from "./layers/init.js";
@@ -71,4 +72,6 @@ export type { ImportModelOptions, ImportedModel, ImportedFormat } from "./io/imp
 export type { LoadWeightsOptions, LoadWeightsResult, WeightNames } from "./io/load-weights.js";
 export { torchvisionNames, googlenetTransformInput } from "./models/zoo/torchvision-names.js";
 export type { TorchvisionNames, TorchvisionFamily } from "./models/zoo/torchvision-names.js";
+export { importOnnx } from "./io/onnx/index.js";
+export type { ImportOptions as OnnxImportOptions } from "./io/onnx/index.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
