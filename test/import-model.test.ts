@@ -113,3 +113,32 @@ test("errors name the file and say what to do", () => {
   assert.throws(() => importModelBytes("resnet18.pt", pt, { inputShape: [1, 64, 64] }), /take 3-channel images, but inputShape asks for 1 channels; use \[3, 64, 64\]/);
   assert.throws(() => importModelBytes("alexnet.pt", bytesOf("alexnet.pt"), { inputShape: [3, 16, 16] }), /alexnet\.pt: alexnet cannot take 3x16x16 images .*use a larger image size/);
 });
+
+describe("importModelBytes on the fixtures' ONNX exports", () => {
+  for (const [arch, e] of Object.entries(index.models)) {
+    for (const kind of ["onnx_opset13", "onnx_opset9"] as const) {
+      if (!e.files[kind]) continue;
+      if (e.transform_input) {
+        // torchvision exports GoogLeNet's transform_input as Mul nodes, an operator the ONNX import does not have.
+        test(`${arch} from ${e.files[kind]} is refused with the operators it lacks`, () => {
+          assert.throws(() => importModelBytes(e.files[kind], bytesOf(e.files[kind])), /^ModelFileError: googlenet\.onnx: 3 nodes use operators stride cannot import: "\/Mul" \(Mul\)/);
+        });
+        continue;
+      }
+      test(`${arch} from ${e.files[kind]} gives PyTorch's logits at the declared input size`, () => {
+        const imported = importModelBytes(e.files[kind], bytesOf(e.files[kind]));
+        assert.equal(imported.format, "onnx");
+        assert.deepEqual(imported.info.inputShape, e.options.inputShape, "the input size declared in the file");
+        assert.deepEqual(imported.info.normalization?.mean, [...IMAGENET_NORMALIZATION.mean]);
+        assert.match(imported.description, new RegExp(`^ONNX graph.*10 outputs, input ${e.options.inputShape.join("x")}, ImageNet normalisation assumed`));
+        const x = readF32(e.files.input, e.input_shape);
+        assertClose(logits(imported.model, e, x), readF32(e.files.logits, e.logits_shape), `${arch} (${e.files[kind]})`);
+      });
+    }
+  }
+
+  test("a damaged ONNX file names the file", () => {
+    const bytes = bytesOf("resnet18.onnx");
+    assert.throws(() => importModelBytes("resnet18.onnx", bytes.subarray(0, bytes.length >> 1)), (err: Error) => err instanceof ModelFileError && err.message.startsWith("resnet18.onnx: "));
+  });
+});

@@ -5,13 +5,16 @@
  *
  *   .pth / .pt / .bin   a torch.save state dict (readTorchCheckpoint: nothing is executed)
  *   .safetensors        a state dict in safetensors
+ *   .onnx               an ONNX model (importOnnx's graph builder)
  *
  * A state dict holds weights, not the network, so its architecture is
  * recognised from the names and shapes (recogniseTorchvisionArch: torchvision's
  * resnet, vgg, googlenet and alexnet, also narrow copies), the zoo builds that
  * network and loadWeights fills it. A state dict does not say which image size
  * it was trained at either: torchvision's are 224x224 (the default here), and
- * these architectures accept others (opts.inputShape).
+ * these architectures accept others (opts.inputShape). An ONNX file records
+ * both its network and its input size; its normalisation it does not record,
+ * so RGB models are assumed to take ImageNet's (as torchvision's exports do).
  */
 import type { Layer } from "../layers/layer.js";
 import { recogniseTorchvisionArch, torchvisionModel } from "../models/zoo/torchvision.js";
@@ -20,11 +23,15 @@ import { loadWeights } from "./load-weights.js";
 import { readTorchCheckpoint } from "./torch/read.js";
 import { ModelFileError, decodeSafetensors, type SafetensorsEntry } from "./safetensors.js";
 import type { ModelInfo } from "./model-file.js";
+// The builder and decoder, not ./onnx/index.js, whose file reader is Node's.
+import { decodeOnnxModel } from "./onnx/decode.js";
+import { buildGraph } from "./onnx/builder.js";
 
 export interface ImportModelOptions {
   /**
    * One example's [C, H, W] for a state dict, which does not record it.
    * Default [C, 224, 224] with C the stem's input channels. Its C must match the weights.
+   * For an ONNX file, only used where the file leaves a dimension symbolic.
    */
   inputShape?: number[];
   /**
@@ -36,7 +43,7 @@ export interface ImportModelOptions {
   transformInput?: boolean;
 }
 
-export type ImportedFormat = "torch" | "safetensors";
+export type ImportedFormat = "torch" | "safetensors" | "onnx";
 
 export interface ImportedModel {
   model: Layer;
@@ -45,12 +52,13 @@ export interface ImportedModel {
   /** One line for people: "torchvision resnet18 (width x0.0625, 10 classes, input 3x64x64)". */
   description: string;
   format: ImportedFormat;
-  /** The recognised architecture ("resnet18"). */
+  /** The recognised torchvision architecture ("resnet18"); for ONNX, the graph's name (or "onnx"). */
   arch: string;
 }
 
 const TORCH_EXTENSIONS = [".pth", ".pt", ".bin"];
 const SAFETENSORS_EXTENSIONS = [".safetensors"];
+const ONNX_EXTENSIONS = [".onnx"];
 
 function extensionOf(name: string): string {
   const base = name.slice(name.lastIndexOf("/") + 1).toLowerCase();
@@ -66,10 +74,11 @@ export function importModelBytes(name: string, bytes: Uint8Array, opts: ImportMo
   if (SAFETENSORS_EXTENSIONS.includes(ext)) {
     return fromStateDict(name, decodeSafetensors(bytes, name).tensors, "safetensors", opts);
   }
+  if (ONNX_EXTENSIONS.includes(ext)) return fromOnnx(name, bytes, opts);
   throw new ModelFileError(
     name,
     `has the extension "${ext || "(none)"}", which is not a model file this can import; ` +
-      `use a PyTorch state dict (${TORCH_EXTENSIONS.join(", ")}) or a safetensors state dict (.safetensors)`,
+      `use a PyTorch state dict (${TORCH_EXTENSIONS.join(", ")}) a safetensors state dict (.safetensors) or an ONNX model (.onnx)`,
   );
 }
 
@@ -117,4 +126,44 @@ function fromStateDict(name: string, weights: Map<string, SafetensorsEntry>, for
     ...(transformInput ? ["transform_input folded into the normalisation"] : []),
   ];
   return { model, info, description: `torchvision ${found.arch} (${details.join(", ")})`, format, arch: found.arch };
+}
+
+function fromOnnx(name: string, bytes: Uint8Array, opts: ImportModelOptions): ImportedModel {
+  const decoded = decodeOnnxModel(bytes, name);
+  const g = decoded.graph;
+  // The data input: the graph input that is not a weight (old exporters list weights as inputs too).
+  const weights = new Set(g.initializers.map((t) => t.name));
+  const data = g.inputs.filter((v) => !weights.has(v.name));
+  if (data.length !== 1) {
+    throw new ModelFileError(name, `has ${data.length} data inputs (${data.map((v) => v.name).join(", ") || "none"}); only models with one image input can be imported here`);
+  }
+  const declared = data[0].shape;
+  if (!declared || declared.length !== 4) {
+    throw new ModelFileError(name, `its input "${data[0].name}" is declared as ${declared ? `[${declared.join(", ")}]` : "having no shape"}; an image model's input is [N, C, H, W]`);
+  }
+  const inputShape = declared.slice(1).map((d, i) => (typeof d === "number" && d > 0 ? d : opts.inputShape?.[i]));
+  if (!inputShape.every((d): d is number => Number.isInteger(d) && (d as number) >= 1)) {
+    throw new ModelFileError(name, `its input "${data[0].name}" is [${declared.join(", ")}]: give the missing sizes with inputShape [C, H, W]`);
+  }
+  const model = buildGraph(decoded, name);
+  let out: number[];
+  try {
+    out = model.outputShape([1, ...inputShape]);
+  } catch (e) {
+    throw new ModelFileError(name, `the graph cannot take a ${inputShape.join("x")} input (${(e as Error).message})`);
+  }
+  const classes = out.slice(1).reduce((a, b) => a * b, 1);
+  const info: ModelInfo = {
+    inputShape,
+    ...(classes === 1000 ? { classes: [...IMAGENET_CLASSES] } : {}),
+    ...(inputShape[0] === 3 ? { normalization: { mean: [...IMAGENET_NORMALIZATION.mean], std: [...IMAGENET_NORMALIZATION.std] } } : {}),
+    extra: { model: g.name || "onnx", importedFrom: name, format: "onnx", opset: decoded.opset },
+  };
+  const details = [
+    `opset ${decoded.opset}`, `${g.nodes.length} nodes`,
+    classes === 1000 ? "ImageNet's 1,000 classes" : `${classes} outputs`,
+    `input ${inputShape.join("x")}`,
+    ...(inputShape[0] === 3 ? ["ImageNet normalisation assumed"] : []),
+  ];
+  return { model, info, description: `ONNX graph${g.name ? ` "${g.name}"` : ""} (${details.join(", ")})`, format: "onnx", arch: g.name || "onnx" };
 }
