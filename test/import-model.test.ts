@@ -100,6 +100,7 @@ test("1,000 outputs get ImageNet's class names; the default input is 224x224", (
   assert.deepEqual(imported.info.inputShape, [3, 224, 224]);
   assert.match(imported.description, /ImageNet's 1,000 classes, input 3x224x224/);
   assert.deepEqual(imported.model.outputShape([1, 3, 224, 224]), [1, 1000]);
+  assert.deepEqual(importModelBytes("wide-head.safetensors", encodeSafetensors(tensors), { imageSize: 96 }).info.inputShape, [3, 96, 96]);
 });
 
 test("errors name the file and say what to do", () => {

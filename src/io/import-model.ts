@@ -34,6 +34,8 @@ export interface ImportModelOptions {
    * For an ONNX file, only used where the file leaves a dimension symbolic.
    */
   inputShape?: number[];
+  /** For a state dict without inputShape: the image side (default 224); the channels come from the weights. */
+  imageSize?: number;
   /**
    * GoogLeNet only: the model expects torchvision's `transform_input` (true in
    * its pretrained weights, and the default). It is folded into the recorded
@@ -94,7 +96,8 @@ function fromStateDict(name: string, weights: Map<string, SafetensorsEntry>, for
         (stride ? "; it looks like stride's own weights file: load it together with its model.json" : "; export the model to ONNX instead, which records the network"),
     );
   }
-  const inputShape = opts.inputShape ?? [found.inChannels, 224, 224];
+  const side = opts.imageSize ?? 224;
+  const inputShape = opts.inputShape ?? [found.inChannels, side, side];
   if (inputShape.length !== 3 || !inputShape.every((d) => Number.isInteger(d) && d >= 1)) {
     throw new ModelFileError(name, `inputShape = ${JSON.stringify(opts.inputShape)} is not valid; give [channels, height, width] as whole numbers`);
   }
