@@ -129,6 +129,7 @@ describe("importModelBytes on the fixtures' ONNX exports", () => {
       test(`${arch} from ${e.files[kind]} gives PyTorch's logits at the declared input size`, () => {
         const imported = importModelBytes(e.files[kind], bytesOf(e.files[kind]));
         assert.equal(imported.format, "onnx");
+        assert.equal(imported.arch, e.files[kind].replace(/\.onnx$/, ""), "named after the file");
         assert.deepEqual(imported.info.inputShape, e.options.inputShape, "the input size declared in the file");
         assert.deepEqual(imported.info.normalization?.mean, [...IMAGENET_NORMALIZATION.mean]);
         assert.match(imported.description, new RegExp(`^ONNX graph.*10 outputs, input ${e.options.inputShape.join("x")}, ImageNet normalisation assumed`));

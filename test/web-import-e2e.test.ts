@@ -8,7 +8,10 @@
  * with operators stride lacks give one clear message; a one-epoch fine-tune
  * on a capped subset of the digits (new head, everything else frozen) gets
  * clearly above chance, and the downloaded model has the frozen weights
- * bit for bit and predicts in Node as in the page.
+ * bit for bit and predicts in Node as in the page. With the full-size
+ * fixtures (test/fixtures/torchvision-full, made by
+ * `npm run fixtures:torchvision -- --full`), also the real-size 47 MB
+ * resnet18.pt, whose top-5 are ImageNet's class names, as in Node.
  * Any console error fails the test.
  *
  * Needs /usr/bin/chromium (apt-get install chromium); skipped without it.
@@ -20,12 +23,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PNG } from "pngjs";
-import { importModelBytes, loadModelWithInfo, loadImage, predict, summary, namedParams, mnistDigitsSplit } from "../src/index.js";
+import { importModelBytes, loadModelWithInfo, loadImage, predict, summary, namedParams, mnistDigitsSplit, IMAGENET_CLASSES } from "../src/index.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const config = join(repo, "web", "vite.config.ts");
 const fixtures = join(repo, "test", "fixtures", "torchvision");
+const fullResnet = join(repo, "test", "fixtures", "torchvision-full", "resnet18.pt");
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's Chromium with "apt-get install chromium" to run the browser test`;
 
 /** The test digit the page is asked about (page and Node split the digits alike: seed 1, 20% test). */
@@ -114,6 +118,17 @@ test("the browser app imports a PyTorch and an ONNX resnet18, refuses damaged fi
     // Every layer has its activations drawn.
     const blocks = await page.$$eval("#activations .layer-block canvas", (els) => els.map((c) => (c as HTMLCanvasElement).width));
     assert.ok(blocks.length > 20 && blocks.every((w) => w > 0), `every layer of resnet18 has a picture (${blocks.length} blocks)`);
+    // Fine-tuning may start at any layer with parameters.
+    const starts = await page.$$eval("#freeze option", (els) => els.map((e) => (e as HTMLOptionElement).value));
+    assert.deepEqual(starts.slice(0, 4), ["head", "none", "conv1", "bn1"]);
+    assert.ok(starts.includes("layer4.1.conv2") && starts.at(-1) === "fc", `the layers offered: ${starts.join(", ")}`);
+    // A drawing is read by the imported model too (converted like a digit).
+    const box = (await page.locator("#draw").boundingBox())!;
+    await page.mouse.move(box.x + 0.3 * box.width, box.y + 0.2 * box.height);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 0.5 * box.width, box.y + 0.8 * box.height, { steps: 8 });
+    await page.mouse.up();
+    await page.waitForFunction(() => /^\d$/.test((document.querySelector("#draw-prediction") as HTMLElement).dataset.label ?? ""), null, { timeout: 15_000 });
     await page.screenshot({ path: join(shots, "web-import.png"), fullPage: true });
 
     // 2. The same network as ONNX: its input size comes from the file.
@@ -127,7 +142,23 @@ test("the browser app imports a PyTorch and an ONNX resnet18, refuses damaged fi
     assert.equal(await pageParams(), summary(fromOnnx.model, [3, 64, 64]).totalParams, "the page's ONNX parameter count is Node's");
     assertSamePredictions(await readPage(), nodeTop5(fromOnnx.model, fromOnnx.info, image), "resnet18.onnx, test digit");
 
+    // 2b. The real-size resnet18 (47 MB), when the full-size fixtures are there: ImageNet's names, as in Node.
+    if (existsSync(fullResnet)) {
+      const full = importModelBytes("resnet18.pt", new Uint8Array(readFileSync(fullResnet)));
+      assert.deepEqual(full.info.classes, [...IMAGENET_CLASSES]);
+      await page.fill("#import-size", "224");
+      await page.setInputFiles("#model-files", fullResnet);
+      await page.waitForSelector("#predictions[data-source='test'][data-origin^='imported from resnet18.pt'] li", { timeout: 60_000 });
+      assert.match((await page.textContent("#message")) ?? "", /^imported from resnet18\.pt: torchvision resnet18 \(ImageNet's 1,000 classes, input 3x224x224\)$/);
+      assert.equal(await pageParams(), 11_689_512, "torchvision's resnet18 has 11,689,512 parameters");
+      assertSamePredictions(await readPage(), nodeTop5(full.model, full.info, image), "full-size resnet18.pt, test digit");
+      await page.fill("#import-size", "64");
+    } else {
+      console.log(`# ${fullResnet} is missing: the full-size import is not checked (npm run fixtures:torchvision -- --full makes it)`);
+    }
+
     // 3. Errors: one sentence in the message line, and the page goes on with the model it had.
+    const previous = await page.textContent("#model-name");
     const damaged = join(work, "damaged.pt");
     writeFileSync(damaged, readFileSync(ptPath).subarray(0, 20_000));
     await page.setInputFiles("#model-files", damaged);
@@ -136,7 +167,7 @@ test("the browser app imports a PyTorch and an ONNX resnet18, refuses damaged fi
     await page.setInputFiles("#model-files", join(fixtures, "googlenet.onnx"));
     await page.waitForFunction(() => (document.querySelector("#message")!.textContent ?? "").startsWith("googlenet.onnx:"), null, { timeout: 15_000 });
     assert.match((await page.textContent("#message")) ?? "", /^googlenet\.onnx: 3 nodes use operators stride cannot import: .*\(Mul\)/);
-    assert.match((await page.textContent("#model-name")) ?? "", /imported from resnet18\.onnx/, "a failed load leaves the previous model");
+    assert.equal(await page.textContent("#model-name"), previous, "a failed load leaves the previous model");
     assert.equal(await page.isEnabled("#model-files"), true);
 
     // 4. Fine-tune the .pt model for one epoch on 1,500 digits, only the new head trained.

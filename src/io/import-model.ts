@@ -54,13 +54,19 @@ export interface ImportedModel {
   /** One line for people: "torchvision resnet18 (width x0.0625, 10 classes, input 3x64x64)". */
   description: string;
   format: ImportedFormat;
-  /** The recognised torchvision architecture ("resnet18"); for ONNX, the graph's name (or "onnx"). */
+  /** The recognised torchvision architecture ("resnet18"); for ONNX, the file's name without its extension (exporters name every graph alike, "torch_jit"). */
   arch: string;
 }
 
 const TORCH_EXTENSIONS = [".pth", ".pt", ".bin"];
 const SAFETENSORS_EXTENSIONS = [".safetensors"];
 const ONNX_EXTENSIONS = [".onnx"];
+
+function baseName(name: string): string {
+  const base = name.slice(name.lastIndexOf("/") + 1);
+  const dot = base.lastIndexOf(".");
+  return dot > 0 ? base.slice(0, dot) : base;
+}
 
 function extensionOf(name: string): string {
   const base = name.slice(name.lastIndexOf("/") + 1).toLowerCase();
@@ -160,7 +166,7 @@ function fromOnnx(name: string, bytes: Uint8Array, opts: ImportModelOptions): Im
     inputShape,
     ...(classes === 1000 ? { classes: [...IMAGENET_CLASSES] } : {}),
     ...(inputShape[0] === 3 ? { normalization: { mean: [...IMAGENET_NORMALIZATION.mean], std: [...IMAGENET_NORMALIZATION.std] } } : {}),
-    extra: { model: g.name || "onnx", importedFrom: name, format: "onnx", opset: decoded.opset },
+    extra: { model: baseName(name), importedFrom: name, format: "onnx", opset: decoded.opset },
   };
   const details = [
     `opset ${decoded.opset}`, `${g.nodes.length} nodes`,
@@ -168,5 +174,5 @@ function fromOnnx(name: string, bytes: Uint8Array, opts: ImportModelOptions): Im
     `input ${inputShape.join("x")}`,
     ...(inputShape[0] === 3 ? ["ImageNet normalisation assumed"] : []),
   ];
-  return { model, info, description: `ONNX graph${g.name ? ` "${g.name}"` : ""} (${details.join(", ")})`, format: "onnx", arch: g.name || "onnx" };
+  return { model, info, description: `ONNX graph${g.name ? ` "${g.name}"` : ""} (${details.join(", ")})`, format: "onnx", arch: baseName(name) };
 }
