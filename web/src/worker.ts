@@ -319,7 +319,7 @@ async function fineTune(m: Extract<ToWorker, { type: "finetune" }>): Promise<voi
   const normalize: Normalization | undefined = info.normalization;
   const base = modelName.replace(/ \(fine-tuned on digits\)$/, "");
   modelName = `${base} (fine-tuned on digits)`;
-  info = { ...info, classes: allTrain.classes.slice(), extra: { ...info.extra, model: modelName, fineTunedOn: "mnist-digits", trainedIn: "browser" } };
+  info = { ...info, classes: allTrain.classes.slice(), extra: { ...info.extra, model: base, fineTunedOn: "mnist-digits", trainedIn: "browser" } };
   origin = `${origin.replace(/; fine-tuned .*$/, "")}; fine-tuned on ${train.length} digits (${frozen} of ${net.params().length} parameter tensors frozen)`;
   post({ type: "model", model: modelView(net, origin) });
   await runFit(net, train, { epochs: m.epochs, batchSize: m.batchSize, optimizer, validation, normalize, seed: m.seed });
