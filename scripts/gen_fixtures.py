@@ -549,6 +549,11 @@ def tensor_ops_family():
     cases.append(unary_case(n, "Transpose", {"perm": [0, 2, 3, 1]}, Gen(n).randn(2, 3, 2, 4), lambda t: t.permute(0, 2, 3, 1)))
     n = "Transpose [1, 0]"
     cases.append(unary_case(n, "Transpose", {"perm": [1, 0]}, Gen(n).randn(3, 5), lambda t: t.t()))
+    n = "IndexSelect channels [2, 0, 2] (a repeated index adds both gradients)"
+    cases.append(unary_case(n, "IndexSelect", {"axis": 1, "indices": [2, 0, 2]}, Gen(n).randn(2, 3, 2, 2),
+                            lambda t: t.index_select(1, torch.tensor([2, 0, 2]))))
+    n = "IndexSelect one channel, squeezed (ONNX Gather with a scalar index: x[:, 1])"
+    cases.append(unary_case(n, "IndexSelect", {"axis": 1, "indices": [1], "squeeze": True}, Gen(n).randn(2, 3, 2, 2), lambda t: t[:, 1]))
     return cases
 
 

@@ -16,7 +16,7 @@ export { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "./layers/activatio
 export { Dropout } from "./layers/dropout.js";
 export { Flatten } from "./layers/reshape.js";
 export { Concat, Add } from "./layers/merge.js";
-export { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, Identity } from "./layers/tensor-ops.js";
+export { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, IndexSelect, Identity } from "./layers/tensor-ops.js";
 export { softmaxCrossEntropy, multiClassHinge } from "./layers/loss.js";
 export type { LossResult } from "./layers/loss.js";
 export { initWeight, initBias } from "./layers/init.js";
@@ -28,6 +28,7 @@ export type { GraphNode, GraphOptions } from "./models/graph.js";
 export { toSpec, fromSpec, registerLayer } from "./models/registry.js";
 export type { LayerSpec } from "./models/registry.js";
 export { namedParams, namedBuffers, namedModules, findLayer, freeze, unfreeze } from "./models/named.js";
+export type { FreezeOptions } from "./models/named.js";
 
 // The zoo and the arithmetic of architectures.
 export * as models from "./models/zoo/index.js";

@@ -18,15 +18,16 @@ import { decodeOnnxModel, decodeOnnxTensor, tensorValues } from "../src/io/onnx/
 const DATA = "/usr/share/libonnx-testdata/data";
 
 /**
- * The operators of importOnnx's contract. A case is selected when all its
- * operators are among them. (The importer also folds Cast, Slice, Transpose,
+ * The operators of importOnnx's contract, and Mul (by a constant: the
+ * transform_input of torchvision's GoogLeNet). A case is selected when all
+ * its operators are among them. (The importer also folds Cast, Slice, Transpose,
  * Squeeze and ConstantOfShape on constants, for torch.onnx's F.pad; their
  * own test cases run them on activations, so they do not select a case.)
  */
 const CONTRACT_OPERATORS = [
   "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "BatchNormalization", "LRN", "Gemm",
   "MatMul", "Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softmax", "Dropout", "Flatten", "Reshape", "Concat", "Add",
-  "Pad", "Constant", "Identity", "Shape", "Gather", "Unsqueeze",
+  "Pad", "Constant", "Identity", "Shape", "Gather", "Unsqueeze", "Mul",
 ];
 const RTOL = 1e-3;
 const ATOL = 1e-7;
@@ -42,13 +43,15 @@ const VOLUMETRIC = "3-D (volumetric) convolution, pooling and batch norm: stride
 const TRAINING_MODE = "Training-mode outputs (batch statistics, random dropout masks at inference): the import is of inference graphs; the model then trains in stride.";
 const SEVERAL_INPUTS = "Several data inputs: a stride model has one input; binding the others as constants leaves a Concat of an activation and a constant, or a batched MatMul/Gemm of a constant, which the import refuses.";
 const NOTHING_TO_RUN = "No data input, or an output that does not depend on it (Constant, Shape): nothing for a stride model to compute.";
-const GATHER_ON_ACTIVATIONS = "Gather of activations: it is imported as shape arithmetic on constants only.";
+const GATHER_ON_ACTIVATIONS = "Gather of an activation along the batch axis, or with indices of rank 2: only constant scalar or list indices on another axis (IndexSelect) are imported.";
 const NOT_TENSORS = "Optional and sequence values (not tensors): input_0.pb is not a TensorProto.";
 const NON_CONSTANT_PAD = "Reflect and edge padding: the import supports constant padding only.";
 
 const SKIPPED: Record<string, string> = {
   // Integer data inputs: a stride model's input is floating-point (its layers compute in float32).
   "node/test_add_uint8": INTEGER_INPUT,
+  "node/test_mul_uint8": INTEGER_INPUT,
+  "pytorch-operator/test_operator_non_float_params": INTEGER_INPUT,
   "node/test_maxpool_2d_uint8": INTEGER_INPUT,
   "node/test_edge_pad": INTEGER_INPUT,
   "node/test_reflect_pad": INTEGER_INPUT,
@@ -110,9 +113,8 @@ const SKIPPED: Record<string, string> = {
   "node/test_shape_start_1_end_2": NOTHING_TO_RUN,
   "node/test_shape_start_1_end_negative_1": NOTHING_TO_RUN,
   "node/test_shape_start_negative_1": NOTHING_TO_RUN,
-  // Gather of activations: it is imported as shape arithmetic on constants only.
+  // Gather of an activation along the batch axis, or with 2-D indices.
   "node/test_gather_0": GATHER_ON_ACTIVATIONS,
-  "node/test_gather_1": GATHER_ON_ACTIVATIONS,
   "node/test_gather_2d_indices": GATHER_ON_ACTIVATIONS,
   "node/test_gather_negative_indices": GATHER_ON_ACTIVATIONS,
   // Optional and sequence values (not tensors): input_0.pb is not a TensorProto.

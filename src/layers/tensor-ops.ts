@@ -542,6 +542,85 @@ export class Transpose extends Layer {
   }
 }
 
+/**
+ * Slices of one axis picked by index, in the given order (ONNX's Gather with
+ * constant indices, PyTorch's index_select): [N, 3, H, W] with axis 1 and
+ * indices [2, 1, 0] swaps RGB to BGR. With `squeeze` and one index the axis
+ * is dropped, as Gather does for a scalar index (x[:, 0]). The gradient adds
+ * each output slice back onto the slice it came from.
+ */
+export class IndexSelect extends Layer {
+  readonly type: string = "IndexSelect";
+  readonly axis: number;
+  readonly indices: number[];
+  readonly squeeze: boolean;
+  private inShape: number[] | null = null;
+
+  constructor(opts: { axis: number; indices: number[]; squeeze?: boolean; name?: string }) {
+    super(opts?.name, "select");
+    if (!Number.isInteger(opts?.axis) || opts.axis < 0) throw this.error(`axis = ${JSON.stringify(opts?.axis)} is not valid; it must be a whole number >= 0`);
+    this.axis = opts.axis;
+    this.indices = wholeNumbers(this.name, "indices", opts.indices, 0);
+    this.squeeze = opts.squeeze ?? false;
+    if (this.indices.length === 0) throw this.error("indices is empty; pick at least one slice");
+    if (this.squeeze && this.indices.length !== 1) throw this.error(`squeeze drops the axis, which needs exactly one index, not ${this.indices.length}`);
+  }
+
+  override get namePrefix(): string {
+    return "select";
+  }
+
+  config(): Record<string, unknown> {
+    return { axis: this.axis, indices: this.indices, squeeze: this.squeeze };
+  }
+
+  shapeInfo(inputShape: number[]): ShapeInfo {
+    if (this.axis >= inputShape.length) throw this.error(`axis ${this.axis} does not exist in an input of shape ${formatShape(inputShape)}`, inputShape);
+    const size = inputShape[this.axis];
+    const bad = this.indices.find((i) => i >= size);
+    if (bad !== undefined) throw this.error(`index ${bad} is out of range for axis ${this.axis} of size ${size} (input ${formatShape(inputShape)})`, inputShape);
+    const shape = inputShape.slice();
+    if (this.squeeze) shape.splice(this.axis, 1);
+    else shape[this.axis] = this.indices.length;
+    return { shape, notes: [] };
+  }
+
+  /** The input as [outer, axis, inner] blocks. */
+  private blocks(shape: number[]): [number, number, number] {
+    return [shapeSize(shape.slice(0, this.axis)), shape[this.axis], shapeSize(shape.slice(this.axis + 1))];
+  }
+
+  forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    const y = Tensor.empty(this.shapeInfo(x.shape).shape);
+    const [outer, size, inner] = this.blocks(x.shape);
+    const k = this.indices.length;
+    for (let o = 0; o < outer; o++) {
+      this.indices.forEach((i, j) => y.data.set(x.data.subarray((o * size + i) * inner, (o * size + i + 1) * inner), (o * k + j) * inner));
+    }
+    this.inShape = ctx?.noGrad ? null : x.shape;
+    return y;
+  }
+
+  backward(dy: Tensor): Tensor {
+    const shape = this.requireCache(this.inShape);
+    this.checkGradShape(dy, this.shapeInfo(shape).shape);
+    const dx = Tensor.zeros(shape);
+    const [outer, size, inner] = this.blocks(shape);
+    const k = this.indices.length;
+    for (let o = 0; o < outer; o++) {
+      this.indices.forEach((i, j) => {
+        const to = (o * size + i) * inner, from = (o * k + j) * inner;
+        for (let e = 0; e < inner; e++) dx.data[to + e] += dy.data[from + e];
+      });
+    }
+    return dx;
+  }
+
+  override release(): void {
+    this.inShape = null;
+  }
+}
+
 /** y = x: an imported graph whose output is its input, or a named no-op. */
 export class Identity extends Layer {
   readonly type: string = "Identity";

@@ -12,7 +12,7 @@ import { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "../layers/activati
 import { Dropout } from "../layers/dropout.js";
 import { Flatten } from "../layers/reshape.js";
 import { Concat, Add } from "../layers/merge.js";
-import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, Identity } from "../layers/tensor-ops.js";
+import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, IndexSelect, Identity } from "../layers/tensor-ops.js";
 import { Sequential } from "./sequential.js";
 import { Graph } from "./graph.js";
 
@@ -59,6 +59,7 @@ const factories = new Map<string, Factory>([
   ["AxisSoftmax", (c) => new AxisSoftmax(c)],
   ["ConstantScale", (c) => new ConstantScale(c)],
   ["Transpose", (c) => new Transpose(c)],
+  ["IndexSelect", (c) => new IndexSelect(c)],
   ["Identity", (c) => new Identity(c)],
 ]);
 

@@ -13,7 +13,7 @@ import { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "../../layers/activ
 import { Dropout } from "../../layers/dropout.js";
 import { Flatten } from "../../layers/reshape.js";
 import { Concat, Add } from "../../layers/merge.js";
-import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose } from "../../layers/tensor-ops.js";
+import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, IndexSelect } from "../../layers/tensor-ops.js";
 import type { Layer } from "../../layers/layer.js";
 import type { Act, Builder, Value } from "./builder.js";
 import { tensorValues, DATA_TYPES, dataTypeName } from "./tensors.js";
@@ -345,17 +345,37 @@ function unary(make: (b: Builder) => Layer): Handler {
   return (b) => b.setValue(0, b.addLayer(make(b), [b.act(0, "the input X")]));
 }
 
-function biasAdd(b: Builder, x: Act, c: Const, suffix = ""): Act {
-  // Leading axes of size 1 beyond the input's rank say nothing: drop them.
+/** A constant's dims for a fixed broadcast into an activation: leading 1s beyond its rank dropped; refused if it would change the shape. */
+function broadcastDims(b: Builder, x: Act, c: Const, what: string): number[] {
   let dims = c.t.dims.slice();
   while (dims.length > x.shape.length && dims[0] === 1) dims = dims.slice(1);
   const out = broadcastShapes(x.shape, dims);
   if (!out || dims.length > x.shape.length || out.some((d, i) => d !== x.shape[i])) {
-    b.fail(`adding a constant of shape [${c.t.dims}] to an activation of shape [${x.shape}] would change its shape; stride supports constants that broadcast into the activation`);
+    b.fail(`${what} a constant of shape [${c.t.dims}] and an activation of shape [${x.shape}] would change its shape; stride supports constants that broadcast into the activation`);
   }
-  const layer = new BiasAdd({ shape: dims });
+  return dims;
+}
+
+function biasAdd(b: Builder, x: Act, c: Const, suffix = ""): Act {
+  const layer = new BiasAdd({ shape: broadcastDims(b, x, c, "adding") });
   layer.bias.value.data.set(c.t.data);
   return b.addLayer(layer, [x], suffix);
+}
+
+/**
+ * The activation and the constant of a binary element-wise node (Add, Mul)
+ * with one constant operand, the constant's axes lined up as the opset says.
+ */
+function activationAndConstant(b: Builder): [Act, Const] {
+  const l = b.input(0)!, r = b.input(1)!;
+  let [x, c] = l.kind === "act" ? [b.act(0), (r as { c: Const }).c] : [b.act(1), (l as { c: Const }).c];
+  if (b.opset < 7 && b.int("broadcast", 0) === 1 && b.attr("axis")) {
+    // Before opset 7, B's axes line up with A's from `axis` on, not from the end: add trailing 1s.
+    const axis = normAxis(b.int("axis", 0), x.shape.length);
+    if (axis === null || axis + c.t.dims.length > x.shape.length) b.fail(`broadcast axis ${b.int("axis", 0)} does not fit B [${c.t.dims}] into A [${x.shape}]`);
+    c = { ...c, t: { ...c.t, dims: [...c.t.dims, ...new Array(x.shape.length - axis! - c.t.dims.length).fill(1)] } };
+  }
+  return [x, c];
 }
 
 function add(b: Builder): void {
@@ -369,14 +389,24 @@ function add(b: Builder): void {
     }
     return b.setValue(0, b.addLayer(new Add(), [x, y]));
   }
-  let [x, c] = l!.kind === "act" ? [b.act(0), (r as { c: Const }).c] : [b.act(1), (l as { c: Const }).c];
-  if (b.opset < 7 && b.int("broadcast", 0) === 1 && b.attr("axis")) {
-    // Before opset 7, B's axes line up with A's from `axis` on, not from the end: add trailing 1s.
-    const axis = normAxis(b.int("axis", 0), x.shape.length);
-    if (axis === null || axis + c.t.dims.length > x.shape.length) b.fail(`broadcast axis ${b.int("axis", 0)} does not fit B [${c.t.dims}] into A [${x.shape}]`);
-    c = { ...c, t: { ...c.t, dims: [...c.t.dims, ...new Array(x.shape.length - axis! - c.t.dims.length).fill(1)] } };
-  }
+  const [x, c] = activationAndConstant(b);
   b.setValue(0, biasAdd(b, x, c));
+}
+
+/**
+ * Mul by a constant (torchvision's GoogLeNet scales its input channels so,
+ * with transform_input): a fixed ConstantScale. The product of two
+ * activations has no stride layer.
+ */
+function mul(b: Builder): void {
+  const l = b.input(0), r = b.input(1);
+  if (!l || !r) b.fail("Mul needs two inputs");
+  if (l!.kind === "const" && r!.kind === "const") return b.setConst(0, ok(b, binaryConst(l!.c, r!.c, (p, q) => p * q)));
+  if (l!.kind === "act" && r!.kind === "act") b.fail("multiplying two activations is not supported (stride has no element-wise product layer); only Mul by a constant is");
+  const [x, c] = activationAndConstant(b);
+  const layer = new ConstantScale({ shape: broadcastDims(b, x, c, "multiplying") });
+  layer.scale.data.set(c.t.data);
+  b.setValue(0, b.addLayer(layer, [x]));
 }
 
 function softmax(b: Builder): void {
@@ -524,11 +554,25 @@ function shape(b: Builder): void {
   b.setConst(0, shapeConst(b.node.inputs[0], v!.shape, start, end));
 }
 
+/**
+ * Gather: shape arithmetic on constants, or slices of an activation picked by
+ * constant indices (torchvision's GoogLeNet takes x[:, 0], x[:, 1], x[:, 2]
+ * with transform_input): an IndexSelect layer.
+ */
 function gather(b: Builder): void {
-  const data = b.constInput(0, "the data (Gather is imported only as shape arithmetic on constants)");
+  const data = b.input(0);
   const indices = b.constInput(1, "the indices");
   if (!data || !indices) b.fail("Gather needs data and indices");
-  b.setConst(0, ok(b, gatherConst(data!, indices!, b.int("axis", 0))));
+  if (data!.kind === "const") return b.setConst(0, ok(b, gatherConst(data!.c, indices!, b.int("axis", 0))));
+  const x = b.act(0);
+  const axis = normAxis(b.int("axis", 0), x.shape.length);
+  if (axis === null) b.fail(`axis ${b.int("axis", 0)} is out of range for an input of rank ${x.shape.length}`);
+  if (axis === 0) b.fail("gathering along the batch axis of an activation is not supported (the batch size is not part of the model)");
+  if (indices!.t.dims.length > 1) b.fail(`indices of shape [${indices!.t.dims}] are not supported on an activation; only a scalar or a list`);
+  const size = x.shape[axis!];
+  const picked = Array.from(indices!.t.data, (i) => (i < 0 ? i + size : i));
+  if (picked.some((i) => !Number.isInteger(i) || i < 0 || i >= size)) b.fail(`indices [${Array.from(indices!.t.data)}] are out of range for axis ${axis} of size ${size}`);
+  b.setValue(0, b.addLayer(new IndexSelect({ axis: axis!, indices: picked, squeeze: indices!.t.dims.length === 0 }), [x]));
 }
 
 function unsqueeze(b: Builder): void {
@@ -628,6 +672,7 @@ export const OPERATORS: Record<string, Handler> = {
   Reshape: reshape,
   Concat: concat,
   Add: add,
+  Mul: mul,
   Pad: pad,
   Constant: constant,
   Identity: identity,
