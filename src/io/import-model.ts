@@ -140,6 +140,8 @@ function fromStateDict(name: string, weights: Map<string, SafetensorsEntry>, for
 function fromOnnx(name: string, bytes: Uint8Array, opts: ImportModelOptions): ImportedModel {
   const decoded = decodeOnnxModel(bytes, name);
   const g = decoded.graph;
+  // Unsupported operators and damaged weights are reported first: they are what is wrong with most files.
+  const model = buildGraph(decoded, name);
   // The data input: the graph input that is not a weight (old exporters list weights as inputs too).
   const weights = new Set(g.initializers.map((t) => t.name));
   const data = g.inputs.filter((v) => !weights.has(v.name));
@@ -154,7 +156,6 @@ function fromOnnx(name: string, bytes: Uint8Array, opts: ImportModelOptions): Im
   if (!inputShape.every((d): d is number => Number.isInteger(d) && (d as number) >= 1)) {
     throw new ModelFileError(name, `its input "${data[0].name}" is [${declared.join(", ")}]: give the missing sizes with inputShape [C, H, W]`);
   }
-  const model = buildGraph(decoded, name);
   let out: number[];
   try {
     out = model.outputShape([1, ...inputShape]);
