@@ -8,7 +8,8 @@
  * with operators stride lacks give one clear message; a one-epoch fine-tune
  * on a capped subset of the digits (new head, everything else frozen) gets
  * clearly above chance, and the downloaded model has the frozen weights
- * bit for bit and predicts in Node as in the page. With the full-size
+ * bit for bit and predicts in Node as in the page; with the frozen batch
+ * norms' statistics kept, those are the file's bit for bit too. With the full-size
  * fixtures (test/fixtures/torchvision-full, made by
  * `npm run fixtures:torchvision -- --full`), also the real-size 47 MB
  * resnet18.pt, whose top-5 are ImageNet's class names, as in Node.
@@ -23,7 +24,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PNG } from "pngjs";
-import { importModelBytes, loadModelWithInfo, loadImage, predict, summary, namedParams, mnistDigitsSplit, IMAGENET_CLASSES } from "../src/index.js";
+import type { Download } from "playwright-core";
+import { importModelBytes, loadModelWithInfo, loadImage, predict, summary, namedParams, namedBuffers, mnistDigitsSplit, IMAGENET_CLASSES } from "../src/index.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const repo = fileURLToPath(new URL("../..", import.meta.url));
@@ -164,9 +166,9 @@ test("the browser app imports a PyTorch and an ONNX resnet18, refuses damaged fi
     await page.setInputFiles("#model-files", damaged);
     await page.waitForFunction(() => (document.querySelector("#message")!.textContent ?? "").startsWith("damaged.pt:"), null, { timeout: 15_000 });
     assert.match((await page.textContent("#message")) ?? "", /^damaged\.pt: .*truncated or damaged$/);
-    await page.setInputFiles("#model-files", join(fixtures, "googlenet.onnx"));
-    await page.waitForFunction(() => (document.querySelector("#message")!.textContent ?? "").startsWith("googlenet.onnx:"), null, { timeout: 15_000 });
-    assert.match((await page.textContent("#message")) ?? "", /^googlenet\.onnx: 3 nodes use operators stride cannot import: .*\(Mul\)/);
+    await page.setInputFiles("#model-files", join(repo, "test", "fixtures", "onnx", "unknown_ops.onnx"));
+    await page.waitForFunction(() => (document.querySelector("#message")!.textContent ?? "").startsWith("unknown_ops.onnx:"), null, { timeout: 15_000 });
+    assert.match((await page.textContent("#message")) ?? "", /^unknown_ops\.onnx: 2 nodes use operators stride cannot import: "mystery1" \(Hardmax\), "mystery2" \(Erf\)\. Supported operators: /);
     assert.equal(await page.textContent("#model-name"), previous, "a failed load leaves the previous model");
     assert.equal(await page.isEnabled("#model-files"), true);
 
@@ -192,19 +194,26 @@ test("the browser app imports a PyTorch and an ONNX resnet18, refuses damaged fi
     assert.ok(pageTuned.every((p) => /^\d$/.test(p.label)), `the fine-tuned model's classes are the digits: ${JSON.stringify(pageTuned)}`);
 
     // The download: frozen weights bit for bit the .pt's, the new head trained, and Node predicts as the page.
-    const saved = join(work, "fine-tuned");
-    mkdirSync(saved);
-    const downloads: Promise<void>[] = [];
-    const both = new Promise<void>((resolve) => {
-      page.on("download", (d) => {
-        downloads.push(d.saveAs(join(saved, d.suggestedFilename())));
-        if (downloads.length === 2) resolve();
+    /** The page's Download: its two files saved into a new folder of `work`. */
+    const download = async (folder: string): Promise<string> => {
+      const dir = join(work, folder);
+      mkdirSync(dir);
+      const saving: Promise<void>[] = [];
+      let listener: ((d: Download) => void) | undefined;
+      const both = new Promise<void>((resolve) => {
+        listener = (d) => {
+          saving.push(d.saveAs(join(dir, d.suggestedFilename())));
+          if (saving.length === 2) resolve();
+        };
+        page.on("download", listener);
       });
-    });
-    await page.click("#download");
-    await both;
-    await Promise.all(downloads);
-    const tuned = loadModelWithInfo(saved);
+      await page.click("#download");
+      await both;
+      page.off("download", listener!);
+      await Promise.all(saving);
+      return dir;
+    };
+    const tuned = loadModelWithInfo(await download("fine-tuned"));
     assert.deepEqual(tuned.info.inputShape, [3, 64, 64]);
     assert.deepEqual(tuned.info.normalization, fromPt.info.normalization, "the model's own normalisation, kept");
     const before = new Map(namedParams(fromPt.model).map(([n, p]) => [n, p.value.data]));
@@ -221,6 +230,26 @@ test("the browser app imports a PyTorch and an ONNX resnet18, refuses damaged fi
     }
     assert.ok(frozen > 50, `only ${frozen} frozen parameter tensors were compared`);
     assertSamePredictions(pageTuned, nodeTop5(tuned.model, tuned.info, image), "the fine-tuned model");
+    // By default the frozen batch norms adapted their running statistics to the digits.
+    const statsBefore = new Map(namedBuffers(fromPt.model).map(([n, b]) => [n, b.value.data]));
+    assert.ok(namedBuffers(tuned.model).some(([n, b]) => b.value.data.some((v, i) => v !== statsBefore.get(n)![i])), "the batch-norm statistics did not adapt");
+
+    // 5. With "keep frozen BN statistics", the frozen layers keep those too: everything but the head is the .pt's, bit for bit.
+    await page.setInputFiles("#model-files", ptPath);
+    await page.waitForSelector("#model-name:text-matches('^resnet18: .*imported from resnet18\\.pt: [^;]*$')");
+    await page.fill("#ft-images", "200");
+    await page.check("#keep-stats");
+    await page.click("#finetune");
+    await page.waitForSelector("#message:text('fine-tuning on 200 training')");
+    await page.waitForFunction(() => (document.querySelector("#val-accuracy") as HTMLElement).dataset.value !== "", null, { timeout: 60_000 });
+    await page.waitForSelector("#state:text('idle')");
+    const kept = loadModelWithInfo(await download("fine-tuned-kept-statistics"));
+    for (const [name, b] of namedBuffers(kept.model)) {
+      assert.ok(b.value.data.every((v, i) => Object.is(v, statsBefore.get(name)![i])), `${name} changed although the statistics were kept`);
+    }
+    for (const [name, p] of namedParams(kept.model)) {
+      if (!name.startsWith("fc.")) assert.ok(p.value.data.every((v, i) => Object.is(v, before.get(name)![i])), `frozen ${name} changed`);
+    }
 
     assert.deepEqual(errors, [], "the page logged errors");
     console.log(`# web import e2e: fine-tuned resnet18 (3x64x64, head only, 1 epoch, 1,500 digits) reached ${(100 * accuracy).toFixed(2)}% validation accuracy`);

@@ -22,7 +22,7 @@ const ui = {
   model: $<HTMLSelectElement>("model"), epochs: $<HTMLInputElement>("epochs"), batchSize: $<HTMLInputElement>("batch-size"), lr: $<HTMLInputElement>("lr"),
   start: $<HTMLButtonElement>("start"), pause: $<HTMLButtonElement>("pause"), stop: $<HTMLButtonElement>("stop"), download: $<HTMLButtonElement>("download"),
   modelFiles: $<HTMLInputElement>("model-files"), imageFile: $<HTMLInputElement>("image-file"), importSize: $<HTMLInputElement>("import-size"),
-  freeze: $<HTMLSelectElement>("freeze"), ftImages: $<HTMLInputElement>("ft-images"), finetune: $<HTMLButtonElement>("finetune"),
+  freeze: $<HTMLSelectElement>("freeze"), keepStats: $<HTMLInputElement>("keep-stats"), ftImages: $<HTMLInputElement>("ft-images"), finetune: $<HTMLButtonElement>("finetune"),
   lossChart: $<HTMLCanvasElement>("loss-chart"), accuracyChart: $<HTMLCanvasElement>("accuracy-chart"),
   draw: $<HTMLCanvasElement>("draw"), clear: $<HTMLButtonElement>("clear"), drawPrediction: $("draw-prediction"),
   testIndex: $<HTMLInputElement>("test-index"), nextTest: $<HTMLButtonElement>("next-test"), inspectDrawing: $<HTMLButtonElement>("inspect-drawing"),
@@ -300,7 +300,7 @@ ui.start.addEventListener("click", () => {
 ui.finetune.addEventListener("click", () => {
   try {
     const images = readNumber(ui.ftImages, "digits", (x) => Number.isInteger(x) && x >= 10 && x <= 7200);
-    send({ type: "finetune", ...newRun(), seed: 1, images, freeze: ui.freeze.value });
+    send({ type: "finetune", ...newRun(), seed: 1, images, freeze: ui.freeze.value, keepStatistics: ui.keepStats.checked });
   } catch (e) {
     showMessage((e as Error).message);
   }

@@ -60,8 +60,9 @@ export type ToWorker =
   /**
    * Fine-tune the current model on the digits with a new 10-class head.
    * freeze: "head" trains only the new head, "none" everything, else the dotted path of the first layer to train.
+   * keepStatistics: the frozen batch norms normalise with, and keep, their running statistics.
    */
-  | { type: "finetune"; epochs: number; batchSize: number; lr: number; seed: number; images: number; freeze: string };
+  | { type: "finetune"; epochs: number; batchSize: number; lr: number; seed: number; images: number; freeze: string; keepStatistics: boolean };
 
 export interface EpochView {
   epoch: number;

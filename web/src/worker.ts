@@ -304,12 +304,9 @@ async function fineTune(m: Extract<ToWorker, { type: "finetune" }>): Promise<voi
   manualSeed(m.seed);
   unfreeze(net);
   const head = replaceHead(net, { numClasses: allTrain.classes.length, seed: m.seed });
-  const headParams = new Set(head.params());
-  if (m.freeze === "head") {
-    for (const p of net.params()) p.trainable = headParams.has(p);
-  } else if (m.freeze !== "none") {
-    freeze(net, { until: m.freeze });
-  }
+  const until = m.freeze === "head" ? namedModules(net).find(([, l]) => l === head)![0] : m.freeze;
+  // By default frozen batch norms still adapt their statistics to the digits (PyTorch's behaviour); kept, the frozen layers compute exactly what they did.
+  if (m.freeze !== "none") freeze(net, { until, statistics: m.keepStatistics ? "freeze" : "update" });
   const trainable = new Set(net.params().filter((p) => p.trainable !== false));
   const frozen = net.params().length - trainable.size;
   // SGD over the trainable parameters only, no weight decay on biases and batch norm (the fineTune recipe).
