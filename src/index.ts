@@ -67,6 +67,9 @@ export type { SafetensorsEntry, TypedTensor, Dtype } from "./io/safetensors.js";
 export { saveModel, loadModel, loadModelWithInfo, encodeModel, decodeModel } from "./io/model-file.js";
 export type { Model, ModelInfo, EncodedModel } from "./io/model-file.js";
 export { loadWeights } from "./io/load-weights.js";
+// A pretrained model's file (.pth/.pt/.bin or .safetensors state dict) as bytes -> model + info; browser-clean.
+export { importModelBytes } from "./io/import-model.js";
+export type { ImportModelOptions, ImportedModel, ImportedFormat } from "./io/import-model.js";
 export type { LoadWeightsOptions, LoadWeightsResult, WeightNames } from "./io/load-weights.js";
 export { torchvisionNames, googlenetTransformInput } from "./models/zoo/torchvision-names.js";
 export type { TorchvisionNames, TorchvisionFamily } from "./models/zoo/torchvision-names.js";

@@ -21,7 +21,8 @@ const ui = {
   trainLoss: $("train-loss"), valAccuracy: $("val-accuracy"), dataInfo: $("data-info"),
   model: $<HTMLSelectElement>("model"), epochs: $<HTMLInputElement>("epochs"), batchSize: $<HTMLInputElement>("batch-size"), lr: $<HTMLInputElement>("lr"),
   start: $<HTMLButtonElement>("start"), pause: $<HTMLButtonElement>("pause"), stop: $<HTMLButtonElement>("stop"), download: $<HTMLButtonElement>("download"),
-  modelFiles: $<HTMLInputElement>("model-files"), imageFile: $<HTMLInputElement>("image-file"),
+  modelFiles: $<HTMLInputElement>("model-files"), imageFile: $<HTMLInputElement>("image-file"), importSize: $<HTMLInputElement>("import-size"),
+  freeze: $<HTMLSelectElement>("freeze"), keepStats: $<HTMLInputElement>("keep-stats"), ftImages: $<HTMLInputElement>("ft-images"), finetune: $<HTMLButtonElement>("finetune"),
   lossChart: $<HTMLCanvasElement>("loss-chart"), accuracyChart: $<HTMLCanvasElement>("accuracy-chart"),
   draw: $<HTMLCanvasElement>("draw"), clear: $<HTMLButtonElement>("clear"), drawPrediction: $("draw-prediction"),
   testIndex: $<HTMLInputElement>("test-index"), nextTest: $<HTMLButtonElement>("next-test"), inspectDrawing: $<HTMLButtonElement>("inspect-drawing"),
@@ -64,6 +65,7 @@ function setState(next: typeof state): void {
   ui.stop.disabled = next === "idle";
   ui.download.disabled = !hasModel;
   ui.modelFiles.disabled = next !== "idle";
+  ui.finetune.disabled = next !== "idle" || !hasModel || testCount === 0;
 }
 
 function showMessage(text: string): void {
@@ -91,6 +93,14 @@ function showModel(m: ModelView): void {
     }
     return tr;
   }));
+  // Where fine-tuning may start training: the new head only, everything, or from a chosen layer on.
+  const chosen = ui.freeze.value;
+  ui.freeze.replaceChildren(
+    new Option("only the new head (fast)", "head"),
+    new Option("every layer", "none"),
+    ...m.layers.map((l) => new Option(`from ${l} on`, l)),
+  );
+  ui.freeze.value = [...ui.freeze.options].some((o) => o.value === chosen) ? chosen : "head";
   ui.summary.querySelector("tfoot")?.remove();
   const foot = ui.summary.createTFoot();
   const tr = foot.insertRow();
@@ -264,20 +274,33 @@ function readNumber(input: HTMLInputElement, what: string, check: (x: number) =>
   return x;
 }
 
+/** The shared training settings, checked, with the charts cleared for a new run. */
+function newRun(): { epochs: number; batchSize: number; lr: number } {
+  const epochs = readNumber(ui.epochs, "epochs", (x) => Number.isInteger(x) && x >= 1 && x <= 100);
+  const batchSize = readNumber(ui.batchSize, "batch size", (x) => Number.isInteger(x) && x >= 1 && x <= 1024);
+  const lr = readNumber(ui.lr, "learning rate", (x) => x > 0 && x <= 1);
+  showMessage("");
+  history.batchLoss = [];
+  history.valLoss = [];
+  history.trainAcc = [];
+  history.valAcc = [];
+  ui.valAccuracy.textContent = "–";
+  ui.valAccuracy.dataset.value = "";
+  redrawCharts();
+  return { epochs, batchSize, lr };
+}
+
 ui.start.addEventListener("click", () => {
   try {
-    const epochs = readNumber(ui.epochs, "epochs", (x) => Number.isInteger(x) && x >= 1 && x <= 100);
-    const batchSize = readNumber(ui.batchSize, "batch size", (x) => Number.isInteger(x) && x >= 1 && x <= 1024);
-    const lr = readNumber(ui.lr, "learning rate", (x) => x > 0 && x <= 1);
-    showMessage("");
-    history.batchLoss = [];
-    history.valLoss = [];
-    history.trainAcc = [];
-    history.valAcc = [];
-    ui.valAccuracy.textContent = "–";
-    ui.valAccuracy.dataset.value = "";
-    redrawCharts();
-    send({ type: "start", model: ui.model.value, epochs, batchSize, lr, seed: 1 });
+    send({ type: "start", model: ui.model.value, ...newRun(), seed: 1 });
+  } catch (e) {
+    showMessage((e as Error).message);
+  }
+});
+ui.finetune.addEventListener("click", () => {
+  try {
+    const images = readNumber(ui.ftImages, "digits", (x) => Number.isInteger(x) && x >= 10 && x <= 7200);
+    send({ type: "finetune", ...newRun(), seed: 1, images, freeze: ui.freeze.value, keepStatistics: ui.keepStats.checked });
   } catch (e) {
     showMessage((e as Error).message);
   }
@@ -300,10 +323,24 @@ function saveFile(name: string, data: BlobPart, type: string): void {
 ui.modelFiles.addEventListener("change", async () => {
   const files = [...(ui.modelFiles.files ?? [])];
   ui.modelFiles.value = "";
+  if (files.length === 1 && /\.(pth|pt|bin|safetensors|onnx)$/i.test(files[0].name)) {
+    // One pretrained file. Its bytes (47 MB for resnet18) move to the worker, not copied.
+    try {
+      const imageSize = readNumber(ui.importSize, "image size", (x) => Number.isInteger(x) && x >= 16 && x <= 512);
+      const bytes = new Uint8Array(await files[0].arrayBuffer());
+      showMessage(`reading ${files[0].name} (${(bytes.length / 1e6).toFixed(1)} MB)…`);
+      send({ type: "import-file", name: files[0].name, bytes, imageSize }, [bytes.buffer]);
+    } catch (e) {
+      showMessage(`${files[0].name} could not be read (${(e as Error).message})`);
+    }
+    return;
+  }
   const json = files.find((f) => f.name.endsWith(".json"));
   const weights = files.find((f) => f.name.endsWith(".safetensors"));
   if (!json || !weights || files.length !== 2) {
-    return showMessage(`choose the two files of a saved model together: model.json and weights.safetensors (got ${files.map((f) => f.name).join(", ") || "none"})`);
+    return showMessage(
+      `choose one pretrained file (.pth, .pt, .bin, .safetensors or .onnx), or the two files of a saved stride model together: model.json and weights.safetensors (got ${files.map((f) => f.name).join(", ") || "none"})`,
+    );
   }
   const bytes = new Uint8Array(await weights.arrayBuffer());
   showMessage("");
@@ -357,6 +394,11 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       break;
     case "model":
       showModel(m.model);
+      // An imported model says where it came from; the reading… notice is done.
+      if (m.model.origin.startsWith("imported from") && !m.model.origin.includes("fine-tuned")) showMessage(m.model.origin);
+      break;
+    case "notice":
+      showMessage(m.message);
       break;
     case "state":
       setState(m.state);

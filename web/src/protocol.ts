@@ -24,6 +24,8 @@ export interface ModelView {
   classes: string[];
   /** Where it came from: trained here, or loaded from files. */
   origin: string;
+  /** The layers with parameters, in model order (dotted paths): where fine-tuning may start training. */
+  layers: string[];
 }
 
 export interface PredictionView {
@@ -52,7 +54,15 @@ export type ToWorker =
   | { type: "stop" }
   | { type: "inspect"; id: number; purpose: "panel" | "drawing"; source: InputSource }
   | { type: "export" }
-  | { type: "import"; json: string; weights: Uint8Array; where: string };
+  | { type: "import"; json: string; weights: Uint8Array; where: string }
+  /** One pretrained file (.pth/.pt/.bin, .safetensors, .onnx); imageSize is the side for state dicts, which do not record it. */
+  | { type: "import-file"; name: string; bytes: Uint8Array; imageSize: number }
+  /**
+   * Fine-tune the current model on the digits with a new 10-class head.
+   * freeze: "head" trains only the new head, "none" everything, else the dotted path of the first layer to train.
+   * keepStatistics: the frozen batch norms normalise with, and keep, their running statistics.
+   */
+  | { type: "finetune"; epochs: number; batchSize: number; lr: number; seed: number; images: number; freeze: string; keepStatistics: boolean };
 
 export interface EpochView {
   epoch: number;
@@ -73,4 +83,5 @@ export type FromWorker =
   | { type: "state"; state: "idle" | "training" | "paused" }
   | { type: "inspection"; id: number; purpose: "panel" | "drawing"; source: InputSource["kind"]; origin: string; label?: string; input: Picture; predictions: PredictionView[]; layers: LayerView[]; filters?: { layer: string; picture: Picture } }
   | { type: "exported"; json: string; weights: Uint8Array; name: string }
+  | { type: "notice"; message: string }
   | { type: "error"; message: string };

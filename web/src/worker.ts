@@ -3,11 +3,14 @@
  * freezes. It holds the dataset and the model, trains with the library's own
  * fit() (the recipe of `stride train`), and answers the page's questions
  * (predictions, activations, filters, the model's files) between batches.
+ * It also imports pretrained models (PyTorch, safetensors, ONNX) and
+ * fine-tunes them on the digits, converted to the model's input size.
  */
 import {
   fit, predict, summary, encodeModel, decodeModel, getBackend, getThreads, prepareThreads, splitDataset, computeNormalization,
   randomCrop, SGD, decayGroups, ReduceLROnPlateau, Tensor, normalizeTensor, manualSeed, prepareImage, exampleView,
-  type Dataset, type Layer, type ModelInfo, type EpochLog,
+  importModelBytes, replaceHead, freeze, unfreeze, namedModules, findLayer,
+  type Dataset, type Layer, type ModelInfo, type EpochLog, type FitOptions, type Normalization,
 } from "stride";
 import { buildModel } from "../../src/cli/models.js";
 import { traceActivations } from "../../src/viz/activations.js";
@@ -15,6 +18,7 @@ import { renderVolume, renderFilters, renderInput, type RgbaImage } from "../../
 import { firstConvWeights } from "../../src/viz/filters.js";
 import { volumeOf } from "../../src/models/summary.js";
 import { fetchMnistDigits } from "./mnist.js";
+import { greyToInput, takesDigits, convertDigits, convertedCapacity, sample, CONVERTED_BYTES } from "./convert.js";
 import type { ToWorker, FromWorker, ModelView, InputSource, Picture, LayerView } from "./protocol.js";
 
 const post = (message: FromWorker, transfer: Transferable[] = []): void => (self as unknown as Worker).postMessage(message, transfer);
@@ -77,7 +81,7 @@ function requireData(): Data {
 }
 
 function requireModel(): Layer {
-  if (!model) throw new Error("there is no model yet: start training, or load a model's two files");
+  if (!model) throw new Error("there is no model yet: start training, or load a model (its two stride files, or one .pth, .safetensors or .onnx file)");
   return model;
 }
 
@@ -95,6 +99,7 @@ function modelView(m: Layer, origin: string): ModelView {
     name: modelName || m.name, params: s.totalParams, origin, inputShape, classes: info.classes ?? [],
     rows: s.rows.map((r) => ({ name: r.name, type: r.type, volume: r.volume, params: r.params, activations: r.activations, macs: r.macs })),
     totals: { params: s.totalParams, activations: s.totalActivations, macs: s.totalMacs },
+    layers: namedModules(m).filter(([path, l]) => path && l.children().length === 0 && l.params().length > 0).map(([path]) => path),
   };
 }
 
@@ -125,7 +130,15 @@ async function start(m: Extract<ToWorker, { type: "start" }>): Promise<void> {
   post({ type: "model", model: modelView(model, origin) });
   const optimizer = new SGD(decayGroups(model, 1e-4), { lr: m.lr, momentum: 0.9 });
   const schedule = new ReduceLROnPlateau(optimizer, { mode: "max", factor: 0.1, patience: 3, threshold: 1e-3 });
-  const batchesPerEpoch = Math.ceil(train.length / m.batchSize);
+  await runFit(model, train, {
+    epochs: m.epochs, batchSize: m.batchSize, optimizer, schedule, validation, normalize, seed: m.seed,
+    augment: randomCrop({ size: 28, padding: 2 }),
+  });
+}
+
+/** fit() with the page's progress, epoch logs, pause and stop: shared by training and fine-tuning. */
+async function runFit(net: Layer, train: Dataset, opts: FitOptions & { epochs: number; batchSize: number }): Promise<void> {
+  const batchesPerEpoch = Math.ceil(train.length / opts.batchSize);
   training = true;
   stopRequested = false;
   setPaused(false);
@@ -136,9 +149,8 @@ async function start(m: Extract<ToWorker, { type: "start" }>): Promise<void> {
   let lossSum = 0;
   let lossCount = 0;
   try {
-    await fit(model, train, {
-      epochs: m.epochs, batchSize: m.batchSize, optimizer, schedule, validation, normalize, seed: m.seed,
-      augment: randomCrop({ size: 28, padding: 2 }), progress: "none", log: () => {},
+    await fit(net, train, {
+      ...opts, progress: "none", log: () => {},
       callbacks: [{
         onBatchEnd(step, loss) {
           if (stopRequested) throw new StopTraining();
@@ -148,8 +160,8 @@ async function start(m: Extract<ToWorker, { type: "start" }>): Promise<void> {
           const now = performance.now();
           const seconds = (now - epochStarted) / 1000;
           lastProgress = {
-            type: "progress", epoch, epochs: m.epochs, batch, batches: batchesPerEpoch, step, loss: lossSum / lossCount,
-            imagesPerSecond: Math.min(batch * m.batchSize, train.length) / Math.max(seconds, 1e-6),
+            type: "progress", epoch, epochs: opts.epochs, batch, batches: batchesPerEpoch, step, loss: lossSum / lossCount,
+            imagesPerSecond: Math.min(batch * opts.batchSize, train.length) / Math.max(seconds, 1e-6),
           };
           if (now - lastPost > 100 || batch === batchesPerEpoch) {
             post(lastProgress);
@@ -161,7 +173,7 @@ async function start(m: Extract<ToWorker, { type: "start" }>): Promise<void> {
         onEpochEnd(log: EpochLog) {
           post({
             type: "epoch",
-            log: { epoch: log.epoch, epochs: m.epochs, trainLoss: log.trainLoss, trainAccuracy: log.trainAccuracy, valLoss: log.valLoss, valAccuracy: log.valAccuracy, lr: log.lr, imagesPerSecond: log.imagesPerSecond },
+            log: { epoch: log.epoch, epochs: opts.epochs, trainLoss: log.trainLoss, trainAccuracy: log.trainAccuracy, valLoss: log.valLoss, valAccuracy: log.valAccuracy, lr: log.lr, imagesPerSecond: log.imagesPerSecond },
           });
           epoch = log.epoch + 1;
           epochStarted = performance.now();
@@ -192,12 +204,16 @@ function inputOf(source: InputSource, shape: number[]): { x: Tensor; label?: str
     if (!Number.isInteger(source.index) || source.index < 0 || source.index >= test.length) {
       throw new Error(`test image ${source.index} does not exist; choose 0 to ${test.length - 1}`);
     }
-    if (test.shape.join("x") !== shape.join("x")) throw new Error(`the model takes ${shape.join("x")} images, but the digits are ${test.shape.join("x")}`);
-    return { x: new Tensor(shape, exampleView(test, source.index).slice()), label: test.classes[test.labels[source.index]] };
+    const digit = exampleView(test, source.index);
+    const label = test.classes[test.labels[source.index]];
+    if (takesDigits(shape, test.shape)) return { x: new Tensor(shape, digit.slice()), label };
+    // An imported model's input (3x224x224, say): the digit resized as `stride predict` resizes an image file.
+    return { x: new Tensor(shape, greyToInput(digit, test.shape[1], test.shape[2], shape)), label };
   }
   if (source.kind === "pixels") {
-    if (c !== 1 || source.pixels.length !== h * w) throw new Error(`a drawing is ${source.pixels.length} grey pixels; the model takes ${shape.join("x")}`);
-    return { x: new Tensor(shape, source.pixels) };
+    const side = Math.round(Math.sqrt(source.pixels.length));
+    if (c === 1 && source.pixels.length === h * w) return { x: new Tensor(shape, source.pixels) };
+    return { x: new Tensor(shape, greyToInput(source.pixels, side, side, shape)) };
   }
   if (c !== 1 && c !== 3) throw new Error(`the model takes ${shape.join("x")} inputs, not images`);
   // The same conversion as `stride predict` applies to an image file.
@@ -246,6 +262,66 @@ function importModel(m: Extract<ToWorker, { type: "import" }>): void {
   post({ type: "model", model: modelView(model, origin) });
 }
 
+function importFile(m: Extract<ToWorker, { type: "import-file" }>): void {
+  if (training) throw new Error("stop training before loading another model");
+  let imported: ReturnType<typeof importModelBytes>;
+  try {
+    imported = importModelBytes(m.name, m.bytes, { imageSize: m.imageSize });
+  } catch (e) {
+    // The library's file errors already begin with the file's name; anything else is given it here.
+    const message = e instanceof Error ? e.message : String(e);
+    throw new Error(message.startsWith(`${m.name}:`) ? message : `${m.name} could not be imported: ${message}`);
+  }
+  model = imported.model;
+  info = imported.info;
+  modelName = imported.arch;
+  origin = `imported from ${m.name}: ${imported.description}`;
+  post({ type: "model", model: modelView(model, origin) });
+}
+
+/** Fine-tuning: a new 10-class head, the layers before the chosen one frozen, the digits at the model's input size. */
+async function fineTune(m: Extract<ToWorker, { type: "finetune" }>): Promise<void> {
+  if (training) throw new Error("training is already running; stop it first");
+  const net = requireModel();
+  const { train: allTrain, validation: allValidation } = requireData();
+  const shape = info.inputShape;
+  if (!shape || shape.length !== 3 || (shape[0] !== 1 && shape[0] !== 3)) {
+    throw new Error(`the model takes ${shape ? shape.join("x") : "unknown"} inputs; fine-tuning on the digits needs a 1- or 3-channel image model`);
+  }
+  // The converted digits stay under CONVERTED_BYTES: a fifth of that for validation.
+  const capacity = convertedCapacity(shape);
+  const trainCount = Math.min(m.images, allTrain.length, Math.floor(capacity * 0.8));
+  const validationCount = Math.min(allValidation.length, Math.max(Math.ceil(trainCount / 4), 50), Math.floor(capacity * 0.2));
+  if (trainCount < 10 || validationCount < 1) throw new Error(`a ${shape.join("x")} input is too large to fine-tune on in the page (${capacity} images fit in ${CONVERTED_BYTES / 1e6} MB)`);
+  const train = convertDigits(sample(allTrain, trainCount, m.seed), shape);
+  const validation = convertDigits(sample(allValidation, validationCount, m.seed), shape);
+  const megabytes = ((train.images.byteLength + validation.images.byteLength) / 1e6).toFixed(1);
+  const capped = trainCount < Math.min(m.images, allTrain.length) ? ` (capped: at ${shape.join("x")} only ${capacity} images fit in ${CONVERTED_BYTES / 1e6} MB)` : "";
+  post({ type: "notice", message: `fine-tuning on ${train.length} training and ${validation.length} validation digits converted to ${shape.join("x")}, ${megabytes} MB${capped}` });
+
+  // A layer name that does not exist fails here, before the head is replaced.
+  if (m.freeze !== "head" && m.freeze !== "none") findLayer(net, m.freeze);
+  manualSeed(m.seed);
+  unfreeze(net);
+  const head = replaceHead(net, { numClasses: allTrain.classes.length, seed: m.seed });
+  const until = m.freeze === "head" ? namedModules(net).find(([, l]) => l === head)![0] : m.freeze;
+  // By default frozen batch norms still adapt their statistics to the digits (PyTorch's behaviour); kept, the frozen layers compute exactly what they did.
+  if (m.freeze !== "none") freeze(net, { until, statistics: m.keepStatistics ? "freeze" : "update" });
+  const trainable = new Set(net.params().filter((p) => p.trainable !== false));
+  const frozen = net.params().length - trainable.size;
+  // SGD over the trainable parameters only, no weight decay on biases and batch norm (the fineTune recipe).
+  const groups = decayGroups(net, 1e-4).map((g) => ({ ...g, params: g.params.filter((p) => trainable.has(p)) })).filter((g) => g.params.length > 0);
+  const optimizer = new SGD(groups, { lr: m.lr, momentum: 0.9 });
+  // The model's own normalisation (ImageNet's for an imported RGB model), not the digits'.
+  const normalize: Normalization | undefined = info.normalization;
+  const base = modelName.replace(/ \(fine-tuned on digits\)$/, "");
+  modelName = `${base} (fine-tuned on digits)`;
+  info = { ...info, classes: allTrain.classes.slice(), extra: { ...info.extra, model: base, fineTunedOn: "mnist-digits", trainedIn: "browser" } };
+  origin = `${origin.replace(/; fine-tuned .*$/, "")}; fine-tuned on ${train.length} digits (${frozen} of ${net.params().length} parameter tensors frozen)`;
+  post({ type: "model", model: modelView(net, origin) });
+  await runFit(net, train, { epochs: m.epochs, batchSize: m.batchSize, optimizer, validation, normalize, seed: m.seed });
+}
+
 // ---------------------------------------------------------------------------
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
@@ -274,6 +350,8 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       case "inspect": return inspect(m);
       case "export": return exportModel();
       case "import": return importModel(m);
+      case "import-file": return importFile(m);
+      case "finetune": return fineTune(m);
     }
   };
   run().catch((e: unknown) => post({ type: "error", message: e instanceof Error ? e.message : String(e) }));
