@@ -3,7 +3,7 @@
  * about it: the one step `stride import FILE` and the browser app share.
  * Browser-clean: no node:* imports, nothing read from disk.
  *
- *   .pth / .pt / .bin   a torch.save state dict (readTorchCheckpoint: nothing is executed)
+ *   .pth .pt .bin .ckpt a torch.save state dict (readTorchCheckpoint: nothing is executed)
  *   .safetensors        a state dict in safetensors
  *   .onnx               an ONNX model (importOnnx's graph builder)
  *
@@ -17,7 +17,7 @@
  * so RGB models are assumed to take ImageNet's (as torchvision's exports do).
  */
 import type { Layer } from "../layers/layer.js";
-import { recogniseTorchvisionArch, torchvisionModel } from "../models/zoo/torchvision.js";
+import { recogniseTorchvisionArch, torchvisionModel, TORCHVISION_ARCHS, type TorchvisionArch } from "../models/zoo/torchvision.js";
 import { IMAGENET_CLASSES, IMAGENET_NORMALIZATION } from "../data/imagenet-classes.js";
 import { loadWeights } from "./load-weights.js";
 import { readTorchCheckpoint } from "./torch/read.js";
@@ -26,6 +26,7 @@ import type { ModelInfo } from "./model-file.js";
 // The builder and decoder, not ./onnx/index.js, whose file reader is Node's.
 import { decodeOnnxModel } from "./onnx/decode.js";
 import { buildGraph } from "./onnx/builder.js";
+import type { ExternalReader } from "./onnx/tensors.js";
 
 export interface ImportModelOptions {
   /**
@@ -43,6 +44,13 @@ export interface ImportModelOptions {
    * exactly (pixel - 0.5) / 0.5, so info.normalization is that.
    */
   transformInput?: boolean;
+  /**
+   * A state dict's torchvision architecture ("resnet50"), for when it should
+   * not be recognised from the names: the weights must then fit it.
+   */
+  arch?: string;
+  /** Reads an ONNX file's external data (Node: readOnnxFile's reader); without it such files are refused. */
+  readExternal?: ExternalReader;
 }
 
 export type ImportedFormat = "torch" | "safetensors" | "onnx";
@@ -58,7 +66,7 @@ export interface ImportedModel {
   arch: string;
 }
 
-const TORCH_EXTENSIONS = [".pth", ".pt", ".bin"];
+const TORCH_EXTENSIONS = [".pth", ".pt", ".bin", ".ckpt", ".tar"];
 const SAFETENSORS_EXTENSIONS = [".safetensors"];
 const ONNX_EXTENSIONS = [".onnx"];
 
@@ -91,7 +99,11 @@ export function importModelBytes(name: string, bytes: Uint8Array, opts: ImportMo
 }
 
 function fromStateDict(name: string, weights: Map<string, SafetensorsEntry>, format: ImportedFormat, opts: ImportModelOptions): ImportedModel {
-  const found = recogniseTorchvisionArch(weights);
+  const recognised = recogniseTorchvisionArch(weights);
+  if (opts.arch !== undefined && !(TORCHVISION_ARCHS as readonly string[]).includes(opts.arch)) {
+    throw new ModelFileError(name, `arch "${opts.arch}" is not a torchvision architecture stride builds; use one of ${TORCHVISION_ARCHS.join(", ")}`);
+  }
+  const found = opts.arch === undefined ? recognised : { numClasses: 1000, inChannels: 3, widthMultiplier: 1, ...recognised, arch: opts.arch as TorchvisionArch };
   if (!found) {
     const some = [...weights.keys()].slice(0, 4).join(", ");
     const stride = [...weights.keys()].some((k) => /\.(runningMean|runningVar)$/.test(k));
@@ -141,7 +153,7 @@ function fromOnnx(name: string, bytes: Uint8Array, opts: ImportModelOptions): Im
   const decoded = decodeOnnxModel(bytes, name);
   const g = decoded.graph;
   // Unsupported operators and damaged weights are reported first: they are what is wrong with most files.
-  const model = buildGraph(decoded, name);
+  const model = buildGraph(decoded, name, {}, opts.readExternal);
   // The data input: the graph input that is not a weight (old exporters list weights as inputs too).
   const weights = new Set(g.initializers.map((t) => t.name));
   const data = g.inputs.filter((v) => !weights.has(v.name));

@@ -16,15 +16,14 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import type { Layer } from "../../layers/layer.js";
 import { summary } from "../../models/summary.js";
-import { torchvisionModel, recogniseTorchvisionArch, TORCHVISION_ARCHS } from "../../models/zoo/torchvision.js";
+import { TORCHVISION_ARCHS } from "../../models/zoo/torchvision.js";
 import { IMAGENET_CLASSES, IMAGENET_NORMALIZATION } from "../../data/imagenet-classes.js";
 import type { Normalization } from "../../data/normalize.js";
-import { loadSafetensors, type SafetensorsEntry } from "../../io/safetensors.js";
+import { loadSafetensors } from "../../io/safetensors.js";
 import { saveModel, loadModelWithInfo, MODEL_JSON, type ModelInfo } from "../../io/model-file.js";
 import { loadTorchCheckpoint } from "../../io/torch/node.js";
 import { loadWeights } from "../../io/load-weights.js";
-import { decodeOnnxModel, type OnnxModel } from "../../io/onnx/decode.js";
-import { buildGraph } from "../../io/onnx/builder.js";
+import { importModelBytes } from "../../io/import-model.js";
 import { readOnnxFile } from "../../io/onnx/node-file.js";
 import { CliError } from "../datasets.js";
 
@@ -32,10 +31,11 @@ export const IMPORT_USAGE = `  import <file>            turn a .onnx, .pt/.pth (
       --arch NAME|DIR      the architecture a state dict belongs to: a torchvision name (${TORCHVISION_ARCHS.join(", ")};
                            recognised from the weights when omitted) or a stride model folder to fill
       --out DIR            where the model goes (default runs/<file name>)
-      --input CxHxW        one example's shape (default 3x224x224, or what the ONNX file declares)
+      --input CxHxW        one example's shape (a state dict's default 3x224x224; an ONNX file declares its own)
       --classes WHAT       imagenet (the default for 1,000 outputs) | none | a text file with one name per line
-      --normalize WHAT     imagenet (default for 3-channel images) | inception (mean 0.5, std 0.5: torchvision's
-                           pretrained googlenet, whose transform_input does this) | none | MEAN,MEAN,MEAN/STD,STD,STD`;
+      --normalize WHAT     imagenet (default for 3-channel images; googlenet: inception) | inception (mean 0.5,
+                           std 0.5: what torchvision's pretrained googlenet's transform_input amounts to) | none |
+                           MEAN,MEAN,MEAN/STD,STD,STD`;
 
 const TORCH_EXTENSIONS = [".pt", ".pth", ".bin", ".ckpt", ".tar"];
 
@@ -52,90 +52,51 @@ export async function importCommand(argv: string[]): Promise<number> {
   if (!existsSync(file) || !statSync(file).isFile()) throw new CliError(`${file} does not exist or is not a file`);
   const ext = extname(file).toLowerCase();
   const requestedInput = o.input === undefined ? undefined : parseShape(o.input);
+  if (ext === ".onnx" && o.arch !== undefined) throw new CliError("--arch is for state dicts; an ONNX file carries its own architecture");
 
-  let model: Layer;
-  let inputShape: number[];
-  let info: ModelInfo = {};
-  let described: string;
-  if (ext === ".onnx") {
-    if (o.arch !== undefined) throw new CliError("--arch is for state dicts; an ONNX file carries its own architecture");
+  let imported: { model: Layer; info: ModelInfo; description: string };
+  if (o.arch !== undefined && existsSync(join(o.arch, MODEL_JSON))) {
+    imported = fillStrideModel(file, ext, o.arch, requestedInput);
+  } else if (ext === ".onnx") {
     const { bytes, readExternal } = readOnnxFile(file);
-    const onnx = decodeOnnxModel(bytes, file);
-    model = buildGraph(onnx, file, {}, readExternal);
-    const declared = onnxInputShape(onnx);
-    if (!requestedInput && !declared) throw new CliError(`${file}: the graph does not declare its input's size; pass --input CxHxW`);
-    inputShape = requestedInput ?? declared!;
-    described = `ONNX graph "${onnx.graph.name}" (${onnx.graph.nodes.length} nodes, opset ${onnx.opset})`;
-  } else if (ext === ".safetensors" || TORCH_EXTENSIONS.includes(ext)) {
-    const entries = ext === ".safetensors" ? loadSafetensors(file).tensors : loadTorchCheckpoint(file);
-    ({ model, inputShape, info, described } = modelForStateDict(file, entries, o.arch, requestedInput));
+    imported = importModelBytes(file, bytes, { inputShape: requestedInput, readExternal });
   } else {
-    throw new CliError(`${file}: cannot tell the format from "${ext || "no extension"}"; import reads .onnx, .safetensors and torch.save files (${TORCH_EXTENSIONS.join(", ")})`);
+    if (o.arch !== undefined && !(TORCHVISION_ARCHS as readonly string[]).includes(o.arch)) {
+      throw new CliError(`--arch ${o.arch} is neither a torchvision architecture (${TORCHVISION_ARCHS.join(", ")}) nor a stride model folder`);
+    }
+    imported = importModelBytes(file, readFileSync(file), { inputShape: requestedInput, arch: o.arch });
   }
-
-  let outputs: number[];
-  try {
-    outputs = model.outputShape([1, ...inputShape]);
-  } catch (e) {
-    throw new CliError(`${file}: the model does not take inputs of shape ${inputShape.join("x")} (${(e as Error).message}); pass --input CxHxW`);
-  }
-  const numOutputs = outputs.slice(1).reduce((a, b) => a * b, 1);
+  const { model, info } = imported;
+  const inputShape = info.inputShape!;
+  const numOutputs = model.outputShape([1, ...inputShape]).slice(1).reduce((a, b) => a * b, 1);
   const classes = chooseClasses(o.classes, numOutputs, info.classes);
   const normalization = chooseNormalization(o.normalize, inputShape[0], info.normalization);
   const out = o.out ?? join("runs", basename(file, extname(file)).replace(/[^\w.-]+/g, "_"));
-  saveModel(model, out, {
-    ...info, inputShape, classes, normalization,
-    extra: { ...info.extra, importedFrom: basename(file), source: described },
-  });
+  saveModel(model, out, { ...info, classes, normalization });
 
   console.log(summary(model, inputShape).toString());
   console.log("");
-  console.log(`stride: imported ${file}: ${described}; ${numOutputs} outputs` +
-    (classes ? (classes === IMAGENET_CLASSES ? ", ImageNet class names" : `, ${classes.length} class names`) : "") +
+  console.log(`stride: imported ${file}: ${imported.description}` +
+    (classes ? (classes.length === 1000 && classes[0] === IMAGENET_CLASSES[0] ? "; ImageNet class names" : `; ${classes.length} class names`) : "") +
     (normalization ? `; inputs normalised with mean ${fmt(normalization.mean)} std ${fmt(normalization.std)}` : ""));
   console.log(`saved the model to ${out} (model.json + weights.safetensors)`);
   return 0;
 }
 
-/** The model a state dict fills: a stride model folder, a named or recognised torchvision architecture. */
-function modelForStateDict(
-  file: string, entries: Map<string, SafetensorsEntry>, arch: string | undefined, requestedInput: number[] | undefined,
-): { model: Layer; inputShape: number[]; info: ModelInfo; described: string } {
-  if (arch !== undefined && existsSync(join(arch, MODEL_JSON))) {
-    const { model, info } = loadModelWithInfo(arch);
-    const r = loadWeights(model, entries, { names: "auto" });
-    const inputShape = requestedInput ?? info.inputShape;
-    if (!inputShape) throw new CliError(`${arch} does not record its input shape; pass --input CxHxW`);
-    return { model, inputShape, info, described: `the layout of ${arch}, ${r.loaded.length} tensors` };
+/** A state dict (stride's names, or what `stride export --format pytorch` trained on) into the layout of a saved stride model. */
+function fillStrideModel(file: string, ext: string, dir: string, requestedInput: number[] | undefined): { model: Layer; info: ModelInfo; description: string } {
+  if (ext !== ".safetensors" && !TORCH_EXTENSIONS.includes(ext)) {
+    throw new CliError(`--arch ${dir} fills a stride model with a state dict: give a .safetensors or torch.save file (${TORCH_EXTENSIONS.join(", ")})`);
   }
-  const recognised = recogniseTorchvisionArch(entries);
-  if (arch !== undefined && !(TORCHVISION_ARCHS as readonly string[]).includes(arch)) {
-    throw new CliError(`--arch ${arch} is neither a torchvision architecture (${TORCHVISION_ARCHS.join(", ")}) nor a stride model folder`);
-  }
-  const name = arch ?? recognised?.arch;
-  if (!name) {
-    const names = [...entries.keys()];
-    throw new CliError(
-      `${file}: the weights (${names.length} tensors: ${names.slice(0, 4).join(", ")}${names.length > 4 ? ", …" : ""}) are not one of ` +
-        `torchvision's architectures that stride recognises; pass --arch with a stride model folder of the same layout ` +
-        `(its names and shapes must match), or export the model to ONNX (torch.onnx.export) and import the .onnx file`,
-    );
-  }
-  const size = requestedInput ?? [recognised?.inChannels ?? 3, 224, 224];
-  const model = torchvisionModel(name, {
-    numClasses: recognised?.numClasses, inputShape: size, widthMultiplier: recognised?.widthMultiplier, init: false,
-  });
-  const r = loadWeights(model, entries, { names: "torchvision" });
-  const scale = recognised && recognised.widthMultiplier !== 1 ? ` at ${recognised.widthMultiplier}x width` : "";
-  return { model, inputShape: size, info: {}, described: `torchvision ${name}${scale}, ${r.loaded.length} tensors` };
-}
-
-/** One example's shape as the ONNX graph declares its data input (the first input that is not an initializer). */
-function onnxInputShape(onnx: OnnxModel): number[] | null {
-  const constants = new Set(onnx.graph.initializers.map((t) => t.name));
-  const input = onnx.graph.inputs.find((i) => !constants.has(i.name));
-  const dims = input?.shape?.slice(1);
-  return dims && dims.length > 0 && dims.every((d): d is number => typeof d === "number" && d > 0) ? dims : null;
+  const entries = ext === ".safetensors" ? loadSafetensors(file).tensors : loadTorchCheckpoint(file);
+  const { model, info } = loadModelWithInfo(dir);
+  const r = loadWeights(model, entries, { names: "auto" });
+  const inputShape = requestedInput ?? info.inputShape;
+  if (!inputShape) throw new CliError(`${dir} does not record its input shape; pass --input CxHxW`);
+  return {
+    model, info: { ...info, inputShape, extra: { ...info.extra, importedFrom: basename(file) } },
+    description: `the layout of ${dir}, ${r.loaded.length} tensors (${r.names} names)`,
+  };
 }
 
 function parseShape(text: string): number[] {
