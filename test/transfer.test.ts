@@ -187,3 +187,40 @@ test("linearProbe trains a linear classifier on a frozen network's features with
   assert.deepEqual(r.classifier.outputShape([1, ...r.trainFeatures.shape]), [1, 4]);
   assert.equal(linearClassifier([8, 1, 1], 3).params().reduce((n, p) => n + p.value.size, 0), 8 * 3 + 3);
 });
+
+test("a frozen prefix is not gone back through: the trainable layers' gradients are the same, the frozen layers' backward never runs", () => {
+  for (const freezeUntil of ["fc1", "fc2", "layer3"]) {
+    const build = () => {
+      const m = freezeUntil === "layer3" ? resnetCifar(20, { widthMultiplier: 0.25, seed: 5 }) : smallNet(7);
+      s.freeze(m, { until: freezeUntil });
+      return m;
+    };
+    const shape = freezeUntil === "layer3" ? [4, 3, 32, 32] : [4, 1, 6, 6];
+    const x = s.Tensor.randn(shape, 11);
+    const labels = [0, 1, 2, 3];
+    // The reference: the input's gradient asked for, so the whole network is gone back through.
+    const full = build();
+    const a = s.softmaxCrossEntropy(full.forward(x, { training: true }), labels);
+    full.backward(a.grad);
+    // The same step as fit() runs it, without the input's gradient.
+    const fast = build();
+    const calls: string[] = [];
+    for (const [name, m] of s.namedModules(fast)) {
+      if (m.children().length > 0 || !(m instanceof s.Layer)) continue;
+      const original = m.backward.bind(m);
+      m.backward = (dy: s.Tensor) => (calls.push(name), original(dy));
+    }
+    const b = s.softmaxCrossEntropy(fast.forward(x, { training: true, inputGrad: false }), labels);
+    fast.backward(b.grad);
+    assert.equal(b.loss, a.loss, `${freezeUntil}: the forward pass changed`);
+    const want = new Map(namedParams(full).map(([n, p]) => [n, p]));
+    for (const [n, p] of namedParams(fast)) {
+      if (p.trainable) assert.deepEqual(p.grad.data, want.get(n)!.grad.data, `${freezeUntil}: ${n}'s gradient differs`);
+      else assert.ok(p.grad.data.every((v) => v === 0), `${freezeUntil}: frozen ${n} got a gradient`);
+    }
+    const frozenLayers = s.namedModules(fast).filter(([, m]) => m.children().length === 0 && m.params().length > 0 && m.params().every((p) => !p.trainable)).map(([n]) => n);
+    assert.ok(frozenLayers.length > 0);
+    for (const n of frozenLayers) assert.ok(!calls.includes(n), `${freezeUntil}: the frozen ${n} was gone back through`);
+    assert.ok(calls.includes(freezeUntil === "layer3" ? "fc" : "fc2"), `${freezeUntil}: the head's backward did not run`);
+  }
+});

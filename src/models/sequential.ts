@@ -5,7 +5,7 @@
  */
 import { Tensor } from "../tensor.js";
 import { ShapeError } from "../shape.js";
-import { Layer, Module, expectTensor, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
+import { Layer, Module, expectTensor, unrequestedGradient, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
 import { inStepScope } from "./step-memory.js";
 import { planFusion } from "./fusion.js";
 
@@ -81,6 +81,15 @@ export class Sequential extends Layer {
   }
   /** Indices of the layers the last forward pass ran inside the layer before them. */
   private fused = new Set<number>();
+  /**
+   * How many leading layers the last forward pass ran without keeping
+   * anything for backward: layers with nothing to train (frozen, or without
+   * parameters) in front of the first trainable one, when the caller wants
+   * no gradient for the input. Backward stops there. Fine-tuning a frozen
+   * ResNet-18 then goes back through the classifier only.
+   */
+  private frozenPrefix = 0;
+  private inputShape: number[] | null = null;
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
     return inStepScope(this, true, () => this.forwardLayers(x, ctx), ctx?.noGrad === true);
@@ -98,15 +107,22 @@ export class Sequential extends Layer {
     // Only the first layer reads the container's input; every later input needs its gradient.
     const inner = ctx && ctx.inputGrad === false ? { ...ctx, inputGrad: true } : ctx;
     this.fused.clear();
+    this.frozenPrefix = ctx?.inputGrad === false && !ctx.noGrad ? this.layersWithNothingToTrain() : 0;
+    this.inputShape = x.shape;
+    const prefixCtx = { ...ctx, noGrad: true };
+    const afterPrefix = { ...ctx, inputGrad: false };
     for (let i = 0; i < this.layers.length; i++) {
       const l = this.layers[i];
       if (this.fused.has(i)) {
         l.release(); // nothing from an earlier pass may be mistaken for this one's
         continue;
       }
-      let c = i === 0 ? ctx : inner;
+      let c = i < this.frozenPrefix ? prefixCtx : i > this.frozenPrefix ? inner : this.frozenPrefix > 0 ? afterPrefix : ctx;
       if (this.fuse) {
-        const plan = planFusion(l, this.layers[i + 1], this.layers[i + 2], x, c);
+        // A chain never runs across the end of the frozen prefix: what comes after it keeps its own backward.
+        const limit = i < this.frozenPrefix ? this.frozenPrefix : this.layers.length;
+        const at = (k: number) => (k < limit ? this.layers[k] : undefined);
+        const plan = planFusion(l, at(i + 1), at(i + 2), x, c);
         for (let k = 1; k <= plan.absorbed; k++) this.fused.add(i + k);
         c = plan.ctx;
       }
@@ -117,8 +133,16 @@ export class Sequential extends Layer {
 
   private backwardLayers(dy: Tensor): Tensor {
     // An absorbed layer's gradient is applied by the backward pass of the layer it ran inside.
-    for (let i = this.layers.length - 1; i >= 0; i--) if (!this.fused.has(i)) dy = this.layers[i].backward(dy);
-    return dy;
+    for (let i = this.layers.length - 1; i >= this.frozenPrefix; i--) if (!this.fused.has(i)) dy = this.layers[i].backward(dy);
+    // Nobody asked for the input's gradient, and nothing in front had a parameter to train.
+    return this.frozenPrefix > 0 ? unrequestedGradient(this.requireCache(this.inputShape)) : dy;
+  }
+
+  /** The number of leading layers none of whose parameters trains. */
+  private layersWithNothingToTrain(): number {
+    let n = 0;
+    while (n < this.layers.length - 1 && this.layers[n].params().every((p) => p.trainable === false)) n++;
+    return n;
   }
 
   override release(): void {
