@@ -1,0 +1,114 @@
+/**
+ * Stride's parameter and buffer names as PyTorch's state dict spells them,
+ * and back. The dotted paths are the same (a Sequential's children and a
+ * Graph's nodes become submodules of those names); only batch norm's buffers
+ * differ: runningMean/runningVar are running_mean/running_var, and PyTorch
+ * keeps one more buffer, num_batches_tracked, which stride does not use.
+ */
+import { Tensor } from "../../tensor.js";
+import type { Layer } from "../../layers/layer.js";
+import type { SafetensorsEntry } from "../safetensors.js";
+import { namedModules } from "../../models/named.js";
+
+const TO_TORCH: Record<string, string> = { runningMean: "running_mean", runningVar: "running_var" };
+const FROM_TORCH: Record<string, string> = { running_mean: "runningMean", running_var: "runningVar" };
+/** PyTorch's batch-norm step counter: written as int64 zeros, dropped on the way back. */
+export const NUM_BATCHES_TRACKED = "num_batches_tracked";
+
+/**
+ * Every parameter and buffer of the model: stride's dotted name -> the name
+ * in the exported state dict, in PyTorch's order (each module's parameters,
+ * then its buffers). The one place where exported names are decided, so a
+ * model family with other conventions (torchvision's) can map here.
+ */
+export function stateDictNames(model: Layer): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [path, m] of namedModules(model)) {
+    if (m.children().length) continue;
+    const at = (n: string) => (path ? `${path}.${n}` : n);
+    for (const p of m.params()) out.set(at(p.name), at(p.name));
+    for (const b of m.buffers()) out.set(at(b.name), at(TO_TORCH[b.name] ?? b.name));
+  }
+  return out;
+}
+
+/**
+ * The inverse of stateDictNames on names alone: each state-dict name -> the
+ * stride name it fills, or null for entries stride has no place for
+ * (num_batches_tracked).
+ */
+export function fromStateDictNames(names: Iterable<string>): Map<string, string | null> {
+  const out = new Map<string, string | null>();
+  for (const name of names) {
+    const dot = name.lastIndexOf(".");
+    const last = name.slice(dot + 1);
+    const head = name.slice(0, dot + 1);
+    if (last === NUM_BATCHES_TRACKED) out.set(name, null);
+    else out.set(name, head + (FROM_TORCH[last] ?? last));
+  }
+  return out;
+}
+
+/**
+ * The model's state dict as PyTorch's would be: the same float32 values under
+ * the exported names, and num_batches_tracked (int64 0) after each batch
+ * norm's running statistics, as torch writes them.
+ */
+export function torchStateDict(model: Layer): Map<string, SafetensorsEntry> {
+  const names = stateDictNames(model);
+  const values = new Map<string, Tensor>();
+  for (const [path, m] of namedModules(model)) {
+    if (m.children().length) continue;
+    const at = (n: string) => (path ? `${path}.${n}` : n);
+    for (const p of m.params()) values.set(at(p.name), p.value);
+    for (const b of m.buffers()) values.set(at(b.name), b.value);
+  }
+  const out = new Map<string, SafetensorsEntry>();
+  let lastBnPrefix: string | null = null;
+  const flushCounter = () => {
+    if (lastBnPrefix !== null) out.set(`${lastBnPrefix}${NUM_BATCHES_TRACKED}`, { dtype: "I64", shape: [], data: new BigInt64Array(1) });
+    lastBnPrefix = null;
+  };
+  for (const [strideName, torchName] of names) {
+    const prefix = torchName.slice(0, torchName.lastIndexOf(".") + 1);
+    if (lastBnPrefix !== null && prefix !== lastBnPrefix) flushCounter();
+    out.set(torchName, values.get(strideName)!);
+    if (torchName.endsWith(".running_var") || torchName === "running_var") lastBnPrefix = prefix;
+  }
+  flushCounter();
+  return out;
+}
+
+/**
+ * Fills a model from a state dict with PyTorch's names (checkpoint.pt of the
+ * exported train.py, or weights.pt): every stride parameter and buffer must be
+ * there with its shape; num_batches_tracked is ignored; anything else is an
+ * error naming it. Returns how many tensors were copied.
+ */
+export function loadStateDict(model: Layer, entries: Map<string, SafetensorsEntry>, where = "the checkpoint"): number {
+  const targets = new Map<string, Tensor>();
+  for (const [path, m] of namedModules(model)) {
+    if (m.children().length) continue;
+    const at = (n: string) => (path ? `${path}.${n}` : n);
+    for (const p of m.params()) targets.set(at(p.name), p.value);
+    for (const b of m.buffers()) targets.set(at(b.name), b.value);
+  }
+  const strideNames = fromStateDictNames(entries.keys());
+  const filled = new Set<string>();
+  for (const [torchName, strideName] of strideNames) {
+    if (strideName === null) continue;
+    const target = targets.get(strideName);
+    if (!target) throw new Error(`${where} has "${torchName}", which the model has no place for; it was saved from another architecture`);
+    const e = entries.get(torchName)!;
+    if (e.shape.join(",") !== target.shape.join(",")) {
+      throw new Error(`${where}: "${torchName}" has shape [${e.shape.join(", ")}] but the model's ${strideName} is [${target.shape.join(", ")}]`);
+    }
+    if (e instanceof Tensor) target.data.set(e.data);
+    else if (e.dtype === "F32" || e.dtype === "F64") target.data.set(e.data as Float32Array | Float64Array);
+    else throw new Error(`${where}: "${torchName}" is ${e.dtype}; parameters must be float32 (or float64)`);
+    filled.add(strideName);
+  }
+  const missing = [...targets.keys()].filter((n) => !filled.has(n));
+  if (missing.length) throw new Error(`${where} lacks ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}; it was saved from another architecture`);
+  return filled.size;
+}
