@@ -30,7 +30,7 @@ export interface TrainingRecipe {
 
 interface OptimizerLike {
   type: string;
-  paramGroups: readonly { options: Record<string, unknown> }[];
+  paramGroups: readonly { options: object }[];
 }
 
 interface ScheduleLike {
@@ -44,7 +44,7 @@ export function trainingRecipe(r: {
   valFraction: number; augmentation: AugmentationRecipe | null; dataset: string; maxBatchesPerEpoch?: number;
 }): TrainingRecipe {
   // The first group is the one with weight decay (decayGroups puts weights first).
-  const opts = { ...r.optimizer.paramGroups[0].options };
+  const opts: Record<string, unknown> = { ...r.optimizer.paramGroups[0].options };
   delete opts.params;
   const { lr, weightDecay, ...rest } = opts as { lr: number; weightDecay: number } & Record<string, unknown>;
   const optimizer = { type: r.optimizer.type, lr, weightDecay: weightDecay ?? 0, ...rest };
