@@ -66,5 +66,5 @@ export { saveModel, loadModel, loadModelWithInfo, encodeModel, decodeModel } fro
 export type { Model, ModelInfo, EncodedModel } from "./io/model-file.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
 // Stride models for PyTorch: state dicts under PyTorch's names, model.py / train.py generation.
-export { stateDictNames, fromStateDictNames, torchStateDict, loadStateDict, generateModelPy, PytorchExportError, pytorchFiles, exportPytorch, saveTorchStateDict, trainingRecipe } from "./io/pytorch/index.js";
+export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, loadStateDict, generateModelPy, PytorchExportError, pytorchFiles, exportPytorch, saveTorchStateDict, trainingRecipe } from "./io/pytorch/index.js";
 export type { TrainingRecipe, AugmentationRecipe } from "./io/pytorch/index.js";

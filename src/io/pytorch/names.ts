@@ -50,6 +50,19 @@ export function fromStateDictNames(names: Iterable<string>): Map<string, string 
 }
 
 /**
+ * A state dict with PyTorch's names (checkpoint.pt, weights.pt) renamed to
+ * stride's, num_batches_tracked dropped: what loadWeights(model, entries,
+ * { names: "stride" | "auto" }) and decodeModel's names expect.
+ */
+export function stateDictToStride(entries: Map<string, SafetensorsEntry>): Map<string, SafetensorsEntry> {
+  const out = new Map<string, SafetensorsEntry>();
+  for (const [torchName, strideName] of fromStateDictNames(entries.keys())) {
+    if (strideName !== null) out.set(strideName, entries.get(torchName)!);
+  }
+  return out;
+}
+
+/**
  * The model's state dict as PyTorch's would be: the same float32 values under
  * the exported names, and num_batches_tracked (int64 0) after each batch
  * norm's running statistics, as torch writes them.

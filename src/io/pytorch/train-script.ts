@@ -377,6 +377,10 @@ torchrun --nproc_per_node=2 train.py --data ${data} --resume   # continue from r
 python3 train.py --data ${data}                                 # one process, no torchrun
 \`\`\`
 
+With Debian's torch 1.13 on Python 3.11, torchrun stops at once with \`AttributeError: 'NoneType' object has no
+attribute 'get'\` (its \`--redirects\`/\`--tee\` default of 0 is lost by Python 3.11's flag enums); add
+\`--redirects 1 --tee 1\` before \`train.py\` (output then comes prefixed by the process's rank).
+
 By default training starts from \`weights.pt\`; \`--weights ''\` starts from a fresh initialisation.
 \`--batch-size\` is the global batch (split over the processes). Rank 0 prints the log, writes \`checkpoint.pt\`
 after every epoch and the test accuracy at the end.
@@ -403,6 +407,9 @@ Every machine needs this folder and the data at the same paths.
 stride import checkpoint.pt --arch MODEL_DIR --out runs/back   # MODEL_DIR: the folder this was exported from
 stride eval runs/back
 \`\`\`
+
+Until \`stride import\` is in your stride, the repository's script does the same:
+\`node scripts/import_pytorch_checkpoint.mjs checkpoint.pt --arch MODEL_DIR --out runs/back\`.
 
 or from code: \`loadStateDict(model, loadTorchCheckpoint("checkpoint.pt"))\` on the model loaded from MODEL_DIR.
 `;
