@@ -64,6 +64,10 @@ export { readTorchCheckpoint, loadTorchCheckpoint, encodeTorchCheckpoint, saveTo
 export type { SafetensorsEntry, TypedTensor, Dtype } from "./io/safetensors.js";
 export { saveModel, loadModel, loadModelWithInfo, encodeModel, decodeModel } from "./io/model-file.js";
 export type { Model, ModelInfo, EncodedModel } from "./io/model-file.js";
+export { loadWeights } from "./io/load-weights.js";
+export type { LoadWeightsOptions, LoadWeightsResult, WeightNames } from "./io/load-weights.js";
+export { torchvisionNames, googlenetTransformInput } from "./models/zoo/torchvision-names.js";
+export type { TorchvisionNames, TorchvisionFamily } from "./models/zoo/torchvision-names.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
 // Stride models for PyTorch: state dicts under PyTorch's names, model.py / train.py generation.
 export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, loadStateDict, generateModelPy, PytorchExportError, pytorchFiles, exportPytorch, saveTorchStateDict, trainingRecipe } from "./io/pytorch/index.js";
