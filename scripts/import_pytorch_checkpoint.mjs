@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const { loadModelWithInfo, saveModel, loadTorchCheckpoint, loadStateDict } = await import(join(root, "dist/src/index.js"));
+const { loadModelWithInfo, saveModel, loadTorchCheckpoint, loadWeights, stateDictToStride } = await import(join(root, "dist/src/index.js"));
 
 const { values: o, positionals } = parseArgs({ allowPositionals: true, options: { arch: { type: "string" }, out: { type: "string" } } });
 if (positionals.length !== 1 || !o.arch || !o.out) {
@@ -18,7 +18,8 @@ if (positionals.length !== 1 || !o.arch || !o.out) {
 }
 try {
   const { model, info } = loadModelWithInfo(o.arch);
-  const n = loadStateDict(model, loadTorchCheckpoint(positionals[0]), positionals[0]);
+  // PyTorch's names back to stride's (running_mean -> runningMean, num_batches_tracked dropped), then the strict loader.
+  const n = loadWeights(model, stateDictToStride(loadTorchCheckpoint(positionals[0])), { names: "auto" }).loaded.length;
   saveModel(model, o.out, { ...info, extra: { ...info.extra, importedFrom: positionals[0] } });
   console.log(`filled ${n} tensors of ${o.arch}'s architecture from ${positionals[0]}; saved ${o.out}`);
 } catch (e) {

@@ -70,5 +70,5 @@ export { torchvisionNames, googlenetTransformInput } from "./models/zoo/torchvis
 export type { TorchvisionNames, TorchvisionFamily } from "./models/zoo/torchvision-names.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
 // Stride models for PyTorch: state dicts under PyTorch's names, model.py / train.py generation.
-export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, loadStateDict, generateModelPy, PytorchExportError, pytorchFiles, exportPytorch, saveTorchStateDict, trainingRecipe } from "./io/pytorch/index.js";
+export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, generateModelPy, PytorchExportError, pytorchFiles, exportPytorch, saveTorchStateDict, trainingRecipe } from "./io/pytorch/index.js";
 export type { TrainingRecipe, AugmentationRecipe } from "./io/pytorch/index.js";

@@ -24,12 +24,13 @@ import { registerLayer } from "../src/models/registry.js";
 import { saveModel } from "../src/io/model-file.js";
 import { loadTorchCheckpoint, saveTorchCheckpoint } from "../src/io/torch/index.js";
 import {
-  stateDictNames, fromStateDictNames, torchStateDict, loadStateDict, pytorchFiles, generateModelPy, PytorchExportError, trainingRecipe,
+  stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, pytorchFiles, generateModelPy, PytorchExportError, trainingRecipe,
 } from "../src/io/pytorch/index.js";
 import { generateTrainPy } from "../src/io/pytorch/train-script.js";
 import { SGD, Adam, decayGroups } from "../src/train/optimizers.js";
 import { ReduceLROnPlateau, CosineAnnealingLR } from "../src/train/schedules.js";
 import { main } from "../src/cli/main.js";
+import { loadWeights } from "../src/io/load-weights.js";
 import { fixtureModels } from "./helpers/pytorch-export-models.js";
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "test", "fixtures", "pytorch-export");
@@ -109,18 +110,18 @@ describe("state dicts", () => {
     }
   });
 
-  test("loadStateDict fills a fresh model from weights.pt: same outputs; wrong checkpoints are refused by name", () => {
+  test("weights.pt loads back through stateDictToStride + loadWeights (as stride import will): same outputs; other models' refused", () => {
     const [fresh] = fixtureModels().filter((m) => m.name === "resnet8");
     const original = models.find((m) => m.name === "resnet8")!;
     for (const [, p] of namedParams(fresh.model)) p.value.data.fill(0);
-    const n = loadStateDict(fresh.model, loadTorchCheckpoint(join(FIXTURES, "resnet8", "weights.pt")));
-    assert.equal(n, namedParams(fresh.model).length + namedBuffers(fresh.model).length);
+    for (const [, b] of namedBuffers(fresh.model)) b.value.data.fill(0);
+    const entries = stateDictToStride(loadTorchCheckpoint(join(FIXTURES, "resnet8", "weights.pt")));
+    assert.ok(![...entries.keys()].some((k) => k.includes("running_") || k.includes("num_batches")));
+    const r = loadWeights(fresh.model, entries, { names: "auto" });
+    assert.equal(r.loaded.length, namedParams(fresh.model).length + namedBuffers(fresh.model).length);
     assert.deepEqual([...fresh.model.forward(fresh.input, { noGrad: true }).data], [...original.model.forward(original.input, { noGrad: true }).data]);
-    const other = loadTorchCheckpoint(join(FIXTURES, "lenet5", "weights.pt"));
-    assert.throws(() => loadStateDict(fresh.model, other), /has "c1\.weight", which the model has no place for/);
-    const partial = loadTorchCheckpoint(join(FIXTURES, "resnet8", "weights.pt"));
-    partial.delete("fc.bias");
-    assert.throws(() => loadStateDict(fresh.model, partial), /lacks fc\.bias/);
+    const other = stateDictToStride(loadTorchCheckpoint(join(FIXTURES, "lenet5", "weights.pt")));
+    assert.throws(() => loadWeights(fresh.model, other, { names: "auto" }), /found none of the model's names/);
   });
 });
 

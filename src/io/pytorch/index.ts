@@ -1,5 +1,5 @@
 /** Stride models as PyTorch: state-dict names, model.py, train.py (see export.ts). */
-export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, loadStateDict } from "./names.js";
+export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict } from "./names.js";
 export { generateModelPy } from "./codegen.js";
 export { PytorchExportError } from "./layers.js";
 export { pytorchFiles, exportPytorch, saveTorchStateDict } from "./export.js";

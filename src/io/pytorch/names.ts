@@ -5,7 +5,7 @@
  * differ: runningMean/runningVar are running_mean/running_var, and PyTorch
  * keeps one more buffer, num_batches_tracked, which stride does not use.
  */
-import { Tensor } from "../../tensor.js";
+import type { Tensor } from "../../tensor.js";
 import type { Layer } from "../../layers/layer.js";
 import type { SafetensorsEntry } from "../safetensors.js";
 import { namedModules } from "../../models/named.js";
@@ -90,38 +90,4 @@ export function torchStateDict(model: Layer): Map<string, SafetensorsEntry> {
   }
   flushCounter();
   return out;
-}
-
-/**
- * Fills a model from a state dict with PyTorch's names (checkpoint.pt of the
- * exported train.py, or weights.pt): every stride parameter and buffer must be
- * there with its shape; num_batches_tracked is ignored; anything else is an
- * error naming it. Returns how many tensors were copied.
- */
-export function loadStateDict(model: Layer, entries: Map<string, SafetensorsEntry>, where = "the checkpoint"): number {
-  const targets = new Map<string, Tensor>();
-  for (const [path, m] of namedModules(model)) {
-    if (m.children().length) continue;
-    const at = (n: string) => (path ? `${path}.${n}` : n);
-    for (const p of m.params()) targets.set(at(p.name), p.value);
-    for (const b of m.buffers()) targets.set(at(b.name), b.value);
-  }
-  const strideNames = fromStateDictNames(entries.keys());
-  const filled = new Set<string>();
-  for (const [torchName, strideName] of strideNames) {
-    if (strideName === null) continue;
-    const target = targets.get(strideName);
-    if (!target) throw new Error(`${where} has "${torchName}", which the model has no place for; it was saved from another architecture`);
-    const e = entries.get(torchName)!;
-    if (e.shape.join(",") !== target.shape.join(",")) {
-      throw new Error(`${where}: "${torchName}" has shape [${e.shape.join(", ")}] but the model's ${strideName} is [${target.shape.join(", ")}]`);
-    }
-    if (e instanceof Tensor) target.data.set(e.data);
-    else if (e.dtype === "F32" || e.dtype === "F64") target.data.set(e.data as Float32Array | Float64Array);
-    else throw new Error(`${where}: "${torchName}" is ${e.dtype}; parameters must be float32 (or float64)`);
-    filled.add(strideName);
-  }
-  const missing = [...targets.keys()].filter((n) => !filled.has(n));
-  if (missing.length) throw new Error(`${where} lacks ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}; it was saved from another architecture`);
-  return filled.size;
 }
