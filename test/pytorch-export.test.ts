@@ -228,6 +228,34 @@ describe("stride export", () => {
     assert.match(r.stdout, /no train\.py: the model records no training recipe/);
   });
 
+  test("stride train records its recipe in model.json, and the export turns it into train.py", async () => {
+    const trained = join(dir, "trained");
+    const log = console.log;
+    console.log = () => {};
+    let code: number;
+    try {
+      code = await main(["train", "lenet5", "--epochs", "1", "--max-batches", "2", "--batch-size", "16", "--optimizer", "nesterov",
+        "--lr", "0.05", "--weight-decay", "0.0005", "--schedule", "cosine", "--seed", "3", "--out", trained, "--progress", "none"]);
+    } finally {
+      console.log = log;
+    }
+    assert.equal(code, 0);
+    const json = JSON.parse(readFileSync(join(trained, "model.json"), "utf8"));
+    assert.deepEqual(json.extra.recipe, {
+      optimizer: { type: "SGD", lr: 0.05, weightDecay: 0.0005, momentum: 0.9, dampening: 0, nesterov: true },
+      weightDecayExempt: "biases and batch-norm parameters",
+      schedule: { type: "CosineAnnealingLR", tMax: 1, etaMin: 0 },
+      batchSize: 16, epochs: 1, seed: 3, valFraction: 0.1, loss: "cross-entropy",
+      augmentation: { randomCrop: { size: [28, 28], padding: 2 } }, dataset: "mnist", maxBatchesPerEpoch: 2,
+    });
+    const out = join(dir, "trained-py");
+    assert.equal((await run(trained, "--format", "pytorch", "--out", out)).code, 0);
+    const py = readFileSync(join(out, "train.py"), "utf8");
+    assert.match(py, /torch\.optim\.SGD\(groups, lr=0\.05, momentum=0\.9, dampening=0, nesterov=True\)/);
+    assert.match(py, /CosineAnnealingLR\(optimizer, T_max=1, eta_min=0\)/);
+    assert.match(py, new RegExp(`MEAN = \\[${json.normalization.mean[0]}\\]`));
+  });
+
   test("errors are one line naming the problem", async () => {
     let r = await run(modelDir, "--format", "keras", "--out", join(dir, "k"));
     assert.equal(r.code, 2);
