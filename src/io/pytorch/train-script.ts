@@ -166,12 +166,21 @@ def load_data(folder, train_transform, test_transform):
     train_tf, test_tf = transforms.Compose(load + [train_transform]), transforms.Compose(load + [test_transform])
     train_dir, test_dir = os.path.join(folder, "train"), os.path.join(folder, "test")
     if os.path.isdir(train_dir) and os.path.isdir(test_dir):
-        return datasets.ImageFolder(train_dir, train_tf), datasets.ImageFolder(train_dir, test_tf), datasets.ImageFolder(test_dir, test_tf)
+        train = datasets.ImageFolder(train_dir, train_tf)
+        check_classes(train.classes, train_dir)
+        return train, datasets.ImageFolder(train_dir, test_tf), datasets.ImageFolder(test_dir, test_tf)
     # One folder of class folders: 20% held out for testing, as stride splits it (not the same images).
     full, full_eval = datasets.ImageFolder(folder, train_tf), datasets.ImageFolder(folder, test_tf)
+    check_classes(full.classes, folder)
     order = torch.randperm(len(full), generator=torch.Generator().manual_seed(RECIPE["seed"])).tolist()
     n_test = round(0.2 * len(full))
     return Subset(full, order[n_test:]), Subset(full_eval, order[n_test:]), Subset(full_eval, order[:n_test])
+
+
+def check_classes(found, folder):
+    """The class folders must be the model's classes, in its order, or every label would mean another class."""
+    if CLASSES is not None and list(found) != list(CLASSES):
+        raise SystemExit(f"--data {folder}: its class folders {found} are not the model's classes {CLASSES}")
 
 
 def make_transforms():
@@ -382,7 +391,8 @@ attribute 'get'\` (its \`--redirects\`/\`--tee\` default of 0 is lost by Python 
 \`--redirects 1 --tee 1\` before \`train.py\` (output then comes prefixed by the process's rank).
 
 By default training starts from \`weights.pt\`; \`--weights ''\` starts from a fresh initialisation.
-\`--batch-size\` is the global batch (split over the processes). Rank 0 prints the log, writes \`checkpoint.pt\`
+\`--batch-size\` is the global batch (split over the processes); batch norm computes its statistics over each
+process's share, as plain DistributedDataParallel does (stride's run used the whole batch). Rank 0 prints the log, writes \`checkpoint.pt\`
 after every epoch and the test accuracy at the end.
 
 ## Train on several machines
@@ -396,7 +406,8 @@ torchrun --nnodes=2 --node_rank=0 --nproc_per_node=2 --master_addr=10.0.0.1 --ma
 torchrun --nnodes=2 --node_rank=1 --nproc_per_node=2 --master_addr=10.0.0.1 --master_port=29500 train.py --data ${data}
 \`\`\`
 
-Every machine needs this folder and the data at the same paths.
+Every machine needs this folder and the data at the same paths. \`checkpoint.pt\` and \`resume.pt\` are written
+on the first machine (global rank 0): copy \`resume.pt\` to the others before \`--resume\`.
 ` : ""}
 ## Bring the result back into stride
 
