@@ -70,7 +70,8 @@ function inceptionNet(): Layer {
     .add("downsample.0", new Conv2d({ inChannels: 16, outChannels: 12, kernelSize: 1, stride: 2, bias: false, rng }), "input")
     .add("downsample.1", new BatchNorm2d({ numFeatures: 12 }), "downsample.0")
     .add("add", new Add(), ["bn1", "downsample.1"])
-    .add("relu", new ReLU(), "add");
+    .add("relu", new ReLU(), "add")
+    .add("bn_out", new BatchNorm2d({ numFeatures: 12, name: "bn_out" }), "relu");
   return new Sequential([
     ...cbr("conv1", 3, 8, 3, 1),
     new MaxPool2d({ kernelSize: 3, stride: 2, ceilMode: true, name: "pool1" }),

@@ -151,7 +151,10 @@ function graphExpr(g: Graph, path: string, inputShape: number[] | undefined, gen
       const [head, key] = parts;
       checkChildName(head, at);
       if (g.nodes.some((o) => o.name === head)) throw new PytorchExportError(`graph node "${at}": "${head}" is both a node and a prefix of "${n.name}"; rename one`);
-      if (!groups.has(head)) groups.set(head, []);
+      if (!groups.has(head)) {
+        groups.set(head, []);
+        init.push(`\u0000${head}`); // the ModuleDict goes where its first node is, keeping the state dict in node order
+      }
       groups.get(head)!.push({ key, expr });
       call.set(n.name, isIdentifier(head) ? `self.${head}[${py(key)}]` : `getattr(self, ${py(head)})[${py(key)}]`);
       continue;
@@ -167,7 +170,7 @@ function graphExpr(g: Graph, path: string, inputShape: number[] | undefined, gen
   }
   for (const [head, items] of groups) {
     const dict = `nn.ModuleDict(OrderedDict([\n${items.map((i) => `            (${py(i.key)}, ${i.expr}),`).join("\n")}\n        ]))`;
-    init.push(isIdentifier(head) ? `self.${head} = ${dict}` : `self.add_module(${py(head)}, ${dict})`);
+    init[init.indexOf(`\u0000${head}`)] = isIdentifier(head) ? `self.${head} = ${dict}` : `self.add_module(${py(head)}, ${dict})`;
   }
   const forward: string[] = [];
   for (const n of g.nodes) {
