@@ -69,25 +69,16 @@ export function stateDictToStride(entries: Map<string, SafetensorsEntry>): Map<s
  */
 export function torchStateDict(model: Layer): Map<string, SafetensorsEntry> {
   const names = stateDictNames(model);
-  const values = new Map<string, Tensor>();
+  const out = new Map<string, SafetensorsEntry>();
   for (const [path, m] of namedModules(model)) {
     if (m.children().length) continue;
     const at = (n: string) => (path ? `${path}.${n}` : n);
-    for (const p of m.params()) values.set(at(p.name), p.value);
-    for (const b of m.buffers()) values.set(at(b.name), b.value);
+    for (const p of m.params()) out.set(names.get(at(p.name))!, p.value);
+    for (const b of m.buffers()) out.set(names.get(at(b.name))!, b.value);
+    // torch keeps the counter only where it keeps running statistics (track_running_stats=True).
+    if (m.type.startsWith("BatchNorm") && m.buffers().length > 0) {
+      out.set(at(NUM_BATCHES_TRACKED), { dtype: "I64", shape: [], data: new BigInt64Array(1) });
+    }
   }
-  const out = new Map<string, SafetensorsEntry>();
-  let lastBnPrefix: string | null = null;
-  const flushCounter = () => {
-    if (lastBnPrefix !== null) out.set(`${lastBnPrefix}${NUM_BATCHES_TRACKED}`, { dtype: "I64", shape: [], data: new BigInt64Array(1) });
-    lastBnPrefix = null;
-  };
-  for (const [strideName, torchName] of names) {
-    const prefix = torchName.slice(0, torchName.lastIndexOf(".") + 1);
-    if (lastBnPrefix !== null && prefix !== lastBnPrefix) flushCounter();
-    out.set(torchName, values.get(strideName)!);
-    if (torchName.endsWith(".running_var") || torchName === "running_var") lastBnPrefix = prefix;
-  }
-  flushCounter();
   return out;
 }
