@@ -5,7 +5,6 @@
  * differ: runningMean/runningVar are running_mean/running_var, and PyTorch
  * keeps one more buffer, num_batches_tracked, which stride does not use.
  */
-import type { Tensor } from "../../tensor.js";
 import type { Layer } from "../../layers/layer.js";
 import type { SafetensorsEntry } from "../safetensors.js";
 import { namedModules } from "../../models/named.js";
@@ -19,7 +18,9 @@ export const NUM_BATCHES_TRACKED = "num_batches_tracked";
  * Every parameter and buffer of the model: stride's dotted name -> the name
  * in the exported state dict, in PyTorch's order (each module's parameters,
  * then its buffers). The one place where exported names are decided, so a
- * model family with other conventions (torchvision's) can map here.
+ * model family with other conventions (torchvision's) can map here; model.py
+ * (codegen.ts) builds its module tree from stride's paths, so such a mapping
+ * must be mirrored there for load_state_dict to stay strict.
  */
 export function stateDictNames(model: Layer): Map<string, string> {
   const out = new Map<string, string>();
