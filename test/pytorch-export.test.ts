@@ -269,6 +269,12 @@ describe("stride export", () => {
     r = await run(modelDir, "--format", "onnx", "--out", join(dir, "m.onnx"));
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--format onnx is not available yet/);
+    r = await run(join(dir, "no-such-model"), "--format", "torch", "--out", join(dir, "n.pt"));
+    assert.equal(r.code, 2);
+    assert.ok(oneLine(r.stderr));
+    assert.match(r.stderr, /no-such-model: does not exist/);
+    r = await run(modelDir, "--format", "torch", "--out", dir);
+    assert.match(r.stderr, /is a folder; --format torch writes one \.pt file/);
     r = await run(swishDir, "--format", "pytorch", "--out", join(dir, "sw"));
     assert.equal(r.code, 2);
     assert.ok(oneLine(r.stderr));

@@ -80,7 +80,7 @@ ${describeModels("  ")}
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   // `stride train --help` (as the README suggests) prints the usage rather than "unknown option".
-  if (["train", "eval", "predict"].includes(command) && (rest.includes("--help") || rest.includes("-h"))) {
+  if (["train", "eval", "predict", "export"].includes(command) && (rest.includes("--help") || rest.includes("-h"))) {
     process.stdout.write(USAGE);
     return 0;
   }
