@@ -127,13 +127,14 @@ function textNet(): Layer {
   ], { name: "text" });
 }
 
+/** The models at reduced widths keep the committed weights small (under 100 KB each). */
 export function fixtureModels(): FixtureModel[] {
   const tokens = new Tensor([3, 9]);
   const rng = new Rng(8);
   for (let i = 0; i < tokens.size; i++) tokens.data[i] = rng.int(20);
   return [
-    { name: "lenet5", model: randomize(buildModel("lenet5", { numClasses: 10, inputShape: [1, 32, 32], seed: 1 }), 11), inputShape: [1, 32, 32], input: images([2, 1, 32, 32], 21) },
-    { name: "bn-convnet", model: randomize(buildModel("bn-convnet", { numClasses: 10, inputShape: [1, 28, 28], seed: 1 }), 12), inputShape: [1, 28, 28], input: images([2, 1, 28, 28], 22) },
+    { name: "lenet5", model: randomize(buildModel("lenet5", { numClasses: 10, inputShape: [1, 32, 32], seed: 1, width: 0.5 }), 11), inputShape: [1, 32, 32], input: images([2, 1, 32, 32], 21) },
+    { name: "bn-convnet", model: randomize(buildModel("bn-convnet", { numClasses: 10, inputShape: [1, 28, 28], seed: 1, width: 0.25 }), 12), inputShape: [1, 28, 28], input: images([2, 1, 28, 28], 22) },
     { name: "resnet8", model: randomize(buildModel("resnet8", { numClasses: 10, inputShape: [3, 16, 16], seed: 1, width: 0.5 }), 13), inputShape: [3, 16, 16], input: images([2, 3, 16, 16], 23) },
     { name: "inception-small", model: randomize(inceptionNet(), 14), inputShape: [3, 15, 15], input: images([2, 3, 15, 15], 24) },
     { name: "every-layer", model: randomize(everyLayer(), 15), inputShape: [3, 13, 14], input: images([3, 3, 13, 14], 25) },
