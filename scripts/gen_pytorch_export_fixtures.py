@@ -3,6 +3,8 @@
 (model.py, weights.pt, input.pt written by scripts/write_pytorch_export_fixtures.mjs),
 builds model.py's network, loads weights.pt with strict=True (so the state-dict names
 must match exactly), runs input.pt in eval mode and saves the result as output.pt.
+Where the folder has a train.py, also takes one step of its optimizer and saves the
+stepped weights with its checkpoint writer (checkpoint.pt) and their output (after_step).
 
     npx tsc -p tsconfig.json && node scripts/write_pytorch_export_fixtures.mjs
     /usr/bin/python3 scripts/gen_pytorch_export_fixtures.py
@@ -13,6 +15,9 @@ import sys
 from collections import OrderedDict
 
 import torch
+
+# Importing train.py and model.py must not leave __pycache__ folders among the fixtures.
+sys.dont_write_bytecode = True
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures", "pytorch-export")
 
@@ -41,8 +46,38 @@ def main():
         x = torch.load(os.path.join(folder, "input.pt"), weights_only=True)["input"]
         with torch.no_grad():
             y = model(x)
-        torch.save(OrderedDict([("output", y.contiguous())]), os.path.join(folder, "output.pt"))
-        print(f"{name}: input {list(x.shape)} -> output {list(y.shape)}, {len(names)} state-dict entries")
+        outputs = [("output", y.contiguous())]
+        if os.path.exists(os.path.join(folder, "train.py")):
+            outputs.append(("after_step", one_training_step(folder, x)))
+        torch.save(OrderedDict(outputs), os.path.join(folder, "output.pt"))
+        print(f"{name}: input {list(x.shape)} -> output {list(y.shape)}, {len(names)} state-dict entries"
+              + (", train.py: one step, checkpoint.pt" if len(outputs) > 1 else ""))
+
+
+def one_training_step(folder, x):
+    """One step of train.py's own optimizer (its decay groups) in train mode, saved with train.py's
+    checkpoint writer as checkpoint.pt; returns the stepped model's eval output on x."""
+    sys.path.insert(0, folder)
+    sys.modules.pop("model", None)
+    sys.modules.pop("train", None)
+    try:
+        import train
+        import model as exported
+    finally:
+        sys.path.pop(0)
+    net = exported.build_model()
+    net.load_state_dict(torch.load(os.path.join(folder, "weights.pt"), weights_only=True))
+    net.train()
+    optimizer = train.make_optimizer(net)
+    labels = torch.arange(x.shape[0]) % 10
+    loss = torch.nn.functional.cross_entropy(net(x).flatten(1), labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    torch.save(train.state_dict_for_stride(net), os.path.join(folder, "checkpoint.pt"))
+    net.eval()
+    with torch.no_grad():
+        return net(x).contiguous()
 
 
 if __name__ == "__main__":

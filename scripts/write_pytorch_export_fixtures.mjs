@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes model.py, weights.pt and input.pt of each fixture model (test/helpers/pytorch-export-models.ts)
+// Writes model.py, weights.pt (train.py when the fixture has a recipe) and input.pt of each fixture model (test/helpers/pytorch-export-models.ts)
 // into test/fixtures/pytorch-export/<name>/; then scripts/gen_pytorch_export_fixtures.py runs them in PyTorch.
 // Run after `npx tsc -p tsconfig.json`:  node scripts/write_pytorch_export_fixtures.mjs
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -14,9 +14,8 @@ const { encodeTorchCheckpoint } = await import(join(root, "dist/src/io/torch/ind
 for (const f of fixtureModels()) {
   const dir = join(root, "test/fixtures/pytorch-export", f.name);
   mkdirSync(dir, { recursive: true });
-  const files = pytorchFiles(f.model, { inputShape: f.inputShape });
-  writeFileSync(join(dir, "model.py"), files.get("model.py"));
-  writeFileSync(join(dir, "weights.pt"), files.get("weights.pt"));
+  const files = pytorchFiles(f.model, { ...f.info, inputShape: f.inputShape });
+  for (const name of ["model.py", "weights.pt", "train.py"]) if (files.has(name)) writeFileSync(join(dir, name), files.get(name));
   writeFileSync(join(dir, "input.pt"), encodeTorchCheckpoint(new Map([["input", f.input]])));
-  console.log(`${f.name}: wrote model.py, weights.pt, input.pt to ${dir}`);
+  console.log(`${f.name}: wrote ${[...files.keys()].filter((n) => n !== "README.md").join(", ")}, input.pt to ${dir}`);
 }

@@ -52,11 +52,14 @@ describe("fixtures: model.py and weights.pt as PyTorch ran them", () => {
     assert.deepEqual(folders, models.map((m) => m.name).sort());
   });
   for (const f of models) {
-    test(`${f.name}: model.py and weights.pt are what the exporter writes now`, () => {
-      const files = pytorchFiles(f.model, { inputShape: f.inputShape });
-      assert.equal(files.get("model.py"), readFileSync(join(FIXTURES, f.name, "model.py"), "utf8"),
-        "model.py changed: rerun scripts/write_pytorch_export_fixtures.mjs and scripts/gen_pytorch_export_fixtures.py");
+    test(`${f.name}: model.py, weights.pt (and train.py) are what the exporter writes now`, () => {
+      const files = pytorchFiles(f.model, { ...f.info, inputShape: f.inputShape });
+      const stale = "rerun scripts/write_pytorch_export_fixtures.mjs and scripts/gen_pytorch_export_fixtures.py";
+      assert.equal(files.get("model.py"), readFileSync(join(FIXTURES, f.name, "model.py"), "utf8"), `model.py changed: ${stale}`);
       assert.deepEqual(files.get("weights.pt"), new Uint8Array(readFileSync(join(FIXTURES, f.name, "weights.pt"))));
+      const trainPy = join(FIXTURES, f.name, "train.py");
+      assert.equal(files.has("train.py"), existsSync(trainPy));
+      if (existsSync(trainPy)) assert.equal(files.get("train.py"), readFileSync(trainPy, "utf8"), `train.py changed: ${stale}`);
     });
     test(`${f.name}: stride's output equals PyTorch's on the same input`, () => {
       const input = loadTorchCheckpoint(join(FIXTURES, f.name, "input.pt")).get("input") as Tensor;
@@ -94,6 +97,21 @@ describe("state dicts", () => {
     assert.deepEqual(keys.slice(0, 6), ["conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked"]);
     const counter = sd.get("bn1.num_batches_tracked")!;
     assert.ok(!(counter instanceof Tensor) && counter.dtype === "I64" && counter.shape.length === 0 && counter.data[0] === 0n);
+  });
+
+  test("checkpoint.pt as train.py writes it (after one step of its optimizer in PyTorch) loads back into stride", () => {
+    const [f] = fixtureModels().filter((m) => m.name === "bn-convnet");
+    const entries = loadTorchCheckpoint(join(FIXTURES, "bn-convnet", "checkpoint.pt"));
+    // torch counted the training step; stride has no counter and drops it.
+    const counter = entries.get("bn1.num_batches_tracked")!;
+    assert.ok(!(counter instanceof Tensor) && counter.dtype === "I64" && counter.data[0] === 1n);
+    const before = [...f.model.forward(f.input, { noGrad: true }).data];
+    const r = loadWeights(f.model, stateDictToStride(entries), { names: "auto" });
+    assert.equal(r.loaded.length, stateDictNames(f.model).size);
+    const expected = loadTorchCheckpoint(join(FIXTURES, "bn-convnet", "output.pt")).get("after_step") as Tensor;
+    const after = f.model.forward(f.input, { noGrad: true });
+    assert.notDeepEqual([...after.data], before, "the step changed the weights");
+    close(after.data, expected.data, "bn-convnet after one PyTorch step");
   });
 
   test("names round-trip: fromStateDictNames inverts stateDictNames, counters map to null", () => {

@@ -20,6 +20,10 @@ import { Graph } from "../../src/models/graph.js";
 import { namedParams, namedBuffers } from "../../src/models/named.js";
 import { MaskedConv2d, PositionBias, AdaptiveAvgPool2d, ShortcutPad, LENET_C3_CONNECTIONS } from "../../src/models/zoo/layers.js";
 import { buildModel } from "../../src/cli/models.js";
+import type { ModelInfo } from "../../src/io/model-file.js";
+import { trainingRecipe } from "../../src/io/pytorch/recipe.js";
+import { SGD, decayGroups } from "../../src/train/optimizers.js";
+import { ReduceLROnPlateau } from "../../src/train/schedules.js";
 
 export interface FixtureModel {
   name: string;
@@ -28,6 +32,17 @@ export interface FixtureModel {
   inputShape: number[];
   /** The batch the fixture runs. */
   input: Tensor;
+  /** What model.json would hold besides the input shape (a recipe makes the export write train.py). */
+  info?: ModelInfo;
+}
+
+/** A recipe as stride train records it, so the fixture also has a train.py (whose checkpoint format is tested). */
+function recipeInfo(model: Layer): ModelInfo {
+  const optimizer = new SGD(decayGroups(model, 1e-3), { lr: 0.1, momentum: 0.9, nesterov: true });
+  const schedule = new ReduceLROnPlateau(optimizer, { mode: "max", factor: 0.1, patience: 3, threshold: 1e-3 });
+  const recipe = trainingRecipe({ optimizer, schedule, batchSize: 2, epochs: 1, seed: 1, valFraction: 0.1,
+    augmentation: { randomCrop: { size: [28, 28], padding: 2 }, horizontalFlip: { p: 0.5 } }, dataset: "fashion-mnist" });
+  return { normalization: { mean: [0.286], std: [0.353] }, classes: ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"], extra: { recipe } };
 }
 
 /** Every parameter and buffer drawn anew (running variances positive), so nothing sits at a neutral default. */
@@ -134,7 +149,10 @@ export function fixtureModels(): FixtureModel[] {
   for (let i = 0; i < tokens.size; i++) tokens.data[i] = rng.int(20);
   return [
     { name: "lenet5", model: randomize(buildModel("lenet5", { numClasses: 10, inputShape: [1, 32, 32], seed: 1, width: 0.5 }), 11), inputShape: [1, 32, 32], input: images([2, 1, 32, 32], 21) },
-    { name: "bn-convnet", model: randomize(buildModel("bn-convnet", { numClasses: 10, inputShape: [1, 28, 28], seed: 1, width: 0.25 }), 12), inputShape: [1, 28, 28], input: images([2, 1, 28, 28], 22) },
+    (() => {
+      const model = randomize(buildModel("bn-convnet", { numClasses: 10, inputShape: [1, 28, 28], seed: 1, width: 0.25 }), 12);
+      return { name: "bn-convnet", model, inputShape: [1, 28, 28], input: images([2, 1, 28, 28], 22), info: recipeInfo(model) };
+    })(),
     { name: "resnet8", model: randomize(buildModel("resnet8", { numClasses: 10, inputShape: [3, 16, 16], seed: 1, width: 0.5 }), 13), inputShape: [3, 16, 16], input: images([2, 3, 16, 16], 23) },
     { name: "inception-small", model: randomize(inceptionNet(), 14), inputShape: [3, 15, 15], input: images([2, 3, 15, 15], 24) },
     { name: "every-layer", model: randomize(everyLayer(), 15), inputShape: [3, 13, 14], input: images([3, 3, 13, 14], 25) },
