@@ -81,7 +81,7 @@ export function generateModelPy(model: Layer, opts: { inputShape?: number[]; tit
   lines.push("");
   if (opts.inputShape) {
     lines.push("");
-    lines.push(`# One example's shape, as stride records it (C, H, W).`);
+    lines.push(`# One example's shape, as stride records it ([C, H, W] for images).`);
     lines.push(`INPUT_SHAPE = ${py(opts.inputShape)}`);
     lines.push("");
   }
