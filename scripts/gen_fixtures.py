@@ -514,6 +514,49 @@ def reshape_family():
     ]
 
 
+def tensor_ops_family():
+    """The layers ONNX import adds (src/layers/tensor-ops.ts), against the PyTorch code they stand for."""
+    cases = []
+    n = "Reshape [0, -1, 2] copies the batch"
+    cases.append(unary_case(n, "Reshape", {"shape": [0, -1, 2]}, Gen(n).randn(2, 3, 4), lambda t: t.reshape(t.shape[0], -1, 2)))
+    n = "Reshape [-1] flattens everything"
+    cases.append(unary_case(n, "Reshape", {"shape": [-1]}, Gen(n).randn(2, 3), lambda t: t.reshape(-1)))
+    n = "Pad 0.5 on H and W, asymmetric"
+    pads = [0, 0, 1, 0, 0, 0, 2, 1]  # ONNX order: begins of N, C, H, W, then ends
+    cases.append(unary_case(n, "Pad", {"pads": pads, "value": 0.5}, Gen(n).randn(2, 2, 3, 3), lambda t: F.pad(t, (0, 1, 1, 2), value=0.5)))
+    n = "Pad -3 on both axes of [N, F]"
+    cases.append(unary_case(n, "Pad", {"pads": [1, 0, 0, 2], "value": -3}, Gen(n).randn(3, 4), lambda t: F.pad(t, (0, 2, 1, 0), value=-3.0)))
+    n = "GlobalMaxPool2d"
+    cases.append(unary_case(n, "GlobalMaxPool2d", {}, Gen(n).randn(2, 3, 3, 4), lambda t: t.amax(dim=(2, 3), keepdim=True)))
+    for n, shape, bias_shape in (("BiasAdd per channel [C, 1, 1]", (2, 3, 2, 2), (3, 1, 1)), ("BiasAdd a whole map [H, W]", (2, 4, 2, 3), (2, 3))):
+        g = Gen(n)
+        x, b = g.randn(*shape), g.randn(*bias_shape)
+        cases.append(layer_case(n, "BiasAdd", {"shape": list(bias_shape)}, [x], lambda xs, ps, bs: xs[0] + ps["bias"],
+                                params={"bias": b}, gen=Gen(n + "/dy")))
+    n = "AxisSoftmax axes 1..-1 (ONNX Softmax before opset 13)"
+    cases.append(unary_case(n, "AxisSoftmax", {"startDim": 1, "endDim": -1}, Gen(n).randn(2, 3, 4, scale=2.0),
+                            lambda t: F.softmax(t.reshape(2, 12), dim=1).reshape(2, 3, 4)))
+    n = "AxisSoftmax axis 0"
+    cases.append(unary_case(n, "AxisSoftmax", {"startDim": 0, "endDim": 0}, Gen(n).randn(3, 4, scale=2.0), lambda t: F.softmax(t, dim=0)))
+    n = "ConstantScale [H, W]"
+    g = Gen(n)
+    x, scale = g.randn(2, 2, 2, 3), g.uniform(2, 3, low=0.5, high=2.0)
+    cases.append(layer_case(n, "ConstantScale", {"shape": [2, 3]}, [x], lambda xs, ps, bs: xs[0] * bs["scale"],
+                            buffers={"scale": scale}, gen=Gen(n + "/dy")))
+    n = "Identity"
+    cases.append(unary_case(n, "Identity", {}, Gen(n).randn(2, 3), lambda t: t * 1.0))
+    n = "Transpose [0, 2, 3, 1] (NCHW to NHWC)"
+    cases.append(unary_case(n, "Transpose", {"perm": [0, 2, 3, 1]}, Gen(n).randn(2, 3, 2, 4), lambda t: t.permute(0, 2, 3, 1)))
+    n = "Transpose [1, 0]"
+    cases.append(unary_case(n, "Transpose", {"perm": [1, 0]}, Gen(n).randn(3, 5), lambda t: t.t()))
+    n = "IndexSelect channels [2, 0, 2] (a repeated index adds both gradients)"
+    cases.append(unary_case(n, "IndexSelect", {"axis": 1, "indices": [2, 0, 2]}, Gen(n).randn(2, 3, 2, 2),
+                            lambda t: t.index_select(1, torch.tensor([2, 0, 2]))))
+    n = "IndexSelect one channel, squeezed (ONNX Gather with a scalar index: x[:, 1])"
+    cases.append(unary_case(n, "IndexSelect", {"axis": 1, "indices": [1], "squeeze": True}, Gen(n).randn(2, 3, 2, 2), lambda t: t[:, 1]))
+    return cases
+
+
 def merge_case(name, cls, opts, xs, fn):
     return layer_case(name, cls, opts, xs, lambda ts, ps, bs: fn(ts), gen=Gen(name + "/dy"))
 
@@ -584,6 +627,7 @@ FAMILIES = {
     "merge": merge_family,
     "dropout": dropout_family,
     "loss": loss_family,
+    "tensor-ops": tensor_ops_family,
 }
 
 
@@ -611,8 +655,13 @@ def write_family(family, cases):
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     total_bytes = 0
-    for family, make in FAMILIES.items():
-        cases = make()
+    # Families named on the command line, or all of them.
+    chosen = sys.argv[1:] or list(FAMILIES)
+    unknown = [f for f in chosen if f not in FAMILIES]
+    if unknown:
+        raise SystemExit(f"unknown families {unknown}; known: {list(FAMILIES)}")
+    for family in chosen:
+        cases = FAMILIES[family]()
         path = write_family(family, cases)
         size = os.path.getsize(path)
         total_bytes += size

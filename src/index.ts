@@ -16,6 +16,7 @@ export { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "./layers/activatio
 export { Dropout } from "./layers/dropout.js";
 export { Flatten } from "./layers/reshape.js";
 export { Concat, Add } from "./layers/merge.js";
+export { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, IndexSelect, Identity } from "./layers/tensor-ops.js";
 export { softmaxCrossEntropy, multiClassHinge } from "./layers/loss.js";
 export type { LossResult } from "./layers/loss.js";
 export { initWeight, initBias } from "./layers/init.js";
@@ -27,6 +28,7 @@ export type { GraphNode, GraphOptions } from "./models/graph.js";
 export { toSpec, fromSpec, registerLayer } from "./models/registry.js";
 export type { LayerSpec } from "./models/registry.js";
 export { namedParams, namedBuffers, namedModules, findLayer, freeze, unfreeze } from "./models/named.js";
+export type { FreezeOptions } from "./models/named.js";
 
 // The zoo and the arithmetic of architectures.
 export * as models from "./models/zoo/index.js";
@@ -68,6 +70,8 @@ export { loadWeights } from "./io/load-weights.js";
 export type { LoadWeightsOptions, LoadWeightsResult, WeightNames } from "./io/load-weights.js";
 export { torchvisionNames, googlenetTransformInput } from "./models/zoo/torchvision-names.js";
 export type { TorchvisionNames, TorchvisionFamily } from "./models/zoo/torchvision-names.js";
+export { importOnnx } from "./io/onnx/index.js";
+export type { ImportOptions as OnnxImportOptions } from "./io/onnx/index.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
 // Stride models for PyTorch: state dicts under PyTorch's names, model.py / train.py generation.
 export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, generateModelPy, PytorchExportError, pytorchFiles, exportPytorch, saveTorchStateDict, trainingRecipe } from "./io/pytorch/index.js";

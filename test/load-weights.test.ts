@@ -12,8 +12,7 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Tensor } from "../src/tensor.js";
 import type { Module } from "../src/layers/layer.js";
 import { getBackend, setBackend, listBackends } from "../src/kernels/index.js";
@@ -21,57 +20,11 @@ import * as zoo from "../src/models/zoo/index.js";
 import { namedParams, namedBuffers } from "../src/models/named.js";
 import { ModelFileError, loadSafetensors, saveSafetensors, type SafetensorsEntry, type TypedTensor } from "../src/io/safetensors.js";
 import { loadWeights } from "../src/io/load-weights.js";
-import { torchvisionNames, googlenetTransformInput, type TorchvisionNames } from "../src/models/zoo/torchvision-names.js";
+import { torchvisionNames, type TorchvisionNames } from "../src/models/zoo/torchvision-names.js";
 import * as api from "../src/index.js";
+import { SMALL, FULL, readIndex, readF32, build, run, assertClose } from "./helpers/torchvision.js";
 
-// dist/test/ -> the repository's test/fixtures.
-const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "test", "fixtures");
-const SMALL = join(FIXTURES, "torchvision");
-const FULL = join(FIXTURES, "torchvision-full");
-
-interface FixtureModel {
-  builder: string;
-  args: unknown[];
-  options: Record<string, unknown>;
-  transform_input: boolean;
-  aux_logits: boolean;
-  input_shape: number[];
-  logits_shape: number[];
-  aux_logits_shape: number[] | null;
-  files: Record<string, string>;
-}
-const readIndex = (dir: string) => JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as { models: Record<string, FixtureModel> };
 const smallIndex = readIndex(SMALL);
-
-function readF32(path: string, shape: number[]): Tensor {
-  const bytes = readFileSync(path);
-  const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  return new Tensor(shape, data);
-}
-
-function build(e: FixtureModel, extra: Record<string, unknown> = {}): Module {
-  const fn = (zoo as unknown as Record<string, (...a: unknown[]) => Module>)[e.builder];
-  return fn(...e.args, { ...e.options, seed: 7, ...extra });
-}
-
-function run(model: Module, e: FixtureModel, x: Tensor): Tensor {
-  const input = e.transform_input ? googlenetTransformInput(x) : x;
-  return (model as unknown as { forward(x: Tensor, ctx: object): Tensor }).forward(input, { noGrad: true });
-}
-
-/** PyTorch's logits to 1e-4 absolute + 1e-3 relative. */
-function assertClose(got: Tensor, want: Tensor, what: string, atol = 1e-4, rtol = 1e-3): void {
-  assert.deepEqual(got.shape, want.shape, `${what}: shape`);
-  let worst = 0, at = -1;
-  for (let i = 0; i < want.size; i++) {
-    const excess = Math.abs(got.data[i] - want.data[i]) - (atol + rtol * Math.abs(want.data[i]));
-    if (!(excess <= worst)) {
-      worst = Number.isNaN(excess) ? Infinity : excess;
-      at = i;
-    }
-  }
-  assert.ok(at < 0, `${what}: element ${at} is ${got.data[at]}, PyTorch's ${want.data[at]}`);
-}
 
 function withBackend<T>(name: string, fn: () => T): T {
   const previous = getBackend().name;

@@ -6,6 +6,7 @@
  *   stride predict <model-dir> <image…> [--k 5]              top-k labels of image files
  *   stride summary <model> [--input 3x224x224] …             the architecture's arithmetic
  *   stride visualize <model-dir> <image> --out DIR           activations and filters as PNG files
+ *   stride import <file.pth|file.onnx|file.safetensors>      a pretrained model as a stride model folder
  *   stride export <model-dir> --format F --out PATH          for PyTorch (torch, pytorch) or ONNX
  */
 import { parseArgs } from "node:util";
@@ -16,6 +17,7 @@ import { setThreads, getThreads } from "../kernels/wasm/index.js";
 import { manualSeed } from "../random.js";
 import { ShapeError } from "../shape.js";
 import { loadNamedDataset, CliError } from "./datasets.js";
+import { IMPORT_USAGE } from "./commands/import.js";
 import { buildModel, describeModels } from "./models.js";
 import { computeNormalization, type Normalization } from "../data/normalize.js";
 import { loadImage } from "../data/image-folder.js";
@@ -53,7 +55,8 @@ commands:
       --resume             continue from the latest checkpoint in --out
       --from DIR           fine-tune a saved or imported model (stride import) instead of building one: its head is
                            replaced when the dataset's classes differ, and images are read at its input size
-      --freeze-until NAME  with --from: freeze every layer before NAME (e.g. layer4, fc, classifier) so only the rest trains
+      --freeze-until NAME  with --from: freeze every layer before NAME (e.g. fc, or layer4 of a ResNet) so only the rest
+                           trains; frozen batch norms keep their running statistics
       --backend NAME       wasm (default where supported) | js
       --threads N          worker threads of the wasm backend (default: all cores)
       --seed N             seed for initialisation, shuffling and augmentation (default 1)
@@ -73,6 +76,8 @@ commands:
       --format pytorch     PATH/: model.py, weights.pt, train.py (the run's recipe, DistributedDataParallel), README.md
       --format onnx        not available yet
 
+${IMPORT_USAGE}
+
 models:
 ${describeModels("  ")}
 `;
@@ -80,7 +85,7 @@ ${describeModels("  ")}
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   // `stride train --help` (as the README suggests) prints the usage rather than "unknown option".
-  if (["train", "eval", "predict", "export"].includes(command) && (rest.includes("--help") || rest.includes("-h"))) {
+  if (["train", "eval", "predict", "import", "export"].includes(command) && (rest.includes("--help") || rest.includes("-h"))) {
     process.stdout.write(USAGE);
     return 0;
   }
@@ -95,6 +100,10 @@ export async function main(argv: string[]): Promise<number> {
       case "summary": {
         const { summaryCommand } = await import("./commands/summary.js");
         return await summaryCommand(rest);
+      }
+      case "import": {
+        const { importCommand } = await import("./commands/import.js");
+        return await importCommand(rest);
       }
       case "visualize": {
         const { visualizeCommand } = await import("./commands/visualize.js");
@@ -278,7 +287,8 @@ function prepareFineTuning(start: StartingModel, train: Dataset, seed: number, f
   const outputs = model.outputShape([1, ...start.inputShape]).slice(1).reduce((a, b) => a * b, 1);
   const sameClasses = info.classes !== undefined && info.classes.join("\n") === train.classes.join("\n");
   if (!sameClasses || outputs !== train.classes.length) replaceHead(model, { numClasses: train.classes.length, seed });
-  if (freezeUntil !== undefined) freeze(model, { until: freezeUntil });
+  // Frozen layers keep their batch-norm statistics too, so they compute exactly what they did: a fixed feature extractor.
+  if (freezeUntil !== undefined) freeze(model, { until: freezeUntil, statistics: "freeze" });
   return model;
 }
 

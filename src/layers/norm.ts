@@ -36,6 +36,13 @@ abstract class BatchNormBase extends Layer {
   readonly runningMean: Tensor;
   readonly runningVar: Tensor;
   numBatchesTracked = 0;
+  /**
+   * Normalise with the running statistics even while training, and leave them
+   * alone: a batch norm inside a frozen feature extractor (freeze with
+   * statistics: "freeze", as Keras does for non-trainable layers, or
+   * PyTorch's idiom of calling .eval() on them). Not saved with the model.
+   */
+  frozenStatistics = false;
 
   private x: Tensor | null = null;
   /** The output, kept when a ReLU ran fused (ctx.fuseRelu): backward masks its gradient with it. */
@@ -115,7 +122,7 @@ abstract class BatchNormBase extends Layer {
     const backend = getBackend();
     const gamma = this.weight ? this.weight.value.data : null;
     const beta = this.bias ? this.bias.value.data : null;
-    const batchStats = (ctx?.training ?? false) || !this.trackRunningStats;
+    const batchStats = ((ctx?.training ?? false) && !this.frozenStatistics) || !this.trackRunningStats;
     const relu = ctx?.fuseRelu === true;
     const mean = allocFloats(c), invStd = allocFloats(c);
     if (batchStats) {

@@ -4,6 +4,7 @@
  * freezing layers for transfer learning.
  */
 import { Module, type Param, type Buffer } from "../layers/layer.js";
+import { BatchNorm1d, BatchNorm2d } from "../layers/norm.js";
 
 /** Every layer under the root with its dotted path (the root itself is ""). */
 export function namedModules(root: Module): [string, Module][] {
@@ -44,27 +45,50 @@ export function findLayer(root: Module, name: string): Module {
   );
 }
 
+export interface FreezeOptions {
+  /** The layers to freeze, by dotted path or unique name. */
+  layers?: string[];
+  /** Or every layer before this one in model order. */
+  until?: string;
+  /**
+   * "update" (default, as PyTorch with requires_grad off): frozen batch norms
+   * still normalise with batch statistics in training and update their
+   * running estimates. "freeze": they use and keep their running statistics,
+   * so the frozen layers compute exactly what they computed before (Keras's
+   * behaviour for non-trainable layers; a fixed feature extractor).
+   */
+  statistics?: "update" | "freeze";
+}
+
 /**
  * Freezes layers (their parameters stop training and keep their values):
  * the named ones, or every layer before `until` in model order.
  */
-export function freeze(root: Module, which: { layers?: string[]; until?: string } | string[]): Param[] {
-  const opts = Array.isArray(which) ? { layers: which } : which;
+export function freeze(root: Module, which: FreezeOptions | string[]): Param[] {
+  const opts: FreezeOptions = Array.isArray(which) ? { layers: which } : which;
+  if (opts.statistics !== undefined && opts.statistics !== "update" && opts.statistics !== "freeze") {
+    throw new Error(`freeze: statistics = ${JSON.stringify(opts.statistics)} is not valid; use "update" or "freeze"`);
+  }
   let targets: Module[];
   if (opts.until !== undefined) {
-    const stop = findLayer(root, opts.until);
+    // A container (a ResNet stage "layer4", a block) stands for its first layer.
+    const stop = namedModules(findLayer(root, opts.until)).find(([, m]) => m.children().length === 0)?.[1];
     const order = namedModules(root).filter(([, m]) => m.children().length === 0).map(([, m]) => m);
-    const at = order.indexOf(stop);
-    if (at < 0) throw new Error(`"${opts.until}" is a container; name a layer to freeze up to`);
+    const at = stop ? order.indexOf(stop) : -1;
+    if (at < 0) throw new Error(`"${opts.until}" holds no layer to freeze up to`);
     targets = order.slice(0, at);
   } else {
     targets = (opts.layers ?? []).map((n) => findLayer(root, n));
   }
-  const frozen = targets.flatMap((m) => namedModules(m).flatMap(([, l]) => l.params()));
+  const modules = targets.flatMap((m) => namedModules(m).map(([, l]) => l));
+  const frozen = modules.flatMap((l) => (l.children().length ? [] : l.params()));
   for (const p of frozen) p.trainable = false;
+  if (opts.statistics === "freeze") for (const l of modules) if (l instanceof BatchNorm1d || l instanceof BatchNorm2d) l.frozenStatistics = true;
   return frozen;
 }
 
+/** Every parameter trains again, and every batch norm updates its statistics again. */
 export function unfreeze(root: Module): void {
   for (const [, p] of namedParams(root)) p.trainable = true;
+  for (const [, l] of namedModules(root)) if (l instanceof BatchNorm1d || l instanceof BatchNorm2d) l.frozenStatistics = false;
 }

@@ -12,6 +12,7 @@ import { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "../layers/activati
 import { Dropout } from "../layers/dropout.js";
 import { Flatten } from "../layers/reshape.js";
 import { Concat, Add } from "../layers/merge.js";
+import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, IndexSelect, Identity } from "../layers/tensor-ops.js";
 import { Sequential } from "./sequential.js";
 import { Graph } from "./graph.js";
 
@@ -51,6 +52,15 @@ const factories = new Map<string, Factory>([
   ["Flatten", (c) => new Flatten(c)],
   ["Concat", (c) => new Concat(c)],
   ["Add", (c) => new Add(c)],
+  ["Reshape", (c) => new Reshape(c)],
+  ["Pad", (c) => new Pad(c)],
+  ["GlobalMaxPool2d", (c) => new GlobalMaxPool2d(c)],
+  ["BiasAdd", (c) => new BiasAdd(c)],
+  ["AxisSoftmax", (c) => new AxisSoftmax(c)],
+  ["ConstantScale", (c) => new ConstantScale(c)],
+  ["Transpose", (c) => new Transpose(c)],
+  ["IndexSelect", (c) => new IndexSelect(c)],
+  ["Identity", (c) => new Identity(c)],
 ]);
 
 /** Makes a custom layer class loadable from saved topologies. */

@@ -16,8 +16,10 @@
  *
  * Frozen parameters stay bit-identical, but a frozen batch-norm layer still
  * normalises with batch statistics while training and updates its running
- * estimates, as in PyTorch when requires_grad is turned off. Feature
- * extraction runs in inference mode (running statistics, no dropout).
+ * estimates, as in PyTorch when requires_grad is turned off, unless frozen
+ * with `statistics: "freeze"` (then it keeps and uses its running
+ * statistics, as Keras does). Feature extraction runs in inference mode
+ * (running statistics, no dropout).
  */
 import { Tensor, formatShape } from "../tensor.js";
 import { Rng } from "../random.js";
@@ -27,7 +29,7 @@ import { Linear } from "../layers/dense.js";
 import { Flatten } from "../layers/reshape.js";
 import { Sequential } from "../models/sequential.js";
 import { Graph } from "../models/graph.js";
-import { namedModules, findLayer, freeze } from "../models/named.js";
+import { namedModules, findLayer, freeze, type FreezeOptions } from "../models/named.js";
 import { createDataset, exampleSize, type Dataset } from "../data/dataset.js";
 import { normalizeTensor, type Normalization } from "../data/normalize.js";
 import { fit, evaluate, type FitOptions, type History, type EvaluateResult } from "./trainer.js";
@@ -109,7 +111,7 @@ export interface FineTuneOptions extends FitOptions {
   /** The head to replace (default the last Linear or Conv2d). */
   head?: string;
   /** Freeze every layer before this one (dotted path or unique name), or the layers named in the list. */
-  freeze?: { until: string } | string[];
+  freeze?: FreezeOptions | string[];
   /** Learning rate of the default optimiser (SGD with momentum 0.9; default 0.01). */
   lr?: number;
   /** L2 weight decay of the default optimiser on weights, not biases or batch norm (default 1e-4). */
@@ -135,7 +137,7 @@ export async function fineTune(model: Layer, train: Dataset, opts: FineTuneOptio
   if (opts.numClasses !== undefined || current !== numClasses || opts.head !== undefined) {
     head = replaceHead(model, { numClasses, layer: opts.head, seed: opts.seed });
   }
-  const frozen = opts.freeze === undefined ? [] : freeze(model, Array.isArray(opts.freeze) ? { layers: opts.freeze } : opts.freeze);
+  const frozen = opts.freeze === undefined ? [] : freeze(model, opts.freeze);
   const trainable = new Set(model.params().filter((p) => p.trainable !== false));
   if (trainable.size === 0) throw new Error("fineTune: every parameter is frozen, so there is nothing to train; freeze fewer layers");
   const groups = decayGroups(model, opts.weightDecay ?? 1e-4)
