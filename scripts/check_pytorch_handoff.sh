@@ -25,8 +25,8 @@ echo "\$ torchrun --redirects 1 --tee 1 --nproc_per_node=2 train.py --data $DATA
 torchrun --redirects 1 --tee 1 --nproc_per_node=2 train.py --data "$DATA" --epochs 1 | tee ../torchrun.log
 cd ..
 echo
-echo "\$ node scripts/import_pytorch_checkpoint.mjs pytorch/checkpoint.pt --arch model --out back"
-node "$ROOT/scripts/import_pytorch_checkpoint.mjs" pytorch/checkpoint.pt --arch model --out back
+echo "\$ stride import pytorch/checkpoint.pt --arch model --out back"
+$STRIDE import pytorch/checkpoint.pt --arch model --out back
 echo
 echo "\$ stride eval back --threads 1"
 $STRIDE eval back --threads 1 | tee eval.log

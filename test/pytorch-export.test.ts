@@ -21,7 +21,7 @@ import { Graph } from "../src/models/graph.js";
 import { ReLU } from "../src/layers/activation.js";
 import { namedParams, namedBuffers } from "../src/models/named.js";
 import { registerLayer } from "../src/models/registry.js";
-import { saveModel } from "../src/io/model-file.js";
+import { saveModel, loadModelWithInfo } from "../src/io/model-file.js";
 import { loadTorchCheckpoint, saveTorchCheckpoint } from "../src/io/torch/index.js";
 import {
   stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, pytorchFiles, generateModelPy, PytorchExportError, trainingRecipe,
@@ -272,6 +272,23 @@ describe("stride export", () => {
     assert.match(py, /torch\.optim\.SGD\(groups, lr=0\.05, momentum=0\.9, dampening=0, nesterov=True\)/);
     assert.match(py, /CosineAnnealingLR\(optimizer, T_max=1, eta_min=0\)/);
     assert.match(py, new RegExp(`MEAN = \\[${json.normalization.mean[0]}\\]`));
+  });
+
+  test("stride import takes weights.pt back with --arch (PyTorch's batch-norm names mapped back)", async () => {
+    const pt = join(dir, "back.pt");
+    assert.equal((await run(modelDir, "--format", "torch", "--out", pt)).code, 0);
+    const back = join(dir, "back");
+    const log = console.log;
+    console.log = () => {};
+    let code: number;
+    try {
+      code = await main(["import", pt, "--arch", modelDir, "--out", back]);
+    } finally {
+      console.log = log;
+    }
+    assert.equal(code, 0);
+    const { model } = loadModelWithInfo(back);
+    assert.deepEqual([...model.forward(f.input, { noGrad: true }).data], [...f.model.forward(f.input, { noGrad: true }).data]);
   });
 
   test("errors are one line naming the problem", async () => {

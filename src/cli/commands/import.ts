@@ -23,6 +23,7 @@ import { loadSafetensors, type SafetensorsEntry } from "../../io/safetensors.js"
 import { saveModel, loadModelWithInfo, MODEL_JSON, type ModelInfo } from "../../io/model-file.js";
 import { loadTorchCheckpoint } from "../../io/torch/node.js";
 import { loadWeights } from "../../io/load-weights.js";
+import { stateDictToStride } from "../../io/pytorch/names.js";
 import { decodeOnnxModel, type OnnxModel } from "../../io/onnx/decode.js";
 import { buildGraph } from "../../io/onnx/builder.js";
 import { readOnnxFile } from "../../io/onnx/node-file.js";
@@ -103,7 +104,9 @@ function modelForStateDict(
 ): { model: Layer; inputShape: number[]; info: ModelInfo; described: string } {
   if (arch !== undefined && existsSync(join(arch, MODEL_JSON))) {
     const { model, info } = loadModelWithInfo(arch);
-    const r = loadWeights(model, entries, { names: "auto" });
+    // A state dict saved by PyTorch (stride export's weights.pt, train.py's checkpoint.pt) spells batch norm's
+    // buffers running_mean/running_var and adds num_batches_tracked: back to stride's names first.
+    const r = loadWeights(model, stateDictToStride(entries), { names: "auto" });
     const inputShape = requestedInput ?? info.inputShape;
     if (!inputShape) throw new CliError(`${arch} does not record its input shape; pass --input CxHxW`);
     return { model, inputShape, info, described: `the layout of ${arch}, ${r.loaded.length} tensors` };

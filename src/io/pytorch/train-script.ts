@@ -419,9 +419,7 @@ stride import checkpoint.pt --arch MODEL_DIR --out runs/back   # MODEL_DIR: the 
 stride eval runs/back
 \`\`\`
 
-Until \`stride import\` is in your stride, the repository's script does the same:
-\`node scripts/import_pytorch_checkpoint.mjs checkpoint.pt --arch MODEL_DIR --out runs/back\`.
-
-or from code: \`loadStateDict(model, loadTorchCheckpoint("checkpoint.pt"))\` on the model loaded from MODEL_DIR.
+or from code, into the model loaded from MODEL_DIR:
+\`loadWeights(model, stateDictToStride(loadTorchCheckpoint("checkpoint.pt")))\`.
 `;
 }
