@@ -131,8 +131,8 @@ def find_idx(folder, stem):
     return None
 
 
-class IdxImages(Dataset):
-    """Grey images [N, H, W] and labels [N] from IDX files, as [1, H, W] floats in [0, 1]."""
+class ImageTensors(Dataset):
+    """uint8 images [N, C, H, W] and labels [N], as floats in [0, 1]."""
 
     def __init__(self, images, labels, transform):
         self.images, self.labels, self.transform = images, labels, transform
@@ -141,20 +141,39 @@ class IdxImages(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i):
-        x = self.images[i].unsqueeze(0).float().div(255)
-        return self.transform(x), int(self.labels[i])
+        return self.transform(self.images[i].float().div(255)), int(self.labels[i])
+
+
+def read_cifar_batches(paths):
+    """CIFAR-10's binary batches: records of 1 label byte and 3072 pixel bytes (1024 red, green, blue)."""
+    raw = b"".join(open(p, "rb").read() for p in paths)
+    if len(raw) % 3073:
+        raise SystemExit(f"{paths}: {len(raw)} bytes is not a whole number of 3073-byte CIFAR-10 records")
+    records = torch.frombuffer(bytearray(raw), dtype=torch.uint8).reshape(-1, 3073)
+    return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0].long()
 
 
 def load_data(folder, train_transform, test_transform):
-    """(train, train_unaugmented, test) from IDX files (train-images-idx3-ubyte[.gz], … t10k-…) or an image folder.
+    """(train, train_unaugmented, test) from IDX files (train-images-idx3-ubyte[.gz], … t10k-…), CIFAR-10's binary
+    batches (data_batch_1.bin … test_batch.bin) or an image folder.
     train_unaugmented holds the training images with the test transform (for validation)."""
     from torchvision import datasets, transforms
+
+    batches = [os.path.join(folder, f"data_batch_{i}.bin") for i in range(1, 6)]
+    if os.path.exists(batches[0]):
+        missing = [p for p in batches + [os.path.join(folder, "test_batch.bin")] if not os.path.exists(p)]
+        if missing:
+            raise SystemExit(f"--data {folder}: CIFAR-10 binary batches are incomplete: {', '.join(missing)} missing")
+        tr_x, tr_y = read_cifar_batches(batches)
+        te_x, te_y = read_cifar_batches([os.path.join(folder, "test_batch.bin")])
+        return ImageTensors(tr_x, tr_y, train_transform), ImageTensors(tr_x, tr_y, test_transform), ImageTensors(te_x, te_y, test_transform)
 
     stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
     paths = [find_idx(folder, s) for s in stems]
     if all(paths):
         tr_x, tr_y, te_x, te_y = (read_idx(p) for p in paths)
-        return IdxImages(tr_x, tr_y, train_transform), IdxImages(tr_x, tr_y, test_transform), IdxImages(te_x, te_y, test_transform)
+        tr_x, te_x = tr_x.unsqueeze(1), te_x.unsqueeze(1)  # grey images: one channel
+        return ImageTensors(tr_x, tr_y, train_transform), ImageTensors(tr_x, tr_y, test_transform), ImageTensors(te_x, te_y, test_transform)
     if any(paths):
         missing = [s for s, p in zip(stems, paths) if p is None]
         raise SystemExit(f"--data {folder}: has some IDX files but not {', '.join(missing)} (.gz or not)")
@@ -246,7 +265,7 @@ def state_dict_for_stride(model):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="a folder of IDX files (MNIST layout) or of images (one sub-folder per class)")
+    parser.add_argument("--data", required=True, help="a folder of IDX files (MNIST layout), CIFAR-10 binary batches, or images (one sub-folder per class)")
     parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     parser.add_argument("--batch-size", type=int, default=RECIPE["batchSize"], help="the global batch, split across processes")
     parser.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
@@ -376,7 +395,8 @@ ${o.hasRecipe ? `
 ## Train on one machine
 
 \`--data\` is a folder of IDX files (\`train-images-idx3-ubyte[.gz]\`, \`train-labels-idx1-ubyte[.gz]\`,
-\`t10k-images-idx3-ubyte[.gz]\`, \`t10k-labels-idx1-ubyte[.gz]\`: MNIST / Fashion-MNIST) or an image folder
+\`t10k-images-idx3-ubyte[.gz]\`, \`t10k-labels-idx1-ubyte[.gz]\`: MNIST / Fashion-MNIST), CIFAR-10's binary batches
+(\`data_batch_1.bin\` … \`data_batch_5.bin\`, \`test_batch.bin\`) or an image folder
 (\`train/\` and \`test/\` of class folders, or one folder of class folders, 20% of it held out for testing).
 
 \`\`\`sh
