@@ -76,3 +76,6 @@ export type { TorchvisionNames, TorchvisionFamily } from "./models/zoo/torchvisi
 export { importOnnx } from "./io/onnx/index.js";
 export type { ImportOptions as OnnxImportOptions } from "./io/onnx/index.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
+// Stride models for PyTorch: state dicts under PyTorch's names, model.py / train.py generation.
+export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, generateModelPy, PytorchExportError, pytorchFiles, exportPytorch, saveTorchStateDict, trainingRecipe } from "./io/pytorch/index.js";
+export type { TrainingRecipe, AugmentationRecipe } from "./io/pytorch/index.js";

@@ -5,6 +5,7 @@ import { loadFashionMnist, FASHION_MNIST_DIR } from "../data/idx.js";
 import { loadCifar10 } from "../data/cifar.js";
 import { loadImageFolder } from "../data/image-folder.js";
 import { splitDataset, type Dataset } from "../data/dataset.js";
+import type { AugmentationRecipe } from "../io/pytorch/recipe.js";
 import { randomCrop, randomHorizontalFlip, compose, type Augmentation } from "../data/augment.js";
 
 export interface LoadedData {
@@ -14,6 +15,8 @@ export interface LoadedData {
   /** The augmentation `--augment` turns on for this kind of data. */
   augmentation: Augmentation;
   describeAugmentation: string;
+  /** The same augmentation as data, for the recipe model.json records (stride export writes it as torchvision transforms). */
+  augmentationRecipe: AugmentationRecipe;
 }
 
 export class CliError extends Error {}
@@ -23,7 +26,8 @@ export function loadNamedDataset(name: string, opts: { dataDir?: string; imageSi
   switch (name) {
     case "mnist": {
       const { train, test } = mnistDigitsSplit({ seed: opts.seed ?? 0 });
-      return { name, train, test, augmentation: digits(), describeAugmentation: "random 28x28 crops of the image padded by 2" };
+      return { name, train, test, augmentation: digits(), describeAugmentation: "random 28x28 crops of the image padded by 2",
+        augmentationRecipe: { randomCrop: { size: [28, 28], padding: 2 } } };
     }
     case "fashion-mnist": {
       const dir = opts.dataDir ?? FASHION_MNIST_DIR;
@@ -34,6 +38,7 @@ export function loadNamedDataset(name: string, opts: { dataDir?: string; imageSi
         name, train: loadFashionMnist({ split: "train", dir }), test: loadFashionMnist({ split: "test", dir }),
         augmentation: compose(randomCrop({ size: 28, padding: 2 }), randomHorizontalFlip()),
         describeAugmentation: "random 28x28 crops of the image padded by 2, horizontal flips",
+        augmentationRecipe: { randomCrop: { size: [28, 28], padding: 2 }, horizontalFlip: { p: 0.5 } },
       };
     }
     case "cifar10": {
@@ -42,6 +47,7 @@ export function loadNamedDataset(name: string, opts: { dataDir?: string; imageSi
         name, train: loadCifar10({ dir: opts.dataDir, split: "train" }), test: loadCifar10({ dir: opts.dataDir, split: "test" }),
         augmentation: compose(randomCrop({ size: 32, padding: 4 }), randomHorizontalFlip()),
         describeAugmentation: "random 32x32 crops of the image padded by 4, horizontal flips",
+        augmentationRecipe: { randomCrop: { size: [32, 32], padding: 4 }, horizontalFlip: { p: 0.5 } },
       };
     }
     default: {
@@ -56,6 +62,7 @@ export function loadNamedDataset(name: string, opts: { dataDir?: string; imageSi
         name, train, test,
         augmentation: compose(randomCrop({ size, padding: pad }), randomHorizontalFlip()),
         describeAugmentation: `random ${size}x${size} crops of the image padded by ${pad}, horizontal flips`,
+        augmentationRecipe: { randomCrop: { size: [size, size], padding: pad }, horizontalFlip: { p: 0.5 } },
       };
     }
   }

@@ -7,6 +7,7 @@
  *   stride summary <model> [--input 3x224x224] …             the architecture's arithmetic
  *   stride visualize <model-dir> <image> --out DIR           activations and filters as PNG files
  *   stride import <file.pth|file.onnx|file.safetensors>      a pretrained model as a stride model folder
+ *   stride export <model-dir> --format F --out PATH          for PyTorch (torch, pytorch) or ONNX
  */
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
@@ -26,6 +27,7 @@ import { SGD, Adam, AdamW, RMSprop, Adagrad, decayGroups, type Optimizer } from 
 import { ReduceLROnPlateau, StepLR, CosineAnnealingLR, type Schedule } from "../train/schedules.js";
 import { saveModel, loadModelWithInfo, ModelFileError, type ModelInfo } from "../io/model-file.js";
 import { replaceHead } from "../train/transfer.js";
+import { trainingRecipe } from "../io/pytorch/recipe.js";
 import { freeze } from "../models/named.js";
 import type { Layer } from "../layers/layer.js";
 import { splitDataset, type Dataset } from "../data/dataset.js";
@@ -69,6 +71,10 @@ commands:
       --input CxHxW  --batch N  --optimizer sgd|momentum|adam  --strict
   visualize <model-dir> <image> --out DIR   every layer's activations (depth slices in rows), the first
                            layer's filters and the top-5, as PNG files   [--scale N] [--k N]
+  export <model-dir> --format F --out PATH   the model for another framework:
+      --format torch       PATH.pt: the weights as a PyTorch state dict
+      --format pytorch     PATH/: model.py, weights.pt, train.py (the run's recipe, DistributedDataParallel), README.md
+      --format onnx        not available yet
 
 ${IMPORT_USAGE}
 
@@ -79,7 +85,7 @@ ${describeModels("  ")}
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   // `stride train --help` (as the README suggests) prints the usage rather than "unknown option".
-  if (["train", "eval", "predict", "import"].includes(command) && (rest.includes("--help") || rest.includes("-h"))) {
+  if (["train", "eval", "predict", "import", "export"].includes(command) && (rest.includes("--help") || rest.includes("-h"))) {
     process.stdout.write(USAGE);
     return 0;
   }
@@ -102,6 +108,10 @@ export async function main(argv: string[]): Promise<number> {
       case "visualize": {
         const { visualizeCommand } = await import("./commands/visualize.js");
         return await visualizeCommand(rest);
+      }
+      case "export": {
+        const { exportCommand } = await import("./commands/export.js");
+        return await exportCommand(rest);
       }
       case undefined:
       case "help":
@@ -211,6 +221,9 @@ async function trainCommand(argv: string[]): Promise<number> {
 
   const optimizer = makeOptimizer(o.optimizer!, model, o.lr, weightDecay);
   const schedule = makeSchedule(o.schedule!, optimizer, epochs, validation !== undefined);
+  // What `stride export --format pytorch` turns into train.py.
+  const recipe = trainingRecipe({ optimizer, schedule, batchSize, epochs, seed, valFraction,
+    augmentation: o["no-augment"] ? null : data.augmentationRecipe, dataset: data.name, maxBatchesPerEpoch: maxBatches });
   const out = o.out ?? join("runs", `${modelName}-${data.name.replace(/[^\w.-]+/g, "_")}`);
   const checkpoints = join(out, "checkpoints");
   if (o.resume && !existsSync(join(checkpoints, "latest.json"))) {
@@ -230,7 +243,7 @@ async function trainCommand(argv: string[]): Promise<number> {
     epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log,
     augment: o["no-augment"] ? undefined : data.augmentation,
     checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
-    modelInfo: { extra: { model: modelName, dataset: data.name, seed } },
+    modelInfo: { extra: { model: modelName, dataset: data.name, seed, recipe } },
     maxBatchesPerEpoch: maxBatches,
   });
 
@@ -238,7 +251,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   saveModel(model, out, {
     inputShape: train.shape, classes: train.classes, normalization: normalize,
-    extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length },
+    extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe },
   });
   log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count}), top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
   log(`saved the model to ${out} (model.json + weights.safetensors) in ${seconds.toFixed(1)} s in all`);

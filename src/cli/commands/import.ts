@@ -24,6 +24,7 @@ import { saveModel, loadModelWithInfo, MODEL_JSON, type ModelInfo } from "../../
 import { loadTorchCheckpoint } from "../../io/torch/node.js";
 import { loadWeights } from "../../io/load-weights.js";
 import { importModelBytes } from "../../io/import-model.js";
+import { stateDictToStride } from "../../io/pytorch/names.js";
 import { readOnnxFile } from "../../io/onnx/node-file.js";
 import { CliError } from "../datasets.js";
 
@@ -90,7 +91,9 @@ function fillStrideModel(file: string, ext: string, dir: string, requestedInput:
   }
   const entries = ext === ".safetensors" ? loadSafetensors(file).tensors : loadTorchCheckpoint(file);
   const { model, info } = loadModelWithInfo(dir);
-  const r = loadWeights(model, entries, { names: "auto" });
+  // A state dict saved by PyTorch (stride export's weights.pt, train.py's checkpoint.pt) spells batch norm's
+  // buffers running_mean/running_var and adds num_batches_tracked: back to stride's names first.
+  const r = loadWeights(model, stateDictToStride(entries), { names: "auto" });
   const inputShape = requestedInput ?? info.inputShape;
   if (!inputShape) throw new CliError(`${dir} does not record its input shape; pass --input CxHxW`);
   return {

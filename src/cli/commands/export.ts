@@ -1,0 +1,57 @@
+/**
+ * `stride export DIR --format onnx|torch|pytorch --out PATH`: a saved model for
+ * other frameworks.
+ *   torch    PATH.pt: the state dict under PyTorch's names (torch.load(weights_only=True) reads it);
+ *   pytorch  PATH/: model.py, weights.pt, train.py (the run's recipe, DDP) and README.md;
+ *   onnx     not written yet (exportOnnx below is the one place to wire it in).
+ */
+import { parseArgs } from "node:util";
+import { existsSync, statSync } from "node:fs";
+import { CliError } from "../datasets.js";
+import { loadModelWithInfo, type ModelInfo } from "../../io/model-file.js";
+import type { Layer } from "../../layers/layer.js";
+import { exportPytorch, saveTorchStateDict } from "../../io/pytorch/export.js";
+import { PytorchExportError } from "../../io/pytorch/layers.js";
+
+const FORMATS = ["onnx", "torch", "pytorch"];
+
+export async function exportCommand(argv: string[]): Promise<number> {
+  const { values: o, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: { format: { type: "string" }, out: { type: "string" } },
+  });
+  if (positionals.length !== 1) throw new CliError("export takes the folder of one saved model: stride export runs/lenet5-mnist --format pytorch --out lenet5-pytorch");
+  if (o.format === undefined) throw new CliError(`export needs --format: one of ${FORMATS.join(", ")}`);
+  if (!FORMATS.includes(o.format)) throw new CliError(`--format ${o.format} is not valid; use one of ${FORMATS.join(", ")}`);
+  if (o.out === undefined) {
+    throw new CliError(`export needs --out: ${o.format === "pytorch" ? "the folder to write model.py, weights.pt, train.py and README.md into" : `the file to write (e.g. model.${o.format === "onnx" ? "onnx" : "pt"})`}`);
+  }
+  const dir = positionals[0];
+  const { model, info } = loadModelWithInfo(dir);
+  try {
+    switch (o.format) {
+      case "onnx":
+        return exportOnnx(model, info, o.out);
+      case "torch": {
+        if (existsSync(o.out) && statSync(o.out).isDirectory()) throw new CliError(`--out ${o.out} is a folder; --format torch writes one .pt file: give a file path`);
+        saveTorchStateDict(model, o.out);
+        console.log(`wrote ${o.out}: the state dict of ${dir} under PyTorch's names (torch.load("${o.out}", weights_only=True))`);
+        return 0;
+      }
+      default: {
+        const files = exportPytorch(model, info, o.out);
+        console.log(`wrote ${files.join(", ")} to ${o.out}` + (files.includes("train.py") ? "" : " (no train.py: the model records no training recipe; models trained by this stride's `stride train` do)"));
+        console.log(`see ${o.out}/README.md: torchrun --nproc_per_node=2 train.py --data …`);
+        return 0;
+      }
+    }
+  } catch (e) {
+    if (e instanceof PytorchExportError) throw new CliError(`cannot export ${dir}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** ONNX export is not written yet; this is where it plugs in. */
+function exportOnnx(_model: Layer, _info: ModelInfo, _out: string): number {
+  throw new CliError("--format onnx is not available yet; use --format torch (weights) or --format pytorch (code + weights) for now");
+}

@@ -1,0 +1,6 @@
+/** Stride models as PyTorch: state-dict names, model.py, train.py (see export.ts). */
+export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict } from "./names.js";
+export { generateModelPy } from "./codegen.js";
+export { PytorchExportError } from "./layers.js";
+export { pytorchFiles, exportPytorch, saveTorchStateDict } from "./export.js";
+export { trainingRecipe, type TrainingRecipe, type AugmentationRecipe } from "./recipe.js";
