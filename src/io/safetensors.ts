@@ -31,7 +31,8 @@ export class ModelFileError extends Error {
   }
 }
 
-const DTYPES = {
+/** Bytes per element of each dtype (shared by the torch.save and ONNX readers). */
+export const DTYPES = {
   BOOL: 1, U8: 1, I8: 1, U16: 2, I16: 2, F16: 2, BF16: 2, U32: 4, I32: 4, F32: 4, U64: 8, I64: 8, F64: 8,
 } as const;
 
@@ -202,7 +203,7 @@ export function decodeSafetensors(bytes: Uint8Array, path = "<bytes>"): Safetens
 }
 
 /** A typed array over a fresh (hence aligned) copy of little-endian bytes. */
-function typedView(dtype: Dtype, raw: Uint8Array): DtypeArrays[Dtype] {
+export function typedView(dtype: Dtype, raw: Uint8Array): DtypeArrays[Dtype] {
   const size = DTYPES[dtype];
   if (!LITTLE_ENDIAN_HOST && size > 1) swapBytes(raw, size);
   const buf = raw.buffer;
@@ -220,7 +221,8 @@ function typedView(dtype: Dtype, raw: Uint8Array): DtypeArrays[Dtype] {
   }
 }
 
-function swapBytes(bytes: Uint8Array, size: number): void {
+/** Reverses the bytes of each `size`-byte element in place (little- to big-endian and back). */
+export function swapBytes(bytes: Uint8Array, size: number): void {
   for (let i = 0; i < bytes.length; i += size) {
     for (let a = i, b = i + size - 1; a < b; a++, b--) {
       const t = bytes[a];
@@ -257,7 +259,8 @@ export function toFloat32Tensor(entry: SafetensorsEntry): Tensor {
   return new Tensor(entry.shape, out);
 }
 
-function halfToFloat(h: number): number {
+/** IEEE half-precision bits to a number. */
+export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const frac = h & 0x3ff;

@@ -5,7 +5,7 @@
  * numbers. Every size is checked against the bytes actually present before
  * anything is allocated, so a tensor that claims 2^40 elements fails at once.
  */
-import { ModelFileError } from "../safetensors.js";
+import { ModelFileError, halfToFloat } from "../safetensors.js";
 import type { OnnxTensorProto } from "./decode.js";
 
 /** A constant tensor of the model: weights, or integers such as a Reshape's shape. */
@@ -133,16 +133,6 @@ function readRawInts(raw: Uint8Array, type: number, out: Float64Array): void {
       }
     }
   }
-}
-
-/** IEEE half precision bits to a number. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 /** bfloat16 bits (the top half of a float32) to a number. */

@@ -12,7 +12,7 @@
  * is chosen, then checked against their storage and copied out contiguous.
  */
 import { Tensor, formatShape } from "../../tensor.js";
-import { ModelFileError, type Dtype, type DtypeArrays, type SafetensorsEntry, type TypedTensor } from "../safetensors.js";
+import { DTYPES, ModelFileError, swapBytes, typedView, type Dtype, type SafetensorsEntry, type TypedTensor } from "../safetensors.js";
 import { PyBytes, PyDict, PyGlobal, PyTuple, describeValue, pickleAt, type UnpickleHooks } from "./pickle.js";
 
 /**
@@ -24,9 +24,7 @@ export const STORAGE_TYPES: Record<string, Dtype> = {
   IntStorage: "I32", ShortStorage: "I16", CharStorage: "I8", ByteStorage: "U8", BoolStorage: "BOOL",
 };
 
-export const ELEMENT_SIZE: Record<Dtype, number> = {
-  BOOL: 1, U8: 1, I8: 1, U16: 2, I16: 2, F16: 2, BF16: 2, U32: 4, I32: 4, F32: 4, U64: 8, I64: 8, F64: 8,
-};
+export const ELEMENT_SIZE: Record<Dtype, number> = DTYPES;
 
 /** The dtype globals (`torch.float32` ...) torch's allow-list has; inert values here. */
 const DTYPE_GLOBALS = new Set(["float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64", "uint8", "bool"]);
@@ -268,7 +266,7 @@ export function materialize(t: TorchTensor, name: string, where: string, bigEndi
   const out = new Uint8Array(count * es);
   if (count > 0) copyStrided(src, out, t, es);
   if (bigEndian && es > 1) swapBytes(out, es);
-  const data = typedArray(dtype, out);
+  const data = typedView(dtype, out);
   return dtype === "F32" ? new Tensor(t.size, data as Float32Array) : ({ dtype, shape: t.size.slice(), data } as TypedTensor);
 }
 
@@ -309,32 +307,3 @@ function copyStrided(src: Uint8Array, out: Uint8Array, t: TorchTensor, es: numbe
   }
 }
 
-export function swapBytes(bytes: Uint8Array, size: number): void {
-  for (let i = 0; i < bytes.length; i += size) {
-    for (let a = i, b = i + size - 1; a < b; a++, b--) {
-      const x = bytes[a];
-      bytes[a] = bytes[b];
-      bytes[b] = x;
-    }
-  }
-}
-
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** A typed array over `raw` (a fresh buffer), its little-endian bytes read on any host. */
-function typedArray(dtype: Dtype, raw: Uint8Array): DtypeArrays[Dtype] {
-  if (!LITTLE_ENDIAN_HOST) swapBytes(raw, ELEMENT_SIZE[dtype]);
-  const b = raw.buffer;
-  switch (dtype) {
-    case "BOOL": case "U8": return new Uint8Array(b);
-    case "I8": return new Int8Array(b);
-    case "U16": case "F16": case "BF16": return new Uint16Array(b);
-    case "I16": return new Int16Array(b);
-    case "U32": return new Uint32Array(b);
-    case "I32": return new Int32Array(b);
-    case "F32": return new Float32Array(b);
-    case "U64": return new BigUint64Array(b);
-    case "I64": return new BigInt64Array(b);
-    case "F64": return new Float64Array(b);
-  }
-}
