@@ -14,39 +14,16 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { PNG } from "pngjs";
 import {
   loadModelWithInfo, saveModel, loadImage, predict, fit, mnistDigitsSplit, computeNormalization, SGD, manualSeed, subset, setBackend, getBackend,
 } from "../src/index.js";
+import { withApp, skipWithoutChromium, repo, digitPng, readPredictions, assertSamePredictions, type PagePrediction } from "./helpers/web.js";
 import { buildModel } from "../src/cli/models.js";
 import { flattenModel } from "../src/models/summary.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const repo = fileURLToPath(new URL("../..", import.meta.url));
-const config = join(repo, "web", "vite.config.ts");
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's Chromium with "apt-get install chromium" to run the browser test`;
-
-/** A test digit as an opaque 8-bit grey PNG, white on black like the training digits. */
-function digitPng(path: string, pixels: Float32Array): void {
-  const png = new PNG({ width: 28, height: 28 });
-  for (let i = 0; i < 784; i++) {
-    const v = Math.round(255 * pixels[i]);
-    png.data[4 * i] = v;
-    png.data[4 * i + 1] = v;
-    png.data[4 * i + 2] = v;
-    png.data[4 * i + 3] = 255;
-  }
-  writeFileSync(path, PNG.sync.write(png));
-}
-
-interface PagePrediction {
-  label: string;
-  probability: number;
-}
+const skip = skipWithoutChromium;
 
 /** Node's top-5 for an image file, through the same path as `stride predict`. */
 function nodeTop5(modelDir: string, image: string): PagePrediction[] {
@@ -55,42 +32,9 @@ function nodeTop5(modelDir: string, image: string): PagePrediction[] {
   return predict(model, x, { classes: info.classes, k: 5, normalize: info.normalization })[0].map((p) => ({ label: p.label, probability: p.probability }));
 }
 
-function assertSamePredictions(page: PagePrediction[], node: PagePrediction[], what: string): void {
-  assert.equal(page.length, 5, `${what}: the page shows ${page.length} predictions, not 5`);
-  assert.deepEqual(page.map((p) => p.label), node.map((p) => p.label), `${what}: the classes differ`);
-  page.forEach((p, i) => {
-    assert.ok(Math.abs(p.probability - node[i].probability) < 1e-4, `${what}: P(${p.label}) is ${p.probability} in the page and ${node[i].probability} in Node`);
-  });
-}
-
 test("the browser app trains LeNet-5 past 90%, draws, shows every layer, and trades models with Node", { skip, timeout: 170_000 }, async () => {
-  const { build, preview } = await import("vite");
-  const { chromium } = await import("playwright-core");
-  const work = mkdtempSync(join(tmpdir(), "stride-web-"));
-  const shots = process.env.STRIDE_SCREENSHOTS === "docs" ? join(repo, "docs") : work;
-  const outDir = join(work, "dist");
-  const errors: string[] = [];
-  let server: Awaited<ReturnType<typeof preview>> | undefined;
-  let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
-  try {
-    await build({ configFile: config, logLevel: "error", build: { outDir, emptyOutDir: true } });
-    server = await preview({ configFile: config, logLevel: "error", build: { outDir }, preview: { host: "127.0.0.1", port: 0, strictPort: false, open: false } });
-    const url = server.resolvedUrls?.local[0];
-    assert.ok(url, "vite preview did not report its address");
-
-    context = await chromium.launchPersistentContext(join(work, "profile"), {
-      executablePath: CHROMIUM, headless: true, acceptDownloads: true, viewport: { width: 1400, height: 1000 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
-    await page.goto(url);
-
-    // The page is cross-origin isolated, so the wasm backend runs with its threads.
-    await page.waitForSelector("#start:not([disabled])", { timeout: 30_000 });
+  await withApp("stride-web-", async ({ page, work, errors }) => {
+    const shots = process.env.STRIDE_SCREENSHOTS === "docs" ? join(repo, "docs") : work;
     assert.equal(await page.evaluate(() => crossOriginIsolated), true, "the server did not send COOP/COEP: the page is not cross-origin isolated");
     assert.match((await page.textContent("#backend")) ?? "", /^backend: wasm \(SIMD, \d+ threads?\)/);
 
@@ -142,7 +86,7 @@ test("the browser app trains LeNet-5 past 90%, draws, shows every layer, and tra
     const { test: testDigits } = mnistDigitsSplit({ seed: 1 });
     const image = join(work, "digit.png");
     digitPng(image, testDigits.images.subarray(37 * 784, 38 * 784));
-    const readPage = () => page.$$eval("#predictions li", (els) => els.map((e) => ({ label: (e as HTMLElement).dataset.label!, probability: Number((e as HTMLElement).dataset.probability) })));
+    const readPage = () => readPredictions(page);
     await page.setInputFiles("#image-file", image);
     await page.waitForSelector("#predictions[data-source='image'][data-origin='trained in this page'] li");
     const pageTrained = await readPage();
@@ -186,9 +130,5 @@ test("the browser app trains LeNet-5 past 90%, draws, shows every layer, and tra
     assert.deepEqual(errors, [], "the page logged errors");
     console.log(`# web e2e: validation accuracy ${(100 * accuracy).toFixed(2)}%, drawn digit read as ${drawn}` +
       (shots === work ? "" : `; screenshots written to ${shots}`));
-  } finally {
-    await context?.close();
-    await server?.close();
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });

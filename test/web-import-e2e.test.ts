@@ -19,38 +19,18 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { PNG } from "pngjs";
 import type { Download } from "playwright-core";
 import { importModelBytes, loadModelWithInfo, loadImage, predict, summary, namedParams, namedBuffers, mnistDigitsSplit, IMAGENET_CLASSES } from "../src/index.js";
+import { withApp, skipWithoutChromium, repo, digitPng, readPredictions, assertSamePredictions, type PagePrediction } from "./helpers/web.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const repo = fileURLToPath(new URL("../..", import.meta.url));
-const config = join(repo, "web", "vite.config.ts");
 const fixtures = join(repo, "test", "fixtures", "torchvision");
 const fullResnet = join(repo, "test", "fixtures", "torchvision-full", "resnet18.pt");
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's Chromium with "apt-get install chromium" to run the browser test`;
+const skip = skipWithoutChromium;
 
 /** The test digit the page is asked about (page and Node split the digits alike: seed 1, 20% test). */
 const DIGIT = 37;
-
-interface PagePrediction {
-  label: string;
-  probability: number;
-}
-
-/** A digit as an opaque 8-bit grey PNG, white on black: what the page converts a digit as. */
-function digitPng(path: string, pixels: Float32Array): void {
-  const png = new PNG({ width: 28, height: 28 });
-  for (let i = 0; i < 784; i++) {
-    const v = Math.round(255 * pixels[i]);
-    png.data.set([v, v, v, 255], 4 * i);
-  }
-  writeFileSync(path, PNG.sync.write(png));
-}
 
 /** Node's top-5 for the PNG, resized to the model's input as `stride predict` does. */
 function nodeTop5(model: Parameters<typeof predict>[0], info: { inputShape?: number[]; classes?: string[]; normalization?: { mean: number[]; std: number[] } }, image: string): PagePrediction[] {
@@ -59,45 +39,15 @@ function nodeTop5(model: Parameters<typeof predict>[0], info: { inputShape?: num
   return predict(model, x, { classes: info.classes, k: 5, normalize: info.normalization })[0].map((p) => ({ label: p.label, probability: p.probability }));
 }
 
-function assertSamePredictions(page: PagePrediction[], node: PagePrediction[], what: string): void {
-  assert.equal(page.length, 5, `${what}: the page shows ${page.length} predictions, not 5`);
-  assert.deepEqual(page.map((p) => p.label), node.map((p) => p.label), `${what}: the classes differ`);
-  page.forEach((p, i) => {
-    assert.ok(Math.abs(p.probability - node[i].probability) < 1e-4, `${what}: P(${p.label}) is ${p.probability} in the page and ${node[i].probability} in Node`);
-  });
-}
-
 test("the browser app imports a PyTorch and an ONNX resnet18, refuses damaged files clearly, and fine-tunes on the digits", { skip, timeout: 170_000 }, async () => {
-  const { build, preview } = await import("vite");
-  const { chromium } = await import("playwright-core");
-  const work = mkdtempSync(join(tmpdir(), "stride-web-import-"));
+  await withApp("stride-web-import-", async ({ page, work, errors }) => {
   // STRIDE_SCREENSHOTS=docs writes the screenshots to docs/, as web-e2e.test.ts does.
-  const shots = process.env.STRIDE_SCREENSHOTS === "docs" ? join(repo, "docs") : work;
-  const outDir = join(work, "dist");
-  const errors: string[] = [];
-  let server: Awaited<ReturnType<typeof preview>> | undefined;
-  let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
-  try {
-    await build({ configFile: config, logLevel: "error", build: { outDir, emptyOutDir: true } });
-    server = await preview({ configFile: config, logLevel: "error", build: { outDir }, preview: { host: "127.0.0.1", port: 0, strictPort: false, open: false } });
-    const url = server.resolvedUrls?.local[0];
-    assert.ok(url, "vite preview did not report its address");
-    context = await chromium.launchPersistentContext(join(work, "profile"), {
-      executablePath: CHROMIUM, headless: true, acceptDownloads: true, viewport: { width: 1400, height: 1000 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
-    await page.goto(url);
-    await page.waitForSelector("#start:not([disabled])", { timeout: 30_000 });
+    const shots = process.env.STRIDE_SCREENSHOTS === "docs" ? join(repo, "docs") : work;
 
     const { test: testDigits } = mnistDigitsSplit({ seed: 1 });
     const image = join(work, "digit.png");
     digitPng(image, testDigits.images.subarray(DIGIT * 784, (DIGIT + 1) * 784));
-    const readPage = () => page.$$eval("#predictions li", (els) => els.map((e) => ({ label: (e as HTMLElement).dataset.label!, probability: Number((e as HTMLElement).dataset.probability) })));
+    const readPage = () => readPredictions(page);
     const pageParams = async () => Number(((await page.textContent("#summary tfoot td:nth-child(4)")) ?? "").replace(/,/g, ""));
     // The panel looks at test digit DIGIT from the start, so the first answer about a loaded model is about it.
     await page.fill("#test-index", String(DIGIT));
@@ -253,9 +203,5 @@ test("the browser app imports a PyTorch and an ONNX resnet18, refuses damaged fi
 
     assert.deepEqual(errors, [], "the page logged errors");
     console.log(`# web import e2e: fine-tuned resnet18 (3x64x64, head only, 1 epoch, 1,500 digits) reached ${(100 * accuracy).toFixed(2)}% validation accuracy`);
-  } finally {
-    await context?.close();
-    await server?.close();
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });
