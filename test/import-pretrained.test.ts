@@ -19,7 +19,9 @@ import { Tensor } from "../src/tensor.js";
 import type { Layer } from "../src/layers/layer.js";
 import { importOnnx } from "../src/io/onnx/index.js";
 import { loadWeights } from "../src/io/load-weights.js";
-import { loadModelWithInfo } from "../src/io/model-file.js";
+import { loadModelWithInfo, saveModel } from "../src/io/model-file.js";
+import { readTorchCheckpoint } from "../src/io/torch/read.js";
+import { lenet5 } from "../src/models/zoo/lenet.js";
 import { saveSafetensors } from "../src/io/safetensors.js";
 import { namedParams, namedBuffers } from "../src/models/named.js";
 import { resnet } from "../src/models/zoo/resnet.js";
@@ -157,6 +159,33 @@ describe("stride import, predict and train --from", () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^stride: .*damaged\.pt/);
     assert.ok(!existsSync(join(work, "never")));
+  });
+
+  test("export --format torch writes torchvision's own state dict back for a torchvision architecture, stride's names otherwise", () => {
+    for (const [name, e] of Object.entries(smallIndex.models)) {
+      const dir = join(work, `${name}-roundtrip`);
+      const input = `${e.input_shape[1]}x${e.input_shape[2]}x${e.input_shape[3]}`;
+      assert.equal(stride("import", join(SMALL, e.files.pt), "--input", input, "--out", dir).code, 0);
+      const out = join(work, `${name}-exported.pt`);
+      const r = stride("export", dir, "--format", "torch", "--out", out);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /torchvision's names/);
+      // The import builds GoogLeNet without its auxiliary heads (as torchvision's googlenet(weights=...) does).
+      const original = new Map([...readTorchCheckpoint(readFileSync(join(SMALL, e.files.pt)))].filter(([k]) => !/^aux[12]\./.test(k)));
+      const exported = readTorchCheckpoint(readFileSync(out));
+      assert.deepEqual([...exported.keys()].sort(), [...original.keys()].sort(), `${name}: the names differ from torchvision's`);
+      for (const [k, v] of original) {
+        if (k.endsWith("num_batches_tracked")) continue;
+        assert.deepEqual((exported.get(k) as Tensor).data, (v as Tensor).data, `${name}: ${k} differs`);
+      }
+    }
+    // A network torchvision does not have keeps stride's paths, in PyTorch's spelling.
+    const lenet = join(work, "lenet");
+    saveModel(lenet5({ seed: 1 }), lenet, { inputShape: [1, 32, 32] });
+    const r = stride("export", lenet, "--format", "torch", "--out", join(work, "lenet.pt"));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /PyTorch's spelling of stride's names/);
+    assert.ok(readTorchCheckpoint(readFileSync(join(work, "lenet.pt"))).has("c1.weight"));
   });
 
   describe("transfer learning from the command line", () => {

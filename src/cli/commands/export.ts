@@ -34,8 +34,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
         return exportOnnx(model, info, o.out);
       case "torch": {
         if (existsSync(o.out) && statSync(o.out).isDirectory()) throw new CliError(`--out ${o.out} is a folder; --format torch writes one .pt file: give a file path`);
-        saveTorchStateDict(model, o.out);
-        console.log(`wrote ${o.out}: the state dict of ${dir} under PyTorch's names (torch.load("${o.out}", weights_only=True))`);
+        const names = saveTorchStateDict(model, o.out);
+        console.log(`wrote ${o.out}: the state dict of ${dir} under ${names === "torchvision" ? "torchvision's names (its own builder of this architecture loads it)" : "PyTorch's spelling of stride's names"} (torch.load("${o.out}", weights_only=True))`);
         return 0;
       }
       default: {

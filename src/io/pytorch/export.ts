@@ -10,14 +10,20 @@ import type { ModelInfo } from "../model-file.js";
 import { saveTorchCheckpoint } from "../torch/node.js";
 import { encodeTorchCheckpoint } from "../torch/write.js";
 import { generateModelPy } from "./codegen.js";
-import { torchStateDict } from "./names.js";
+import { torchStateDict, torchvisionStateDict } from "./names.js";
 import { PytorchExportError } from "./layers.js";
 import { generateReadme, generateTrainPy } from "./train-script.js";
 import type { TrainingRecipe } from "./recipe.js";
 
-/** Writes the model's state dict (PyTorch's names, num_batches_tracked included) as a .pt file. */
-export function saveTorchStateDict(model: Layer, path: string): void {
-  saveTorchCheckpoint(path, torchStateDict(model));
+/**
+ * Writes the model's state dict (PyTorch's names, num_batches_tracked
+ * included) as a .pt file: torchvision's names when the model is one of its
+ * architectures, so torchvision's own builder loads it. Says which.
+ */
+export function saveTorchStateDict(model: Layer, path: string): "torchvision" | "stride" {
+  const torchvision = torchvisionStateDict(model);
+  saveTorchCheckpoint(path, torchvision ?? torchStateDict(model));
+  return torchvision ? "torchvision" : "stride";
 }
 
 /** The files of an exported PyTorch folder, in memory: name -> contents. */

@@ -7,7 +7,9 @@
  */
 import type { Layer } from "../../layers/layer.js";
 import type { SafetensorsEntry } from "../safetensors.js";
-import { namedModules } from "../../models/named.js";
+import { namedModules, namedParams, namedBuffers } from "../../models/named.js";
+import { torchvisionNames } from "../../models/zoo/torchvision-names.js";
+import { recogniseTorchvisionArch, torchvisionModel } from "../../models/zoo/torchvision.js";
 
 const TO_TORCH: Record<string, string> = { runningMean: "running_mean", runningVar: "running_var" };
 const FROM_TORCH: Record<string, string> = { running_mean: "runningMean", running_var: "runningVar" };
@@ -81,5 +83,37 @@ export function torchStateDict(model: Layer): Map<string, SafetensorsEntry> {
       out.set(at(NUM_BATCHES_TRACKED), { dtype: "I64", shape: [], data: new BigInt64Array(1) });
     }
   }
+  return out;
+}
+
+/**
+ * The state dict under torchvision's own names when the model is one of
+ * torchvision's architectures (resnet, vgg, googlenet, alexnet: the zoo's
+ * torchvision variants), so that torchvision's builder loads it strictly:
+ * `torchvision.models.vgg16().load_state_dict(torch.load(path))`. Null for
+ * any other model, and for one whose names or shapes differ from what
+ * torchvision's builder of the recognised architecture has.
+ */
+export function torchvisionStateDict(model: Layer): Map<string, SafetensorsEntry> | null {
+  const tv = torchvisionNames(model);
+  if ("reason" in tv) return null;
+  const out = new Map<string, SafetensorsEntry>();
+  for (const [path, m] of namedModules(model)) {
+    if (m.children().length) continue;
+    const at = (n: string) => (path ? `${path}.${n}` : n);
+    for (const p of m.params()) out.set(tv.names.get(at(p.name))!, p.value);
+    for (const b of m.buffers()) out.set(tv.names.get(at(b.name))!, b.value);
+    const mean = tv.names.get(at("runningMean"));
+    if (mean) out.set(mean.replace(/running_mean$/, NUM_BATCHES_TRACKED), { dtype: "I64", shape: [], data: new BigInt64Array(1) });
+  }
+  // The same names and shapes as torchvision's own network of that architecture, or it is not one.
+  const found = recogniseTorchvisionArch(out);
+  if (!found) return null;
+  const reference = torchvisionModel(found.arch, { numClasses: found.numClasses, widthMultiplier: found.widthMultiplier, inputShape: [found.inChannels, 224, 224], init: false });
+  const want = torchvisionNames(reference);
+  if ("reason" in want) return null;
+  const shapes = new Map([...namedParams(reference), ...namedBuffers(reference)].map(([n, t]) => [want.names.get(n)!, t.value.shape.join("x")]));
+  const floats = [...out].filter(([n]) => !n.endsWith(NUM_BATCHES_TRACKED));
+  if (floats.length !== shapes.size || floats.some(([n, e]) => shapes.get(n) !== e.shape.join("x"))) return null;
   return out;
 }
