@@ -152,5 +152,18 @@ def main():
         print(f"{os.path.getsize(os.path.join(OUT, name)):8d}  {name}")
 
 
+def roundtrip():
+    """The second half of the round trip: torch.load(weights_only=True) reads stride's file, which must
+    equal torch's own load of the original, and torch.save writes it again for stride to read back."""
+    mine = torch.load(os.path.join(OUT, "stride_written.pt"), weights_only=True)
+    theirs = torch.load(os.path.join(OUT, "every_dtype.pt"), weights_only=True)
+    assert list(mine) == list(theirs), (list(mine), list(theirs))
+    for k in theirs:
+        assert mine[k].dtype == theirs[k].dtype and mine[k].shape == theirs[k].shape, k
+        assert torch.equal(mine[k], theirs[k]) or (mine[k].is_floating_point() and torch.equal(mine[k].isnan(), theirs[k].isnan())), k
+    torch.save(mine, os.path.join(OUT, "stride_written_resaved.pt"))
+    print(f"torch.load read stride_written.pt ({len(mine)} tensors, equal to torch's every_dtype.pt); wrote stride_written_resaved.pt")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(roundtrip() if sys.argv[1:] == ["--roundtrip"] else main())

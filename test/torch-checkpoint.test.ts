@@ -423,6 +423,22 @@ describe("damaged and crafted files fail with a ModelFileError", () => {
 });
 
 describe("writing torch.save files", () => {
+  test("round trip through PyTorch: torch.load reads what stride writes, and torch.save's copy of it reads back bit for bit", () => {
+    // scripts/write_torch_roundtrip_fixture.mjs wrote stride_written.pt from torch's every_dtype.pt;
+    // gen_torch_fixtures.py --roundtrip checked torch.load(weights_only=True) of it against torch's own
+    // load of every_dtype.pt, and saved it again with torch.save as stride_written_resaved.pt.
+    const original = readTorchCheckpoint(fixture("every_dtype.pt"));
+    assert.deepEqual(encodeTorchCheckpoint(original), fixture("stride_written.pt"), "the writer's output changed: regenerate the round-trip fixtures");
+    const back = readTorchCheckpoint(fixture("stride_written_resaved.pt"));
+    assert.deepEqual([...back.keys()], [...original.keys()]);
+    for (const [name, entry] of original) {
+      const got = back.get(name)!;
+      const bits = (e: SafetensorsEntry) => new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength);
+      assert.deepEqual([got instanceof Tensor ? "F32" : (got as TypedTensor).dtype, got.shape], [entry instanceof Tensor ? "F32" : (entry as TypedTensor).dtype, entry.shape], name);
+      assert.deepEqual(bits(got), bits(entry), `${name}: the bytes differ after the trip through PyTorch`);
+    }
+  });
+
   const everyDtype = (): Map<string, SafetensorsEntry> =>
     new Map<string, SafetensorsEntry>([
       ["conv.weight", new Tensor([2, 1, 2, 2], [0.5, -1, 2, 3.25, 1e-8, -0, 7, 1e30])],
