@@ -72,4 +72,8 @@ export { torchvisionNames, googlenetTransformInput } from "./models/zoo/torchvis
 export type { TorchvisionNames, TorchvisionFamily } from "./models/zoo/torchvision-names.js";
 export { importOnnx } from "./io/onnx/index.js";
 export type { ImportOptions as OnnxImportOptions } from "./io/onnx/index.js";
+// ONNX export: any stride model as an ONNX model that ONNX Runtime runs with stride's outputs.
+export { exportOnnx } from "./io/onnx/export.js";
+export { saveOnnx } from "./io/onnx/export-file.js";
+export type { OnnxExportOptions } from "./io/onnx/export.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
