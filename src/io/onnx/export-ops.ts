@@ -378,14 +378,13 @@ function flatten(w: OnnxWriter, layer: Layer, x: Val, path: string): Val {
   return reshape(w, x, path, [...x.shape.slice(0, s), -1, ...x.shape.slice(e + 1)], s, out);
 }
 
+/**
+ * Stride's Reshape has ONNX's meaning of 0 (copy) and -1. allowZero needs no
+ * attribute: a 0 that means 0 makes an empty tensor, which no export input has.
+ */
 function reshapeLayer(w: OnnxWriter, layer: Layer, x: Val, path: string): Val {
   const l = layer as Reshape;
-  const out = l.outputShape(x.shape);
-  if (l.allowZero && l.shape.includes(0)) {
-    if (w.opset < 14) fail(path, l.type, `allowZero (a 0 that means 0) needs Reshape's allowzero attribute, from opset 14; export with opset 14 or later`);
-    return w.node("Reshape", [x.name, w.int64s(`${path}.shape`, [l.shape.length], l.shape)], path, out, { allowzero: attr.int(1) });
-  }
-  return w.node("Reshape", [x.name, w.int64s(`${path}.shape`, [l.shape.length], l.shape)], path, out);
+  return w.node("Reshape", [x.name, w.int64s(`${path}.shape`, [l.shape.length], l.shape)], path, l.outputShape(x.shape));
 }
 
 function pad(w: OnnxWriter, layer: Layer, x: Val, path: string): Val {
@@ -460,9 +459,11 @@ function concat(w: OnnxWriter, layer: MergeLayer, xs: Val[], path: string): Val 
   return w.node("Concat", xs.map((v) => v.name), path, l.outputShape(xs.map((v) => v.shape)), { axis: attr.int(l.axis < 0 ? r + l.axis : l.axis) });
 }
 
+/** A chain of two-input Adds (rather than Sum, which importers read less often); one input passes through. */
 function add(w: OnnxWriter, _layer: MergeLayer, xs: Val[], path: string): Val {
-  if (xs.length === 1) return xs[0];
-  return w.node(xs.length === 2 ? "Add" : "Sum", xs.map((v) => v.name), path, xs[0].shape);
+  let acc = xs[0];
+  for (let k = 1; k < xs.length; k++) acc = w.node("Add", [acc.name, xs[k].name], k === xs.length - 1 ? path : `${path}/add${k}`, acc.shape);
+  return acc;
 }
 
 /** The single-input layers that export, by their type. */
