@@ -380,7 +380,9 @@ test("dynamicBatch false fixes the batch; a batch-shaped inputShape gives the ba
     const fromFile = await ort.InferenceSession.create(path, { intraOpNumThreads: 1 });
     assertClose(await runOrt(fromFile, x), want, "saved file");
     await fromFile.release();
-    assertClose({ dims: importOnnx(path).forward(x, { noGrad: true }).shape, data: importOnnx(path).forward(x, { noGrad: true }).data }, want, "saved file imported");
+    const imported = importOnnx(path).forward(x, { noGrad: true });
+    assertClose({ dims: imported.shape, data: imported.data }, want, "saved file imported");
+    assert.throws(() => saveOnnx(model, [1, 32, 32], join(dir, "missing", "m.onnx")), (e: unknown) => e instanceof ModelFileError && /missing\/m\.onnx: cannot be written/.test(e.message));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

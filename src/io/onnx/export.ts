@@ -110,8 +110,8 @@ export function exportOnnx(model: Layer, inputShape: number[], opts: OnnxExportO
   if (!Number.isInteger(opset) || opset < MIN_EXPORT_OPSET || opset > MAX_EXPORT_OPSET) {
     fail(
       `opset ${JSON.stringify(opts.opset)} is not supported; stride exports opsets ${MIN_EXPORT_OPSET} to ${MAX_EXPORT_OPSET} ` +
-        `(default 17). Before 13, Softmax coerces its input to 2-D and ReduceSum, Squeeze and Pad take their settings differently; ` +
-        `after 17, ReduceMax takes its axes as an input. Use opset 13 or later for older runtimes' sake, 17 otherwise.`,
+        `(default 17): before 13, Softmax coerces its input to 2-D and Squeeze, Split and ReduceSum take their axes as ` +
+        `attributes; from 18, ReduceMax takes its axes as an input. Use 17, or 13 for runtimes older than opset 17.`,
     );
   }
   const dynamicBatch = opts.dynamicBatch ?? true;
