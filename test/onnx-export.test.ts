@@ -24,6 +24,9 @@ import {
 } from "../src/index.js";
 import { EMITTERS, MERGE_EMITTERS } from "../src/io/onnx/export-ops.js";
 import { decodeOnnxModel } from "../src/io/onnx/decode.js";
+import { loadWeights } from "../src/io/load-weights.js";
+import { googlenetTransformInput } from "../src/models/zoo/torchvision-names.js";
+import { SMALL, readIndex, readF32, build } from "./helpers/torchvision.js";
 
 const OUT_DIR = process.env.STRIDE_ONNX_EXPORT_DIR;
 if (OUT_DIR) mkdirSync(OUT_DIR, { recursive: true });
@@ -332,6 +335,33 @@ test("the layer models and the zoo cover every layer type that exports", () => {
   const missing = [...Object.keys(EMITTERS), ...Object.keys(MERGE_EMITTERS)].filter((t) => !seen.has(t));
   assert.deepEqual(missing, [], `no test model has ${missing.join(", ")}`);
 });
+
+// --- PyTorch's numbers -------------------------------------------------------------------------
+
+// The small torchvision fixtures (scripts/gen_torchvision_fixtures.py): PyTorch's weights loaded into
+// stride's zoo model, and PyTorch's own ONNX export imported into stride, both exported again, give
+// PyTorch's logits in ONNX Runtime.
+for (const [name, e] of Object.entries(readIndex(SMALL).models)) {
+  test(`torchvision ${name}: PyTorch's weights in stride, and PyTorch's ONNX file through importOnnx, export to ONNX with PyTorch's logits`, async () => {
+    const x = readF32(join(SMALL, e.files.input), e.input_shape);
+    const want = readF32(join(SMALL, e.files.logits), e.logits_shape);
+    const example = e.input_shape.slice(1);
+    const model = build(e, { init: false }) as unknown as Layer;
+    loadWeights(model, join(SMALL, e.files.pt), { names: "torchvision" });
+    const fromWeights = exportOnnx(model, example);
+    save(`torchvision-${name}-weights`, fromWeights);
+    let s = await session(fromWeights);
+    // GoogLeNet's transform_input is not part of stride's model: its input gets it first, as stride's does.
+    assertClose(await runOrt(s, e.transform_input ? googlenetTransformInput(x) : x), want, `${name}: weights -> stride -> ONNX`);
+    await s.release();
+
+    const again = exportOnnx(importOnnx(join(SMALL, e.files.onnx_opset13)), example, { opset: 13 });
+    save(`torchvision-${name}-reexported`, again);
+    s = await session(again);
+    assertClose(await runOrt(s, x), want, `${name}: PyTorch's ONNX -> stride -> ONNX`);
+    await s.release();
+  });
+}
 
 // --- the graph's form ---------------------------------------------------------------------------
 
