@@ -464,3 +464,14 @@ test("a layer with no ONNX form is named with its path and type, all of them at 
   assert.throws(() => exportOnnx(models.lenet5(), [1, 2, 32, 32]), /ShapeError|channels/i);
   assert.throws(() => exportOnnx(models.lenet5(), [1, 0, 32]), /inputShape = \[1,0,32\] is not valid/);
 });
+
+test("a symbolic batch follows the batch to the output's axes; a model fixed to one batch size must say dynamicBatch: false", () => {
+  // The batch moved to the last axis, and one merged into the features.
+  const moved = new Sequential([new Flatten(), new Transpose({ perm: [1, 0], name: "t" })]);
+  assert.deepEqual(decodeOnnxModel(exportOnnx(moved, [2, 3]), "moved").graph.outputs[0].shape, [6, "N"]);
+  const merged = new Sequential([new Reshape({ shape: [-1], name: "all" })]);
+  assert.deepEqual(decodeOnnxModel(exportOnnx(merged, [2, 3]), "merged").graph.outputs[0].shape, [null]);
+  const fixed = new Sequential([new Reshape({ shape: [2, 15], name: "pairs" })]); // 30 values: one example of [2, 5, 3] only
+  assert.throws(() => exportOnnx(fixed, [2, 5, 3]), /takes only a batch of 1 .*pairs.*export with dynamicBatch: false/);
+  assert.deepEqual(decodeOnnxModel(exportOnnx(fixed, [2, 5, 3], { dynamicBatch: false }), "fixed").graph.outputs[0].shape, [2, 15]);
+});

@@ -4,7 +4,7 @@
  * containers flatten into one ONNX graph, named by the layers' dotted paths)
  * and encodes the ModelProto with protobufjs and the same JSON descriptor the
  * importer decodes with; export-ops.ts has what each layer becomes.
- * Browser-clean: saveOnnx (export-file.ts) is the only part that writes files.
+ * Uses no Node module itself: saveOnnx (export-file.ts) is the only part that writes files.
  */
 import protobuf from "protobufjs/light.js";
 import { Layer, MergeLayer, type Module } from "../../layers/layer.js";
@@ -27,7 +27,7 @@ export const MAX_EXPORT_OPSET = 17;
 /** IR version 8 goes with opsets up to 17 (ONNX 1.12). */
 const IR_VERSION = 8;
 
-/** What the walk knows about the model being exported, for error messages. */
+/** Export problems are ModelFileErrors; there is no file yet, so "ONNX export" stands in for its path. */
 function fail(problem: string): never {
   throw new ModelFileError("ONNX export", problem);
 }
@@ -93,6 +93,23 @@ function batchedShape(model: Layer, inputShape: number[]): number[] {
   }
 }
 
+/**
+ * The output's dimensions with a symbolic batch: those that follow the batch
+ * (the model's shape arithmetic at another batch size tells) are "N", or
+ * left unnamed when they change otherwise; the rest are fixed. A model whose
+ * shapes fail at another batch size cannot have a symbolic batch.
+ */
+function batchDependence(model: Layer, shape: number[], out: number[]): object[] {
+  const n = shape[0];
+  let other: number[];
+  try {
+    other = model.outputShape([n + 1, ...shape.slice(1)]);
+  } catch (e) {
+    fail(`the model takes only a batch of ${n} (${(e as Error).message}), so its batch cannot be symbolic; export with dynamicBatch: false`);
+  }
+  return out.map((d, i) => (other[i] === d ? { dimValue: d } : d === n && other[i] === n + 1 ? { dimParam: "N" } : {}));
+}
+
 let modelType: protobuf.Type | null = null;
 
 /**
@@ -134,8 +151,9 @@ export function exportOnnx(model: Layer, inputShape: number[], opts: OnnxExportO
   }
   w.rename(out.name, "output");
 
-  const dims = (s: number[]) => s.map((d, i) => (i === 0 && dynamicBatch ? { dimParam: "N" } : { dimValue: d }));
-  const tensorType = (s: number[]) => ({ tensorType: { elemType: FLOAT, shape: { dim: dims(s) } } });
+  const inDims = shape.map((d, i) => (i === 0 && dynamicBatch ? { dimParam: "N" } : { dimValue: d }));
+  const outDims = dynamicBatch ? batchDependence(model, shape, out.shape) : out.shape.map((d) => ({ dimValue: d }));
+  const tensorType = (dim: object[]) => ({ tensorType: { elemType: FLOAT, shape: { dim } } });
   const modelProto = {
     irVersion: IR_VERSION,
     producerName: "stride",
@@ -145,8 +163,8 @@ export function exportOnnx(model: Layer, inputShape: number[], opts: OnnxExportO
       name: model.name || "stride",
       node: w.nodes,
       initializer: w.initializers,
-      input: [{ name: input.name, type: tensorType(shape) }],
-      output: [{ name: "output", type: tensorType(out.shape) }],
+      input: [{ name: input.name, type: tensorType(inDims) }],
+      output: [{ name: "output", type: tensorType(outDims) }],
     },
   };
   if (!modelType) modelType = protobuf.Root.fromJSON(onnxSchema as unknown as protobuf.INamespace).lookupType("onnx.ModelProto");
