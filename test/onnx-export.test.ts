@@ -20,7 +20,7 @@ import {
   GlobalMaxPool1d, BatchNorm1d, BatchNorm2d, LocalResponseNorm, Linear, Embedding, ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax,
   Dropout, Flatten, Concat, Add, Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, IndexSelect, Identity,
   MaskedConv2d, PositionBias, AdaptiveAvgPool2d, ShortcutPad, models, exportOnnx, saveOnnx, importOnnx,
-  namedBuffers, namedParams, namedModules, ModelFileError,
+  namedBuffers, namedParams, namedModules, ModelFileError, toFullyConvolutional, saveModel, loadModel,
 } from "../src/index.js";
 import { EMITTERS, MERGE_EMITTERS } from "../src/io/onnx/export-ops.js";
 import { decodeOnnxModel } from "../src/io/onnx/decode.js";
@@ -334,6 +334,18 @@ test("the layer models and the zoo cover every layer type that exports", () => {
   for (const c of [...LAYER_CASES, ...ZOO]) for (const [, m] of namedModules(c.model)) seen.add(m.type);
   const missing = [...Object.keys(EMITTERS), ...Object.keys(MERGE_EMITTERS)].filter((t) => !seen.has(t));
   assert.deepEqual(missing, [], `no test model has ${missing.join(", ")}`);
+});
+
+test("models made by the library's other tools export too: a fully convolutional VGG on a larger image, a model saved and loaded", async () => {
+  const vgg = models.vgg("A", { seed: 4, widthMultiplier: 1 / 16, inputShape: [3, 32, 32], numClasses: 5 });
+  await check({ name: "vgg-A-fully-convolutional", model: toFullyConvolutional(vgg, { inputShape: [3, 32, 32] }), example: [3, 48, 40] });
+  const dir = mkdtempSync(join(tmpdir(), "stride-onnx-export-"));
+  try {
+    saveModel(perturb(models.resnetCifar(20, { seed: 5, widthMultiplier: 0.5, inputShape: [3, 8, 8] }), [3, 8, 8]), join(dir, "m"));
+    await check({ name: "resnet20-cifar-loaded", model: loadModel(join(dir, "m")) as Layer, example: [3, 8, 8] });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // --- PyTorch's numbers -------------------------------------------------------------------------
