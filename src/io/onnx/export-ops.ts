@@ -140,34 +140,29 @@ function locallyConnected2d(w: OnnxWriter, layer: Layer, x: Val, path: string): 
 // --- pooling -----------------------------------------------------------------------------------
 
 /**
- * How one axis of a pooling window is written for ONNX. A window that does
- * not hang past the padded input needs no ceil mode at all. One that does
- * (ceil mode) gets ceil_mode = 1 when ONNX's plain ceil gives stride's size;
- * otherwise (PyTorch drops a last window that would start in the end
- * padding) the end padding is shortened or lengthened so that floor gives
- * it, which max pooling does not see.
+ * Whether the last window of one pooling axis hangs past the padded input
+ * (ceil mode). Without overhang, floor gives stride's size and no ceil mode is
+ * needed. With it, ONNX's plain ceil gives stride's size too: PyTorch's rule
+ * drops a last window only when it would start in the end padding, and then
+ * the window before it ends inside the padded input (no overhang).
  */
-function windowAxis(input: number, kernel: number, stride: number, dilation: number, before: number, after: number, out: number) {
+function overhangs(input: number, kernel: number, stride: number, dilation: number, before: number, after: number, out: number): boolean {
   const effective = (kernel - 1) * dilation + 1;
-  const padded = input + before + after;
-  const overhang = (out - 1) * stride + effective > padded;
-  if (!overhang) return { after, ceil: false, overhang };
-  const plainCeil = Math.ceil((padded - effective) / stride) + 1;
-  if (plainCeil === out) return { after, ceil: true, overhang };
-  return { after: (out - 1) * stride + effective - input - before, ceil: false, overhang };
+  return (out - 1) * stride + effective > input + before + after;
 }
 
 function maxPool2d(w: OnnxWriter, layer: Layer, x: Val, path: string): Val {
   const l = layer as MaxPool2d;
   const { geom: g } = l.geometry(x.shape);
-  const hAxis = windowAxis(g.inH, g.kH, g.strideH, g.dilationH, g.padTop, g.padBottom, g.outH);
-  const wAxis = windowAxis(g.inW, g.kW, g.strideW, g.dilationW, g.padLeft, g.padRight, g.outW);
+  const ceil = overhangs(g.inH, g.kH, g.strideH, g.dilationH, g.padTop, g.padBottom, g.outH)
+    || overhangs(g.inW, g.kW, g.strideW, g.dilationW, g.padLeft, g.padRight, g.outW);
+  // A max never picks padding, so windows that hang past it need only ceil_mode.
   return w.node("MaxPool", [x.name], path, [g.batch, g.channels, g.outH, g.outW], {
     kernel_shape: attr.ints([g.kH, g.kW]),
     strides: attr.ints([g.strideH, g.strideW]),
-    pads: attr.ints([g.padTop, g.padLeft, hAxis.after, wAxis.after]),
+    pads: attr.ints([g.padTop, g.padLeft, g.padBottom, g.padRight]),
     dilations: attr.ints([g.dilationH, g.dilationW]),
-    ceil_mode: attr.int(hAxis.ceil || wAxis.ceil ? 1 : 0),
+    ceil_mode: attr.int(ceil ? 1 : 0),
   });
 }
 
@@ -175,9 +170,7 @@ function avgPool2d(w: OnnxWriter, layer: Layer, x: Val, path: string): Val {
   const l = layer as AvgPool2d;
   const { geom: g } = l.geometry(x.shape);
   const out = [g.batch, g.channels, g.outH, g.outW];
-  const hAxis = windowAxis(g.inH, g.kH, g.strideH, 1, g.padTop, g.padBottom, g.outH);
-  const wAxis = windowAxis(g.inW, g.kW, g.strideW, 1, g.padLeft, g.padRight, g.outW);
-  if (!hAxis.overhang && !wAxis.overhang) {
+  if (!overhangs(g.inH, g.kH, g.strideH, 1, g.padTop, g.padBottom, g.outH) && !overhangs(g.inW, g.kW, g.strideW, 1, g.padLeft, g.padRight, g.outW)) {
     return w.node("AveragePool", [x.name], path, out, {
       kernel_shape: attr.ints([g.kH, g.kW]),
       strides: attr.ints([g.strideH, g.strideW]),
@@ -185,9 +178,10 @@ function avgPool2d(w: OnnxWriter, layer: Layer, x: Val, path: string): Val {
       count_include_pad: attr.int(l.countIncludePad ? 1 : 0),
     });
   }
-  // Windows hanging past the padding (ceil mode): runtimes differ on their divisor, so spell it out.
-  // Zero-pad so that every window is whole, average over the full window, then rescale each output
-  // position to stride's (PyTorch's) divisor: the padding counts (countIncludePad) but not the overhang.
+  // Windows hanging past the padding (ceil mode): ONNX's spec (to opset 17) does not say whether the
+  // cells past the padding count in the divisor (ONNX Runtime 1.30 leaves them out, as PyTorch does),
+  // so spell it out: zero-pad so that every window is whole, average over the full window, then rescale
+  // each output position to PyTorch's divisor, where padding counts (countIncludePad) but overhang does not.
   const endH = (g.outH - 1) * g.strideH + g.kH - g.inH - g.padTop;
   const endW = (g.outW - 1) * g.strideW + g.kW - g.inW - g.padLeft;
   const pads = [0, 0, g.padTop, g.padLeft, 0, 0, endH, endW];
@@ -223,18 +217,12 @@ function lpPool2d(w: OnnxWriter, layer: Layer, x: Val, path: string): Val {
   const { geom: g } = l.geometry(x.shape);
   const out = [g.batch, g.channels, g.outH, g.outW];
   const p = l.normType;
-  const hAxis = windowAxis(g.inH, g.kH, g.strideH, 1, 0, 0, g.outH);
-  const wAxis = windowAxis(g.inW, g.kW, g.strideW, 1, 0, 0, g.outW);
+  const ceil = overhangs(g.inH, g.kH, g.strideH, 1, 0, 0, g.outH) || overhangs(g.inW, g.kW, g.strideW, 1, 0, 0, g.outW);
   const window = { kernel_shape: attr.ints([g.kH, g.kW]), strides: attr.ints([g.strideH, g.strideW]) };
-  if (Number.isInteger(p) && p % 2 === 0 && !hAxis.overhang && !wAxis.overhang) {
-    return w.node("LpPool", [x.name], path, out, { ...window, p: attr.int(p) });
-  }
-  if ((hAxis.overhang && !hAxis.ceil) || (wAxis.overhang && !wAxis.ceil)) {
-    fail(path, l.type, `ceil mode here drops a last window (it would start past the input), which the ONNX form cannot express; use ceilMode: false or a stride that fits the input`);
-  }
+  if (Number.isInteger(p) && p % 2 === 0 && !ceil) return w.node("LpPool", [x.name], path, out, { ...window, p: attr.int(p) });
   const powered = w.node("Pow", [x.name, w.floats(`${path}.p`, [], [p])], `${path}/pow`, x.shape);
   const mean = w.node("AveragePool", [powered.name], `${path}/mean`, out, {
-    ...window, ceil_mode: attr.int(hAxis.ceil || wAxis.ceil ? 1 : 0), count_include_pad: attr.int(0),
+    ...window, ceil_mode: attr.int(ceil ? 1 : 0), count_include_pad: attr.int(0),
   });
   const sum = w.node("Mul", [mean.name, w.floats(`${path}.area`, [], [g.kH * g.kW])], `${path}/sum`, out);
   return w.node("Pow", [sum.name, w.floats(`${path}.inv_p`, [], [1 / p])], path, out);
