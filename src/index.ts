@@ -75,6 +75,10 @@ export { torchvisionNames, googlenetTransformInput } from "./models/zoo/torchvis
 export type { TorchvisionNames, TorchvisionFamily } from "./models/zoo/torchvision-names.js";
 export { importOnnx } from "./io/onnx/index.js";
 export type { ImportOptions as OnnxImportOptions } from "./io/onnx/index.js";
+// ONNX export: any stride model as an ONNX model that ONNX Runtime runs with stride's outputs.
+export { exportOnnx } from "./io/onnx/export.js";
+export { saveOnnx } from "./io/onnx/export-file.js";
+export type { OnnxExportOptions } from "./io/onnx/export.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
 // Stride models for PyTorch: state dicts under PyTorch's names, model.py / train.py generation.
 export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, generateModelPy, PytorchExportError, pytorchFiles, exportPytorch, saveTorchStateDict, trainingRecipe } from "./io/pytorch/index.js";
