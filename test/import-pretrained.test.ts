@@ -188,6 +188,25 @@ describe("stride import, predict and train --from", () => {
     assert.ok(readTorchCheckpoint(readFileSync(join(work, "lenet.pt"))).has("c1.weight"));
   });
 
+  test("export --format onnx: PyTorch's .pt through stride into ONNX Runtime gives PyTorch's logits", async () => {
+    const ort = await import("onnxruntime-node");
+    const dir = join(work, "r18-for-onnx");
+    assert.equal(stride("import", join(SMALL, r18.files.pt), "--input", "3x64x64", "--out", dir).code, 0);
+    for (const opset of ["17", "13"]) {
+      const file = join(work, `r18-opset${opset}.onnx`);
+      const r = stride("export", dir, "--format", "onnx", "--opset", opset, "--out", file);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`ONNX opset ${opset}, input "input" \\[N, 3, 64, 64\\]`));
+      const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
+      const input = x();
+      const { output } = await session.run({ input: new ort.Tensor("float32", input.data, input.shape) });
+      assertClose(new Tensor(output.dims as number[], output.data as Float32Array), want(), `opset ${opset} in onnxruntime`);
+    }
+    const bad = stride("export", dir, "--format", "onnx", "--opset", "9", "--out", join(work, "never.onnx"));
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /opset 9/);
+  });
+
   describe("transfer learning from the command line", () => {
     const imported = join(work, "r18-transfer");
     const tuned = join(work, "r18-tuned");

@@ -74,7 +74,7 @@ commands:
   export <model-dir> --format F --out PATH   the model for another framework:
       --format torch       PATH.pt: the weights as a PyTorch state dict
       --format pytorch     PATH/: model.py, weights.pt, train.py (the run's recipe, DistributedDataParallel), README.md
-      --format onnx        not available yet
+      --format onnx        PATH.onnx: the model in inference form (opset 17; --opset 13 for older runtimes), batch symbolic
 
 ${IMPORT_USAGE}
 

@@ -3,7 +3,7 @@
  * other frameworks.
  *   torch    PATH.pt: the state dict under PyTorch's names (torch.load(weights_only=True) reads it);
  *   pytorch  PATH/: model.py, weights.pt, train.py (the run's recipe, DDP) and README.md;
- *   onnx     not written yet (exportOnnx below is the one place to wire it in).
+ *   onnx     PATH.onnx: the model in inference form at opset 17 (--opset 13 for older runtimes), batch symbolic.
  */
 import { parseArgs } from "node:util";
 import { existsSync, statSync } from "node:fs";
@@ -12,13 +12,14 @@ import { loadModelWithInfo, type ModelInfo } from "../../io/model-file.js";
 import type { Layer } from "../../layers/layer.js";
 import { exportPytorch, saveTorchStateDict } from "../../io/pytorch/export.js";
 import { PytorchExportError } from "../../io/pytorch/layers.js";
+import { saveOnnx } from "../../io/onnx/export-file.js";
 
 const FORMATS = ["onnx", "torch", "pytorch"];
 
 export async function exportCommand(argv: string[]): Promise<number> {
   const { values: o, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
-    options: { format: { type: "string" }, out: { type: "string" } },
+    options: { format: { type: "string" }, out: { type: "string" }, opset: { type: "string" } },
   });
   if (positionals.length !== 1) throw new CliError("export takes the folder of one saved model: stride export runs/lenet5-mnist --format pytorch --out lenet5-pytorch");
   if (o.format === undefined) throw new CliError(`export needs --format: one of ${FORMATS.join(", ")}`);
@@ -31,7 +32,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   try {
     switch (o.format) {
       case "onnx":
-        return exportOnnx(model, info, o.out);
+        return exportOnnx(model, info, o.out, o.opset);
       case "torch": {
         if (existsSync(o.out) && statSync(o.out).isDirectory()) throw new CliError(`--out ${o.out} is a folder; --format torch writes one .pt file: give a file path`);
         const names = saveTorchStateDict(model, o.out);
@@ -51,7 +52,12 @@ export async function exportCommand(argv: string[]): Promise<number> {
   }
 }
 
-/** ONNX export is not written yet; this is where it plugs in. */
-function exportOnnx(_model: Layer, _info: ModelInfo, _out: string): number {
-  throw new CliError("--format onnx is not available yet; use --format torch (weights) or --format pytorch (code + weights) for now");
+function exportOnnx(model: Layer, info: ModelInfo, out: string, opsetText: string | undefined): number {
+  if (!info.inputShape) throw new CliError("the model does not record its input shape, which an ONNX file declares; re-save it with inputShape (stride train and stride import record it)");
+  const opset = opsetText === undefined ? 17 : Number(opsetText);
+  if (!Number.isInteger(opset)) throw new CliError(`--opset ${opsetText} is not valid; give a whole number from 13 to 17`);
+  saveOnnx(model, info.inputShape, out, { opset });
+  console.log(`wrote ${out}: ONNX opset ${opset}, input "input" [N, ${info.inputShape.join(", ")}], output "output"` +
+    (info.normalization ? `; feed it images normalised with mean [${info.normalization.mean.join(", ")}] and std [${info.normalization.std.join(", ")}]` : ""));
+  return 0;
 }
