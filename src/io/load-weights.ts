@@ -20,8 +20,10 @@ import { torchvisionNames, type TorchvisionNames } from "../models/zoo/torchvisi
 import { ModelFileError, toFloat32Tensor, type SafetensorsEntry } from "./safetensors.js";
 import { readWeightsFile } from "./weights-file.js";
 
+/** Which names a weights file uses: stride's, torchvision's, or whichever fits ("auto"). */
 export type WeightNames = "auto" | "stride" | "torchvision";
 
+/** Options of loadWeights. */
 export interface LoadWeightsOptions {
   /**
    * "stride": namedParams / namedBuffers names. "torchvision": torchvision's
@@ -35,6 +37,7 @@ export interface LoadWeightsOptions {
   strict?: boolean;
 }
 
+/** What loadWeights copied, and what did not match. */
 export interface LoadWeightsResult {
   /** The naming used ("auto" resolved). */
   names: "stride" | "torchvision";
