@@ -98,8 +98,8 @@ function sample(names: Iterable<string>, n = 4): string {
 /**
  * Copies weights into a model by name, shape-checked: parameters and
  * buffers (batch-norm running statistics). `source`: a Map of tensors
- * (F32, F16, BF16 or F64), or the path of a .safetensors file (.pt, .pth,
- * .bin: once the torch.save reader is merged).
+ * (F32, F16, BF16 or F64), or the path of a .safetensors or torch.save
+ * (.pt, .pth, .bin, .ckpt, .tar) file.
  *
  * torchvision's GoogLeNet weights expect `transform_input`: see
  * googlenetTransformInput.
