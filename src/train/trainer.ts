@@ -61,20 +61,27 @@ export interface Callback {
 
 /** Options of fit: the optimiser, schedule, data handling, callbacks, checkpoints and progress. */
 export interface FitOptions {
+  /** Passes over the training set (a whole number >= 1). */
   epochs: number;
+  /** Examples per mini-batch (default 64). */
   batchSize?: number;
   /** Default: SGD with momentum 0.9, lr 0.01. */
   optimizer?: Optimizer<any>;
   /** Stepped once per epoch; ReduceLROnPlateau gets the validation accuracy. */
   schedule?: Schedule;
+  /** "cross-entropy" (default) or "hinge". */
   loss?: LossName;
+  /** Evaluated after every epoch: valLoss, valAccuracy and valTop5 in the epoch log. */
   validation?: Dataset;
+  /** Applied to each training example of each batch (never to validation). */
   augment?: Augmentation;
+  /** Per-channel normalisation applied to every batch after augmentation, and saved with checkpoints. */
   normalize?: Normalization;
   /** Seeds the batch order and augmentation (default 0). */
   seed?: number;
   /** Clip the gradients' global L2 norm to this value before each step. */
   clipGradNorm?: number;
+  /** Called after every epoch (and batch): earlyStopping, saveBest, jsonLinesLogger or your own. */
   callbacks?: Callback[];
   /** "auto": a live bar on a terminal, a line per epoch otherwise. */
   progress?: ProgressMode;
