@@ -31,6 +31,7 @@ export { namedParams, namedBuffers, namedModules, findLayer, freeze, unfreeze } 
 export type { FreezeOptions } from "./models/named.js";
 
 // The zoo and the arithmetic of architectures.
+/** The model zoo: LeNet-5, AlexNet, ZFNet, VGG, GoogLeNet, ResNets, the all-convolutional net, AlphaGo's policy net, a text CNN and the torchvision variants. */
 export * as models from "./models/zoo/index.js";
 export { MaskedConv2d, PositionBias, AdaptiveAvgPool2d, ShortcutPad } from "./models/zoo/layers.js";
 export { summary } from "./models/summary.js";
@@ -83,3 +84,19 @@ export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js"
 // Stride models for PyTorch: state dicts under PyTorch's names, model.py / train.py generation.
 export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, generateModelPy, PytorchExportError, pytorchFiles, exportPytorch, saveTorchStateDict, trainingRecipe } from "./io/pytorch/index.js";
 export type { TrainingRecipe, AugmentationRecipe } from "./io/pytorch/index.js";
+
+// Types the exported API refers to (layer and function options), exported so they can be named
+// and so the API reference documents them (scripts/api-docs).
+export type { Conv2dOptions, Conv1dOptions, LocallyConnected2dOptions } from "./layers/conv.js";
+export type { MaxPool2dOptions, AvgPool2dOptions, LPPool2dOptions } from "./layers/pool.js";
+export type { BatchNormOptions, LocalResponseNormOptions } from "./layers/norm.js";
+export type { LinearOptions, EmbeddingOptions } from "./layers/dense.js";
+export type { MaskedConv2dOptions } from "./models/zoo/layers.js";
+export type { Pair, IntOrPair } from "./shape.js";
+export type { ClipOptions } from "./train/clip.js";
+export type { FullyConvOptions } from "./models/fully-conv.js";
+export type { TrainingMemory, InferenceMemory, OptimizerName } from "./models/memory.js";
+export type { ProgressMode } from "./train/progress.js";
+export type { ScheduledOptimizer } from "./train/schedules.js";
+export type { SafetensorsContents } from "./io/safetensors.js";
+export type { ExternalReader } from "./io/onnx/tensors.js";

@@ -15,6 +15,7 @@ export class Rng {
     this.seed(seed);
   }
 
+  /** Restarts the generator from a seed. */
   seed(seed: number): void {
     let z = seed >>> 0;
     for (let i = 0; i < 4; i++) {
@@ -47,6 +48,7 @@ export class Rng {
     return this.nextUint32() / 4294967296;
   }
 
+  /** A number uniform in [low, high). */
   uniform(low = 0, high = 1): number {
     return low + (high - low) * this.next();
   }
@@ -94,6 +96,7 @@ export class Rng {
     return [...this.s, this.spareNormal ?? NaN];
   }
 
+  /** Restores a state from getState(). */
   setState(state: (number | null)[]): void {
     if (!Array.isArray(state) || state.length !== 5) {
       throw new Error(`Rng.setState: expected 5 numbers from getState(), got ${JSON.stringify(state)}`);

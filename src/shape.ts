@@ -9,6 +9,7 @@
  */
 import { formatShape } from "./tensor.js";
 
+/** A shape that does not fit a layer: names the layer and shows the formula with its numbers. */
 export class ShapeError extends Error {
   readonly layer: string;
   readonly inputShape?: number[];
@@ -21,7 +22,9 @@ export class ShapeError extends Error {
   }
 }
 
+/** [height, width] (or [vertical, horizontal]). */
 export type Pair = [number, number];
+/** One number for both axes, or a Pair. */
 export type IntOrPair = number | Pair;
 
 /** How one axis of a sliding window is laid out. */
@@ -212,6 +215,7 @@ function samePadding(input: number, kernel: number, stride: number, dilation: nu
 // ---------------------------------------------------------------------------
 // Geometry objects handed to the backends: everything a kernel needs, resolved.
 
+/** The sizes of one convolution: batch, channels, input, kernel, stride, padding, dilation and output. */
 export interface Conv2dGeometry {
   batch: number;
   inChannels: number;
@@ -233,6 +237,7 @@ export interface Conv2dGeometry {
   outW: number;
 }
 
+/** The sizes of one pooling: batch, channels, input, window, stride, padding and output. */
 export interface Pool2dGeometry {
   batch: number;
   channels: number;

@@ -104,6 +104,7 @@ export class Tensor {
     this.shape = shape.slice();
   }
 
+  /** A tensor of zeros. */
   static zeros(shape: number[]): Tensor {
     return new Tensor(shape);
   }
@@ -117,10 +118,12 @@ export class Tensor {
     return new Tensor(shape, allocFloats(shapeSize(shape), false));
   }
 
+  /** A tensor of ones. */
   static ones(shape: number[]): Tensor {
     return Tensor.full(shape, 1);
   }
 
+  /** A tensor with every value set to `value`. */
   static full(shape: number[], value: number): Tensor {
     const t = new Tensor(shape);
     t.data.fill(value);
@@ -157,6 +160,7 @@ export class Tensor {
     return new Tensor(resolved, this.data);
   }
 
+  /** A copy with its own data. */
   clone(): Tensor {
     return new Tensor(this.shape, this.data.slice());
   }
@@ -166,14 +170,17 @@ export class Tensor {
     return this.data[flatIndex(this.shape, index)];
   }
 
+  /** Sets the value at an index, one number per axis. */
   set(value: number, ...index: number[]): void {
     this.data[flatIndex(this.shape, index)] = value;
   }
 
+  /** The values as a plain array, in row-major order. */
   toArray(): number[] {
     return Array.from(this.data);
   }
 
+  /** The shape and the first values, for logs. */
   toString(): string {
     return `Tensor[${this.shape.join("x")}]`;
   }

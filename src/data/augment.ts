@@ -12,6 +12,7 @@
 import { Rng } from "../random.js";
 import { Tensor, formatShape } from "../tensor.js";
 
+/** One image as augmentations see it: CHW values and their shape. */
 export interface Image {
   /** c * h * w values, CHW. */
   data: Float32Array;
@@ -62,6 +63,7 @@ export function crop(img: Image, top: number, left: number, outH: number, outW: 
   return { data: out, shape: [c, outH, outW] };
 }
 
+/** Options of randomCrop. */
 export interface RandomCropOptions {
   size: Size;
   /** Zero padding added on every side before cropping (CIFAR: 4 with size 32). Default 0. */
@@ -135,6 +137,7 @@ export function randomTranslate(options: { maxShift: number | [number, number]; 
   };
 }
 
+/** Random changes of colour for colorJitter; each factor is drawn per image. */
 export interface ColorJitterOptions {
   /** Brightness factor uniform in [max(0, 1 - b), 1 + b]. Default 0 (off). */
   brightness?: number;
@@ -160,12 +163,14 @@ function greyPlane(img: Image): Float32Array {
   return out;
 }
 
+/** Multiplies every value by `factor` (clamped to [0, 1]), as torchvision's adjust_brightness. */
 export function adjustBrightness(img: Image, factor: number): Image {
   const out = img.data.slice();
   for (let i = 0; i < out.length; i++) out[i] = clamp01(out[i] * factor);
   return { data: out, shape: [...img.shape] };
 }
 
+/** Blends the image with its mean grey level: 0 gives flat grey, 1 the image, above 1 more contrast. */
 export function adjustContrast(img: Image, factor: number): Image {
   const grey = greyPlane(img);
   let mean = 0;

@@ -9,12 +9,14 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDataset, type Dataset } from "./dataset.js";
 
+/** CIFAR-10's class names in label order. */
 export const CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 const SIDE = 32;
 const PIXELS = 3 * SIDE * SIDE;
 const RECORD = 1 + PIXELS;
 
+/** A CIFAR batch file that is not what the binary format says (size, labels); names the file. */
 export class CifarFormatError extends Error {
   constructor(readonly path: string, message: string) {
     super(`${path}: ${message}`);
@@ -93,6 +95,7 @@ export function loadCifar10Files(paths: string[], options: { classes?: string[];
   return createDataset({ name: options.name ?? paths.join(", "), images, labels, shape: [3, SIDE, SIDE], classes });
 }
 
+/** Where loadCifar10 reads from, and which split. */
 export interface CifarOptions {
   /** The cifar-10-batches-bin folder. */
   dir: string;

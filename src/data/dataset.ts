@@ -8,6 +8,7 @@
 import { Rng } from "../random.js";
 import { Tensor } from "../tensor.js";
 
+/** Labelled images in memory: what every loader returns and fit, evaluate and DataLoader take. */
 export interface Dataset {
   name: string;
   /** n * c * h * w values, example after example, each CHW. */
@@ -20,6 +21,7 @@ export interface Dataset {
   length: number;
 }
 
+/** The parts createDataset checks and assembles into a Dataset. */
 export interface DatasetParts {
   name: string;
   images: Float32Array;
@@ -97,6 +99,7 @@ export function classCounts(ds: Dataset): number[] {
   return counts;
 }
 
+/** Options of splitDataset. */
 export interface SplitOptions {
   /**
    * Stratified (default): every class is split in the same proportion, so
@@ -105,6 +108,7 @@ export interface SplitOptions {
   stratify?: boolean;
 }
 
+/** Two disjoint parts of a dataset, and which examples went where. */
 export interface Split {
   train: Dataset;
   test: Dataset;

@@ -23,8 +23,10 @@ const IDX_TYPES = {
   0x0e: { name: "float64", size: 8 },
 } as const;
 
+/** The element types an IDX file can hold. */
 export type IdxDtype = (typeof IDX_TYPES)[keyof typeof IDX_TYPES]["name"];
 
+/** The contents of an IDX file: element type, dimensions and values. */
 export interface IdxArray {
   dtype: IdxDtype;
   dims: number[];
@@ -32,6 +34,7 @@ export interface IdxArray {
   data: Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 }
 
+/** An IDX file that does not follow the format (magic number, sizes); names the file. */
 export class IdxFormatError extends Error {
   constructor(readonly path: string, message: string) {
     super(`${path}: ${message}`);
@@ -144,6 +147,7 @@ export function encodeIdxUbyte(dims: number[], data: Uint8Array, options: { gzip
   return options.gzip ? gzipSync(out) : out;
 }
 
+/** Options of loadIdxDataset. */
 export interface IdxDatasetOptions {
   /** Class names; labels must be below their count. Default: the digits "0".."9". */
   classes?: string[];
@@ -192,6 +196,7 @@ export function loadIdxDataset(imagesPath: string, labelsPath: string, options: 
   return createDataset({ name: options.name ?? imagesPath, images: pixels, labels: labelData, shape: [1, h, w], classes });
 }
 
+/** Fashion-MNIST's class names in label order. */
 export const FASHION_MNIST_CLASSES = [
   "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ];
@@ -199,6 +204,7 @@ export const FASHION_MNIST_CLASSES = [
 /** Where Debian's dataset-fashion-mnist package installs the files. */
 export const FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
 
+/** Which split of an IDX dataset to load, and from which folder. */
 export interface IdxSplitOptions {
   split?: "train" | "test";
   /** The folder holding train-images-idx3-ubyte[.gz] and friends. */

@@ -13,6 +13,7 @@ import jpeg from "jpeg-js";
 import { Tensor } from "../tensor.js";
 import { createDataset, type Dataset } from "./dataset.js";
 
+/** A decoded PNG or JPEG: RGBA bytes, row by row. */
 export interface DecodedImage {
   width: number;
   height: number;
@@ -20,6 +21,7 @@ export interface DecodedImage {
   rgba: Uint8Array;
 }
 
+/** An image file that cannot be read or decoded; names the file. */
 export class ImageReadError extends Error {
   constructor(readonly path: string, message: string) {
     super(`${path}: ${message}`);
@@ -48,8 +50,10 @@ export function decodeImage(bytes: Uint8Array, source = "<image bytes>"): Decode
   throw new ImageReadError(source, "is neither a PNG nor a JPEG (its first bytes match neither signature)");
 }
 
+/** Grey (1) or RGB (3) images. */
 export type Channels = 1 | 3;
 
+/** How an image becomes a network input: size, channels and how it is fitted. */
 export interface ImageOptions {
   /** Output size: a number for square, or [height, width]. Default: the image's own size. */
   size?: number | [number, number];
@@ -195,6 +199,7 @@ export function loadImage(path: string, options: ImageOptions = {}): Tensor {
   return x;
 }
 
+/** Options of loadImageFolder. */
 export interface ImageFolderOptions extends ImageOptions {
   /** Every image is resized to this size (required: a dataset's examples share one shape). */
   size: number | [number, number];
@@ -205,6 +210,7 @@ export interface ImageFolderOptions extends ImageOptions {
   name?: string;
 }
 
+/** A dataset read from a folder of class folders, with the file behind each example. */
 export interface ImageFolderDataset extends Dataset {
   /** The file of each example, in dataset order. */
   files: string[];

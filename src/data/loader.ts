@@ -14,6 +14,7 @@ import { exampleSize, type Dataset } from "./dataset.js";
 import type { Augmentation, Image } from "./augment.js";
 import { checkNormalization, normalizeTensor, type Normalization } from "./normalize.js";
 
+/** One mini-batch from a DataLoader. */
 export interface Batch {
   /** [B, C, H, W]; augmented and normalised if the loader does so. */
   x: Tensor;
@@ -22,6 +23,7 @@ export interface Batch {
   indices: Int32Array;
 }
 
+/** Options of a DataLoader. */
 export interface DataLoaderOptions {
   batchSize?: number;
   /** A new seeded order every epoch (default false: dataset order). */
@@ -48,6 +50,7 @@ export interface DataLoaderState {
   rng: (number | null)[];
 }
 
+/** Iterates over a dataset in mini-batches (shuffled, augmented and normalised if asked), one epoch per iteration. */
 export class DataLoader implements Iterable<Batch> {
   readonly dataset: Dataset;
   readonly batchSize: number;
@@ -124,6 +127,7 @@ export class DataLoader implements Iterable<Batch> {
     this.finishEpoch();
   }
 
+  /** Where the loader is (its generator and epoch), for checkpoints; setState restores it. */
   getState(): DataLoaderState {
     const json = (rng: number[]) => rng.map((v) => (Number.isNaN(v) ? null : v));
     if (this.epochDone()) return { epoch: this.completed + 1, batch: 0, rng: json(this.rng.getState()) };

@@ -9,6 +9,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { createDataset, splitDataset, type Dataset, type Split, type SplitOptions } from "./dataset.js";
 
+/** The digits' class names, "0" to "9". */
 export const MNIST_CLASSES = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 const SIDE = 28;
@@ -80,6 +81,7 @@ export function loadMnistDigits(): Dataset {
   });
 }
 
+/** Options of mnistDigitsSplit. */
 export interface MnistSplitOptions extends SplitOptions {
   /** The share held out for testing (default 0.2), or a whole number of examples. */
   testFraction?: number;

@@ -6,6 +6,7 @@
 import { Tensor, formatShape } from "../tensor.js";
 import type { Dataset } from "./dataset.js";
 
+/** Per-channel mean and standard deviation: inputs become (x - mean) / std. */
 export interface Normalization {
   mean: number[];
   std: number[];

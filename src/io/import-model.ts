@@ -28,6 +28,7 @@ import { decodeOnnxModel } from "./onnx/decode.js";
 import { buildGraph } from "./onnx/builder.js";
 import type { ExternalReader } from "./onnx/tensors.js";
 
+/** Options of importModelBytes. */
 export interface ImportModelOptions {
   /**
    * One example's [C, H, W] for a state dict, which does not record it.
@@ -53,8 +54,10 @@ export interface ImportModelOptions {
   readExternal?: ExternalReader;
 }
 
+/** The kind of file importModelBytes read. */
 export type ImportedFormat = "torch" | "safetensors" | "onnx";
 
+/** What importModelBytes returns: the model, what is known about its inputs and outputs, and where it came from. */
 export interface ImportedModel {
   model: Layer;
   /** inputShape, classes (ImageNet's names for 1,000 outputs), normalization (ImageNet's for 3-channel inputs), extra. */

@@ -20,8 +20,10 @@ import { torchvisionNames, type TorchvisionNames } from "../models/zoo/torchvisi
 import { ModelFileError, toFloat32Tensor, type SafetensorsEntry } from "./safetensors.js";
 import { readWeightsFile } from "./weights-file.js";
 
+/** Which names a weights file uses: stride's, torchvision's, or whichever fits ("auto"). */
 export type WeightNames = "auto" | "stride" | "torchvision";
 
+/** Options of loadWeights. */
 export interface LoadWeightsOptions {
   /**
    * "stride": namedParams / namedBuffers names. "torchvision": torchvision's
@@ -35,6 +37,7 @@ export interface LoadWeightsOptions {
   strict?: boolean;
 }
 
+/** What loadWeights copied, and what did not match. */
 export interface LoadWeightsResult {
   /** The naming used ("auto" resolved). */
   names: "stride" | "torchvision";
@@ -95,8 +98,8 @@ function sample(names: Iterable<string>, n = 4): string {
 /**
  * Copies weights into a model by name, shape-checked: parameters and
  * buffers (batch-norm running statistics). `source`: a Map of tensors
- * (F32, F16, BF16 or F64), or the path of a .safetensors file (.pt, .pth,
- * .bin: once the torch.save reader is merged).
+ * (F32, F16, BF16 or F64), or the path of a .safetensors or torch.save
+ * (.pt, .pth, .bin, .ckpt, .tar) file.
  *
  * torchvision's GoogLeNet weights expect `transform_input`: see
  * googlenetTransformInput.

@@ -21,6 +21,7 @@ import { ModelFileError, decodeSafetensors, encodeSafetensors, toFloat32Tensor, 
 
 export { ModelFileError };
 
+/** A model to save or load: any layer, usually a Sequential or Graph. */
 export type Model = Layer;
 
 export const MODEL_JSON = "model.json";
@@ -52,6 +53,7 @@ export interface EncodedModel {
   weights: Uint8Array;
 }
 
+/** The two files of a saved model (model.json and the safetensors weights) in memory, for the browser or any storage. */
 export function encodeModel(model: Model, info: ModelInfo = {}): EncodedModel {
   const tensors = new Map<string, Tensor>();
   for (const [name, p] of namedParams(model)) tensors.set(name, p.value);
@@ -139,6 +141,7 @@ export function loadModel(path: string): Model {
   return loadModelWithInfo(path).model;
 }
 
+/** Loads a model folder written by saveModel, with its ModelInfo (classes, input shape, normalisation). */
 export function loadModelWithInfo(path: string): { model: Model; info: ModelInfo } {
   const dir = path.endsWith(MODEL_JSON) ? path.slice(0, -MODEL_JSON.length) || "." : path;
   if (!existsSync(dir)) throw new ModelFileError(dir, "does not exist; give the folder saveModel (or stride train --out) wrote");

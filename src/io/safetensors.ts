@@ -36,6 +36,7 @@ export const DTYPES = {
   BOOL: 1, U8: 1, I8: 1, U16: 2, I16: 2, F16: 2, BF16: 2, U32: 4, I32: 4, F32: 4, U64: 8, I64: 8, F64: 8,
 } as const;
 
+/** The element types of a safetensors or torch.save tensor. */
 export type Dtype = keyof typeof DTYPES;
 
 /** The typed array each dtype is held in (F16 and BF16: their raw 16-bit patterns). */
@@ -52,8 +53,10 @@ export interface TypedTensor<D extends Dtype = Dtype> {
   data: DtypeArrays[D];
 }
 
+/** A tensor read from a weights file: a float32 Tensor, or the raw values of another dtype. */
 export type SafetensorsEntry = Tensor | TypedTensor;
 
+/** A decoded safetensors file: its tensors by name and its metadata. */
 export interface SafetensorsContents {
   /** In the header's order. F32 entries are Tensors; every other dtype a TypedTensor. */
   tensors: Map<string, SafetensorsEntry>;

@@ -18,6 +18,7 @@ import type { ScopedAllocator } from "../tensor.js";
 
 export type { Conv2dGeometry, Pool2dGeometry };
 
+/** Transposition and accumulation of Backend.matmul. */
 export interface MatmulOptions {
   /** Use A transposed: A is stored K x M. */
   transA?: boolean;
@@ -35,6 +36,7 @@ export interface StepArena extends ScopedAllocator {
   isResident(a: Float32Array | Int32Array): boolean;
 }
 
+/** The compute kernels every layer calls. "js" and "wasm" implement it; registerBackend adds another. */
 export interface Backend {
   readonly name: string;
 

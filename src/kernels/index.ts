@@ -41,6 +41,7 @@ export function defaultBackendName(): string {
   return factories.has("wasm") ? "wasm" : "js";
 }
 
+/** The backend in use (the default is wasm where WebAssembly SIMD is available, else js). */
 export function getBackend(): Backend {
   if (currentName === null) {
     try {
@@ -60,6 +61,7 @@ export function setBackend(name: string): Backend {
   return b;
 }
 
+/** The names setBackend accepts. */
 export function listBackends(): string[] {
   return [...factories.keys()];
 }

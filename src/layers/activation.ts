@@ -12,10 +12,12 @@ import { Layer, type ForwardContext, type ShapeInfo } from "./layer.js";
 abstract class ElementwiseLayer extends Layer {
   protected saved: Tensor | null = null;
 
+  /** The output has the input's shape. */
   shapeInfo(inputShape: number[]): ShapeInfo {
     return { shape: inputShape.slice(), notes: [] };
   }
 
+  /** The options that rebuild this layer (saved in the topology JSON). */
   config(): Record<string, unknown> {
     return {};
   }
@@ -44,6 +46,7 @@ abstract class ElementwiseLayer extends Layer {
   }
 }
 
+/** max(0, x). */
 export class ReLU extends ElementwiseLayer {
   readonly type: string = "ReLU";
   constructor(opts: { name?: string } = {}) {
@@ -58,6 +61,7 @@ export class ReLU extends ElementwiseLayer {
   }
 }
 
+/** max(x, negativeSlope * x). */
 export class LeakyReLU extends ElementwiseLayer {
   readonly type: string = "LeakyReLU";
   readonly negativeSlope: number;
@@ -82,6 +86,7 @@ export class LeakyReLU extends ElementwiseLayer {
   }
 }
 
+/** Exponential linear unit: x for x > 0, alpha (e^x - 1) otherwise. */
 export class ELU extends ElementwiseLayer {
   readonly type: string = "ELU";
   readonly alpha: number;
@@ -110,6 +115,7 @@ export class ELU extends ElementwiseLayer {
   }
 }
 
+/** The hyperbolic tangent. */
 export class Tanh extends ElementwiseLayer {
   readonly type: string = "Tanh";
   constructor(opts: { name?: string } = {}) {
@@ -124,6 +130,7 @@ export class Tanh extends ElementwiseLayer {
   }
 }
 
+/** 1 / (1 + e^-x). */
 export class Sigmoid extends ElementwiseLayer {
   readonly type: string = "Sigmoid";
   constructor(opts: { name?: string } = {}) {

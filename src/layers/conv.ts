@@ -15,6 +15,7 @@ import { checkInit, initBias, initWeight, type InitName } from "./init.js";
 import { Rng } from "../random.js";
 import { allocFloats } from "../tensor.js";
 
+/** Options of Conv2d, as PyTorch's: channels, kernel, stride, padding (numbers, pairs, per-side or "same"), dilation, groups, bias and initialisation. */
 export interface Conv2dOptions {
   inChannels: number;
   outChannels: number;
@@ -221,6 +222,7 @@ function accumulateConvGrads(x: Tensor, dy: Tensor, g: Conv2dGeometry, weight: P
 
 // ---------------------------------------------------------------------------
 
+/** Options of Conv1d: channels, kernel width, stride, padding, dilation and bias. */
 export interface Conv1dOptions {
   inChannels: number;
   outChannels: number;
@@ -368,6 +370,7 @@ function relabel(e: unknown, inputShape: readonly number[]): unknown {
 
 // ---------------------------------------------------------------------------
 
+/** Options of LocallyConnected2d: a convolution's geometry, with separate weights at every output position. */
 export interface LocallyConnected2dOptions {
   inChannels: number;
   outChannels: number;

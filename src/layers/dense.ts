@@ -9,6 +9,7 @@ import { Layer, makeParam, unrequestedGradient, type ForwardContext, type Param,
 import { checkInit, initBias, initWeight, type InitName } from "./init.js";
 import { Rng, globalRng } from "../random.js";
 
+/** Options of Linear: feature counts, bias and initialisation. */
 export interface LinearOptions {
   inFeatures: number;
   outFeatures: number;
@@ -115,6 +116,7 @@ export class Linear extends Layer {
   }
 }
 
+/** Options of Embedding: vocabulary size and vector size. */
 export interface EmbeddingOptions {
   numEmbeddings: number;
   embeddingDim: number;

@@ -16,6 +16,7 @@ import { Tensor } from "../tensor.js";
 import { Rng, globalRng } from "../random.js";
 import { ShapeError } from "../shape.js";
 
+/** Weight initialisations: He (Kaiming) and Xavier (Glorot) variants, PyTorch's default, or zeros. */
 export type InitName = "he" | "he-uniform" | "he-fan-out" | "xavier" | "xavier-normal" | "pytorch" | "zeros";
 
 export const INIT_NAMES: InitName[] = ["he", "he-uniform", "he-fan-out", "xavier", "xavier-normal", "pytorch", "zeros"];
@@ -28,6 +29,7 @@ export function checkInit(layer: string, init: unknown): InitName {
   return init as InitName;
 }
 
+/** Fills a weight tensor in place with the named initialisation, given its fan-in and fan-out. */
 export function initWeight(t: Tensor, init: InitName, fanIn: number, fanOut: number, rng: Rng = globalRng): void {
   const d = t.data;
   switch (init) {
@@ -55,6 +57,7 @@ export function initWeight(t: Tensor, init: InitName, fanIn: number, fanOut: num
   }
 }
 
+/** Fills a bias in place as the named initialisation does (zeros, or PyTorch's uniform in ±1/sqrt(fanIn)). */
 export function initBias(t: Tensor, init: InitName, fanIn: number, rng: Rng = globalRng): void {
   if (init === "pytorch") fillUniform(t.data, 1 / Math.sqrt(fanIn), rng);
   else t.data.fill(0);

@@ -9,6 +9,7 @@ import { Tensor, formatShape, isFloat64Mode, withScopedAllocator } from "../tens
 import { getBackend } from "../kernels/index.js";
 import { ShapeError } from "../shape.js";
 
+/** A trained tensor of a layer (a weight or a bias) and its gradient, which backward() accumulates into. */
 export interface Param {
   name: string;
   value: Tensor;
@@ -17,11 +18,13 @@ export interface Param {
   trainable: boolean;
 }
 
+/** A tensor a layer saves but does not train, e.g. batch-norm running statistics. */
 export interface Buffer {
   name: string;
   value: Tensor;
 }
 
+/** How a forward pass runs: training or inference, and whether a backward pass will follow. */
 export interface ForwardContext {
   /** Training mode: dropout drops, batch-norm uses and updates batch statistics. Default false. */
   training?: boolean;
@@ -52,6 +55,7 @@ export interface ForwardContext {
   foldAffine?: { scale: Float32Array; shift: Float32Array };
 }
 
+/** Options of the shape computations (outputShape, shapeInfo, summary). */
 export interface ShapeOptions {
   /** Refuse inexact fits of a sliding window instead of flooring. */
   strict?: boolean;
@@ -112,6 +116,7 @@ export abstract class Module {
     return this.type.toLowerCase();
   }
 
+  /** The layer's trained tensors (for containers, every nested layer's), in model order. */
   params(): Param[] {
     return [];
   }
@@ -156,6 +161,7 @@ export abstract class Module {
  * statistics, is created in the constructor, or copied (`data.slice()`).
  */
 export abstract class Layer extends Module {
+  /** The output for a batch x (inference mode unless ctx.training); keeps what backward needs unless ctx.noGrad. */
   abstract forward(x: Tensor, ctx?: ForwardContext): Tensor;
   /** The gradient w.r.t. the input of the last forward; adds parameter gradients into each Param.grad. */
   abstract backward(dy: Tensor): Tensor;
@@ -165,6 +171,7 @@ export abstract class Layer extends Module {
     return this.shapeInfo(inputShape, opts).shape;
   }
 
+  /** The output shape and the summary's notes for an input shape, without any data. Throws ShapeError. */
   abstract shapeInfo(inputShape: number[], opts?: ShapeOptions): ShapeInfo;
 
   /** Multiply-accumulates of one forward pass over the whole given input shape. */
@@ -184,12 +191,17 @@ export abstract class Layer extends Module {
 
 /** Layers with several inputs (Concat, Add). */
 export abstract class MergeLayer extends Module {
+  /** The output for the batches of each input, in the order the graph node lists them. */
   abstract forward(xs: Tensor[], ctx?: ForwardContext): Tensor;
+  /** The gradient w.r.t. each input of the last forward. */
   abstract backward(dy: Tensor): Tensor[];
+  /** The output shape for the inputs' shapes, computed without any data. Throws ShapeError. */
   outputShape(inputShapes: number[][], opts?: ShapeOptions): number[] {
     return this.shapeInfo(inputShapes, opts).shape;
   }
+  /** The output shape and the summary's notes for the inputs' shapes. Throws ShapeError. */
   abstract shapeInfo(inputShapes: number[][], opts?: ShapeOptions): ShapeInfo;
+  /** Multiply-accumulates of one forward pass (0 unless the merge computes, as Add does). */
   macs(_inputShapes: number[][]): number {
     return 0;
   }

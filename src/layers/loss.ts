@@ -8,6 +8,7 @@
  */
 import { Tensor, formatShape } from "../tensor.js";
 
+/** A loss value and its gradient w.r.t. the scores, to pass to the model's backward. */
 export interface LossResult {
   loss: number;
   grad: Tensor;
@@ -32,6 +33,7 @@ function checkClassification(fn: string, logits: Tensor, labels: ArrayLike<numbe
   return [n, c];
 }
 
+/** Softmax followed by cross-entropy, averaged over the batch, and its gradient (as PyTorch's CrossEntropyLoss). */
 export function softmaxCrossEntropy(logits: Tensor, labels: Int32Array | number[]): LossResult {
   const [n, c] = checkClassification("softmaxCrossEntropy", logits, labels);
   const grad = new Tensor(logits.shape);
@@ -51,6 +53,7 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Int32Array | number[
   return { loss: total / n, grad };
 }
 
+/** The multi-class SVM loss (Weston-Watkins), averaged over the batch, and its gradient. */
 export function multiClassHinge(logits: Tensor, labels: Int32Array | number[], margin = 1): LossResult {
   const [n, c] = checkClassification("multiClassHinge", logits, labels);
   if (typeof margin !== "number" || !Number.isFinite(margin)) {

@@ -9,6 +9,7 @@ import { getBackend } from "../kernels/index.js";
 import { Layer, makeParam, expectRank, type Buffer, type ForwardContext, type Param, type ShapeInfo } from "./layer.js";
 import { allocFloats } from "../tensor.js";
 
+/** Options of BatchNorm1d and BatchNorm2d, as PyTorch's. */
 export interface BatchNormOptions {
   numFeatures: number;
   eps?: number;
@@ -211,6 +212,7 @@ export class BatchNorm1d extends BatchNormBase {
   }
 }
 
+/** Options of LocalResponseNorm (AlexNet's), as PyTorch's. */
 export interface LocalResponseNormOptions {
   size: number;
   alpha?: number;

@@ -54,6 +54,7 @@ abstract class Pool2dBase extends Layer {
     return "pool";
   }
 
+  /** The window arithmetic for an input shape; throws ShapeError if the window does not fit. */
   geometry(inputShape: readonly number[], opts?: ShapeOptions): { geom: Pool2dGeometry; notes: string[] } {
     expectRank(this, inputShape, [3, 4], "[N, C, H, W] (or [C, H, W])");
     const s = inputShape.length === 3 ? [1, ...inputShape] : inputShape;
@@ -101,11 +102,13 @@ abstract class Pool2dBase extends Layer {
     return this.unbatched ? s.slice(1) : s;
   }
 
+  /** Drops whatever was kept for the backward pass. */
   override release(): void {
     this.geom = null;
   }
 }
 
+/** Options of MaxPool2d, as PyTorch's. */
 export interface MaxPool2dOptions extends PoolSettings {
   dilation?: IntOrPair;
 }
@@ -145,10 +148,12 @@ export class MaxPool2d extends Pool2dBase {
   }
 }
 
+/** Options of AvgPool2d, as PyTorch's. */
 export interface AvgPool2dOptions extends PoolSettings {
   countIncludePad?: boolean;
 }
 
+/** Average pooling over square or rectangular windows, as PyTorch's AvgPool2d. */
 export class AvgPool2d extends Pool2dBase {
   readonly type: string = "AvgPool2d";
   readonly countIncludePad: boolean;
@@ -178,6 +183,7 @@ export class AvgPool2d extends Pool2dBase {
   }
 }
 
+/** Options of LPPool2d (power-average pooling; p = 2 is L2 pooling). */
 export interface LPPool2dOptions {
   normType?: number;
   kernelSize: IntOrPair;
@@ -254,6 +260,7 @@ export class LPPool2d extends Pool2dBase {
     return this.unbatched ? dx.reshape(dx.shape.slice(1)) : dx;
   }
 
+  /** Drops whatever was kept for the backward pass. */
   override release(): void {
     super.release();
     this.x = this.y = null;
@@ -308,6 +315,7 @@ export class GlobalAvgPool2d extends Layer {
     return dx;
   }
 
+  /** Drops whatever was kept for the backward pass. */
   override release(): void {
     this.inShape = null;
   }
@@ -375,6 +383,7 @@ export class GlobalMaxPool1d extends Layer {
     return dx;
   }
 
+  /** Drops whatever was kept for the backward pass. */
   override release(): void {
     this.x = this.y = null;
   }

@@ -22,6 +22,7 @@ import { AdaptiveAvgPool2d } from "./zoo/layers.js";
 /** Layers that work the same on [N, C] and on [N, C, H, W] (per position over the channels). */
 const POINTWISE = new Set(["ReLU", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Dropout", "Softmax"]);
 
+/** Options of toFullyConvolutional. */
 export interface FullyConvOptions {
   /**
    * One example's input shape at the size the model was built for. Needed
@@ -44,6 +45,7 @@ function channelsOf(l: Layer): number | undefined {
   return undefined;
 }
 
+/** Turns the Linear layers after the last convolution into equivalent convolutions, so the net slides over larger images. */
 export function toFullyConvolutional(model: Module, options: FullyConvOptions = {}): Sequential {
   if (!(model instanceof Layer)) throw new Error(`toFullyConvolutional: expects a single-input model (a Sequential), got ${String(model)}`);
   const all = leaves(model);

@@ -20,12 +20,14 @@ import { inStepScope } from "./step-memory.js";
 import { planFusion } from "./fusion.js";
 import { getBackend } from "../kernels/index.js";
 
+/** A node of a Graph: its layer and the names of the nodes (or the graph input) it reads. */
 export interface GraphNode {
   name: string;
   layer: Layer | MergeLayer;
   inputs: string[];
 }
 
+/** Options of a Graph: its name, nodes and output. */
 export interface GraphOptions {
   name?: string;
   /** The name of the graph's input (default "input"). */
@@ -99,6 +101,7 @@ export class Graph extends Layer {
     return this.outputName ?? this.nodes[this.nodes.length - 1].name;
   }
 
+  /** The node of that name, if any. */
   node(name: string): GraphNode | undefined {
     return this.byName.get(name);
   }

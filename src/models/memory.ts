@@ -24,6 +24,7 @@ import { shapeSize } from "../tensor.js";
 import { Module } from "../layers/layer.js";
 import { batchedShape, bytesPerValue, flattenModel, humanBytes, uniqueParams, withCommas, type Dtype, type FlatModel } from "./summary.js";
 
+/** Optimisers by how much state they keep per parameter (SGD none, momentum one, Adam two, ...). */
 export type OptimizerName = "sgd" | "momentum" | "nesterov" | "adam" | "adamw" | "rmsprop" | "adagrad";
 
 /** Copies of the parameters each optimiser keeps besides the parameters and their gradients. */
@@ -31,6 +32,7 @@ export const OPTIMIZER_STATE: Record<OptimizerName, number> = {
   sgd: 0, momentum: 1, nesterov: 1, rmsprop: 1, adagrad: 1, adam: 2, adamw: 2,
 };
 
+/** Options of estimateMemory. */
 export interface MemoryOptions {
   batchSize?: number;
   optimizer?: OptimizerName;
@@ -39,6 +41,7 @@ export interface MemoryOptions {
   batched?: boolean;
 }
 
+/** Bytes needed to train, by kind. */
 export interface TrainingMemory {
   input: number;
   activations: number;
@@ -51,6 +54,7 @@ export interface TrainingMemory {
   total: number;
 }
 
+/** Bytes needed to run inference, by kind. */
 export interface InferenceMemory {
   input: number;
   /** The largest set of activations alive at one time. */
@@ -60,6 +64,7 @@ export interface InferenceMemory {
   total: number;
 }
 
+/** What estimateMemory returns: bytes for training and inference, by kind. */
 export interface MemoryEstimate {
   batchSize: number;
   optimizer: OptimizerName;
@@ -79,6 +84,7 @@ export interface MemoryEstimate {
   inferenceFixedBytes: number;
   /** The totals in human units: "1.23 GB (1.15 GiB)". */
   human: { training: string; inference: string };
+  /** A printable report. */
   toString(): string;
 }
 
@@ -128,6 +134,7 @@ function inferencePeak(flat: FlatModel): number {
   return peak;
 }
 
+/** The memory a model needs to train (activations kept for backward, gradients, optimizer state) and to run, as the notes compute it. */
 export function estimateMemory(model: Module, inputShape: number[], options: MemoryOptions = {}): MemoryEstimate {
   const batchSize = options.batchSize ?? 1;
   if (!Number.isInteger(batchSize) || batchSize < 1) {

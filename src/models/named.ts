@@ -24,6 +24,7 @@ export function namedParams(root: Module): [string, Param][] {
   );
 }
 
+/** Every buffer of a model under its dotted path ("layer1.0.bn1.runningMean"), in model order. */
 export function namedBuffers(root: Module): [string, Buffer][] {
   return namedModules(root).flatMap(([path, m]) =>
     m.children().length ? [] : m.buffers().map((b) => [path ? `${path}.${b.name}` : b.name, b] as [string, Buffer]),
@@ -45,6 +46,7 @@ export function findLayer(root: Module, name: string): Module {
   );
 }
 
+/** Which layers freeze stops training, and what frozen batch norms do. */
 export interface FreezeOptions {
   /** The layers to freeze, by dotted path or unique name. */
   layers?: string[];

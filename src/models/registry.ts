@@ -16,6 +16,7 @@ import { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Tra
 import { Sequential } from "./sequential.js";
 import { Graph } from "./graph.js";
 
+/** A layer as JSON: its type, name and options, and for containers their children (the topology of model.json). */
 export interface LayerSpec {
   type: string;
   name: string;
@@ -68,6 +69,7 @@ export function registerLayer(type: string, factory: Factory): void {
   factories.set(type, factory);
 }
 
+/** A model's topology as JSON-ready data; fromSpec rebuilds it. */
 export function toSpec(m: Module): LayerSpec {
   const spec: LayerSpec = { type: m.type, name: m.name, config: m.config() };
   if (m instanceof Sequential) spec.layers = m.layers.map(toSpec);

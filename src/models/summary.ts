@@ -108,6 +108,7 @@ export function uniqueParams(model: Module): Param[] {
 
 // ---------------------------------------------------------------------------
 
+/** One layer's line of a summary. */
 export interface SummaryRow {
   name: string;
   /** The layer's type; folded layers are appended: "Conv2d+ReLU". */
@@ -132,6 +133,7 @@ export interface SummaryRow {
   weightsFormula: string;
 }
 
+/** Options of summary. */
 export interface SummaryOptions {
   /** Refuse inexact fits (throws ShapeError on the first one). */
   strict?: boolean;
@@ -143,6 +145,7 @@ export interface SummaryOptions {
   dtype?: Dtype;
 }
 
+/** What summary returns: one row per layer and the totals. */
 export interface ModelSummary {
   rows: SummaryRow[];
   totalParams: number;
@@ -163,11 +166,13 @@ export interface ModelSummary {
   inputShape: number[];
   /** One example's output shape (a folded Flatten changes it after its row). */
   outputShape: number[];
+  /** The table as text, as `stride summary` prints it. */
   toString(): string;
 }
 
 const FOLDABLE = new Set(["ReLU", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Dropout", "Flatten"]);
 
+/** Each layer's output volume, parameters, weights, memory and multiply-accumulates for an input shape, as the CS231n notes tabulate them. */
 export function summary(model: Module, inputShape: number[], options: SummaryOptions = {}): ModelSummary {
   if (!(model instanceof Module)) throw new Error(`summary: the first argument must be a model or layer, got ${String(model)}`);
   const dtype = options.dtype ?? "float32";

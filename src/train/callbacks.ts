@@ -8,6 +8,7 @@ import type { Layer } from "../layers/layer.js";
 import { saveModel, type ModelInfo } from "../io/model-file.js";
 import type { Callback, EpochLog, History } from "./trainer.js";
 
+/** The epoch-log value a callback watches. */
 export type Monitor = "valAccuracy" | "valLoss" | "trainAccuracy" | "trainLoss";
 
 /** Higher is better for accuracies, lower for losses. */

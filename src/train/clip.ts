@@ -5,6 +5,7 @@
  */
 import type { Param } from "../layers/layer.js";
 
+/** Options of gradient clipping. */
 export interface ClipOptions {
   /** Throw when the total norm is NaN or infinite instead of scaling by it (PyTorch's default: false). */
   errorIfNonfinite?: boolean;

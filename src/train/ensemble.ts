@@ -15,6 +15,7 @@ import { normalizeTensor, type Normalization } from "../data/normalize.js";
 import { ClassificationMeter, topK } from "./metrics.js";
 import { softmax, checkModelFits, type EvaluateResult, type Prediction } from "./trainer.js";
 
+/** A model of an ensemble, optionally with its own input normalisation and a weight for averaging. */
 export type EnsembleMember = Layer | { model: Layer; normalize?: Normalization; weight?: number };
 
 interface Member {
@@ -90,6 +91,7 @@ export function predictEnsemble(models: EnsembleMember[], x: Tensor, opts: { cla
   return out;
 }
 
+/** evaluateEnsemble's result: the ensemble's metrics and each member's accuracy. */
 export interface EnsembleEvaluation extends EvaluateResult {
   /** Each member's own accuracy on the same examples, in order. */
   memberAccuracies: number[];

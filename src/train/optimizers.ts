@@ -36,6 +36,7 @@ export interface OptimizerState {
   tensors: Map<string, Tensor>;
 }
 
+/** The JSON part of an optimizer's saved state: its type, groups and step counts. */
 export interface OptimizerMeta {
   type: string;
   /** Options of each group and the global indices of its parameters. */

@@ -6,6 +6,7 @@
 import cliProgress from "cli-progress";
 import type { EpochLog } from "./trainer.js";
 
+/** How fit reports progress: "auto" (a live bar on a terminal, a line per epoch otherwise), "bar", "lines" or "none". */
 export type ProgressMode = "auto" | "bar" | "lines" | "none";
 
 export interface Progress {

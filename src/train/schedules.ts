@@ -17,6 +17,7 @@
 export interface ScheduledOptimizer {
   readonly type: string;
   readonly paramGroups: readonly { readonly options: { lr: number } }[];
+  /** Sets the learning rate of one parameter group. */
   setGroupLr(group: number, lr: number): void;
 }
 
@@ -29,6 +30,7 @@ export interface ScheduleState {
   [key: string]: unknown;
 }
 
+/** A learning-rate schedule: fit steps it once per epoch and it sets the optimizer's learning rates. */
 export abstract class Schedule {
   readonly type: string;
   readonly optimizer: ScheduledOptimizer;
@@ -90,6 +92,7 @@ export abstract class Schedule {
     this.lastLrs = this.currentLrs();
   }
 
+  /** The schedule's state, for checkpoints; loadStateDict restores it. */
   stateDict(): ScheduleState {
     return { type: this.type, lastEpoch: this.lastEpoch, baseLrs: this.baseLrs.slice(), lastLrs: this.lastLrs.slice(), ...this.extraState() };
   }
@@ -242,6 +245,7 @@ export class CosineAnnealingLR extends Schedule {
   }
 }
 
+/** Options of ReduceLROnPlateau, as PyTorch's. */
 export interface ReduceLROnPlateauOptions {
   /** "max" for a metric that should rise (accuracy, the default here), "min" for one that should fall (loss). */
   mode: "max" | "min";

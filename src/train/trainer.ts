@@ -26,8 +26,10 @@ import { saveSafetensors, loadSafetensors, toFloat32Tensor, writeFileAtomic } fr
 import { namedParams, namedBuffers } from "../models/named.js";
 import { createProgress, type Progress, type ProgressMode } from "./progress.js";
 
+/** The losses fit and evaluate can use: softmax cross-entropy or the multi-class hinge (SVM) loss. */
 export type LossName = "cross-entropy" | "hinge";
 
+/** One epoch of training: losses, accuracies, learning rate and speed. */
 export interface EpochLog {
   epoch: number;
   trainLoss: number;
@@ -40,6 +42,7 @@ export interface EpochLog {
   imagesPerSecond: number;
 }
 
+/** What fit returns: every epoch's log and batch loss, and whether and why it stopped early. */
 export interface History {
   epochs: EpochLog[];
   /** The loss of every training batch, in order (what a resumed run must reproduce). */
@@ -50,26 +53,35 @@ export interface History {
 
 /** Called after each epoch; return "stop" to end training. */
 export interface Callback {
+  /** After each epoch, with its log; return "stop" to end training. */
   onEpochEnd?(log: EpochLog, history: History): void | "stop";
   /** After each batch; a returned promise is awaited before the next batch (a way to pause). */
   onBatchEnd?(step: number, loss: number): void | Promise<void>;
 }
 
+/** Options of fit: the optimiser, schedule, data handling, callbacks, checkpoints and progress. */
 export interface FitOptions {
+  /** Passes over the training set (a whole number >= 1). */
   epochs: number;
+  /** Examples per mini-batch (default 64). */
   batchSize?: number;
   /** Default: SGD with momentum 0.9, lr 0.01. */
   optimizer?: Optimizer<any>;
   /** Stepped once per epoch; ReduceLROnPlateau gets the validation accuracy. */
   schedule?: Schedule;
+  /** "cross-entropy" (default) or "hinge". */
   loss?: LossName;
+  /** Evaluated after every epoch: valLoss, valAccuracy and valTop5 in the epoch log. */
   validation?: Dataset;
+  /** Applied to each training example of each batch (never to validation). */
   augment?: Augmentation;
+  /** Per-channel normalisation applied to every batch after augmentation, and saved with checkpoints. */
   normalize?: Normalization;
   /** Seeds the batch order and augmentation (default 0). */
   seed?: number;
   /** Clip the gradients' global L2 norm to this value before each step. */
   clipGradNorm?: number;
+  /** Called after every epoch (and batch): earlyStopping, saveBest, jsonLinesLogger or your own. */
   callbacks?: Callback[];
   /** "auto": a live bar on a terminal, a line per epoch otherwise. */
   progress?: ProgressMode;
@@ -117,6 +129,7 @@ export function computeLoss(name: LossName, logits: Tensor, labels: Int32Array |
 const yieldToEventLoop = (): Promise<void> =>
   new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
+/** Trains a model in place on a dataset with mini-batch gradient descent; resolves with the history of every epoch. */
 export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promise<History> {
   const epochs = opts.epochs;
   if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: epochs = ${epochs} must be a whole number >= 1`);
@@ -227,6 +240,7 @@ export function checkModelFits(model: Layer, data: Dataset): void {
 // ---------------------------------------------------------------------------
 // Evaluation and prediction.
 
+/** Options of evaluate. */
 export interface EvaluateOptions {
   batchSize?: number;
   loss?: LossName;
@@ -236,6 +250,7 @@ export interface EvaluateOptions {
   k?: number;
 }
 
+/** What evaluate measures: loss, accuracy, top-k accuracy and the confusion matrix. */
 export interface EvaluateResult {
   loss: number;
   accuracy: number;
@@ -246,6 +261,7 @@ export interface EvaluateResult {
   classes: string[];
 }
 
+/** Loss, accuracy, top-k accuracy and confusion matrix of a model on a dataset, in inference mode. */
 export function evaluate(model: Layer, data: Dataset, opts: EvaluateOptions = {}): EvaluateResult {
   const loader = new DataLoader(data, { batchSize: opts.batchSize ?? 256, shuffle: false, normalize: opts.normalize });
   const meter = new ClassificationMeter(data.classes.length, opts.k ?? 5);
@@ -268,6 +284,7 @@ export function evaluate(model: Layer, data: Dataset, opts: EvaluateOptions = {}
   };
 }
 
+/** One class of a prediction, with its softmax probability. */
 export interface Prediction {
   index: number;
   label: string;

@@ -38,6 +38,7 @@ import { SGD, decayGroups } from "./optimizers.js";
 // ---------------------------------------------------------------------------
 // Replacing the classifier head.
 
+/** Options of replaceHead. */
 export interface ReplaceHeadOptions {
   /** How many classes the new head scores. */
   numClasses: number;
@@ -105,6 +106,7 @@ export function replaceLayer(root: Module, target: Module, replacement: Layer): 
 // ---------------------------------------------------------------------------
 // Fine-tuning.
 
+/** Options of fineTune: every fit option, and the head, freeze and default optimiser's settings. */
 export interface FineTuneOptions extends FitOptions {
   /** Replace the head for this many classes (default: the training set's count if it differs from the model's). */
   numClasses?: number;
@@ -118,6 +120,7 @@ export interface FineTuneOptions extends FitOptions {
   weightDecay?: number;
 }
 
+/** What fineTune returns. */
 export interface FineTuneResult {
   history: History;
   head: Linear | Conv2d | null;
@@ -192,6 +195,7 @@ function forwardTo(root: Layer, target: Module, x: Tensor, label: string): Tenso
   throw new Error(`extractFeatures: "${label}" is inside a ${root.type} ("${root.name}"), whose intermediate activations cannot be read; name a layer of a Sequential or Graph`);
 }
 
+/** Options of featureDataset. */
 export interface FeatureDatasetOptions {
   /** Applied to the images before the network sees them (the normalisation it was trained with). */
   normalize?: Normalization;
@@ -236,6 +240,7 @@ export function linearClassifier(featureShape: readonly number[], numClasses: nu
   );
 }
 
+/** Options of linearProbe: fit's options, the network's normalisation, and held-out images. */
 export interface LinearProbeOptions extends Omit<FitOptions, "normalize" | "augment" | "validation"> {
   /** The normalisation the network was trained with, applied to the images before extraction. */
   normalize?: Normalization;
@@ -248,6 +253,7 @@ export interface LinearProbeOptions extends Omit<FitOptions, "normalize" | "augm
   weightDecay?: number;
 }
 
+/** What linearProbe returns: the trained classifier, its history, and its test result. */
 export interface LinearProbeResult {
   /** Flatten + Linear, taking the layer's activations. */
   classifier: Sequential;

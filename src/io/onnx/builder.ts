@@ -30,6 +30,7 @@ export type Value =
 
 export type Act = Extract<Value, { kind: "act" }>;
 
+/** Options of importOnnx. */
 export interface ImportOptions {
   initializers?: Record<string, Tensor>;
 }

@@ -7,6 +7,7 @@
 import type { Layer, Module } from "../../layers/layer.js";
 import { resolvePadding2d, type Pair } from "../../shape.js";
 
+/** A model that cannot be written as PyTorch code (a layer PyTorch has no equivalent for); names the layer. */
 export class PytorchExportError extends Error {}
 
 /** Python source for a number, a tuple, a bool or None. */

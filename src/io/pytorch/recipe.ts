@@ -10,6 +10,7 @@ export interface AugmentationRecipe {
   horizontalFlip?: { p: number };
 }
 
+/** How a model was trained (optimizer, schedule, batch, augmentation), in PyTorch's terms, for the generated train.py. */
 export interface TrainingRecipe {
   /** torch.optim class name and its options (PyTorch's spelling of stride's); weight decay applies to weights only. */
   optimizer: { type: string; lr: number; weightDecay: number; [option: string]: unknown };

@@ -40,6 +40,7 @@ export function setThreads(n: number): void {
   createWasmBackend().setThreads(n);
 }
 
+/** The number of threads the wasm backend uses (or will use once created). */
 export function getThreads(): number {
   return shared ? shared.threads : defaultThreads();
 }

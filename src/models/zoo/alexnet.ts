@@ -29,6 +29,7 @@ import { AdaptiveAvgPool2d } from "./layers.js";
 import { resolve, oneOf, normalInit, constantInit, type ZooOptions, type Resolved } from "./common.js";
 import type { Padding2d } from "../../shape.js";
 
+/** Options of alexnet. */
 export interface AlexNetOptions extends ZooOptions {
   /** "paper" (default: the notes' 96-256-384-384-256 with LRN and groups) or "torchvision". */
   variant?: "paper" | "torchvision";
@@ -114,6 +115,7 @@ function dropoutOf(model: string, p: unknown): number {
   return p;
 }
 
+/** AlexNet (Krizhevsky et al. 2012), or torchvision's variant of it. */
 export function alexnet(opts: AlexNetOptions = {}): Sequential {
   const variant = oneOf("alexnet", "variant", opts.variant ?? "paper", ["paper", "torchvision"] as const);
   const dropout = dropoutOf("alexnet", opts.dropout ?? 0.5);
@@ -138,10 +140,12 @@ export function alexnet(opts: AlexNetOptions = {}): Sequential {
   ], { dropout, hidden: 4096, dropoutFirst: false, paperInit: true, fcBiasOne: true });
 }
 
+/** Options of zfnet. */
 export interface ZFNetOptions extends ZooOptions {
   dropout?: number;
 }
 
+/** ZFNet (Zeiler and Fergus 2013): AlexNet with a 7x7 stride-2 first layer and wider middle layers. */
 export function zfnet(opts: ZFNetOptions = {}): Sequential {
   const r = resolve("zfnet", opts, { numClasses: 1000, inputShape: [3, 224, 224] });
   const dropout = dropoutOf("zfnet", opts.dropout ?? 0.5);

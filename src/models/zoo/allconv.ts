@@ -21,12 +21,14 @@ import type { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
 import { resolve, type ZooOptions } from "./common.js";
 
+/** Options of allConv. */
 export interface AllConvOptions extends ZooOptions {
   /** Dropout on the input (0.2) and after each stride-2 layer (0.5); 0 removes them. */
   inputDropout?: number;
   dropout?: number;
 }
 
+/** The all-convolutional net (Springenberg et al. 2014): strided convolutions instead of pooling, no fully-connected layers. */
 export function allConv(opts: AllConvOptions = {}): Sequential {
   const r = resolve("allConv", opts, { numClasses: 10, inputShape: [3, 32, 32] });
   const rng = r.rng;

@@ -14,6 +14,7 @@ import { Sequential } from "../sequential.js";
 import { PositionBias } from "./layers.js";
 import { resolve, type ZooOptions } from "./common.js";
 
+/** Options of alphagoPolicy. */
 export interface AlphaGoPolicyOptions extends ZooOptions {
   /** Filters per hidden layer, k (192; the paper also trained 128, 256 and 384). */
   filters?: number;
@@ -23,6 +24,7 @@ export interface AlphaGoPolicyOptions extends ZooOptions {
   softmax?: boolean;
 }
 
+/** AlphaGo's policy network (Silver et al. 2016): 19x19 board planes in, a score per point out. */
 export function alphagoPolicy(opts: AlphaGoPolicyOptions = {}): Sequential {
   const r = resolve("alphagoPolicy", opts, { numClasses: 361, inputShape: [48, 19, 19] });
   const k = opts.filters ?? 192;

@@ -4,6 +4,7 @@ import { Rng, globalRng } from "../../random.js";
 import type { Param } from "../../layers/layer.js";
 import { fillNormal, fillUniform, type InitName } from "../../layers/init.js";
 
+/** Options every zoo builder takes. */
 export interface ZooOptions {
   /** Number of output classes (the paper's by default). */
   numClasses?: number;

@@ -35,6 +35,7 @@ import { Graph } from "../graph.js";
 import { AdaptiveAvgPool2d } from "./layers.js";
 import { resolve, oneOf, normalInit, type ZooOptions, type Resolved } from "./common.js";
 
+/** Options of googlenet. */
 export interface GoogLeNetOptions extends ZooOptions {
   variant?: "paper" | "torchvision";
   /** Build the two auxiliary classifiers (output [N, 3 * numClasses]). */
@@ -111,6 +112,7 @@ class Builder {
   }
 }
 
+/** GoogLeNet (Szegedy et al. 2014) with its Inception modules, optionally with the auxiliary classifiers; or torchvision's variant. */
 export function googlenet(opts: GoogLeNetOptions = {}): Sequential | Graph {
   const variant = oneOf("googlenet", "variant", opts.variant ?? "paper", ["paper", "torchvision"] as const);
   const tv = variant === "torchvision";

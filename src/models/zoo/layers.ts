@@ -20,6 +20,7 @@ import { registerLayer } from "../registry.js";
 
 // ---------------------------------------------------------------------------
 
+/** Options of MaskedConv2d: a Conv2d's, and which input channels each output channel sees. */
 export interface MaskedConv2dOptions {
   inChannels: number;
   outChannels: number;

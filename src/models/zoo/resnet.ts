@@ -35,7 +35,9 @@ import { Graph } from "../graph.js";
 import { ShortcutPad } from "./layers.js";
 import { resolve, oneOf, type ZooOptions, type Resolved } from "./common.js";
 
+/** The depths of the ImageNet ResNets. */
 export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
+/** The depths of the CIFAR ResNets (6n + 2). */
 export type ResNetCifarDepth = 20 | 32 | 44 | 56 | 110;
 
 const STAGES: Record<ResNetDepth, { blocks: number[]; bottleneck: boolean }> = {
@@ -94,8 +96,10 @@ function block(s: BlockSpec): { g: Graph; out: number } {
   return { g, out };
 }
 
+/** Options of resnet. */
 export interface ResNetOptions extends ZooOptions {}
 
+/** ResNet (He et al. 2015) for ImageNet, with torchvision's names and layout. */
 export function resnet(depth: ResNetDepth = 50, opts: ResNetOptions = {}): Sequential {
   oneOf("resnet", "depth", depth, [18, 34, 50, 101, 152] as const);
   const name = `resnet${depth}`;
@@ -146,11 +150,13 @@ function addHead(layers: Layer[], inC: number, r: Resolved): void {
   );
 }
 
+/** Options of resnetCifar. */
 export interface ResNetCifarOptions extends ZooOptions {
   /** "A" (default, the paper's CIFAR choice: zero-padding) or "B" (1x1 projections). */
   shortcut?: "A" | "B";
 }
 
+/** The CIFAR ResNets of the paper's section 4.2: three stages of 16, 32 and 64 channels. */
 export function resnetCifar(depth: ResNetCifarDepth = 20, opts: ResNetCifarOptions = {}): Sequential {
   oneOf("resnetCifar", "depth", depth, [20, 32, 44, 56, 110] as const);
   const name = `resnet${depth}-cifar`;

@@ -19,6 +19,7 @@ import { Sequential } from "../sequential.js";
 import { Graph } from "../graph.js";
 import { resolve, type ZooOptions } from "./common.js";
 
+/** Options of textCnn. */
 export interface TextCnnOptions extends ZooOptions {
   /** Number of distinct token ids (10,000). */
   vocabSize?: number;
@@ -33,6 +34,7 @@ export interface TextCnnOptions extends ZooOptions {
   softmax?: boolean;
 }
 
+/** A sentence classifier (Kim 2014): embeddings, 1-D convolutions of several widths, max over time. */
 export function textCnn(opts: TextCnnOptions = {}): Sequential {
   const r = resolve("textCnn", opts, { numClasses: 2, inputShape: [7] });
   const vocab = opts.vocabSize ?? 10000, dim = opts.embeddingDim ?? 5, filters = opts.filters ?? 2;

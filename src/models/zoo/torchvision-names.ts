@@ -26,8 +26,10 @@ import { Module } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
 import { Graph } from "../graph.js";
 
+/** The torchvision model families whose state-dict names stride maps. */
 export type TorchvisionFamily = "alexnet" | "vgg" | "resnet" | "googlenet";
 
+/** How a model's parameters are named in torchvision's state dict. */
 export interface TorchvisionNames {
   family: TorchvisionFamily;
   /** stride's dotted name (namedParams / namedBuffers) -> torchvision's state-dict name. */

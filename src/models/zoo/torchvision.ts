@@ -14,6 +14,7 @@ import { vgg, type VggConfig } from "./vgg.js";
 import { googlenet } from "./googlenet.js";
 import { resnet, type ResNetDepth } from "./resnet.js";
 
+/** The torchvision architectures torchvisionModel builds and importModelBytes recognises. */
 export const TORCHVISION_ARCHS = [
   "alexnet",
   "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
@@ -21,8 +22,10 @@ export const TORCHVISION_ARCHS = [
   "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
 ] as const;
 
+/** One of TORCHVISION_ARCHS. */
 export type TorchvisionArch = (typeof TORCHVISION_ARCHS)[number];
 
+/** Options of torchvisionModel. */
 export interface TorchvisionModelOptions {
   numClasses?: number;
   /** One example's shape (default [3, 224, 224]). */

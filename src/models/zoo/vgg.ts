@@ -28,7 +28,9 @@ import { Sequential } from "../sequential.js";
 import { AdaptiveAvgPool2d } from "./layers.js";
 import { resolve, oneOf, normalInit, constantInit, type ZooOptions } from "./common.js";
 
+/** A configuration of the VGG paper's table 1: D is VGG-16, E is VGG-19. */
 export type VggConfig = "A" | "A-LRN" | "B" | "C" | "D" | "E";
+/** The configurations of the VGG paper's table 1. */
 export const VGG_CONFIGS: readonly VggConfig[] = ["A", "A-LRN", "B", "C", "D", "E"];
 
 /** Per block: the convolutions as [filters, kernel size]. */
@@ -42,6 +44,7 @@ const BLOCKS: Record<VggConfig, [number, number][][]> = (() => {
   return { A: a, "A-LRN": a, B: b, C: c, D: d, E: e };
 })();
 
+/** Options of the VGG builders. */
 export interface VggOptions extends ZooOptions {
   /** Batch normalisation after every convolution (torchvision's vgg*_bn). */
   batchNorm?: boolean;
@@ -51,6 +54,7 @@ export interface VggOptions extends ZooOptions {
   adaptivePool?: boolean;
 }
 
+/** VGG (Simonyan and Zisserman 2014) in one of the paper's configurations, optionally with batch norm. */
 export function vgg(cfg: VggConfig = "D", opts: VggOptions = {}): Sequential {
   const name = `vgg-${cfg}`;
   oneOf("vgg", "cfg", cfg, VGG_CONFIGS);
@@ -92,10 +96,12 @@ export function vgg(cfg: VggConfig = "D", opts: VggOptions = {}): Sequential {
   return new Sequential(layers, { name });
 }
 
+/** VGG-16 (configuration D). */
 export function vgg16(opts: VggOptions = {}): Sequential {
   return vgg("D", opts);
 }
 
+/** VGG-19 (configuration E). */
 export function vgg19(opts: VggOptions = {}): Sequential {
   return vgg("E", opts);
 }
