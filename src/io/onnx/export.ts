@@ -15,6 +15,7 @@ import { onnxSchema } from "./schema.js";
 import { EMITTERS, MERGE_EMITTERS } from "./export-ops.js";
 import { OnnxWriter, FLOAT, type Val } from "./export-writer.js";
 
+/** How exportOnnx and saveOnnx write the model. */
 export interface OnnxExportOptions {
   /** The ONNX operator set, 13 to 17 (default 17). */
   opset?: number;
