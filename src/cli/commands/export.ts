@@ -8,9 +8,10 @@
 import { parseArgs } from "node:util";
 import { existsSync, statSync } from "node:fs";
 import { CliError } from "../datasets.js";
-import { loadModelWithInfo, type ModelInfo } from "../../io/model-file.js";
+import { type ModelInfo } from "../../io/model-file.js";
+import { loadModelWithInfo } from "../../node/files.js";
 import type { Layer } from "../../layers/layer.js";
-import { exportPytorch, saveTorchStateDict } from "../../io/pytorch/export.js";
+import { exportPytorch, saveTorchStateDict } from "../../node/io.js";
 import { PytorchExportError } from "../../io/pytorch/layers.js";
 
 const FORMATS = ["onnx", "torch", "pytorch"];

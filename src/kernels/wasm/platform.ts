@@ -36,10 +36,21 @@ type NodeWorkerThreads = typeof import("node:worker_threads");
 type NodeOs = typeof import("node:os");
 type NodeV8 = typeof import("node:v8");
 
+/**
+ * Node's built-ins without an import statement: a bundler building for the
+ * browser then has nothing to resolve or stub (this code never runs there).
+ * process.getBuiltinModule is Node 20.16+; older Node imports by a name
+ * bundlers do not follow.
+ */
+async function builtin<T>(name: string): Promise<T> {
+  const p = process as unknown as { getBuiltinModule?: (id: string) => T };
+  return p.getBuiltinModule?.(name) ?? ((await import(/* @vite-ignore */ name)) as T);
+}
+
 async function nodePlatform(): Promise<Platform> {
-  const wt: NodeWorkerThreads = await import("node:worker_threads");
-  const os: NodeOs = await import("node:os");
-  const v8: NodeV8 = await import("node:v8");
+  const wt = await builtin<NodeWorkerThreads>("node:worker_threads");
+  const os = await builtin<NodeOs>("node:os");
+  const v8 = await builtin<NodeV8>("node:v8");
   return {
     name: "node",
     canBlock: true,
