@@ -7,10 +7,10 @@
  */
 import { platform } from "./platform.js";
 import { WasmBackend } from "./backend.js";
-import { wasmSupported, relaxedSimdSupported } from "./runtime.js";
+import { wasmSupported, relaxedSimdSupported, threadsUnavailableReason } from "./runtime.js";
 import { workerSource } from "./worker.js";
 
-export { WasmBackend, wasmSupported, relaxedSimdSupported };
+export { WasmBackend, wasmSupported, relaxedSimdSupported, threadsUnavailableReason };
 
 let shared: WasmBackend | null = null;
 
@@ -19,8 +19,8 @@ export function createWasmBackend(): WasmBackend {
   if (!shared) {
     if (!wasmSupported()) {
       throw new Error(
-        "wasm backend: this runtime lacks WebAssembly SIMD or shared memory (in a browser the page must be " +
-          "cross-origin isolated); use the js backend (setBackend(\"js\"))",
+        "wasm backend: this runtime lacks WebAssembly 128-bit SIMD (Chrome 91+, Firefox 89+, Safari 16.4+, Node 16.4+); " +
+          "use the js backend (setBackend(\"js\"))",
       );
     }
     shared = new WasmBackend(defaultThreads());
@@ -28,8 +28,9 @@ export function createWasmBackend(): WasmBackend {
   return shared;
 }
 
-/** All cores by default; the STRIDE_THREADS environment variable overrides it in Node. */
+/** All cores by default (one without shared memory); the STRIDE_THREADS environment variable overrides it in Node. */
 export function defaultThreads(): number {
+  if (threadsUnavailableReason() !== null) return 1;
   const env = typeof process !== "undefined" ? process.env?.STRIDE_THREADS : undefined;
   const n = env !== undefined ? Number(env) : platform.cores();
   return Number.isInteger(n) && n >= 1 ? n : 1;
