@@ -111,7 +111,12 @@ export function computeLoss(name: LossName, logits: Tensor, labels: Int32Array |
 
 /** Lets a progress bar draw between batches (compute is synchronous). */
 const yieldToEventLoop = (): Promise<void> =>
-  new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
+  new Promise((resolve) => {
+    // Looked up on each call: a page may install its own setImmediate (the app's pausable one) after this module loads.
+    const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
+    if (typeof immediate === "function") immediate(resolve);
+    else setTimeout(resolve, 0);
+  });
 
 export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promise<History> {
   const epochs = opts.epochs;

@@ -189,10 +189,9 @@ export class WasmBackend implements Backend {
 
   /** One line for logs and badges: "wasm (SIMD, 2 threads)", or one thread and why. */
   describe(): string {
-    const simd = this.rt.relaxed ? "relaxed SIMD" : "SIMD";
     const n = this.threads;
     const why = this.rt.threadsOffReason;
-    return why ? `wasm (${simd}, 1 thread: ${why})` : `wasm (${simd}, ${n} thread${n === 1 ? "" : "s"})`;
+    return why ? `wasm (SIMD, 1 thread: ${why})` : `wasm (SIMD, ${n} thread${n === 1 ? "" : "s"})`;
   }
 
   /** Whether the relaxed-SIMD (fused multiply-add) build is in use. */

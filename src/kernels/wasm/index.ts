@@ -5,6 +5,7 @@
  *   import { createWasmBackend, wasmSupported } from "./wasm/index.js";
  *   if (wasmSupported()) registerBackend(createWasmBackend());
  */
+import { envVar } from "../../env.js";
 import { platform } from "./platform.js";
 import { WasmBackend } from "./backend.js";
 import { wasmSupported, relaxedSimdSupported, threadsUnavailableReason } from "./runtime.js";
@@ -31,7 +32,7 @@ export function createWasmBackend(): WasmBackend {
 /** All cores by default (one without shared memory); the STRIDE_THREADS environment variable overrides it in Node. */
 export function defaultThreads(): number {
   if (threadsUnavailableReason() !== null) return 1;
-  const env = typeof process !== "undefined" ? process.env?.STRIDE_THREADS : undefined;
+  const env = envVar("STRIDE_THREADS");
   const n = env !== undefined ? Number(env) : platform.cores();
   return Number.isInteger(n) && n >= 1 ? n : 1;
 }
