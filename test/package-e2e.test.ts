@@ -68,14 +68,14 @@ async function run() {
     for (let y = 0; y < 7; y++) for (let x = 0; x < 7; x++) images[i * 784 + (top + y) * 28 + left + x] = 1;
   }
   const data = createDataset({ name: "squares", images, labels, shape: [1, 28, 28], classes: "0123456789".split("") });
-  await prepareThreads();
+  const started = await prepareThreads();
   const model = buildModel("lenet5", { numClasses: 10, inputShape: [1, 28, 28], seed: 0 });
   const history = await fit(model, data, {
     epochs: 3, batchSize: 32, optimizer: new SGD(model.params(), { lr: 0.05, momentum: 0.9 }), progress: "none", log: () => {},
   });
   const losses = history.batchLosses;
   postMessage({
-    backend: getBackend().name, describe: describeBackend(), threads: getThreads(), isolated: self.crossOriginIsolated,
+    backend: getBackend().name, describe: describeBackend(), threads: getThreads(), started, cores: navigator.hardwareConcurrency, isolated: self.crossOriginIsolated,
     firstLoss: losses[0], lastLoss: losses[losses.length - 1], steps: losses.length,
   });
 }
@@ -143,7 +143,7 @@ test("the packed library installs into a fresh project, builds with Vite and tra
       assert.ok(url, "vite preview did not report its address");
       const tab = await context.newPage();
       const errors: string[] = [];
-      tab.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+      tab.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); else console.log("# page:", m.type(), m.text()); });
       tab.on("pageerror", (e) => errors.push(e.message));
       await tab.goto(url);
       await tab.waitForSelector("body[data-result]", { timeout: 120_000 });
@@ -158,6 +158,8 @@ test("the packed library installs into a fresh project, builds with Vite and tra
     }
     const [isolated, plain] = results;
     assert.equal(isolated.isolated, true);
+    // Threads are allowed here (no reason given). Whether the nested worker starts is not asserted:
+    // on this machine's headless Chromium it does not report ready within 20 s (see the report).
     assert.match(isolated.describe, /^wasm \(SIMD, \d+ threads?\)$/);
     assert.equal(plain.isolated, false);
     assert.equal(plain.threads, 1);
