@@ -182,6 +182,11 @@ export class WasmBackend implements Backend {
     return this.rt.threadCount;
   }
 
+  /** Starts the worker threads and resolves once they are ready, without blocking (see WasmRuntime.startThreads). */
+  startThreads(): Promise<number> {
+    return this.rt.startThreads();
+  }
+
   /** Why this backend runs on one thread (no shared memory), with the fix; null when threads are possible. */
   get threadsOffReason(): string | null {
     return this.rt.threadsOffReason;

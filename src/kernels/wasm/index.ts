@@ -54,5 +54,9 @@ export function getThreads(): number {
  */
 export async function prepareThreads(): Promise<number> {
   const want = getThreads() - 1;
-  return want > 0 ? platform.preload(workerSource(), want) : 0;
+  if (want < 1) return 0;
+  const started = await platform.preload(workerSource(), want);
+  // Hand the workers their start message now, while this thread is free, rather than in the first job.
+  if (started > 0) await createWasmBackend().startThreads();
+  return started;
 }

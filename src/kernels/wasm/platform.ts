@@ -120,10 +120,6 @@ function browserPlatform(): Platform {
       })));
       URL.revokeObjectURL(url);
       for (const worker of workers) if (worker) loaded.push({ source, worker });
-      // Training that starts in the same task as this resolves blocked before Chromium could deliver the
-      // workers' start message (0 of 1 ready after 20 s; the app, which starts later, never saw it):
-      // one timer task first.
-      await new Promise((resolve) => setTimeout(resolve, 0));
       return workers.filter(Boolean).length;
     },
   };

@@ -441,6 +441,22 @@ export class WasmRuntime {
     this.workers = [];
   }
 
+  /**
+   * Starts the workers and waits for them without blocking this thread (a
+   * browser worker's own workers may need its event loop to receive their
+   * start message; blocking in Atomics.wait before they have it can starve
+   * them until the 20 s limit). Resolves to the number of threads.
+   */
+  async startThreads(): Promise<number> {
+    if (this.threads > 1 && this.workers.length !== this.threads - 1) this.startWorkers();
+    const deadline = Date.now() + 20000;
+    while (!this.ready && this.workers.length > 0 && Atomics.load(this.slots, SLOT_READY) < this.workers.length && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    if (this.workers.length > 0) this.waitReady();
+    return this.threads;
+  }
+
   /** Waits (once) until every worker has instantiated the module; gives up on threads after 20 s. */
   private waitReady(): boolean {
     if (this.ready) return true;
