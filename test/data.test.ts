@@ -9,16 +9,9 @@ import { PNG } from "pngjs";
 import jpeg from "jpeg-js";
 import { Rng } from "../src/random.js";
 import { Tensor } from "../src/tensor.js";
-import {
-  createDataset, subset, splitDataset, classCounts, batchTensor,
-  loadMnistDigits, mnistDigitsSplit,
-  parseIdx, encodeIdxUbyte, loadIdxDataset, loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES,
-  parseCifar10Batch, loadCifar10, CIFAR10_CLASSES,
-  resizeBilinear, loadImageFolder, loadImage, decodeImage,
-  computeNormalization, normalizeDataset, normalizeTensor, denormalizeTensor, checkNormalization,
-  DataLoader, randomHorizontalFlip, compose, randomCrop,
-  type Dataset,
-} from "../src/data/index.js";
+import { createDataset, subset, splitDataset, classCounts, batchTensor, parseIdx, encodeIdxUbyte, FASHION_MNIST_CLASSES, parseCifar10Batch, CIFAR10_CLASSES, resizeBilinear, computeNormalization, normalizeDataset, normalizeTensor, denormalizeTensor, checkNormalization, DataLoader, randomHorizontalFlip, compose, randomCrop, type Dataset } from "../src/data/index.js";
+import { loadMnistDigits, mnistDigitsSplit } from "../src/node/mnist.js";
+import { loadIdxDataset, loadFashionMnist, FASHION_MNIST_DIR, loadCifar10, loadImageFolder, loadImage, decodeImage } from "../src/node/data.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = join(here, "..", "..", "test", "fixtures", "data");

@@ -21,8 +21,8 @@ import { Graph } from "../src/models/graph.js";
 import { ReLU } from "../src/layers/activation.js";
 import { namedParams, namedBuffers } from "../src/models/named.js";
 import { registerLayer } from "../src/models/registry.js";
-import { saveModel, loadModelWithInfo } from "../src/io/model-file.js";
-import { loadTorchCheckpoint, saveTorchCheckpoint } from "../src/io/torch/index.js";
+import { saveModel, loadModelWithInfo } from "../src/node/files.js";
+import { loadTorchCheckpoint, saveTorchCheckpoint } from "../src/node/torch-files.js";
 import {
   stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, pytorchFiles, generateModelPy, PytorchExportError, trainingRecipe,
 } from "../src/io/pytorch/index.js";
@@ -30,7 +30,7 @@ import { generateTrainPy } from "../src/io/pytorch/train-script.js";
 import { SGD, Adam, decayGroups } from "../src/train/optimizers.js";
 import { ReduceLROnPlateau, CosineAnnealingLR } from "../src/train/schedules.js";
 import { main } from "../src/cli/main.js";
-import { loadWeights } from "../src/io/load-weights.js";
+import { loadWeights } from "../src/node/io.js";
 import { fixtureModels } from "./helpers/pytorch-export-models.js";
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "test", "fixtures", "pytorch-export");

@@ -6,10 +6,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Rng } from "../src/random.js";
 import { Tensor, withFloat64 } from "../src/tensor.js";
-import {
-  ModelFileError, encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors, parseSafetensorsHeader,
-  toFloat32Tensor, type SafetensorsEntry, type TypedTensor,
-} from "../src/io/safetensors.js";
+import { ModelFileError, encodeSafetensors, decodeSafetensors, parseSafetensorsHeader, toFloat32Tensor, type SafetensorsEntry, type TypedTensor } from "../src/io/safetensors.js";
+import { saveSafetensors, loadSafetensors } from "../src/node/files.js";
 
 /** Builds a file by hand: the 8-byte length, the header text as given, then the data. */
 function build(header: string, data: Uint8Array = new Uint8Array(0), claimedLength?: number): Uint8Array {

@@ -10,7 +10,8 @@ import { randomCrop } from "../src/data/augment.js";
 import { fit, evaluate, predict, TrainingDivergedError } from "../src/train/trainer.js";
 import { SGD, Adam, AdamW, RMSprop, Adagrad } from "../src/train/optimizers.js";
 import { StepLR } from "../src/train/schedules.js";
-import { saveModel, loadModel, loadModelWithInfo, ModelFileError, MODEL_JSON, WEIGHTS_FILE } from "../src/io/model-file.js";
+import { ModelFileError, MODEL_JSON, WEIGHTS_FILE } from "../src/io/model-file.js";
+import { saveModel, loadModel, loadModelWithInfo } from "../src/node/files.js";
 import { freeze } from "../src/models/named.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "stride-test-"));
@@ -214,7 +215,7 @@ test("a truncated, corrupted or mismatched model file gives a ModelFileError nam
 });
 
 test("callbacks: early stopping ends a run that stopped improving; saveBest keeps the best epoch's model; the logger writes a line per epoch", async () => {
-  const { earlyStopping, saveBest, jsonLinesLogger } = await import("../src/train/callbacks.js");
+  const { earlyStopping, saveBest, jsonLinesLogger } = await import("../src/index.js");
   const data = quadrants(24, 7);
   const model = smallNet();
   const dir = tmp();

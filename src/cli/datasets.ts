@@ -1,9 +1,9 @@
 /** The datasets the command line knows by name, each split into train and test. */
 import { existsSync, statSync } from "node:fs";
-import { mnistDigitsSplit } from "../data/mnist.js";
-import { loadFashionMnist, FASHION_MNIST_DIR } from "../data/idx.js";
-import { loadCifar10 } from "../data/cifar.js";
-import { loadImageFolder } from "../data/image-folder.js";
+import { mnistDigitsSplit } from "../node/mnist.js";
+import { loadFashionMnist, FASHION_MNIST_DIR } from "../node/data.js";
+import { loadCifar10 } from "../node/data.js";
+import { loadImageFolder } from "../node/data.js";
 import { splitDataset, type Dataset } from "../data/dataset.js";
 import type { AugmentationRecipe } from "../io/pytorch/recipe.js";
 import { randomCrop, randomHorizontalFlip, compose, type Augmentation } from "../data/augment.js";
@@ -19,7 +19,8 @@ export interface LoadedData {
   augmentationRecipe: AugmentationRecipe;
 }
 
-export class CliError extends Error {}
+import { CliError } from "./errors.js";
+export { CliError };
 
 export function loadNamedDataset(name: string, opts: { dataDir?: string; imageSize?: number; channels?: 1 | 3; seed?: number }): LoadedData {
   const digits = (): Augmentation => randomCrop({ size: 28, padding: 2 });

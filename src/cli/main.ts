@@ -20,12 +20,15 @@ import { loadNamedDataset, CliError } from "./datasets.js";
 import { IMPORT_USAGE } from "./commands/import.js";
 import { buildModel, describeModels } from "./models.js";
 import { computeNormalization, type Normalization } from "../data/normalize.js";
-import { loadImage } from "../data/image-folder.js";
+import { loadImage } from "../node/data.js";
 import { fit, evaluate, predict, TrainingDivergedError } from "../train/trainer.js";
+// fit() writes checkpoints (--out) and draws its bar on stderr through the Node edge.
+import "../node/train.js";
 import { formatConfusion } from "../train/metrics.js";
 import { SGD, Adam, AdamW, RMSprop, Adagrad, decayGroups, type Optimizer } from "../train/optimizers.js";
 import { ReduceLROnPlateau, StepLR, CosineAnnealingLR, type Schedule } from "../train/schedules.js";
-import { saveModel, loadModelWithInfo, ModelFileError, type ModelInfo } from "../io/model-file.js";
+import { ModelFileError, type ModelInfo } from "../io/model-file.js";
+import { saveModel, loadModelWithInfo } from "../node/files.js";
 import { replaceHead } from "../train/transfer.js";
 import { trainingRecipe } from "../io/pytorch/recipe.js";
 import { freeze } from "../models/named.js";

@@ -31,7 +31,7 @@ import type { Layer } from "../layers/layer.js";
 import { lenet5 } from "../models/zoo/lenet.js";
 import { resnetCifar, type ResNetCifarDepth } from "../models/zoo/resnet.js";
 import { ShortcutPad } from "../models/zoo/layers.js";
-import { CliError } from "./datasets.js";
+import { CliError } from "./errors.js";
 
 export interface BuildOptions {
   numClasses: number;

@@ -5,8 +5,6 @@
  * is data_batch_1.bin … data_batch_5.bin, the test set test_batch.bin, and
  * batches.meta.txt holds the class names one per line.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { createDataset, type Dataset } from "./dataset.js";
 
 /** CIFAR-10's class names in label order. */
@@ -57,62 +55,4 @@ export function parseCifar10Batch(bytes: Uint8Array, numClasses = 10, source = "
     for (let p = 0; p < PIXELS; p++) images[out + p] = bytes[at + 1 + p] / 255;
   }
   return { images, labels };
-}
-
-function readBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new CifarFormatError(path, `cannot be read (${(e as Error).message})`);
-  }
-}
-
-/** Reads class names from batches.meta.txt (one per line; blank lines ignored). */
-export function readCifarClassNames(path: string): string[] {
-  const names = new TextDecoder()
-    .decode(readBytes(path))
-    .split(/\r?\n/)
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  if (names.length === 0) throw new CifarFormatError(path, "holds no class names; expected one name per line");
-  return names;
-}
-
-/** One or more batch files as a 3x32x32 dataset with values in [0, 1]. */
-export function loadCifar10Files(paths: string[], options: { classes?: string[]; name?: string } = {}): Dataset {
-  if (paths.length === 0) throw new Error("loadCifar10Files: give at least one batch file");
-  const classes = options.classes ?? CIFAR10_CLASSES;
-  const parts = paths.map((p) => parseCifar10Batch(readBytes(p), classes.length, p));
-  const total = parts.reduce((n, p) => n + p.labels.length, 0);
-  const images = new Float32Array(total * PIXELS);
-  const labels = new Int32Array(total);
-  let at = 0;
-  for (const part of parts) {
-    images.set(part.images, at * PIXELS);
-    labels.set(part.labels, at);
-    at += part.labels.length;
-  }
-  return createDataset({ name: options.name ?? paths.join(", "), images, labels, shape: [3, SIDE, SIDE], classes });
-}
-
-/** Where loadCifar10 reads from, and which split. */
-export interface CifarOptions {
-  /** The cifar-10-batches-bin folder. */
-  dir: string;
-  split?: "train" | "test";
-}
-
-/** CIFAR-10's training (50,000) or test (10,000) set from the binary folder. */
-export function loadCifar10(options: CifarOptions): Dataset {
-  const { dir, split = "train" } = options;
-  if (split !== "train" && split !== "test") throw new Error(`loadCifar10: split = ${JSON.stringify(split)} is not valid; use "train" or "test"`);
-  const names = split === "train" ? [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`) : ["test_batch.bin"];
-  const paths = names.map((n) => join(dir, n));
-  const missing = paths.filter((p) => !existsSync(p));
-  if (missing.length > 0) {
-    throw new Error(`loadCifar10: ${missing.join(", ")} not found; \`dir\` must be the extracted cifar-10-batches-bin folder`);
-  }
-  const meta = join(dir, "batches.meta.txt");
-  const classes = existsSync(meta) ? readCifarClassNames(meta) : CIFAR10_CLASSES;
-  return loadCifar10Files(paths, { classes, name: `cifar-10 (${split})` });
 }

@@ -8,9 +8,7 @@
  * Layout: two zero bytes, a dtype byte, a dimension-count byte, one
  * big-endian uint32 per dimension, then the values, big-endian, row-major.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { gunzipSync, gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "fflate";
 import { createDataset, type Dataset } from "./dataset.js";
 
 /** IDX dtype codes and what they hold. */
@@ -123,17 +121,6 @@ function readValues(view: DataView, offset: number, count: number, dtype: IdxDty
   }
 }
 
-/** Reads an IDX file from disk (gzipped or not). */
-export function readIdxFile(path: string): IdxArray {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new IdxFormatError(path, `cannot be read (${(e as Error).message})`);
-  }
-  return parseIdx(bytes, path);
-}
-
 /** Encodes unsigned bytes as an IDX file (for tests and small fixtures). */
 export function encodeIdxUbyte(dims: number[], data: Uint8Array, options: { gzip?: boolean } = {}): Uint8Array {
   const count = dims.reduce((a, b) => a * b, 1);
@@ -147,97 +134,9 @@ export function encodeIdxUbyte(dims: number[], data: Uint8Array, options: { gzip
   return options.gzip ? gzipSync(out) : out;
 }
 
-/** Options of loadIdxDataset. */
-export interface IdxDatasetOptions {
-  /** Class names; labels must be below their count. Default: the digits "0".."9". */
-  classes?: string[];
-  name?: string;
-}
-
-/**
- * An image file (ubyte, [n, h, w]) and a label file (ubyte, [n]) as a
- * 1 x h x w dataset with values in [0, 1].
- */
-export function loadIdxDataset(imagesPath: string, labelsPath: string, options: IdxDatasetOptions = {}): Dataset {
-  const classes = options.classes ?? ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
-  const images = readIdxFile(imagesPath);
-  const labels = readIdxFile(labelsPath);
-  if (images.dtype !== "ubyte") {
-    throw new IdxFormatError(imagesPath, `magic number: images must be ubyte (0x08), the file holds ${images.dtype}`);
-  }
-  if (images.dims.length !== 3) {
-    throw new IdxFormatError(
-      imagesPath,
-      `dimension count: images must have 3 dimensions [count, rows, columns], the file has ${images.dims.length} [${images.dims.join(", ")}]`,
-    );
-  }
-  if (labels.dtype !== "ubyte") {
-    throw new IdxFormatError(labelsPath, `magic number: labels must be ubyte (0x08), the file holds ${labels.dtype}`);
-  }
-  if (labels.dims.length !== 1) {
-    throw new IdxFormatError(labelsPath, `dimension count: labels must have 1 dimension [count], the file has ${labels.dims.length} [${labels.dims.join(", ")}]`);
-  }
-  const [n, h, w] = images.dims;
-  if (labels.dims[0] !== n) {
-    throw new IdxFormatError(labelsPath, `count: holds ${labels.dims[0]} labels but ${imagesPath} holds ${n} images; the two files must come from the same set`);
-  }
-  if (h < 1 || w < 1) throw new IdxFormatError(imagesPath, `sizes: images are ${h}x${w}; rows and columns must be at least 1`);
-  const labelData = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const label = labels.data[i];
-    if (label >= classes.length) {
-      throw new IdxFormatError(labelsPath, `labels: label ${label} of example ${i} is out of range; there are ${classes.length} classes (0..${classes.length - 1})`);
-    }
-    labelData[i] = label;
-  }
-  const pixels = new Float32Array(n * h * w);
-  const src = images.data as Uint8Array;
-  for (let i = 0; i < pixels.length; i++) pixels[i] = src[i] / 255;
-  return createDataset({ name: options.name ?? imagesPath, images: pixels, labels: labelData, shape: [1, h, w], classes });
-}
-
-/** Fashion-MNIST's class names in label order. */
 export const FASHION_MNIST_CLASSES = [
   "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ];
-
-/** Where Debian's dataset-fashion-mnist package installs the files. */
-export const FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
-
-/** Which split of an IDX dataset to load, and from which folder. */
-export interface IdxSplitOptions {
-  split?: "train" | "test";
-  /** The folder holding train-images-idx3-ubyte[.gz] and friends. */
-  dir?: string;
-}
-
-/** Finds `base` or `base.gz` in a folder. */
-function findIdx(dir: string, base: string): string {
-  for (const name of [base, `${base}.gz`]) {
-    const path = join(dir, name);
-    if (existsSync(path)) return path;
-  }
-  throw new Error(`${join(dir, base)}[.gz] does not exist; point \`dir\` at the folder holding the IDX files`);
-}
-
-function loadSplit(dir: string, split: "train" | "test", classes: string[], name: string): Dataset {
-  if (split !== "train" && split !== "test") throw new Error(`split = ${JSON.stringify(split)} is not valid; use "train" or "test"`);
-  const prefix = split === "train" ? "train" : "t10k";
-  return loadIdxDataset(findIdx(dir, `${prefix}-images-idx3-ubyte`), findIdx(dir, `${prefix}-labels-idx1-ubyte`), {
-    classes,
-    name: `${name} (${split})`,
-  });
-}
-
-/** Fashion-MNIST (60,000 train / 10,000 test, 1x28x28) from its IDX files. */
-export function loadFashionMnist(options: IdxSplitOptions = {}): Dataset {
-  return loadSplit(options.dir ?? FASHION_MNIST_DIR, options.split ?? "train", FASHION_MNIST_CLASSES, "fashion-mnist");
-}
-
-/** The full MNIST (60,000 / 10,000) from a folder of its original IDX files. */
-export function loadMnistIdx(options: IdxSplitOptions & { dir: string }): Dataset {
-  return loadSplit(options.dir, options.split ?? "train", ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], "mnist");
-}
 
 function hex(b: number): string {
   return b.toString(16).padStart(2, "0").toUpperCase();

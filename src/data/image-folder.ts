@@ -6,10 +6,6 @@
  * align_corners=False convention) and converted to 1 (grey) or 3 (RGB)
  * channels, alpha dropped, values in [0, 1].
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { extname, join } from "node:path";
-import { PNG } from "pngjs";
-import jpeg from "jpeg-js";
 import { Tensor } from "../tensor.js";
 import { createDataset, type Dataset } from "./dataset.js";
 
@@ -29,26 +25,6 @@ export class ImageReadError extends Error {
   }
 }
 
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
-/** Decodes PNG or JPEG bytes to RGBA. `source` names the file in errors. */
-export function decodeImage(bytes: Uint8Array, source = "<image bytes>"): DecodedImage {
-  const isPng = PNG_SIGNATURE.every((b, i) => bytes[i] === b);
-  const isJpeg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
-  try {
-    if (isPng) {
-      const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      return { width: png.width, height: png.height, rgba: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
-    }
-    if (isJpeg) {
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
-      return { width: img.width, height: img.height, rgba: img.data };
-    }
-  } catch (e) {
-    throw new ImageReadError(source, `cannot be decoded as ${isPng ? "PNG" : "JPEG"} (${(e as Error).message})`);
-  }
-  throw new ImageReadError(source, "is neither a PNG nor a JPEG (its first bytes match neither signature)");
-}
 
 /** Grey (1) or RGB (3) images. */
 export type Channels = 1 | 3;
@@ -136,7 +112,7 @@ function axisWeights(inSize: number, outSize: number): { lo: Int32Array; hi: Int
   return { lo, hi, frac };
 }
 
-function resolveSize(size: ImageOptions["size"], fallback: [number, number], where: string): [number, number] {
+export function resolveSize(size: ImageOptions["size"], fallback: [number, number], where: string): [number, number] {
   if (size === undefined) return fallback;
   const pair: [number, number] = typeof size === "number" ? [size, size] : Array.isArray(size) && size.length === 2 ? [size[0], size[1]] : [NaN, NaN];
   if (!pair.every((v) => Number.isInteger(v) && v >= 1)) {
@@ -145,7 +121,7 @@ function resolveSize(size: ImageOptions["size"], fallback: [number, number], whe
   return pair;
 }
 
-function checkChannels(channels: unknown, where: string): Channels {
+export function checkChannels(channels: unknown, where: string): Channels {
   if (channels !== 1 && channels !== 3) throw new Error(`${where}: channels = ${JSON.stringify(channels)} must be 1 (grey) or 3 (RGB)`);
   return channels;
 }
@@ -179,99 +155,4 @@ function cropCHW(src: Float32Array, c: number, h: number, w: number, top: number
     }
   }
   return out;
-}
-
-function readImageFile(path: string): DecodedImage {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new ImageReadError(path, `cannot be read (${(e as Error).message})`);
-  }
-  return decodeImage(bytes, path);
-}
-
-/** One image file as a [1, C, H, W] tensor, ready for a model's forward pass. */
-export function loadImage(path: string, options: ImageOptions = {}): Tensor {
-  const { data, shape } = prepareImage(readImageFile(path), options);
-  const x = new Tensor([1, ...shape]);
-  x.data.set(data);
-  return x;
-}
-
-/** Options of loadImageFolder. */
-export interface ImageFolderOptions extends ImageOptions {
-  /** Every image is resized to this size (required: a dataset's examples share one shape). */
-  size: number | [number, number];
-  /** File extensions to read, lower case. Default .png, .jpg, .jpeg. */
-  extensions?: string[];
-  /** "throw" (default) stops at the first unreadable file; "skip" leaves it out and lists it in `skipped`. */
-  onError?: "throw" | "skip";
-  name?: string;
-}
-
-/** A dataset read from a folder of class folders, with the file behind each example. */
-export interface ImageFolderDataset extends Dataset {
-  /** The file of each example, in dataset order. */
-  files: string[];
-  /** Files that could not be read (only with onError: "skip"), with the reason. */
-  skipped: { path: string; error: string }[];
-}
-
-/**
- * A folder with one sub-folder per class: the classes are the sub-folder
- * names in sorted order, the examples each class's image files in sorted
- * order (so the dataset is the same on every machine).
- */
-export function loadImageFolder(root: string, options: ImageFolderOptions): ImageFolderDataset {
-  const where = `loadImageFolder(${root})`;
-  const channels = checkChannels(options.channels ?? 3, where);
-  const [h, w] = resolveSize(options.size, [NaN, NaN], where);
-  const extensions = (options.extensions ?? [".png", ".jpg", ".jpeg"]).map((e) => e.toLowerCase());
-  const onError = options.onError ?? "throw";
-  let entries: string[];
-  try {
-    entries = readdirSync(root).sort();
-  } catch (e) {
-    throw new ImageReadError(root, `cannot be listed (${(e as Error).message})`);
-  }
-  const classes = entries.filter((name) => !name.startsWith(".") && statSync(join(root, name)).isDirectory());
-  if (classes.length === 0) throw new ImageReadError(root, "has no sub-folders; put each class's images in a sub-folder named after the class");
-  const files: string[] = [];
-  const labelList: number[] = [];
-  classes.forEach((cls, label) => {
-    for (const name of readdirSync(join(root, cls)).sort()) {
-      if (name.startsWith(".") || !extensions.includes(extname(name).toLowerCase())) continue;
-      files.push(join(root, cls, name));
-      labelList.push(label);
-    }
-  });
-  if (files.length === 0) throw new ImageReadError(root, `holds no image files (${extensions.join(", ")}) in its class sub-folders`);
-  const size = channels * h * w;
-  const images = new Float32Array(files.length * size);
-  const kept: string[] = [];
-  const labels: number[] = [];
-  const skipped: { path: string; error: string }[] = [];
-  files.forEach((path, i) => {
-    let pixels: Float32Array;
-    try {
-      pixels = prepareImage(readImageFile(path), { size: [h, w], channels, fit: options.fit }).data;
-    } catch (e) {
-      if (onError === "throw") throw e;
-      skipped.push({ path, error: (e as Error).message });
-      return;
-    }
-    images.set(pixels, kept.length * size);
-    kept.push(path);
-    labels.push(labelList[i]);
-  });
-  if (kept.length === 0) throw new ImageReadError(root, `none of its ${files.length} image files could be read; the first: ${skipped[0]?.error}`);
-  const dataset = createDataset({
-    name: options.name ?? root,
-    images: kept.length === files.length ? images : images.slice(0, kept.length * size),
-    labels: Int32Array.from(labels),
-    shape: [channels, h, w],
-    classes,
-  });
-  return { ...dataset, files: kept, skipped };
 }

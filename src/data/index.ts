@@ -1,9 +1,10 @@
 /** Datasets, augmentation and batching: everything between files on disk and a training loop. */
 export * from "./dataset.js";
-export * from "./mnist.js";
+export * from "./mnist-classes.js";
 export * from "./idx.js";
 export * from "./cifar.js";
-export * from "./image-folder.js";
+export { ImageReadError, rgbaToChannels, resizeBilinear, prepareImage } from "./image-folder.js";
+export type { DecodedImage, Channels, ImageOptions } from "./image-folder.js";
 export * from "./normalize.js";
 export * from "./augment.js";
 export * from "./loader.js";

@@ -18,7 +18,6 @@ import type { Module } from "../layers/layer.js";
 import { namedParams, namedBuffers } from "../models/named.js";
 import { torchvisionNames, type TorchvisionNames } from "../models/zoo/torchvision-names.js";
 import { ModelFileError, toFloat32Tensor, type SafetensorsEntry } from "./safetensors.js";
-import { readWeightsFile } from "./weights-file.js";
 
 /** Which names a weights file uses: stride's, torchvision's, or whichever fits ("auto"). */
 export type WeightNames = "auto" | "stride" | "torchvision";
@@ -105,6 +104,15 @@ function sample(names: Iterable<string>, n = 4): string {
  * googlenetTransformInput.
  */
 export function loadWeights(model: Module, source: string | Map<string, SafetensorsEntry>, opts: LoadWeightsOptions = {}): LoadWeightsResult {
+  return loadWeightsWith(model, source, opts, (path) => {
+    throw new ModelFileError(path, "loadWeights: reading a file path needs Node (the browser entry of stride has no file system); pass the tensors instead: decodeSafetensors(bytes).tensors or readTorchCheckpoint(bytes)");
+  });
+}
+
+/** loadWeights with the way a path is read passed in (the Node entry passes the file reader). */
+export function loadWeightsWith(
+  model: Module, source: string | Map<string, SafetensorsEntry>, opts: LoadWeightsOptions, readFile: (path: string) => Map<string, SafetensorsEntry>,
+): LoadWeightsResult {
   const where = typeof source === "string" ? source : "<weights>";
   const fail = (problem: string) => new ModelFileError(where, problem);
   if (typeof opts !== "object" || opts === null) throw fail(`loadWeights: options must be an object { names, strict }, got ${JSON.stringify(opts)}`);
@@ -114,7 +122,7 @@ export function loadWeights(model: Module, source: string | Map<string, Safetens
   }
   const strict = opts.strict ?? true;
   if (typeof strict !== "boolean") throw fail(`loadWeights: strict = ${JSON.stringify(opts.strict)} is not valid; use true or false`);
-  const tensors = typeof source === "string" ? readWeightsFile(source) : source;
+  const tensors = typeof source === "string" ? readFile(source) : source;
   if (!(tensors instanceof Map)) throw fail("loadWeights: the source must be a file path or a Map of name -> tensor (as decodeSafetensors returns)");
 
   const own: [string, Tensor][] = [

@@ -9,15 +9,13 @@
  * silently pairs with another model's weights. Loading validates everything
  * it reads and throws ModelFileError naming the file and the problem.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { Tensor, formatShape, sameShape } from "../tensor.js";
 import { Layer } from "../layers/layer.js";
 import { toSpec, fromSpec, type LayerSpec } from "../models/registry.js";
 import { namedParams, namedBuffers } from "../models/named.js";
 // The zoo's own layers (MaskedConv2d, ShortcutPad, …) register themselves for loading when imported.
 import "../models/zoo/layers.js";
-import { ModelFileError, decodeSafetensors, encodeSafetensors, toFloat32Tensor, writeFileAtomic } from "./safetensors.js";
+import { ModelFileError, decodeSafetensors, encodeSafetensors, toFloat32Tensor } from "./safetensors.js";
 
 export { ModelFileError };
 
@@ -122,38 +120,6 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
   }
   const { inputShape, classes, normalization, extra: more } = meta;
   return { model, info: { inputShape, classes, normalization, extra: more } };
-}
-
-/** Saves a model (topology JSON + safetensors weights) into a folder, creating it if needed. */
-export function saveModel(model: Model, path: string, info: ModelInfo = {}): void {
-  if (!(model instanceof Layer)) throw new Error(`saveModel: the first argument must be a model (a Layer such as Sequential or Graph), got ${String(model)}`);
-  if (existsSync(path) && !statSync(path).isDirectory()) {
-    throw new Error(`saveModel: ${path} is a file; a model is saved as a folder (model.json + weights.safetensors): give a folder path`);
-  }
-  mkdirSync(path, { recursive: true });
-  const { json, weights } = encodeModel(model, info);
-  writeFileAtomic(join(path, WEIGHTS_FILE), weights);
-  writeFileAtomic(join(path, MODEL_JSON), new TextEncoder().encode(json));
-}
-
-/** Loads a model saved by saveModel; throws ModelFileError for anything missing, damaged or mismatched. */
-export function loadModel(path: string): Model {
-  return loadModelWithInfo(path).model;
-}
-
-/** Loads a model folder written by saveModel, with its ModelInfo (classes, input shape, normalisation). */
-export function loadModelWithInfo(path: string): { model: Model; info: ModelInfo } {
-  const dir = path.endsWith(MODEL_JSON) ? path.slice(0, -MODEL_JSON.length) || "." : path;
-  if (!existsSync(dir)) throw new ModelFileError(dir, "does not exist; give the folder saveModel (or stride train --out) wrote");
-  if (!statSync(dir).isDirectory()) throw new ModelFileError(dir, "is not a folder; a saved model is a folder with model.json and weights.safetensors");
-  const read = (file: string): Buffer => {
-    const p = join(dir, file);
-    if (!existsSync(p)) throw new ModelFileError(p, `is missing; a saved model needs both ${MODEL_JSON} and ${WEIGHTS_FILE}`);
-    return readFileSync(p);
-  };
-  const json = read(MODEL_JSON).toString("utf8");
-  const weights = read(WEIGHTS_FILE);
-  return decodeModel(json, new Uint8Array(weights.buffer, weights.byteOffset, weights.length), dir);
 }
 
 function checkModelJson(v: unknown, path: string): ModelJson {

@@ -15,8 +15,6 @@
  * Writes go to a temporary file in the same folder, renamed into place, so a
  * crash never leaves a half-written file under the real name.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
 import { Tensor, formatShape } from "../tensor.js";
 
 /** A model or weights file that cannot be trusted, with the file and the problem. */
@@ -235,17 +233,6 @@ export function swapBytes(bytes: Uint8Array, size: number): void {
   }
 }
 
-/** Reads and validates a safetensors file. */
-export function loadSafetensors(path: string): SafetensorsContents {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new ModelFileError(path, `cannot be read (${(e as Error).message})`);
-  }
-  return decodeSafetensors(bytes, path);
-}
-
 /**
  * Any numeric entry as a float32 Tensor (F16 and BF16 decoded, integers
  * converted). For loaders that accept weights saved in other precisions.
@@ -344,39 +331,6 @@ function littleEndianBytes(data: ArrayBufferView, size: number): Uint8Array {
   const copy = bytes.slice();
   swapBytes(copy, size);
   return copy;
-}
-
-/**
- * Writes a safetensors file atomically: the bytes go to a temporary file in
- * the same folder, are flushed to disk, and the file is renamed into place.
- */
-export function saveSafetensors(path: string, tensors: Map<string, SafetensorsEntry>, metadata: Record<string, string> = {}): void {
-  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
-}
-
-/** Writes bytes to a temporary file next to `path`, then renames it into place. */
-let tmpCounter = 0;
-
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.${tmpCounter++}.tmp`);
-  let fd: number | null = null;
-  try {
-    fd = openSync(tmp, "wx");
-    let written = 0;
-    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = null;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== null) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // The temporary file was never created or is already gone.
-    }
-    throw new ModelFileError(path, `cannot be written (${(e as Error).message})`);
-  }
 }
 
 // ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ function instance(name: string): Backend {
   return b;
 }
 
-/** The default: wasm where WebAssembly SIMD and shared memory are available, js otherwise. */
+/** The default: wasm where WebAssembly SIMD is available (threads need shared memory too), js otherwise. */
 export function defaultBackendName(): string {
   return factories.has("wasm") ? "wasm" : "js";
 }
@@ -59,6 +59,18 @@ export function setBackend(name: string): Backend {
   const b = instance(name);
   currentName = name;
   return b;
+}
+
+/**
+ * The backend in use, in one line: its name and, for wasm, SIMD, the threads
+ * and why there is only one when shared memory is missing (with the headers
+ * that fix it in a browser).
+ */
+export function describeBackend(): string {
+  const b = getBackend() as Backend & { describe?: () => string };
+  if (b.describe) return b.describe();
+  if (b.name !== "js") return b.name;
+  return factories.has("wasm") ? "js (JavaScript reference kernels; setBackend(\"wasm\") is faster)" : "js (JavaScript; this runtime has no WebAssembly SIMD)";
 }
 
 /** The names setBackend accepts. */

@@ -12,6 +12,7 @@
  * scope. A layer called on its own, or a backend without an arena (js),
  * allocates ordinary arrays as before.
  */
+import { envVar } from "../env.js";
 import { Tensor, withScopedAllocator, currentScopedAllocator, isFloat64Mode } from "../tensor.js";
 import { getBackend } from "../kernels/index.js";
 import type { Backend, StepArena } from "../kernels/backend.js";
@@ -30,7 +31,7 @@ const arenas = new WeakMap<object, { backend: Backend; arena: StepArena }>();
 const NO_GRAD_LIMIT_BYTES = 256 * 1024 * 1024;
 
 /** Set STRIDE_STEP_ARENA=0 to allocate ordinary arrays everywhere (for comparisons). */
-const disabled = typeof process !== "undefined" && process.env?.STRIDE_STEP_ARENA === "0";
+const disabled = envVar("STRIDE_STEP_ARENA") === "0";
 
 function arenaOf(owner: object): StepArena | null {
   const backend = getBackend();

@@ -2,21 +2,17 @@
  * Callbacks for fit(): early stopping, keeping the best model, and logging
  * every epoch to a file. Each is a plain object with onEpochEnd.
  */
-import { appendFileSync, mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import type { Layer } from "../layers/layer.js";
-import { saveModel, type ModelInfo } from "../io/model-file.js";
 import type { Callback, EpochLog, History } from "./trainer.js";
 
 /** The epoch-log value a callback watches. */
 export type Monitor = "valAccuracy" | "valLoss" | "trainAccuracy" | "trainLoss";
 
 /** Higher is better for accuracies, lower for losses. */
-function better(monitor: Monitor, value: number, best: number, minDelta: number): boolean {
+export function better(monitor: Monitor, value: number, best: number, minDelta: number): boolean {
   return monitor.endsWith("Accuracy") ? value > best + minDelta : value < best - minDelta;
 }
 
-function read(monitor: Monitor, log: EpochLog): number {
+export function read(monitor: Monitor, log: EpochLog): number {
   const v = log[monitor];
   if (v === undefined) {
     throw new Error(`callback: the epoch log has no ${monitor}; pass validation data to fit() or monitor a training metric`);
@@ -26,7 +22,7 @@ function read(monitor: Monitor, log: EpochLog): number {
 
 const MONITORS: Monitor[] = ["valAccuracy", "valLoss", "trainAccuracy", "trainLoss"];
 
-function checkMonitor(where: string, monitor: unknown): Monitor {
+export function checkMonitor(where: string, monitor: unknown): Monitor {
   if (!MONITORS.includes(monitor as Monitor)) {
     throw new Error(`${where}: monitor = ${JSON.stringify(monitor)} is not valid; use ${MONITORS.join(", ")}`);
   }
@@ -58,31 +54,4 @@ export function earlyStopping(opts: { monitor?: Monitor; patience?: number; minD
     },
   };
   return cb;
-}
-
-/** Saves the model to `dir` whenever the monitored metric reaches a new best. */
-export function saveBest(model: Layer, dir: string, opts: { monitor?: Monitor; info?: ModelInfo } = {}): Callback & { bestEpoch: number } {
-  const monitor = checkMonitor("saveBest", opts.monitor ?? "valAccuracy");
-  let best = monitor.endsWith("Accuracy") ? -Infinity : Infinity;
-  const cb = {
-    bestEpoch: 0,
-    onEpochEnd(log: EpochLog): void {
-      const v = read(monitor, log);
-      if (!better(monitor, v, best, 0)) return;
-      best = v;
-      cb.bestEpoch = log.epoch;
-      saveModel(model, dir, { ...opts.info, extra: { ...opts.info?.extra, epoch: log.epoch, [monitor]: v } });
-    },
-  };
-  return cb;
-}
-
-/** Appends each epoch's log as one JSON line to a file (for plotting learning curves). */
-export function jsonLinesLogger(path: string): Callback {
-  mkdirSync(dirname(path), { recursive: true });
-  return {
-    onEpochEnd(log: EpochLog): void {
-      appendFileSync(path, JSON.stringify(log) + "\n");
-    },
-  };
 }

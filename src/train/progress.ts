@@ -1,9 +1,10 @@
 /**
- * Training progress: a live bar (cli-progress) with loss, accuracy, images/s
- * and ETA on a terminal; one plain line per epoch when the output is a file,
- * a pipe or CI; nothing at all if asked.
+ * Training progress: a live bar with loss, accuracy, images/s and ETA on a
+ * terminal; one plain line per epoch when the output is a file, a pipe, CI or
+ * a browser; nothing at all if asked. The bar itself is terminal code, so the
+ * Node entry registers it (src/node/progress-bar.ts); without it "bar" and
+ * "auto" print lines.
  */
-import cliProgress from "cli-progress";
 import type { EpochLog } from "./trainer.js";
 
 /** How fit reports progress: "auto" (a live bar on a terminal, a line per epoch otherwise), "bar", "lines" or "none". */
@@ -28,24 +29,39 @@ export function formatEpoch(log: EpochLog, epochs: number): string {
   return parts.join("  ");
 }
 
+/** A terminal's live bar for one epoch. */
+export interface EpochBar {
+  update(done: number, stats: { loss: number; accuracy: number; imagesPerSecond: number }): void;
+  stop(): void;
+}
+
+export interface Terminal {
+  /** Whether a live bar can be drawn (an interactive terminal, not CI). */
+  interactive(): boolean;
+  startBar(epoch: number, epochs: number, batches: number): EpochBar;
+}
+
+let terminal: Terminal | null = null;
+
+/** Sets the terminal that draws progress bars (the Node entry sets stderr's). */
+export function setProgressTerminal(t: Terminal | null): void {
+  terminal = t;
+}
+
 export function createProgress(mode: ProgressMode, o: { epochs: number; batchesPerEpoch: number; log: (line: string) => void }): Progress {
-  const isTTY = typeof process !== "undefined" && Boolean(process.stderr?.isTTY) && !process.env.CI;
-  const kind = mode === "auto" ? (isTTY ? "bar" : "lines") : mode;
+  const term = terminal;
+  const kind = mode === "auto" ? (term?.interactive() ? "bar" : "lines") : mode;
   if (kind === "none") return { startEpoch() {}, batch() {}, endEpoch() {}, done() {} };
-  if (kind === "lines") {
+  if (kind === "lines" || !term) {
     return { startEpoch() {}, batch() {}, endEpoch: (log) => o.log(formatEpoch(log, o.epochs)), done() {} };
   }
-  let bar: cliProgress.SingleBar | null = null;
+  let bar: EpochBar | null = null;
   return {
     startEpoch(epoch) {
-      bar = new cliProgress.SingleBar({
-        format: `epoch ${epoch}/${o.epochs} {bar} {percentage}% | loss {loss} | acc {acc} | {ips} img/s | ETA {eta_formatted}`,
-        hideCursor: true, clearOnComplete: true, etaBuffer: 50, stream: process.stderr,
-      }, cliProgress.Presets.shades_classic);
-      bar.start(o.batchesPerEpoch, 0, { loss: "-", acc: "-", ips: "-" });
+      bar = term.startBar(epoch, o.epochs, o.batchesPerEpoch);
     },
     batch(done, s) {
-      bar?.update(done, { loss: s.loss.toFixed(4), acc: `${(100 * s.accuracy).toFixed(1)}%`, ips: Math.round(s.imagesPerSecond) });
+      bar?.update(done, s);
     },
     endEpoch(log) {
       bar?.stop();

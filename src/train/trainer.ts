@@ -6,8 +6,6 @@
  * exactly, and a guard that stops on a NaN or infinite loss and keeps the
  * last good checkpoint.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { Tensor, formatShape } from "../tensor.js";
 import { globalRng } from "../random.js";
 import type { Layer } from "../layers/layer.js";
@@ -21,9 +19,7 @@ import { SGD, type Optimizer, type OptimizerMeta } from "./optimizers.js";
 import { ReduceLROnPlateau, type Schedule, type ScheduleState } from "./schedules.js";
 import { clipGradNorm } from "./clip.js";
 import { ClassificationMeter, topK } from "./metrics.js";
-import { saveModel, loadModelWithInfo, type ModelInfo } from "../io/model-file.js";
-import { saveSafetensors, loadSafetensors, toFloat32Tensor, writeFileAtomic } from "../io/safetensors.js";
-import { namedParams, namedBuffers } from "../models/named.js";
+import type { ModelInfo } from "../io/model-file.js";
 import { createProgress, type Progress, type ProgressMode } from "./progress.js";
 
 /** The losses fit and evaluate can use: softmax cross-entropy or the multi-class hinge (SVM) loss. */
@@ -127,7 +123,12 @@ export function computeLoss(name: LossName, logits: Tensor, labels: Int32Array |
 
 /** Lets a progress bar draw between batches (compute is synchronous). */
 const yieldToEventLoop = (): Promise<void> =>
-  new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
+  new Promise((resolve) => {
+    // Looked up on each call: a page may install its own setImmediate (the app's pausable one) after this module loads.
+    const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
+    if (typeof immediate === "function") immediate(resolve);
+    else setTimeout(resolve, 0);
+  });
 
 /** Trains a model in place on a dataset with mini-batch gradient descent; resolves with the history of every epoch. */
 export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promise<History> {
@@ -146,7 +147,7 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
 
   let startEpoch = 0;
   if (opts.resume) {
-    const state = loadCheckpoint(opts.resume, model, optimizer, opts.schedule);
+    const state = checkpoints("resume").load(opts.resume, model, optimizer, opts.schedule);
     loader.setState(state.loader);
     globalRng.setState(state.rng);
     history.epochs.push(...state.history.epochs);
@@ -157,7 +158,7 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
 
   const batchesPerEpoch = Math.min(loader.length, opts.maxBatchesPerEpoch ?? Infinity);
   const progress: Progress = createProgress(opts.progress ?? "auto", { epochs, batchesPerEpoch, log });
-  let lastCheckpoint: string | undefined = opts.checkpointDir && existsSync(join(opts.checkpointDir, LATEST)) ? opts.checkpointDir : undefined;
+  let lastCheckpoint: string | undefined = opts.checkpointDir && checkpoints("checkpointDir").hasLatest(opts.checkpointDir) ? opts.checkpointDir : undefined;
   try {
     for (let epoch = startEpoch; epoch < epochs; epoch++) {
       const started = performance.now();
@@ -205,7 +206,7 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
       history.epochs.push(entry);
       progress.endEpoch(entry);
       if (opts.checkpointDir) {
-        writeCheckpoint(opts.checkpointDir, model, info, optimizer, opts.schedule, loader.getState(), epoch + 1, history);
+        checkpoints("checkpointDir").write(opts.checkpointDir, { model, info, optimizer, schedule: opts.schedule, loader: loader.getState(), epoch: epoch + 1, history });
         lastCheckpoint = opts.checkpointDir;
       }
       const stop = (opts.callbacks ?? []).map((cb) => cb.onEpochEnd?.(entry, history)).includes("stop");
@@ -344,12 +345,11 @@ function meanLogProb(probs: Tensor, labels: ArrayLike<number>): number {
 }
 
 // ---------------------------------------------------------------------------
-// Checkpoints: a folder per epoch and a pointer file renamed into place, so
-// the latest checkpoint is always complete.
+// Checkpoints: written and read by a store, because they are files and this
+// module runs in browsers too. The Node entry registers the file-system store
+// (src/node/checkpoints.ts) when it is imported.
 
-const LATEST = "latest.json";
-
-interface CheckpointState {
+export interface CheckpointState {
   format: "stride-checkpoint";
   version: 1;
   epoch: number;
@@ -361,76 +361,36 @@ interface CheckpointState {
   history: History;
 }
 
-function writeCheckpoint(
-  dir: string, model: Layer, info: ModelInfo, optimizer: Optimizer<any>, schedule: Schedule | undefined,
-  loader: DataLoaderState, epoch: number, history: History,
-): void {
-  mkdirSync(dir, { recursive: true });
-  const folder = `epoch-${String(epoch).padStart(4, "0")}`;
-  const path = join(dir, folder);
-  rmSync(path, { recursive: true, force: true });
-  saveModel(model, path, info);
-  const opt = optimizer.stateDict();
-  saveSafetensors(join(path, "optimizer.safetensors"), opt.tensors, { format: "stride-optimizer" });
-  const state: CheckpointState = {
-    format: "stride-checkpoint", version: 1, epoch, folder, loader, rng: globalRng.getState(),
-    optimizer: opt.meta, schedule: schedule?.stateDict(), history,
-  };
-  const json = new TextEncoder().encode(JSON.stringify(state));
-  writeFileAtomic(join(path, "training.json"), json);
-  const previous = readLatest(dir);
-  writeFileAtomic(join(dir, LATEST), json);
-  // Keep the previous checkpoint too, so there is always a good one besides the newest.
-  if (previous && previous.folder !== folder) {
-    const older = readdirEpochs(dir).filter((f) => f !== folder && f !== previous.folder);
-    for (const f of older) rmSync(join(dir, f), { recursive: true, force: true });
-  }
+export interface CheckpointContents {
+  model: Layer;
+  info: ModelInfo;
+  optimizer: Optimizer<any>;
+  schedule: Schedule | undefined;
+  loader: DataLoaderState;
+  epoch: number;
+  history: History;
 }
 
-function readdirEpochs(dir: string): string[] {
-  return readdirSync(dir).filter((f) => /^epoch-\d+$/.test(f));
+export interface CheckpointStore {
+  /** Whether `dir` already holds a complete checkpoint. */
+  hasLatest(dir: string): boolean;
+  write(dir: string, contents: CheckpointContents): void;
+  /** Restores the model, optimiser and schedule from the latest checkpoint in `dir`. */
+  load(dir: string, model: Layer, optimizer: Optimizer<any>, schedule?: Schedule): CheckpointState;
 }
 
-function readLatest(dir: string): CheckpointState | null {
-  const p = join(dir, LATEST);
-  if (!existsSync(p)) return null;
-  try {
-    return JSON.parse(readFileSync(p, "utf8")) as CheckpointState;
-  } catch {
-    return null;
-  }
+let checkpointStore: CheckpointStore | null = null;
+
+/** Sets where fit's checkpointDir / resume read and write (the Node entry sets the file system). */
+export function setCheckpointStore(store: CheckpointStore | null): void {
+  checkpointStore = store;
 }
 
-/** Restores the model's weights, the optimiser and schedule from the latest checkpoint in dir. */
-export function loadCheckpoint(dir: string, model: Layer, optimizer: Optimizer<any>, schedule?: Schedule): CheckpointState {
-  const p = join(dir, LATEST);
-  if (!existsSync(p)) throw new Error(`resume: ${dir} has no ${LATEST}; give the checkpoint folder a previous run wrote (its --out folder's checkpoints)`);
-  let state: CheckpointState;
-  try {
-    state = JSON.parse(readFileSync(p, "utf8"));
-  } catch (e) {
-    throw new Error(`resume: ${p} is not valid JSON (${(e as Error).message})`);
-  }
-  if (state?.format !== "stride-checkpoint" || typeof state.folder !== "string") throw new Error(`resume: ${p} is not a stride checkpoint`);
-  const path = join(dir, state.folder);
-  const saved = loadModelWithInfo(path).model;
-  const src = namedParams(saved);
-  const dst = namedParams(model);
-  if (src.length !== dst.length || src.some(([n, q], i) => n !== dst[i][0] || q.value.size !== dst[i][1].value.size)) {
-    throw new Error(`resume: the checkpoint in ${path} is of a different model (its parameters do not match this model's)`);
-  }
-  src.forEach(([, q], i) => dst[i][1].value.data.set(q.value.data));
-  // Buffers (batch-norm running statistics) travel with the weights too.
-  const bufSrc = collectBuffers(saved);
-  const bufDst = collectBuffers(model);
-  bufSrc.forEach((b, i) => bufDst[i]?.data.set(b.data));
-  const tensors = loadSafetensors(join(path, "optimizer.safetensors")).tensors;
-  const asFloat = new Map([...tensors].map(([k, v]) => [k, toFloat32Tensor(v)]));
-  optimizer.loadStateDict({ meta: state.optimizer, tensors: asFloat });
-  if (schedule && state.schedule) schedule.loadStateDict(state.schedule);
-  return state;
-}
-
-function collectBuffers(model: Layer): Tensor[] {
-  return namedBuffers(model).map(([, b]) => b.value);
+function checkpoints(option: string): CheckpointStore {
+  if (checkpointStore) return checkpointStore;
+  throw new Error(
+    `fit: ${option} needs a file system, and this is stride's browser entry, which has none. ` +
+      `In Node, import from "stride" (the Node entry provides checkpoints); in a browser, leave ${option} out ` +
+      `and keep the model with encodeModel instead.`,
+  );
 }

@@ -386,7 +386,9 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       ui.backend.textContent = `backend: ${m.backend}`;
       ui.backend.dataset.backend = m.backend.split(" ")[0];
       ui.backend.classList.toggle("fallback", !m.backend.startsWith("wasm"));
-      ui.backend.title = m.isolated ? "the page is cross-origin isolated: WebAssembly threads are allowed" : "the page is not cross-origin isolated: no shared memory, so no wasm threads";
+      ui.backend.title = m.isolated
+        ? "the page is cross-origin isolated: WebAssembly threads are allowed"
+        : "the page is not cross-origin isolated, so wasm runs on one thread: serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp for every core";
       testCount = m.test;
       ui.testIndex.max = String(m.test - 1);
       ui.dataInfo.textContent = `${m.train.toLocaleString("en-US")} training, ${m.validation} validation, ${m.test.toLocaleString("en-US")} test digits`;

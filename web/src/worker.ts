@@ -7,16 +7,12 @@
  * fine-tunes them on the digits, converted to the model's input size.
  */
 import {
-  fit, predict, summary, encodeModel, decodeModel, getBackend, getThreads, prepareThreads, splitDataset, computeNormalization,
+  fit, predict, summary, encodeModel, decodeModel, getBackend, prepareThreads, splitDataset, computeNormalization,
   randomCrop, SGD, decayGroups, ReduceLROnPlateau, Tensor, normalizeTensor, manualSeed, prepareImage, exampleView,
-  importModelBytes, replaceHead, freeze, unfreeze, namedModules, findLayer,
-  type Dataset, type Layer, type ModelInfo, type EpochLog, type FitOptions, type Normalization,
+  importModelBytes, replaceHead, freeze, unfreeze, namedModules, findLayer, describeBackend,
+  buildModel, traceActivations, renderVolume, renderFilters, renderInput, firstConvWeights, volumeOf,
+  type Dataset, type Layer, type ModelInfo, type EpochLog, type FitOptions, type Normalization, type RgbaImage,
 } from "stride";
-import { buildModel } from "../../src/cli/models.js";
-import { traceActivations } from "../../src/viz/activations.js";
-import { renderVolume, renderFilters, renderInput, type RgbaImage } from "../../src/viz/render.js";
-import { firstConvWeights } from "../../src/viz/filters.js";
-import { volumeOf } from "../../src/models/summary.js";
 import { fetchMnistDigits } from "./mnist.js";
 import { greyToInput, takesDigits, convertDigits, convertedCapacity, sample, CONVERTED_BYTES } from "./convert.js";
 import type { ToWorker, FromWorker, ModelView, InputSource, Picture, LayerView } from "./protocol.js";
@@ -83,13 +79,6 @@ function requireData(): Data {
 function requireModel(): Layer {
   if (!model) throw new Error("there is no model yet: start training, or load a model (its two stride files, or one .pth, .safetensors or .onnx file)");
   return model;
-}
-
-function describeBackend(): string {
-  const b = getBackend().name;
-  if (b !== "wasm") return `${b} (JavaScript; WebAssembly SIMD with shared memory is not available here)`;
-  const n = getThreads();
-  return `wasm (SIMD, ${n} thread${n === 1 ? "" : "s"})`;
 }
 
 function modelView(m: Layer, origin: string): ModelView {

@@ -8,11 +8,11 @@
 import { parseArgs } from "node:util";
 import { existsSync, statSync } from "node:fs";
 import { CliError } from "../datasets.js";
-import { loadModelWithInfo, type ModelInfo } from "../../io/model-file.js";
+import { type ModelInfo } from "../../io/model-file.js";
+import { loadModelWithInfo } from "../../node/files.js";
 import type { Layer } from "../../layers/layer.js";
-import { exportPytorch, saveTorchStateDict } from "../../io/pytorch/export.js";
+import { exportPytorch, saveTorchStateDict, saveOnnx } from "../../node/io.js";
 import { PytorchExportError } from "../../io/pytorch/layers.js";
-import { saveOnnx } from "../../io/onnx/export-file.js";
 
 const FORMATS = ["onnx", "torch", "pytorch"];
 

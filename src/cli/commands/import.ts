@@ -19,13 +19,14 @@ import { summary } from "../../models/summary.js";
 import { TORCHVISION_ARCHS } from "../../models/zoo/torchvision.js";
 import { IMAGENET_CLASSES, IMAGENET_NORMALIZATION } from "../../data/imagenet-classes.js";
 import type { Normalization } from "../../data/normalize.js";
-import { loadSafetensors } from "../../io/safetensors.js";
-import { saveModel, loadModelWithInfo, MODEL_JSON, type ModelInfo } from "../../io/model-file.js";
-import { loadTorchCheckpoint } from "../../io/torch/node.js";
+import { loadSafetensors } from "../../node/files.js";
+import { MODEL_JSON, type ModelInfo } from "../../io/model-file.js";
+import { saveModel, loadModelWithInfo } from "../../node/files.js";
+import { loadTorchCheckpoint } from "../../node/torch-files.js";
 import { loadWeights } from "../../io/load-weights.js";
 import { importModelBytes } from "../../io/import-model.js";
 import { stateDictToStride } from "../../io/pytorch/names.js";
-import { readOnnxFile } from "../../io/onnx/node-file.js";
+import { readOnnxFile } from "../../node/onnx-file.js";
 import { CliError } from "../datasets.js";
 
 export const IMPORT_USAGE = `  import <file>            turn a .onnx, .pt/.pth (torch.save) or .safetensors file into a stride model folder

@@ -12,7 +12,8 @@ import { estimateMemory, OPTIMIZER_STATE, type OptimizerName } from "../../model
 import { buildModel } from "../models.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { loadModelWithInfo, MODEL_JSON } from "../../io/model-file.js";
+import { MODEL_JSON } from "../../io/model-file.js";
+import { loadModelWithInfo } from "../../node/files.js";
 
 /** A model of `stride train`'s own list (small, so built with its real initialisation). */
 const trainModel = (name: string): Builder => (o) => buildModel(name, { numClasses: 10, inputShape: o.inputShape ?? [1, 28, 28], seed: 1 });

@@ -4,7 +4,7 @@
  * containers flatten into one ONNX graph, named by the layers' dotted paths)
  * and encodes the ModelProto with protobufjs and the same JSON descriptor the
  * importer decodes with; export-ops.ts has what each layer becomes.
- * Uses no Node module itself: saveOnnx (export-file.ts) is the only part that writes files.
+ * Uses no Node module itself: saveOnnx (src/node/io.ts) is the only part that writes files.
  */
 import protobuf from "protobufjs/light.js";
 import { Layer, MergeLayer, type Module } from "../../layers/layer.js";

@@ -2,13 +2,12 @@
  * importOnnx: an ONNX model file becomes a trainable stride Graph. The work
  * is in decode.ts (protobuf), tensors.ts (TensorProto), builder.ts and
  * ops.ts (the graph and its operators) and shapes.ts (constant shape
- * arithmetic); node-file.ts reads files.
+ * arithmetic); src/node/onnx-file.ts reads files in Node.
  */
 import type { Layer } from "../../layers/layer.js";
 import { ModelFileError } from "../safetensors.js";
 import { decodeOnnxModel } from "./decode.js";
 import { buildGraph, type ImportOptions } from "./builder.js";
-import { readOnnxFile } from "./node-file.js";
 
 export { decodeOnnxModel, decodeOnnxTensor } from "./decode.js";
 export { tensorValues } from "./tensors.js";
@@ -25,8 +24,7 @@ export type { ImportOptions } from "./builder.js";
  */
 export function importOnnx(source: string | Uint8Array, opts: ImportOptions = {}): Layer {
   if (typeof source === "string") {
-    const { bytes, readExternal } = readOnnxFile(source);
-    return buildGraph(decodeOnnxModel(bytes, source), source, opts, readExternal);
+    throw new ModelFileError(source, "importOnnx: reading a file path needs Node (the browser entry of stride has no file system); pass the file's bytes (a Uint8Array) instead");
   }
   if (!(source instanceof Uint8Array)) {
     throw new ModelFileError("<onnx>", `importOnnx expects a file path or the file's bytes (a Uint8Array), got ${source === null ? "null" : typeof source}`);

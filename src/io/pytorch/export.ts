@@ -3,28 +3,14 @@
  * dict (--format torch), or a folder with model.py, weights.pt, train.py and
  * README.md (--format pytorch).
  */
-import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Layer } from "../../layers/layer.js";
 import type { ModelInfo } from "../model-file.js";
-import { saveTorchCheckpoint } from "../torch/node.js";
 import { encodeTorchCheckpoint } from "../torch/write.js";
 import { generateModelPy } from "./codegen.js";
-import { torchStateDict, torchvisionStateDict } from "./names.js";
+import { torchStateDict } from "./names.js";
 import { PytorchExportError } from "./layers.js";
 import { generateReadme, generateTrainPy } from "./train-script.js";
 import type { TrainingRecipe } from "./recipe.js";
-
-/**
- * Writes the model's state dict (PyTorch's names, num_batches_tracked
- * included) as a .pt file: torchvision's names when the model is one of its
- * architectures, so torchvision's own builder loads it. Says which.
- */
-export function saveTorchStateDict(model: Layer, path: string): "torchvision" | "stride" {
-  const torchvision = torchvisionStateDict(model);
-  saveTorchCheckpoint(path, torchvision ?? torchStateDict(model));
-  return torchvision ? "torchvision" : "stride";
-}
 
 /** The files of an exported PyTorch folder, in memory: name -> contents. */
 export function pytorchFiles(model: Layer, info: ModelInfo = {}): Map<string, string | Uint8Array> {
@@ -39,13 +25,4 @@ export function pytorchFiles(model: Layer, info: ModelInfo = {}): Map<string, st
   }
   files.set("README.md", generateReadme({ modelName: name, dataset: recipe?.dataset, hasRecipe: recipe !== undefined }));
   return files;
-}
-
-/** Writes model.py, weights.pt, train.py (when the model records its recipe) and README.md into `out`. */
-export function exportPytorch(model: Layer, info: ModelInfo, out: string): string[] {
-  if (existsSync(out) && !statSync(out).isDirectory()) throw new PytorchExportError(`${out} is a file; --format pytorch writes a folder: give a folder path`);
-  const files = pytorchFiles(model, info); // everything is generated before anything is written
-  mkdirSync(out, { recursive: true });
-  for (const [file, contents] of files) writeFileSync(join(out, file), contents);
-  return [...files.keys()];
 }

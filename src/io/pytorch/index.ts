@@ -2,5 +2,5 @@
 export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict } from "./names.js";
 export { generateModelPy } from "./codegen.js";
 export { PytorchExportError } from "./layers.js";
-export { pytorchFiles, exportPytorch, saveTorchStateDict } from "./export.js";
+export { pytorchFiles } from "./export.js";
 export { trainingRecipe, type TrainingRecipe, type AugmentationRecipe } from "./recipe.js";

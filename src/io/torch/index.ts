@@ -4,4 +4,3 @@
  */
 export { readTorchCheckpoint } from "./read.js";
 export { encodeTorchCheckpoint } from "./write.js";
-export { loadTorchCheckpoint, saveTorchCheckpoint } from "./node.js";

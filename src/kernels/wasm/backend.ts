@@ -182,6 +182,23 @@ export class WasmBackend implements Backend {
     return this.rt.threadCount;
   }
 
+  /** Starts the worker threads and resolves once they are ready, without blocking (see WasmRuntime.startThreads). */
+  startThreads(): Promise<number> {
+    return this.rt.startThreads();
+  }
+
+  /** Why this backend runs on one thread (no shared memory), with the fix; null when threads are possible. */
+  get threadsOffReason(): string | null {
+    return this.rt.threadsOffReason;
+  }
+
+  /** One line for logs and badges: "wasm (SIMD, 2 threads)", or one thread and why. */
+  describe(): string {
+    const n = this.threads;
+    const why = this.rt.threadsOffReason;
+    return why ? `wasm (SIMD, 1 thread: ${why})` : `wasm (SIMD, ${n} thread${n === 1 ? "" : "s"})`;
+  }
+
   /** Whether the relaxed-SIMD (fused multiply-add) build is in use. */
   get relaxedSimd(): boolean {
     return this.rt.relaxed;

@@ -5,12 +5,13 @@
  *   import { createWasmBackend, wasmSupported } from "./wasm/index.js";
  *   if (wasmSupported()) registerBackend(createWasmBackend());
  */
+import { envVar } from "../../env.js";
 import { platform } from "./platform.js";
 import { WasmBackend } from "./backend.js";
-import { wasmSupported, relaxedSimdSupported } from "./runtime.js";
+import { wasmSupported, relaxedSimdSupported, threadsUnavailableReason } from "./runtime.js";
 import { workerSource } from "./worker.js";
 
-export { WasmBackend, wasmSupported, relaxedSimdSupported };
+export { WasmBackend, wasmSupported, relaxedSimdSupported, threadsUnavailableReason };
 
 let shared: WasmBackend | null = null;
 
@@ -19,8 +20,8 @@ export function createWasmBackend(): WasmBackend {
   if (!shared) {
     if (!wasmSupported()) {
       throw new Error(
-        "wasm backend: this runtime lacks WebAssembly SIMD or shared memory (in a browser the page must be " +
-          "cross-origin isolated); use the js backend (setBackend(\"js\"))",
+        "wasm backend: this runtime lacks WebAssembly 128-bit SIMD (Chrome 91+, Firefox 89+, Safari 16.4+, Node 16.4+); " +
+          "use the js backend (setBackend(\"js\"))",
       );
     }
     shared = new WasmBackend(defaultThreads());
@@ -28,9 +29,10 @@ export function createWasmBackend(): WasmBackend {
   return shared;
 }
 
-/** All cores by default; the STRIDE_THREADS environment variable overrides it in Node. */
+/** All cores by default (one without shared memory); the STRIDE_THREADS environment variable overrides it in Node. */
 export function defaultThreads(): number {
-  const env = typeof process !== "undefined" ? process.env?.STRIDE_THREADS : undefined;
+  if (threadsUnavailableReason() !== null) return 1;
+  const env = envVar("STRIDE_THREADS");
   const n = env !== undefined ? Number(env) : platform.cores();
   return Number.isInteger(n) && n >= 1 ? n : 1;
 }
@@ -53,5 +55,9 @@ export function getThreads(): number {
  */
 export async function prepareThreads(): Promise<number> {
   const want = getThreads() - 1;
-  return want > 0 ? platform.preload(workerSource(), want) : 0;
+  if (want < 1) return 0;
+  const started = await platform.preload(workerSource(), want);
+  // Hand the workers their start message now, while this thread is free, rather than in the first job.
+  if (started > 0) await createWasmBackend().startThreads();
+  return started;
 }

@@ -4,6 +4,7 @@
  * never keep a finished program alive); a browser uses Web Workers, which
  * can share a WebAssembly.Memory only when the page is cross-origin isolated.
  */
+import { envVar, isNode, nodeProcess } from "../../env.js";
 
 export interface WorkerHandle {
   terminate(): void;
@@ -32,21 +33,42 @@ export interface Platform {
   preload(source: string, count: number): Promise<number>;
 }
 
-type NodeWorkerThreads = typeof import("node:worker_threads");
-type NodeOs = typeof import("node:os");
-type NodeV8 = typeof import("node:v8");
+// The little of node:worker_threads, node:os and node:v8 used here, typed locally so
+// that the core needs no Node type definitions.
+interface NodeWorkerThreads {
+  Worker: new (source: string, options: { eval: boolean; workerData: unknown }) => { unref(): void; terminate(): Promise<number> };
+}
+interface NodeOs {
+  availableParallelism?: () => number;
+  cpus(): unknown[];
+}
+interface NodeV8 {
+  setFlagsFromString?: (flags: string) => void;
+}
 
-async function nodePlatform(): Promise<Platform> {
-  const wt: NodeWorkerThreads = await import("node:worker_threads");
-  const os: NodeOs = await import("node:os");
-  const v8: NodeV8 = await import("node:v8");
+/**
+ * Node's built-ins without an import statement (process.getBuiltinModule,
+ * Node 20.16+): a bundler building for the browser then has nothing to
+ * resolve or stub, and the module needs no top-level await, which some
+ * bundles (classic workers) cannot hold.
+ */
+function builtin<T>(name: string): T {
+  const get = nodeProcess?.getBuiltinModule;
+  if (!get) throw new Error(`stride needs Node 20.16 or newer (process.getBuiltinModule); this is Node ${nodeProcess?.versions?.node}: upgrade Node`);
+  return get(name) as T;
+}
+
+function nodePlatform(): Platform {
+  const wt = builtin<NodeWorkerThreads>("node:worker_threads");
+  const os = builtin<NodeOs>("node:os");
+  const v8 = builtin<NodeV8>("node:v8");
   return {
     name: "node",
     canBlock: true,
     enableRelaxedSimd() {
       // The fused multiply-add makes GEMM about 1.35x faster (bench/kernels.mjs);
       // STRIDE_RELAXED_SIMD=0 keeps the process's V8 flags untouched.
-      if (process.env.STRIDE_RELAXED_SIMD === "0" || typeof v8.setFlagsFromString !== "function") return false;
+      if (envVar("STRIDE_RELAXED_SIMD") === "0" || typeof v8.setFlagsFromString !== "function") return false;
       v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
       return true;
     },
@@ -103,6 +125,5 @@ function browserPlatform(): Platform {
   };
 }
 
-const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
 
-export const platform: Platform = isNode ? await nodePlatform() : browserPlatform();
+export const platform: Platform = isNode ? nodePlatform() : browserPlatform();

@@ -61,16 +61,77 @@ function validates(bytes: Uint8Array<ArrayBuffer>): boolean {
   }
 }
 
-/** Whether this runtime can run the wasm backend at all (SIMD, shared memory, atomics). */
+/**
+ * Whether this runtime can run the wasm backend at all: WebAssembly with
+ * 128-bit SIMD. Threads need shared memory too (threadsUnavailableReason);
+ * without it the backend runs on one thread.
+ */
 export function wasmSupported(): boolean {
-  if (typeof WebAssembly !== "object" || typeof SharedArrayBuffer !== "function" || typeof Atomics !== "object") return false;
-  if (!validates(SIMD_PROBE)) return false;
+  return typeof WebAssembly === "object" && typeof Atomics === "object" && validates(SIMD_PROBE);
+}
+
+/**
+ * Why the wasm backend cannot use worker threads here, with what to do about
+ * it, or null if it can. STRIDE_WASM_SHARED=0 (Node) forces one thread on
+ * non-shared memory, as a page that is not cross-origin isolated gets it.
+ */
+export function threadsUnavailableReason(): string | null {
+  const g = globalThis as { crossOriginIsolated?: boolean; document?: unknown; process?: { env?: Record<string, string | undefined> } };
+  if (g.process?.env?.STRIDE_WASM_SHARED === "0") return "STRIDE_WASM_SHARED=0 turned shared memory off";
+  if (g.crossOriginIsolated === false || typeof SharedArrayBuffer !== "function") {
+    return "the page is not cross-origin isolated, so it has no SharedArrayBuffer: serve it with the headers " +
+      "Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp to use every core";
+  }
   try {
     new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-    return true;
   } catch {
-    return false;
+    return "this runtime cannot create a shared WebAssembly.Memory";
   }
+  return null;
+}
+
+/**
+ * The kernel module is built to import a shared memory; on one thread it must
+ * import an ordinary one. The memory import's limits flag says which (0x03:
+ * shared with a maximum, 0x01: a maximum), so that one byte is rewritten.
+ */
+function unsharedMemoryImport(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const out = bytes.slice();
+  let at = 8;
+  const uleb = (): number => {
+    let result = 0, shift = 0, b: number;
+    do {
+      b = out[at++];
+      result += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (b & 0x80);
+    return result;
+  };
+  while (at < out.length) {
+    const id = out[at++];
+    const size = uleb();
+    const end = at + size;
+    if (id === 2) {
+      for (let n = uleb(); n > 0; n--) {
+        for (let name = 0; name < 2; name++) {
+          const length = uleb(); // module name, then field name (uleb moves `at`, so not `at += uleb()`)
+          at += length;
+        }
+        const kind = out[at++];
+        if (kind === 2) {
+          if (out[at] !== 0x03) throw new Error(`wasm backend: unexpected memory limits flag 0x${out[at].toString(16)} in the kernel module`);
+          out[at] = 0x01;
+          return out;
+        }
+        if (kind === 0) uleb();
+        else if (kind === 1) { at++; const f = out[at++]; uleb(); if (f & 1) uleb(); }
+        else if (kind === 3) at += 2;
+        else throw new Error(`wasm backend: unknown import kind ${kind} in the kernel module`);
+      }
+    }
+    at = end;
+  }
+  throw new Error("wasm backend: the kernel module imports no memory");
 }
 
 let relaxedChecked: boolean | null = null;
@@ -100,6 +161,14 @@ export class WasmRuntime {
   readonly module: WebAssembly.Module;
   readonly exports: KernelExports;
   readonly relaxed: boolean;
+  /**
+   * Whether the memory is shared (worker threads possible). An unshared
+   * memory's buffer is replaced (the old one detached) when it grows, so then
+   * nothing outside the runtime may hold a view of it: no resident arrays.
+   */
+  readonly shared: boolean;
+  /** Why there are no worker threads, when the memory is not shared. */
+  readonly threadsOffReason: string | null;
   readonly jobBase: number;
   readonly geomBase: number;
   /** Where the resident heap starts, and where it (and so the arena) currently ends. */
@@ -119,8 +188,8 @@ export class WasmRuntime {
   /** Views of the whole memory; re-created after every grow. */
   f32!: Float32Array;
   i32!: Int32Array;
-  private slots: Int32Array;
-  private busy: Float64Array;
+  private slots!: Int32Array;
+  private busy!: Float64Array;
   /** Wall milliseconds of multi-threaded jobs, from dispatch until the last thread finished, and their count. */
   private parallelWallMs = 0;
   private parallelJobs = 0;
@@ -131,8 +200,11 @@ export class WasmRuntime {
 
   constructor() {
     this.relaxed = relaxedSimdSupported();
-    this.module = new WebAssembly.Module(decodeBase64(this.relaxed ? RELAXED_WASM_BASE64 : SIMD_WASM_BASE64));
-    this.memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES, shared: true });
+    this.threadsOffReason = threadsUnavailableReason();
+    this.shared = this.threadsOffReason === null;
+    const bytes = decodeBase64(this.relaxed ? RELAXED_WASM_BASE64 : SIMD_WASM_BASE64);
+    this.module = new WebAssembly.Module(this.shared ? bytes : unsharedMemoryImport(bytes));
+    this.memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES, shared: this.shared });
     const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as KernelExports;
     this.jobBase = align(this.exports.heapBase(), 64);
@@ -141,8 +213,6 @@ export class WasmRuntime {
     this.arenaBase = this.heapEnd;
     this.top = this.arenaBase;
     this.refreshViews();
-    this.slots = new Int32Array(this.memory.buffer, this.jobBase, ARGS_SLOT);
-    this.busy = new Float64Array(this.memory.buffer, this.jobBase, BUSY_F64 + BUSY_THREADS);
   }
 
   /**
@@ -175,6 +245,8 @@ export class WasmRuntime {
     this.buffers.add(buf);
     this.f32 = new Float32Array(buf);
     this.i32 = new Int32Array(buf);
+    this.slots = new Int32Array(buf, this.jobBase, ARGS_SLOT);
+    this.busy = new Float64Array(buf, this.jobBase, BUSY_F64 + BUSY_THREADS);
   }
 
   // ---- resident arrays ---------------------------------------------------
@@ -192,6 +264,7 @@ export class WasmRuntime {
    * not outlive it: the block is reused once the array itself is collected.
    */
   allocResident(n: number): Float32Array | null {
+    if (!this.shared) return null; // a grow would detach it (see `shared`)
     const bytes = align(Math.max(1, n) * 4, 64);
     if (this.residentBytes + bytes > this.residentLimit) return null;
     let at = -1;
@@ -335,7 +408,7 @@ export class WasmRuntime {
     if (!Number.isInteger(n) || n < 1) {
       throw new RangeError(`setThreads: n = ${n} is not valid; pass a whole number >= 1 (1 disables worker threads)`);
     }
-    if (!platform.canBlock) n = 1; // a browser's main thread may not wait for workers
+    if (!platform.canBlock || !this.shared) n = 1; // a browser's main thread may not wait for workers; no shared memory, no workers
     if (n === this.threads) return;
     this.stopWorkers();
     this.threads = n;
@@ -366,6 +439,22 @@ export class WasmRuntime {
     Atomics.notify(this.slots, SLOT_GEN);
     for (const w of this.workers) w.terminate();
     this.workers = [];
+  }
+
+  /**
+   * Starts the workers and waits for them without blocking this thread (a
+   * browser worker's own workers may need its event loop to receive their
+   * start message; blocking in Atomics.wait before they have it can starve
+   * them until the 20 s limit). Resolves to the number of threads.
+   */
+  async startThreads(): Promise<number> {
+    if (this.threads > 1 && this.workers.length !== this.threads - 1) this.startWorkers();
+    const deadline = Date.now() + 20000;
+    while (!this.ready && this.workers.length > 0 && Atomics.load(this.slots, SLOT_READY) < this.workers.length && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    if (this.workers.length > 0) this.waitReady();
+    return this.threads;
   }
 
   /** Waits (once) until every worker has instantiated the module; gives up on threads after 20 s. */

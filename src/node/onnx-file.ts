@@ -5,8 +5,8 @@
  */
 import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync } from "node:fs";
 import { dirname, resolve, sep } from "node:path";
-import { ModelFileError } from "../safetensors.js";
-import type { ExternalReader } from "./tensors.js";
+import { ModelFileError } from "../io/safetensors.js";
+import type { ExternalReader } from "../io/onnx/tensors.js";
 
 /** The model's bytes, and a reader for external data relative to its folder. */
 export function readOnnxFile(path: string): { bytes: Uint8Array; readExternal: ExternalReader } {

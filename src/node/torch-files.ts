@@ -3,9 +3,10 @@
  * node:fs, so that the byte-level reader and writer bundle for the browser.
  */
 import { readFileSync } from "node:fs";
-import { ModelFileError, writeFileAtomic, type SafetensorsEntry } from "../safetensors.js";
-import { readTorchCheckpoint } from "./read.js";
-import { encodeTorchCheckpoint } from "./write.js";
+import { ModelFileError, type SafetensorsEntry } from "../io/safetensors.js";
+import { writeFileAtomic } from "./files.js";
+import { readTorchCheckpoint } from "../io/torch/read.js";
+import { encodeTorchCheckpoint } from "../io/torch/write.js";
 
 /** Reads a torch.save file's state dict (see readTorchCheckpoint). */
 export function loadTorchCheckpoint(path: string): Map<string, SafetensorsEntry> {

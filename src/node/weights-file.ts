@@ -2,8 +2,9 @@
  * Reading a weights file from disk for loadWeights: the Node-only part, kept
  * apart so that load-weights.ts itself works on bytes and Maps anywhere.
  */
-import { ModelFileError, loadSafetensors, type SafetensorsEntry } from "./safetensors.js";
-import { loadTorchCheckpoint } from "./torch/node.js";
+import { ModelFileError, type SafetensorsEntry } from "../io/safetensors.js";
+import { loadSafetensors } from "./files.js";
+import { loadTorchCheckpoint } from "./torch-files.js";
 
 const TORCH_EXTENSIONS = [".pt", ".pth", ".bin", ".ckpt", ".tar"];
 

