@@ -33,6 +33,7 @@ import { resnetCifar, type ResNetCifarDepth } from "../models/zoo/resnet.js";
 import { ShortcutPad } from "../models/zoo/layers.js";
 import { CliError } from "./errors.js";
 
+/** What a model is built for: the classes, one example's shape, the seed and a width multiplier. */
 export interface BuildOptions {
   numClasses: number;
   inputShape: number[];
@@ -78,6 +79,7 @@ const entries: Record<string, ModelEntry> = {
   ),
 };
 
+/** The names `stride train` and buildModel accept. */
 export const MODEL_NAMES = Object.keys(entries);
 
 /** "  name   what it is" lines for the usage text. */
@@ -86,6 +88,7 @@ export function describeModels(indent = "  "): string {
   return MODEL_NAMES.map((n) => `${indent}${n.padEnd(wide)}  ${entries[n].about}`).join("\n");
 }
 
+/** The model `stride train NAME` trains, built for a dataset's shape and classes. */
 export function buildModel(name: string, o: BuildOptions): Layer {
   const entry = entries[name];
   if (!entry) throw new CliError(`unknown model "${name}"; use one of ${MODEL_NAMES.join(", ")}`);

@@ -134,6 +134,7 @@ export function encodeIdxUbyte(dims: number[], data: Uint8Array, options: { gzip
   return options.gzip ? gzipSync(out) : out;
 }
 
+/** Fashion-MNIST's ten class names, by label. */
 export const FASHION_MNIST_CLASSES = [
   "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ];

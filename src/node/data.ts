@@ -25,6 +25,7 @@ export function readIdxFile(path: string): IdxArray {
   return parseIdx(bytes, path);
 }
 
+/** Which IDX image and label files make a dataset, and how to name it. */
 export interface IdxDatasetOptions {
   /** Class names; labels must be below their count. Default: the digits "0".."9". */
   classes?: string[];
@@ -76,6 +77,7 @@ export function loadIdxDataset(imagesPath: string, labelsPath: string, options: 
 /** Where Debian's dataset-fashion-mnist package installs the files. */
 export const FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
 
+/** Which split of an IDX dataset folder (MNIST or Fashion-MNIST layout) to read. */
 export interface IdxSplitOptions {
   split?: "train" | "test";
   /** The folder holding train-images-idx3-ubyte[.gz] and friends. */
@@ -149,6 +151,7 @@ export function loadCifar10Files(paths: string[], options: { classes?: string[];
   return createDataset({ name: options.name ?? paths.join(", "), images, labels, shape: [3, SIDE, SIDE], classes });
 }
 
+/** Where the CIFAR-10 binary batches are and which split to read. */
 export interface CifarOptions {
   /** The cifar-10-batches-bin folder. */
   dir: string;

@@ -70,6 +70,7 @@ export function loadModel(path: string): Model {
   return loadModelWithInfo(path).model;
 }
 
+/** Loads a saved model folder with what model.json records about it (input shape, classes, normalisation, extra). */
 export function loadModelWithInfo(path: string): { model: Model; info: ModelInfo } {
   const dir = path.endsWith(MODEL_JSON) ? path.slice(0, -MODEL_JSON.length) || "." : path;
   if (!existsSync(dir)) throw new ModelFileError(dir, "does not exist; give the folder saveModel (or stride train --out) wrote");

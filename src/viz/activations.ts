@@ -8,6 +8,7 @@ import { Tensor, formatShape } from "../tensor.js";
 import { Layer, MergeLayer, type Module } from "../layers/layer.js";
 import { flattenModel } from "../models/summary.js";
 
+/** One layer's output for one example: its name, type, shape and values. */
 export interface LayerActivation {
   /** Dotted path of the layer (layer1.0.conv1). */
   name: string;
@@ -19,6 +20,7 @@ export interface LayerActivation {
   values: Float32Array;
 }
 
+/** Every layer's activation for one input, in model order. */
 export interface ActivationTrace {
   /** One example's input shape. */
   inputShape: number[];

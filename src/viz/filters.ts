@@ -2,6 +2,7 @@
 import type { Module } from "../layers/layer.js";
 import { namedModules } from "../models/named.js";
 
+/** The first convolution's filters, with the layer they belong to and their shape. */
 export interface FilterWeights {
   /** Dotted path of the layer. */
   layer: string;

@@ -8,6 +8,7 @@
  */
 import { formatShape } from "../tensor.js";
 
+/** A picture as 8-bit RGBA pixels, row by row (what a canvas or a PNG writer takes). */
 export interface RgbaImage {
   width: number;
   height: number;
@@ -24,6 +25,7 @@ export interface Slice {
   values: Float32Array;
 }
 
+/** How slices are laid out in a picture: scale, gaps and the widest it may be. */
 export interface GridOptions {
   /** Screen pixels per value (default: the smallest whole number that makes a slice's longer side at least minSide). */
   scale?: number;
