@@ -212,10 +212,11 @@ test("a frozen prefix is not gone back through: the trainable layers' gradients 
     }
     const b = s.softmaxCrossEntropy(fast.forward(x, { training: true, inputGrad: false }), labels);
     fast.backward(b.grad);
-    assert.equal(b.loss, a.loss, `${freezeUntil}: the forward pass changed`);
+    assert.ok(Math.abs(b.loss - a.loss) <= 1e-6 * Math.abs(a.loss), `${freezeUntil}: the forward pass changed (${b.loss} vs ${a.loss})`);
     const want = new Map(namedParams(full).map(([n, p]) => [n, p]));
     for (const [n, p] of namedParams(fast)) {
-      if (p.trainable) assert.deepEqual(p.grad.data, want.get(n)!.grad.data, `${freezeUntil}: ${n}'s gradient differs`);
+      // Equal up to summation order (the wasm backend's threads split reductions as they come).
+      if (p.trainable) p.grad.data.forEach((g, i) => assert.ok(Math.abs(g - want.get(n)!.grad.data[i]) <= 1e-6 + 1e-5 * Math.abs(g), `${freezeUntil}: ${n}'s gradient differs at ${i}`));
       else assert.ok(p.grad.data.every((v) => v === 0), `${freezeUntil}: frozen ${n} got a gradient`);
     }
     const frozenLayers = s.namedModules(fast).filter(([, m]) => m.children().length === 0 && m.params().length > 0 && m.params().every((p) => !p.trainable)).map(([n]) => n);
