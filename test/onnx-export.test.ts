@@ -19,12 +19,11 @@ import {
   Tensor, Rng, Layer, Sequential, Graph, Conv2d, Conv1d, LocallyConnected2d, MaxPool2d, AvgPool2d, LPPool2d, GlobalAvgPool2d,
   GlobalMaxPool1d, BatchNorm1d, BatchNorm2d, LocalResponseNorm, Linear, Embedding, ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax,
   Dropout, Flatten, Concat, Add, Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, IndexSelect, Identity,
-  MaskedConv2d, PositionBias, AdaptiveAvgPool2d, ShortcutPad, models, exportOnnx, saveOnnx, importOnnx,
+  MaskedConv2d, PositionBias, AdaptiveAvgPool2d, ShortcutPad, models, exportOnnx, saveOnnx, importOnnx, loadWeights,
   namedBuffers, namedParams, namedModules, ModelFileError, toFullyConvolutional, saveModel, loadModel,
 } from "../src/index.js";
 import { EMITTERS, MERGE_EMITTERS } from "../src/io/onnx/export-ops.js";
 import { decodeOnnxModel } from "../src/io/onnx/decode.js";
-import { loadWeights } from "../src/io/load-weights.js";
 import { googlenetTransformInput } from "../src/models/zoo/torchvision-names.js";
 import { SMALL, readIndex, readF32, build } from "./helpers/torchvision.js";
 
