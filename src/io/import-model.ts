@@ -69,7 +69,8 @@ export interface ImportedModel {
   arch: string;
 }
 
-const TORCH_EXTENSIONS = [".pth", ".pt", ".bin", ".ckpt", ".tar"];
+/** The extensions torch.save files go by. */
+export const TORCH_EXTENSIONS = [".pth", ".pt", ".bin", ".ckpt", ".tar"];
 const SAFETENSORS_EXTENSIONS = [".safetensors"];
 const ONNX_EXTENSIONS = [".onnx"];
 

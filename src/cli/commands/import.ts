@@ -19,12 +19,11 @@ import { summary } from "../../models/summary.js";
 import { TORCHVISION_ARCHS } from "../../models/zoo/torchvision.js";
 import { IMAGENET_CLASSES, IMAGENET_NORMALIZATION } from "../../data/imagenet-classes.js";
 import type { Normalization } from "../../data/normalize.js";
-import { loadSafetensors } from "../../node/files.js";
 import { MODEL_JSON, type ModelInfo } from "../../io/model-file.js";
-import { saveModel, loadModelWithInfo } from "../../node/files.js";
+import { loadSafetensors, saveModel, loadModelWithInfo } from "../../node/files.js";
 import { loadTorchCheckpoint } from "../../node/torch-files.js";
 import { loadWeights } from "../../io/load-weights.js";
-import { importModelBytes } from "../../io/import-model.js";
+import { importModelBytes, TORCH_EXTENSIONS } from "../../io/import-model.js";
 import { stateDictToStride } from "../../io/pytorch/names.js";
 import { readOnnxFile } from "../../node/onnx-file.js";
 import { CliError } from "../datasets.js";
@@ -38,8 +37,6 @@ export const IMPORT_USAGE = `  import <file>            turn a .onnx, .pt/.pth (
       --normalize WHAT     imagenet (default for 3-channel images; googlenet: inception) | inception (mean 0.5,
                            std 0.5: what torchvision's pretrained googlenet's transform_input amounts to) | none |
                            MEAN,MEAN,MEAN/STD,STD,STD`;
-
-const TORCH_EXTENSIONS = [".pt", ".pth", ".bin", ".ckpt", ".tar"];
 
 export async function importCommand(argv: string[]): Promise<number> {
   const { values: o, positionals } = parseArgs({
