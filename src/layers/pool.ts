@@ -3,7 +3,7 @@
  * They downsample every depth slice independently and have no parameters.
  */
 import { Tensor, formatShape, allocInts } from "../tensor.js";
-import { ShapeError, fit2d, toPair, type IntOrPair, type Pair, type Pool2dGeometry } from "../shape.js";
+import { ShapeError, fit2d, toPair, type IntOrPair, type Pair, type Pool2dGeometry, checkOptions } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
 import { avgPool2d as jsAvgPool2d } from "../kernels/js/pool.js";
 import { Layer, expectRank, type ForwardContext, type ShapeInfo, type ShapeOptions } from "./layer.js";
@@ -119,6 +119,7 @@ export class MaxPool2d extends Pool2dBase {
   private argmax: Int32Array | null = null;
 
   constructor(opts: MaxPool2dOptions) {
+    checkOptions("MaxPool2d", opts, ["kernelSize", "stride", "padding", "dilation", "ceilMode", "name", "strict"]);
     super(opts, "MaxPool2d");
   }
 
@@ -160,6 +161,7 @@ export class AvgPool2d extends Pool2dBase {
 
   constructor(opts: AvgPool2dOptions) {
     if (opts && opts.dilation !== undefined) throw new ShapeError(opts.name ?? "pool", "AvgPool2d has no dilation option (as in PyTorch)");
+    checkOptions("AvgPool2d", opts, ["kernelSize", "stride", "padding", "ceilMode", "countIncludePad", "name", "strict"]);
     super(opts, "AvgPool2d");
     this.countIncludePad = opts.countIncludePad ?? true;
   }
@@ -205,6 +207,7 @@ export class LPPool2d extends Pool2dBase {
   private y: Tensor | null = null;
 
   constructor(opts: LPPool2dOptions) {
+    checkOptions("LPPool2d", opts, ["normType", "kernelSize", "stride", "ceilMode", "name", "strict"]);
     super({ kernelSize: opts?.kernelSize, stride: opts?.stride, ceilMode: opts?.ceilMode, name: opts?.name, strict: opts?.strict }, "LPPool2d");
     const p = opts.normType ?? 2;
     if (typeof p !== "number" || !Number.isFinite(p) || p <= 0) {
@@ -273,6 +276,7 @@ export class GlobalAvgPool2d extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { name?: string } = {}) {
+    checkOptions("GlobalAvgPool2d", opts, ["name"]);
     super(opts.name, "gap");
   }
 
@@ -332,6 +336,7 @@ export class GlobalMaxPool1d extends Layer {
   private y: Tensor | null = null;
 
   constructor(opts: { name?: string } = {}) {
+    checkOptions("GlobalMaxPool1d", opts, ["name"]);
     super(opts.name, "maxpool");
   }
 

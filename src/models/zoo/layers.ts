@@ -11,7 +11,7 @@
  * Each is registered so that saved models holding it reload.
  */
 import { Tensor, formatShape } from "../../tensor.js";
-import { ShapeError, positiveInt, toPair, type IntOrPair, type Pair, type Padding2d } from "../../shape.js";
+import { ShapeError, positiveInt, toPair, type IntOrPair, type Pair, type Padding2d, checkOptions } from "../../shape.js";
 import { Conv2d } from "../../layers/conv.js";
 import { Layer, makeParam, expectRank, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../../layers/layer.js";
 import type { InitName } from "../../layers/init.js";
@@ -60,6 +60,7 @@ export class MaskedConv2d extends Layer {
   private readonly offsets: number[];
 
   constructor(opts: MaskedConv2dOptions) {
+    checkOptions("MaskedConv2d", opts, ["inChannels", "outChannels", "kernelSize", "connections", "stride", "padding", "bias", "name", "strict", "init", "rng"]);
     super(opts?.name, "conv");
     if (!opts || typeof opts !== "object") throw new ShapeError("MaskedConv2d", "expects an options object { inChannels, outChannels, kernelSize, connections, … }");
     this.inner = new Conv2d({
@@ -170,6 +171,7 @@ export class PositionBias extends Layer {
   private lastShape: number[] | null = null;
 
   constructor(opts: { shape: number[]; name?: string }) {
+    checkOptions("PositionBias", opts, ["shape", "name"]);
     super(opts?.name, "posbias");
     if (!opts || !Array.isArray(opts.shape) || opts.shape.length === 0) {
       throw new ShapeError(opts?.name ?? "PositionBias", "expects { shape }: the per-example shape of the biases, e.g. [1, 19, 19]");
@@ -235,6 +237,7 @@ export class AdaptiveAvgPool2d extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { outputSize: IntOrPair; name?: string }) {
+    checkOptions("AdaptiveAvgPool2d", opts, ["outputSize", "name"]);
     super(opts?.name, "pool");
     this.outputSize = toPair(this.name, "outputSize", opts?.outputSize, [NaN, NaN]);
   }
@@ -308,6 +311,7 @@ export class ShortcutPad extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { inChannels: number; outChannels: number; stride?: number; name?: string }) {
+    checkOptions("ShortcutPad", opts, ["inChannels", "outChannels", "stride", "name"]);
     super(opts?.name, "shortcut");
     this.inChannels = positiveInt(this.name, "inChannels", opts?.inChannels);
     this.outChannels = positiveInt(this.name, "outChannels", opts?.outChannels);
