@@ -143,3 +143,14 @@ test("every zoo model still builds and survives a save/load round trip", () => {
   const loaded = s.decodeModel(json, weights).model;
   assert.deepEqual(loaded.forward(x).data, model.forward(x).data);
 });
+
+test("a tensor built from nested arrays is told to flatten them", () => {
+  const nested = [[1, 2], [3, 4]] as any; // what the types forbid, as a JS caller would write it
+  assert.throws(() => new s.Tensor([2, 2], nested), /Tensor: the data is a nested array; pass it flat in row-major order \(e\.g\. new Tensor\(\[2, 2\], nested\.flat\(Infinity\)\)\)/);
+  // Same length as the shape: without the check these would be NaNs.
+  assert.throws(() => new s.Tensor([2], nested), /nested array/);
+  assert.throws(() => new s.Tensor([2, 2], [new Float32Array(2), new Float32Array(2)] as any), /nested array/);
+  assert.throws(() => new s.Tensor([2, 3], [1, 2, 3]), /shape \[2, 3\] holds 6 values but the data has 3; pass exactly 6 numbers \(2 × 3\) in row-major order/);
+  assert.throws(() => new s.Tensor([2], "12" as any), /must be a Float32Array or an array of numbers, got string/);
+  assert.deepEqual([...new s.Tensor([2, 2], nested.flat(Infinity)).data], [1, 2, 3, 4]);
+});
