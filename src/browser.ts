@@ -6,6 +6,7 @@
  */
 export { Tensor, withFloat64, shapeSize, formatShape } from "./tensor.js";
 export { Rng, manualSeed, globalRng } from "./random.js";
+export { StrideError } from "./stride-error.js";
 export { ShapeError } from "./shape.js";
 export type { Conv2dGeometry, Pool2dGeometry, Padding2d } from "./shape.js";
 export type { Backend, MatmulOptions } from "./kernels/backend.js";

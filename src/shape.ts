@@ -8,9 +8,10 @@
  * which for D = 1 and symmetric padding is the notes' (W - F + 2P)/S + 1.
  */
 import { formatShape } from "./tensor.js";
+import { StrideError } from "./stride-error.js";
 
 /** A shape that does not fit a layer: names the layer and shows the formula with its numbers. */
-export class ShapeError extends Error {
+export class ShapeError extends StrideError {
   readonly layer: string;
   readonly inputShape?: number[];
 

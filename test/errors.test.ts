@@ -154,3 +154,30 @@ test("a tensor built from nested arrays is told to flatten them", () => {
   assert.throws(() => new s.Tensor([2], "12" as any), /must be a Float32Array or an array of numbers, got string/);
   assert.deepEqual([...new s.Tensor([2, 2], nested.flat(Infinity)).data], [1, 2, 3, 4]);
 });
+
+test("every error the library raises on purpose is a StrideError and keeps its name", () => {
+  const errors: [Error, string][] = [
+    [new s.ShapeError("conv1", "bad"), "ShapeError"],
+    [new s.ModelFileError("m.json", "bad"), "ModelFileError"],
+    [new s.TrainingDivergedError(1, 2, NaN, 0.1), "TrainingDivergedError"],
+    [new s.IdxFormatError("a.idx", "bad"), "IdxFormatError"],
+    [new s.CifarFormatError("b.bin", "bad"), "CifarFormatError"],
+    [new s.ImageReadError("c.png", "bad"), "ImageReadError"],
+    [new s.PytorchExportError("bad"), "PytorchExportError"],
+  ];
+  for (const [e, name] of errors) {
+    assert.ok(e instanceof s.StrideError && e instanceof Error, name);
+    assert.equal(e.name, name);
+    assert.match(String(e), new RegExp(`^${name}: `));
+  }
+  // Fields and messages are as before.
+  const m = new s.ModelFileError("m.json", "truncated");
+  assert.equal(m.message, "m.json: truncated");
+  assert.equal(m.path, "m.json");
+  assert.equal(m.problem, "truncated");
+  assert.equal(new s.ShapeError("conv1", "bad", [1, 2]).layer, "conv1");
+  assert.equal(new s.TrainingDivergedError(3, 4, NaN, 0.1).epoch, 3);
+  // A real thrown one: a shape error from a layer.
+  assert.throws(() => new s.Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 0 }), s.StrideError);
+  assert.ok(!(new Error("x") instanceof s.StrideError));
+});
