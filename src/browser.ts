@@ -6,6 +6,7 @@
  */
 export { Tensor, withFloat64, shapeSize, formatShape } from "./tensor.js";
 export { Rng, manualSeed, globalRng } from "./random.js";
+export { StrideError } from "./stride-error.js";
 export { ShapeError } from "./shape.js";
 export type { Conv2dGeometry, Pool2dGeometry, Padding2d } from "./shape.js";
 export type { Backend, MatmulOptions } from "./kernels/backend.js";
@@ -14,7 +15,7 @@ export { getBackend, setBackend, registerBackend, listBackends, describeBackend 
 export { Layer, MergeLayer, Module } from "./layers/layer.js";
 export type { Param, Buffer, ForwardContext, ShapeInfo, ShapeOptions } from "./layers/layer.js";
 export { Conv2d, Conv1d, LocallyConnected2d } from "./layers/conv.js";
-export { MaxPool2d, AvgPool2d, LPPool2d, GlobalAvgPool2d, GlobalMaxPool1d } from "./layers/pool.js";
+export { MaxPool2d, AvgPool2d, LPPool2d, GlobalAvgPool2d, GlobalMaxPool1d, AdaptiveAvgPool2d } from "./layers/pool.js";
 export { BatchNorm1d, BatchNorm2d, LocalResponseNorm } from "./layers/norm.js";
 export { Linear, Embedding } from "./layers/dense.js";
 export { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "./layers/activation.js";
@@ -38,7 +39,7 @@ export type { FreezeOptions } from "./models/named.js";
 // The zoo and the arithmetic of architectures.
 /** The model zoo: LeNet-5, AlexNet, ZFNet, VGG, GoogLeNet, ResNets, the all-convolutional net, AlphaGo's policy net, a text CNN and the torchvision variants. */
 export * as models from "./models/zoo/index.js";
-export { MaskedConv2d, PositionBias, AdaptiveAvgPool2d, ShortcutPad } from "./models/zoo/layers.js";
+export { MaskedConv2d, PositionBias, ShortcutPad } from "./models/zoo/layers.js";
 export { summary } from "./models/summary.js";
 export type { ModelSummary, SummaryRow, SummaryOptions } from "./models/summary.js";
 export { estimateMemory, fitBatchSize } from "./models/memory.js";

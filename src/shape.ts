@@ -8,9 +8,10 @@
  * which for D = 1 and symmetric padding is the notes' (W - F + 2P)/S + 1.
  */
 import { formatShape } from "./tensor.js";
+import { StrideError } from "./stride-error.js";
 
 /** A shape that does not fit a layer: names the layer and shows the formula with its numbers. */
-export class ShapeError extends Error {
+export class ShapeError extends StrideError {
   readonly layer: string;
   readonly inputShape?: number[];
 
@@ -127,6 +128,51 @@ export function toPair(layer: string, option: string, v: IntOrPair | undefined, 
     }
   }
   return pair;
+}
+
+/**
+ * Throws unless every key of opts is one the layer knows: a misspelt option
+ * (kernal_size) would otherwise be ignored and surface later as a NaN shape.
+ * The message names the unknown keys, a close match and the valid options.
+ */
+export function checkOptions(layer: string, opts: unknown, allowed: readonly string[]): void {
+  if (!opts || typeof opts !== "object") return; // a missing options object is each constructor's own error
+  const unknown = Object.keys(opts).filter((k) => !allowed.includes(k));
+  if (unknown.length === 0) return;
+  const parts = unknown.map((k) => {
+    const near = closestName(k, allowed);
+    return near ? `${k}: did you mean ${near}?` : k;
+  });
+  const noun = unknown.length === 1 ? "option" : "options";
+  throw new ShapeError(layer, `unknown ${noun} ${parts.join("; ")} (valid options: ${allowed.join(", ")})`);
+}
+
+// Compares case-, underscore- and dash-blind, so kernel_size finds kernelSize.
+function closestName(key: string, names: readonly string[]): string | undefined {
+  const norm = (s: string) => s.toLowerCase().replace(/[_-]/g, "");
+  const k = norm(key);
+  let best: string | undefined;
+  let bestDist = Infinity;
+  for (const n of names) {
+    const d = editDistance(k, norm(n));
+    if (d < bestDist) [best, bestDist] = [n, d];
+  }
+  // Two edits at most, and at most one per three letters: "rate" must not suggest "name".
+  if (bestDist <= Math.min(2, Math.floor(k.length / 3))) return best;
+  // A shortened name (padd for padding) is a close match too.
+  return k.length >= 3 ? names.find((n) => norm(n).startsWith(k)) : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
 }
 
 export function positiveInt(layer: string, option: string, v: unknown, min = 1): number {

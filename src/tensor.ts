@@ -78,6 +78,30 @@ export function isFloat64Mode(): boolean {
   return FloatArray !== Float32Array;
 }
 
+// The data must be flat: nested arrays ([[1, 2], [3, 4]]) would otherwise
+// fail as a length mismatch, or silently become NaNs when the lengths agree.
+function checkData(shape: readonly number[], size: number, data: unknown): void {
+  const dims = `[${shape.join(", ")}]`;
+  if (Array.isArray(data)) {
+    if (data.some((v) => Array.isArray(v) || ArrayBuffer.isView(v))) {
+      throw new Error(
+        `Tensor: the data is a nested array; pass it flat in row-major order ` +
+          `(e.g. new Tensor(${dims}, nested.flat(Infinity))), the shape says how to read it`,
+      );
+    }
+  } else if (!ArrayBuffer.isView(data)) {
+    throw new Error(`Tensor: the data must be a Float32Array or an array of numbers, got ${data === null ? "null" : typeof data}`);
+  }
+  const length = (data as ArrayLike<number>).length;
+  if (length !== size) {
+    const product = shape.length > 1 ? ` (${shape.join(" × ")})` : "";
+    throw new Error(
+      `Tensor: shape ${dims} holds ${size} values but the data has ${length}; ` +
+        `pass exactly ${size} numbers${product} in row-major order, or change the shape`,
+    );
+  }
+}
+
 /**
  * A dense float32 tensor, row-major. Images are NCHW: [batch, channels,
  * height, width]. The memory is a plain Float32Array owned by the garbage
@@ -93,12 +117,7 @@ export class Tensor {
     if (data === undefined) {
       this.data = allocFloats(size);
     } else {
-      if (data.length !== size) {
-        throw new Error(
-          `Tensor: shape [${shape.join(", ")}] holds ${size} values but the data has ${data.length}; ` +
-            `pass data whose length is the product of the shape`,
-        );
-      }
+      checkData(shape, size, data);
       this.data = data instanceof FloatArray ? data : FloatArray.from(data);
     }
     this.shape = shape.slice();

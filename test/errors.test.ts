@@ -108,3 +108,76 @@ test("a model given something that is not a Tensor says so", () => {
   refuses(() => new s.Graph().add("a", new s.ReLU(), "input").forward(new Float32Array(4) as any), "graph", "a Float32Array");
   refuses(() => new s.Conv2d({ name: "c", inChannels: 1, outChannels: 1, kernelSize: 1 }).outputShape(undefined as any), "c", "got no value");
 });
+
+test("a misspelt layer option is refused with a suggestion and the valid options", () => {
+  const bad = (o: object) => o as any; // the point is to pass what the types forbid
+  refuses(() => new s.Conv2d(bad({ inChannels: 1, outChannels: 2, kernal_size: 3 })), "Conv2d",
+    "unknown option kernal_size: did you mean kernelSize?", "valid options: inChannels, outChannels, kernelSize");
+  refuses(() => new s.MaxPool2d(bad({ kernelSize: 2, strides: 2 })), "MaxPool2d", "strides: did you mean stride?");
+  refuses(() => new s.Linear(bad({ inFeatures: 4, outFeature: 2 })), "Linear", "outFeature: did you mean outFeatures?");
+  refuses(() => new s.BatchNorm2d(bad({ numFeatures: 4, momentun: 0.1 })), "BatchNorm2d", "momentun: did you mean momentum?");
+  refuses(() => new s.Dropout(bad({ rate: 0.5 })), "Dropout", "unknown option rate (valid options: p, name, rng)");
+  refuses(() => new s.ReLU(bad({ inplace: true })), "ReLU", "unknown option inplace");
+  refuses(() => new s.models.AdaptiveAvgPool2d(bad({ output_size: 1 })), "AdaptiveAvgPool2d", "output_size: did you mean outputSize?");
+  refuses(() => new s.Sequential([], bad({ nam: "x" })), "Sequential", "nam: did you mean name?");
+  refuses(() => new s.Graph(bad({ inputs: "x" })), "Graph", "inputs: did you mean input?");
+  // Several unknown keys are all named.
+  refuses(() => new s.Conv2d(bad({ inChannels: 1, outChannels: 2, kernelSize: 3, padd: 1, foo: 1 })), "Conv2d",
+    "unknown options padd: did you mean padding?; foo (valid options");
+});
+
+test("every zoo model still builds and survives a save/load round trip", () => {
+  const fast = { init: false } as const;
+  const zoo: s.Layer[] = [
+    s.models.lenet5(fast), s.models.lenet5({ ...fast, c3: "partial" }), s.models.alexnet(fast), s.models.zfnet(fast),
+    s.models.vgg16(fast), s.models.googlenet({ ...fast, aux: true }), s.models.resnet(18, fast), s.models.resnet(50, fast),
+    s.models.resnetCifar(20, fast), s.models.alphagoPolicy(fast), s.models.allConv(fast), s.models.textCnn(fast),
+  ];
+  for (const m of zoo) {
+    const spec = s.toSpec(m);
+    assert.deepEqual(s.toSpec(s.fromSpec(JSON.parse(JSON.stringify(spec)))), spec, m.name);
+  }
+  const model = s.models.lenet5();
+  const x = s.Tensor.rand([2, 1, 32, 32]);
+  const { json, weights } = s.encodeModel(model);
+  const loaded = s.decodeModel(json, weights).model;
+  assert.deepEqual(loaded.forward(x).data, model.forward(x).data);
+});
+
+test("a tensor built from nested arrays is told to flatten them", () => {
+  const nested = [[1, 2], [3, 4]] as any; // what the types forbid, as a JS caller would write it
+  assert.throws(() => new s.Tensor([2, 2], nested), /Tensor: the data is a nested array; pass it flat in row-major order \(e\.g\. new Tensor\(\[2, 2\], nested\.flat\(Infinity\)\)\)/);
+  // Same length as the shape: without the check these would be NaNs.
+  assert.throws(() => new s.Tensor([2], nested), /nested array/);
+  assert.throws(() => new s.Tensor([2, 2], [new Float32Array(2), new Float32Array(2)] as any), /nested array/);
+  assert.throws(() => new s.Tensor([2, 3], [1, 2, 3]), /shape \[2, 3\] holds 6 values but the data has 3; pass exactly 6 numbers \(2 × 3\) in row-major order/);
+  assert.throws(() => new s.Tensor([2], "12" as any), /must be a Float32Array or an array of numbers, got string/);
+  assert.deepEqual([...new s.Tensor([2, 2], nested.flat(Infinity)).data], [1, 2, 3, 4]);
+});
+
+test("every error the library raises on purpose is a StrideError and keeps its name", () => {
+  const errors: [Error, string][] = [
+    [new s.ShapeError("conv1", "bad"), "ShapeError"],
+    [new s.ModelFileError("m.json", "bad"), "ModelFileError"],
+    [new s.TrainingDivergedError(1, 2, NaN, 0.1), "TrainingDivergedError"],
+    [new s.IdxFormatError("a.idx", "bad"), "IdxFormatError"],
+    [new s.CifarFormatError("b.bin", "bad"), "CifarFormatError"],
+    [new s.ImageReadError("c.png", "bad"), "ImageReadError"],
+    [new s.PytorchExportError("bad"), "PytorchExportError"],
+  ];
+  for (const [e, name] of errors) {
+    assert.ok(e instanceof s.StrideError && e instanceof Error, name);
+    assert.equal(e.name, name);
+    assert.match(String(e), new RegExp(`^${name}: `));
+  }
+  // Fields and messages are as before.
+  const m = new s.ModelFileError("m.json", "truncated");
+  assert.equal(m.message, "m.json: truncated");
+  assert.equal(m.path, "m.json");
+  assert.equal(m.problem, "truncated");
+  assert.equal(new s.ShapeError("conv1", "bad", [1, 2]).layer, "conv1");
+  assert.equal(new s.TrainingDivergedError(3, 4, NaN, 0.1).epoch, 3);
+  // A real thrown one: a shape error from a layer.
+  assert.throws(() => new s.Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 0 }), s.StrideError);
+  assert.ok(!(new Error("x") instanceof s.StrideError));
+});

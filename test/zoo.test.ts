@@ -254,3 +254,19 @@ test("a saved topology with the zoo's layers reloads and computes the same", () 
     assert.deepEqual(Array.from(copy.forward(x).data), Array.from(model.forward(x).data));
   }
 });
+
+test("AdaptiveAvgPool2d sits with the pooling layers and still loads from old saves", async () => {
+  const root = await import("../src/index.js");
+  const { AdaptiveAvgPool2d: fromPool } = await import("../src/layers/pool.js");
+  // One class, wherever it is imported from.
+  assert.equal(models.AdaptiveAvgPool2d, fromPool);
+  assert.equal(root.AdaptiveAvgPool2d, fromPool);
+  assert.equal(root.models.AdaptiveAvgPool2d, fromPool);
+  assert.equal(AdaptiveAvgPool2d, fromPool);
+  // A topology saved before the move: type "AdaptiveAvgPool2d", config { outputSize }.
+  const saved = { type: "Sequential", name: "m", config: {}, layers: [{ type: "AdaptiveAvgPool2d", name: "avgpool", config: { outputSize: [2, 2] } }] };
+  const m = fromSpec(saved) as Layer;
+  assert.deepEqual(toSpec(m), saved);
+  const y = m.forward(new Tensor([1, 1, 4, 4], Array.from({ length: 16 }, (_, i) => i)));
+  assert.deepEqual([...y.data], [2.5, 4.5, 10.5, 12.5]);
+});

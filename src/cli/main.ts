@@ -15,7 +15,7 @@ import { basename, join } from "node:path";
 import { setBackend, getBackend, listBackends } from "../kernels/index.js";
 import { setThreads, getThreads } from "../kernels/wasm/index.js";
 import { manualSeed } from "../random.js";
-import { ShapeError } from "../shape.js";
+import { StrideError } from "../stride-error.js";
 import { loadNamedDataset, CliError } from "./datasets.js";
 import { IMPORT_USAGE } from "./commands/import.js";
 import { buildModel, describeModels } from "./models.js";
@@ -27,16 +27,13 @@ import "../node/train.js";
 import { formatConfusion } from "../train/metrics.js";
 import { SGD, Adam, AdamW, RMSprop, Adagrad, decayGroups, type Optimizer } from "../train/optimizers.js";
 import { ReduceLROnPlateau, StepLR, CosineAnnealingLR, type Schedule } from "../train/schedules.js";
-import { ModelFileError, type ModelInfo } from "../io/model-file.js";
+import type { ModelInfo } from "../io/model-file.js";
 import { saveModel, loadModelWithInfo } from "../node/files.js";
 import { replaceHead } from "../train/transfer.js";
 import { trainingRecipe } from "../io/pytorch/recipe.js";
 import { freeze } from "../models/named.js";
 import type { Layer } from "../layers/layer.js";
 import { splitDataset, type Dataset } from "../data/dataset.js";
-import { IdxFormatError } from "../data/idx.js";
-import { CifarFormatError } from "../data/cifar.js";
-import { ImageReadError } from "../data/image-folder.js";
 
 const USAGE = `usage: stride <command> [options]
 
@@ -133,8 +130,8 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Known problems become one clear line; only a real bug shows a stack trace. */
 function reportError(e: unknown): number {
-  const known = [CliError, ShapeError, ModelFileError, TrainingDivergedError, IdxFormatError, CifarFormatError, ImageReadError];
-  if (known.some((k) => e instanceof k) || (e as { code?: string })?.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ||
+  // Every error the library raises on purpose is a StrideError: its message is the whole story.
+  if (e instanceof CliError || e instanceof StrideError || (e as { code?: string })?.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ||
     (e as { code?: string })?.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" || (e as { code?: string })?.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
     process.stderr.write(`stride: ${(e as Error).message}\n`);
     return e instanceof TrainingDivergedError ? 3 : 2;

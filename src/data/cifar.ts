@@ -6,6 +6,7 @@
  * batches.meta.txt holds the class names one per line.
  */
 import { createDataset, type Dataset } from "./dataset.js";
+import { StrideError } from "../stride-error.js";
 
 /** CIFAR-10's class names in label order. */
 export const CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
@@ -15,7 +16,7 @@ const PIXELS = 3 * SIDE * SIDE;
 const RECORD = 1 + PIXELS;
 
 /** A CIFAR batch file that is not what the binary format says (size, labels); names the file. */
-export class CifarFormatError extends Error {
+export class CifarFormatError extends StrideError {
   constructor(readonly path: string, message: string) {
     super(`${path}: ${message}`);
     this.name = "CifarFormatError";

@@ -10,6 +10,7 @@
  */
 import { gunzipSync, gzipSync } from "fflate";
 import { createDataset, type Dataset } from "./dataset.js";
+import { StrideError } from "../stride-error.js";
 
 /** IDX dtype codes and what they hold. */
 const IDX_TYPES = {
@@ -33,7 +34,7 @@ export interface IdxArray {
 }
 
 /** An IDX file that does not follow the format (magic number, sizes); names the file. */
-export class IdxFormatError extends Error {
+export class IdxFormatError extends StrideError {
   constructor(readonly path: string, message: string) {
     super(`${path}: ${message}`);
     this.name = "IdxFormatError";

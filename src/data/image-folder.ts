@@ -8,6 +8,7 @@
  */
 import { Tensor } from "../tensor.js";
 import { createDataset, type Dataset } from "./dataset.js";
+import { StrideError } from "../stride-error.js";
 
 /** A decoded PNG or JPEG: RGBA bytes, row by row. */
 export interface DecodedImage {
@@ -18,7 +19,7 @@ export interface DecodedImage {
 }
 
 /** An image file that cannot be read or decoded; names the file. */
-export class ImageReadError extends Error {
+export class ImageReadError extends StrideError {
   constructor(readonly path: string, message: string) {
     super(`${path}: ${message}`);
     this.name = "ImageReadError";

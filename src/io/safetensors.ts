@@ -16,9 +16,10 @@
  * crash never leaves a half-written file under the real name.
  */
 import { Tensor, formatShape } from "../tensor.js";
+import { StrideError } from "../stride-error.js";
 
 /** A model or weights file that cannot be trusted, with the file and the problem. */
-export class ModelFileError extends Error {
+export class ModelFileError extends StrideError {
   readonly path: string;
   readonly problem: string;
   constructor(path: string, problem: string) {

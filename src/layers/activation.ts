@@ -4,7 +4,7 @@
  * (ReLU, Tanh, Sigmoid, ELU, Softmax), the input otherwise (LeakyReLU).
  */
 import { Tensor } from "../tensor.js";
-import { numberIn, ShapeError } from "../shape.js";
+import { numberIn, ShapeError, checkOptions } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
 import { Layer, type ForwardContext, type ShapeInfo } from "./layer.js";
 
@@ -50,6 +50,7 @@ abstract class ElementwiseLayer extends Layer {
 export class ReLU extends ElementwiseLayer {
   readonly type: string = "ReLU";
   constructor(opts: { name?: string } = {}) {
+    checkOptions("ReLU", opts, ["name"]);
     super(opts.name, "relu");
   }
   protected apply(x: Tensor, y: Tensor): Tensor {
@@ -66,6 +67,7 @@ export class LeakyReLU extends ElementwiseLayer {
   readonly type: string = "LeakyReLU";
   readonly negativeSlope: number;
   constructor(opts: { negativeSlope?: number; name?: string } = {}) {
+    checkOptions("LeakyReLU", opts, ["negativeSlope", "name"]);
     super(opts.name, "leakyrelu");
     this.negativeSlope = numberIn(this.name, "negativeSlope", opts.negativeSlope ?? 0.01, -Infinity, Infinity);
   }
@@ -91,6 +93,7 @@ export class ELU extends ElementwiseLayer {
   readonly type: string = "ELU";
   readonly alpha: number;
   constructor(opts: { alpha?: number; name?: string } = {}) {
+    checkOptions("ELU", opts, ["alpha", "name"]);
     super(opts.name, "elu");
     this.alpha = numberIn(this.name, "alpha", opts.alpha ?? 1, -Infinity, Infinity);
   }
@@ -119,6 +122,7 @@ export class ELU extends ElementwiseLayer {
 export class Tanh extends ElementwiseLayer {
   readonly type: string = "Tanh";
   constructor(opts: { name?: string } = {}) {
+    checkOptions("Tanh", opts, ["name"]);
     super(opts.name, "tanh");
   }
   protected apply(x: Tensor, y: Tensor): Tensor {
@@ -134,6 +138,7 @@ export class Tanh extends ElementwiseLayer {
 export class Sigmoid extends ElementwiseLayer {
   readonly type: string = "Sigmoid";
   constructor(opts: { name?: string } = {}) {
+    checkOptions("Sigmoid", opts, ["name"]);
     super(opts.name, "sigmoid");
   }
   protected apply(x: Tensor, y: Tensor): Tensor {
@@ -153,6 +158,7 @@ export class Sigmoid extends ElementwiseLayer {
 export class Softmax extends ElementwiseLayer {
   readonly type: string = "Softmax";
   constructor(opts: { name?: string } = {}) {
+    checkOptions("Softmax", opts, ["name"]);
     super(opts.name, "softmax");
   }
   override shapeInfo(inputShape: number[]): ShapeInfo {

@@ -5,7 +5,7 @@
  */
 import { Tensor, formatShape } from "../tensor.js";
 import {
-  ShapeError, fit2d, toPair, positiveInt, resolvePadding2d, checkPadding2d,
+  ShapeError, checkOptions, fit2d, toPair, positiveInt, resolvePadding2d, checkPadding2d,
   type Conv2dGeometry, type IntOrPair, type Pair, type Padding2d,
 } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
@@ -62,6 +62,7 @@ export class Conv2d extends Layer {
   private inputGrad = true;
 
   constructor(opts: Conv2dOptions) {
+    checkOptions("Conv2d", opts, ["inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation", "groups", "bias", "name", "strict", "init", "rng"]);
     super(opts?.name, "conv");
     if (!opts || typeof opts !== "object") throw new ShapeError("Conv2d", "expects an options object { inChannels, outChannels, kernelSize, … }");
     this.inChannels = positiveInt(this.name, "inChannels", opts.inChannels);
@@ -261,6 +262,7 @@ export class Conv1d extends Layer {
   private lastOutput4d: number[] | null = null;
 
   constructor(opts: Conv1dOptions) {
+    checkOptions("Conv1d", opts, ["inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation", "groups", "bias", "name", "strict", "init", "rng"]);
     super(opts?.name, "conv");
     if (!opts || typeof opts !== "object") throw new ShapeError("Conv1d", "expects an options object { inChannels, outChannels, kernelSize, … }");
     this.kernelSize = positiveInt(this.name, "kernelSize", opts.kernelSize);
@@ -407,6 +409,7 @@ export class LocallyConnected2d extends Layer {
   private x: Tensor | null = null;
 
   constructor(opts: LocallyConnected2dOptions) {
+    checkOptions("LocallyConnected2d", opts, ["inChannels", "outChannels", "inputSize", "kernelSize", "stride", "padding", "bias", "name", "strict", "init", "rng"]);
     super(opts?.name, "local");
     if (!opts || typeof opts !== "object") throw new ShapeError("LocallyConnected2d", "expects an options object { inChannels, outChannels, inputSize, kernelSize, … }");
     this.inChannels = positiveInt(this.name, "inChannels", opts.inChannels);

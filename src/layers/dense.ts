@@ -3,7 +3,7 @@
  * Also the embedding lookup that feeds a text CNN its word vectors.
  */
 import { Tensor, formatShape } from "../tensor.js";
-import { ShapeError, positiveInt } from "../shape.js";
+import { ShapeError, positiveInt, checkOptions } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
 import { Layer, makeParam, unrequestedGradient, type ForwardContext, type Param, type ShapeInfo } from "./layer.js";
 import { checkInit, initBias, initWeight, type InitName } from "./init.js";
@@ -31,6 +31,7 @@ export class Linear extends Layer {
   private inputGrad = true;
 
   constructor(opts: LinearOptions) {
+    checkOptions("Linear", opts, ["inFeatures", "outFeatures", "bias", "name", "init", "rng"]);
     super(opts?.name, "fc");
     if (!opts || typeof opts !== "object") throw new ShapeError("Linear", "expects an options object { inFeatures, outFeatures, … }");
     this.inFeatures = positiveInt(this.name, "inFeatures", opts.inFeatures);
@@ -141,6 +142,7 @@ export class Embedding extends Layer {
   private ids: Tensor | null = null;
 
   constructor(opts: EmbeddingOptions) {
+    checkOptions("Embedding", opts, ["numEmbeddings", "embeddingDim", "layout", "name", "rng"]);
     super(opts?.name, "embed");
     if (!opts || typeof opts !== "object") throw new ShapeError("Embedding", "expects an options object { numEmbeddings, embeddingDim }");
     this.numEmbeddings = positiveInt(this.name, "numEmbeddings", opts.numEmbeddings);

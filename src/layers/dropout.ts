@@ -4,7 +4,7 @@
  * and nothing needs rescaling (ConvNetJS scaled by p at test time instead).
  */
 import { Tensor } from "../tensor.js";
-import { numberIn } from "../shape.js";
+import { numberIn, checkOptions } from "../shape.js";
 import { Rng, globalRng } from "../random.js";
 import { Layer, type ForwardContext, type ShapeInfo } from "./layer.js";
 import { allocFloats } from "../tensor.js";
@@ -18,6 +18,7 @@ export class Dropout extends Layer {
   private lastShape: number[] | null = null;
 
   constructor(opts: { p?: number; name?: string; rng?: Rng } = {}) {
+    checkOptions("Dropout", opts, ["p", "name", "rng"]);
     super(opts.name, "dropout");
     this.p = numberIn(this.name, "p (the probability of dropping)", opts.p ?? 0.5, 0, 1);
     this.rng = opts.rng ?? globalRng;

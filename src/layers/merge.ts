@@ -4,6 +4,7 @@
  * per input.
  */
 import { Tensor, formatShape, sameShape } from "../tensor.js";
+import { checkOptions } from "../shape.js";
 import { MergeLayer, type ShapeInfo, type ForwardContext } from "./layer.js";
 import { getBackend } from "../kernels/index.js";
 
@@ -13,6 +14,7 @@ export class Concat extends MergeLayer {
   private shapes: number[][] | null = null;
 
   constructor(opts: { axis?: number; name?: string } = {}) {
+    checkOptions("Concat", opts, ["axis", "name"]);
     super(opts.name, "concat");
     this.axis = opts.axis ?? 1;
     if (!Number.isInteger(this.axis)) throw this.error(`axis = ${JSON.stringify(opts.axis)} is not valid; it must be a whole number`);
@@ -101,6 +103,7 @@ export class Add extends MergeLayer {
   private y: Tensor | null = null;
 
   constructor(opts: { name?: string } = {}) {
+    checkOptions("Add", opts, ["name"]);
     super(opts.name, "add");
   }
 

@@ -4,7 +4,7 @@
  * normalisation across channels.
  */
 import { Tensor, formatShape } from "../tensor.js";
-import { ShapeError, numberIn, positiveInt } from "../shape.js";
+import { ShapeError, numberIn, positiveInt, checkOptions } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
 import { Layer, makeParam, expectRank, type Buffer, type ForwardContext, type Param, type ShapeInfo } from "./layer.js";
 import { allocFloats } from "../tensor.js";
@@ -54,6 +54,7 @@ abstract class BatchNormBase extends Layer {
   private usedBatchStats = false;
 
   constructor(opts: BatchNormOptions, className: string) {
+    checkOptions(className, opts, ["numFeatures", "eps", "momentum", "affine", "trackRunningStats", "name"]);
     super(opts?.name, "bn");
     if (!opts || typeof opts !== "object") throw new ShapeError(className, "expects an options object { numFeatures, … }");
     this.numFeatures = positiveInt(this.name, "numFeatures", opts.numFeatures);
@@ -235,6 +236,7 @@ export class LocalResponseNorm extends Layer {
   private denom: Float32Array | null = null;
 
   constructor(opts: LocalResponseNormOptions) {
+    checkOptions("LocalResponseNorm", opts, ["size", "alpha", "beta", "k", "name"]);
     super(opts?.name, "lrn");
     if (!opts || typeof opts !== "object") throw new ShapeError("LocalResponseNorm", "expects an options object { size, alpha, beta, k }");
     this.size = positiveInt(this.name, "size", opts.size);

@@ -1,9 +1,11 @@
 /**
- * Pooling layers: max (with switches), average, L2 (LP) and global pooling.
+ * Pooling layers: max (with switches), average, L2 (LP), global and adaptive
+ * average pooling (to a fixed output size, as torchvision's AlexNet, VGG and
+ * GoogLeNet auxiliary heads use it).
  * They downsample every depth slice independently and have no parameters.
  */
 import { Tensor, formatShape, allocInts } from "../tensor.js";
-import { ShapeError, fit2d, toPair, type IntOrPair, type Pair, type Pool2dGeometry } from "../shape.js";
+import { ShapeError, fit2d, toPair, type IntOrPair, type Pair, type Pool2dGeometry, checkOptions } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
 import { avgPool2d as jsAvgPool2d } from "../kernels/js/pool.js";
 import { Layer, expectRank, type ForwardContext, type ShapeInfo, type ShapeOptions } from "./layer.js";
@@ -119,6 +121,7 @@ export class MaxPool2d extends Pool2dBase {
   private argmax: Int32Array | null = null;
 
   constructor(opts: MaxPool2dOptions) {
+    checkOptions("MaxPool2d", opts, ["kernelSize", "stride", "padding", "dilation", "ceilMode", "name", "strict"]);
     super(opts, "MaxPool2d");
   }
 
@@ -160,6 +163,7 @@ export class AvgPool2d extends Pool2dBase {
 
   constructor(opts: AvgPool2dOptions) {
     if (opts && opts.dilation !== undefined) throw new ShapeError(opts.name ?? "pool", "AvgPool2d has no dilation option (as in PyTorch)");
+    checkOptions("AvgPool2d", opts, ["kernelSize", "stride", "padding", "ceilMode", "countIncludePad", "name", "strict"]);
     super(opts, "AvgPool2d");
     this.countIncludePad = opts.countIncludePad ?? true;
   }
@@ -205,6 +209,7 @@ export class LPPool2d extends Pool2dBase {
   private y: Tensor | null = null;
 
   constructor(opts: LPPool2dOptions) {
+    checkOptions("LPPool2d", opts, ["normType", "kernelSize", "stride", "ceilMode", "name", "strict"]);
     super({ kernelSize: opts?.kernelSize, stride: opts?.stride, ceilMode: opts?.ceilMode, name: opts?.name, strict: opts?.strict }, "LPPool2d");
     const p = opts.normType ?? 2;
     if (typeof p !== "number" || !Number.isFinite(p) || p <= 0) {
@@ -273,6 +278,7 @@ export class GlobalAvgPool2d extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { name?: string } = {}) {
+    checkOptions("GlobalAvgPool2d", opts, ["name"]);
     super(opts.name, "gap");
   }
 
@@ -332,6 +338,7 @@ export class GlobalMaxPool1d extends Layer {
   private y: Tensor | null = null;
 
   constructor(opts: { name?: string } = {}) {
+    checkOptions("GlobalMaxPool1d", opts, ["name"]);
     super(opts.name, "maxpool");
   }
 
@@ -386,5 +393,75 @@ export class GlobalMaxPool1d extends Layer {
   /** Drops whatever was kept for the backward pass. */
   override release(): void {
     this.x = this.y = null;
+  }
+}
+
+/**
+ * PyTorch's AdaptiveAvgPool2d: output cell i averages input rows
+ * [floor(i H / oH), ceil((i + 1) H / oH)), and likewise for columns.
+ */
+export class AdaptiveAvgPool2d extends Layer {
+  readonly type: string = "AdaptiveAvgPool2d";
+  readonly outputSize: Pair;
+  private inShape: number[] | null = null;
+
+  constructor(opts: { outputSize: IntOrPair; name?: string }) {
+    checkOptions("AdaptiveAvgPool2d", opts, ["outputSize", "name"]);
+    super(opts?.name, "pool");
+    this.outputSize = toPair(this.name, "outputSize", opts?.outputSize, [NaN, NaN]);
+  }
+
+  override get namePrefix(): string {
+    return "pool";
+  }
+
+  config(): Record<string, unknown> {
+    return { outputSize: this.outputSize };
+  }
+
+  shapeInfo(inputShape: number[]): ShapeInfo {
+    expectRank(this, inputShape, [3, 4], "[N, C, H, W] (or [C, H, W])");
+    const [h, w] = inputShape.slice(-2);
+    const [oh, ow] = this.outputSize;
+    const notes: string[] = [];
+    if (h % oh !== 0 || w % ow !== 0) notes.push(`adaptive pooling of ${h}x${w} to ${oh}x${ow}: windows of unequal size`);
+    return { shape: [...inputShape.slice(0, -2), oh, ow], notes };
+  }
+
+  /** Calls fn(outputIndex, inputIndex, 1 / windowArea) for every pair. */
+  private each(shape: number[], fn: (o: number, i: number, inv: number) => void): void {
+    const [h, w] = shape.slice(-2);
+    const [oh, ow] = this.outputSize;
+    const planes = shape.slice(0, -2).reduce((a, b) => a * b, 1);
+    for (let p = 0; p < planes; p++) {
+      for (let i = 0; i < oh; i++) {
+        const h0 = Math.floor((i * h) / oh), h1 = Math.ceil(((i + 1) * h) / oh);
+        for (let j = 0; j < ow; j++) {
+          const w0 = Math.floor((j * w) / ow), w1 = Math.ceil(((j + 1) * w) / ow);
+          const inv = 1 / ((h1 - h0) * (w1 - w0));
+          const o = (p * oh + i) * ow + j;
+          for (let y = h0; y < h1; y++) for (let x = w0; x < w1; x++) fn(o, (p * h + y) * w + x, inv);
+        }
+      }
+    }
+  }
+
+  forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    const y = new Tensor(this.shapeInfo(x.shape).shape);
+    this.each(x.shape, (o, i, inv) => (y.data[o] += x.data[i] * inv));
+    this.inShape = ctx?.noGrad ? null : x.shape;
+    return y;
+  }
+
+  backward(dy: Tensor): Tensor {
+    const shape = this.requireCache(this.inShape);
+    this.checkGradShape(dy, this.shapeInfo(shape).shape);
+    const dx = new Tensor(shape);
+    this.each(shape, (o, i, inv) => (dx.data[i] += dy.data[o] * inv));
+    return dx;
+  }
+
+  override release(): void {
+    this.inShape = null;
   }
 }

@@ -1,5 +1,6 @@
 /** Layers that only change how the values are seen: Flatten. */
 import { Tensor, formatShape } from "../tensor.js";
+import { checkOptions } from "../shape.js";
 import { Layer, type ForwardContext, type ShapeInfo } from "./layer.js";
 
 /** [N, C, H, W] -> [N, C*H*W] (PyTorch's nn.Flatten: axes startDim..endDim merged). */
@@ -10,6 +11,7 @@ export class Flatten extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { startDim?: number; endDim?: number; name?: string } = {}) {
+    checkOptions("Flatten", opts, ["startDim", "endDim", "name"]);
     super(opts.name, "flatten");
     this.startDim = opts.startDim ?? 1;
     this.endDim = opts.endDim ?? -1;

@@ -6,7 +6,7 @@
  * from its config.
  */
 import { Tensor, formatShape, shapeSize } from "../tensor.js";
-import { ShapeError } from "../shape.js";
+import { ShapeError, checkOptions } from "../shape.js";
 import { Layer, makeParam, expectRank, type Buffer, type ForwardContext, type Param, type ShapeInfo } from "./layer.js";
 
 function wholeNumbers(layer: string, option: string, v: unknown, min: number): number[] {
@@ -28,6 +28,7 @@ export class Reshape extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { shape: number[]; allowZero?: boolean; name?: string }) {
+    checkOptions("Reshape", opts, ["shape", "allowZero", "name"]);
     super(opts?.name, "reshape");
     this.shape = wholeNumbers(this.name, "shape", opts?.shape, -1);
     this.allowZero = opts.allowZero ?? false;
@@ -97,6 +98,7 @@ export class Pad extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { pads: number[]; value?: number | "Infinity" | "-Infinity"; name?: string }) {
+    checkOptions("Pad", opts, ["pads", "value", "name"]);
     super(opts?.name, "pad");
     this.pads = wholeNumbers(this.name, "pads", opts?.pads, 0);
     if (this.pads.length % 2 !== 0) throw this.error(`pads has ${this.pads.length} values; it needs a begin and an end for every axis`);
@@ -173,6 +175,7 @@ export class GlobalMaxPool2d extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { name?: string } = {}) {
+    checkOptions("GlobalMaxPool2d", opts, ["name"]);
     super(opts.name, "gmp");
   }
 
@@ -264,6 +267,7 @@ export class BiasAdd extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { shape: number[]; name?: string }) {
+    checkOptions("BiasAdd", opts, ["shape", "name"]);
     super(opts?.name, "bias");
     this.shape = wholeNumbers(this.name, "shape", opts?.shape, 0);
     this.bias = makeParam("bias", new Tensor(this.shape));
@@ -330,6 +334,7 @@ export class AxisSoftmax extends Layer {
   private y: Tensor | null = null;
 
   constructor(opts: { startDim?: number; endDim?: number; name?: string } = {}) {
+    checkOptions("AxisSoftmax", opts, ["startDim", "endDim", "name"]);
     super(opts.name, "softmax");
     this.startDim = opts.startDim ?? 1;
     this.endDim = opts.endDim ?? this.startDim;
@@ -416,6 +421,7 @@ export class ConstantScale extends Layer {
   readonly scale: Tensor;
 
   constructor(opts: { shape: number[]; name?: string }) {
+    checkOptions("ConstantScale", opts, ["shape", "name"]);
     super(opts?.name, "scale");
     this.shape = wholeNumbers(this.name, "shape", opts?.shape, 0);
     this.scale = Tensor.ones(this.shape);
@@ -477,6 +483,7 @@ export class Transpose extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { perm: number[]; name?: string }) {
+    checkOptions("Transpose", opts, ["perm", "name"]);
     super(opts?.name, "transpose");
     this.perm = wholeNumbers(this.name, "perm", opts?.perm, 0);
     if (!this.perm.every((_, k) => this.perm.includes(k))) throw this.error(`perm ${formatShape(this.perm)} is not a permutation of 0..${this.perm.length - 1}`);
@@ -557,6 +564,7 @@ export class IndexSelect extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { axis: number; indices: number[]; squeeze?: boolean; name?: string }) {
+    checkOptions("IndexSelect", opts, ["axis", "indices", "squeeze", "name"]);
     super(opts?.name, "select");
     if (!Number.isInteger(opts?.axis) || opts.axis < 0) throw this.error(`axis = ${JSON.stringify(opts?.axis)} is not valid; it must be a whole number >= 0`);
     this.axis = opts.axis;
@@ -626,6 +634,7 @@ export class Identity extends Layer {
   readonly type: string = "Identity";
 
   constructor(opts: { name?: string } = {}) {
+    checkOptions("Identity", opts, ["name"]);
     super(opts.name, "identity");
   }
 

@@ -17,7 +17,7 @@ import { Linear } from "../layers/dense.js";
 import { Layer, Module } from "../layers/layer.js";
 import { Sequential } from "./sequential.js";
 import { Graph } from "./graph.js";
-import { AdaptiveAvgPool2d } from "./zoo/layers.js";
+import { AdaptiveAvgPool2d } from "../layers/pool.js";
 
 /** Layers that work the same on [N, C] and on [N, C, H, W] (per position over the channels). */
 const POINTWISE = new Set(["ReLU", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Dropout", "Softmax"]);

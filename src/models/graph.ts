@@ -14,7 +14,7 @@
  * widest cut of the graph rather than the sum of all volumes.
  */
 import { Tensor, formatShape } from "../tensor.js";
-import { ShapeError } from "../shape.js";
+import { ShapeError, checkOptions } from "../shape.js";
 import { Layer, MergeLayer, Module, expectTensor, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
 import { inStepScope } from "./step-memory.js";
 import { planFusion } from "./fusion.js";
@@ -52,6 +52,7 @@ export class Graph extends Layer {
   private absorbed = new Set<string>();
 
   constructor(opts: GraphOptions = {}) {
+    checkOptions("Graph", opts, ["name", "input", "nodes", "output"]);
     super(opts.name, "graph");
     this.inputName = opts.input ?? "input";
     for (const n of opts.nodes ?? []) this.add(n.name, n.layer, n.inputs);

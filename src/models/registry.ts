@@ -5,7 +5,7 @@
  */
 import { Module } from "../layers/layer.js";
 import { Conv2d, Conv1d, LocallyConnected2d } from "../layers/conv.js";
-import { MaxPool2d, AvgPool2d, LPPool2d, GlobalAvgPool2d, GlobalMaxPool1d } from "../layers/pool.js";
+import { MaxPool2d, AvgPool2d, LPPool2d, GlobalAvgPool2d, GlobalMaxPool1d, AdaptiveAvgPool2d } from "../layers/pool.js";
 import { BatchNorm1d, BatchNorm2d, LocalResponseNorm } from "../layers/norm.js";
 import { Linear, Embedding } from "../layers/dense.js";
 import { ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Softmax } from "../layers/activation.js";
@@ -38,6 +38,7 @@ const factories = new Map<string, Factory>([
   ["LPPool2d", (c) => new LPPool2d(c)],
   ["GlobalAvgPool2d", (c) => new GlobalAvgPool2d(c)],
   ["GlobalMaxPool1d", (c) => new GlobalMaxPool1d(c)],
+  ["AdaptiveAvgPool2d", (c) => new AdaptiveAvgPool2d(c)],
   ["BatchNorm1d", (c) => new BatchNorm1d(c)],
   ["BatchNorm2d", (c) => new BatchNorm2d(c)],
   ["LocalResponseNorm", (c) => new LocalResponseNorm(c)],

@@ -4,7 +4,7 @@
  * kind (conv1, conv2, pool1, fc1, …), the way the notes label them.
  */
 import { Tensor } from "../tensor.js";
-import { ShapeError } from "../shape.js";
+import { ShapeError, checkOptions } from "../shape.js";
 import { Layer, Module, expectTensor, unrequestedGradient, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
 import { inStepScope } from "./step-memory.js";
 import { planFusion } from "./fusion.js";
@@ -14,6 +14,7 @@ export class Sequential extends Layer {
   readonly layers: Layer[];
 
   constructor(layers: Layer[], opts: { name?: string } = {}) {
+    checkOptions("Sequential", opts, ["name"]);
     super(opts.name, "sequential");
     if (!Array.isArray(layers)) throw new ShapeError(this.name, "expects an array of layers");
     layers.forEach((l: unknown, i) => {

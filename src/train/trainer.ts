@@ -21,6 +21,7 @@ import { clipGradNorm } from "./clip.js";
 import { ClassificationMeter, topK } from "./metrics.js";
 import type { ModelInfo } from "../io/model-file.js";
 import { createProgress, type Progress, type ProgressMode } from "./progress.js";
+import { StrideError } from "../stride-error.js";
 
 /** The losses fit and evaluate can use: softmax cross-entropy or the multi-class hinge (SVM) loss. */
 export type LossName = "cross-entropy" | "hinge";
@@ -96,7 +97,7 @@ export interface FitOptions {
 }
 
 /** Training stopped because the loss stopped being a number. */
-export class TrainingDivergedError extends Error {
+export class TrainingDivergedError extends StrideError {
   readonly epoch: number;
   readonly step: number;
   readonly checkpoint?: string;

@@ -6,9 +6,16 @@
  */
 import type { Layer, Module } from "../../layers/layer.js";
 import { resolvePadding2d, type Pair } from "../../shape.js";
+import { StrideError } from "../../stride-error.js";
 
 /** A model that cannot be written as PyTorch code (a layer PyTorch has no equivalent for); names the layer. */
-export class PytorchExportError extends Error {}
+export class PytorchExportError extends StrideError {
+  // The same signature as before it had a base class: Error's.
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PytorchExportError";
+  }
+}
 
 /** Python source for a number, a tuple, a bool or None. */
 export function py(v: unknown): string {

@@ -17,7 +17,7 @@
  *   110 -> 55 and 26 -> 13). Weights N(0, 0.01), biases 0, as in the paper.
  */
 import { Conv2d } from "../../layers/conv.js";
-import { MaxPool2d } from "../../layers/pool.js";
+import { MaxPool2d, AdaptiveAvgPool2d } from "../../layers/pool.js";
 import { LocalResponseNorm } from "../../layers/norm.js";
 import { Linear } from "../../layers/dense.js";
 import { ReLU } from "../../layers/activation.js";
@@ -25,7 +25,6 @@ import { Dropout } from "../../layers/dropout.js";
 import { Flatten } from "../../layers/reshape.js";
 import type { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
-import { AdaptiveAvgPool2d } from "./layers.js";
 import { resolve, oneOf, normalInit, constantInit, type ZooOptions, type Resolved } from "./common.js";
 import type { Padding2d } from "../../shape.js";
 

@@ -21,7 +21,7 @@
  */
 import { Tensor } from "../../tensor.js";
 import { Conv2d } from "../../layers/conv.js";
-import { MaxPool2d, AvgPool2d, GlobalAvgPool2d } from "../../layers/pool.js";
+import { MaxPool2d, AvgPool2d, GlobalAvgPool2d, AdaptiveAvgPool2d } from "../../layers/pool.js";
 import { BatchNorm2d, LocalResponseNorm } from "../../layers/norm.js";
 import { Linear } from "../../layers/dense.js";
 import { ReLU } from "../../layers/activation.js";
@@ -32,7 +32,6 @@ import { softmaxCrossEntropy, type LossResult } from "../../layers/loss.js";
 import { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
 import { Graph } from "../graph.js";
-import { AdaptiveAvgPool2d } from "./layers.js";
 import { resolve, oneOf, normalInit, type ZooOptions, type Resolved } from "./common.js";
 
 /** Options of googlenet. */

@@ -4,19 +4,21 @@
  *   maps (LeNet-5's C3 layer, Table I of LeCun et al. 1998);
  * - PositionBias: a learned bias for every position of a volume (the last
  *   1x1 convolution of the AlphaGo policy network);
- * - AdaptiveAvgPool2d: average pooling to a fixed output size (torchvision's
- *   AlexNet, VGG and GoogLeNet auxiliary heads);
  * - ShortcutPad: the parameter-free "option A" shortcut of the CIFAR ResNets
  *   (subsample by the stride, zero-pad the new channels).
- * Each is registered so that saved models holding it reload.
+ * Each is registered so that saved models holding it reload. (AdaptiveAvgPool2d,
+ * once here, is in layers/pool.ts and re-exported below.)
  */
 import { Tensor, formatShape } from "../../tensor.js";
-import { ShapeError, positiveInt, toPair, type IntOrPair, type Pair, type Padding2d } from "../../shape.js";
+import { ShapeError, positiveInt, toPair, type IntOrPair, type Pair, type Padding2d, checkOptions } from "../../shape.js";
 import { Conv2d } from "../../layers/conv.js";
 import { Layer, makeParam, expectRank, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../../layers/layer.js";
 import type { InitName } from "../../layers/init.js";
 import type { Rng } from "../../random.js";
 import { registerLayer } from "../registry.js";
+
+// AdaptiveAvgPool2d lives with the other pooling layers now; still exported from here for old imports.
+export { AdaptiveAvgPool2d } from "../../layers/pool.js";
 
 // ---------------------------------------------------------------------------
 
@@ -60,6 +62,7 @@ export class MaskedConv2d extends Layer {
   private readonly offsets: number[];
 
   constructor(opts: MaskedConv2dOptions) {
+    checkOptions("MaskedConv2d", opts, ["inChannels", "outChannels", "kernelSize", "connections", "stride", "padding", "bias", "name", "strict", "init", "rng"]);
     super(opts?.name, "conv");
     if (!opts || typeof opts !== "object") throw new ShapeError("MaskedConv2d", "expects an options object { inChannels, outChannels, kernelSize, connections, … }");
     this.inner = new Conv2d({
@@ -170,6 +173,7 @@ export class PositionBias extends Layer {
   private lastShape: number[] | null = null;
 
   constructor(opts: { shape: number[]; name?: string }) {
+    checkOptions("PositionBias", opts, ["shape", "name"]);
     super(opts?.name, "posbias");
     if (!opts || !Array.isArray(opts.shape) || opts.shape.length === 0) {
       throw new ShapeError(opts?.name ?? "PositionBias", "expects { shape }: the per-example shape of the biases, e.g. [1, 19, 19]");
@@ -226,77 +230,6 @@ export class PositionBias extends Layer {
 // ---------------------------------------------------------------------------
 
 /**
- * PyTorch's AdaptiveAvgPool2d: output cell i averages input rows
- * [floor(i H / oH), ceil((i + 1) H / oH)), and likewise for columns.
- */
-export class AdaptiveAvgPool2d extends Layer {
-  readonly type: string = "AdaptiveAvgPool2d";
-  readonly outputSize: Pair;
-  private inShape: number[] | null = null;
-
-  constructor(opts: { outputSize: IntOrPair; name?: string }) {
-    super(opts?.name, "pool");
-    this.outputSize = toPair(this.name, "outputSize", opts?.outputSize, [NaN, NaN]);
-  }
-
-  override get namePrefix(): string {
-    return "pool";
-  }
-
-  config(): Record<string, unknown> {
-    return { outputSize: this.outputSize };
-  }
-
-  shapeInfo(inputShape: number[]): ShapeInfo {
-    expectRank(this, inputShape, [3, 4], "[N, C, H, W] (or [C, H, W])");
-    const [h, w] = inputShape.slice(-2);
-    const [oh, ow] = this.outputSize;
-    const notes: string[] = [];
-    if (h % oh !== 0 || w % ow !== 0) notes.push(`adaptive pooling of ${h}x${w} to ${oh}x${ow}: windows of unequal size`);
-    return { shape: [...inputShape.slice(0, -2), oh, ow], notes };
-  }
-
-  /** Calls fn(outputIndex, inputIndex, 1 / windowArea) for every pair. */
-  private each(shape: number[], fn: (o: number, i: number, inv: number) => void): void {
-    const [h, w] = shape.slice(-2);
-    const [oh, ow] = this.outputSize;
-    const planes = shape.slice(0, -2).reduce((a, b) => a * b, 1);
-    for (let p = 0; p < planes; p++) {
-      for (let i = 0; i < oh; i++) {
-        const h0 = Math.floor((i * h) / oh), h1 = Math.ceil(((i + 1) * h) / oh);
-        for (let j = 0; j < ow; j++) {
-          const w0 = Math.floor((j * w) / ow), w1 = Math.ceil(((j + 1) * w) / ow);
-          const inv = 1 / ((h1 - h0) * (w1 - w0));
-          const o = (p * oh + i) * ow + j;
-          for (let y = h0; y < h1; y++) for (let x = w0; x < w1; x++) fn(o, (p * h + y) * w + x, inv);
-        }
-      }
-    }
-  }
-
-  forward(x: Tensor, ctx?: ForwardContext): Tensor {
-    const y = new Tensor(this.shapeInfo(x.shape).shape);
-    this.each(x.shape, (o, i, inv) => (y.data[o] += x.data[i] * inv));
-    this.inShape = ctx?.noGrad ? null : x.shape;
-    return y;
-  }
-
-  backward(dy: Tensor): Tensor {
-    const shape = this.requireCache(this.inShape);
-    this.checkGradShape(dy, this.shapeInfo(shape).shape);
-    const dx = new Tensor(shape);
-    this.each(shape, (o, i, inv) => (dx.data[i] += dy.data[o] * inv));
-    return dx;
-  }
-
-  override release(): void {
-    this.inShape = null;
-  }
-}
-
-// ---------------------------------------------------------------------------
-
-/**
  * The CIFAR ResNets' option-A shortcut: x[:, :, ::s, ::s] with the extra
  * output channels zero, so a shortcut that changes size costs no parameters.
  */
@@ -308,6 +241,7 @@ export class ShortcutPad extends Layer {
   private inShape: number[] | null = null;
 
   constructor(opts: { inChannels: number; outChannels: number; stride?: number; name?: string }) {
+    checkOptions("ShortcutPad", opts, ["inChannels", "outChannels", "stride", "name"]);
     super(opts?.name, "shortcut");
     this.inChannels = positiveInt(this.name, "inChannels", opts?.inChannels);
     this.outChannels = positiveInt(this.name, "outChannels", opts?.outChannels);
@@ -373,5 +307,4 @@ export class ShortcutPad extends Layer {
 
 registerLayer("MaskedConv2d", (c) => new MaskedConv2d(c));
 registerLayer("PositionBias", (c) => new PositionBias(c));
-registerLayer("AdaptiveAvgPool2d", (c) => new AdaptiveAvgPool2d(c));
 registerLayer("ShortcutPad", (c) => new ShortcutPad(c));

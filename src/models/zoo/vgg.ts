@@ -17,7 +17,7 @@
  * unless `adaptivePool: true`, so the FC input follows the given input size.
  */
 import { Conv2d } from "../../layers/conv.js";
-import { MaxPool2d } from "../../layers/pool.js";
+import { MaxPool2d, AdaptiveAvgPool2d } from "../../layers/pool.js";
 import { BatchNorm2d, LocalResponseNorm } from "../../layers/norm.js";
 import { Linear } from "../../layers/dense.js";
 import { ReLU } from "../../layers/activation.js";
@@ -25,7 +25,6 @@ import { Dropout } from "../../layers/dropout.js";
 import { Flatten } from "../../layers/reshape.js";
 import type { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
-import { AdaptiveAvgPool2d } from "./layers.js";
 import { resolve, oneOf, normalInit, constantInit, type ZooOptions } from "./common.js";
 
 /** A configuration of the VGG paper's table 1: D is VGG-16, E is VGG-19. */
