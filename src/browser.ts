@@ -82,8 +82,8 @@ export { ModelFileError, encodeSafetensors, decodeSafetensors, toFloat32Tensor }
 // A bare state dict, or one nested under "state_dict" / "model" / "model_state_dict".
 export { readTorchCheckpoint, encodeTorchCheckpoint } from "./io/torch/index.js";
 export type { SafetensorsEntry, TypedTensor, Dtype } from "./io/safetensors.js";
-export { encodeModel, decodeModel } from "./io/model-file.js";
-export type { Model, ModelInfo, EncodedModel } from "./io/model-file.js";
+export { encodeModel, decodeModel, DEFAULT_MAX_INPUT_ELEMENTS } from "./io/model-file.js";
+export type { Model, ModelInfo, EncodedModel, DecodeModelOptions } from "./io/model-file.js";
 export { loadWeights } from "./io/load-weights.js";
 // A pretrained model's file (.pth/.pt/.bin or .safetensors state dict) as bytes -> model + info; browser-clean.
 export { importModelBytes } from "./io/import-model.js";

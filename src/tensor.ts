@@ -102,6 +102,34 @@ function checkData(shape: readonly number[], size: number, data: unknown): void 
   }
 }
 
+// While a model file is decoded, fresh tensors are charged against what its
+// weights file accounts for, so a damaged topology is refused before it
+// allocates (one edited number could otherwise ask for gigabytes).
+interface AllocationLimit {
+  remaining: number;
+  refuse: (shape: number[], size: number) => string;
+}
+let allocationLimit: AllocationLimit | null = null;
+
+function chargeAllocation(limit: AllocationLimit, shape: number[], size: number): void {
+  if (size > limit.remaining) throw new RangeError(limit.refuse(shape, size));
+  limit.remaining -= size;
+}
+
+/**
+ * Runs `fn` with fresh tensor allocations capped at `floats` elements in all;
+ * a tensor beyond the cap throws a RangeError with `refuse(shape, size)` as its message.
+ */
+export function withAllocationLimit<T>(floats: number, refuse: (shape: number[], size: number) => string, fn: () => T): T {
+  const outer = allocationLimit;
+  allocationLimit = { remaining: Math.min(floats, outer ? outer.remaining : Infinity), refuse };
+  try {
+    return fn();
+  } finally {
+    allocationLimit = outer;
+  }
+}
+
 /**
  * A dense float32 tensor, row-major. Images are NCHW: [batch, channels,
  * height, width]. The memory is a plain Float32Array owned by the garbage
@@ -115,6 +143,7 @@ export class Tensor {
     checkShape(shape);
     const size = shapeSize(shape);
     if (data === undefined) {
+      if (allocationLimit) chargeAllocation(allocationLimit, shape, size);
       this.data = allocFloats(size);
     } else {
       checkData(shape, size, data);
@@ -134,6 +163,7 @@ export class Tensor {
    */
   static empty(shape: number[]): Tensor {
     checkShape(shape);
+    if (allocationLimit) chargeAllocation(allocationLimit, shape, shapeSize(shape));
     return new Tensor(shape, allocFloats(shapeSize(shape), false));
   }
 

@@ -9,7 +9,8 @@
  * silently pairs with another model's weights. Loading validates everything
  * it reads and throws ModelFileError naming the file and the problem.
  */
-import { Tensor, formatShape, sameShape } from "../tensor.js";
+import { Tensor, formatShape, sameShape, shapeSize, withAllocationLimit } from "../tensor.js";
+import { withoutInit } from "../layers/init.js";
 import { Layer } from "../layers/layer.js";
 import { toSpec, fromSpec, type LayerSpec } from "../models/registry.js";
 import { namedParams, namedBuffers } from "../models/named.js";
@@ -45,6 +46,19 @@ interface ModelJson extends ModelInfo {
   weights: { file: string; bytes: number; crc32: string };
 }
 
+/** Default cap on one example's size in model.json's "inputShape": 2^26 elements (256 MB as float32). */
+export const DEFAULT_MAX_INPUT_ELEMENTS = 2 ** 26;
+
+/** Limits decodeModel and loadModelWithInfo apply to what a model file claims. */
+export interface DecodeModelOptions {
+  /** Largest single example "inputShape" may describe, in elements; default DEFAULT_MAX_INPUT_ELEMENTS. Raise it for very large inputs. */
+  maxInputElements?: number;
+}
+
+// Building a layer allocates its parameters twice (values and gradients) and a
+// few small buffers the file does not hold; this slack covers those.
+const BUILD_SLACK_FLOATS = 2 ** 20;
+
 /** The two files of a saved model, in memory (what the browser downloads and uploads). */
 export interface EncodedModel {
   json: string;
@@ -67,8 +81,12 @@ export function encodeModel(model: Model, info: ModelInfo = {}): EncodedModel {
   return { json: JSON.stringify(json, null, 1), weights };
 }
 
-/** Rebuilds a model from the two files' contents; `where` names the source in errors. */
-export function decodeModel(jsonText: string, weights: Uint8Array, where = "model"): { model: Model; info: ModelInfo } {
+/**
+ * Rebuilds a model from the two files' contents; `where` names the source in errors.
+ * No layer may allocate more than the weights file accounts for, and "inputShape"
+ * is capped by `options.maxInputElements` (see docs/reliability.md).
+ */
+export function decodeModel(jsonText: string, weights: Uint8Array, where = "model", options: DecodeModelOptions = {}): { model: Model; info: ModelInfo } {
   // Plain concatenation (not node:path) keeps decodeModel usable in a browser.
   const jsonPath = `${where}/${MODEL_JSON}`;
   const weightsPath = `${where}/${WEIGHTS_FILE}`;
@@ -78,7 +96,7 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
   } catch (e) {
     throw new ModelFileError(jsonPath, `is not valid JSON (${(e as Error).message}); the file is damaged: restore it from a backup or save the model again`);
   }
-  const meta = checkModelJson(parsed, jsonPath);
+  const meta = checkModelJson(parsed, jsonPath, options.maxInputElements ?? DEFAULT_MAX_INPUT_ELEMENTS);
   if (weights.length !== meta.weights.bytes || crc32Hex(weights) !== meta.weights.crc32) {
     throw new ModelFileError(
       weightsPath,
@@ -86,15 +104,23 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
         `found ${weights.length} bytes with CRC-32 ${crc32Hex(weights)}; the weights are damaged or belong to another model`,
     );
   }
+  // The weights file is read first (its header is validated against its size),
+  // so the topology can be held to what the file holds before any layer allocates.
+  const contents = decodeSafetensors(weights, weightsPath);
+  let fileFloats = 0;
+  for (const entry of contents.tensors.values()) fileFloats += shapeSize(entry.shape);
+  const budget = 2 * fileFloats + BUILD_SLACK_FLOATS;
+  const refuse = (shape: number[], size: number): string =>
+    `asks for a tensor of shape ${formatShape(shape)} (${size} values), more than ${WEIGHTS_FILE} holds (${fileFloats} values in all); ` +
+    `a number in the topology is damaged: restore ${MODEL_JSON} from a backup or save the model again`;
   let model: Layer;
   try {
-    const built = fromSpec(meta.topology);
+    const built = withAllocationLimit(budget, refuse, () => withoutInit(() => fromSpec(meta.topology)));
     if (!(built instanceof Layer)) throw new Error(`the top layer is a ${built.type}, which takes several inputs`);
     model = built;
   } catch (e) {
     throw new ModelFileError(jsonPath, `its topology cannot be rebuilt: ${(e as Error).message}`);
   }
-  const contents = decodeSafetensors(weights, weightsPath);
   const expected = [...namedParams(model).map(([n, p]) => [n, p.value] as const), ...namedBuffers(model).map(([n, b]) => [n, b.value] as const)];
   const seen = new Set<string>();
   for (const [name, target] of expected) {
@@ -122,7 +148,7 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
   return { model, info: { inputShape, classes, normalization, extra: more } };
 }
 
-function checkModelJson(v: unknown, path: string): ModelJson {
+function checkModelJson(v: unknown, path: string, maxInputElements: number): ModelJson {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ModelFileError(path, "must hold a JSON object");
   const o = v as Record<string, any>;
   if (o.format !== FORMAT) throw new ModelFileError(path, `is not a stride model file (format is ${JSON.stringify(o.format)}, expected "${FORMAT}")`);
@@ -133,6 +159,13 @@ function checkModelJson(v: unknown, path: string): ModelJson {
   }
   if (o.inputShape !== undefined && (!Array.isArray(o.inputShape) || !o.inputShape.every((d: unknown) => Number.isInteger(d) && (d as number) > 0))) {
     throw new ModelFileError(path, `"inputShape" must be an array of positive whole numbers, got ${JSON.stringify(o.inputShape)}`);
+  }
+  if (o.inputShape !== undefined && shapeSize(o.inputShape) > maxInputElements) {
+    throw new ModelFileError(
+      path,
+      `"inputShape" ${formatShape(o.inputShape)} describes ${shapeSize(o.inputShape)} values per example, more than the limit of ${maxInputElements}; ` +
+        `the file is damaged, or pass a larger maxInputElements to load a model this large`,
+    );
   }
   if (o.classes !== undefined && (!Array.isArray(o.classes) || !o.classes.every((c: unknown) => typeof c === "string"))) {
     throw new ModelFileError(path, `"classes" must be an array of strings`);

@@ -63,10 +63,27 @@ export function initBias(t: Tensor, init: InitName, fanIn: number, rng: Rng = gl
   else t.data.fill(0);
 }
 
+// Loading a saved model overwrites every parameter with the file's values, so
+// random initialisation during the load is wasted work (and wasted RNG draws).
+let skipInit = false;
+
+/** Runs `fn` with random weight initialisation switched off (the values stay zero). */
+export function withoutInit<T>(fn: () => T): T {
+  const outer = skipInit;
+  skipInit = true;
+  try {
+    return fn();
+  } finally {
+    skipInit = outer;
+  }
+}
+
 export function fillNormal(d: Float32Array, std: number, rng: Rng = globalRng): void {
+  if (skipInit) return;
   for (let i = 0; i < d.length; i++) d[i] = rng.normal() * std;
 }
 
 export function fillUniform(d: Float32Array, bound: number, rng: Rng = globalRng): void {
+  if (skipInit) return;
   for (let i = 0; i < d.length; i++) d[i] = rng.uniform(-bound, bound);
 }

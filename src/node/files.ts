@@ -7,7 +7,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { basename, dirname, join } from "node:path";
 import { Layer } from "../layers/layer.js";
 import { ModelFileError, decodeSafetensors, encodeSafetensors, type SafetensorsContents, type SafetensorsEntry } from "../io/safetensors.js";
-import { MODEL_JSON, WEIGHTS_FILE, decodeModel, encodeModel, type Model, type ModelInfo } from "../io/model-file.js";
+import { MODEL_JSON, WEIGHTS_FILE, decodeModel, encodeModel, type DecodeModelOptions, type Model, type ModelInfo } from "../io/model-file.js";
 
 /** Reads and validates a safetensors file. */
 export function loadSafetensors(path: string): SafetensorsContents {
@@ -70,8 +70,8 @@ export function loadModel(path: string): Model {
   return loadModelWithInfo(path).model;
 }
 
-/** Loads a saved model folder with what model.json records about it (input shape, classes, normalisation, extra). */
-export function loadModelWithInfo(path: string): { model: Model; info: ModelInfo } {
+/** Loads a saved model folder with what model.json records about it (input shape, classes, normalisation, extra); `options` as decodeModel's. */
+export function loadModelWithInfo(path: string, options: DecodeModelOptions = {}): { model: Model; info: ModelInfo } {
   const dir = path.endsWith(MODEL_JSON) ? path.slice(0, -MODEL_JSON.length) || "." : path;
   if (!existsSync(dir)) throw new ModelFileError(dir, "does not exist; give the folder saveModel (or stride train --out) wrote");
   if (!statSync(dir).isDirectory()) throw new ModelFileError(dir, "is not a folder; a saved model is a folder with model.json and weights.safetensors");
@@ -82,6 +82,6 @@ export function loadModelWithInfo(path: string): { model: Model; info: ModelInfo
   };
   const json = read(MODEL_JSON).toString("utf8");
   const weights = read(WEIGHTS_FILE);
-  return decodeModel(json, new Uint8Array(weights.buffer, weights.byteOffset, weights.length), dir);
+  return decodeModel(json, new Uint8Array(weights.buffer, weights.byteOffset, weights.length), dir, options);
 }
 
