@@ -3,6 +3,11 @@
 // stayed small (a generous bound: the unbounded readers grew by gigabytes).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import zlib from "node:zlib";
+import jpeg from "jpeg-js";
 import * as s from "../src/index.js";
 
 const MB = 2 ** 20;
@@ -92,4 +97,94 @@ test("loading does not draw random initial weights (the file's values replace th
   // Initialisation would have advanced the global generator.
   assert.equal(s.globalRng.uniform(0, 1), first);
   assert.deepEqual(s.encodeModel(model).weights, weights);
+});
+
+// Image files whose headers claim sizes their bytes cannot hold.
+const dir = mkdtempSync(join(tmpdir(), "stride-reliability-"));
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const b = Buffer.alloc(12 + data.length);
+  b.writeUInt32BE(data.length, 0);
+  b.write(type, 4, "latin1");
+  data.copy(b, 8);
+  b.writeUInt32BE(zlib.crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
+  return b;
+}
+
+/** A valid RGBA PNG of w x h black pixels, or (claim) one whose IHDR states another size. */
+function png(w: number, h: number, claim?: [number, number]): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(claim ? claim[0] : w, 0);
+  ihdr.writeUInt32BE(claim ? claim[1] : h, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 6; // RGBA
+  const raw = Buffer.alloc(h * (1 + 4 * w));
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, pngChunk("IHDR", ihdr), pngChunk("IDAT", zlib.deflateSync(raw)), pngChunk("IEND", Buffer.alloc(0))]);
+}
+
+/** A small real JPEG whose frame header (SOF0) is edited to state w x h. */
+function jpegClaiming(w: number, h: number): Buffer {
+  const b = Buffer.from(jpeg.encode({ width: 16, height: 16, data: Buffer.alloc(16 * 16 * 4, 128) }, 50).data);
+  for (let i = 2; i < b.length; i += 2 + b.readUInt16BE(i + 2)) {
+    if (b[i + 1] === 0xc0) {
+      b.writeUInt16BE(h, i + 5);
+      b.writeUInt16BE(w, i + 7);
+      return b;
+    }
+  }
+  throw new Error("the encoded JPEG has no SOF0");
+}
+
+function file(name: string, bytes: Buffer): string {
+  const p = join(dir, name);
+  writeFileSync(p, bytes);
+  return p;
+}
+
+function refusesImage(path: string, pattern: RegExp, options: s.ImageOptions = {}): void {
+  const { growth } = rssGrowth(() =>
+    assert.throws(() => s.loadImage(path, options), (e: Error) => {
+      assert.ok(e instanceof s.ImageReadError, e.message);
+      assert.ok(e.message.startsWith(path), e.message);
+      assert.match(e.message, pattern);
+      return true;
+    }),
+  );
+  assert.ok(growth < 500 * MB, `rss grew by ${(growth / MB).toFixed(0)} MB`);
+}
+
+test("image headers are read without decoding", () => {
+  assert.deepEqual(s.imageHeaderSize(png(5, 3)), { format: "png", width: 5, height: 3 });
+  assert.deepEqual(s.imageHeaderSize(jpegClaiming(300, 200)), { format: "jpeg", width: 300, height: 200 });
+  assert.equal(s.imageHeaderSize(Buffer.from("not an image")), null);
+});
+
+test("a small PNG claiming 50000x50000 is refused by the pixel limit", () => {
+  const p = file("huge.png", png(1, 1, [50000, 50000]));
+  refusesImage(p, /50000x50000 = 2500000000 pixels, more than the limit of 100000000.*maxPixels/);
+});
+
+test("a 2 KB JPEG claiming 10000x9999 (under the pixel limit) is refused for holding too few bytes", () => {
+  const p = file("huge.jpg", jpegClaiming(10000, 9999));
+  refusesImage(p, /10000x9999 pixels, but the file holds only \d+ bytes and a JPEG that size needs at least 97647/);
+});
+
+test("a PNG claiming more rows than its bytes can encode is refused", () => {
+  const p = file("tall.png", png(1, 1, [8000, 8000]));
+  refusesImage(p, /8000x8000 pixels, but the file holds only \d+ bytes and a PNG that size needs at least/);
+});
+
+test("a zero-width PNG is refused instead of giving an empty tensor", () => {
+  const p = file("zero.png", png(1, 1, [0, 16]));
+  refusesImage(p, /size of 0x16; an image needs at least one pixel each way/);
+});
+
+test("maxPixels lowers and raises the pixel limit; normal images still load", () => {
+  const p = file("ok.png", png(40, 30));
+  assert.deepEqual(s.loadImage(p).shape, [1, 3, 30, 40]);
+  refusesImage(p, /40x30 = 1200 pixels, more than the limit of 1000/, { maxPixels: 1000 });
+  assert.deepEqual(s.loadImage(p, { maxPixels: 1200 }).shape, [1, 3, 30, 40]);
+  const j = file("ok.jpg", Buffer.from(jpeg.encode({ width: 32, height: 24, data: Buffer.alloc(32 * 24 * 4, 200) }, 90).data));
+  assert.deepEqual(s.loadImage(j, { channels: 1 }).shape, [1, 1, 24, 32]);
 });

@@ -41,6 +41,76 @@ export interface ImageOptions {
    * ratio, scaling the shorter side to fit and cropping the centre.
    */
   fit?: "stretch" | "cover";
+  /** Largest image accepted, in pixels (width x height) as its header states; default DEFAULT_MAX_IMAGE_PIXELS. */
+  maxPixels?: number;
+}
+
+/** Default cap on an image's size: 100 megapixels (400 MB as RGBA). Raise it with the maxPixels option. */
+export const DEFAULT_MAX_IMAGE_PIXELS = 100_000_000;
+
+/**
+ * Width and height from a PNG's IHDR or a JPEG's SOF header, without decoding;
+ * null when the header cannot be found (the decoder then reports the damage).
+ */
+export function imageHeaderSize(bytes: Uint8Array): { format: "png" | "jpeg"; width: number; height: number } | null {
+  const u16 = (i: number) => (bytes[i] << 8) | bytes[i + 1];
+  const u32 = (i: number) => ((bytes[i] << 24) >>> 0) + (bytes[i + 1] << 16) + (bytes[i + 2] << 8) + bytes[i + 3];
+  // PNG: signature (8 bytes), IHDR length (4) and type (4), then width and height.
+  if (bytes.length >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50 && String.fromCharCode(...bytes.subarray(12, 16)) === "IHDR") {
+    return { format: "png", width: u32(16), height: u32(20) };
+  }
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  // JPEG: walk the marker segments up to the frame header (SOF0-SOF15 but DHT, JPG, DAC).
+  let i = 2;
+  while (i + 3 < bytes.length) {
+    if (bytes[i] !== 0xff) return null;
+    const marker = bytes[i + 1];
+    if (marker === 0xff) {
+      i++; // fill byte
+      continue;
+    }
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2; // markers without a length
+      continue;
+    }
+    if (marker === 0xda || marker === 0xd9) return null; // scan data or the end before any frame header
+    const length = u16(i + 2);
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (i + 9 > bytes.length) return null;
+      return { format: "jpeg", height: u16(i + 5), width: u16(i + 7) };
+    }
+    i += 2 + length;
+  }
+  return null;
+}
+
+/** Refuses an image whose header states a zero or oversized width or height, before it is decoded. */
+export function checkImageHeader(bytes: Uint8Array, source: string, maxPixels = DEFAULT_MAX_IMAGE_PIXELS): void {
+  const size = imageHeaderSize(bytes);
+  if (!size) return;
+  const { format, width, height } = size;
+  if (width === 0 || height === 0) {
+    throw new ImageReadError(source, `its header states a size of ${width}x${height}; an image needs at least one pixel each way (the file is damaged)`);
+  }
+  if (width * height > maxPixels) {
+    throw new ImageReadError(
+      source,
+      `its header states ${width}x${height} = ${width * height} pixels, more than the limit of ${maxPixels}; ` +
+        `the file is damaged or hostile, or pass a larger maxPixels to read an image this large`,
+    );
+  }
+  // Compression has a ceiling, so a size the file's bytes cannot encode is refused
+  // before the decoder allocates for it. A Huffman-coded JPEG spends at least one
+  // bit on each 8x8 block (we allow half that); deflate expands at most 1032:1 and
+  // a PNG row is at least 1 + width/8 bytes.
+  const least = format === "jpeg" ? Math.ceil((width * height) / 1024) : Math.ceil((height * (1 + Math.ceil(width / 8))) / 1032);
+  if (bytes.length < least) {
+    throw new ImageReadError(
+      source,
+      `its header states ${width}x${height} pixels, but the file holds only ${bytes.length} bytes and a ${format.toUpperCase()} that size needs at least ${least}; ` +
+        `the file is truncated, damaged or hostile`,
+    );
+  }
 }
 
 /** RGBA bytes to a CHW Float32Array of 1 or 3 channels in [0, 1]. */

@@ -3,7 +3,7 @@ export * from "./dataset.js";
 export * from "./mnist-classes.js";
 export * from "./idx.js";
 export * from "./cifar.js";
-export { ImageReadError, rgbaToChannels, resizeBilinear, prepareImage } from "./image-folder.js";
+export { ImageReadError, rgbaToChannels, resizeBilinear, prepareImage, DEFAULT_MAX_IMAGE_PIXELS, imageHeaderSize } from "./image-folder.js";
 export type { DecodedImage, Channels, ImageOptions } from "./image-folder.js";
 export * from "./normalize.js";
 export * from "./augment.js";

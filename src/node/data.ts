@@ -12,7 +12,7 @@ import { Tensor } from "../tensor.js";
 import { createDataset, type Dataset } from "../data/dataset.js";
 import { FASHION_MNIST_CLASSES, IdxFormatError, parseIdx, type IdxArray } from "../data/idx.js";
 import { CIFAR10_CLASSES, CifarFormatError, parseCifar10Batch } from "../data/cifar.js";
-import { ImageReadError, checkChannels, prepareImage, resolveSize, type DecodedImage, type ImageOptions } from "../data/image-folder.js";
+import { DEFAULT_MAX_IMAGE_PIXELS, ImageReadError, checkChannels, checkImageHeader, prepareImage, resolveSize, type DecodedImage, type ImageOptions } from "../data/image-folder.js";
 
 /** Reads an IDX file from disk (gzipped or not). */
 export function readIdxFile(path: string): IdxArray {
@@ -175,8 +175,13 @@ export function loadCifar10(options: CifarOptions): Dataset {
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
-/** Decodes PNG or JPEG bytes to RGBA. `source` names the file in errors. */
-export function decodeImage(bytes: Uint8Array, source = "<image bytes>"): DecodedImage {
+/**
+ * Decodes PNG or JPEG bytes to RGBA. `source` names the file in errors. The
+ * header's width and height are checked first: zero, or more than `maxPixels`
+ * (default DEFAULT_MAX_IMAGE_PIXELS), throws ImageReadError before decoding.
+ */
+export function decodeImage(bytes: Uint8Array, source = "<image bytes>", maxPixels = DEFAULT_MAX_IMAGE_PIXELS): DecodedImage {
+  checkImageHeader(bytes, source, maxPixels);
   const isPng = PNG_SIGNATURE.every((b, i) => bytes[i] === b);
   const isJpeg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
   try {
@@ -185,7 +190,7 @@ export function decodeImage(bytes: Uint8Array, source = "<image bytes>"): Decode
       return { width: png.width, height: png.height, rgba: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
     }
     if (isJpeg) {
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024, maxResolutionInMP: maxPixels / 1e6 });
       return { width: img.width, height: img.height, rgba: img.data };
     }
   } catch (e) {
@@ -194,19 +199,19 @@ export function decodeImage(bytes: Uint8Array, source = "<image bytes>"): Decode
   throw new ImageReadError(source, "is neither a PNG nor a JPEG (its first bytes match neither signature)");
 }
 
-function readImageFile(path: string): DecodedImage {
+function readImageFile(path: string, maxPixels?: number): DecodedImage {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (e) {
     throw new ImageReadError(path, `cannot be read (${(e as Error).message})`);
   }
-  return decodeImage(bytes, path);
+  return decodeImage(bytes, path, maxPixels);
 }
 
 /** One image file as a [1, C, H, W] tensor, ready for a model's forward pass. */
 export function loadImage(path: string, options: ImageOptions = {}): Tensor {
-  const { data, shape } = prepareImage(readImageFile(path), options);
+  const { data, shape } = prepareImage(readImageFile(path, options.maxPixels), options);
   const x = new Tensor([1, ...shape]);
   x.data.set(data);
   return x;
@@ -266,7 +271,7 @@ export function loadImageFolder(root: string, options: ImageFolderOptions): Imag
   files.forEach((path, i) => {
     let pixels: Float32Array;
     try {
-      pixels = prepareImage(readImageFile(path), { size: [h, w], channels, fit: options.fit }).data;
+      pixels = prepareImage(readImageFile(path, options.maxPixels), { size: [h, w], channels, fit: options.fit }).data;
     } catch (e) {
       if (onError === "throw") throw e;
       skipped.push({ path, error: (e as Error).message });
