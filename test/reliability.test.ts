@@ -3,7 +3,8 @@
 // stayed small (a generous bound: the unbounded readers grew by gigabytes).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import zlib from "node:zlib";
@@ -187,4 +188,35 @@ test("maxPixels lowers and raises the pixel limit; normal images still load", ()
   assert.deepEqual(s.loadImage(p, { maxPixels: 1200 }).shape, [1, 3, 30, 40]);
   const j = file("ok.jpg", Buffer.from(jpeg.encode({ width: 32, height: 24, data: Buffer.alloc(32 * 24 * 4, 200) }, 90).data));
   assert.deepEqual(s.loadImage(j, { channels: 1 }).shape, [1, 1, 24, 32]);
+});
+
+// Only regular files are read: a FIFO would block forever and /dev/zero never ends.
+const unix = process.platform !== "win32";
+
+test("a FIFO or /dev/zero as model.json, weights or an image is refused at once", { skip: !unix && "needs mkfifo and /dev/zero" }, () => {
+  const fifo = join(dir, "pipe");
+  execFileSync("mkfifo", [fifo]);
+  for (const target of [fifo, "/dev/zero"]) {
+    if (!existsSync(target)) continue;
+    const kind = target === fifo ? /it is a FIFO \(named pipe\), not a regular file/ : /it is a device, not a regular file/;
+    const folder = join(dir, `model-${target === fifo ? "fifo" : "zero"}`);
+    mkdirSync(folder);
+    symlinkSync(target, join(folder, "model.json"));
+    symlinkSync(target, join(folder, "weights.safetensors"));
+    assert.throws(() => s.loadModel(folder), (e: Error) => e instanceof s.ModelFileError && e.message.includes("model.json") && kind.test(e.message));
+    assert.throws(() => s.loadSafetensors(target), (e: Error) => e instanceof s.ModelFileError && kind.test(e.message));
+    assert.throws(() => s.loadImage(target), (e: Error) => e instanceof s.ImageReadError && e.message.startsWith(target) && kind.test(e.message));
+  }
+});
+
+test("a weights file that is a FIFO is refused with its own name", { skip: !unix && "needs mkfifo" }, () => {
+  const { json, weights } = smallModel();
+  const folder = join(dir, "model-weights-fifo");
+  mkdirSync(folder);
+  s.saveModel(s.decodeModel(JSON.stringify(json), weights).model, folder);
+  assert.ok(s.loadModel(folder));
+  const fifo = join(folder, "weights.safetensors");
+  unlinkSync(fifo);
+  execFileSync("mkfifo", [fifo]);
+  assert.throws(() => s.loadModel(folder), (e: Error) => e instanceof s.ModelFileError && e.message.startsWith(fifo) && /FIFO/.test(e.message));
 });

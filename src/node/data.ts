@@ -13,6 +13,7 @@ import { createDataset, type Dataset } from "../data/dataset.js";
 import { FASHION_MNIST_CLASSES, IdxFormatError, parseIdx, type IdxArray } from "../data/idx.js";
 import { CIFAR10_CLASSES, CifarFormatError, parseCifar10Batch } from "../data/cifar.js";
 import { DEFAULT_MAX_IMAGE_PIXELS, ImageReadError, checkChannels, checkImageHeader, prepareImage, resolveSize, type DecodedImage, type ImageOptions } from "../data/image-folder.js";
+import { readRegularFile } from "./files.js";
 
 /** Reads an IDX file from disk (gzipped or not). */
 export function readIdxFile(path: string): IdxArray {
@@ -202,7 +203,7 @@ export function decodeImage(bytes: Uint8Array, source = "<image bytes>", maxPixe
 function readImageFile(path: string, maxPixels?: number): DecodedImage {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path);
   } catch (e) {
     throw new ImageReadError(path, `cannot be read (${(e as Error).message})`);
   }

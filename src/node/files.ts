@@ -3,17 +3,36 @@
  * atomically, saved model folders. The formats themselves are encoded and
  * decoded in src/io/, which runs anywhere.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { Layer } from "../layers/layer.js";
 import { ModelFileError, decodeSafetensors, encodeSafetensors, type SafetensorsContents, type SafetensorsEntry } from "../io/safetensors.js";
 import { MODEL_JSON, WEIGHTS_FILE, decodeModel, encodeModel, type DecodeModelOptions, type Model, type ModelInfo } from "../io/model-file.js";
 
+/**
+ * Reads a whole file, refusing anything but a regular file: a FIFO would block
+ * forever and /dev/zero never ends. Opening without blocking, then checking the
+ * open descriptor, leaves no gap for the path to be swapped in between.
+ */
+export function readRegularFile(path: string): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) {
+      const kind = st.isDirectory() ? "a folder" : st.isFIFO() ? "a FIFO (named pipe)" : st.isCharacterDevice() || st.isBlockDevice() ? "a device" : st.isSocket() ? "a socket" : "not a regular file";
+      throw new Error(`it is ${kind}, not a regular file; give the path of a file on disk`);
+    }
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads and validates a safetensors file. */
 export function loadSafetensors(path: string): SafetensorsContents {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path);
   } catch (e) {
     throw new ModelFileError(path, `cannot be read (${(e as Error).message})`);
   }
@@ -78,7 +97,11 @@ export function loadModelWithInfo(path: string, options: DecodeModelOptions = {}
   const read = (file: string): Buffer => {
     const p = join(dir, file);
     if (!existsSync(p)) throw new ModelFileError(p, `is missing; a saved model needs both ${MODEL_JSON} and ${WEIGHTS_FILE}`);
-    return readFileSync(p);
+    try {
+      return readRegularFile(p);
+    } catch (e) {
+      throw new ModelFileError(p, `cannot be read (${(e as Error).message})`);
+    }
   };
   const json = read(MODEL_JSON).toString("utf8");
   const weights = read(WEIGHTS_FILE);
