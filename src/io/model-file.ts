@@ -90,13 +90,7 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
   // Plain concatenation (not node:path) keeps decodeModel usable in a browser.
   const jsonPath = `${where}/${MODEL_JSON}`;
   const weightsPath = `${where}/${WEIGHTS_FILE}`;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(jsonText);
-  } catch (e) {
-    throw new ModelFileError(jsonPath, `is not valid JSON (${(e as Error).message}); the file is damaged: restore it from a backup or save the model again`);
-  }
-  const meta = checkModelJson(parsed, jsonPath, options.maxInputElements ?? DEFAULT_MAX_INPUT_ELEMENTS);
+  const meta = checkModelJson(parseModelJson(jsonText, jsonPath), jsonPath, options.maxInputElements ?? DEFAULT_MAX_INPUT_ELEMENTS);
   if (weights.length !== meta.weights.bytes || crc32Hex(weights) !== meta.weights.crc32) {
     throw new ModelFileError(
       weightsPath,
@@ -122,6 +116,14 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
     throw new ModelFileError(jsonPath, `its topology cannot be rebuilt: ${(e as Error).message}`);
   }
   const expected = [...namedParams(model).map(([n, p]) => [n, p.value] as const), ...namedBuffers(model).map(([n, b]) => [n, b.value] as const)];
+  // Two layers under one name would read the same tensor and silently share weights.
+  const names = new Set<string>();
+  for (const [name] of expected) {
+    if (names.has(name)) {
+      throw new ModelFileError(jsonPath, `two layers hold a tensor named "${name}" (duplicated or repeated layer names); the topology is damaged: restore ${MODEL_JSON} from a backup or save the model again`);
+    }
+    names.add(name);
+  }
   const seen = new Set<string>();
   for (const [name, target] of expected) {
     const entry = contents.tensors.get(name);
@@ -137,6 +139,11 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
     }
     const bad = t.data.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) throw new ModelFileError(weightsPath, `tensor "${name}" holds ${t.data[bad]} at index ${bad}; the weights are damaged (or were saved after training diverged)`);
+    // A negative running variance has no square root: batch norm would output NaN.
+    if (name.endsWith(".runningVar")) {
+      const negative = t.data.findIndex((v) => v < 0);
+      if (negative >= 0) throw new ModelFileError(weightsPath, `tensor "${name}" holds the variance ${t.data[negative]} at index ${negative}; a variance cannot be negative: the weights are damaged`);
+    }
     target.data.set(t.data);
     seen.add(name);
   }
@@ -144,21 +151,91 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
   if (extra.length) {
     throw new ModelFileError(weightsPath, `has tensors the topology does not use (${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}); the weights belong to another model`);
   }
+  checkRuns(model, meta, jsonPath);
   const { inputShape, classes, normalization, extra: more } = meta;
   return { model, info: { inputShape, classes, normalization, extra: more } };
 }
 
+/**
+ * A model is accepted only if it can run on what model.json says it takes:
+ * its layers' shapes chain from "inputShape" (a reversed or repeated layer
+ * breaks the chain), one output per class name, one mean and std per channel.
+ * Shape inference allocates nothing, so this is cheap even for large models.
+ */
+function checkRuns(model: Layer, meta: ModelJson, jsonPath: string): void {
+  const { inputShape, classes, normalization } = meta;
+  if (classes !== undefined && new Set(classes).size !== classes.length) {
+    throw new ModelFileError(jsonPath, `"classes" names a class twice; each class needs its own name`);
+  }
+  if (inputShape === undefined) return;
+  let output: number[];
+  try {
+    output = model.outputShape([1, ...inputShape]);
+  } catch (e) {
+    throw new ModelFileError(jsonPath, `the topology cannot run on its "inputShape" ${formatShape(inputShape)}: ${(e as Error).message}; the file is damaged: restore it from a backup or save the model again`);
+  }
+  const outputs = shapeSize(output.slice(1));
+  if (classes !== undefined && classes.length !== outputs) {
+    throw new ModelFileError(
+      jsonPath,
+      `"classes" names ${classes.length} classes but the model gives ${outputs} outputs (shape ${formatShape(output)}); predictions would mix names and indices: the file is damaged`,
+    );
+  }
+  if (normalization !== undefined && normalization.mean.length !== inputShape[0]) {
+    throw new ModelFileError(
+      jsonPath,
+      `"normalization" has ${normalization.mean.length} means and stds but "inputShape" ${formatShape(inputShape)} has ${inputShape[0]} channels; give one per channel`,
+    );
+  }
+}
+
+/** Deeper than any saved model nests (a Graph in a Sequential in a Graph is 10 levels); stops stack overflows. */
+const MAX_JSON_DEPTH = 64;
+
+/**
+ * JSON.parse with two guards: nesting is limited before parsing (deep arrays
+ * overflow the stack of later code), and a syntax error is reported by
+ * position only, never quoting the text (model.json may be a symlink to a
+ * file whose contents must not end up in a log).
+ */
+function parseModelJson(text: string, path: string): unknown {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > MAX_JSON_DEPTH) throw new ModelFileError(path, `nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels (at character ${i}); the file is damaged or not a model file`);
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new ModelFileError(
+      path,
+      `is not valid JSON${at !== undefined ? ` (the error is at character ${at})` : text.trim() === "" ? " (it is empty)" : ""}; ` +
+        `the file is damaged or not a model file: restore it from a backup or save the model again`,
+    );
+  }
+}
+
 function checkModelJson(v: unknown, path: string, maxInputElements: number): ModelJson {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ModelFileError(path, "must hold a JSON object");
-  const o = v as Record<string, any>;
-  if (o.format !== FORMAT) throw new ModelFileError(path, `is not a stride model file (format is ${JSON.stringify(o.format)}, expected "${FORMAT}")`);
-  if (o.version !== VERSION) throw new ModelFileError(path, `has format version ${JSON.stringify(o.version)}; this stride reads version ${VERSION}`);
+  const o = { ...(v as Record<string, any>) };
+  // null in an optional field (what Python's json writes for None) means the field is absent.
+  for (const key of ["inputShape", "classes", "normalization", "extra"]) if (o[key] === null) o[key] = undefined;
+  if (o.format !== FORMAT) throw new ModelFileError(path, `is not a stride model file (format is ${quote(o.format)}, expected "${FORMAT}")`);
+  if (o.version !== VERSION) throw new ModelFileError(path, `has format version ${quote(o.version)}; this stride reads version ${VERSION}`);
   const w = o.weights;
   if (typeof w !== "object" || w === null || !Number.isInteger(w.bytes) || typeof w.crc32 !== "string") {
-    throw new ModelFileError(path, `"weights" must be { file, bytes, crc32 }, got ${JSON.stringify(w)}`);
+    throw new ModelFileError(path, `"weights" must be { file, bytes, crc32 }, got ${quote(w)}`);
   }
   if (o.inputShape !== undefined && (!Array.isArray(o.inputShape) || !o.inputShape.every((d: unknown) => Number.isInteger(d) && (d as number) > 0))) {
-    throw new ModelFileError(path, `"inputShape" must be an array of positive whole numbers, got ${JSON.stringify(o.inputShape)}`);
+    throw new ModelFileError(path, `"inputShape" must be an array of positive whole numbers, got ${quote(o.inputShape)}`);
   }
   if (o.inputShape !== undefined && shapeSize(o.inputShape) > maxInputElements) {
     throw new ModelFileError(
@@ -170,12 +247,21 @@ function checkModelJson(v: unknown, path: string, maxInputElements: number): Mod
   if (o.classes !== undefined && (!Array.isArray(o.classes) || !o.classes.every((c: unknown) => typeof c === "string"))) {
     throw new ModelFileError(path, `"classes" must be an array of strings`);
   }
+  if (typeof o.topology !== "object" || o.topology === null || Array.isArray(o.topology)) {
+    throw new ModelFileError(path, `"topology" must be a layer object { type, name, config }, got ${o.topology === null ? "null" : Array.isArray(o.topology) ? "an array" : typeof o.topology}`);
+  }
   const n = o.normalization;
-  if (n !== undefined && (typeof n !== "object" || !Array.isArray(n.mean) || !Array.isArray(n.std) || n.mean.length !== n.std.length ||
+  if (n !== undefined && (typeof n !== "object" || n === null || !Array.isArray(n.mean) || !Array.isArray(n.std) || n.mean.length !== n.std.length ||
     ![...n.mean, ...n.std].every((x: unknown) => typeof x === "number" && Number.isFinite(x)) || n.std.some((x: number) => x <= 0))) {
     throw new ModelFileError(path, `"normalization" must be { mean: number[], std: number[] } of equal lengths with std > 0`);
   }
   return o as ModelJson;
+}
+
+/** A value from the file, short: errors show what was found without copying the file into a log. */
+function quote(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }
 
 // CRC-32 (IEEE 802.3), to tie model.json to its weights file.
