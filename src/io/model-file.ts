@@ -14,6 +14,7 @@ import { withoutInit } from "../layers/init.js";
 import { Layer } from "../layers/layer.js";
 import { toSpec, fromSpec, type LayerSpec } from "../models/registry.js";
 import { namedParams, namedBuffers } from "../models/named.js";
+import { flattenModel } from "../models/summary.js";
 // The zoo's own layers (MaskedConv2d, ShortcutPad, …) register themselves for loading when imported.
 import "../models/zoo/layers.js";
 import { ModelFileError, decodeSafetensors, encodeSafetensors, toFloat32Tensor } from "./safetensors.js";
@@ -151,7 +152,7 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
   if (extra.length) {
     throw new ModelFileError(weightsPath, `has tensors the topology does not use (${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}); the weights belong to another model`);
   }
-  checkRuns(model, meta, jsonPath);
+  checkRuns(model, meta, jsonPath, 16 * (options.maxInputElements ?? DEFAULT_MAX_INPUT_ELEMENTS));
   const { inputShape, classes, normalization, extra: more } = meta;
   return { model, info: { inputShape, classes, normalization, extra: more } };
 }
@@ -162,17 +163,27 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
  * breaks the chain), one output per class name, one mean and std per channel.
  * Shape inference allocates nothing, so this is cheap even for large models.
  */
-function checkRuns(model: Layer, meta: ModelJson, jsonPath: string): void {
+function checkRuns(model: Layer, meta: ModelJson, jsonPath: string, maxActivation: number): void {
   const { inputShape, classes, normalization } = meta;
   if (classes !== undefined && new Set(classes).size !== classes.length) {
     throw new ModelFileError(jsonPath, `"classes" names a class twice; each class needs its own name`);
   }
   if (inputShape === undefined) return;
+  const cannotRun = (problem: string) =>
+    new ModelFileError(jsonPath, `the topology cannot run on its "inputShape" ${formatShape(inputShape)}: ${problem}; the file is damaged: restore it from a backup or save the model again`);
   let output: number[];
   try {
     output = model.outputShape([1, ...inputShape]);
+    // Every layer's output too: a huge padding can blow up a shape that a later pooling shrinks again.
+    for (const node of flattenModel(model, [1, ...inputShape]).nodes) {
+      const shape = node.outputShape;
+      if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`${node.name} would output shape ${formatShape(shape)}, which is not a size`);
+      if (shapeSize(shape) > maxActivation) {
+        throw new Error(`${node.name} would output shape ${formatShape(shape)}, more than the ${maxActivation} values per example allowed (16 x maxInputElements)`);
+      }
+    }
   } catch (e) {
-    throw new ModelFileError(jsonPath, `the topology cannot run on its "inputShape" ${formatShape(inputShape)}: ${(e as Error).message}; the file is damaged: restore it from a backup or save the model again`);
+    throw cannotRun((e as Error).message);
   }
   const outputs = shapeSize(output.slice(1));
   if (classes !== undefined && classes.length !== outputs) {

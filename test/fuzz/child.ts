@@ -15,9 +15,13 @@ const send = (m: unknown) => new Promise<void>((resolve) => process.send!(m, () 
 try {
   for (let i = Number(fromText); i < Number(toText); i++) {
     await send({ type: "start", index: i });
+    const rssBefore = process.memoryUsage().rss;
+    const peakBefore = process.resourceUsage().maxRSS * 1024; // kilobytes on Linux
     const report = await runCase(target, caseInput(target, seed, i));
-    // Peak resident memory so far (kilobytes on Linux): a case that touched more than the bound shows here.
-    await send({ type: "done", index: i, ...report, maxRss: process.resourceUsage().maxRSS * 1024 });
+    const peak = process.resourceUsage().maxRSS * 1024;
+    // What this case added to resident memory at its peak: only known when it raised the process's peak.
+    const growth = peak > peakBefore ? peak - rssBefore : 0;
+    await send({ type: "done", index: i, ...report, maxRss: peak, growth });
   }
 } finally {
   removeScratch();
