@@ -121,8 +121,7 @@ export function parseSafetensorsHeader(
   }
   let root: JsonValue;
   try {
-    // The metadata entry is not a tensor, hence the one extra entry allowed.
-    root = parseJson(text, (limits.maxTensors ?? DEFAULT_MAX_TENSORS) + 1);
+    root = parseJson(text, limits.maxTensors ?? DEFAULT_MAX_TENSORS);
   } catch (e) {
     if (e instanceof TooManyEntries) {
       throw fail(`header: lists more than ${limits.maxTensors ?? DEFAULT_MAX_TENSORS} tensors; the file is damaged, or pass a larger maxTensors to read a file this large`);
@@ -372,9 +371,10 @@ class TooManyEntries extends Error {}
 
 const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 
-/** Parses JSON text; the top-level object may hold at most `maxRootEntries` keys. */
+/** Parses JSON text; the top-level object may hold at most `maxRootEntries` keys besides "__metadata__". */
 function parseJson(text: string, maxRootEntries = Infinity): JsonValue {
   let i = 0;
+  let rootEntries = 0;
   const error = (what: string) => new Error(`invalid JSON at character ${i}: ${what}`);
   const skipSpace = () => {
     while (i < text.length && (text[i] === " " || text[i] === "\t" || text[i] === "\n" || text[i] === "\r")) i++;
@@ -398,7 +398,7 @@ function parseJson(text: string, maxRootEntries = Infinity): JsonValue {
         const key = string();
         if (seen.has(key)) throw error(`duplicate key "${key}"`);
         seen.add(key);
-        if (depth === 0 && seen.size > maxRootEntries) throw new TooManyEntries();
+        if (depth === 0 && key !== METADATA_KEY && ++rootEntries > maxRootEntries) throw new TooManyEntries();
         skipSpace();
         if (text[i] !== ":") throw error(`expected ":" after key "${key}"`);
         i++;
