@@ -85,8 +85,14 @@ test("a huge padding that a later layer would hide is refused (every layer's out
   ]);
   const enc = s.encodeModel(model, { inputShape: [1, 6, 6] });
   const json = JSON.parse(enc.json);
-  json.topology.layers[0].config.padding = 1e308;
-  refused(() => decode(json, enc.weights), "m/model.json", /conv1 would output shape \[1, 2, Infinity, Infinity\], which is not a size/);
+  json.topology.layers[0].config.padding = 2 ** 30;
+  refused(() => decode(json, enc.weights), "m/model.json", /conv1 would output shape \[1, 2, 2147483652, 2147483652\], more than the 1073741824 values per example allowed/);
+});
+
+test("a number beyond 2^31 - 1 in the topology is refused (a stride of 2^32 wrapped to 0 in the wasm kernel)", () => {
+  const { json, weights } = smallModel();
+  json.topology.layers[0].config.stride = [1, 2 ** 32];
+  refused(() => decode(json, weights), "m/model.json", /topology\.layers\[0\]\.config\.stride\[1\] is 4294967296, beyond 2147483647/);
 });
 
 test("a negative batch-norm running variance is refused instead of giving NaN outputs", () => {
@@ -125,7 +131,7 @@ test("a gzipped IDX file whose trailer claims 4 GB is refused before decompressi
   new DataView(file.buffer, file.byteOffset).setUint32(file.length - 4, 0xffffffff, true);
   const path = join(dir, "images-idx3-ubyte.gz");
   writeFileSync(path, file);
-  assert.throws(() => s.readIdxFile(path), (e: Error) => e instanceof s.IdxFormatError && e.message.startsWith(path) && /claims to expand from \d+ to 4294967295 bytes/.test(e.message));
+  assert.throws(() => s.readIdxFile(path), (e: Error) => e instanceof s.IdxFormatError && e.message.startsWith(path) && /its trailer claims it expands from \d+ to 4294967295 bytes/.test(e.message));
 });
 
 test("maxBytes caps what a gzipped IDX file may decompress to, and raising it reads the file", () => {

@@ -69,7 +69,10 @@ function gunzipBounded(bytes: Uint8Array, source: string, maxBytes: number): Uin
   if (bytes.length < 18) throw fail(`is gzip-compressed but only ${bytes.length} bytes long, shorter than any gzip stream; the download is truncated`);
   const claimed = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(bytes.length - 4, true);
   if (claimed > bytes.length * MAX_DEFLATE_RATIO + 1024) {
-    throw fail(`is gzip-compressed and claims to expand from ${bytes.length} to ${claimed} bytes, which deflate cannot do; the file is damaged`);
+    throw fail(
+      `is gzip-compressed but cannot be decompressed: its trailer claims it expands from ${bytes.length} to ${claimed} bytes, ` +
+        `which deflate cannot do; the download is probably truncated or damaged`,
+    );
   }
   const tooLarge = (size: number) =>
     fail(`decompresses to ${size} bytes or more, above the limit of ${maxBytes} bytes; the file is damaged, or pass a larger maxBytes to read a dataset this large`);

@@ -114,7 +114,7 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
     if (!(built instanceof Layer)) throw new Error(`the top layer is a ${built.type}, which takes several inputs`);
     model = built;
   } catch (e) {
-    throw new ModelFileError(jsonPath, `its topology cannot be rebuilt: ${(e as Error).message}`);
+    throw new ModelFileError(jsonPath, `its topology cannot be rebuilt: ${shorten((e as Error).message)}`);
   }
   const expected = [...namedParams(model).map(([n, p]) => [n, p.value] as const), ...namedBuffers(model).map(([n, b]) => [n, b.value] as const)];
   // Two layers under one name would read the same tensor and silently share weights.
@@ -152,6 +152,11 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
   if (extra.length) {
     throw new ModelFileError(weightsPath, `has tensors the topology does not use (${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}); the weights belong to another model`);
   }
+  // After the rebuild, whose allocation budget explains a huge layer size better; a huge stride or padding allocates nothing.
+  const huge = findHugeNumber(meta.topology, "topology");
+  if (huge) {
+    throw new ModelFileError(jsonPath, `${huge.at} is ${huge.value}, beyond ${MAX_TOPOLOGY_NUMBER} (2^31 - 1), more than any layer size, stride or padding can be; the file is damaged: restore it from a backup or save the model again`);
+  }
   checkRuns(model, meta, jsonPath, 16 * (options.maxInputElements ?? DEFAULT_MAX_INPUT_ELEMENTS));
   const { inputShape, classes, normalization, extra: more } = meta;
   return { model, info: { inputShape, classes, normalization, extra: more } };
@@ -183,7 +188,7 @@ function checkRuns(model: Layer, meta: ModelJson, jsonPath: string, maxActivatio
       }
     }
   } catch (e) {
-    throw cannotRun((e as Error).message);
+    throw cannotRun(shorten((e as Error).message));
   }
   const outputs = shapeSize(output.slice(1));
   if (classes !== undefined && classes.length !== outputs) {
@@ -267,6 +272,31 @@ function checkModelJson(v: unknown, path: string, maxInputElements: number): Mod
     throw new ModelFileError(path, `"normalization" must be { mean: number[], std: number[] } of equal lengths with std > 0`);
   }
   return o as ModelJson;
+}
+
+/** Kernels index with 32-bit integers: a larger size, stride or padding would wrap around (to 0: a division by zero). */
+const MAX_TOPOLOGY_NUMBER = 2 ** 31 - 1;
+
+/** The first number in the topology whose magnitude is beyond MAX_TOPOLOGY_NUMBER, with where it is. */
+function findHugeNumber(v: unknown, at: string): { at: string; value: number } | null {
+  if (typeof v === "number") return Math.abs(v) > MAX_TOPOLOGY_NUMBER ? { at, value: v } : null;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const found = findHugeNumber(v[i], `${at}[${i}]`);
+      if (found) return found;
+    }
+  } else if (typeof v === "object" && v !== null) {
+    for (const [k, x] of Object.entries(v)) {
+      const found = findHugeNumber(x, `${at}.${k}`);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+/** Cuts a message from a layer's checks, which may quote a whole damaged subtree of the file. */
+function shorten(message: string, most = 400): string {
+  return message.length > most ? `${message.slice(0, most)}…` : message;
 }
 
 /** A value from the file, short: errors show what was found without copying the file into a log. */
