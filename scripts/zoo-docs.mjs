@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * Writes docs/zoo.md: every zoo model's summary table, computed by
- * summary() from the built models (with zero weights: nothing random, so
- * the file only changes when an architecture or the summary changes).
+ * summary() from the models built with meta: true (shapes only, nothing
+ * random, so the file only changes when an architecture or the summary changes).
  *
  *   npx tsc -p . && node scripts/zoo-docs.mjs
  */
@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import * as zoo from "../dist/src/models/zoo/index.js";
 import { summary, withCommas, humanCount, humanBytes } from "../dist/src/models/summary.js";
 
-const o = { init: false };
+const o = { meta: true };
 const entries = [
   ["LeNet-5", "lenet5()", () => zoo.lenet5(o), [1, 32, 32]],
   ["LeNet-5, the paper's partial C3", 'lenet5({ c3: "partial" })', () => zoo.lenet5({ ...o, c3: "partial" }), [1, 32, 32]],

@@ -31,6 +31,7 @@ export function checkInit(layer: string, init: unknown): InitName {
 
 /** Fills a weight tensor in place with the named initialisation, given its fan-in and fan-out. */
 export function initWeight(t: Tensor, init: InitName, fanIn: number, fanOut: number, rng: Rng = globalRng): void {
+  if (t.isMeta) return; // a shape without values: nothing to draw
   const d = t.data;
   switch (init) {
     case "he":
@@ -59,6 +60,7 @@ export function initWeight(t: Tensor, init: InitName, fanIn: number, fanOut: num
 
 /** Fills a bias in place as the named initialisation does (zeros, or PyTorch's uniform in ±1/sqrt(fanIn)). */
 export function initBias(t: Tensor, init: InitName, fanIn: number, rng: Rng = globalRng): void {
+  if (t.isMeta) return;
   if (init === "pytorch") fillUniform(t.data, 1 / Math.sqrt(fanIn), rng);
   else t.data.fill(0);
 }

@@ -1,11 +1,12 @@
 /**
  * `stride summary <model> [--input 3x224x224] [--batch N] [--optimizer sgd|momentum|adam] [--strict]`:
  * the architecture's table (volumes, parameters, activations, MACs) and its
- * memory for a training step and for inference. The models are built with
- * zero weights (no random draws), so even VGG-19 answers in well under a second.
+ * memory for a training step and for inference. Zoo models are built with
+ * `meta: true` (parameter shapes, no storage), so any size answers at once.
  */
 import type { Layer } from "../../layers/layer.js";
 import { ShapeError } from "../../shape.js";
+import { withMeta } from "../../tensor.js";
 import * as zoo from "../../models/zoo/index.js";
 import { summary } from "../../models/summary.js";
 import { estimateMemory, OPTIMIZER_STATE, type OptimizerName } from "../../models/memory.js";
@@ -16,9 +17,10 @@ import { MODEL_JSON } from "../../io/model-file.js";
 import { loadModelWithInfo } from "../../node/files.js";
 
 /** A model of `stride train`'s own list (small, so built with its real initialisation). */
-const trainModel = (name: string): Builder => (o) => buildModel(name, { numClasses: 10, inputShape: o.inputShape ?? [1, 28, 28], seed: 1 });
+const trainModel = (name: string): Builder => (o) =>
+  withMeta(o.meta, () => buildModel(name, { numClasses: 10, inputShape: o.inputShape ?? [1, 28, 28], seed: 1 }));
 
-type Builder = (o: { inputShape?: number[]; init: false }) => Layer;
+type Builder = (o: { inputShape?: number[]; meta: true }) => Layer;
 
 /** Zoo models by command-line name, with the input each is built for by default. */
 export const SUMMARY_MODELS: Record<string, { input: number[]; build: Builder }> = {
@@ -169,7 +171,7 @@ export async function summaryCommand(argv: string[], io: SummaryIo = defaultIo):
       shape = recorded;
     } else {
       const entry = SUMMARY_MODELS[p.model];
-      model = entry.build({ inputShape: p.input, init: false });
+      model = entry.build({ inputShape: p.input, meta: true });
       shape = p.input ?? entry.input;
     }
     const s = summary(model, shape, { strict: p.strict });

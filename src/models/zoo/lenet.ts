@@ -17,6 +17,7 @@ import type { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
 import { MaskedConv2d, LENET_C3_CONNECTIONS } from "./layers.js";
 import { resolve, oneOf, uniformInit, constantInit, type ZooOptions } from "./common.js";
+import { withMeta } from "../../tensor.js";
 
 export interface LeNet5Options extends ZooOptions {
   /** "full" (default, as used today) or "partial" (the paper's C3 connection table). */
@@ -28,6 +29,10 @@ export interface LeNet5Options extends ZooOptions {
 }
 
 export function lenet5(opts: LeNet5Options = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildLenet5(opts));
+}
+
+function buildLenet5(opts: LeNet5Options = {}): Sequential {
   const r = resolve("lenet5", opts, { numClasses: 10, inputShape: [1, 32, 32] });
   const c3 = oneOf("lenet5", "c3", opts.c3 ?? "full", ["full", "partial"] as const);
   const act = oneOf("lenet5", "activation", opts.activation ?? "tanh", ["tanh", "relu"] as const);

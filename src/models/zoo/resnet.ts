@@ -34,6 +34,7 @@ import { Sequential } from "../sequential.js";
 import { Graph } from "../graph.js";
 import { ShortcutPad } from "./layers.js";
 import { resolve, oneOf, type ZooOptions, type Resolved } from "./common.js";
+import { withMeta } from "../../tensor.js";
 
 /** The depths of the ImageNet ResNets. */
 export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
@@ -101,6 +102,10 @@ export interface ResNetOptions extends ZooOptions {}
 
 /** ResNet (He et al. 2015) for ImageNet, with torchvision's names and layout. */
 export function resnet(depth: ResNetDepth = 50, opts: ResNetOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildResnet(depth, opts));
+}
+
+function buildResnet(depth: ResNetDepth = 50, opts: ResNetOptions = {}): Sequential {
   oneOf("resnet", "depth", depth, [18, 34, 50, 101, 152] as const);
   const name = `resnet${depth}`;
   const r = resolve(name, opts, { numClasses: 1000, inputShape: [3, 224, 224] });
@@ -158,6 +163,10 @@ export interface ResNetCifarOptions extends ZooOptions {
 
 /** The CIFAR ResNets of the paper's section 4.2: three stages of 16, 32 and 64 channels. */
 export function resnetCifar(depth: ResNetCifarDepth = 20, opts: ResNetCifarOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildResnetCifar(depth, opts));
+}
+
+function buildResnetCifar(depth: ResNetCifarDepth = 20, opts: ResNetCifarOptions = {}): Sequential {
   oneOf("resnetCifar", "depth", depth, [20, 32, 44, 56, 110] as const);
   const name = `resnet${depth}-cifar`;
   const r = resolve(name, opts, { numClasses: 10, inputShape: [3, 32, 32] });
