@@ -69,6 +69,9 @@ commands:
       --k N                how many classes (default 5)
   summary <model>          layers, output volumes, parameters, memory and FLOPs
       --input CxHxW  --batch N  --optimizer sgd|momentum|adam  --strict
+  layer "<layers>" --input CxHxW   the notes' arithmetic for a layer or a small stack, formulas filled in:
+                           conv F[xF] | conv1d F | pool F | avgpool F | fc N, with sS pP dD nN (stride, padding,
+                           dilation, filters), e.g. stride layer "conv 3x3 s2 p1 n2" --input 3x7x7
   visualize <model-dir> <image> --out DIR   every layer's activations (depth slices in rows), the first
                            layer's filters and the top-5, as PNG files   [--scale N] [--k N]
   export <model-dir> --format F --out PATH   the model for another framework:
@@ -100,6 +103,10 @@ export async function main(argv: string[]): Promise<number> {
       case "summary": {
         const { summaryCommand } = await import("./commands/summary.js");
         return await summaryCommand(rest);
+      }
+      case "layer": {
+        const { layerCommand } = await import("./commands/layer.js");
+        return layerCommand(rest);
       }
       case "import": {
         const { importCommand } = await import("./commands/import.js");
