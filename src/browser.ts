@@ -25,7 +25,7 @@ export { Concat, Add } from "./layers/merge.js";
 export { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, IndexSelect, Identity } from "./layers/tensor-ops.js";
 export { softmaxCrossEntropy, multiClassHinge } from "./layers/loss.js";
 export type { LossResult } from "./layers/loss.js";
-export { initWeight, initBias } from "./layers/init.js";
+export { initWeight, initBias, theanoFanOut } from "./layers/init.js";
 export type { InitName } from "./layers/init.js";
 
 export { Sequential } from "./models/sequential.js";

@@ -28,8 +28,8 @@ import { namedModules } from "../models/named.js";
 import { Sequential } from "../models/sequential.js";
 import { Graph } from "../models/graph.js";
 import type { Layer } from "../layers/layer.js";
-import { lenet5 } from "../models/zoo/lenet.js";
-import { resnetCifar, type ResNetCifarDepth } from "../models/zoo/resnet.js";
+import { lenet5, lenetTheano } from "../models/zoo/lenet.js";
+import { resnetCifar, plainCifar, type ResNetCifarDepth } from "../models/zoo/resnet.js";
 import { ShortcutPad } from "../models/zoo/layers.js";
 import { CliError } from "./errors.js";
 
@@ -59,6 +59,10 @@ const entries: Record<string, ModelEntry> = {
     build: (o) => lenet5(zooOptions(o)),
     about: "the paper's LeNet-5: tanh, average pooling, its uniform initialisation",
   },
+  "lenet-theano": {
+    build: (o) => lenetTheano(zooOptions(o)),
+    about: "the Theano tutorial's LeNet: 20 and 50 5x5 filters, max pooling, tanh, 500 hidden units",
+  },
   "bn-convnet": {
     build: (o) => bnConvNet(o),
     about: "[3x3 conv-BN-ReLU-2x2 max pool] with 32, 64, 128 filters, dropout 0.25, FC",
@@ -75,6 +79,12 @@ const entries: Record<string, ModelEntry> = {
     ([20, 32, 44, 56, 110] as ResNetCifarDepth[]).map((d) => [
       `resnet${d}`,
       { build: (o: BuildOptions) => resnetCifar(d, zooOptions(o)), about: `the paper's CIFAR ResNet-${d}` },
+    ]),
+  ),
+  ...Object.fromEntries(
+    ([20, 56] as ResNetCifarDepth[]).map((d) => [
+      `plain${d}`,
+      { build: (o: BuildOptions) => plainCifar(d, zooOptions(o)), about: `resnet${d} without its shortcuts (the paper's plain net)` },
     ]),
   ),
 };

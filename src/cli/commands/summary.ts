@@ -26,6 +26,7 @@ type Builder = (o: { inputShape?: number[]; meta: true }) => Layer;
 export const SUMMARY_MODELS: Record<string, { input: number[]; build: Builder }> = {
   lenet5: { input: [1, 32, 32], build: (o) => zoo.lenet5(o) },
   "lenet5-partial": { input: [1, 32, 32], build: (o) => zoo.lenet5({ ...o, c3: "partial" }) },
+  "lenet-theano": { input: [1, 28, 28], build: (o) => zoo.lenetTheano(o) },
   alexnet: { input: [3, 227, 227], build: (o) => zoo.alexnet(o) },
   "alexnet-torchvision": { input: [3, 224, 224], build: (o) => zoo.alexnet({ ...o, variant: "torchvision" }) },
   zfnet: { input: [3, 224, 224], build: (o) => zoo.zfnet(o) },
@@ -42,11 +43,21 @@ export const SUMMARY_MODELS: Record<string, { input: number[]; build: Builder }>
   resnet50: { input: [3, 224, 224], build: (o) => zoo.resnet(50, o) },
   resnet101: { input: [3, 224, 224], build: (o) => zoo.resnet(101, o) },
   resnet152: { input: [3, 224, 224], build: (o) => zoo.resnet(152, o) },
+  // The paper's ResNets ("v1": the stride on a bottleneck's first 1x1), whose FLOPs its Table 1 gives.
+  "resnet50-v1": { input: [3, 224, 224], build: (o) => zoo.resnet(50, { ...o, variant: "v1" }) },
+  "resnet101-v1": { input: [3, 224, 224], build: (o) => zoo.resnet(101, { ...o, variant: "v1" }) },
+  "resnet152-v1": { input: [3, 224, 224], build: (o) => zoo.resnet(152, { ...o, variant: "v1" }) },
   "resnet20-cifar": { input: [3, 32, 32], build: (o) => zoo.resnetCifar(20, o) },
   "resnet32-cifar": { input: [3, 32, 32], build: (o) => zoo.resnetCifar(32, o) },
   "resnet44-cifar": { input: [3, 32, 32], build: (o) => zoo.resnetCifar(44, o) },
   "resnet56-cifar": { input: [3, 32, 32], build: (o) => zoo.resnetCifar(56, o) },
   "resnet110-cifar": { input: [3, 32, 32], build: (o) => zoo.resnetCifar(110, o) },
+  // The same without shortcuts: the paper's plain baselines.
+  "plain20-cifar": { input: [3, 32, 32], build: (o) => zoo.plainCifar(20, o) },
+  "plain32-cifar": { input: [3, 32, 32], build: (o) => zoo.plainCifar(32, o) },
+  "plain44-cifar": { input: [3, 32, 32], build: (o) => zoo.plainCifar(44, o) },
+  "plain56-cifar": { input: [3, 32, 32], build: (o) => zoo.plainCifar(56, o) },
+  "plain110-cifar": { input: [3, 32, 32], build: (o) => zoo.plainCifar(110, o) },
   "alphago-policy": { input: [48, 19, 19], build: (o) => zoo.alphagoPolicy(o) },
   allconv: { input: [3, 32, 32], build: (o) => zoo.allConv(o) },
   textcnn: { input: [7], build: (o) => zoo.textCnn(o) },
@@ -60,6 +71,8 @@ export const SUMMARY_MODELS: Record<string, { input: number[]; build: Builder }>
 const ALIASES: Record<string, string> = {
   "vgg-a": "vgg11", "vgg-a-lrn": "vgg11-lrn", "vgg-b": "vgg13", "vgg-c": "vgg16-c", "vgg-d": "vgg16", "vgg-e": "vgg19",
   alphago: "alphago-policy", "all-cnn-c": "allconv", "text-cnn": "textcnn",
+  plain20: "plain20-cifar", plain32: "plain32-cifar", plain44: "plain44-cifar", plain56: "plain56-cifar", plain110: "plain110-cifar",
+  "lenet-theano": "lenet-theano", lenettheano: "lenet-theano",
   resnet20: "resnet20-cifar", resnet32: "resnet32-cifar", resnet44: "resnet44-cifar", resnet56: "resnet56-cifar", resnet110: "resnet110-cifar",
 };
 
