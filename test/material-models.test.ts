@@ -86,3 +86,11 @@ test("lecun and caffe-xavier draw Var(W) = 1/fanIn; caffe-xavier uniformly withi
   const conv = new Conv2d({ inChannels: 3, outChannels: 4, kernelSize: 3, init: "lecun" });
   assert.equal(conv.init, "lecun");
 });
+
+test("summary counts AlexNet's neurons as the paper does: about 650,000 (its conv and FC units)", () => {
+  const s = summary(models.alexnet({ meta: true }), [3, 227, 227]);
+  // 55*55*96 + 27*27*256 + 13*13*384 * 2 + 13*13*256 + 4096 * 2 + 1000
+  assert.equal(s.neurons, 290_400 + 186_624 + 64_896 * 2 + 43_264 + 4096 * 2 + 1000);
+  assert.ok(Math.abs(s.neurons - 650_000) / 650_000 < 0.02);
+  assert.match(s.toString(), /multiply-adds \(MACs\) per example: 724,406,816 \(724M\), the papers' "FLOPs"; 1\.45G floating-point operations/);
+});
