@@ -134,6 +134,11 @@ function runChunk(target: string, from: number, to: number): Promise<void> {
       if (settled) return;
       settled = true;
       if (timer) clearTimeout(timer);
+      if (current < from && next === from) {
+        // The process died before its first case (it could not even load): stop, rather than fork forever.
+        console.error(`fuzz: a ${target} worker exited (${signal ?? code}) before its first case: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
+        process.exit(2);
+      }
       if (current >= next) {
         // The process died inside a case: out of memory, or a crash of the runtime.
         record(target, current, "crash", `the process exited (${signal ?? code}) during the case: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
