@@ -254,7 +254,7 @@ async function trainCommand(argv: string[]): Promise<number> {
     extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe },
   });
   log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count}), top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
-  log(`saved the model to ${out} (model.json + weights.safetensors) in ${seconds.toFixed(1)} s in all`);
+  log(`saved the model to ${out} (model.json + its weights file) in ${seconds.toFixed(1)} s in all`);
   return 0;
 }
 

@@ -89,7 +89,7 @@ export function encodeModel(model: Model, info: ModelInfo = {}): EncodedModel {
 export function decodeModel(jsonText: string, weights: Uint8Array, where = "model", options: DecodeModelOptions = {}): { model: Model; info: ModelInfo } {
   // Plain concatenation (not node:path) keeps decodeModel usable in a browser.
   const jsonPath = `${where}/${MODEL_JSON}`;
-  const weightsPath = `${where}/${WEIGHTS_FILE}`;
+  let weightsPath = `${where}/${WEIGHTS_FILE}`;
   let parsed: unknown;
   try {
     parsed = JSON.parse(jsonText);
@@ -97,6 +97,8 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
     throw new ModelFileError(jsonPath, `is not valid JSON (${(e as Error).message}); the file is damaged: restore it from a backup or save the model again`);
   }
   const meta = checkModelJson(parsed, jsonPath, options.maxInputElements ?? DEFAULT_MAX_INPUT_ELEMENTS);
+  // Errors name the weights file this model.json names (saveModel gives each version its own).
+  if (typeof meta.weights.file === "string" && /^[^/\\]+$/.test(meta.weights.file)) weightsPath = `${where}/${meta.weights.file}`;
   if (weights.length !== meta.weights.bytes || crc32Hex(weights) !== meta.weights.crc32) {
     throw new ModelFileError(
       weightsPath,

@@ -78,7 +78,7 @@ export async function importCommand(argv: string[]): Promise<number> {
   console.log(`stride: imported ${file}: ${imported.description}` +
     (classes ? (classes.length === 1000 && classes[0] === IMAGENET_CLASSES[0] ? "; ImageNet class names" : `; ${classes.length} class names`) : "") +
     (normalization ? `; inputs normalised with mean ${fmt(normalization.mean)} std ${fmt(normalization.std)}` : ""));
-  console.log(`saved the model to ${out} (model.json + weights.safetensors)`);
+  console.log(`saved the model to ${out} (model.json + its weights file)`);
   return 0;
 }
 
