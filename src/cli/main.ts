@@ -29,6 +29,7 @@ import { SGD, Adam, AdamW, RMSprop, Adagrad, decayGroups, type Optimizer } from 
 import { ReduceLROnPlateau, StepLR, CosineAnnealingLR, type Schedule } from "../train/schedules.js";
 import type { ModelInfo } from "../io/model-file.js";
 import { saveModel, loadModelWithInfo } from "../node/files.js";
+import { lockFolder } from "../node/lock.js";
 import { replaceHead } from "../train/transfer.js";
 import { trainingRecipe } from "../io/pytorch/recipe.js";
 import { freeze } from "../models/named.js";
@@ -229,33 +230,38 @@ async function trainCommand(argv: string[]): Promise<number> {
   if (o.resume && !existsSync(join(checkpoints, "latest.json"))) {
     throw new CliError(`--resume: no checkpoint in ${checkpoints}; train without --resume first (or pass the same --out)`);
   }
+  // One trainer per --out: two would overwrite each other's checkpoints and model.
+  const lock = lockFolder(out, "stride train", (line) => process.stderr.write(`stride: ${line}\n`));
+  try {
+    const log = (line: string) => console.log(line);
+    log(`stride: ${start ? "fine-tuning" : "training"} ${modelName} (${params.toLocaleString("en-US")} parameters` +
+      (frozen ? `, ${frozen.toLocaleString("en-US")} of them frozen` : "") + `) on ${data.name}: ` +
+      `${train.length} training, ${validation?.length ?? 0} validation, ${data.test.length} test images of ${train.shape.join("x")}`);
+    log(`backend ${describeBackend()}; ${optimizer.type} lr ${optimizer.lr}${o.optimizer === "momentum" || o.optimizer === "nesterov" ? " momentum 0.9" : ""}, ` +
+      `weight decay ${weightDecay}, schedule ${o.schedule}, batch ${batchSize}, ${epochs} epochs` +
+      (maxBatches !== undefined ? ` of at most ${maxBatches} batches` : "") + (width !== 1 ? `; width x${width}` : "") +
+      (o["no-augment"] ? "" : `; augmentation: ${data.describeAugmentation}`));
 
-  const log = (line: string) => console.log(line);
-  log(`stride: ${start ? "fine-tuning" : "training"} ${modelName} (${params.toLocaleString("en-US")} parameters` +
-    (frozen ? `, ${frozen.toLocaleString("en-US")} of them frozen` : "") + `) on ${data.name}: ` +
-    `${train.length} training, ${validation?.length ?? 0} validation, ${data.test.length} test images of ${train.shape.join("x")}`);
-  log(`backend ${describeBackend()}; ${optimizer.type} lr ${optimizer.lr}${o.optimizer === "momentum" || o.optimizer === "nesterov" ? " momentum 0.9" : ""}, ` +
-    `weight decay ${weightDecay}, schedule ${o.schedule}, batch ${batchSize}, ${epochs} epochs` +
-    (maxBatches !== undefined ? ` of at most ${maxBatches} batches` : "") + (width !== 1 ? `; width x${width}` : "") +
-    (o["no-augment"] ? "" : `; augmentation: ${data.describeAugmentation}`));
+    const history = await fit(model, train, {
+      epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log,
+      augment: o["no-augment"] ? undefined : data.augmentation,
+      checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
+      modelInfo: { extra: { model: modelName, dataset: data.name, seed, recipe } },
+      maxBatchesPerEpoch: maxBatches,
+    });
 
-  const history = await fit(model, train, {
-    epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log,
-    augment: o["no-augment"] ? undefined : data.augmentation,
-    checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
-    modelInfo: { extra: { model: modelName, dataset: data.name, seed, recipe } },
-    maxBatchesPerEpoch: maxBatches,
-  });
-
-  const result = evaluate(model, data.test, { normalize });
-  const seconds = (performance.now() - started) / 1000;
-  saveModel(model, out, {
-    inputShape: train.shape, classes: train.classes, normalization: normalize,
-    extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe },
-  });
-  log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count}), top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
-  log(`saved the model to ${out} (model.json + its weights file) in ${seconds.toFixed(1)} s in all`);
-  return 0;
+    const result = evaluate(model, data.test, { normalize });
+    const seconds = (performance.now() - started) / 1000;
+    saveModel(model, out, {
+      inputShape: train.shape, classes: train.classes, normalization: normalize,
+      extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe },
+    });
+    log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count}), top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
+    log(`saved the model to ${out} (model.json + its weights file) in ${seconds.toFixed(1)} s in all`);
+    return 0;
+  } finally {
+    lock.release();
+  }
 }
 
 interface StartingModel {

@@ -26,6 +26,7 @@ import { loadWeights } from "../../io/load-weights.js";
 import { importModelBytes, TORCH_EXTENSIONS } from "../../io/import-model.js";
 import { stateDictToStride } from "../../io/pytorch/names.js";
 import { readOnnxFile } from "../../node/onnx-file.js";
+import { lockFolder } from "../../node/lock.js";
 import { CliError } from "../datasets.js";
 
 export const IMPORT_USAGE = `  import <file>            turn a .onnx, .pt/.pth (torch.save) or .safetensors file into a stride model folder
@@ -71,7 +72,12 @@ export async function importCommand(argv: string[]): Promise<number> {
   const classes = chooseClasses(o.classes, numOutputs, info.classes);
   const normalization = chooseNormalization(o.normalize, inputShape[0], info.normalization);
   const out = o.out ?? join("runs", basename(file, extname(file)).replace(/[^\w.-]+/g, "_"));
-  saveModel(model, out, { ...info, classes, normalization });
+  const lock = lockFolder(out, "stride import", (line) => process.stderr.write(`stride: ${line}\n`));
+  try {
+    saveModel(model, out, { ...info, classes, normalization });
+  } finally {
+    lock.release();
+  }
 
   console.log(summary(model, inputShape).toString());
   console.log("");
