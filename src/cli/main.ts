@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
+import { availableParallelism } from "node:os";
 import { setBackend, getBackend, listBackends } from "../kernels/index.js";
 import { setThreads, getThreads } from "../kernels/wasm/index.js";
 import { manualSeed } from "../random.js";
@@ -19,6 +20,7 @@ import { StrideError } from "../stride-error.js";
 import { loadNamedDataset, CliError } from "./datasets.js";
 import { IMPORT_USAGE } from "./commands/import.js";
 import { buildModel, describeModels } from "./models.js";
+import { LIMITS, buildWithinLimit, flagNumber, maxThreads } from "./bounds.js";
 import { computeNormalization, type Normalization } from "../data/normalize.js";
 import { loadImage } from "../node/data.js";
 import { fit, evaluate, predict, TrainingDivergedError } from "../train/trainer.js";
@@ -137,18 +139,16 @@ function reportError(e: unknown): number {
     process.stderr.write(`stride: ${(e as Error).message}\n`);
     return e instanceof TrainingDivergedError ? 3 : 2;
   }
+  // Memory ran out despite the flags' limits (a large batch of large images): say which flags size it.
+  if (e instanceof RangeError && /Array buffer allocation failed|Invalid typed array length|Invalid array length/.test(e.message)) {
+    process.stderr.write(`stride: out of memory (${e.message}): use a smaller --batch-size, --image-size or --model-width\n`);
+    return 2;
+  }
   if (e instanceof Error && !/^(TypeError|RangeError|ReferenceError)$/.test(e.name)) {
     process.stderr.write(`stride: ${e.message}\n`);
     return 2;
   }
   throw e;
-}
-
-function number(name: string, v: string | undefined, fallback: number, check: (x: number) => boolean = () => true): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (!Number.isFinite(x) || !check(x)) throw new CliError(`--${name} ${v} is not valid`);
-  return x;
 }
 
 function selectBackend(name: string | undefined, threads: string | undefined): void {
@@ -157,7 +157,7 @@ function selectBackend(name: string | undefined, threads: string | undefined): v
     setBackend(name);
   }
   if (threads !== undefined) {
-    const n = number("threads", threads, 1, (x) => Number.isInteger(x) && x >= 1);
+    const n = flagNumber("threads", threads, 1, { integer: true, min: 1, max: maxThreads(), hint: `four per core of this machine's ${availableParallelism()}, at most 64` });
     if (getBackend().name === "wasm") setThreads(n);
   }
 }
@@ -190,13 +190,13 @@ async function trainCommand(argv: string[]): Promise<number> {
   const start = o.from !== undefined ? loadStartingModel(o.from) : undefined;
   const modelName = start?.name ?? positionals[0] ?? "lenet5";
   selectBackend(o.backend, o.threads);
-  const seed = number("seed", o.seed, 1, Number.isInteger);
-  const epochs = number("epochs", o.epochs, 20, (x) => Number.isInteger(x) && x >= 1);
-  const batchSize = number("batch-size", o["batch-size"], 64, (x) => Number.isInteger(x) && x >= 1);
-  const valFraction = number("val-fraction", o["val-fraction"], 0.1, (x) => x >= 0 && x < 1);
-  const weightDecay = number("weight-decay", o["weight-decay"], 1e-4, (x) => x >= 0);
-  const width = number("model-width", o["model-width"], 1, (x) => x > 0);
-  const maxBatches = o["max-batches"] === undefined ? undefined : number("max-batches", o["max-batches"], 0, (x) => Number.isInteger(x) && x >= 1);
+  const seed = flagNumber("seed", o.seed, 1, { integer: true });
+  const epochs = flagNumber("epochs", o.epochs, 20, { integer: true, min: 1, max: LIMITS.epochs });
+  const batchSize = flagNumber("batch-size", o["batch-size"], 64, { integer: true, min: 1, max: LIMITS.batchSize, hint: "a batch's examples are in memory at once" });
+  const valFraction = flagNumber("val-fraction", o["val-fraction"], 0.1, { min: 0, below: 1 });
+  const weightDecay = flagNumber("weight-decay", o["weight-decay"], 1e-4, { min: 0 });
+  const width = flagNumber("model-width", o["model-width"], 1, { above: 0, max: LIMITS.modelWidth, hint: "1 is the documented network; 8 already makes resnet110 about 110 million parameters" });
+  const maxBatches = o["max-batches"] === undefined ? undefined : flagNumber("max-batches", o["max-batches"], 0, { integer: true, min: 1 });
   const progress = o.progress as "auto" | "bar" | "lines" | "none";
   if (!["auto", "bar", "lines", "none"].includes(progress)) throw new CliError(`--progress ${progress} is not valid; use auto, bar, lines or none`);
   manualSeed(seed);
@@ -204,7 +204,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   const started = performance.now();
   const data = loadNamedDataset(o.dataset!, {
     dataDir: o["data-dir"], seed,
-    imageSize: o["image-size"] ? number("image-size", o["image-size"], 32, (x) => Number.isInteger(x) && x >= 4) : start?.inputShape[1],
+    imageSize: o["image-size"] ? flagNumber("image-size", o["image-size"], 32, { integer: true, min: 4, max: LIMITS.imageSize }) : start?.inputShape[1],
     channels: start?.inputShape[0] === 1 ? 1 : undefined,
   });
   let train: Dataset = data.train;
@@ -216,7 +216,8 @@ async function trainCommand(argv: string[]): Promise<number> {
   }
   // A pretrained model keeps the normalisation its weights were trained with.
   const normalize: Normalization = start?.info.normalization ?? computeNormalization(train);
-  const model = start ? prepareFineTuning(start, train, seed, o["freeze-until"]) : buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed, width });
+  const model = start ? prepareFineTuning(start, train, seed, o["freeze-until"]) :
+    buildWithinLimit(`${modelName} at --model-width ${width} for ${train.shape.join("x")} inputs`, () => buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed, width }));
   const params = model.params().reduce((n, p) => n + p.value.size, 0);
   const frozen = model.params().filter((p) => p.trainable === false).reduce((n, p) => n + p.value.size, 0);
 
@@ -301,7 +302,7 @@ function prepareFineTuning(start: StartingModel, train: Dataset, seed: number, f
 function makeOptimizer(name: string, model: Layer, lrText: string | undefined, weightDecay: number): Optimizer<any> {
   const groups = decayGroups(model, weightDecay);
   const adaptive = ["adam", "adamw", "rmsprop"].includes(name);
-  const lr = number("lr", lrText, adaptive ? 0.001 : name === "adagrad" ? 0.01 : 0.02, (x) => x > 0);
+  const lr = flagNumber("lr", lrText, adaptive ? 0.001 : name === "adagrad" ? 0.01 : 0.02, { above: 0 });
   switch (name) {
     case "sgd": return new SGD(groups, { lr });
     case "momentum": return new SGD(groups, { lr, momentum: 0.9 });
@@ -339,7 +340,7 @@ function evalCommand(argv: string[]): number {
   // evaluate on that run's test part (1, train's default, for models saved without a seed).
   const seed = typeof info.extra?.seed === "number" ? info.extra.seed : 1;
   const data = loadNamedDataset(datasetName, { dataDir: o["data-dir"], imageSize: info.inputShape?.[1], seed });
-  const tenCrop = o["ten-crop"] !== undefined ? number("ten-crop", o["ten-crop"], 0, (x) => Number.isInteger(x) && x >= 1) : undefined;
+  const tenCrop = o["ten-crop"] !== undefined ? flagNumber("ten-crop", o["ten-crop"], 0, { integer: true, min: 1, max: LIMITS.imageSize }) : undefined;
   const r = evaluate(model, data.test, { normalize: info.normalization, tenCrop });
   console.log(`${positionals[0]} on ${data.name} test (${r.count} images${tenCrop ? `, 10-crop at ${tenCrop}` : ""}): ` +
     `accuracy ${pct(r.accuracy)}, top-5 ${pct(r.top5)}, loss ${r.loss.toFixed(4)}`);
@@ -358,7 +359,7 @@ function predictCommand(argv: string[]): number {
   const { model, info } = loadModelWithInfo(dir);
   if (!info.inputShape || info.inputShape.length !== 3) throw new CliError(`${dir}: the model does not record an image input shape [C, H, W]; it cannot read image files`);
   const [c, h, w] = info.inputShape;
-  const k = number("k", o.k, 5, (x) => Number.isInteger(x) && x >= 1);
+  const k = flagNumber("k", o.k, 5, { integer: true, min: 1, max: LIMITS.k });
   for (const path of images) {
     const x = loadImage(path, { size: [h, w], channels: c as 1 | 3 });
     const [top] = predict(model, x, { classes: info.classes, k, normalize: info.normalization });

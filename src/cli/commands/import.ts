@@ -27,6 +27,7 @@ import { importModelBytes, TORCH_EXTENSIONS } from "../../io/import-model.js";
 import { stateDictToStride } from "../../io/pytorch/names.js";
 import { readOnnxFile } from "../../node/onnx-file.js";
 import { lockFolder } from "../../node/lock.js";
+import { checkInputShape } from "../bounds.js";
 import { CliError } from "../datasets.js";
 
 export const IMPORT_USAGE = `  import <file>            turn a .onnx, .pt/.pth (torch.save) or .safetensors file into a stride model folder
@@ -109,7 +110,7 @@ function fillStrideModel(file: string, ext: string, dir: string, requestedInput:
 function parseShape(text: string): number[] {
   const dims = text.split("x").map(Number);
   if (!/^\d+(x\d+)*$/.test(text) || dims.some((d) => d < 1)) throw new CliError(`--input ${text} is not valid; give one example's shape as CxHxW, e.g. 3x224x224`);
-  return dims;
+  return checkInputShape("--input", dims);
 }
 
 function chooseClasses(option: string | undefined, outputs: number, saved: string[] | undefined): string[] | undefined {
