@@ -21,9 +21,10 @@ import { loadNamedDataset, CliError } from "./datasets.js";
 import { IMPORT_USAGE } from "./commands/import.js";
 import { buildModel, describeModels } from "./models.js";
 import { LIMITS, buildWithinLimit, flagNumber, maxThreads } from "./bounds.js";
+import { printable } from "./printable.js";
 import { computeNormalization, type Normalization } from "../data/normalize.js";
 import { loadImage } from "../node/data.js";
-import { fit, evaluate, predict, TrainingDivergedError } from "../train/trainer.js";
+import { fit, evaluate, predict, TrainingDivergedError, DEFAULT_DIVERGENCE_FACTOR, type History } from "../train/trainer.js";
 // fit() writes checkpoints (--out) and draws its bar on stderr through the Node edge.
 import "../node/train.js";
 import { formatConfusion } from "../train/metrics.js";
@@ -52,8 +53,10 @@ commands:
       --schedule NAME      plateau (divide lr by 10 when validation accuracy stalls, default) | step | cosine | none
       --no-augment         train without the default augmentation (random crops, and flips for natural images)
       --val-fraction X     share of the training set held out for validation (default 0.1)
-      --model-width X      scale every hidden width of the model (default 1; 0.25 for a quick small run)
+      --model-width X      scale every hidden width of the model (default 1, at most 8; 0.25 for a quick small run)
       --max-batches N      at most N batches per epoch (for quick trial runs; default all)
+      --divergence-factor X  stop (exit 3, keeping the saved model) when a batch's loss passes X times the larger of the
+                           first batch's loss and chance level (default 100; off: stop only on NaN/infinity)
       --out DIR            where the model and checkpoints go (default runs/<model>-<dataset>)
       --resume             continue from the latest checkpoint in --out
       --from DIR           fine-tune a saved or imported model (stride import) instead of building one: its head is
@@ -61,7 +64,7 @@ commands:
       --freeze-until NAME  with --from: freeze every layer before NAME (e.g. fc, or layer4 of a ResNet) so only the rest
                            trains; frozen batch norms keep their running statistics
       --backend NAME       wasm (default where supported) | js
-      --threads N          worker threads of the wasm backend (default: all cores)
+      --threads N          worker threads of the wasm backend (default: all cores; at most 4 per core, 64 in all)
       --seed N             seed for initialisation, shuffling and augmentation (default 1)
       --image-size N       images of a folder dataset are resized to N x N (default 32)
       --progress MODE      auto | bar | lines | none
@@ -180,7 +183,7 @@ async function trainCommand(argv: string[]): Promise<number> {
       "val-fraction": { type: "string" }, out: { type: "string" }, resume: { type: "boolean", default: false },
       backend: { type: "string" }, threads: { type: "string" }, seed: { type: "string" },
       "image-size": { type: "string" }, progress: { type: "string", default: "auto" },
-      "model-width": { type: "string" }, "max-batches": { type: "string" },
+      "model-width": { type: "string" }, "max-batches": { type: "string" }, "divergence-factor": { type: "string" },
       from: { type: "string" }, "freeze-until": { type: "string" },
     },
   });
@@ -196,6 +199,8 @@ async function trainCommand(argv: string[]): Promise<number> {
   const valFraction = flagNumber("val-fraction", o["val-fraction"], 0.1, { min: 0, below: 1 });
   const weightDecay = flagNumber("weight-decay", o["weight-decay"], 1e-4, { min: 0 });
   const width = flagNumber("model-width", o["model-width"], 1, { above: 0, max: LIMITS.modelWidth, hint: "1 is the documented network; 8 already makes resnet110 about 110 million parameters" });
+  const divergenceFactor = o["divergence-factor"] === "off" ? Infinity :
+    flagNumber("divergence-factor", o["divergence-factor"], DEFAULT_DIVERGENCE_FACTOR, { above: 1 });
   const maxBatches = o["max-batches"] === undefined ? undefined : flagNumber("max-batches", o["max-batches"], 0, { integer: true, min: 1 });
   const progress = o.progress as "auto" | "bar" | "lines" | "none";
   if (!["auto", "bar", "lines", "none"].includes(progress)) throw new CliError(`--progress ${progress} is not valid; use auto, bar, lines or none`);
@@ -243,13 +248,22 @@ async function trainCommand(argv: string[]): Promise<number> {
       (maxBatches !== undefined ? ` of at most ${maxBatches} batches` : "") + (width !== 1 ? `; width x${width}` : "") +
       (o["no-augment"] ? "" : `; augmentation: ${data.describeAugmentation}`));
 
-    const history = await fit(model, train, {
-      epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log,
-      augment: o["no-augment"] ? undefined : data.augmentation,
-      checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
-      modelInfo: { extra: { model: modelName, dataset: data.name, seed, recipe } },
-      maxBatchesPerEpoch: maxBatches,
-    });
+    let history: History;
+    try {
+      history = await fit(model, train, {
+        epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log,
+        augment: o["no-augment"] ? undefined : data.augmentation,
+        checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
+        modelInfo: { extra: { model: modelName, dataset: data.name, seed, recipe } },
+        maxBatchesPerEpoch: maxBatches, divergenceFactor,
+      });
+    } catch (e) {
+      // A diverged run saves nothing: the model a previous run left in --out stays.
+      if (e instanceof TrainingDivergedError) {
+        e.message += existsSync(join(out, "model.json")) ? ` The model saved in ${out} was not replaced.` : ` Nothing was saved to ${out}.`;
+      }
+      throw e;
+    }
 
     const result = evaluate(model, data.test, { normalize });
     const seconds = (performance.now() - started) / 1000;
@@ -344,7 +358,7 @@ function evalCommand(argv: string[]): number {
   const r = evaluate(model, data.test, { normalize: info.normalization, tenCrop });
   console.log(`${positionals[0]} on ${data.name} test (${r.count} images${tenCrop ? `, 10-crop at ${tenCrop}` : ""}): ` +
     `accuracy ${pct(r.accuracy)}, top-5 ${pct(r.top5)}, loss ${r.loss.toFixed(4)}`);
-  console.log(formatConfusion(r.confusion, r.classes));
+  console.log(formatConfusion(r.confusion, r.classes.map(printable)));
   return 0;
 }
 
@@ -363,7 +377,7 @@ function predictCommand(argv: string[]): number {
   for (const path of images) {
     const x = loadImage(path, { size: [h, w], channels: c as 1 | 3 });
     const [top] = predict(model, x, { classes: info.classes, k, normalize: info.normalization });
-    console.log(`${path}: ` + top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(", "));
+    console.log(`${path}: ` + top.map((p) => `${printable(p.label)} ${(100 * p.probability).toFixed(1)}%`).join(", "));
   }
   return 0;
 }
