@@ -139,7 +139,8 @@ function reportError(e: unknown): number {
   // Every error the library raises on purpose is a StrideError: its message is the whole story.
   if (e instanceof CliError || e instanceof StrideError || (e as { code?: string })?.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ||
     (e as { code?: string })?.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" || (e as { code?: string })?.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-    process.stderr.write(`stride: ${(e as Error).message}\n`);
+    // One line: parseArgs spreads its hints over several.
+    process.stderr.write(`stride: ${(e as Error).message.trim().replace(/\s*\n\s*/g, " ")}\n`);
     return e instanceof TrainingDivergedError ? 3 : 2;
   }
   // Memory ran out despite the flags' limits (a large batch of large images): say which flags size it.
