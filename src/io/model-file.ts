@@ -2,12 +2,14 @@
  * A saved model is a folder of two files:
  *   model.json          the topology (layers and their options), the input
  *                       shape, class names, input normalisation, and the
- *                       size and CRC-32 of the weights file it belongs with;
- *   weights.safetensors every parameter and buffer under its dotted name.
- * Each file is written to a temporary name and renamed into place, weights
- * first, so a crash never leaves a half-written file, and a model.json never
- * silently pairs with another model's weights. Loading validates everything
- * it reads and throws ModelFileError naming the file and the problem.
+ *                       name, size and CRC-32 of the weights file it belongs with;
+ *   weights file        every parameter and buffer under its dotted name
+ *                       (weights.safetensors here and in older folders; each
+ *                       save in Node gives its version a fresh name, see
+ *                       src/node/files.ts). The CRC-32 keeps a model.json
+ *                       from silently pairing with another model's weights.
+ * Loading validates everything it reads and throws ModelFileError naming the
+ * file and the problem.
  */
 import { Tensor, formatShape, sameShape, shapeSize, withAllocationLimit } from "../tensor.js";
 import { withoutInit } from "../layers/init.js";
