@@ -263,7 +263,7 @@ test("input shapes past the limits are refused before anything is allocated", as
   // Under the per-example limit, but LeNet-5's layers on 8000x8000 would hold 7.7 billion weights.
   r = await cli("summary", "lenet5", "--input", "1x8000x8000");
   assert.equal(r.code, 1);
-  assertOneLine(r.stderr, /needs a tensor of shape \[120, 63808144\] \(7656977280 values\), more than the 268435456 values a model built here may hold/);
+  assertOneLine(r.stderr, /needs a tensor of shape \[120, 63808144\] \(7656977280 values\), more than the 536870912 values \(parameters and gradients\) a model built here may hold/);
 });
 
 // ---------------------------------------------------------------------------

@@ -25,8 +25,12 @@ export const LIMITS = {
   inputElements: 2 ** 26,
   /** One dimension of --input. */
   inputDimension: 65_536,
-  /** Values of every tensor made while building a model on the command line: 2^28 float32 values, 1 GiB. */
-  buildValues: 2 ** 28,
+  /**
+   * Values of every tensor made while building a model on the command line
+   * (parameters and their gradients): 2^29 float32 values, 2 GiB, so about
+   * 268 million parameters; VGG-16 has 138 million.
+   */
+  buildValues: 2 ** 29,
   k: 100_000,
 } as const;
 
@@ -86,7 +90,7 @@ export function checkInputShape(flag: string, dims: number[]): number[] {
  */
 export function buildWithinLimit<T>(what: string, build: () => T): T {
   const refuse = (shape: number[], size: number) =>
-    `${what} needs a tensor of shape [${shape.join(", ")}] (${size} values), more than the ${LIMITS.buildValues} values a model built here may hold; ` +
+    `${what} needs a tensor of shape [${shape.join(", ")}] (${size} values), more than the ${LIMITS.buildValues} values (parameters and gradients) a model built here may hold; ` +
     `use a smaller --model-width or input size`;
   try {
     return withAllocationLimit(LIMITS.buildValues, refuse, build);
