@@ -12,9 +12,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadModelWithInfo, saveModel } from "../src/node/files.js";
+import { loadCheckpoint } from "../src/node/train.js";
 import { lenet5 } from "../src/models/zoo/lenet.js";
+import { SGD } from "../src/train/optimizers.js";
+import { tinyNet } from "./helpers/tiny-run.js";
 
 const SAVER = fileURLToPath(new URL("./helpers/save-loop.js", import.meta.url));
+const TRAINER = fileURLToPath(new URL("./helpers/checkpoint-loop.js", import.meta.url));
 // Each child numbers its versions from its own block (kept under 2^24, exact as a float32 weight).
 const SEQ_STRIDE = 10_000;
 
@@ -26,8 +30,8 @@ interface Saver {
   exited: Promise<void>;
 }
 
-function startSaver(dir: string, firstSeq: number): Saver {
-  const child = spawn(process.execPath, [SAVER, dir, String(firstSeq)], { stdio: ["pipe", "pipe", "inherit"] });
+function startSaver(dir: string, firstSeq: number, script = SAVER): Saver {
+  const child = spawn(process.execPath, [script, dir, String(firstSeq)], { stdio: ["pipe", "pipe", "inherit"] });
   let text = "";
   const line = (word: string) => new Promise<void>((resolve, reject) => {
     const look = () => {
@@ -40,10 +44,15 @@ function startSaver(dir: string, firstSeq: number): Saver {
     child.once("exit", () => reject(new Error(`the saver exited before saying "${word}"`)));
   });
   const ready = line("ready");
-  const saved = line("saved");
+  const saved = line(script === SAVER ? "saved" : "checkpointed");
   saved.catch(() => {}); // a child killed before its first save is expected
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return { child, ready, saved, exited };
+}
+
+/** Ends the children started ahead of their turn (a failed check must not leave them waiting). */
+function stopAll(pool: Saver[]): void {
+  for (const saver of pool) saver.child.kill("SIGKILL");
 }
 
 function versionZero() {
@@ -77,26 +86,30 @@ test("100 SIGKILLs at random moments of saveModel always leave a folder that loa
   let midSave = 0;
   let seed = 12345;
   const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-  for (let k = 0; k < KILLS; k++) {
-    refill();
-    const saver = pool.shift()!;
-    await saver.ready;
-    saver.child.stdin!.write("go\n");
-    // Mostly once saving is under way, sometimes during the first save.
-    if (k % 4 !== 0) await saver.saved;
-    await sleep(random() * 20);
-    saver.child.kill("SIGKILL");
-    await saver.exited;
-    // Files stamped with the killed process's id show the kill landed inside a save.
-    if (readdirSync(dir).some((f) => f.includes(`.${saver.child.pid}.`) || f.includes(`-${saver.child.pid}-`))) midSave++;
-    try {
-      const seq = loadVersion(dir);
-      assert.ok(seq >= last, `went back from version ${last} to ${seq}`);
-      last = seq;
-    } catch (e) {
-      failures++;
-      if (failures === 1) console.error(`after kill ${k + 1}: ${(e as Error).message}`);
+  try {
+    for (let k = 0; k < KILLS; k++) {
+      refill();
+      const saver = pool.shift()!;
+      await saver.ready;
+      saver.child.stdin!.write("go\n");
+      // Mostly once saving is under way, sometimes during the first save.
+      if (k % 4 !== 0) await saver.saved;
+      await sleep(random() * 20);
+      saver.child.kill("SIGKILL");
+      await saver.exited;
+      // Files stamped with the killed process's id show the kill landed inside a save.
+      if (readdirSync(dir).some((f) => f.includes(`.${saver.child.pid}.`) || f.includes(`-${saver.child.pid}-`))) midSave++;
+      try {
+        const seq = loadVersion(dir);
+        assert.ok(seq >= last, `went back from version ${last} to ${seq}`);
+        last = seq;
+      } catch (e) {
+        failures++;
+        if (failures === 1) console.error(`after kill ${k + 1}: ${(e as Error).message}`);
+      }
     }
+  } finally {
+    stopAll(pool);
   }
   t.diagnostic(`${midSave} of ${KILLS} kills landed inside a save; ${failures} left a folder that does not load`);
   assert.equal(failures, 0, `${failures} of ${KILLS} kills left a folder that does not load`);
@@ -133,4 +146,43 @@ test("loads while another process saves into the same folder never fail", async 
   t.diagnostic(`300 loads saw ${seen.size} versions; ${failures} failed`);
   assert.equal(failures, 0, `${failures} of 300 loads failed during saves; the first: ${firstFailure}`);
   assert.ok(seen.size > 10, `the loads saw only ${seen.size} versions: the saves did not run alongside them`);
+});
+
+test("30 SIGKILLs of runs writing checkpoints into one folder always leave a checkpoint that resumes", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "stride-ckpt-kill-"));
+  const KILLS = 30;
+  const pool: Saver[] = [];
+  let started = 0;
+  let failures = 0;
+  let midWrite = 0;
+  let seed = 777;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  try {
+    for (let k = 0; k < KILLS; k++) {
+      while (pool.length < 3 && started < KILLS) pool.push(startSaver(dir, ++started, TRAINER));
+      const trainer = pool.shift()!;
+      await trainer.ready;
+      trainer.child.stdin!.write("go\n");
+      await trainer.saved;
+      await sleep(random() * 20);
+      trainer.child.kill("SIGKILL");
+      await trainer.exited;
+      // An epoch folder without training.json, or a temporary file: the kill landed inside a checkpoint.
+      const names = readdirSync(dir);
+      if (names.some((f) => f.endsWith(".tmp")) || names.some((f) => f.startsWith("epoch-") && !readdirSync(join(dir, f)).includes("training.json"))) midWrite++;
+      try {
+        const model = tinyNet();
+        const state = loadCheckpoint(dir, model, new SGD(model.params(), { lr: 0.05, momentum: 0.9 }));
+        assert.ok(state.epoch >= 1 && model.params().every((p) => p.value.data.every(Number.isFinite)));
+      } catch (e) {
+        failures++;
+        if (failures === 1) console.error(`after kill ${k + 1}: ${(e as Error).message}`);
+      }
+    }
+  } finally {
+    stopAll(pool);
+  }
+  t.diagnostic(`${midWrite} of ${KILLS} kills landed inside a checkpoint; ${failures} left no checkpoint that resumes`);
+  assert.equal(failures, 0, `${failures} of ${KILLS} kills left no checkpoint that resumes`);
+  assert.ok(midWrite >= 3, `only ${midWrite} of ${KILLS} kills landed inside a checkpoint`);
 });
