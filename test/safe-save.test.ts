@@ -20,6 +20,9 @@ import { ModelFileError } from "../src/io/safetensors.js";
 import { lockFolder, FolderLockedError, LOCK_FILE } from "../src/node/lock.js";
 import { main } from "../src/cli/main.js";
 import { printable } from "../src/cli/printable.js";
+import { buildWithinLimit } from "../src/cli/bounds.js";
+import { buildModel } from "../src/cli/models.js";
+import { CliError } from "../src/cli/errors.js";
 import { StrideError } from "../src/stride-error.js";
 import { weightsFileOf } from "./helpers/model-folder.js";
 
@@ -260,10 +263,15 @@ test("input shapes past the limits are refused before anything is allocated", as
   r = await cli("summary", "lenet5", "--input", "1x20000x20000");
   assert.equal(r.code, 2);
   assertOneLine(r.stderr, /--input 1x20000x20000 is 400000000 values per example/);
+});
+
+test("a model the command line builds is refused past 2^29 values instead of running out of memory", () => {
   // Under the per-example limit, but LeNet-5's layers on 8000x8000 would hold 7.7 billion weights.
-  r = await cli("summary", "lenet5", "--input", "1x8000x8000");
-  assert.equal(r.code, 1);
-  assertOneLine(r.stderr, /needs a tensor of shape \[120, 63808144\] \(7656977280 values\), more than the 536870912 values \(parameters and gradients\) a model built here may hold/);
+  assert.throws(() => buildWithinLimit("lenet5 for 1x8000x8000 inputs", () => buildModel("lenet5", { numClasses: 10, inputShape: [1, 8000, 8000], seed: 1 })),
+    (e: unknown) => e instanceof CliError &&
+      /^lenet5 for 1x8000x8000 inputs needs a tensor of shape \[120, 63808144\] \(7656977280 values\), more than the 536870912 values \(parameters and gradients\)/.test((e as Error).message));
+  // A model within the limit builds as usual.
+  assert.equal(buildWithinLimit("lenet5", () => buildModel("lenet5", { numClasses: 10, inputShape: [1, 28, 28], seed: 1 })).params().length, 10);
 });
 
 // ---------------------------------------------------------------------------

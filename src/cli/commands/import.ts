@@ -1,7 +1,7 @@
 /**
  * `stride import FILE [--arch NAME|DIR] [--out DIR] [--input CxHxW] [--classes imagenet|none|FILE] [--normalize …]`:
  * a pretrained model from elsewhere becomes a stride model folder
- * (model.json + weights.safetensors) that predict, eval, summary, visualize
+ * (model.json + its weights file) that predict, eval, summary, visualize
  * and `train --from` take like any other.
  *
  * - .onnx: the graph is rebuilt from stride's own layers (importOnnx).
