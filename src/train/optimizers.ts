@@ -14,6 +14,8 @@
 import { Tensor, formatShape, sameShape } from "../tensor.js";
 import { getBackend } from "../kernels/index.js";
 import type { Module, Param } from "../layers/layer.js";
+import { pinParams } from "../layers/param-memory.js";
+import type { Backend } from "../kernels/backend.js";
 
 /** A PyTorch param group: its own parameters and any option overrides. */
 export type ParamGroup<O> = { params: Param[] } & Partial<O>;
@@ -95,6 +97,22 @@ export abstract class Optimizer<O extends BaseOptions> {
     this.allParams = this.paramGroups.flatMap((group) => group.params);
     this.steps = this.allParams.map(() => 0);
     this.buffers = this.allParams.map(() => new Map());
+    this.pin();
+  }
+
+  /** The backend the parameters were last pinned for. */
+  private pinnedFor: Backend | null = null;
+
+  /**
+   * Moves the trained parameters into the backend's own memory (wasm), where
+   * the kernels of each step read and update them in place instead of copying
+   * them in and out (layers/param-memory.ts); again after a change of backend.
+   */
+  private pin(): void {
+    const backend = getBackend();
+    if (backend === this.pinnedFor) return;
+    this.pinnedFor = backend;
+    pinParams(this.allParams.filter((p) => p.trainable !== false));
   }
 
   /** Throws a clear error for impossible hyper-parameters. `where` names the param group. */
@@ -125,6 +143,7 @@ export abstract class Optimizer<O extends BaseOptions> {
 
   /** One update of every trainable parameter from its current gradient. */
   step(): void {
+    this.pin();
     let index = 0;
     for (const group of this.paramGroups) {
       for (const p of group.params) {
