@@ -16,6 +16,8 @@ import {
 import { wasmSupported, WasmBackend } from "../src/kernels/wasm/index.js";
 import { stepArenaStats } from "../src/models/step-memory.js";
 import { isPinned } from "../src/layers/param-memory.js";
+import { createDataset } from "../src/data/dataset.js";
+import { fit } from "../src/train/trainer.js";
 
 const supported = wasmSupported();
 const MB = 2 ** 20;
@@ -106,6 +108,29 @@ describe("wasm memory given back", { skip: supported ? false : "no WebAssembly S
       assert.throws(() => opt.step(), StrideError, "so does the optimiser");
       model.dispose(); // twice: nothing more
     });
+  });
+
+  test("fit() trains with pinned parameters and hands back a model that holds no wasm memory", async () => {
+    const previous = getBackend().name;
+    const backend = setBackend("wasm") as WasmBackend;
+    try {
+      smallNet(0).forward(x, { noGrad: true }); // the pool's first arena exists from here on
+      const images = Float32Array.from({ length: 16 * 64 }, (_, i) => Math.sin(i * 0.37));
+      const data = createDataset({ name: "waves", images, labels: Int32Array.from({ length: 16 }, (_, i) => i % 3), shape: [1, 8, 8], classes: ["a", "b", "c"] });
+      const model = smallNet(11);
+      const before = backend.rt.residentBytes;
+      let pinnedDuring = false;
+      const history = await fit(model, data, {
+        epochs: 2, batchSize: 8, progress: "none", log: () => {},
+        callbacks: [{ onBatchEnd: () => void (pinnedDuring ||= isPinned(model.params()[0].value)) }],
+      });
+      assert.ok(pinnedDuring, "the parameters were in wasm memory while training");
+      assert.equal(history.epochs.length, 2);
+      assert.ok(model.params().every((p) => !isPinned(p.value) && !isPinned(p.grad)), "moved back out at the end");
+      assert.equal(backend.rt.residentBytes, before, "its own optimiser's momentum freed too");
+    } finally {
+      setBackend(previous);
+    }
   });
 
   test("dispose() on the js backend refuses later use the same way", () => {
