@@ -1,8 +1,8 @@
 /**
  * One shared WebAssembly.Memory, the kernel module instantiated on it by the
  * calling thread and by every worker, a resident heap for arrays that live in
- * wasm memory (trained parameters, step arenas), a bump arena for the operands of one call, and
- * the dispatch of one job to all threads.
+ * wasm memory (trained parameters, step arenas), a bump arena for the
+ * operands of one call, and the dispatch of one job to all threads.
  *
  * Memory layout: [module data | job block | geometry | resident heap | arena].
  * The arena starts where the resident heap ends; resident arrays are only
