@@ -84,6 +84,10 @@ describe("wasm memory given back", { skip: supported ? false : "no WebAssembly S
       const paramBytes = model.params().reduce((a, p) => a + p.value.size * 4, 0);
       assert.ok(backend.rt.residentBytes - before >= 2 * paramBytes, "values and gradients are in wasm memory");
       step(model, opt);
+      // Freed now, so that no collection frees them later, under another test's count.
+      model.dispose();
+      opt.dispose();
+      assert.equal(backend.rt.residentBytes, before);
     });
   });
 
@@ -107,6 +111,9 @@ describe("wasm memory given back", { skip: supported ? false : "no WebAssembly S
       assert.throws(() => conv.forward(x), (e: unknown) => e instanceof StrideError && /was disposed/.test((e as Error).message), "a layer of it refuses too");
       assert.throws(() => opt.step(), StrideError, "so does the optimiser");
       model.dispose(); // twice: nothing more
+      opt.dispose();
+      assert.equal(backend.rt.residentBytes, before, "with the optimiser's state, everything is back");
+      assert.throws(() => opt.step(), (e: unknown) => e instanceof StrideError && /optimiser was disposed/.test((e as Error).message));
     });
   });
 
