@@ -5,7 +5,7 @@
  * describes itself (options, parameters, multiply-accumulates) so that
  * containers can summarise, save and rebuild it.
  */
-import { Tensor, formatShape, withScopedAllocator } from "../tensor.js";
+import { Tensor, formatShape, withScopedAllocator, withMeta } from "../tensor.js";
 import { ShapeError } from "../shape.js";
 import { StrideError } from "../stride-error.js";
 import { disposeTensors } from "./param-memory.js";
@@ -84,7 +84,8 @@ export function makeParam(name: string, value: Tensor): Param {
     value,
     get grad(): Tensor {
       // Never from a step arena, should the first read be inside a pass: a gradient outlives the step.
-      grad ??= withScopedAllocator(null, () => Tensor.zeros(value.shape));
+      // A parameter with a shape but no values (meta: true) gets such a gradient.
+      grad ??= withScopedAllocator(null, () => withMeta(value.isMeta, () => Tensor.zeros(value.shape)));
       return grad;
     },
     set grad(t: Tensor) {

@@ -37,7 +37,7 @@ export function pinParams(params: readonly Param[]): void {
   if (!backend.allocResident) return;
   for (const p of params) {
     for (const t of [p.value, p.grad]) {
-      if (pinnedBy.has(t) || !(t.data instanceof Float32Array)) continue;
+      if (pinnedBy.has(t) || t.isMeta || !(t.data instanceof Float32Array)) continue;
       const data = backend.allocResident(t.size);
       if (!data) return; // the backend is full: the rest stays ordinary
       data.set(t.data);
