@@ -187,6 +187,8 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
   const batchSize = opts.batchSize ?? 64;
   const lossName = opts.loss ?? "cross-entropy";
   if (lossName !== "cross-entropy" && lossName !== "hinge") throw new Error(`fit: loss = "${lossName}" is not valid; use "cross-entropy" or "hinge"`);
+  const factor = opts.divergenceFactor ?? DEFAULT_DIVERGENCE_FACTOR;
+  if (typeof factor !== "number" || !(factor > 1)) throw new StrideError(`fit: divergenceFactor = ${factor} is not valid; give a number > 1 (default ${DEFAULT_DIVERGENCE_FACTOR}, Infinity for only the NaN check)`);
   checkModelFits(model, train);
   if (opts.validation) checkModelFits(model, opts.validation);
   const ownOptimizer = opts.optimizer === undefined;
@@ -207,8 +209,6 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
     if (startEpoch >= epochs) return history;
   }
 
-  const factor = opts.divergenceFactor ?? DEFAULT_DIVERGENCE_FACTOR;
-  if (typeof factor !== "number" || !(factor > 1)) throw new StrideError(`fit: divergenceFactor = ${factor} is not valid; give a number > 1 (default ${DEFAULT_DIVERGENCE_FACTOR}, Infinity for only the NaN check)`);
   const chance = chanceLoss(lossName, train.classes.length);
   const batchesPerEpoch = Math.min(loader.length, opts.maxBatchesPerEpoch ?? Infinity);
   const progress: Progress = createProgress(opts.progress ?? "auto", { epochs, batchesPerEpoch, log });
