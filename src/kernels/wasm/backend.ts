@@ -653,10 +653,13 @@ export class WasmBackend implements Backend {
     const P = (m + 2) * (m + 2); // transformed matrices
     const tilesH = Math.ceil(d.outH / m), tilesW = Math.ceil(d.outW / m);
     const totalRows = d.batch * tilesH;
-    // Tile rows per run (runs may span images): V and E cache-sized but at
-    // least WINOGRAD_MIN_TILES tiles (the GEMMs' K). Runs split the sums, so
-    // their length depends on the shape alone.
-    let runRows = Math.max(Math.ceil(WINOGRAD_MIN_TILES / tilesW), Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4)));
+    // Tile rows per run (runs may span images): V and E cache-sized, and short
+    // enough for a run per reduction slot, but at least WINOGRAD_MIN_TILES
+    // tiles (the GEMMs' K). Runs split the sums, so their length depends on
+    // the shape alone.
+    const minRows = Math.ceil(WINOGRAD_MIN_TILES / tilesW);
+    const cacheRows = Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4));
+    let runRows = Math.max(minRows, Math.min(cacheRows, Math.ceil(totalRows / MAX_REDUCTION_SLOTS)));
     runRows = Math.max(1, Math.min(runRows, totalRows));
     const runs = Math.ceil(totalRows / runRows);
     const segRows = Math.min(runRows, tilesH);
