@@ -3,9 +3,10 @@
 // filter-gradient passes at 2 threads, for one build of stride. Run it for the
 // old and the new build back to back (A B A B), so both see the same load:
 //
-//   node bench/determinism.mjs [--dist DIR] [--rounds N] [--budget MS]
+//   node bench/determinism.mjs [--dist DIR] [--rounds N] [--budget MS] [--threads N (default 2)]
 //
-// DIR is a compiled dist/ folder (default: this checkout's). Prints the median
+// DIR is a compiled dist/ folder (default: this checkout's); N threads
+// (default 2). Prints the median
 // wall and CPU milliseconds of every workload, each round, one JSON line each.
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -27,7 +28,7 @@ const { softmaxCrossEntropy } = await load("src/layers/loss.js");
 const { SGD } = await load("src/train/optimizers.js");
 const { Tensor } = await load("src/tensor.js");
 
-const wasm = new WasmBackend(2);
+const wasm = new WasmBackend(Number(option("--threads", "2")));
 registerBackend(wasm);
 setBackend("wasm");
 
