@@ -3,11 +3,11 @@
 // filter-gradient passes at 2 threads, for one build of stride. Run it for the
 // old and the new build back to back (A B A B), so both see the same load:
 //
-//   node bench/determinism.mjs [--dist DIR] [--rounds N] [--budget MS] [--threads N (default 2)]
+//   node bench/determinism.mjs [--dist DIR] [--rounds N] [--budget MS] [--threads N]
 //
 // DIR is a compiled dist/ folder (default: this checkout's); N threads
-// (default 2). Prints the median
-// wall and CPU milliseconds of every workload, each round, one JSON line each.
+// (default 2). Prints the median wall and the CPU milliseconds per call of
+// every workload, each round, one JSON line each.
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
