@@ -110,7 +110,7 @@ export type ConvAlgorithm = "auto" | "gemm" | "direct" | "winograd" | "winograd4
 const WINOGRAD_ITEM_BYTES = 1 << 20;
 /** F(4x4, 3x3)'s 36 transformed filter matrices up to this size are worth re-packing for an image's few tiles. */
 const WINOGRAD4_FILTER_BYTES = 12 << 20;
-/** The same for the filter gradient, where each thread also keeps 36 partial sums of that size. */
+/** The same for the filter gradient, where each reduction slot also keeps 36 sums of that size. */
 const WINOGRAD4_GRADIENT_BYTES = 4 << 20;
 /** Fewest tiles per Winograd work item (the GEMMs' N) where the image has them. */
 const WINOGRAD_MIN_TILES = 64;
@@ -565,7 +565,7 @@ export class WasmBackend implements Backend {
       // VGG-16's layers (batch 1) 1.5-2x faster than the best other kernel.
       if (Math.min(g.inChannels, g.outChannels) < 8) return 0;
       // F(4x4): 16x32x32 5.1, 32x16x16 3.7, 64x8x8 3.7; VGG-16 conv1_2 32 against 44, conv3_2
-      // 27 against 39, conv4_2 54 against 58; slower where each thread's 36 partial sums of
+      // 27 against 39, conv4_2 54 against 58; slower where each thread's (now: slot's) 36 sums of
       // the filter matrices are large for the tiles (ResNet-50 256x14x14 at batch 1: 5.5
       // against 3.4; 512x7x7: 26 against 8.7). Its error is 4-7e-7 of the largest gradient.
       const tiles4 = Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4) * g.batch;
