@@ -3,11 +3,12 @@
 // filter-gradient passes at 2 threads, for one build of stride. Run it for the
 // old and the new build back to back (A B A B), so both see the same load:
 //
-//   node bench/determinism.mjs [--dist DIR] [--rounds N] [--budget MS] [--threads N]
+//   node bench/determinism.mjs [--dist DIR] [--rounds N] [--budget MS] [--threads N] [--only TEXT]
 //
 // DIR is a compiled dist/ folder (default: this checkout's); N threads
-// (default 2). Prints the median wall and the CPU milliseconds per call of
-// every workload, each round, one JSON line each.
+// (default 2); --only runs the workloads whose name contains TEXT. Prints
+// the median wall and the CPU milliseconds per call of every workload, each
+// round, one JSON line each.
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -95,7 +96,8 @@ for (const [b, cin, cout, size, name] of [[16, 64, 64, 32, "ResNet-ish"], [8, 25
   workloads.push([`${name} filter grad N${b} ${cin}->${cout} ${size}x${size} (${algo})`, fn]);
 }
 const rounds = Number(option("--rounds", "1"));
+const only = option("--only", "");
 for (let r = 0; r < rounds; r++) {
-  for (const [name, fn] of workloads) console.log(JSON.stringify({ dist, name, ...measure(fn) }));
+  for (const [name, fn] of workloads) if (name.includes(only)) console.log(JSON.stringify({ dist, name, ...measure(fn) }));
 }
 wasm.setThreads(1);
