@@ -56,7 +56,7 @@ const LATEST = "latest.json";
 const EPOCH_FOLDER = /^epoch-\d+(-[0-9a-z]+)?$/;
 
 function writeCheckpoint(dir: string, c: CheckpointContents): void {
-  const { model, info, optimizer, schedule, loader, epoch, history } = c;
+  const { model, info, optimizer, schedule, loader, randomStreams, epoch, history } = c;
   mkdirSync(dir, { recursive: true });
   removeStaleTemporaries(dir);
   const previous = readLatest(dir);
@@ -68,7 +68,7 @@ function writeCheckpoint(dir: string, c: CheckpointContents): void {
   const opt = optimizer.stateDict();
   saveSafetensors(join(path, "optimizer.safetensors"), opt.tensors, { format: "stride-optimizer" });
   const state: CheckpointState = {
-    format: "stride-checkpoint", version: 1, epoch, folder, loader, rng: globalRng.getState(),
+    format: "stride-checkpoint", version: 1, epoch, folder, loader, rng: globalRng.getState(), randomStreams,
     optimizer: opt.meta, schedule: schedule?.stateDict(), history,
   };
   const json = new TextEncoder().encode(JSON.stringify(state));
