@@ -1,8 +1,9 @@
 /**
  * What the browser app's teaching views compute, without a browser: the
  * notes' convolution demo (every cell's sum agrees with Conv2d), its im2col
- * form, the filters of every conv layer, and the dark-on-light detection the
- * app and `stride predict` use (through predict itself, in a child process).
+ * form, the filters of every conv layer, the dark-on-light detection the
+ * app and `stride predict` use (through predict itself, in a child process),
+ * and the numbers on the app's chart axes.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -17,6 +18,8 @@ import {
   StrideError, Sequential, Flatten, Linear, saveModel, loadModelWithInfo, loadImage, predict, mnistDigitsSplit, MNIST_CLASSES,
 } from "../src/index.js";
 import { buildModel } from "../src/cli/models.js";
+// The page's axis arithmetic is plain TypeScript without the DOM, so it is tested here.
+import { wholeTicks, logAxis, tickLabel } from "../web/src/axes.js";
 
 test("the convolution demo has the notes' geometry: 5x5x3 input padded to 7x7x3, two 3x3x3 filters, biases 1 and 0, a 3x3x2 output", () => {
   const d = convolutionDemo(1);
@@ -154,4 +157,26 @@ test("stride predict inverts a dark-on-light digit for a grey model and says so;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+});
+
+test("the app's chart axes: whole epochs along x, and a log loss axis whose ticks span the data", () => {
+  assert.deepEqual(wholeTicks(10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.deepEqual(wholeTicks(20), [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+  assert.deepEqual(wholeTicks(3.4), [0, 1, 2, 3, 4], "a fractional end rounds up to a whole epoch");
+  assert.deepEqual(wholeTicks(100, 5), [0, 20, 40, 60, 80, 100]);
+  for (const xs of [[0.2], [5], [37, 4], [250]]) {
+    const ticks = wholeTicks(xs[0], xs[1]);
+    assert.ok(ticks.every(Number.isInteger) && ticks[ticks.length - 1] >= xs[0] && ticks.length <= (xs[1] ?? 10) + 1, `${xs}: ${ticks}`);
+  }
+  // A loss that starts at 2.3 and ends at 0.03: the axis covers both, ticks at 1-2-5 steps.
+  const losses = [2.3, 1.1, 0.4, 0.2, 0.09, 0.05, 0.03];
+  const axis = logAxis(losses);
+  assert.ok(axis.lo < 0.03 && axis.hi > 2.3, `${axis.lo}..${axis.hi}`);
+  assert.ok(axis.ticks.includes(0.05) && axis.ticks.includes(0.1) && axis.ticks.includes(1) && axis.ticks.includes(2), `${axis.ticks}`);
+  assert.ok(axis.ticks.every((t) => t >= axis.lo && t <= axis.hi));
+  // A flat series still gets at least three ticks; zeros and NaN are left out.
+  const flat = logAxis([0.5, 0.5, 0, NaN]);
+  assert.ok(flat.lo < 0.5 && flat.hi > 0.5 && flat.ticks.length >= 3, `${flat.lo}..${flat.hi}: ${flat.ticks}`);
+  assert.equal(tickLabel(0.05000000001), "0.05");
+  assert.equal(tickLabel(2), "2");
 });

@@ -5,7 +5,7 @@
  * times the rest and would squash them flat on a linear axis.
  */
 
-/** Whole-number ticks from 0 to at least xMax, at most about maxTicks of them, a step of 1, 2 or 5 times a power of ten. */
+/** Whole-number ticks from 0 to at least xMax in at most maxTicks equal steps, each step 1, 2 or 5 times a power of ten. */
 export function wholeTicks(xMax: number, maxTicks = 10): number[] {
   const end = Math.max(1, Math.ceil(xMax));
   let step = 1;
