@@ -174,6 +174,8 @@ test("the app's chart axes: whole epochs along x, and a log loss axis whose tick
   assert.ok(axis.lo < 0.03 && axis.hi > 2.3, `${axis.lo}..${axis.hi}`);
   assert.ok(axis.ticks.includes(0.05) && axis.ticks.includes(0.1) && axis.ticks.includes(1) && axis.ticks.includes(2), `${axis.ticks}`);
   assert.ok(axis.ticks.every((t) => t >= axis.lo && t <= axis.hi));
+  // Crowded 1-2-5 ticks thin to powers of ten.
+  assert.deepEqual(logAxis([0.002, 3], 5).ticks, [0.01, 0.1, 1]);
   // A flat series still gets at least three ticks; zeros and NaN are left out.
   const flat = logAxis([0.5, 0.5, 0, NaN]);
   assert.ok(flat.lo < 0.5 && flat.hi > 0.5 && flat.ticks.length >= 3, `${flat.lo}..${flat.hi}: ${flat.ticks}`);

@@ -21,8 +21,12 @@ export function wholeTicks(xMax: number, maxTicks = 10): number[] {
   return ticks;
 }
 
-/** A log axis over positive values: the range (a little beyond the data) and the ticks inside it. */
-export function logAxis(values: number[]): { lo: number; hi: number; ticks: number[] } {
+/**
+ * A log axis over positive values: the range (a little beyond the data) and
+ * the ticks inside it, at 1-2-5 steps, or at powers of ten when those would
+ * be more than maxTicks.
+ */
+export function logAxis(values: number[], maxTicks = 8): { lo: number; hi: number; ticks: number[] } {
   const positive = values.filter((v) => v > 0 && Number.isFinite(v));
   if (positive.length === 0) return { lo: 0.1, hi: 10, ticks: [0.1, 1, 10] };
   let lo = Math.min(...positive) / 1.15;
@@ -44,6 +48,7 @@ export function logAxis(values: number[]): { lo: number; hi: number; ticks: numb
     return ticks;
   };
   const coarse = within([1, 2, 5]);
+  if (coarse.length > maxTicks) return { lo, hi, ticks: within([1]) };
   return { lo, hi, ticks: coarse.length >= 3 ? coarse : within([1, 2, 3, 4, 5, 6, 7, 8, 9]) };
 }
 

@@ -49,7 +49,7 @@ export function drawChart(canvas: HTMLCanvasElement, series: Series[], o: ChartO
   let yTicks: number[];
   let label: (y: number) => string = o.format;
   if (o.logY) {
-    const axis = logAxis(all.map((p) => p[1]));
+    const axis = logAxis(all.map((p) => p[1]), Math.max(3, Math.floor(h / 24)));
     const span = Math.log(axis.hi / axis.lo);
     py = (y) => pad.top + (1 - Math.log(Math.max(y, axis.lo) / axis.lo) / span) * h;
     yTicks = axis.ticks;

@@ -174,6 +174,8 @@ function showPredictions(list: HTMLElement, predictions: PredictionView[]): void
 // What the inspection panel looks at: a test image, the drawing, or an image file.
 
 let panelSource: InputSource = { kind: "test", index: 0 };
+/** The source of the request in flight, so its answer can say which test digit it shows. */
+let panelSent: InputSource = panelSource;
 let requestId = 0;
 let latestPanel = 0;
 let latestDrawing = 0;
@@ -190,6 +192,7 @@ function requestPanel(source?: InputSource): void {
   }
   panelBusy = true;
   latestPanel = ++requestId;
+  panelSent = panelSource;
   send({ type: "inspect", id: latestPanel, purpose: "panel", source: panelSource, invert: ui.invert.checked });
 }
 
@@ -209,6 +212,7 @@ function showInspection(m: Extract<FromWorker, { type: "inspection" }>): void {
   if (m.id !== latestPanel) return;
   putPicture(ui.inputImage, m.input, 1);
   ui.inputLabel.textContent = m.label !== undefined ? `label ${m.label}` : "";
+  ui.inputLabel.dataset.index = panelSent.kind === "test" ? String(panelSent.index) : "";
   ui.inputNote.textContent = m.note;
   for (const hint of [ui.hints.inspect, ui.hints.activations]) hint.hidden = true;
   showPredictions(ui.predictions, m.predictions);
