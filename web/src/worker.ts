@@ -12,7 +12,7 @@ import {
   importModelBytes, replaceHead, freeze, unfreeze, namedModules, findLayer, describeBackend,
   buildModel, traceActivations, renderVolume, renderFilters, renderInput, convWeights, volumeOf, evaluate, Rng,
   convolutionDemo, demoCell, demoCellCount, demoIm2col, imagePolarity, invertPixels, INVERTED_NOTE,
-  type Dataset, type FilterWeights, type Layer, type ModelInfo, type EpochLog, type FitOptions, type Normalization, type RgbaImage,
+  subset, type Dataset, type FilterWeights, type Layer, type ModelInfo, type EpochLog, type FitOptions, type Normalization, type RgbaImage,
 } from "stride";
 import { fetchMnistDigits } from "./mnist.js";
 import { greyToInput, takesDigits, convertDigits, convertedCapacity, sample, CONVERTED_BYTES } from "./convert.js";
@@ -136,7 +136,7 @@ async function start(m: Extract<ToWorker, { type: "start" }>): Promise<void> {
     epochs: m.epochs, batchSize: m.batchSize, optimizer, schedule, validation, normalize, seed: m.seed,
     augment: randomCrop({ size: 28, padding: 2 }),
   });
-  postResults(model, finished === m.epochs ? `after ${m.epochs} epochs` : `stopped after ${finished} of ${m.epochs} epochs`);
+  postResults(model, finished === m.epochs ? `after ${plural(m.epochs, "epoch")}` : `stopped after ${finished} of ${plural(m.epochs, "epoch")}`);
 }
 
 /** fit() with the page's progress, epoch logs, pause and stop: shared by training and fine-tuning. Returns the epochs completed. */
@@ -198,24 +198,30 @@ async function runFit(net: Layer, train: Dataset, opts: FitOptions & { epochs: n
 // evaluate(), the mistakes from predict(), as `stride eval` would report.
 
 const MISTAKES_SHOWN = 40;
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
+/** How many test digits a fine-tuned model is measured on. */
+const FINE_TUNE_TEST_DIGITS = 200;
 
-function postResults(net: Layer, when: string): void {
+/** The model on the test digits (the first `limit` in shuffled order), converted to its input when it takes other images. */
+function postResults(net: Layer, when: string, limit = Infinity): void {
   const { test, testOrder } = requireData();
   const normalize = info.normalization;
-  const r = evaluate(net, test, { normalize });
+  // In shuffled order, so that position p is test digit order[p] and the mistakes shown mix the classes.
+  const order = testOrder.subarray(0, Math.min(limit, testOrder.length));
+  const data = convertDigits(subset(test, order, test.name), info.inputShape ?? test.shape);
+  const r = evaluate(net, data, { normalize });
   const perClass = r.classes.map((label, i) => ({ label, correct: r.confusion[i][i], total: r.confusion[i].reduce((a, b) => a + b, 0) }));
   const mistakes: MistakeView[] = [];
   const transfer: ArrayBuffer[] = [];
   let mistakeCount = 0;
-  const pixels = test.shape[0] * test.shape[1] * test.shape[2];
+  const size = data.shape[0] * data.shape[1] * data.shape[2];
   const batch = 250;
-  for (let start = 0; start < testOrder.length; start += batch) {
-    const indices = testOrder.subarray(start, start + batch);
-    const x = new Tensor([indices.length, ...test.shape]);
-    indices.forEach((index, k) => x.data.set(exampleView(test, index), k * pixels));
+  for (let start = 0; start < data.length; start += batch) {
+    const count = Math.min(batch, data.length - start);
+    const x = new Tensor([count, ...data.shape], data.images.slice(start * size, (start + count) * size));
     const top = predict(net, x, { classes: test.classes, k: 1, normalize });
     top.forEach(([best], k) => {
-      const index = indices[k];
+      const index = order[start + k];
       if (best.index === test.labels[index]) return;
       mistakeCount++;
       if (mistakes.length >= MISTAKES_SHOWN) return;
@@ -386,7 +392,11 @@ async function fineTune(m: Extract<ToWorker, { type: "finetune" }>): Promise<voi
   info = { ...info, classes: allTrain.classes.slice(), extra: { ...info.extra, model: base, fineTunedOn: "mnist-digits", trainedIn: "browser" } };
   origin = `${origin.replace(/; fine-tuned .*$/, "")}; fine-tuned on ${train.length} digits (${frozen} of ${net.params().length} parameter tensors frozen)`;
   post({ type: "model", model: modelView(net, origin) });
-  await runFit(net, train, { epochs: m.epochs, batchSize: m.batchSize, optimizer, validation, normalize, seed: m.seed });
+  const finished = await runFit(net, train, { epochs: m.epochs, batchSize: m.batchSize, optimizer, validation, normalize, seed: m.seed });
+  // A sample of the test digits, converted as the training ones were: at most 200 (a big model reads them slowly), and what fits beside them.
+  const testCount = Math.min(requireData().test.length, FINE_TUNE_TEST_DIGITS, Math.max(50, Math.floor(capacity * 0.2)));
+  const epochs = finished === m.epochs ? plural(m.epochs, "epoch") : `stopped after ${finished} of ${plural(m.epochs, "epoch")}`;
+  postResults(net, `fine-tuned, ${epochs}; ${testCount < requireData().test.length ? `${testCount} of the test digits, ` : ""}at ${shape.join("x")}`, testCount);
 }
 
 // ---------------------------------------------------------------------------
