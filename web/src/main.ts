@@ -43,8 +43,6 @@ let hasModel = false;
 let testCount = 0;
 /** The test digits in the worker's fixed shuffled order: "Next" walks it (the stored digits are sorted by class). */
 let testOrder: Int32Array = new Int32Array(0);
-/** Epochs of the run in progress, so the epoch axis starts at its full length. */
-let plannedEpochs = 1;
 
 // ---------------------------------------------------------------------------
 // Charts: training loss per batch (smoothed), validation loss and both accuracies per epoch.
@@ -58,7 +56,7 @@ function redrawCharts(): void {
     { label: "validation", color: "#f0a868", points: history.valLoss, dots: true },
   ];
   drawChart(ui.lossChart, loss, {
-    title: "loss (log scale)", xLabel: "epoch", xEnd: plannedEpochs, format: (y) => y.toFixed(2), logY: true,
+    title: "loss (log scale)", xLabel: "epoch", format: (y) => y.toFixed(2), logY: true,
     empty: "the training loss, batch by batch, and the validation\nloss after each epoch: press Start training",
   });
   const acc: Series[] = [
@@ -66,7 +64,7 @@ function redrawCharts(): void {
     { label: "validation", color: "#f0a868", points: history.valAcc, dots: true },
   ];
   drawChart(ui.accuracyChart, acc, {
-    title: "accuracy", xLabel: "epoch", xEnd: plannedEpochs, format: (y) => `${Math.round(100 * y)}%`, yMax: 1,
+    title: "accuracy", xLabel: "epoch", format: (y) => `${Math.round(100 * y)}%`, yMax: 1,
     empty: "training and validation accuracy after each epoch\nappear here",
   });
 }
@@ -125,8 +123,7 @@ function showModel(m: ModelView): void {
   hasModel = true;
   // A new model: nothing on the page may still describe the previous one.
   resetViews();
-  ui.hints.network.hidden = true;
-  ui.hints.draw.hidden = true;
+  for (const hint of [ui.hints.start, ui.hints.network, ui.hints.draw]) hint.hidden = true;
   ui.modelName.textContent = `${m.name}: ${m.params.toLocaleString("en-US")} parameters, ${m.origin}`;
   const body = ui.summary.tBodies[0];
   body.replaceChildren(...m.rows.map((r) => {
@@ -405,7 +402,6 @@ function newRun(): { epochs: number; batchSize: number; lr: number } {
   const lr = readNumber(ui.lr, "learning rate", (x) => x > 0 && x <= 1);
   showMessage("");
   ui.hints.start.hidden = true;
-  plannedEpochs = epochs;
   resetViews();
   return { epochs, batchSize, lr };
 }

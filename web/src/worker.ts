@@ -114,6 +114,9 @@ async function init(datasetUrl: string): Promise<void> {
 function postDemo(): void {
   const demo = convolutionDemo(SEED);
   const cells = Array.from({ length: demoCellCount(demo) }, (_, i) => demoCell(demo, i));
+  // The sums written out are computed apart from the layer: if they ever disagree, the page says so.
+  const wrong = cells.find((c) => c.channelSums.reduce((a, b) => a + b, c.bias) !== c.value);
+  if (wrong) post({ type: "error", message: `the convolution demo's cell ${wrong.index} sums to ${wrong.channelSums.reduce((a, b) => a + b, wrong.bias)} but Conv2d computed ${wrong.value}` });
   post({ type: "demo", demo, cells, im2col: demoIm2col(demo) });
 }
 
