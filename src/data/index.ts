@@ -10,3 +10,4 @@ export * from "./augment.js";
 export * from "./loader.js";
 export * from "./imagenet-classes.js";
 export * from "./polarity.js";
+export * from "./text.js";
