@@ -20,6 +20,8 @@ export interface ChartOptions {
   /** A log y axis (the loss); yMin and yMax are then ignored. */
   logY?: boolean;
   xLabel: string;
+  /** The x axis runs to at least this, so that charts side by side line up. */
+  xEnd?: number;
   format: (y: number) => string;
   /** What the chart will show, written in it while it has no points. */
   empty: string;
@@ -40,7 +42,7 @@ export function drawChart(canvas: HTMLCanvasElement, series: Series[], o: ChartO
   const all = series.flatMap((s) => s.points);
 
   // The axis runs to the next whole epoch after the data, so a run stopped early still fills the chart.
-  const xTicks = wholeTicks(Math.max(1, ...all.map((p) => p[0])), Math.max(2, Math.floor(w / 40)));
+  const xTicks = wholeTicks(Math.max(1, o.xEnd ?? 0, ...all.map((p) => p[0])), Math.max(2, Math.floor(w / 40)));
   const xMax = xTicks[xTicks.length - 1];
   const px = (x: number) => pad.left + (x / xMax) * w;
 

@@ -51,12 +51,14 @@ const history = { batchLoss: [] as [number, number][], valLoss: [] as [number, n
 let batchesPerEpoch = 1;
 
 function redrawCharts(): void {
+  // Both charts share the epoch axis: the loss runs batch by batch ahead of the per-epoch accuracy.
+  const xEnd = Math.max(0, ...Object.values(history).flatMap((points) => points.map((p) => p[0])));
   const loss: Series[] = [
     { label: "training", color: "#5b9bd5", points: history.batchLoss },
     { label: "validation", color: "#f0a868", points: history.valLoss, dots: true },
   ];
   drawChart(ui.lossChart, loss, {
-    title: "loss (log scale)", xLabel: "epoch", format: (y) => y.toFixed(2), logY: true,
+    title: "loss (log scale)", xLabel: "epoch", xEnd, format: (y) => y.toFixed(2), logY: true,
     empty: "the training loss, batch by batch, and the validation\nloss after each epoch: press Start training",
   });
   const acc: Series[] = [
@@ -64,7 +66,7 @@ function redrawCharts(): void {
     { label: "validation", color: "#f0a868", points: history.valAcc, dots: true },
   ];
   drawChart(ui.accuracyChart, acc, {
-    title: "accuracy", xLabel: "epoch", format: (y) => `${Math.round(100 * y)}%`, yMax: 1,
+    title: "accuracy", xLabel: "epoch", xEnd, format: (y) => `${Math.round(100 * y)}%`, yMax: 1,
     empty: "training and validation accuracy after each epoch\nappear here",
   });
 }
