@@ -205,6 +205,14 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" 
 /** How many test digits a fine-tuned model is measured on. */
 const FINE_TUNE_TEST_DIGITS = 200;
 
+/** True when the model takes the digits as they are and scores the ten classes. */
+function readsDigits(net: Layer): boolean {
+  const { test } = requireData();
+  if (!info.inputShape || !takesDigits(info.inputShape, test.shape)) return false;
+  const scores = predict(net, new Tensor(test.shape, exampleView(test, 0).slice()), { k: Infinity, normalize: info.normalization })[0];
+  return scores.length === test.classes.length;
+}
+
 /** The model on the test digits (the first `limit` in shuffled order), converted to its input when it takes other images. */
 function postResults(net: Layer, when: string, limit = Infinity): void {
   const { test, testOrder } = requireData();
@@ -335,7 +343,7 @@ function importModel(m: Extract<ToWorker, { type: "import" }>): void {
   origin = `loaded from ${m.where}`;
   post({ type: "model", model: modelView(model, origin) });
   // A model for these digits is measured on them at once, as after training.
-  if (takesDigits(info.inputShape!, requireData().test.shape)) postResults(model, origin);
+  if (readsDigits(model)) postResults(model, origin);
 }
 
 function importFile(m: Extract<ToWorker, { type: "import-file" }>): void {
