@@ -135,10 +135,15 @@ async function start(m: Extract<ToWorker, { type: "start" }>): Promise<void> {
   post({ type: "model", model: modelView(model, origin) });
   const optimizer = new SGD(decayGroups(model, 1e-4), { lr: m.lr, momentum: 0.9 });
   const schedule = new ReduceLROnPlateau(optimizer, { mode: "max", factor: 0.1, patience: 3, threshold: 1e-3 });
-  const finished = await runFit(model, train, {
-    epochs: m.epochs, batchSize: m.batchSize, optimizer, schedule, validation, normalize, seed: m.seed,
-    augment: randomCrop({ size: 28, padding: 2 }),
-  });
+  let finished: number;
+  try {
+    finished = await runFit(model, train, {
+      epochs: m.epochs, batchSize: m.batchSize, optimizer, schedule, validation, normalize, seed: m.seed,
+      augment: randomCrop({ size: 28, padding: 2 }),
+    });
+  } finally {
+    optimizer.dispose(); // its momentum lives in wasm memory, which the collector does not count
+  }
   postResults(model, finished === m.epochs ? `after ${plural(m.epochs, "epoch")}` : `stopped after ${finished} of ${plural(m.epochs, "epoch")}`);
 }
 
@@ -403,7 +408,12 @@ async function fineTune(m: Extract<ToWorker, { type: "finetune" }>): Promise<voi
   info = { ...info, classes: allTrain.classes.slice(), extra: { ...info.extra, model: base, fineTunedOn: "mnist-digits", trainedIn: "browser" } };
   origin = `${origin.replace(/; fine-tuned .*$/, "")}; fine-tuned on ${train.length} digits (${frozen} of ${net.params().length} parameter tensors frozen)`;
   post({ type: "model", model: modelView(net, origin) });
-  const finished = await runFit(net, train, { epochs: m.epochs, batchSize: m.batchSize, optimizer, validation, normalize, seed: m.seed });
+  let finished: number;
+  try {
+    finished = await runFit(net, train, { epochs: m.epochs, batchSize: m.batchSize, optimizer, validation, normalize, seed: m.seed });
+  } finally {
+    optimizer.dispose(); // its momentum lives in wasm memory, which the collector does not count
+  }
   // A sample of the test digits, converted as the training ones were: at most 200 (a big model reads them slowly), and what fits beside them.
   const testCount = Math.min(requireData().test.length, FINE_TUNE_TEST_DIGITS, Math.max(50, Math.floor(capacity * 0.2)));
   const epochs = finished === m.epochs ? plural(m.epochs, "epoch") : `stopped after ${finished} of ${plural(m.epochs, "epoch")}`;
