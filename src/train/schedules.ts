@@ -646,8 +646,13 @@ export class OneCycleLR extends Schedule implements HorizonSchedule {
     return this.closedFormLrs();
   }
 
+  /**
+   * The step after the last (which PyTorch allows, and fit takes after the last
+   * batch) extrapolates the final phase: a linear one goes below 0 there, where
+   * PyTorch sets a negative lr; here it stops at 0.
+   */
   protected closedFormLrs(): number[] {
-    return this.maxLrs.map((_, g) => this.at(this.lastEpoch, g).lr);
+    return this.maxLrs.map((_, g) => Math.max(0, this.at(this.lastEpoch, g).lr));
   }
 
   private applyMomentum(): void {
