@@ -7,13 +7,21 @@ Writes test/fixtures/recipe.json. Seeded, so a re-run gives the same file.
 - labelSmoothing: logits, labels, epsilon, and nn.CrossEntropyLoss(label_smoothing=eps)'s
   loss and gradient w.r.t. the logits (computed in float64 from float32 logits);
 - oneCycle: torch.optim.lr_scheduler.OneCycleLR's lr and momentum (or Adam's beta1) of
-  every param group after construction and after each step.
+  every param group after construction and after each step;
+- erase: torchvision 0.14's F.erase of an image for a fixed box and fill;
+- erasingBoxes: RandomErasing.get_params's draws (area share, log aspect ratio) on each
+  attempt and the box it returned, replayed from the same seed (torch's random stream
+  cannot be reproduced in stride, so stride is checked on torch's own draws).
 """
 import json
 import os
 import warnings
 
+import math
+
 import torch
+import torchvision.transforms as T
+import torchvision.transforms.functional as TF
 
 warnings.filterwarnings("ignore")  # the "call optimizer.step() first" chatter
 torch.manual_seed(17)
@@ -90,8 +98,51 @@ def one_cycle_cases():
     ]
 
 
+def erase_cases():
+    img = torch.rand(3, 8, 10)
+    cases = []
+    for name, (i, j, h, w), v in [("per-channel fill", (2, 3, 4, 5), torch.tensor([0.1, 0.2, 0.3])[:, None, None]),
+                                  ("one value", (0, 0, 8, 1), torch.tensor([0.0])[:, None, None]),
+                                  ("a fill per value", (5, 6, 3, 4), torch.randn(3, 3, 4))]:
+        out = TF.erase(img, i, j, h, w, v)
+        cases.append({"name": name, "shape": [3, 8, 10], "image": img.reshape(-1).tolist(), "box": [i, j, h, w],
+                      "fill": v.reshape(-1).tolist(), "expected": out.reshape(-1).tolist()})
+    return cases
+
+
+def erasing_box_cases():
+    """Boxes on a 10x12 image with wide ranges, so that some attempts do not fit and are retried."""
+    height, width, scale, ratio = 10, 12, (0.1, 0.9), (0.2, 5.0)
+    img = torch.zeros(1, height, width)
+    log_ratio = torch.log(torch.tensor(ratio))
+    cases = []
+    for seed in range(300):
+        torch.manual_seed(seed)
+        i, j, h, w, _ = T.RandomErasing.get_params(img, scale=scale, ratio=ratio, value=[0.0])
+        # The same draws again, recorded: get_params's loop, step by step.
+        torch.manual_seed(seed)
+        attempts = []
+        for _ in range(10):
+            area_draw = torch.empty(1).uniform_(scale[0], scale[1]).item()
+            log_ratio_draw = torch.empty(1).uniform_(log_ratio[0], log_ratio[1]).item()
+            erase_area = height * width * area_draw
+            aspect = torch.exp(torch.tensor(log_ratio_draw)).item()
+            bh = int(round(math.sqrt(erase_area * aspect)))
+            bw = int(round(math.sqrt(erase_area / aspect)))
+            fits = bh < height and bw < width
+            attempts.append({"scaleDraw": area_draw, "logRatioDraw": log_ratio_draw, "fits": fits})
+            if fits:
+                torch.randint(0, height - bh + 1, size=(1,))
+                torch.randint(0, width - bw + 1, size=(1,))
+                assert (bh, bw) == (h, w), (seed, bh, bw, h, w)
+                break
+        cases.append({"seed": seed, "attempts": attempts, "box": [i, j, h, w]})
+    return {"height": height, "width": width, "scale": list(scale), "ratio": list(ratio), "cases": cases}
+
+
 def main():
-    out = {"labelSmoothing": label_smoothing_cases(), "oneCycle": one_cycle_cases()}
+    out = {"labelSmoothing": label_smoothing_cases(), "oneCycle": one_cycle_cases(),
+           "erase": erase_cases(), "erasingBoxes": erasing_box_cases()}
     path = os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "recipe.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)

@@ -296,7 +296,7 @@ export function randomErasing(options: RandomErasingOptions = {}): Augmentation 
   const value = options.value ?? 0;
   const random = value === "random";
   const values = random ? [] : typeof value === "number" ? [value] : value;
-  if (!Array.isArray(values) || values.length === 0 || !values.every((v) => typeof v === "number" && Number.isFinite(v))) {
+  if (!random && (!Array.isArray(values) || values.length === 0 || !values.every((v) => typeof v === "number" && Number.isFinite(v)))) {
     throw new StrideError(`${where}: value = ${JSON.stringify(value)} must be a number, one number per channel, or "random"`);
   }
   // In float32, as torchvision's torch.log(torch.tensor(ratio)).
