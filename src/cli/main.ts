@@ -166,6 +166,14 @@ function number(name: string, v: string | undefined, fallback: number, check: (x
   return x;
 }
 
+/** A flag whose value must lie in [0, 1] (0 when absent). */
+function fraction(name: string, v: string | undefined, hint: string): number {
+  if (v === undefined) return 0;
+  const x = Number(v);
+  if (!(x >= 0 && x <= 1)) throw new CliError(`--${name} ${v} is not valid; it must be a number in [0, 1] (${hint})`);
+  return x;
+}
+
 function selectBackend(name: string | undefined, threads: string | undefined): void {
   if (name !== undefined) {
     if (!listBackends().includes(name)) throw new CliError(`--backend ${name} is not available here; available: ${listBackends().join(", ")}`);
@@ -211,8 +219,8 @@ async function trainCommand(argv: string[]): Promise<number> {
   if (budgetSeconds !== undefined && o.resume) throw new CliError("--time-budget plans a run from its start and cannot resume one; resume with --epochs instead");
   // With a budget, --epochs is only a ceiling on the plan.
   const epochs = number("epochs", o.epochs, budgetSeconds !== undefined ? 1000 : 20, (x) => Number.isInteger(x) && x >= 1);
-  const labelSmoothing = number("label-smoothing", o["label-smoothing"], 0, (x) => x >= 0 && x <= 1);
-  const erasing = number("random-erasing", o["random-erasing"], 0, (x) => x >= 0 && x <= 1);
+  const labelSmoothing = fraction("label-smoothing", o["label-smoothing"], "0.1 is usual");
+  const erasing = fraction("random-erasing", o["random-erasing"], "a probability per image, 0.5 in the paper");
   const tta = testTimeAugmentation(o.tta);
   const batchSize = number("batch-size", o["batch-size"], 64, (x) => Number.isInteger(x) && x >= 1);
   const valFraction = number("val-fraction", o["val-fraction"], 0.1, (x) => x >= 0 && x < 1);
