@@ -108,7 +108,7 @@ export type { TrainingRecipe, AugmentationRecipe } from "./io/pytorch/index.js";
 // Types the exported API refers to (layer and function options), exported so they can be named
 // and so the API reference documents them (scripts/api-docs).
 export type { Conv2dOptions, Conv1dOptions, LocallyConnected2dOptions } from "./layers/conv.js";
-export type { MaxPool2dOptions, AvgPool2dOptions, LPPool2dOptions } from "./layers/pool.js";
+export type { MaxPool2dOptions, AvgPool2dOptions, LPPool2dOptions, PoolPadding } from "./layers/pool.js";
 export type { BatchNormOptions, LocalResponseNormOptions } from "./layers/norm.js";
 export type { LinearOptions, EmbeddingOptions } from "./layers/dense.js";
 export type { MaskedConv2dOptions } from "./models/zoo/layers.js";

@@ -16,6 +16,7 @@ import type { Augmentation } from "../data/augment.js";
 import { tenCropBatch, flipBatch } from "../data/augment.js";
 import { normalizeTensor, type Normalization } from "../data/normalize.js";
 import { SGD, type Optimizer, type OptimizerMeta } from "./optimizers.js";
+import { unpinParams } from "../layers/param-memory.js";
 import { ReduceLROnPlateau, hasHorizon, type Schedule, type ScheduleState } from "./schedules.js";
 import { checkTimeBudget, planEpochs, probeBatches, guessEvalSecondsPerExample, type TimeBudget } from "./time-budget.js";
 import { clipGradNorm } from "./clip.js";
@@ -165,6 +166,7 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
   const budgetStart = budget ? budget.clock() : 0;
   checkModelFits(model, train);
   if (opts.validation) checkModelFits(model, opts.validation);
+  const ownOptimizer = opts.optimizer === undefined;
   const optimizer = opts.optimizer ?? new SGD(model.params(), { lr: 0.01, momentum: 0.9 });
   const loader = new DataLoader(train, { batchSize, shuffle: true, seed: opts.seed ?? 0, augment: opts.augment, normalize: opts.normalize });
   const log = opts.log ?? ((line: string) => console.log(line));
@@ -272,6 +274,9 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
     }
   } finally {
     progress.done();
+    // The trained model holds no wasm memory once fit returns, so dropping it frees everything (layers/param-memory.ts).
+    if (!model.disposed) unpinParams(model.params());
+    if (ownOptimizer) optimizer.dispose();
   }
   return history;
 }
