@@ -204,6 +204,7 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
     if (opts.schedule && hasHorizon(opts.schedule)) opts.schedule.setHorizon(plannedEpochs, batchesPerEpoch);
   };
   const probe = probeBatches(batchesPerEpoch);
+  let trainedSeconds = 0, trainedBatches = 0;
   let lastCheckpoint: string | undefined = opts.checkpointDir && checkpoints("checkpointDir").hasLatest(opts.checkpointDir) ? opts.checkpointDir : undefined;
   try {
     for (let epoch = startEpoch; epoch < plannedEpochs; epoch++) {
@@ -237,7 +238,15 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
         break;
       }
       if (b < loader.length) loader.endEpoch(); // a shortened epoch still ends where a full one would
-      const secondsPerBatch = budget ? (budget.clock() - trainStart) / Math.max(b, 1) : 0;
+      let secondsPerBatch = 0;
+      if (budget) {
+        // The slower of this epoch's pace and the run's average: a busy machine's noise should
+        // shorten the plan rather than make it overrun the budget.
+        const epochSeconds = budget.clock() - trainStart;
+        trainedSeconds += epochSeconds;
+        trainedBatches += b;
+        secondsPerBatch = Math.max(epochSeconds / Math.max(b, 1), trainedSeconds / Math.max(trainedBatches, 1));
+      }
       const seconds = (performance.now() - started) / 1000;
       const entry: EpochLog = {
         epoch: epoch + 1, trainLoss: meter.loss, trainAccuracy: meter.accuracy, lr: optimizer.lr,
