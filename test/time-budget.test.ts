@@ -128,6 +128,21 @@ test("a machine that slows down shortens the plan; a large budget stops at the e
   assert.equal(h.epochs.length, 3);
 });
 
+test("after the first epoch the plan never grows: a machine that speeds up keeps the first plan", async () => {
+  const clock = new FakeClock();
+  // The first epoch's 5 batches are twice as slow as the rest.
+  const { model, optimizer, options } = budgetRun(clock, 0, (b) => (b <= 5 ? 0.25 : 0.125));
+  const schedule = new OneCycleLR(optimizer, { maxLr: 0.5, totalSteps: 1000 });
+  const start = clock.t;
+  const history = await fit(model, blobs(40, 1), options(6, { schedule }));
+  const plans = history.epochs.map((e) => e.plannedEpochs!);
+  assert.ok(plans.every((p) => p === plans[0]), `plans ${plans.join(", ")}`);
+  assert.equal(history.epochs.length, plans[0]);
+  assert.equal(schedule.lastEpoch, schedule.totalSteps);
+  // A plan that followed the faster pace would have run longer: time was left.
+  assert.ok(clock.t - start + 0.625 <= 6, `${clock.t - start} s used`);
+});
+
 test("a cosine schedule gets tMax from the plan; resume with a budget is refused", async () => {
   const clock = new FakeClock();
   const { model, optimizer, options } = budgetRun(clock, 0, () => 0.125);

@@ -190,15 +190,22 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
   const progress: Progress = createProgress(opts.progress ?? "auto", shown);
   let plannedEpochs = epochs;
   let evalSecondsPerExample: number | undefined;
-  /** Plans the run's length from the pace so far and gives the schedule its horizon. */
+  /**
+   * Plans the run's length from the pace so far and gives the schedule its horizon.
+   * After the first epoch the plan may only shrink: a longer plan would pull a
+   * one-cycle or cosine lr back up, while a shorter one is what keeps the budget.
+   */
   const replan = (epochsDone: number, secondsPerBatch: number) => {
     if (!budget) return;
-    plannedEpochs = planEpochs({
+    const planned = planEpochs({
       budgetSeconds: budget.seconds, elapsedSeconds: budget.clock() - budgetStart, epochsDone, maxEpochs: epochs,
       batchesPerEpoch, secondsPerBatch,
       secondsPerEvalExample: evalSecondsPerExample ?? guessEvalSecondsPerExample(secondsPerBatch, batchSize),
       validationExamples: opts.validation?.length ?? 0, finalEvalExamples: budget.finalEvalExamples,
     });
+    const settled = epochsDone > 1;
+    if (settled && planned >= plannedEpochs) return;
+    plannedEpochs = planned;
     shown.epochs = plannedEpochs;
     history.plannedEpochs = plannedEpochs;
     if (opts.schedule && hasHorizon(opts.schedule)) opts.schedule.setHorizon(plannedEpochs, batchesPerEpoch);
