@@ -128,7 +128,7 @@ test("a machine that slows down shortens the plan; a large budget stops at the e
   assert.equal(h.epochs.length, 3);
 });
 
-test("after the first epoch the plan never grows: a machine that speeds up keeps the first plan", async () => {
+test("after the second epoch the plan never grows: a machine that speeds up keeps the second epoch's plan", async () => {
   const clock = new FakeClock();
   // The first epoch's 5 batches are twice as slow as the rest.
   const { model, optimizer, options } = budgetRun(clock, 0, (b) => (b <= 5 ? 0.25 : 0.125));
@@ -136,8 +136,9 @@ test("after the first epoch the plan never grows: a machine that speeds up keeps
   const start = clock.t;
   const history = await fit(model, blobs(40, 1), options(6, { schedule }));
   const plans = history.epochs.map((e) => e.plannedEpochs!);
-  assert.ok(plans.every((p) => p === plans[0]), `plans ${plans.join(", ")}`);
-  assert.equal(history.epochs.length, plans[0]);
+  // The faster second epoch lengthens the plan once; the later ones, faster still on average, do not.
+  assert.ok(plans[1] > plans[0] && plans.slice(1).every((p) => p === plans[1]), `plans ${plans.join(", ")}`);
+  assert.equal(history.epochs.length, plans[1]);
   assert.equal(schedule.lastEpoch, schedule.totalSteps);
   // A plan that followed the faster pace would have run longer: time was left.
   assert.ok(clock.t - start + 0.625 <= 6, `${clock.t - start} s used`);

@@ -41,15 +41,6 @@ export function planEpochs(p: PlanInput): number {
   return Math.min(p.maxEpochs, Math.max(p.epochsDone + Math.max(0, more), p.epochsDone, 1));
 }
 
-/**
- * Before any evaluation has been timed: a forward pass is about a third of a
- * training step (forward, backward, update), so one evaluated example is
- * guessed at a third of a trained one.
- */
-export function guessEvalSecondsPerExample(secondsPerBatch: number, batchSize: number): number {
-  return secondsPerBatch / batchSize / 3;
-}
-
 /** Batches timed in the first epoch before the first plan: a tenth of the epoch, at least 3 (fewer only if the epoch is shorter). */
 export function probeBatches(batchesPerEpoch: number): number {
   return Math.min(batchesPerEpoch, Math.max(3, Math.ceil(batchesPerEpoch / 10)));

@@ -18,7 +18,7 @@ import { normalizeTensor, type Normalization } from "../data/normalize.js";
 import { SGD, type Optimizer, type OptimizerMeta } from "./optimizers.js";
 import { unpinParams } from "../layers/param-memory.js";
 import { ReduceLROnPlateau, hasHorizon, type Schedule, type ScheduleState } from "./schedules.js";
-import { checkTimeBudget, planEpochs, probeBatches, guessEvalSecondsPerExample, type TimeBudget } from "./time-budget.js";
+import { checkTimeBudget, planEpochs, probeBatches, type TimeBudget } from "./time-budget.js";
 import { clipGradNorm } from "./clip.js";
 import { ClassificationMeter, topK } from "./metrics.js";
 import type { ModelInfo } from "../io/model-file.js";
@@ -192,18 +192,19 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
   let evalSecondsPerExample: number | undefined;
   /**
    * Plans the run's length from the pace so far and gives the schedule its horizon.
-   * After the first epoch the plan may only shrink: a longer plan would pull a
+   * After the second epoch the plan may only shrink: a longer plan would pull a
    * one-cycle or cosine lr back up, while a shorter one is what keeps the budget.
+   * (The first epoch pays for compiling and warming up, so the second may still lengthen it.)
    */
   const replan = (epochsDone: number, secondsPerBatch: number) => {
     if (!budget) return;
     const planned = planEpochs({
       budgetSeconds: budget.seconds, elapsedSeconds: budget.clock() - budgetStart, epochsDone, maxEpochs: epochs,
       batchesPerEpoch, secondsPerBatch,
-      secondsPerEvalExample: evalSecondsPerExample ?? guessEvalSecondsPerExample(secondsPerBatch, batchSize),
+      secondsPerEvalExample: evalSecondsPerExample ?? 0,
       validationExamples: opts.validation?.length ?? 0, finalEvalExamples: budget.finalEvalExamples,
     });
-    const settled = epochsDone > 1;
+    const settled = epochsDone > 2;
     if (settled && planned >= plannedEpochs) return;
     plannedEpochs = planned;
     shown.epochs = plannedEpochs;
@@ -216,7 +217,7 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
   try {
     for (let epoch = startEpoch; epoch < plannedEpochs; epoch++) {
       const started = performance.now();
-      const trainStart = budget ? budget.clock() : 0;
+      let trainStart = budget ? budget.clock() : 0;
       const meter = new ClassificationMeter(train.classes.length, 1);
       progress.startEpoch(epoch + 1);
       let b = 0;
@@ -233,7 +234,16 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
         history.batchLosses.push(loss);
         for (const cb of opts.callbacks ?? []) await cb.onBatchEnd?.(history.batchLosses.length, loss);
         b++;
-        if (budget && epoch === startEpoch && b === probe) replan(0, (budget.clock() - trainStart) / b);
+        if (budget && epoch === startEpoch && b === probe) {
+          const secondsPerBatch = (budget.clock() - trainStart) / b;
+          // One inference pass over this batch times evaluation (it changes no state: no gradients, no dropout).
+          const evalStart = budget.clock();
+          model.forward(batch.x, { noGrad: true });
+          const evalSeconds = budget.clock() - evalStart;
+          evalSecondsPerExample = evalSeconds / batch.x.shape[0];
+          trainStart += evalSeconds; // not training time: keep it out of the epoch's pace
+          replan(0, secondsPerBatch);
+        }
         const seconds = (performance.now() - started) / 1000;
         progress.batch(b, { loss: meter.loss, accuracy: meter.accuracy, imagesPerSecond: meter.count / seconds });
         await yieldToEventLoop();
