@@ -14,8 +14,13 @@ export const G_BATCH = 0, G_C = 1, G_H = 2, G_W = 3, G_K = 4, G_KH = 5, G_KW = 6
   G_BANDS = 17,
   /** Backward data: bands of output rows inside each channel band, so the unfolded gradient stays cache-sized. */
   G_ROW_BANDS = 18,
-  /** Forward: blocks of output channels per band (threads that split the filters instead of the pixels). */
-  G_K_BLOCKS = 19;
+  /**
+   * Forward: blocks of output channels per band (threads that split the filters instead of the pixels);
+   * backward filter: blocks of output channels per reduction slot.
+   */
+  G_K_BLOCKS = 19,
+  /** Backward filter: fixed ranges of images, each summed in order into its own part (see convBackwardFilter). */
+  G_SLOTS = 20;
 
 // @ts-ignore: decorator
 @inline function gi(g: usize, field: i32): i32 {
@@ -213,55 +218,78 @@ export function convBackwardData(
 }
 
 /**
- * One thread's share of dw += dy * col^T (and dbias += the sums of dy), into
- * this thread's private accumulators dwPart / dbPart (a later reduction adds
- * them up), which the thread zeroes first unless `zeroFirst` is false.
+ * One thread's share of dw += dy * col^T (and dbias += the sums of dy), in a
+ * fixed order that no thread timing changes: the batch is cut into G_SLOTS
+ * fixed ranges of images; slot 0 adds its images, in order, straight into dw
+ * and db, every other slot s into its own zeroed part (parts + (s - 1) *
+ * partStride bytes: dw's floats then db's), which reduceParts then adds to dw
+ * in slot order. Work items are (slot, block of output channels): channel
+ * blocks give every thread work when there are few slots, and since each
+ * output element's sum runs over the same images in the same order whatever
+ * the block, the result depends on neither the thread count nor the blocks.
  */
 export function convBackwardFilter(
-  g: usize, x: usize, dy: usize, dwPart: usize, dbPart: usize, zeroFirst: bool,
+  g: usize, x: usize, dy: usize, dw: usize, db: usize, parts: usize, partStride: usize,
   gemmScratch: usize, col: usize, counter: usize,
 ): void {
   const N = gi(g, G_BATCH), C = gi(g, G_C), H = gi(g, G_H), W = gi(g, G_W), K = gi(g, G_K);
   const kH = gi(g, G_KH), kW = gi(g, G_KW), groups = gi(g, G_GROUPS), outH = gi(g, G_OH), outW = gi(g, G_OW);
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW;
   const pointwise = gi(g, G_POINTWISE) != 0;
-  if (zeroFirst) {
-    zeroFloats(dwPart, K * rows);
-    if (dbPart != 0) zeroFloats(dbPart, K);
-  }
-  const pairs = N * groups;
-  const bands = gi(g, G_BANDS);
-  const items = pairs * bands;
+  const bands = gi(g, G_BANDS), slots = gi(g, G_SLOTS), kBlocks = gi(g, G_K_BLOCKS);
+  const items = slots * kBlocks;
   for (let it = claim(counter); it < items; it = claim(counter)) {
-    const pair = it / bands, band = it % bands;
-    const n = pair / groups, grp = pair % groups;
-    const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
-    if (oh1 <= oh0) continue;
-    const width = (oh1 - oh0) * outW;
-    const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);
-    let src: usize, ldb: i32;
-    if (pointwise) {
-      src = xg + (<usize>(oh0 * outW) << 2);
-      ldb = plane;
-    } else {
-      im2col(xg, col, cg, H, W, kH, kW, gi(g, G_SH), gi(g, G_SW), gi(g, G_PT), gi(g, G_PL),
-        gi(g, G_DH), gi(g, G_DW), outW, oh0, oh1);
-      src = col;
-      ldb = width;
+    const slot = it / kBlocks, kb = it % kBlocks;
+    const k0 = blockStart(kg, kb, kBlocks), k1 = blockStart(kg, kb + 1, kBlocks);
+    if (k1 <= k0) continue;
+    let dwS = dw, dbS = db;
+    if (slot > 0) {
+      dwS = parts + <usize>(slot - 1) * partStride;
+      if (db != 0) dbS = dwS + (<usize>(K * rows) << 2);
+      for (let grp = 0; grp < groups; grp++) {
+        zeroFloats(dwS + (<usize>((grp * kg + k0) * rows) << 2), (k1 - k0) * rows);
+        if (dbS != 0) zeroFloats(dbS + (<usize>(grp * kg + k0) << 2), k1 - k0);
+      }
     }
-    const dyg = dy + (<usize>((n * K + grp * kg) * plane + oh0 * outW) << 2);
-    // dWg[kg, rows] += dy_g[kg, width] * col[rows, width]^T
-    sgemm(kg, rows, width, dyg, plane, false, src, ldb, true, dwPart + (<usize>(grp * kg * rows) << 2), rows, true, gemmScratch);
-    if (dbPart != 0) {
-      for (let k = 0; k < kg; k++) {
-        const p = dbPart + (<usize>(grp * kg + k) << 2);
-        store<f32>(p, load<f32>(p) + <f32>sumFloats(dyg + (<usize>(k * plane) << 2), width));
+    const n0 = (N * slot) / slots, n1 = (N * (slot + 1)) / slots;
+    for (let n = n0; n < n1; n++) {
+      for (let grp = 0; grp < groups; grp++) {
+        const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);
+        for (let band = 0; band < bands; band++) {
+          const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
+          if (oh1 <= oh0) continue;
+          const width = (oh1 - oh0) * outW;
+          let src: usize, ldb: i32;
+          if (pointwise) {
+            src = xg + (<usize>(oh0 * outW) << 2);
+            ldb = plane;
+          } else {
+            im2col(xg, col, cg, H, W, kH, kW, gi(g, G_SH), gi(g, G_SW), gi(g, G_PT), gi(g, G_PL),
+              gi(g, G_DH), gi(g, G_DW), outW, oh0, oh1);
+            src = col;
+            ldb = width;
+          }
+          const dyg = dy + (<usize>((n * K + grp * kg + k0) * plane + oh0 * outW) << 2);
+          // dW[k0..k1, rows] += dy[k0..k1, width] * col[rows, width]^T
+          sgemm(k1 - k0, rows, width, dyg, plane, false, src, ldb, true,
+            dwS + (<usize>((grp * kg + k0) * rows) << 2), rows, true, gemmScratch);
+          if (dbS != 0) {
+            for (let k = 0; k < k1 - k0; k++) {
+              const p = dbS + (<usize>(grp * kg + k0 + k) << 2);
+              store<f32>(p, load<f32>(p) + <f32>sumFloats(dyg + (<usize>(k * plane) << 2), width));
+            }
+          }
+        }
       }
     }
   }
 }
 
-/** dst[i] += part[t][i] for every extra part t in [0, nparts) at parts + t*stride bytes; this thread's slice of n. */
+/**
+ * dst[i] += part[t][i] for every part t in [0, nparts) at parts + t*stride
+ * bytes, in that order (so the sums do not depend on the threads); this
+ * thread's slice of n.
+ */
 export function reduceParts(dst: usize, parts: usize, stride: usize, nparts: i32, n: i32, tid: i32, nth: i32): void {
   const i0 = <i32>((<i64>n * tid) / nth) & ~3;
   const i1 = tid == nth - 1 ? n : <i32>((<i64>n * (tid + 1)) / nth) & ~3;

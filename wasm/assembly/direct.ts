@@ -11,7 +11,7 @@
 // image into per-thread partial gradients.
 import { madd } from "./simd";
 import { zeroFloats, sumFloats } from "./simd";
-import { claim } from "./work";
+import { claim, blockStart } from "./work";
 
 /** Record laid out by the loader (i32 fields). */
 export const D_BATCH = 0, D_CIN = 1, D_HIN = 2, D_WIN = 3, D_COUT = 4, D_KH = 5, D_KW = 6, D_DH = 7, D_DW = 8,
@@ -22,7 +22,11 @@ export const D_BATCH = 0, D_CIN = 1, D_HIN = 2, D_WIN = 3, D_COUT = 4, D_KH = 5,
   /** Bands of output rows per image (to give every thread work when the batch is small). */
   D_BANDS = 14,
   /** 1: w is stored [Cin][Cout][kH][kW] and used rotated by 180 degrees (backward data). */
-  D_FLIP = 15;
+  D_FLIP = 15,
+  /** Filter gradients: fixed ranges of images (or tile rows), each summed in order into its own part. */
+  D_SLOTS = 16,
+  /** Filter gradients: blocks of output channels per slot, so that few slots still give every thread work. */
+  D_K_BLOCKS = 17;
 
 // @ts-ignore: decorator
 @inline function gi(g: usize, field: i32): i32 {
@@ -200,22 +204,22 @@ export function directForward(
 
 /**
  * One thread's share of dw += sum over images and pixels of dy x (and dbias +=
- * the sums of dy), into its private dwPart / dbPart, which it zeroes first
- * when zeroFirst. Work items are whole images.
+ * the sums of dy), in a fixed order: as convBackwardFilter (conv.ts), slot 0
+ * adds its range of images into dw and db, slot s > 0 into its own zeroed
+ * part at parts + (s - 1) * partStride, and work items are (slot, block of
+ * output channels).
  */
 export function directBackwardFilter(
-  g: usize, x: usize, dy: usize, dwPart: usize, dbPart: usize, zeroFirst: bool, scratch: usize, counter: usize,
+  g: usize, x: usize, dy: usize, dw: usize, db: usize, parts: usize, partStride: usize, scratch: usize, counter: usize,
 ): void {
   const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
   const kH = gi(g, D_KH), kW = gi(g, D_KW), dH = gi(g, D_DH), dW = gi(g, D_DW);
   const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW), pitch = gi(g, D_WP);
+  const slots = gi(g, D_SLOTS), kBlocks = gi(g, D_K_BLOCKS);
   const kk = kH * kW, R = cin * kk, plane = outH * outW;
-  if (zeroFirst) {
-    zeroFloats(dwPart, cout * R);
-    if (dbPart != 0) zeroFloats(dbPart, cout);
-  }
-  let n = claim(counter);
-  if (n >= N) return;
+  const items = slots * kBlocks;
+  let it = claim(counter);
+  if (it >= items) return;
   const rows = outH + (kH - 1) * dH;
   const dyPitch = (outW + 3) & ~3;
   const xp = scratch;
@@ -233,62 +237,88 @@ export function directBackwardFilter(
       }
     }
   }
-  const vecs = dyPitch >> 2;
-  const dyChan = <usize>(outH * dyPitch) << 2, xRow = <usize>pitch << 2;
-  for (; n < N; n = claim(counter)) {
-    padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, 0, rows, pitch, xp);
-    const dyn = dy + (<usize>(n * cout * plane) << 2);
-    interleaveDy(dyn, cout, outH, outW, vecs, dyp);
-    if (dbPart != 0) {
-      for (let k = 0; k < cout; k++) addTo(dbPart + (<usize>k << 2), <f32>sumFloats(dyn + (<usize>(k * plane) << 2), plane));
+  for (; it < items; it = claim(counter)) {
+    const slot = it / kBlocks, blk = it % kBlocks;
+    const k0 = blockStart(cout, blk, kBlocks), k1 = blockStart(cout, blk + 1, kBlocks);
+    if (k1 <= k0) continue;
+    let dwS = dw, dbS = db;
+    if (slot > 0) {
+      dwS = parts + <usize>(slot - 1) * partStride;
+      if (db != 0) dbS = dwS + (<usize>(cout * R) << 2);
+      zeroFloats(dwS + (<usize>(k0 * R) << 2), (k1 - k0) * R);
+      if (dbS != 0) zeroFloats(dbS + (<usize>k0 << 2), k1 - k0);
     }
-    for (let kb = 0; kb < cout; kb += 4) {
-      const dBlock = dyp + <usize>kb * dyChan; // dyChan: bytes of one channel, so of a block's quarter
-      const kValid = min(4, cout - kb);
-      let r = 0;
-      for (; r < R; r += 2) {
-        // An odd last tap pairs with itself; only its first sum is kept.
-        const x0 = xp + <usize>load<i32>(taps + (<usize>r << 2));
-        const x1 = xp + <usize>load<i32>(taps + (<usize>min(r + 1, R - 1) << 2));
-        const delta = x1 - x0;
-        let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
-        let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-        let dp = dBlock, px = x0;
-        const rowSkip = xRow - (<usize>vecs << 4);
-        for (let oh = 0; oh < outH; oh++) {
-          for (let v = 0; v < vecs; v++) {
-            const b0 = v128.load(px), b1 = v128.load(px + delta);
-            let d = v128.load(dp);
-            a00 = madd(d, b0, a00); a01 = madd(d, b1, a01);
-            d = v128.load(dp, 16);
-            a10 = madd(d, b0, a10); a11 = madd(d, b1, a11);
-            d = v128.load(dp, 32);
-            a20 = madd(d, b0, a20); a21 = madd(d, b1, a21);
-            d = v128.load(dp, 48);
-            a30 = madd(d, b0, a30); a31 = madd(d, b1, a31);
-            dp += 64;
-            px += 16;
-          }
-          px += rowSkip;
+    const n1 = (N * (slot + 1)) / slots;
+    for (let n = (N * slot) / slots; n < n1; n++) {
+      addImage(x + (<usize>(n * cin * H * W) << 2), dy + (<usize>((n * cout + k0) * plane) << 2), dwS, dbS,
+        cin, H, W, offH, offW, outH, outW, pitch, rows, R, k0, k1, xp, dyp, taps);
+    }
+  }
+}
+
+/**
+ * Adds one image's contribution to output channels [k0, k1) of dw (and db):
+ * dyn points at channel k0 of the image's dy. xp, dyp, taps: the thread's
+ * padded image, interleaved dy and tap table.
+ */
+function addImage(
+  xn: usize, dyn: usize, dw: usize, db: usize, cin: i32, H: i32, W: i32, offH: i32, offW: i32,
+  outH: i32, outW: i32, pitch: i32, rows: i32, R: i32, k0: i32, k1: i32, xp: usize, dyp: usize, taps: usize,
+): void {
+  const plane = outH * outW;
+  const vecs = ((outW + 3) & ~3) >> 2;
+  const dyChan = <usize>(outH * vecs) << 4, xRow = <usize>pitch << 2;
+  padRows(xn, cin, H, W, offH, offW, 0, rows, pitch, xp);
+  interleaveDy(dyn, k1 - k0, outH, outW, vecs, dyp);
+  if (db != 0) {
+    for (let k = k0; k < k1; k++) addTo(db + (<usize>k << 2), <f32>sumFloats(dyn + (<usize>((k - k0) * plane) << 2), plane));
+  }
+  for (let kb = k0; kb < k1; kb += 4) {
+    const dBlock = dyp + <usize>(kb - k0) * dyChan; // dyChan: bytes of one channel, so of a block's quarter
+    const kValid = min(4, k1 - kb);
+    let r = 0;
+    for (; r < R; r += 2) {
+      // An odd last tap pairs with itself; only its first sum is kept.
+      const x0 = xp + <usize>load<i32>(taps + (<usize>r << 2));
+      const x1 = xp + <usize>load<i32>(taps + (<usize>min(r + 1, R - 1) << 2));
+      const delta = x1 - x0;
+      let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+      let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+      let dp = dBlock, px = x0;
+      const rowSkip = xRow - (<usize>vecs << 4);
+      for (let oh = 0; oh < outH; oh++) {
+        for (let v = 0; v < vecs; v++) {
+          const b0 = v128.load(px), b1 = v128.load(px + delta);
+          let d = v128.load(dp);
+          a00 = madd(d, b0, a00); a01 = madd(d, b1, a01);
+          d = v128.load(dp, 16);
+          a10 = madd(d, b0, a10); a11 = madd(d, b1, a11);
+          d = v128.load(dp, 32);
+          a20 = madd(d, b0, a20); a21 = madd(d, b1, a21);
+          d = v128.load(dp, 48);
+          a30 = madd(d, b0, a30); a31 = madd(d, b1, a31);
+          dp += 64;
+          px += 16;
         }
-        // Lane sums of the four channels at once: a 4x4 transpose and three adds per tap.
-        const s0 = sum4(a00, a10, a20, a30), s1 = sum4(a01, a11, a21, a31);
-        const o = dwPart + (<usize>(kb * R + r) << 2), rowB = <usize>R << 2;
-        const pair = r + 1 < R;
-        addTo(o, f32x4.extract_lane(s0, 0));
-        if (pair) addTo(o + 4, f32x4.extract_lane(s1, 0));
-        if (kValid > 1) {
-          addTo(o + rowB, f32x4.extract_lane(s0, 1));
-          if (pair) addTo(o + rowB + 4, f32x4.extract_lane(s1, 1));
-        }
-        if (kValid > 2) {
-          addTo(o + 2 * rowB, f32x4.extract_lane(s0, 2));
-          if (pair) addTo(o + 2 * rowB + 4, f32x4.extract_lane(s1, 2));
-        }
-        if (kValid > 3) {
-          addTo(o + 3 * rowB, f32x4.extract_lane(s0, 3));
-          if (pair) addTo(o + 3 * rowB + 4, f32x4.extract_lane(s1, 3));
-        }
+        px += rowSkip;
+      }
+      // Lane sums of the four channels at once: a 4x4 transpose and three adds per tap.
+      const s0 = sum4(a00, a10, a20, a30), s1 = sum4(a01, a11, a21, a31);
+      const o = dw + (<usize>(kb * R + r) << 2), rowB = <usize>R << 2;
+      const pair = r + 1 < R;
+      addTo(o, f32x4.extract_lane(s0, 0));
+      if (pair) addTo(o + 4, f32x4.extract_lane(s1, 0));
+      if (kValid > 1) {
+        addTo(o + rowB, f32x4.extract_lane(s0, 1));
+        if (pair) addTo(o + rowB + 4, f32x4.extract_lane(s1, 1));
+      }
+      if (kValid > 2) {
+        addTo(o + 2 * rowB, f32x4.extract_lane(s0, 2));
+        if (pair) addTo(o + 2 * rowB + 4, f32x4.extract_lane(s1, 2));
+      }
+      if (kValid > 3) {
+        addTo(o + 3 * rowB, f32x4.extract_lane(s0, 3));
+        if (pair) addTo(o + 3 * rowB + 4, f32x4.extract_lane(s1, 3));
       }
     }
   }

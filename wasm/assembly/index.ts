@@ -76,15 +76,10 @@ export function runJob(job: usize, tid: i32): void {
       break;
     }
     case JOB_CONV_BACKWARD_FILTER: {
-      // args: g x dy dw db scratchBase stride gemmBytes colBytes dwFloats
+      // args: g x dy dw db scratchBase stride gemmBytes partBase partStride
       const scratch = ptr(job, 5) + <usize>tid * ptr(job, 6);
-      const col = scratch + ptr(job, 7);
-      let dw = ptr(job, 3), db = ptr(job, 4);
-      if (tid > 0) {
-        dw = col + ptr(job, 8);
-        if (db != 0) db = dw + (<usize>arg(job, 9) << 2);
-      }
-      convBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), dw, db, tid > 0, scratch, col, counter);
+      convBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 8), ptr(job, 9),
+        scratch, scratch + ptr(job, 7), counter);
       break;
     }
     case JOB_REDUCE:
@@ -154,17 +149,11 @@ export function runJob(job: usize, tid: i32): void {
       directForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 8),
         ptr(job, 6) + <usize>tid * ptr(job, 7), counter);
       break;
-    case JOB_DIRECT_FILTER: {
-      // args: d x dy dw db scratchBase stride partOffset dwFloats
-      const scratch = ptr(job, 5) + <usize>tid * ptr(job, 6);
-      let dw = ptr(job, 3), db = ptr(job, 4);
-      if (tid > 0) {
-        dw = scratch + ptr(job, 7);
-        if (db != 0) db = dw + (<usize>arg(job, 8) << 2);
-      }
-      directBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), dw, db, tid > 0, scratch, counter);
+    case JOB_DIRECT_FILTER:
+      // args: d x dy dw db scratchBase stride partBase partStride
+      directBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 7), ptr(job, 8),
+        ptr(job, 5) + <usize>tid * ptr(job, 6), counter);
       break;
-    }
     case JOB_WINOGRAD_FILTERS:
       // args: w u cout cin flip m
       winogradFilters(ptr(job, 0), ptr(job, 1), arg(job, 2), arg(job, 3), arg(job, 4) != 0, arg(job, 5), counter);
@@ -174,14 +163,11 @@ export function runJob(job: usize, tid: i32): void {
       winogradConv(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 10),
         ptr(job, 6) + <usize>tid * ptr(job, 7), ptr(job, 8), arg(job, 9), arg(job, 11), counter);
       break;
-    case JOB_WINOGRAD_FILTER_GRAD: {
-      // args: d x dy scratchBase stride gemmBytes partOffset sFloats hasBias m
-      const scratch = ptr(job, 3) + <usize>tid * ptr(job, 4);
-      const part = scratch + ptr(job, 6);
-      winogradFilterGrad(ptr(job, 0), ptr(job, 1), ptr(job, 2), part, arg(job, 8) != 0 ? part + (<usize>arg(job, 7) << 2) : 0,
-        scratch, ptr(job, 5), arg(job, 9), counter);
+    case JOB_WINOGRAD_FILTER_GRAD:
+      // args: d x dy scratchBase stride gemmBytes partBase partStride sFloats hasBias m
+      winogradFilterGrad(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 6), ptr(job, 7), arg(job, 8), arg(job, 9) != 0,
+        ptr(job, 3) + <usize>tid * ptr(job, 4), ptr(job, 5), arg(job, 10), counter);
       break;
-    }
     case JOB_WINOGRAD_FILTER_OUT:
       // args: s sb dw db cout cin m
       if (arg(job, 6) == 4) winograd4FilterOut(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), arg(job, 4), arg(job, 5), counter);

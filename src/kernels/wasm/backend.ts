@@ -22,11 +22,49 @@ function isPointwise(g: Conv2dGeometry): boolean {
     g.padTop === 0 && g.padLeft === 0 && g.padBottom === 0 && g.padRight === 0;
 }
 
-function convRecord(g: Conv2dGeometry, batch: number, bands = 1, rowBands = 1, kBlocks = 1): number[] {
+function convRecord(g: Conv2dGeometry, batch: number, bands = 1, rowBands = 1, kBlocks = 1, slots = 1): number[] {
   return [
     batch, g.inChannels, g.inH, g.inW, g.outChannels, g.kH, g.kW, g.strideH, g.strideW,
     g.padTop, g.padLeft, g.dilationH, g.dilationW, g.groups, g.outH, g.outW, isPointwise(g) ? 1 : 0, bands, rowBands, kBlocks,
+    slots,
   ];
+}
+
+// Deterministic filter gradients. A filter gradient is a sum over the batch;
+// threads that took whichever images they claimed and added their partial
+// sums would make the result depend on thread timing. Instead the batch (or
+// the Winograd kernel's runs of tile rows) is cut into a fixed number of
+// reduction slots, each a fixed range summed in order into its own buffer,
+// and the buffers are added in slot order. The slot count depends only on
+// the layer's shape, never on the threads, so every thread count gives the
+// same bits; threads still claim work dynamically, as (slot, block of output
+// channels) items, and channel blocks (which change no sum's order) give
+// every thread work when memory allows few slots.
+
+/** At most this many reduction slots: enough items for two threads to balance. */
+const MAX_REDUCTION_SLOTS = 4;
+/**
+ * The extra slots' buffers together stay under this (VGG-16's 256x256x3x3
+ * gradient as F(4x4) sums is 9.4 MB: two slots). Each buffer is zeroed,
+ * written and added once; eight slots of ResNet-20's 64x64 F(4x4) sums
+ * (590 KB each) cost 12% more CPU time than the old per-thread parts.
+ */
+const REDUCTION_BYTES = 16 << 20;
+
+/** Reduction slots for `units` images (or runs) whose gradient buffer is partBytes: a function of the shape alone. */
+function reductionSlots(units: number, partBytes: number): number {
+  return Math.max(1, Math.min(units, MAX_REDUCTION_SLOTS, 1 + Math.floor(REDUCTION_BYTES / partBytes)));
+}
+
+/**
+ * Blocks of output channels per slot when there are fewer slots than threads:
+ * an item for every thread, and no more, since every block unfolds or
+ * transforms its input again (F(4x4)'s input transform is about 9% of a
+ * 64-channel block's work: VGG conv3 in four blocks took 30% more CPU time).
+ */
+function channelBlocks(slots: number, channels: number, nth: number): number {
+  if (slots >= nth) return 1;
+  return Math.max(1, Math.min(Math.ceil(channels / 4), Math.ceil(nth / slots)));
 }
 
 /**
@@ -72,7 +110,7 @@ export type ConvAlgorithm = "auto" | "gemm" | "direct" | "winograd" | "winograd4
 const WINOGRAD_ITEM_BYTES = 1 << 20;
 /** F(4x4, 3x3)'s 36 transformed filter matrices up to this size are worth re-packing for an image's few tiles. */
 const WINOGRAD4_FILTER_BYTES = 12 << 20;
-/** The same for the filter gradient, where each thread also keeps 36 partial sums of that size. */
+/** The same for the filter gradient, where each reduction slot also keeps 36 sums of that size. */
 const WINOGRAD4_GRADIENT_BYTES = 4 << 20;
 /** Fewest tiles per Winograd work item (the GEMMs' N) where the image has them. */
 const WINOGRAD_MIN_TILES = 64;
@@ -100,9 +138,9 @@ function directPitch(d: DirectShape): number {
   return Math.ceil((Math.ceil(d.outW / 8) * 8 + (d.kW - 1) * d.dW) / 4) * 4;
 }
 
-function directRecord(d: DirectShape, bands: number): number[] {
+function directRecord(d: DirectShape, bands: number, slots = 1, kBlocks = 1): number[] {
   return [d.batch, d.cin, d.hin, d.win, d.cout, d.kH, d.kW, d.dH, d.dW, d.offH, d.offW, d.outH, d.outW,
-    directPitch(d), bands, d.flip ? 1 : 0];
+    directPitch(d), bands, d.flip ? 1 : 0, slots, kBlocks];
 }
 
 function poolRecord(g: Pool2dGeometry): number[] {
@@ -225,6 +263,19 @@ export class WasmBackend implements Backend {
   private scratch(nth: number, bytes: number): { base: number; stride: number } {
     const stride = Math.ceil(bytes / 64) * 64;
     return { base: this.rt.allocBytes(stride * nth), stride };
+  }
+
+  /** Buffers of `floats` for `count` reduction slots (the kernels zero what they use). */
+  private reductionParts(count: number, floats: number): { base: number; stride: number } {
+    const stride = Math.ceil((floats * 4) / 64) * 64;
+    return { base: count > 0 ? this.rt.allocBytes(stride * count) : 0, stride };
+  }
+
+  /** dst += parts[0] + parts[1] + ..., in that order for every element (REDUCE). */
+  private addParts(dst: number, parts: { base: number; stride: number }, count: number, floats: number): void {
+    if (count < 1) return;
+    this.rt.setArgs([dst, parts.base, parts.stride, count, floats]);
+    this.rt.run(this.job.REDUCE, this.threadsForFloats(floats * (count + 1)));
   }
 
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, opts: MatmulOptions = {}): void {
@@ -412,20 +463,19 @@ export class WasmBackend implements Backend {
         rt.f32.set(dw.subarray(0, dwFloats), pdw >>> 2);
         const pdb = dbias ? pdw + dwFloats * 4 : 0;
         if (dbias) rt.f32.set(dbias.subarray(0, g.outChannels), pdb >>> 2);
-        // Whole images per thread: no more threads than images.
-        const nth = Math.min(nb, this.threadsFor((z.flops / g.batch) * nb));
+        const slots = reductionSlots(nb, partFloats * 4);
+        const threads = this.threadsFor((z.flops / g.batch) * nb);
+        const kBlocks = channelBlocks(slots, d.cout, threads);
+        const nth = Math.min(slots * kBlocks, threads);
         const rows = d.outH + (d.kH - 1) * d.dH;
         // padded image, padded dy, the taps' offset table
         const work = (d.cin * rows * directPitch(d) + Math.ceil(d.cout / 4) * 4 * d.outH * Math.ceil(d.outW / 4) * 4 + z.rows + 64) * 4;
-        const partOffset = Math.ceil(work / 64) * 64;
-        const s = this.scratch(nth, partOffset + partFloats * 4);
-        rt.i32.set(directRecord(d, 1), geom >>> 2);
-        rt.setArgs([geom, px, pdy, pdw, pdb, s.base, s.stride, partOffset, dwFloats]);
-        const used = rt.run(this.job.DIRECT_FILTER, nth);
-        if (used > 1) {
-          rt.setArgs([pdw, s.base + s.stride + partOffset, s.stride, used - 1, partFloats]);
-          rt.run(this.job.REDUCE, used);
-        }
+        const s = this.scratch(nth, work);
+        const parts = this.reductionParts(slots - 1, partFloats);
+        rt.i32.set(directRecord(d, 1, slots, kBlocks), geom >>> 2);
+        rt.setArgs([geom, px, pdy, pdw, pdb, s.base, s.stride, parts.base, parts.stride]);
+        rt.run(this.job.DIRECT_FILTER, nth);
+        this.addParts(pdw, parts, slots - 1, partFloats);
         rt.getF32(pdw, dw.subarray(0, dwFloats));
         if (dbias) rt.getF32(pdb, dbias.subarray(0, g.outChannels));
       });
@@ -442,18 +492,20 @@ export class WasmBackend implements Backend {
       rt.f32.set(dw.subarray(0, dwFloats), pdw >>> 2);
       const pdb = dbias ? pdw + dwFloats * 4 : 0;
       if (dbias) rt.f32.set(dbias.subarray(0, g.outChannels), pdb >>> 2);
-      const nth = this.threadsFor((z.flops / g.batch) * nb);
-      const bands = bandCount(nb * g.groups, nth, z.colBytes, g.outH);
+      // Bands of output rows keep the unfolded columns cache-sized; they split each
+      // image's sum, so their number depends on the shape alone (bandCount for one thread).
+      const bands = bandCount(1, 1, z.colBytes, g.outH);
       const colBytes = Math.ceil((z.rows * Math.ceil(g.outH / bands) * g.outW * 4) / 64) * 64;
-      const s = this.scratch(nth, this.gemmBytes + colBytes + partFloats * 4);
-      rt.i32.set(convRecord(g, nb, bands), geom >>> 2);
-      rt.setArgs([geom, px, pdy, pdw, pdb, s.base, s.stride, this.gemmBytes, colBytes, dwFloats]);
-      const used = rt.run(this.job.CONV_BACKWARD_FILTER, nth);
-      if (used > 1) {
-        // Add the private partial sums of threads 1.. into thread 0's (the real) dw and dbias.
-        rt.setArgs([pdw, s.base + s.stride + this.gemmBytes + colBytes, s.stride, used - 1, partFloats]);
-        rt.run(this.job.REDUCE, used);
-      }
+      const slots = reductionSlots(nb, partFloats * 4);
+      const threads = this.threadsFor((z.flops / g.batch) * nb);
+      const kBlocks = channelBlocks(slots, g.outChannels / g.groups, threads);
+      const nth = Math.min(slots * kBlocks, threads);
+      const s = this.scratch(nth, this.gemmBytes + colBytes);
+      const parts = this.reductionParts(slots - 1, partFloats);
+      rt.i32.set(convRecord(g, nb, bands, 1, kBlocks, slots), geom >>> 2);
+      rt.setArgs([geom, px, pdy, pdw, pdb, s.base, s.stride, this.gemmBytes, parts.base, parts.stride]);
+      rt.run(this.job.CONV_BACKWARD_FILTER, nth);
+      this.addParts(pdw, parts, slots - 1, partFloats);
       rt.getF32(pdw, dw.subarray(0, dwFloats));
       if (dbias) rt.getF32(pdb, dbias.subarray(0, g.outChannels));
     });
@@ -521,7 +573,7 @@ export class WasmBackend implements Backend {
       // VGG-16's layers (batch 1) 1.5-2x faster than the best other kernel.
       if (Math.min(g.inChannels, g.outChannels) < 8) return 0;
       // F(4x4): 16x32x32 5.1, 32x16x16 3.7, 64x8x8 3.7; VGG-16 conv1_2 32 against 44, conv3_2
-      // 27 against 39, conv4_2 54 against 58; slower where each thread's 36 partial sums of
+      // 27 against 39, conv4_2 54 against 58; slower where each thread's (now: slot's) 36 sums of
       // the filter matrices are large for the tiles (ResNet-50 256x14x14 at batch 1: 5.5
       // against 3.4; 512x7x7: 26 against 8.7). Its error is 4-7e-7 of the largest gradient.
       const tiles4 = Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4) * g.batch;
@@ -619,29 +671,35 @@ export class WasmBackend implements Backend {
     const P = (m + 2) * (m + 2); // transformed matrices
     const tilesH = Math.ceil(d.outH / m), tilesW = Math.ceil(d.outW / m);
     const totalRows = d.batch * tilesH;
-    const nth = this.threadsFor(2 * P * d.cout * d.cin * tilesH * tilesW * d.batch);
-    // Tile rows per work item (runs may span images): V and E cache-sized but
-    // at least WINOGRAD_MIN_TILES tiles (the GEMMs' K), and an item for every thread.
-    let runRows = Math.max(Math.ceil(WINOGRAD_MIN_TILES / tilesW), Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4)));
-    runRows = balancedRun(totalRows, Math.max(1, Math.min(runRows, Math.ceil(totalRows / nth))), nth);
+    // Tile rows per run (runs may span images): V and E cache-sized, and short
+    // enough for a run per reduction slot, but at least WINOGRAD_MIN_TILES
+    // tiles (the GEMMs' K). Runs split the sums, so their length depends on
+    // the shape alone.
+    const minRows = Math.ceil(WINOGRAD_MIN_TILES / tilesW);
+    const cacheRows = Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4));
+    let runRows = Math.max(minRows, Math.min(cacheRows, Math.ceil(totalRows / MAX_REDUCTION_SLOTS)));
+    runRows = Math.max(1, Math.min(runRows, totalRows));
+    const runs = Math.ceil(totalRows / runRows);
     const segRows = Math.min(runRows, tilesH);
     // Padded rows of x and dy (winogradPitch and pitchY in wasm/assembly/), then 72 vectors for the 6x6 transforms.
     const pitch = m === 2 ? 2 * tilesW + 2 : 16 * Math.ceil(tilesW / 4) + 4, pitchY = m === 2 ? 2 * tilesW : 16 * Math.ceil(tilesW / 4);
     const sFloats = P * winogradPlane(d.cout * d.cin);
     const partFloats = sFloats + (dbias ? d.cout : 0);
+    const slots = reductionSlots(runs, partFloats * 4);
+    const threads = this.threadsFor(2 * P * d.cout * d.cin * tilesH * tilesW * d.batch);
+    const kBlocks = channelBlocks(slots, d.cout, threads);
+    const nth = Math.min(slots * kBlocks, threads);
     const maxT = runRows * tilesW;
     const work = this.gemmBytes + (P * (winogradPlane(d.cin * maxT) + winogradPlane(d.cout * maxT)) + d.cin * (m * segRows + 2) * pitch +
       d.cout * m * segRows * pitchY + 4 + 72 * 4 + 64) * 4;
-    const partOffset = Math.ceil(work / 64) * 64;
-    const s = this.scratch(nth, partOffset + partFloats * 4);
-    rt.i32.set(directRecord(d, runRows), geom >>> 2);
-    rt.setArgs([geom, px, pdy, s.base, s.stride, this.gemmBytes, partOffset, sFloats, dbias ? 1 : 0, m]);
-    const used = rt.run(this.job.WINOGRAD_FILTER_GRAD, nth);
-    const part0 = s.base + partOffset;
-    if (used > 1) {
-      rt.setArgs([part0, part0 + s.stride, s.stride, used - 1, partFloats]);
-      rt.run(this.job.REDUCE, used);
-    }
+    const s = this.scratch(nth, work);
+    // Every slot sums into a part here (slot 0 too: S is transformed into dw afterwards).
+    const parts = this.reductionParts(slots, partFloats);
+    rt.i32.set(directRecord(d, runRows, slots, kBlocks), geom >>> 2);
+    rt.setArgs([geom, px, pdy, s.base, s.stride, this.gemmBytes, parts.base, parts.stride, sFloats, dbias ? 1 : 0, m]);
+    rt.run(this.job.WINOGRAD_FILTER_GRAD, nth);
+    const part0 = parts.base;
+    this.addParts(part0, { base: part0 + parts.stride, stride: parts.stride }, slots - 1, partFloats);
     rt.setArgs([part0, part0 + sFloats * 4, pdw, pdb, d.cout, d.cin, m]);
     rt.run(this.job.WINOGRAD_FILTER_OUT, this.threadsFor(d.cout * d.cin * 5 * P));
     rt.getF32(pdw, dw);
