@@ -141,3 +141,30 @@ test("fit steps a one-cycle schedule after every batch: the last batch trains at
   // lrs[k] is read after batch k + 1 and its step: the last batch ran with lrs[steps - 2].
   assert.ok(Math.abs(lrs[steps - 2] - 0.5 / 25 / 1e4) < 1e-15, `last lr ${lrs[steps - 2]}`);
 });
+
+test("a run with one-cycle, label smoothing and random erasing resumes from a checkpoint to the same batch losses", async () => {
+  // Random erasing draws from the loader's per-batch generator, which checkpoints carry; the
+  // one-cycle's step count and momentum are in the schedule's state.
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  await import("../src/node/train.js"); // the file-system checkpoint store
+  const { randomErasing, compose, randomCrop } = await import("../src/data/augment.js");
+  const rng = new Rng(6);
+  const images = Float32Array.from({ length: 48 * 36 }, () => rng.next());
+  const labels = Int32Array.from({ length: 48 }, (_, i) => i % 3);
+  const data = createDataset({ name: "noise", images, labels, shape: [1, 6, 6], classes: ["a", "b", "c"] });
+  const run = async (epochs: number, dir: string, resume?: string) => {
+    const model = new Sequential([new Flatten(), new Linear({ inFeatures: 36, outFeatures: 3, rng: new Rng(resume ? 99 : 1) })]);
+    const optimizer = new SGD(model.params(), { lr: 0.1, momentum: 0.9 });
+    const schedule = new OneCycleLR(optimizer, { maxLr: 0.3, totalSteps: 4 * 6 });
+    const augment = compose(randomCrop({ size: 6, padding: 1 }), randomErasing({ p: 0.7, value: "random" }));
+    return fit(model, data, { epochs, batchSize: 8, optimizer, schedule, augment, labelSmoothing: 0.1, seed: 3, progress: "none", checkpointDir: dir, resume });
+  };
+  const tmp = () => mkdtempSync(join(tmpdir(), "stride-onecycle-"));
+  const straight = await run(4, tmp());
+  const dir = tmp();
+  await run(2, dir);
+  const resumed = await run(4, dir, dir);
+  assert.deepEqual(resumed.batchLosses, straight.batchLosses);
+});
