@@ -54,6 +54,16 @@ test("stride train --time-budget plans its epochs (here capped by --epochs) and 
   const { schedule } = latestCheckpoint(out);
   assert.equal(schedule.type, "CosineAnnealingLR");
   assert.equal((schedule as unknown as { tMax: number }).tMax, 2);
+  // A budget spent before training starts (10 ms: less than loading the data takes) still trains the
+  // plan's minimum of one epoch, and the saved recipe (what stride export turns into train.py)
+  // records that plan, not the --epochs ceiling.
+  const spent = join(work, "spent");
+  const s = stride("train", "lenet5", "--time-budget", "0.01s", "--epochs", "5", "--max-batches", "2", "--schedule", "cosine", "--out", spent, ...tiny);
+  assert.equal(s.code, 0, s.stderr);
+  assert.match(s.stdout, /^epoch 1\/1 /m);
+  const info = JSON.parse(readFileSync(join(spent, "model.json"), "utf8"));
+  assert.equal(info.extra.recipe.epochs, 1);
+  assert.equal(info.extra.recipe.schedule.tMax, 1);
 });
 
 test("bad recipe flags give one clear line", () => {

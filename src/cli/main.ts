@@ -288,7 +288,8 @@ async function trainCommand(argv: string[]): Promise<number> {
     augment: augmentation,
     // The budget counts from the command's start (data loading included); flips evaluate the test twice.
     timeBudget: budgetSeconds === undefined ? undefined
-      : { seconds: budgetSeconds - (performance.now() - started) / 1000, finalEvalExamples: data.test.length * (tta ? 2 : 1) },
+      // A budget already spent on loading still trains one epoch (the plan's minimum).
+      : { seconds: Math.max(budgetSeconds - (performance.now() - started) / 1000, 1e-3), finalEvalExamples: data.test.length * (tta ? 2 : 1) },
     checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
     modelInfo: { extra: { model: modelName, dataset: data.name, seed, recipe } },
     maxBatchesPerEpoch: maxBatches,
@@ -298,11 +299,18 @@ async function trainCommand(argv: string[]): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   saveModel(model, out, {
     inputShape: train.shape, classes: train.classes, normalization: normalize,
-    extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe },
+    extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe: plannedRecipe(recipe, history.plannedEpochs) },
   });
   log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count})${tta ? " with flips" : ""}, top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
   log(`saved the model to ${out} (model.json + weights.safetensors) in ${seconds.toFixed(1)} s in all`);
   return 0;
+}
+
+/** The recipe with the epochs a time budget planned (it was recorded before training, with --epochs as the ceiling). */
+function plannedRecipe(recipe: ReturnType<typeof trainingRecipe>, planned: number | undefined): ReturnType<typeof trainingRecipe> {
+  if (planned === undefined) return recipe;
+  const schedule = recipe.schedule?.type === "CosineAnnealingLR" ? { ...recipe.schedule, tMax: planned } : recipe.schedule;
+  return { ...recipe, epochs: planned, schedule };
 }
 
 interface StartingModel {
