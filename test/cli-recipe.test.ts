@@ -68,8 +68,8 @@ test("stride train --time-budget plans its epochs (here capped by --epochs) and 
 
 test("bad recipe flags give one clear line", () => {
   const cases: [string[], RegExp][] = [
-    [["train", "--label-smoothing", "2"], /--label-smoothing 2 is not valid; it must be a number in \[0, 1\]/],
-    [["train", "--random-erasing=1.5"], /--random-erasing 1.5 is not valid; it must be a number in \[0, 1\]/],
+    [["train", "--label-smoothing", "2"], /--label-smoothing 2 is too large: give a number from 0 to 1/],
+    [["train", "--random-erasing=1.5"], /--random-erasing 1.5 is too large: give a number from 0 to 1/],
     [["train", "--time-budget", "1h30"], /--time-budget "1h30" is not a duration; .*60m/],
     [["train", "--tta", "mirror"], /--tta mirror is not valid; use --tta flip/],
     [["train", "--schedule", "onecycle", "--optimizer", "adagrad"], /onecycle cycles momentum, which adagrad has not/],

@@ -22,6 +22,7 @@ import {
 import { withApp, skipWithoutChromium, repo, digitPng, readPredictions, assertSamePredictions, type PagePrediction } from "./helpers/web.js";
 import { buildModel } from "../src/cli/models.js";
 import { flattenModel } from "../src/models/summary.js";
+import { weightsFileOf } from "./helpers/model-folder.js";
 
 const skip = skipWithoutChromium;
 
@@ -123,7 +124,7 @@ test("the browser app trains LeNet-5 past 90%, draws, shows every layer, and tra
     } finally {
       setBackend(previous);
     }
-    await page.setInputFiles("#model-files", [join(nodeModel, "model.json"), join(nodeModel, "weights.safetensors")]);
+    await page.setInputFiles("#model-files", [join(nodeModel, "model.json"), weightsFileOf(nodeModel)]);
     await page.waitForSelector("#predictions[data-source='image'][data-origin^='loaded from'] li", { timeout: 15_000 });
     assertSamePredictions(await readPage(), nodeTop5(nodeModel, image), "Node-trained model");
 

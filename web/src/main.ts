@@ -339,7 +339,7 @@ ui.modelFiles.addEventListener("change", async () => {
   const weights = files.find((f) => f.name.endsWith(".safetensors"));
   if (!json || !weights || files.length !== 2) {
     return showMessage(
-      `choose one pretrained file (.pth, .pt, .bin, .safetensors or .onnx), or the two files of a saved stride model together: model.json and weights.safetensors (got ${files.map((f) => f.name).join(", ") || "none"})`,
+      `choose one pretrained file (.pth, .pt, .bin, .safetensors or .onnx), or the two files of a saved stride model together: model.json and its .safetensors weights file (got ${files.map((f) => f.name).join(", ") || "none"})`,
     );
   }
   const bytes = new Uint8Array(await weights.arrayBuffer());
