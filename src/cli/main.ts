@@ -24,6 +24,7 @@ import { LIMITS, buildWithinLimit, flagNumber, maxThreads } from "./bounds.js";
 import { printable } from "./printable.js";
 import { computeNormalization, type Normalization } from "../data/normalize.js";
 import { loadImage } from "../node/data.js";
+import { imagePolarity, invertPixels, INVERTED_NOTE } from "../data/polarity.js";
 import { fit, evaluate, predict, TrainingDivergedError, DEFAULT_DIVERGENCE_FACTOR, type History } from "../train/trainer.js";
 // fit() writes checkpoints (--out) and draws its bar on stderr through the Node edge.
 import "../node/train.js";
@@ -82,6 +83,7 @@ commands:
       --tta flip           average the logits of each image and its left-right mirror
   predict <model-dir> <image…>   the top-k classes of PNG/JPEG images
       --k N                how many classes (default 5)
+      --no-invert          read a dark-on-light image as it is (a grey model otherwise inverts it, as MNIST is light on dark)
   summary <model>          layers, output volumes, parameters, memory and FLOPs
       --input CxHxW  --batch N  --optimizer sgd|momentum|adam  --strict
   layer "<layers>" --input CxHxW   the notes' arithmetic for a layer or a small stack, formulas filled in:
@@ -429,7 +431,7 @@ function evalCommand(argv: string[]): number {
 function predictCommand(argv: string[]): number {
   const { values: o, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
-    options: { k: { type: "string" }, backend: { type: "string" } },
+    options: { k: { type: "string" }, backend: { type: "string" }, "no-invert": { type: "boolean", default: false } },
   });
   if (positionals.length < 2) throw new CliError("predict takes a saved model's folder and one or more images: stride predict runs/lenet5-mnist digit.png");
   selectBackend(o.backend, undefined);
@@ -440,6 +442,11 @@ function predictCommand(argv: string[]): number {
   const k = flagNumber("k", o.k, 5, { integer: true, min: 1, max: LIMITS.k });
   for (const path of images) {
     const x = loadImage(path, { size: [h, w], channels: c as 1 | 3 });
+    // A grey model (MNIST-like) reads light strokes on dark; a dark-on-light image is flipped, and the user told.
+    if (c === 1 && !o["no-invert"] && imagePolarity(x.data, h, w).darkOnLight) {
+      invertPixels(x.data);
+      console.error(`${path}: ${INVERTED_NOTE} (--no-invert reads it as it is)`);
+    }
     const [top] = predict(model, x, { classes: info.classes, k, normalize: info.normalization });
     console.log(`${path}: ` + top.map((p) => `${printable(p.label)} ${(100 * p.probability).toFixed(1)}%`).join(", "));
   }
