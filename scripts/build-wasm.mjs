@@ -7,10 +7,15 @@
 // The generated file is committed: a fresh clone builds without running asc.
 // It records a hash of the sources and flags, and this script rewrites it
 // only when that hash changes (pass --force to rebuild anyway).
+//
+// First it regenerates both sides of the JS <-> wasm boundary from
+// scripts/wasm-abi/kernels.mjs (wasm/assembly/abi.generated.ts and
+// src/kernels/wasm/generated/abi.ts), so the hash covers the table too.
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, writeFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeAbi, TABLE_FILE } from "./wasm-abi/generate.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const sourceDir = join(root, "wasm", "assembly");
@@ -27,9 +32,12 @@ const builds = {
   relaxed: [...common, "--enable", "simd,threads,relaxed-simd"],
 };
 
+for (const file of writeAbi()) console.log(`build-wasm: wrote ${file}`);
+
 const sources = readdirSync(sourceDir).filter((f) => f.endsWith(".ts")).sort();
 const hash = createHash("sha256");
 for (const f of sources) hash.update(f).update(readFileSync(join(sourceDir, f)));
+hash.update(readFileSync(TABLE_FILE));
 hash.update(JSON.stringify(builds));
 const digest = hash.digest("hex").slice(0, 16);
 

@@ -17,14 +17,13 @@
 import { sgemm } from "./gemm";
 import { claim } from "./work";
 import { zeroFloats } from "./simd";
-import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_OW, D_BANDS } from "./direct";
-import { transformPatches, planeFloats, winogradPitch } from "./winograd";
+import { padRows } from "./direct";
+import { transformPatches } from "./winograd";
 import { transformPatches6, transformGradients4 } from "./winograd4";
-
-// @ts-ignore: decorator
-@inline function gi(g: usize, field: i32): i32 {
-  return load<i32>(g + (<usize>field << 2));
-}
+import { planeFloats, winogradPitch, gradientPitch, segmentRows } from "./winograd-layout";
+import {
+  direct_batch, direct_cin, direct_hin, direct_win, direct_cout, direct_offH, direct_offW, direct_outH, direct_outW, direct_bands,
+} from "./abi.generated";
 
 // @ts-ignore: decorator
 @inline function f(p: usize, i: i32): f32 {
@@ -43,16 +42,15 @@ import { transformPatches6, transformGradients4 } from "./winograd4";
 export function winogradFilterGrad(
   g: usize, x: usize, dy: usize, s: usize, db: usize, scratch: usize, gemmBytes: usize, m: i32, counter: usize,
 ): void {
-  const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
-  const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW);
-  const runRows = gi(g, D_BANDS); // tile rows per work item
+  const N = direct_batch(g), cin = direct_cin(g), H = direct_hin(g), W = direct_win(g), cout = direct_cout(g);
+  const offH = direct_offH(g), offW = direct_offW(g), outH = direct_outH(g), outW = direct_outW(g);
+  const runRows = direct_bands(g); // tile rows per work item
   const P = (m + 2) * (m + 2);
   const tilesH = (outH + m - 1) / m, tilesW = (outW + m - 1) / m;
   const totalRows = N * tilesH;
   const items = (totalRows + runRows - 1) / runRows;
-  const segRows = min(runRows, tilesH); // most tile rows one image contributes to an item
-  // dy's rows: whole groups of four tiles for F(4x4)
-  const pitch = winogradPitch(m, tilesW), pitchY = m == 2 ? 2 * tilesW : 16 * ((tilesW + 3) >> 2);
+  const segRows = segmentRows(g, m);
+  const pitch = winogradPitch(m, tilesW), pitchY = gradientPitch(m, tilesW);
   const maxT = runRows * tilesW;
   const vBase = scratch + gemmBytes;
   const eBase = vBase + (<usize>(P * planeFloats(cin * maxT)) << 2);
