@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { jobBlock, records, jobs, functions } from "./kernels.mjs";
+import * as kernelsTable from "./kernels.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const TABLE_FILE = join(root, "scripts", "wasm-abi", "kernels.mjs");
@@ -21,7 +21,7 @@ const upper = (name) => name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase(
 const pascal = (name) => name[0].toUpperCase() + name.slice(1);
 
 /** Throws on a table the generators cannot honour: unknown types, duplicate names or ids, too many fields. */
-function validate() {
+export function validate({ jobBlock, records, jobs, functions }) {
   const ids = new Set(), names = new Set();
   for (const j of jobs) {
     if (!Number.isInteger(j.id) || j.id < 1 || ids.has(j.id)) throw new Error(`wasm-abi: job ${j.name} has a missing or repeated id ${j.id}`);
@@ -80,7 +80,7 @@ function asReader(name, field, type, doc, base, offset, param) {
   );
 }
 
-export function generateAssemblyScript() {
+function generateAssemblyScript({ jobBlock, records, jobs }) {
   let out = HEADER;
   out += "// The kernels' side of the boundary: runJob (index.ts) reads a job's fields by name,\n";
   out += "// the kernels read their geometry records by name. src/kernels/wasm/generated/abi.ts writes them.\n\n";
@@ -126,7 +126,7 @@ function tsStores(fields, view, base, obj) {
   }).join("");
 }
 
-export function generateTypeScript() {
+function generateTypeScript({ jobBlock, records, jobs, functions }) {
   let out = HEADER;
   out += "// The loader's side of the boundary: wasm/assembly/abi.generated.ts reads what these write.\n\n";
   out += "/** Byte offsets inside the job block, and its size. */\n";
@@ -152,10 +152,10 @@ export function generateTypeScript() {
     out += `export function write${pascal(j.name)}(t: ArgTarget, a: ${type}): number {\n  const b = t.argsIndex;\n`;
     out += tsStores(j.fields, "t", "b", "a") + `  return ${j.id};\n}\n`;
   }
-  return out + tsExports();
+  return out + tsExports(functions);
 }
 
-function tsExports() {
+function tsExports(functions) {
   let out = "\n/** The module's exports the loader calls (scripts/wasm-abi/kernels.mjs lists them; index.ts exports them). */\n";
   out += "export interface KernelExports {\n";
   for (const [name, params, result, doc] of functions) {
@@ -167,10 +167,10 @@ function tsExports() {
     functions.map(([name, params]) => `  ${name}: ${params.length},\n`).join("") + "};\n";
 }
 
-/** The two generated files, by path. */
-export function generateAbi() {
-  validate();
-  return { [AS_FILE]: generateAssemblyScript(), [TS_FILE]: generateTypeScript() };
+/** The two generated files, by path, from the table (kernels.mjs unless another is given). */
+export function generateAbi(table = kernelsTable) {
+  validate(table);
+  return { [AS_FILE]: generateAssemblyScript(table), [TS_FILE]: generateTypeScript(table) };
 }
 
 /** Paths whose committed text differs from what the table gives now. */

@@ -146,7 +146,7 @@ export function relaxedSimdSupported(): boolean {
 export type { KernelExports };
 
 /** Checks that the module exports every function the loader calls, with the parameters the ABI table gives them. */
-function checkExports(exports: WebAssembly.Exports): KernelExports {
+export function checkExports(exports: WebAssembly.Exports): KernelExports {
   for (const [name, arity] of Object.entries(KERNEL_EXPORT_ARITY)) {
     const f = exports[name];
     if (typeof f !== "function" || f.length !== arity) {
