@@ -216,18 +216,19 @@ export function planGemmConv(g: Conv2dGeometry, pass: ConvPass, batch: number, t
     // ResNet-50 at batch 1, 1024->256 1x1 on 14x14: 1 MB of filters against 0.8 MB of columns.
     const kg = g.outChannels / g.groups;
     const splitFilters = pairs < nth && kg >= 8 * nth && kg * rows > rows * plane;
-    return {
-      threads: nth, bands: bandCount(pairs, splitFilters ? 1 : nth, colBytes, g.outH), rowBands: 1, kBlocks: splitFilters ? nth : 1,
-    };
+    const bands = bandCount(pairs, splitFilters ? 1 : nth, colBytes, g.outH), kBlocks = splitFilters ? nth : 1;
+    return { threads: Math.min(nth, pairs * bands * kBlocks), bands, rowBands: 1, kBlocks };
   }
   if (pass === "data") {
     // Channel bands only to give every thread work (a band re-packs all of dy);
     // inside a band, bands of output rows keep the unfolded gradient cache-sized.
     const bands = bandCount(pairs, nth, 0, cg);
     const bandRows = Math.ceil(cg / bands) * g.kH * g.kW;
-    return { threads: nth, bands, rowBands: bandCount(1, 1, bandRows * plane * 4, g.outH), kBlocks: 1 };
+    return { threads: Math.min(nth, pairs * bands), bands, rowBands: bandCount(1, 1, bandRows * plane * 4, g.outH), kBlocks: 1 };
   }
-  return { threads: nth, bands: bandCount(pairs, nth, colBytes, g.outH), rowBands: 1, kBlocks: 1 };
+  // A thread without an item would still zero its private part of dw, and the reduction add it.
+  const bands = bandCount(pairs, nth, colBytes, g.outH);
+  return { threads: Math.min(nth, pairs * bands), bands, rowBands: 1, kBlocks: 1 };
 }
 
 // ---- direct and Winograd ------------------------------------------------------
@@ -265,7 +266,8 @@ export interface DirectPlan {
 
 export function planDirect(d: DirectShape, flopsPerImage: number, threads: number): DirectPlan {
   const nth = threadsFor(flopsPerImage * d.batch, threads);
-  return { threads: nth, bands: d.batch >= nth ? 1 : Math.min(d.outH, Math.ceil(nth / d.batch)) };
+  const bands = d.batch >= nth ? 1 : Math.min(d.outH, Math.ceil(nth / d.batch));
+  return { threads: Math.min(nth, d.batch * bands), bands };
 }
 
 /** A direct filter gradient takes whole images per thread: no more threads than images. */
@@ -304,7 +306,8 @@ export function planWinograd(d: DirectShape, m: 2 | 4, threads: number): Winogra
   } else {
     runRows = balancedRun(totalRows, runRows, nth);
   }
-  return { filterThreads: threadsFor(d.cout * d.cin * 4 * P, threads), threads: nth, runRows, kBlocks };
+  const items = Math.ceil(totalRows / runRows) * kBlocks;
+  return { filterThreads: threadsFor(d.cout * d.cin * 4 * P, threads), threads: Math.min(nth, items), runRows, kBlocks };
 }
 
 /** A Winograd filter gradient: threads for the tiles, tile rows per item, threads for the transform back. */
@@ -322,5 +325,7 @@ export function planWinogradFilter(d: DirectShape, m: 2 | 4, threads: number): W
   // Tile rows per work item: V and E cache-sized but at least WINOGRAD_MIN_TILES tiles (the GEMMs' K),
   // and an item for every thread.
   const runRows = balancedRun(totalRows, Math.max(1, Math.min(cacheRun(d, m), Math.ceil(totalRows / nth))), nth);
-  return { threads: nth, runRows, outThreads: threadsFor(d.cout * d.cin * 5 * P, threads) };
+  // No more threads than items: an idle thread would still zero its part, and the reduction add it.
+  const items = Math.ceil(totalRows / runRows);
+  return { threads: Math.min(nth, items), runRows, outThreads: threadsFor(d.cout * d.cin * 5 * P, threads) };
 }
