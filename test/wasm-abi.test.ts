@@ -106,3 +106,22 @@ test("the kernel sources import each other without a cycle", () => {
   for (const m of imports.keys()) visit(m);
   assert.ok(imports.get("winograd")?.includes("winograd-layout"), "winograd.ts takes its layout from winograd-layout.ts");
 });
+
+test("the worker's slots agree with the job block of the table", async () => {
+  const abi = await import("../src/kernels/wasm/generated/abi.js");
+  const worker = await import("../src/kernels/wasm/worker.js");
+  assert.equal(worker.SLOT_JOB * 4, abi.JOB_ID_BYTE, "the job id slot");
+  assert.equal(worker.SLOT_NTH * 4, abi.JOB_THREADS_BYTE, "the thread count slot");
+  // Control slots end before the arguments; the busy tallies lie between the arguments and the counter.
+  assert.ok(Math.max(worker.SLOT_GEN, worker.SLOT_PENDING, worker.SLOT_ERROR, worker.SLOT_READY, worker.SLOT_EPOCH) * 4 < abi.JOB_ARGS_BYTE);
+  assert.ok(worker.BUSY_F64 * 8 >= abi.JOB_ARGS_BYTE + 4 * abi.JOB_ARG_SLOTS, "busy tallies overlap the arguments");
+  assert.ok((worker.BUSY_F64 + worker.BUSY_THREADS) * 8 <= abi.JOB_COUNTER_BYTE, "busy tallies overlap the work counter");
+  assert.ok(abi.JOB_COUNTER_BYTE + 64 <= abi.JOB_BLOCK_BYTES, "the work counter has a cache line of its own");
+  // The worker's body is shipped as source text, so it repeats the numbers: they must be the same.
+  const source = worker.workerSource();
+  const literal = (name: string) => Number(new RegExp(`\\b${name} = (\\d+)`).exec(source)?.[1]);
+  assert.equal(literal("NTH"), worker.SLOT_NTH);
+  assert.equal(literal("GEN"), worker.SLOT_GEN);
+  assert.equal(literal("PENDING"), worker.SLOT_PENDING);
+  assert.equal(literal("BUSY"), worker.BUSY_F64);
+});

@@ -175,8 +175,7 @@ export class WasmRuntime {
   readonly jobBase: number;
   /** The Int32 index of the job's first argument slot (the generated writers store from there). */
   readonly argsIndex: number;
-  /** Where the resident heap starts, and where it (and so the arena) currently ends. */
-  private readonly heapStart: number;
+  /** Where the resident heap (and so the arena) currently ends. */
   private heapEnd: number;
   /** Freed resident blocks [address, bytes], sorted by address, adjacent ones merged. */
   private freeBlocks: [number, number][] = [];
@@ -213,7 +212,7 @@ export class WasmRuntime {
     this.exports = checkExports(instance.exports);
     this.jobBase = align(this.exports.heapBase(), 64);
     this.argsIndex = (this.jobBase + JOB_ARGS_BYTE) >>> 2;
-    this.heapStart = this.heapEnd = align(this.jobBase + JOB_BLOCK_BYTES, 64);
+    this.heapEnd = align(this.jobBase + JOB_BLOCK_BYTES, 64);
     this.arenaBase = this.heapEnd;
     this.top = this.arenaBase;
     this.refreshViews();
@@ -341,11 +340,6 @@ export class WasmRuntime {
   /** Forgets every allocation; call at the start of each kernel call. */
   reset(): void {
     this.top = this.arenaBase;
-  }
-
-  /** Bytes the arena can still hand out before reaching the 4 GiB limit. */
-  get bytesLeft(): number {
-    return MAX_PAGES * PAGE - this.top;
   }
 
   /** Reserves `bytes` (64-byte aligned) and returns the byte address; grows memory as needed. */
