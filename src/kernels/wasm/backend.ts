@@ -498,6 +498,26 @@ export class WasmBackend implements Backend {
     rt.getF32(pdx, dx.subarray(0, inN));
   }
 
+  // No wasm kernels for these rarely used layers: the js ones, on the same arrays.
+  lpPool2d(x: Float32Array, y: Float32Array, g: Pool2dGeometry, p: number): void {
+    this.js.lpPool2d(x, y, g, p);
+  }
+
+  lpPool2dBackward(x: Float32Array, y: Float32Array, dy: Float32Array, dx: Float32Array, g: Pool2dGeometry, p: number): void {
+    this.js.lpPool2dBackward(x, y, dy, dx, g, p);
+  }
+
+  locallyConnected2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry): void {
+    this.js.locallyConnected2d(x, w, bias, y, g);
+  }
+
+  locallyConnected2dBackward(
+    x: Float32Array, dy: Float32Array, w: Float32Array, dx: Float32Array,
+    dw: Float32Array | null, dbias: Float32Array | null, g: Conv2dGeometry,
+  ): void {
+    this.js.locallyConnected2dBackward(x, dy, w, dx, dw, dbias, g);
+  }
+
   batchNormTrain(
     x: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, y: Float32Array,
     mean: Float32Array, invStd: Float32Array, n: number, c: number, spatial: number, eps: number, relu = false,
