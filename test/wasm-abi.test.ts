@@ -44,6 +44,12 @@ test("the committed generated boundary files are what the table gives now", asyn
   assert.deepEqual(gen.staleFiles(), [], "regenerate with: node scripts/wasm-abi/generate.mjs (npm run build does it)");
 });
 
+test("the committed kernel binaries were built from the sources and table as they are now", async () => {
+  const { sourceHash } = (await import(pathToFileURL(join(root, "scripts/wasm-abi/sources.mjs")).href)) as { sourceHash(): string };
+  const { SOURCE_HASH } = await import("../src/kernels/wasm/generated/kernels.js");
+  assert.equal(SOURCE_HASH, sourceHash(), "src/kernels/wasm/generated/kernels.ts is stale: run node scripts/build-wasm.mjs and commit it");
+});
+
 test("the generator refuses a table with a repeated job id, an unknown field type or too many fields", async () => {
   const { gen, table } = await load();
   assert.doesNotThrow(() => gen.generateAbi(copy(table)));
