@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * Writes docs/zoo.md: every zoo model's summary table, computed by
- * summary() from the built models (with zero weights: nothing random, so
- * the file only changes when an architecture or the summary changes).
+ * summary() from the models built with meta: true (shapes only, nothing
+ * random, so the file only changes when an architecture or the summary changes).
  *
  *   npx tsc -p . && node scripts/zoo-docs.mjs
  */
@@ -11,11 +11,12 @@ import { fileURLToPath } from "node:url";
 import * as zoo from "../dist/src/models/zoo/index.js";
 import { summary, withCommas, humanCount, humanBytes } from "../dist/src/models/summary.js";
 
-const o = { init: false };
+const o = { meta: true };
 const entries = [
   ["LeNet-5", "lenet5()", () => zoo.lenet5(o), [1, 32, 32]],
   ["LeNet-5, the paper's partial C3", 'lenet5({ c3: "partial" })', () => zoo.lenet5({ ...o, c3: "partial" }), [1, 32, 32]],
   ["LeNet-5 on 28x28 (padding 2)", "lenet5({ inputShape: [1, 28, 28] })", () => zoo.lenet5({ ...o, inputShape: [1, 28, 28] }), [1, 28, 28]],
+  ["The Theano tutorial's LeNet", "lenetTheano()", () => zoo.lenetTheano(o), [1, 28, 28]],
   ["AlexNet (the notes' and the paper's)", "alexnet()", () => zoo.alexnet(o), [3, 227, 227]],
   ["AlexNet fed 224x224 instead of 227x227", "alexnet({ inputShape: [3, 224, 224] })", () => zoo.alexnet({ ...o, inputShape: [3, 224, 224] }), [3, 224, 224]],
   ["AlexNet (torchvision)", 'alexnet({ variant: "torchvision" })', () => zoo.alexnet({ ...o, variant: "torchvision" }), [3, 224, 224]],
@@ -25,7 +26,9 @@ const entries = [
   ["GoogLeNet (torchvision)", 'googlenet({ variant: "torchvision" })', () => zoo.googlenet({ ...o, variant: "torchvision" }), [3, 224, 224]],
   ["GoogLeNet (torchvision) with the auxiliary classifiers", 'googlenet({ variant: "torchvision", aux: true })', () => zoo.googlenet({ ...o, variant: "torchvision", aux: true }), [3, 224, 224]],
   ...[18, 34, 50, 101, 152].map((d) => [`ResNet-${d}`, `resnet(${d})`, () => zoo.resnet(d, o), [3, 224, 224]]),
+  ...[50, 101, 152].map((d) => [`ResNet-${d} v1 (the paper's: stride on the first 1x1)`, `resnet(${d}, { variant: "v1" })`, () => zoo.resnet(d, { ...o, variant: "v1" }), [3, 224, 224]]),
   ...[20, 32, 44, 56, 110].map((d) => [`ResNet-${d} for CIFAR-10`, `resnetCifar(${d})`, () => zoo.resnetCifar(d, o), [3, 32, 32]]),
+  ...[20, 56].map((d) => [`Plain-${d} for CIFAR-10 (no shortcuts)`, `plainCifar(${d})`, () => zoo.plainCifar(d, o), [3, 32, 32]]),
   ["AlphaGo policy network (k = 192)", "alphagoPolicy()", () => zoo.alphagoPolicy(o), [48, 19, 19]],
   ["All-CNN-C", "allConv()", () => zoo.allConv(o), [3, 32, 32]],
   ["Text CNN (Kim; the notes' illustration sizes)", "textCnn()", () => zoo.textCnn(o), [7]],

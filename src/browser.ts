@@ -4,7 +4,7 @@
  * package.json maps "stride" here for browsers and bundlers, and to index.ts
  * (this plus the file functions) for Node.
  */
-export { Tensor, TensorError, withFloat64, shapeSize, formatShape } from "./tensor.js";
+export { Tensor, TensorError, withFloat64, withMeta, MetaTensorError, shapeSize, formatShape } from "./tensor.js";
 export { Rng, manualSeed, globalRng } from "./random.js";
 export { StrideError } from "./stride-error.js";
 export { ShapeError } from "./shape.js";
@@ -25,7 +25,7 @@ export { Concat, Add } from "./layers/merge.js";
 export { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, IndexSelect, Identity } from "./layers/tensor-ops.js";
 export { softmaxCrossEntropy, multiClassHinge } from "./layers/loss.js";
 export type { LossResult } from "./layers/loss.js";
-export { initWeight, initBias } from "./layers/init.js";
+export { initWeight, initBias, theanoFanOut } from "./layers/init.js";
 export type { InitName } from "./layers/init.js";
 
 export { Sequential } from "./models/sequential.js";
@@ -42,6 +42,8 @@ export * as models from "./models/zoo/index.js";
 export { MaskedConv2d, PositionBias, ShortcutPad } from "./models/zoo/layers.js";
 export { summary } from "./models/summary.js";
 export type { ModelSummary, SummaryRow, SummaryOptions } from "./models/summary.js";
+export { receptiveField } from "./models/receptive-field.js";
+export type { ReceptiveField, ReceptiveFieldRow } from "./models/receptive-field.js";
 export { estimateMemory, fitBatchSize } from "./models/memory.js";
 export type { MemoryEstimate, MemoryOptions } from "./models/memory.js";
 export { toFullyConvolutional } from "./models/fully-conv.js";
@@ -104,7 +106,7 @@ export type { TrainingRecipe, AugmentationRecipe } from "./io/pytorch/index.js";
 // Types the exported API refers to (layer and function options), exported so they can be named
 // and so the API reference documents them (scripts/api-docs).
 export type { Conv2dOptions, Conv1dOptions, LocallyConnected2dOptions } from "./layers/conv.js";
-export type { MaxPool2dOptions, AvgPool2dOptions, LPPool2dOptions } from "./layers/pool.js";
+export type { MaxPool2dOptions, AvgPool2dOptions, LPPool2dOptions, PoolPadding } from "./layers/pool.js";
 export type { BatchNormOptions, LocalResponseNormOptions } from "./layers/norm.js";
 export type { LinearOptions, EmbeddingOptions } from "./layers/dense.js";
 export type { MaskedConv2dOptions } from "./models/zoo/layers.js";

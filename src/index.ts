@@ -17,4 +17,6 @@ export {
 } from "./node/data.js";
 export type { IdxDatasetOptions, IdxSplitOptions, CifarOptions, ImageFolderOptions, ImageFolderDataset } from "./node/data.js";
 export { loadMnistDigits, mnistDigitsSplit } from "./node/mnist.js";
+// Sentences: the Austen sentences that ship with stride, and word-vector files.
+export { loadAustenSentences, loadWordVectors, AUSTEN_SENTENCES_FILE } from "./node/text.js";
 export type { MnistSplitOptions } from "./node/mnist.js";

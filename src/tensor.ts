@@ -143,6 +143,49 @@ export function withAllocationLimit<T>(floats: number, refuse: (shape: number[],
   }
 }
 
+// Shapes without storage, as PyTorch's meta device: a model built this way
+// can be counted (summary, estimateMemory, receptiveField) at any size.
+let metaMode = false;
+
+/**
+ * Runs `fn` with every new tensor made without storage when `on` is true
+ * (shape only; reading its values throws MetaTensorError). What
+ * `meta: true` does for the zoo builders and the layers with parameters.
+ */
+export function withMeta<T>(on: boolean, fn: () => T): T {
+  const outer = metaMode;
+  metaMode = on || outer;
+  try {
+    return fn();
+  } finally {
+    metaMode = outer;
+  }
+}
+
+/**
+ * Switches meta mode on (when `on`) until the returned function is called: for
+ * a constructor, which must assign its readonly fields itself rather than in a
+ * callback as withMeta would need. Call the function in a finally block.
+ */
+export function beginMeta(on: boolean): () => void {
+  const outer = metaMode;
+  metaMode = on || outer;
+  return () => {
+    metaMode = outer;
+  };
+}
+
+/** Thrown when the values of a tensor that has only a shape (built with `meta: true`) are read. */
+export class MetaTensorError extends TensorError {
+  constructor(shape: readonly number[]) {
+    super(
+      `this ${formatShape(shape)} tensor has a shape but no values: the model was built with meta: true, ` +
+        `for its arithmetic only (summary, estimateMemory, receptiveField); build it without meta to run, train or save it`,
+    );
+    this.name = "MetaTensorError";
+  }
+}
+
 /**
  * A dense float32 tensor, row-major. Images are NCHW: [batch, channels,
  * height, width]. The memory is a plain Float32Array owned by the garbage
@@ -152,9 +195,20 @@ export class Tensor {
   readonly shape: number[];
   readonly data: Float32Array;
 
+  /** Number of values (the product of the shape). */
+  readonly size: number;
+
   constructor(shape: number[], data?: Float32Array | number[]) {
     checkShape(shape);
     const size = shapeSize(shape);
+    this.size = size;
+    if (data === undefined && metaMode) {
+      this.data = EMPTY;
+      this.shape = shape.slice();
+      const frozen = this.shape;
+      Object.defineProperty(this, "data", { get: () => { throw new MetaTensorError(frozen); } });
+      return;
+    }
     if (data === undefined) {
       if (allocationLimit) chargeAllocation(allocationLimit, shape, size);
       this.data = allocFloats(size);
@@ -188,7 +242,7 @@ export class Tensor {
   /** A tensor with every value set to `value`. */
   static full(shape: number[], value: number): Tensor {
     const t = new Tensor(shape);
-    t.data.fill(value);
+    if (!t.isMeta) t.data.fill(value);
     return t;
   }
 
@@ -196,6 +250,7 @@ export class Tensor {
   static randn(shape: number[], seed?: number): Tensor {
     const rng = new Rng(seed ?? Math.floor(Math.random() * 2 ** 31));
     const t = new Tensor(shape);
+    if (t.isMeta) return t;
     for (let i = 0; i < t.data.length; i++) t.data[i] = rng.normal();
     return t;
   }
@@ -204,12 +259,14 @@ export class Tensor {
   static rand(shape: number[], seed?: number, low = 0, high = 1): Tensor {
     const rng = new Rng(seed ?? Math.floor(Math.random() * 2 ** 31));
     const t = new Tensor(shape);
+    if (t.isMeta) return t;
     for (let i = 0; i < t.data.length; i++) t.data[i] = rng.uniform(low, high);
     return t;
   }
 
-  get size(): number {
-    return this.data.length;
+  /** True for a tensor with a shape but no values (built under `meta: true`). */
+  get isMeta(): boolean {
+    return Object.getOwnPropertyDescriptor(this, "data")?.get !== undefined;
   }
 
   get rank(): number {
@@ -219,6 +276,7 @@ export class Tensor {
   /** The same memory seen with another shape of the same size. */
   reshape(shape: number[]): Tensor {
     const resolved = resolveReshape(this.shape, shape);
+    if (this.isMeta) return withMeta(true, () => new Tensor(resolved));
     return new Tensor(resolved, this.data);
   }
 
@@ -247,6 +305,8 @@ export class Tensor {
     return `Tensor[${this.shape.join("x")}]`;
   }
 }
+
+const EMPTY = new Float32Array(0);
 
 export function shapeSize(shape: readonly number[]): number {
   let n = 1;

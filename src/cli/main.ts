@@ -69,6 +69,9 @@ commands:
       --k N                how many classes (default 5)
   summary <model>          layers, output volumes, parameters, memory and FLOPs
       --input CxHxW  --batch N  --optimizer sgd|momentum|adam  --strict
+  layer "<layers>" --input CxHxW   the notes' arithmetic for a layer or a small stack, formulas filled in:
+                           conv F[xF] | conv1d F | pool F | avgpool F | fc N, with sS pP dD nN (stride, padding,
+                           dilation, filters), e.g. stride layer "conv 3x3 s2 p1 n2" --input 3x7x7
   visualize <model-dir> <image> --out DIR   every layer's activations (depth slices in rows), the first
                            layer's filters and the top-5, as PNG files   [--scale N] [--k N]
   export <model-dir> --format F --out PATH   the model for another framework:
@@ -100,6 +103,10 @@ export async function main(argv: string[]): Promise<number> {
       case "summary": {
         const { summaryCommand } = await import("./commands/summary.js");
         return await summaryCommand(rest);
+      }
+      case "layer": {
+        const { layerCommand } = await import("./commands/layer.js");
+        return layerCommand(rest);
       }
       case "import": {
         const { importCommand } = await import("./commands/import.js");
@@ -213,9 +220,12 @@ async function trainCommand(argv: string[]): Promise<number> {
     train = split.train;
     validation = split.test;
   }
-  // A pretrained model keeps the normalisation its weights were trained with.
-  const normalize: Normalization = start?.info.normalization ?? computeNormalization(train);
-  const model = start ? prepareFineTuning(start, train, seed, o["freeze-until"]) : buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed, width });
+  // A pretrained model keeps the normalisation its weights were trained with; token ids are never normalised or augmented.
+  const tokens = data.kind === "tokens";
+  const noAugment = o["no-augment"] || tokens;
+  const normalize: Normalization | undefined = start?.info.normalization ?? (tokens ? undefined : computeNormalization(train));
+  const model = start ? prepareFineTuning(start, train, seed, o["freeze-until"])
+    : buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed, width, vocabSize: data.vocabulary?.size });
   const params = model.params().reduce((n, p) => n + p.value.size, 0);
   const frozen = model.params().filter((p) => p.trainable === false).reduce((n, p) => n + p.value.size, 0);
 
@@ -223,7 +233,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   const schedule = makeSchedule(o.schedule!, optimizer, epochs, validation !== undefined);
   // What `stride export --format pytorch` turns into train.py.
   const recipe = trainingRecipe({ optimizer, schedule, batchSize, epochs, seed, valFraction,
-    augmentation: o["no-augment"] ? null : data.augmentationRecipe, dataset: data.name, maxBatchesPerEpoch: maxBatches });
+    augmentation: noAugment ? null : data.augmentationRecipe, dataset: data.name, maxBatchesPerEpoch: maxBatches });
   const out = o.out ?? join("runs", `${modelName}-${data.name.replace(/[^\w.-]+/g, "_")}`);
   const checkpoints = join(out, "checkpoints");
   if (o.resume && !existsSync(join(checkpoints, "latest.json"))) {
@@ -233,15 +243,16 @@ async function trainCommand(argv: string[]): Promise<number> {
   const log = (line: string) => console.log(line);
   log(`stride: ${start ? "fine-tuning" : "training"} ${modelName} (${params.toLocaleString("en-US")} parameters` +
     (frozen ? `, ${frozen.toLocaleString("en-US")} of them frozen` : "") + `) on ${data.name}: ` +
-    `${train.length} training, ${validation?.length ?? 0} validation, ${data.test.length} test images of ${train.shape.join("x")}`);
+    `${train.length} training, ${validation?.length ?? 0} validation, ${data.test.length} test ` +
+    (tokens ? `sentences of ${train.shape[2]} tokens (vocabulary ${data.vocabulary!.size.toLocaleString("en-US")})` : `images of ${train.shape.join("x")}`));
   log(`backend ${describeBackend()}; ${optimizer.type} lr ${optimizer.lr}${o.optimizer === "momentum" || o.optimizer === "nesterov" ? " momentum 0.9" : ""}, ` +
     `weight decay ${weightDecay}, schedule ${o.schedule}, batch ${batchSize}, ${epochs} epochs` +
     (maxBatches !== undefined ? ` of at most ${maxBatches} batches` : "") + (width !== 1 ? `; width x${width}` : "") +
-    (o["no-augment"] ? "" : `; augmentation: ${data.describeAugmentation}`));
+    (noAugment ? "" : `; augmentation: ${data.describeAugmentation}`));
 
   const history = await fit(model, train, {
     epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log,
-    augment: o["no-augment"] ? undefined : data.augmentation,
+    augment: noAugment ? undefined : data.augmentation,
     checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
     modelInfo: { extra: { model: modelName, dataset: data.name, seed, recipe } },
     maxBatchesPerEpoch: maxBatches,

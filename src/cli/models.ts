@@ -15,7 +15,7 @@
  * recipe runs as a tiny network in tests.
  */
 import { Conv2d } from "../layers/conv.js";
-import { Linear } from "../layers/dense.js";
+import { Linear, Embedding } from "../layers/dense.js";
 import { BatchNorm2d } from "../layers/norm.js";
 import { MaxPool2d, GlobalAvgPool2d } from "../layers/pool.js";
 import { ReLU } from "../layers/activation.js";
@@ -28,8 +28,9 @@ import { namedModules } from "../models/named.js";
 import { Sequential } from "../models/sequential.js";
 import { Graph } from "../models/graph.js";
 import type { Layer } from "../layers/layer.js";
-import { lenet5 } from "../models/zoo/lenet.js";
-import { resnetCifar, type ResNetCifarDepth } from "../models/zoo/resnet.js";
+import { lenet5, lenetTheano } from "../models/zoo/lenet.js";
+import { textCnn } from "../models/zoo/textcnn.js";
+import { resnetCifar, plainCifar, type ResNetCifarDepth } from "../models/zoo/resnet.js";
 import { ShortcutPad } from "../models/zoo/layers.js";
 import { CliError } from "./errors.js";
 
@@ -40,6 +41,8 @@ export interface BuildOptions {
   seed: number;
   /** Scales every hidden width; 1 (default) is the network as documented. */
   width?: number;
+  /** Tokens in the vocabulary, for models of sentences (textcnn). */
+  vocabSize?: number;
 }
 
 interface ModelEntry {
@@ -59,6 +62,14 @@ const entries: Record<string, ModelEntry> = {
     build: (o) => lenet5(zooOptions(o)),
     about: "the paper's LeNet-5: tanh, average pooling, its uniform initialisation",
   },
+  "lenet-theano": {
+    build: (o) => lenetTheano(zooOptions(o)),
+    about: "the Theano tutorial's LeNet: 20 and 50 5x5 filters, max pooling, tanh, 500 hidden units",
+  },
+  textcnn: {
+    build: (o) => sentenceCnn(o),
+    about: "Kim's text CNN for sentences (--dataset austen): 64-d word vectors, 100 filters each of 3, 4, 5 words, 1-max pooling, dropout 0.5",
+  },
   "bn-convnet": {
     build: (o) => bnConvNet(o),
     about: "[3x3 conv-BN-ReLU-2x2 max pool] with 32, 64, 128 filters, dropout 0.25, FC",
@@ -75,6 +86,12 @@ const entries: Record<string, ModelEntry> = {
     ([20, 32, 44, 56, 110] as ResNetCifarDepth[]).map((d) => [
       `resnet${d}`,
       { build: (o: BuildOptions) => resnetCifar(d, zooOptions(o)), about: `the paper's CIFAR ResNet-${d}` },
+    ]),
+  ),
+  ...Object.fromEntries(
+    ([20, 56] as ResNetCifarDepth[]).map((d) => [
+      `plain${d}`,
+      { build: (o: BuildOptions) => plainCifar(d, zooOptions(o)), about: `resnet${d} without its shortcuts (the paper's plain net)` },
     ]),
   ),
 };
@@ -201,4 +218,27 @@ function heInit(model: Layer, seed: number): Layer {
     }
   }
   return model;
+}
+
+/**
+ * The text CNN for a sentence dataset, whose examples are rows of token ids
+ * shaped [1, 1, length] like images: a Flatten makes them the [N, length]
+ * the embedding takes. Kim's CNN-rand: random 64-d word vectors (Kim: 300),
+ * 100 filters of 3, 4 and 5 words, max over time, dropout 0.5, logits.
+ */
+function sentenceCnn(o: BuildOptions): Sequential {
+  if (o.vocabSize === undefined) throw new CliError("textcnn reads sentences: train it on a sentence dataset (--dataset austen)");
+  const [c, h, length] = o.inputShape;
+  if (c !== 1 || h !== 1) throw new CliError(`textcnn reads rows of token ids (1x1xlength), not ${o.inputShape.join("x")} images; use --dataset austen`);
+  const net = textCnn({
+    numClasses: o.numClasses, inputShape: [length], vocabSize: o.vocabSize, embeddingDim: scaled(o, 64),
+    regionSizes: [3, 4, 5], filters: scaled(o, 100), dropout: 0.5, softmax: false, seed: o.seed,
+  });
+  // Kim's random word vectors: uniform in ±0.25, about the spread of pretrained ones (the layer's
+  // default, PyTorch's N(0, 1), starts the logits so large that the first epochs are spent shrinking them).
+  const embedding = net.layers.find((l) => l instanceof Embedding) as Embedding;
+  const rng = new Rng(o.seed + 1);
+  const table = embedding.weight.value.data;
+  for (let i = 0; i < table.length; i++) table[i] = rng.uniform(-0.25, 0.25);
+  return new Sequential([new Flatten({ name: "tokens" }), ...net.layers], { name: "textcnn" });
 }

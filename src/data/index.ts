@@ -9,3 +9,4 @@ export * from "./normalize.js";
 export * from "./augment.js";
 export * from "./loader.js";
 export * from "./imagenet-classes.js";
+export * from "./text.js";

@@ -3,7 +3,7 @@
  * groups), Conv1d for text CNNs, and LocallyConnected2d, the convolution
  * without parameter sharing that the notes describe for centred faces.
  */
-import { Tensor, formatShape } from "../tensor.js";
+import { Tensor, formatShape, beginMeta } from "../tensor.js";
 import {
   ShapeError, checkOptions, fit2d, toPair, positiveInt, resolvePadding2d, checkPadding2d,
   type Conv2dGeometry, type IntOrPair, type Pair, type Padding2d,
@@ -30,6 +30,8 @@ export interface Conv2dOptions {
   init?: InitName;
   /** The generator for the initial weights (default: the global one). */
   rng?: Rng;
+  /** Build with parameter shapes but no storage, for counting at any size (summary, estimateMemory, receptiveField); running it throws. */
+  meta?: boolean;
 }
 
 /** Adds a batch axis of 1 to an unbatched input (PyTorch accepts both). */
@@ -60,7 +62,7 @@ export class Conv2d extends Layer {
   private inputGrad = true;
 
   constructor(opts: Conv2dOptions) {
-    checkOptions("Conv2d", opts, ["inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation", "groups", "bias", "name", "strict", "init", "rng"]);
+    checkOptions("Conv2d", opts, ["inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation", "groups", "bias", "name", "strict", "init", "rng", "meta"]);
     super(opts?.name, "conv");
     if (!opts || typeof opts !== "object") throw new ShapeError("Conv2d", "expects an options object { inChannels, outChannels, kernelSize, … }");
     this.inChannels = positiveInt(this.name, "inChannels", opts.inChannels);
@@ -83,10 +85,15 @@ export class Conv2d extends Layer {
     const [kH, kW] = this.kernelSize;
     const fanIn = (this.inChannels / this.groups) * kH * kW;
     const fanOut = (this.outChannels / this.groups) * kH * kW;
-    this.weight = makeParam("weight", new Tensor([this.outChannels, this.inChannels / this.groups, kH, kW]));
-    initWeight(this.weight.value, this.init, fanIn, fanOut, opts.rng);
-    this.bias = opts.bias === false ? null : makeParam("bias", new Tensor([this.outChannels]));
-    if (this.bias) initBias(this.bias.value, this.init, fanIn, opts.rng);
+    const endMeta = beginMeta(opts.meta === true);
+    try {
+      this.weight = makeParam("weight", new Tensor([this.outChannels, this.inChannels / this.groups, kH, kW]));
+      initWeight(this.weight.value, this.init, fanIn, fanOut, opts.rng);
+      this.bias = opts.bias === false ? null : makeParam("bias", new Tensor([this.outChannels]));
+      if (this.bias) initBias(this.bias.value, this.init, fanIn, opts.rng);
+    } finally {
+      endMeta();
+    }
   }
 
   override get namePrefix(): string {
@@ -236,6 +243,8 @@ export interface Conv1dOptions {
   strict?: boolean;
   init?: InitName;
   rng?: Rng;
+  /** Build with parameter shapes but no storage, for counting at any size (summary, estimateMemory, receptiveField); running it throws. */
+  meta?: boolean;
 }
 
 /**
@@ -260,7 +269,7 @@ export class Conv1d extends Layer {
   private lastOutput4d: number[] | null = null;
 
   constructor(opts: Conv1dOptions) {
-    checkOptions("Conv1d", opts, ["inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation", "groups", "bias", "name", "strict", "init", "rng"]);
+    checkOptions("Conv1d", opts, ["inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation", "groups", "bias", "name", "strict", "init", "rng", "meta"]);
     super(opts?.name, "conv");
     if (!opts || typeof opts !== "object") throw new ShapeError("Conv1d", "expects an options object { inChannels, outChannels, kernelSize, … }");
     this.kernelSize = positiveInt(this.name, "kernelSize", opts.kernelSize);
@@ -278,7 +287,7 @@ export class Conv1d extends Layer {
     this.inner = new Conv2d({
       inChannels: opts.inChannels, outChannels: opts.outChannels, kernelSize: [1, this.kernelSize],
       stride: [1, this.stride], padding: padding2d, dilation: [1, this.dilation], groups: opts.groups,
-      bias: opts.bias, name: this.name, strict: opts.strict, init: opts.init, rng: opts.rng,
+      bias: opts.bias, name: this.name, strict: opts.strict, init: opts.init, rng: opts.rng, meta: opts.meta,
     });
     if (p === "same" && this.stride !== 1) {
       throw this.error(`padding = "same" needs stride 1 (got ${this.stride}), as in PyTorch`);
@@ -313,6 +322,16 @@ export class Conv1d extends Layer {
     expectRank(this, shape, [2, 3], "[N, C, L] (or [C, L])");
     const s = shape.length === 2 ? [1, ...shape] : shape;
     return [s[0], s[1], 1, s[2]];
+  }
+
+  /** The window arithmetic for an input [N, C, L] (or [C, L]), as the 2-D geometry of height 1 it runs as. */
+  geometry(inputShape: readonly number[], opts?: ShapeOptions): Conv2dGeometry {
+    this.inner.name = this.name;
+    try {
+      return this.inner.geometry(this.as2d(inputShape), opts).geom;
+    } catch (e) {
+      throw relabel(e, inputShape);
+    }
   }
 
   shapeInfo(inputShape: number[], opts?: ShapeOptions): ShapeInfo {
@@ -384,6 +403,8 @@ export interface LocallyConnected2dOptions {
   strict?: boolean;
   init?: InitName;
   rng?: Rng;
+  /** Build with parameter shapes but no storage, for counting at any size (summary, estimateMemory, receptiveField); running it throws. */
+  meta?: boolean;
 }
 
 /**
@@ -407,7 +428,7 @@ export class LocallyConnected2d extends Layer {
   private x: Tensor | null = null;
 
   constructor(opts: LocallyConnected2dOptions) {
-    checkOptions("LocallyConnected2d", opts, ["inChannels", "outChannels", "inputSize", "kernelSize", "stride", "padding", "bias", "name", "strict", "init", "rng"]);
+    checkOptions("LocallyConnected2d", opts, ["inChannels", "outChannels", "inputSize", "kernelSize", "stride", "padding", "bias", "name", "strict", "init", "rng", "meta"]);
     super(opts?.name, "local");
     if (!opts || typeof opts !== "object") throw new ShapeError("LocallyConnected2d", "expects an options object { inChannels, outChannels, inputSize, kernelSize, … }");
     this.inChannels = positiveInt(this.name, "inChannels", opts.inChannels);
@@ -429,10 +450,15 @@ export class LocallyConnected2d extends Layer {
       outH: fit.outH, outW: fit.outW,
     };
     const [kH, kW] = this.kernelSize;
-    this.weight = makeParam("weight", new Tensor([fit.outH, fit.outW, this.outChannels, this.inChannels, kH, kW]));
-    initWeight(this.weight.value, this.init, this.inChannels * kH * kW, this.outChannels * kH * kW, opts.rng);
-    this.bias = opts.bias === false ? null : makeParam("bias", new Tensor([this.outChannels, fit.outH, fit.outW]));
-    if (this.bias) initBias(this.bias.value, this.init, this.inChannels * kH * kW, opts.rng);
+    const endMeta = beginMeta(opts.meta === true);
+    try {
+      this.weight = makeParam("weight", new Tensor([fit.outH, fit.outW, this.outChannels, this.inChannels, kH, kW]));
+      initWeight(this.weight.value, this.init, this.inChannels * kH * kW, this.outChannels * kH * kW, opts.rng);
+      this.bias = opts.bias === false ? null : makeParam("bias", new Tensor([this.outChannels, fit.outH, fit.outW]));
+      if (this.bias) initBias(this.bias.value, this.init, this.inChannels * kH * kW, opts.rng);
+    } finally {
+      endMeta();
+    }
   }
 
   override get namePrefix(): string {

@@ -2,7 +2,7 @@
  * Fully connected layers: every output sees every input, y = x W^T + b.
  * Also the embedding lookup that feeds a text CNN its word vectors.
  */
-import { Tensor, formatShape } from "../tensor.js";
+import { Tensor, formatShape, beginMeta } from "../tensor.js";
 import { ShapeError, positiveInt, checkOptions } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
 import { Layer, makeParam, unrequestedGradient, type ForwardContext, type Param, type ShapeInfo } from "./layer.js";
@@ -17,6 +17,8 @@ export interface LinearOptions {
   name?: string;
   init?: InitName;
   rng?: Rng;
+  /** Build with parameter shapes but no storage, for counting at any size (summary, estimateMemory, receptiveField); running it throws. */
+  meta?: boolean;
 }
 
 /** Linear over the last axis: [..., inFeatures] -> [..., outFeatures], weight [outFeatures, inFeatures]. */
@@ -31,16 +33,21 @@ export class Linear extends Layer {
   private inputGrad = true;
 
   constructor(opts: LinearOptions) {
-    checkOptions("Linear", opts, ["inFeatures", "outFeatures", "bias", "name", "init", "rng"]);
+    checkOptions("Linear", opts, ["inFeatures", "outFeatures", "bias", "name", "init", "rng", "meta"]);
     super(opts?.name, "fc");
     if (!opts || typeof opts !== "object") throw new ShapeError("Linear", "expects an options object { inFeatures, outFeatures, … }");
     this.inFeatures = positiveInt(this.name, "inFeatures", opts.inFeatures);
     this.outFeatures = positiveInt(this.name, "outFeatures", opts.outFeatures);
     this.init = checkInit(this.name, opts.init);
-    this.weight = makeParam("weight", new Tensor([this.outFeatures, this.inFeatures]));
-    initWeight(this.weight.value, this.init, this.inFeatures, this.outFeatures, opts.rng);
-    this.bias = opts.bias === false ? null : makeParam("bias", new Tensor([this.outFeatures]));
-    if (this.bias) initBias(this.bias.value, this.init, this.inFeatures, opts.rng);
+    const endMeta = beginMeta(opts.meta === true);
+    try {
+      this.weight = makeParam("weight", new Tensor([this.outFeatures, this.inFeatures]));
+      initWeight(this.weight.value, this.init, this.inFeatures, this.outFeatures, opts.rng);
+      this.bias = opts.bias === false ? null : makeParam("bias", new Tensor([this.outFeatures]));
+      if (this.bias) initBias(this.bias.value, this.init, this.inFeatures, opts.rng);
+    } finally {
+      endMeta();
+    }
   }
 
   override get namePrefix(): string {
@@ -125,6 +132,8 @@ export interface EmbeddingOptions {
   layout?: "NLC" | "NCL";
   name?: string;
   rng?: Rng;
+  /** Build with parameter shapes but no storage, for counting at any size (summary, estimateMemory, receptiveField); running it throws. */
+  meta?: boolean;
 }
 
 /**
@@ -142,16 +151,23 @@ export class Embedding extends Layer {
   private ids: Tensor | null = null;
 
   constructor(opts: EmbeddingOptions) {
-    checkOptions("Embedding", opts, ["numEmbeddings", "embeddingDim", "layout", "name", "rng"]);
+    checkOptions("Embedding", opts, ["numEmbeddings", "embeddingDim", "layout", "name", "rng", "meta"]);
     super(opts?.name, "embed");
     if (!opts || typeof opts !== "object") throw new ShapeError("Embedding", "expects an options object { numEmbeddings, embeddingDim }");
     this.numEmbeddings = positiveInt(this.name, "numEmbeddings", opts.numEmbeddings);
     this.embeddingDim = positiveInt(this.name, "embeddingDim", opts.embeddingDim);
     this.layout = opts.layout ?? "NLC";
     if (this.layout !== "NLC" && this.layout !== "NCL") throw this.error(`layout = ${JSON.stringify(opts.layout)} is not valid; use "NLC" or "NCL"`);
-    this.weight = makeParam("weight", new Tensor([this.numEmbeddings, this.embeddingDim]));
-    const rng = opts.rng ?? globalRng;
-    for (let i = 0; i < this.weight.value.size; i++) this.weight.value.data[i] = rng.normal();
+    const endMeta = beginMeta(opts.meta === true);
+    try {
+      this.weight = makeParam("weight", new Tensor([this.numEmbeddings, this.embeddingDim]));
+    } finally {
+      endMeta();
+    }
+    if (!this.weight.value.isMeta) {
+      const rng = opts.rng ?? globalRng;
+      for (let i = 0; i < this.weight.value.size; i++) this.weight.value.data[i] = rng.normal();
+    }
   }
 
   override get namePrefix(): string {

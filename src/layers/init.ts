@@ -9,6 +9,12 @@
  * - "he-uniform": U(-a, a) with a = sqrt(6 / fanIn).
  * - "he-fan-out": Kaiming normal with fanOut (torchvision's ResNets).
  * - "pytorch": PyTorch's default for Conv/Linear, U(-1/sqrt(fanIn), 1/sqrt(fanIn)) for weights and biases.
+ * - "lecun": Var(W) = 1/fanIn, normal (LeCun 1998; what the notes' "calibrating
+ *   the variances" derives for linear units).
+ * - "caffe-xavier": Var(W) = 1/fanIn, uniform in ±sqrt(3/fanIn): Caffe's
+ *   "xavier" filler, which the AlexNet/VGG-era models used under that name.
+ * - The Theano tutorial's LeNet draws "xavier" with a fan-out divided by the
+ *   pooling area that follows (theanoFanOut).
  * - "zeros".
  * Biases start at zero except under "pytorch".
  */
@@ -17,9 +23,18 @@ import { Rng, globalRng } from "../random.js";
 import { ShapeError } from "../shape.js";
 
 /** Weight initialisations: He (Kaiming) and Xavier (Glorot) variants, PyTorch's default, or zeros. */
-export type InitName = "he" | "he-uniform" | "he-fan-out" | "xavier" | "xavier-normal" | "pytorch" | "zeros";
+export type InitName = "he" | "he-uniform" | "he-fan-out" | "xavier" | "xavier-normal" | "lecun" | "caffe-xavier" | "pytorch" | "zeros";
 
-export const INIT_NAMES: InitName[] = ["he", "he-uniform", "he-fan-out", "xavier", "xavier-normal", "pytorch", "zeros"];
+export const INIT_NAMES: InitName[] = ["he", "he-uniform", "he-fan-out", "xavier", "xavier-normal", "lecun", "caffe-xavier", "pytorch", "zeros"];
+
+/**
+ * The fan-out the Theano LeNet tutorial gives a convolution followed by
+ * pooling: each input feeds outChannels * kH * kW outputs, of which one in
+ * poolH * poolW survives the pooling.
+ */
+export function theanoFanOut(outChannels: number, kH: number, kW: number, poolH: number, poolW: number): number {
+  return (outChannels * kH * kW) / (poolH * poolW);
+}
 
 export function checkInit(layer: string, init: unknown): InitName {
   if (init === undefined) return "he";
@@ -31,6 +46,7 @@ export function checkInit(layer: string, init: unknown): InitName {
 
 /** Fills a weight tensor in place with the named initialisation, given its fan-in and fan-out. */
 export function initWeight(t: Tensor, init: InitName, fanIn: number, fanOut: number, rng: Rng = globalRng): void {
+  if (t.isMeta) return; // a shape without values: nothing to draw
   const d = t.data;
   switch (init) {
     case "he":
@@ -48,6 +64,12 @@ export function initWeight(t: Tensor, init: InitName, fanIn: number, fanOut: num
     case "xavier-normal":
       fillNormal(d, Math.sqrt(2 / (fanIn + fanOut)), rng);
       break;
+    case "lecun":
+      fillNormal(d, Math.sqrt(1 / fanIn), rng);
+      break;
+    case "caffe-xavier":
+      fillUniform(d, Math.sqrt(3 / fanIn), rng);
+      break;
     case "pytorch":
       fillUniform(d, 1 / Math.sqrt(fanIn), rng);
       break;
@@ -59,6 +81,7 @@ export function initWeight(t: Tensor, init: InitName, fanIn: number, fanOut: num
 
 /** Fills a bias in place as the named initialisation does (zeros, or PyTorch's uniform in ±1/sqrt(fanIn)). */
 export function initBias(t: Tensor, init: InitName, fanIn: number, rng: Rng = globalRng): void {
+  if (t.isMeta) return;
   if (init === "pytorch") fillUniform(t.data, 1 / Math.sqrt(fanIn), rng);
   else t.data.fill(0);
 }

@@ -89,7 +89,7 @@ export function unrequestedGradient(shape: number[]): Tensor {
 }
 
 function resident(value: Tensor): Tensor {
-  if (isFloat64Mode()) return value;
+  if (isFloat64Mode() || value.isMeta) return value;
   const backend = getBackend();
   const data = backend.allocResident?.(value.size);
   if (!data) return value;

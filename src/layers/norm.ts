@@ -3,7 +3,7 @@
  * inputs, per activation for FC inputs) and AlexNet's local response
  * normalisation across channels.
  */
-import { Tensor, formatShape } from "../tensor.js";
+import { Tensor, formatShape, beginMeta } from "../tensor.js";
 import { ShapeError, numberIn, positiveInt, checkOptions } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
 import { Layer, makeParam, expectRank, type Buffer, type ForwardContext, type Param, type ShapeInfo } from "./layer.js";
@@ -18,6 +18,8 @@ export interface BatchNormOptions {
   affine?: boolean;
   trackRunningStats?: boolean;
   name?: string;
+  /** Build with parameter shapes but no storage, for counting at any size (summary, estimateMemory, receptiveField); running it throws. */
+  meta?: boolean;
 }
 
 /**
@@ -54,7 +56,7 @@ abstract class BatchNormBase extends Layer {
   private usedBatchStats = false;
 
   constructor(opts: BatchNormOptions, className: string) {
-    checkOptions(className, opts, ["numFeatures", "eps", "momentum", "affine", "trackRunningStats", "name"]);
+    checkOptions(className, opts, ["numFeatures", "eps", "momentum", "affine", "trackRunningStats", "name", "meta"]);
     super(opts?.name, "bn");
     if (!opts || typeof opts !== "object") throw new ShapeError(className, "expects an options object { numFeatures, … }");
     this.numFeatures = positiveInt(this.name, "numFeatures", opts.numFeatures);
@@ -63,10 +65,15 @@ abstract class BatchNormBase extends Layer {
     this.affine = opts.affine ?? true;
     this.trackRunningStats = opts.trackRunningStats ?? true;
     const c = this.numFeatures;
-    this.weight = this.affine ? makeParam("weight", Tensor.ones([c])) : null;
-    this.bias = this.affine ? makeParam("bias", Tensor.zeros([c])) : null;
-    this.runningMean = Tensor.zeros([c]);
-    this.runningVar = Tensor.ones([c]);
+    const endMeta = beginMeta(opts.meta === true);
+    try {
+      this.weight = this.affine ? makeParam("weight", Tensor.ones([c])) : null;
+      this.bias = this.affine ? makeParam("bias", Tensor.zeros([c])) : null;
+      this.runningMean = Tensor.zeros([c]);
+      this.runningVar = Tensor.ones([c]);
+    } finally {
+      endMeta();
+    }
   }
 
   override get namePrefix(): string {

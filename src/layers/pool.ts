@@ -9,10 +9,19 @@ import { ShapeError, fit2d, toPair, type IntOrPair, type Pair, type Pool2dGeomet
 import { getBackend } from "../kernels/index.js";
 import { Layer, expectRank, type ForwardContext, type ShapeInfo, type ShapeOptions } from "./layer.js";
 
+/**
+ * Zero-padding of a pooling window: a number or [height, width] for both
+ * sides alike (PyTorch's); [top, bottom, left, right] for each side on its
+ * own, as SAS and other frameworks pad; or "same" (TensorFlow's and SAS's
+ * rule: ceil(input / stride) outputs, the padding split with the odd pixel
+ * at the bottom and right). Padding is never a value a max can pick.
+ */
+export type PoolPadding = IntOrPair | [number, number, number, number] | "same";
+
 interface PoolSettings {
   kernelSize: IntOrPair;
   stride?: IntOrPair;
-  padding?: IntOrPair;
+  padding?: PoolPadding;
   dilation?: IntOrPair;
   ceilMode?: boolean;
   name?: string;
@@ -23,7 +32,8 @@ interface PoolSettings {
 abstract class Pool2dBase extends Layer {
   readonly kernelSize: Pair;
   readonly stride: Pair;
-  readonly padding: Pair;
+  /** As given: [height, width] for both sides alike, [top, bottom, left, right], or "same". */
+  readonly padding: Pair | [number, number, number, number] | "same";
   readonly dilation: Pair;
   readonly ceilMode: boolean;
   readonly strict: boolean;
@@ -35,20 +45,52 @@ abstract class Pool2dBase extends Layer {
     if (!opts || typeof opts !== "object") throw new ShapeError(className, "expects an options object { kernelSize, … }");
     this.kernelSize = toPair(this.name, "kernelSize", opts.kernelSize, [NaN, NaN]);
     this.stride = toPair(this.name, "stride", opts.stride ?? undefined, this.kernelSize);
-    this.padding = toPair(this.name, "padding", opts.padding, [0, 0], 0);
     this.dilation = toPair(this.name, "dilation", opts.dilation, [1, 1]);
     this.ceilMode = opts.ceilMode ?? false;
     this.strict = opts.strict ?? false;
-    for (let a = 0; a < 2; a++) {
-      const effective = (this.kernelSize[a] - 1) * this.dilation[a] + 1;
-      if (this.padding[a] * 2 > effective) {
-        throw this.error(
-          `padding = ${this.padding[a]} is more than half the ${a === 0 ? "height" : "width"} of the window ` +
-            `(kernel ${this.kernelSize[a]}${this.dilation[a] > 1 ? `, dilation ${this.dilation[a]}` : ""}); ` +
-            `a window could then see only padding: use padding <= ${Math.floor(effective / 2)}`,
-        );
+    const p = opts.padding;
+    if (p === "same") {
+      if (this.ceilMode) throw this.error('padding = "same" fixes the output size at ceil(input / stride); it cannot be combined with ceilMode');
+      this.padding = "same";
+    } else if (Array.isArray(p) && p.length === 4) {
+      const sides = ["top", "bottom", "left", "right"];
+      p.forEach((v, i) => {
+        const effective = (this.kernelSize[i < 2 ? 0 : 1] - 1) * this.dilation[i < 2 ? 0 : 1] + 1;
+        if (!Number.isInteger(v) || v < 0) throw this.error(`padding[${i}] (${sides[i]}) = ${JSON.stringify(v)} is not valid; use a whole number >= 0`);
+        if (v >= effective) {
+          throw this.error(`padding[${i}] (${sides[i]}) = ${v} is as wide as the window (${effective}); a window could then see only padding: use at most ${effective - 1}`);
+        }
+      });
+      this.padding = [p[0], p[1], p[2], p[3]];
+    } else {
+      const pair = toPair(this.name, "padding", p as IntOrPair | undefined, [0, 0], 0);
+      for (let a = 0; a < 2; a++) {
+        const effective = (this.kernelSize[a] - 1) * this.dilation[a] + 1;
+        if (pair[a] * 2 > effective) {
+          throw this.error(
+            `padding = ${pair[a]} is more than half the ${a === 0 ? "height" : "width"} of the window ` +
+              `(kernel ${this.kernelSize[a]}${this.dilation[a] > 1 ? `, dilation ${this.dilation[a]}` : ""}); ` +
+              `a window could then see only padding: use padding <= ${Math.floor(effective / 2)}, or pad the sides apart with [top, bottom, left, right]`,
+          );
+        }
       }
+      this.padding = pair;
     }
+  }
+
+  /** [top, bottom, left, right] for an input of h x w ("same" depends on the size). */
+  pads(h: number, w: number): [number, number, number, number] {
+    const p = this.padding;
+    if (p === "same") {
+      const axis = (n: number, a: 0 | 1): [number, number] => {
+        const out = Math.ceil(n / this.stride[a]);
+        const span = (this.kernelSize[a] - 1) * this.dilation[a] + 1;
+        const total = Math.max((out - 1) * this.stride[a] + span - n, 0);
+        return [Math.floor(total / 2), total - Math.floor(total / 2)];
+      };
+      return [...axis(h, 0), ...axis(w, 1)];
+    }
+    return p.length === 4 ? [p[0], p[1], p[2], p[3]] : [p[0], p[0], p[1], p[1]];
   }
 
   override get namePrefix(): string {
@@ -60,7 +102,7 @@ abstract class Pool2dBase extends Layer {
     expectRank(this, inputShape, [3, 4], "[N, C, H, W] (or [C, H, W])");
     const s = inputShape.length === 3 ? [1, ...inputShape] : inputShape;
     const [n, c, h, w] = s;
-    const pad: [number, number, number, number] = [this.padding[0], this.padding[0], this.padding[1], this.padding[1]];
+    const pad = this.pads(h, w);
     const fit = fit2d(this.name, inputShape, h, w, {
       kernel: this.kernelSize, stride: this.stride, pad, dilation: this.dilation, ceilMode: this.ceilMode,
     }, opts?.strict || this.strict);
@@ -164,7 +206,8 @@ export class AvgPool2d extends Pool2dBase {
     if (opts && opts.dilation !== undefined) throw new ShapeError(opts.name ?? "pool", "AvgPool2d has no dilation option (as in PyTorch)");
     checkOptions("AvgPool2d", opts, ["kernelSize", "stride", "padding", "ceilMode", "countIncludePad", "name", "strict"]);
     super(opts, "AvgPool2d");
-    this.countIncludePad = opts.countIncludePad ?? true;
+    // PyTorch counts the padding in the divisor by default; "same" is TensorFlow's rule, which does not.
+    this.countIncludePad = opts.countIncludePad ?? opts.padding !== "same";
   }
 
   config(): Record<string, unknown> {

@@ -20,6 +20,7 @@ import { Conv2d, Conv1d } from "../layers/conv.js";
 import { Linear } from "../layers/dense.js";
 import { Sequential } from "./sequential.js";
 import { Graph } from "./graph.js";
+import { receptiveFieldOf } from "./receptive-field.js";
 
 export type Dtype = "float32" | "float64" | "float16";
 
@@ -124,6 +125,8 @@ export interface SummaryRow {
   activations: number;
   /** Multiply-accumulates per example. */
   macs: number;
+  /** What one output unit sees of the input (see receptiveField): [height, width] pixels and the jump between units. */
+  receptiveField: { size: [number, number]; jump: [number, number]; global: boolean };
   /** Inexact fits and other remarks, with their formulas. */
   note?: string;
   /** Names of the layers folded into this row. */
@@ -152,9 +155,15 @@ export interface ModelSummary {
   trainableParams: number;
   /** Sum of the rows' activations, input row included, per example. */
   totalActivations: number;
+  /**
+   * Multiply-adds per example: what the notes and the papers call "FLOPs"
+   * (VGG-16's 15.5G, ResNet-152's 11.3G).
+   */
   totalMacs: number;
-  /** 2 x MACs. */
+  /** Floating-point operations counting the multiply and the add apart: 2 x totalMacs. */
   totalFlops: number;
+  /** Units of the convolutional and fully connected layers: what AlexNet's paper counts as its "650,000 neurons". */
+  neurons: number;
   /** Bytes of all activations of one example: the forward pass. */
   forwardBytes: number;
   /** Twice that: every activation has a gradient in the backward pass (the notes' "~*2 for bwd"). */
@@ -186,14 +195,16 @@ export function summary(model: Module, inputShape: number[], options: SummaryOpt
   const rows: SummaryRow[] = [{
     name: "input", type: "Input", outputShape: example, volume: volumeOf(example), params: 0, weights: 0,
     activations: shapeSize(example), macs: 0, folded: [], memoryFormula: memoryFormula(example), weightsFormula: "0",
+    receptiveField: { size: [1, 1], jump: [1, 1], global: false },
   }];
+  const fields = new Map(receptiveFieldOf(flat, batched).rows.map((r) => [r.name, r]));
   const rowOf = new Map<string, SummaryRow>([[INPUT, rows[0]]]);
   for (const node of flat.nodes) {
     const layer = node.layer;
     const prev = rows[rows.length - 1];
     if (fold && FOLDABLE.has(layer.type) && node.inputs.length === 1 && rowOf.get(node.inputs[0]) === prev && prev.name !== "input") {
       prev.type += `+${layer.type}`;
-      prev.folded.push(node.name);
+      prev.folded.push(node.name); // the row keeps its own field: a folded Flatten would make it "all"
       if (node.notes.length) prev.note = [prev.note, ...node.notes].filter(Boolean).join("; ");
       rowOf.set(node.name, prev);
       continue;
@@ -202,8 +213,10 @@ export function summary(model: Module, inputShape: number[], options: SummaryOpt
     const params = layer.params();
     const weights = params.filter((p) => p.name === "weight").reduce((a, p) => a + p.value.size, 0);
     const macs = layer instanceof MergeLayer ? layer.macs(node.inputShapes) : layer.macs(node.inputShapes[0]);
+    const field = fields.get(node.name)!;
     const row: SummaryRow = {
       name: node.name, type: layer.type, outputShape: out, volume: volumeOf(out),
+      receptiveField: { size: field.size, jump: field.jump, global: field.global },
       params: params.reduce((a, p) => a + p.value.size, 0), weights, activations: shapeSize(out), macs: macs / n,
       folded: [], memoryFormula: memoryFormula(out), weightsFormula: weightsFormula(layer, weights),
     };
@@ -217,8 +230,9 @@ export function summary(model: Module, inputShape: number[], options: SummaryOpt
   const trainableParams = all.filter((p) => p.trainable !== false).reduce((a, p) => a + p.value.size, 0);
   const totalActivations = rows.reduce((a, r) => a + r.activations, 0);
   const totalMacs = rows.reduce((a, r) => a + r.macs, 0);
+  const neurons = rows.filter((r) => /^(Conv|MaskedConv|LocallyConnected|Linear)/.test(r.type)).reduce((a, r) => a + r.activations, 0);
   const result: ModelSummary = {
-    rows, totalParams, trainableParams, totalActivations, totalMacs, totalFlops: 2 * totalMacs,
+    rows, totalParams, trainableParams, totalActivations, totalMacs, totalFlops: 2 * totalMacs, neurons,
     forwardBytes: totalActivations * bpv, forwardBackwardBytes: 2 * totalActivations * bpv, paramBytes: totalParams * bpv,
     dtype, inputShape: example,
     outputShape: (flat.output === INPUT ? batched : flat.nodes.find((nd) => nd.name === flat.output)!.outputShape).slice(1),
@@ -294,7 +308,9 @@ function pad(s: string, width: number, right = false): string {
 }
 
 function formatSummary(title: string, s: ModelSummary): string {
-  const header = ["layer", "type", "volume (HxWxD)", "NCHW", "memory (activations)", "weights", "params", "MACs"];
+  // A receptive field means something where the input has positions: images and sequences.
+  const showField = s.inputShape.length >= 2 || s.rows.some((r) => r.type.startsWith("Conv1d"));
+  const header = ["layer", "type", "volume (HxWxD)", "NCHW", "memory (activations)", "weights", "params", "MACs", ...(showField ? ["receptive field"] : [])];
   const body = s.rows.map((r) => [
     r.name,
     r.type,
@@ -304,6 +320,7 @@ function formatSummary(title: string, s: ModelSummary): string {
     r.weights === 0 ? "0" : r.weightsFormula === String(r.weights) ? withCommas(r.weights) : `${r.weightsFormula} = ${withCommas(r.weights)}`,
     withCommas(r.params),
     r.macs === 0 ? "0" : humanCount(r.macs),
+    ...(showField ? [fieldText(r.receptiveField, s.inputShape.length >= 3)] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const rightAligned = new Set([6, 7]);
@@ -323,6 +340,18 @@ function formatSummary(title: string, s: ModelSummary): string {
     `activations per example: ${withCommas(s.totalActivations)} (${humanCount(s.totalActivations)}) * ${bpv} bytes = ` +
       `${humanBytes(s.forwardBytes)} forward, ${humanBytes(s.forwardBackwardBytes)} forward + backward`,
   );
-  out.push(`MACs per example: ${withCommas(s.totalMacs)} (${humanCount(s.totalMacs)}), FLOPs ${humanCount(s.totalFlops)}`);
+  out.push(
+    `multiply-adds (MACs) per example: ${withCommas(s.totalMacs)} (${humanCount(s.totalMacs)}), the papers' "FLOPs"; ` +
+      `${humanCount(s.totalFlops)} floating-point operations counting the multiply and the add apart`,
+  );
+  out.push(`neurons (units of the convolutional and fully connected layers): ${withCommas(s.neurons)} (${humanCount(s.neurons)})`);
   return out.join("\n");
+}
+
+/** "7x7 /2": the field and the jump between units ("all" once every unit sees the whole input); one number for sequences. */
+function fieldText(f: SummaryRow["receptiveField"], image: boolean): string {
+  if (f.global) return "all";
+  const size = image ? `${f.size[0]}x${f.size[1]}` : String(f.size[1]);
+  const jump = image ? (f.jump[0] === f.jump[1] ? String(f.jump[0]) : `${f.jump[0]}x${f.jump[1]}`) : String(f.jump[1]);
+  return `${size} /${jump}`;
 }

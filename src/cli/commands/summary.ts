@@ -1,11 +1,12 @@
 /**
  * `stride summary <model> [--input 3x224x224] [--batch N] [--optimizer sgd|momentum|adam] [--strict]`:
  * the architecture's table (volumes, parameters, activations, MACs) and its
- * memory for a training step and for inference. The models are built with
- * zero weights (no random draws), so even VGG-19 answers in well under a second.
+ * memory for a training step and for inference. Zoo models are built with
+ * `meta: true` (parameter shapes, no storage), so any size answers at once.
  */
 import type { Layer } from "../../layers/layer.js";
 import { ShapeError } from "../../shape.js";
+import { withMeta } from "../../tensor.js";
 import * as zoo from "../../models/zoo/index.js";
 import { summary } from "../../models/summary.js";
 import { estimateMemory, OPTIMIZER_STATE, type OptimizerName } from "../../models/memory.js";
@@ -16,14 +17,16 @@ import { MODEL_JSON } from "../../io/model-file.js";
 import { loadModelWithInfo } from "../../node/files.js";
 
 /** A model of `stride train`'s own list (small, so built with its real initialisation). */
-const trainModel = (name: string): Builder => (o) => buildModel(name, { numClasses: 10, inputShape: o.inputShape ?? [1, 28, 28], seed: 1 });
+const trainModel = (name: string): Builder => (o) =>
+  withMeta(o.meta, () => buildModel(name, { numClasses: 10, inputShape: o.inputShape ?? [1, 28, 28], seed: 1 }));
 
-type Builder = (o: { inputShape?: number[]; init: false }) => Layer;
+type Builder = (o: { inputShape?: number[]; meta: true }) => Layer;
 
 /** Zoo models by command-line name, with the input each is built for by default. */
 export const SUMMARY_MODELS: Record<string, { input: number[]; build: Builder }> = {
   lenet5: { input: [1, 32, 32], build: (o) => zoo.lenet5(o) },
   "lenet5-partial": { input: [1, 32, 32], build: (o) => zoo.lenet5({ ...o, c3: "partial" }) },
+  "lenet-theano": { input: [1, 28, 28], build: (o) => zoo.lenetTheano(o) },
   alexnet: { input: [3, 227, 227], build: (o) => zoo.alexnet(o) },
   "alexnet-torchvision": { input: [3, 224, 224], build: (o) => zoo.alexnet({ ...o, variant: "torchvision" }) },
   zfnet: { input: [3, 224, 224], build: (o) => zoo.zfnet(o) },
@@ -40,11 +43,21 @@ export const SUMMARY_MODELS: Record<string, { input: number[]; build: Builder }>
   resnet50: { input: [3, 224, 224], build: (o) => zoo.resnet(50, o) },
   resnet101: { input: [3, 224, 224], build: (o) => zoo.resnet(101, o) },
   resnet152: { input: [3, 224, 224], build: (o) => zoo.resnet(152, o) },
+  // The paper's ResNets ("v1": the stride on a bottleneck's first 1x1), whose FLOPs its Table 1 gives.
+  "resnet50-v1": { input: [3, 224, 224], build: (o) => zoo.resnet(50, { ...o, variant: "v1" }) },
+  "resnet101-v1": { input: [3, 224, 224], build: (o) => zoo.resnet(101, { ...o, variant: "v1" }) },
+  "resnet152-v1": { input: [3, 224, 224], build: (o) => zoo.resnet(152, { ...o, variant: "v1" }) },
   "resnet20-cifar": { input: [3, 32, 32], build: (o) => zoo.resnetCifar(20, o) },
   "resnet32-cifar": { input: [3, 32, 32], build: (o) => zoo.resnetCifar(32, o) },
   "resnet44-cifar": { input: [3, 32, 32], build: (o) => zoo.resnetCifar(44, o) },
   "resnet56-cifar": { input: [3, 32, 32], build: (o) => zoo.resnetCifar(56, o) },
   "resnet110-cifar": { input: [3, 32, 32], build: (o) => zoo.resnetCifar(110, o) },
+  // The same without shortcuts: the paper's plain baselines.
+  "plain20-cifar": { input: [3, 32, 32], build: (o) => zoo.plainCifar(20, o) },
+  "plain32-cifar": { input: [3, 32, 32], build: (o) => zoo.plainCifar(32, o) },
+  "plain44-cifar": { input: [3, 32, 32], build: (o) => zoo.plainCifar(44, o) },
+  "plain56-cifar": { input: [3, 32, 32], build: (o) => zoo.plainCifar(56, o) },
+  "plain110-cifar": { input: [3, 32, 32], build: (o) => zoo.plainCifar(110, o) },
   "alphago-policy": { input: [48, 19, 19], build: (o) => zoo.alphagoPolicy(o) },
   allconv: { input: [3, 32, 32], build: (o) => zoo.allConv(o) },
   textcnn: { input: [7], build: (o) => zoo.textCnn(o) },
@@ -58,6 +71,8 @@ export const SUMMARY_MODELS: Record<string, { input: number[]; build: Builder }>
 const ALIASES: Record<string, string> = {
   "vgg-a": "vgg11", "vgg-a-lrn": "vgg11-lrn", "vgg-b": "vgg13", "vgg-c": "vgg16-c", "vgg-d": "vgg16", "vgg-e": "vgg19",
   alphago: "alphago-policy", "all-cnn-c": "allconv", "text-cnn": "textcnn",
+  plain20: "plain20-cifar", plain32: "plain32-cifar", plain44: "plain44-cifar", plain56: "plain56-cifar", plain110: "plain110-cifar",
+  "lenet-theano": "lenet-theano", lenettheano: "lenet-theano",
   resnet20: "resnet20-cifar", resnet32: "resnet32-cifar", resnet44: "resnet44-cifar", resnet56: "resnet56-cifar", resnet110: "resnet110-cifar",
 };
 
@@ -169,7 +184,7 @@ export async function summaryCommand(argv: string[], io: SummaryIo = defaultIo):
       shape = recorded;
     } else {
       const entry = SUMMARY_MODELS[p.model];
-      model = entry.build({ inputShape: p.input, init: false });
+      model = entry.build({ inputShape: p.input, meta: true });
       shape = p.input ?? entry.input;
     }
     const s = summary(model, shape, { strict: p.strict });

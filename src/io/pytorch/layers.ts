@@ -78,8 +78,10 @@ export function layerCode(layer: Layer | Module, path: string, inputShape: numbe
       return helper("LocallyConnected2d",
         `${c.inChannels}, ${c.outChannels}, input_size=${py(c.inputSize)}, kernel_size=${py(c.kernelSize)}, stride=${py(c.stride)}, padding=${py(c.padding)}, bias=${py(c.bias)}`);
     case "MaxPool2d":
+      symmetricPoolPadding(layer.type, path, c.padding);
       return nn(`MaxPool2d(kernel_size=${pair(c.kernelSize)}, stride=${pair(c.stride)}${padIf(c.padding)}${pairIf("dilation", c.dilation)}${c.ceilMode ? ", ceil_mode=True" : ""})`);
     case "AvgPool2d":
+      symmetricPoolPadding(layer.type, path, c.padding);
       return nn(`AvgPool2d(kernel_size=${pair(c.kernelSize)}, stride=${pair(c.stride)}${padIf(c.padding)}${c.ceilMode ? ", ceil_mode=True" : ""}` +
         `${c.countIncludePad ? "" : ", count_include_pad=False"})`);
     case "LPPool2d":
@@ -136,6 +138,16 @@ export function layerCode(layer: Layer | Module, path: string, inputShape: numbe
 
 function pairIf(name: string, p: Pair): string {
   return p[0] === 1 && p[1] === 1 ? "" : `, ${name}=${pair(p)}`;
+}
+
+/** PyTorch's pooling pads both sides alike; per-side or "same" padding has no nn equivalent that ignores the padding as stride does. */
+function symmetricPoolPadding(type: string, path: string, padding: unknown): void {
+  if (Array.isArray(padding) && padding.length === 2) return;
+  throw new PytorchExportError(
+    `layer "${path}" (${type}) pads its windows ${padding === "same" ? 'as "same"' : `per side (${JSON.stringify(padding)})`}, which nn.${type} cannot ` +
+      `(it pads both sides alike, and zero padding through F.pad would let padding into the windows); ` +
+      `export to ONNX instead (stride export --format onnx keeps per-side pads), or rebuild the layer with padding [height, width]`,
+  );
 }
 
 function padIf(p: Pair): string {

@@ -27,6 +27,7 @@ import type { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
 import { resolve, oneOf, normalInit, constantInit, type ZooOptions, type Resolved } from "./common.js";
 import type { Padding2d } from "../../shape.js";
+import { withMeta } from "../../tensor.js";
 
 /** Options of alexnet. */
 export interface AlexNetOptions extends ZooOptions {
@@ -116,6 +117,10 @@ function dropoutOf(model: string, p: unknown): number {
 
 /** AlexNet (Krizhevsky et al. 2012), or torchvision's variant of it. */
 export function alexnet(opts: AlexNetOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildAlexnet(opts));
+}
+
+function buildAlexnet(opts: AlexNetOptions = {}): Sequential {
   const variant = oneOf("alexnet", "variant", opts.variant ?? "paper", ["paper", "torchvision"] as const);
   const dropout = dropoutOf("alexnet", opts.dropout ?? 0.5);
   if (variant === "torchvision") {
@@ -146,6 +151,10 @@ export interface ZFNetOptions extends ZooOptions {
 
 /** ZFNet (Zeiler and Fergus 2013): AlexNet with a 7x7 stride-2 first layer and wider middle layers. */
 export function zfnet(opts: ZFNetOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildZfnet(opts));
+}
+
+function buildZfnet(opts: ZFNetOptions = {}): Sequential {
   const r = resolve("zfnet", opts, { numClasses: 1000, inputShape: [3, 224, 224] });
   const dropout = dropoutOf("zfnet", opts.dropout ?? 0.5);
   return alexLike("zfnet", r, [

@@ -20,6 +20,7 @@ import { Flatten } from "../../layers/reshape.js";
 import type { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
 import { resolve, type ZooOptions } from "./common.js";
+import { withMeta } from "../../tensor.js";
 
 /** Options of allConv. */
 export interface AllConvOptions extends ZooOptions {
@@ -30,6 +31,10 @@ export interface AllConvOptions extends ZooOptions {
 
 /** The all-convolutional net (Springenberg et al. 2014): strided convolutions instead of pooling, no fully-connected layers. */
 export function allConv(opts: AllConvOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildAllConv(opts));
+}
+
+function buildAllConv(opts: AllConvOptions = {}): Sequential {
   const r = resolve("allConv", opts, { numClasses: 10, inputShape: [3, 32, 32] });
   const rng = r.rng;
   const pIn = opts.inputDropout ?? 0.2, p = opts.dropout ?? 0.5;

@@ -13,6 +13,7 @@ import type { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
 import { PositionBias } from "./layers.js";
 import { resolve, type ZooOptions } from "./common.js";
+import { withMeta } from "../../tensor.js";
 
 /** Options of alphagoPolicy. */
 export interface AlphaGoPolicyOptions extends ZooOptions {
@@ -26,6 +27,10 @@ export interface AlphaGoPolicyOptions extends ZooOptions {
 
 /** AlphaGo's policy network (Silver et al. 2016): 19x19 board planes in, a score per point out. */
 export function alphagoPolicy(opts: AlphaGoPolicyOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildAlphagoPolicy(opts));
+}
+
+function buildAlphagoPolicy(opts: AlphaGoPolicyOptions = {}): Sequential {
   const r = resolve("alphagoPolicy", opts, { numClasses: 361, inputShape: [48, 19, 19] });
   const k = opts.filters ?? 192;
   const hidden = opts.hiddenLayers ?? 11;

@@ -22,6 +22,12 @@ export interface ZooOptions {
   init?: boolean;
   /** Scales every hidden width (channels, hidden units) for small test models; 1 is the paper's network. */
   widthMultiplier?: number;
+  /**
+   * Build with parameter shapes but no storage (as PyTorch's meta device):
+   * summary, estimateMemory and receptiveField then work at any size
+   * instantly and allocate nothing; running, training or saving it throws.
+   */
+  meta?: boolean;
 }
 
 export interface Resolved {
@@ -54,8 +60,9 @@ export function resolve(model: string, opts: ZooOptions | undefined, defaults: {
     throw new ShapeError(model, `widthMultiplier = ${JSON.stringify(o.widthMultiplier)} is not valid; it must be a number > 0 (1 for the paper's widths)`);
   }
   const rng = o.rng ?? (o.seed !== undefined ? new Rng(o.seed) : globalRng);
-  const initWeights = o.init ?? true;
-  if (typeof initWeights !== "boolean") throw new ShapeError(model, `init = ${JSON.stringify(o.init)} is not valid; use true (draw the paper's initial weights) or false (zeros, fast)`);
+  if (o.meta !== undefined && typeof o.meta !== "boolean") throw new ShapeError(model, `meta = ${JSON.stringify(o.meta)} is not valid; use true (shapes only, for counting) or false`);
+  if (typeof (o.init ?? true) !== "boolean") throw new ShapeError(model, `init = ${JSON.stringify(o.init)} is not valid; use true (draw the paper's initial weights) or false (zeros, fast)`);
+  const initWeights = (o.init ?? true) && o.meta !== true; // a meta model has no values to draw
   return {
     numClasses, inputShape: inputShape.slice(), rng, width: (c) => Math.max(1, Math.round(c * m)),
     init: (name) => (initWeights ? name : "zeros"), initWeights,
@@ -79,5 +86,5 @@ export function uniformInit(r: Resolved, p: Param, bound: number): void {
 }
 
 export function constantInit(p: Param | null, value: number): void {
-  if (p) p.value.data.fill(value);
+  if (p && !p.value.isMeta) p.value.data.fill(value);
 }

@@ -33,6 +33,7 @@ import { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
 import { Graph } from "../graph.js";
 import { resolve, oneOf, normalInit, type ZooOptions, type Resolved } from "./common.js";
+import { withMeta } from "../../tensor.js";
 
 /** Options of googlenet. */
 export interface GoogLeNetOptions extends ZooOptions {
@@ -113,6 +114,10 @@ class Builder {
 
 /** GoogLeNet (Szegedy et al. 2014) with its Inception modules, optionally with the auxiliary classifiers; or torchvision's variant. */
 export function googlenet(opts: GoogLeNetOptions = {}): Sequential | Graph {
+  return withMeta(opts?.meta === true, () => buildGooglenet(opts));
+}
+
+function buildGooglenet(opts: GoogLeNetOptions = {}): Sequential | Graph {
   const variant = oneOf("googlenet", "variant", opts.variant ?? "paper", ["paper", "torchvision"] as const);
   const tv = variant === "torchvision";
   const r = resolve("googlenet", opts, { numClasses: 1000, inputShape: [3, 224, 224] });

@@ -1,9 +1,9 @@
 /** The model zoo: `export * as models from "./models/zoo/index.js"`. */
-export { lenet5, type LeNet5Options } from "./lenet.js";
+export { lenet5, lenetTheano, type LeNet5Options, type LeNetTheanoOptions } from "./lenet.js";
 export { alexnet, zfnet, type AlexNetOptions, type ZFNetOptions } from "./alexnet.js";
 export { vgg, vgg16, vgg19, VGG_CONFIGS, type VggConfig, type VggOptions } from "./vgg.js";
 export { googlenet, googlenetLoss, type GoogLeNetOptions } from "./googlenet.js";
-export { resnet, resnetCifar, type ResNetDepth, type ResNetCifarDepth, type ResNetOptions, type ResNetCifarOptions } from "./resnet.js";
+export { resnet, resnetCifar, plainCifar, type ResNetDepth, type ResNetCifarDepth, type ResNetOptions, type ResNetCifarOptions, type PlainCifarOptions } from "./resnet.js";
 export { alphagoPolicy, type AlphaGoPolicyOptions } from "./alphago.js";
 export { allConv, type AllConvOptions } from "./allconv.js";
 export { textCnn, type TextCnnOptions } from "./textcnn.js";

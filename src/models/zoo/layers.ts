@@ -9,7 +9,7 @@
  * Each is registered so that saved models holding it reload. (AdaptiveAvgPool2d,
  * once here, is in layers/pool.ts and re-exported below.)
  */
-import { Tensor, formatShape } from "../../tensor.js";
+import { Tensor, formatShape, beginMeta } from "../../tensor.js";
 import { ShapeError, positiveInt, toPair, type IntOrPair, type Pair, type Padding2d, checkOptions } from "../../shape.js";
 import { Conv2d } from "../../layers/conv.js";
 import { Layer, makeParam, expectRank, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../../layers/layer.js";
@@ -36,6 +36,8 @@ export interface MaskedConv2dOptions {
   strict?: boolean;
   init?: InitName;
   rng?: Rng;
+  /** Shapes only, no storage (see ZooOptions.meta). */
+  meta?: boolean;
 }
 
 /** LeNet-5's C3 connection table: C3 map k reads the S2 maps listed in row k. */
@@ -62,12 +64,12 @@ export class MaskedConv2d extends Layer {
   private readonly offsets: number[];
 
   constructor(opts: MaskedConv2dOptions) {
-    checkOptions("MaskedConv2d", opts, ["inChannels", "outChannels", "kernelSize", "connections", "stride", "padding", "bias", "name", "strict", "init", "rng"]);
+    checkOptions("MaskedConv2d", opts, ["inChannels", "outChannels", "kernelSize", "connections", "stride", "padding", "bias", "name", "strict", "init", "rng", "meta"]);
     super(opts?.name, "conv");
     if (!opts || typeof opts !== "object") throw new ShapeError("MaskedConv2d", "expects an options object { inChannels, outChannels, kernelSize, connections, … }");
     this.inner = new Conv2d({
       inChannels: opts.inChannels, outChannels: opts.outChannels, kernelSize: opts.kernelSize, stride: opts.stride,
-      padding: opts.padding, bias: opts.bias, name: this.name, strict: opts.strict, init: opts.init, rng: opts.rng,
+      padding: opts.padding, bias: opts.bias, name: this.name, strict: opts.strict, init: opts.init, rng: opts.rng, meta: opts.meta,
     });
     const { inChannels, outChannels } = this.inner;
     const table = opts.connections;
@@ -90,9 +92,16 @@ export class MaskedConv2d extends Layer {
     this.offsets = [];
     this.connections.forEach((row, k) => row.forEach((c) => this.offsets.push((k * inChannels + c) * area)));
     // Keep the connected filters of the initialised full bank (their scale follows the full fan-in, as a masked PyTorch conv).
-    this.weight = makeParam("weight", new Tensor([this.offsets.length, kH, kW]));
-    const full = this.inner.weight.value.data;
-    this.offsets.forEach((o, j) => this.weight.value.data.set(full.subarray(o, o + area), j * area));
+    const endMeta = beginMeta(opts.meta === true);
+    try {
+      this.weight = makeParam("weight", new Tensor([this.offsets.length, kH, kW]));
+    } finally {
+      endMeta();
+    }
+    if (!this.weight.value.isMeta) {
+      const full = this.inner.weight.value.data;
+      this.offsets.forEach((o, j) => this.weight.value.data.set(full.subarray(o, o + area), j * area));
+    }
     this.bias = this.inner.bias;
   }
 

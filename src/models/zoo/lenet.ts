@@ -13,10 +13,12 @@ import { AvgPool2d, MaxPool2d } from "../../layers/pool.js";
 import { Linear } from "../../layers/dense.js";
 import { ReLU, Tanh } from "../../layers/activation.js";
 import { Flatten } from "../../layers/reshape.js";
+import { theanoFanOut } from "../../layers/init.js";
 import type { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
 import { MaskedConv2d, LENET_C3_CONNECTIONS } from "./layers.js";
 import { resolve, oneOf, uniformInit, constantInit, type ZooOptions } from "./common.js";
+import { withMeta } from "../../tensor.js";
 
 export interface LeNet5Options extends ZooOptions {
   /** "full" (default, as used today) or "partial" (the paper's C3 connection table). */
@@ -28,6 +30,10 @@ export interface LeNet5Options extends ZooOptions {
 }
 
 export function lenet5(opts: LeNet5Options = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildLenet5(opts));
+}
+
+function buildLenet5(opts: LeNet5Options = {}): Sequential {
   const r = resolve("lenet5", opts, { numClasses: 10, inputShape: [1, 32, 32] });
   const c3 = oneOf("lenet5", "c3", opts.c3 ?? "full", ["full", "partial"] as const);
   const act = oneOf("lenet5", "activation", opts.activation ?? "tanh", ["tanh", "relu"] as const);
@@ -79,4 +85,54 @@ export function lenet5(opts: LeNet5Options = {}): Sequential {
     }
   }
   return new Sequential(layers, { name: "lenet5" });
+}
+
+/** Options of lenetTheano. */
+export interface LeNetTheanoOptions extends ZooOptions {
+  /** Filters of the two convolutions (the tutorial's nkerns, [20, 50]). */
+  filters?: [number, number];
+  /** Units of the hidden layer (500). */
+  hidden?: number;
+}
+
+/**
+ * The LeNet of the Theano deep learning tutorial ("Convolutional Neural
+ * Networks (LeNet)"), on 28x28 MNIST digits: two convolution + 2x2 max
+ * pooling stages of 20 and 50 5x5 filters, each followed by tanh
+ * (28 -> 24 -> 12 -> 8 -> 4), a tanh hidden layer of 500 units over the
+ * 4x4x50 = 800 features, and a softmax layer of 10 (logits here).
+ * The tutorial adds the bias after pooling; max pooling commutes with a
+ * per-map constant, so conv + bias, then pooling, is the same function.
+ * Its initialisation: convolutions uniform in ±sqrt(6 / (fanIn + fanOut))
+ * with the fan-out divided by the pooling area (theanoFanOut), the hidden
+ * layer the same without pooling, the softmax layer and every bias zero.
+ */
+export function lenetTheano(opts: LeNetTheanoOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildLenetTheano(opts));
+}
+
+function buildLenetTheano(opts: LeNetTheanoOptions): Sequential {
+  const r = resolve("lenetTheano", opts, { numClasses: 10, inputShape: [1, 28, 28] });
+  const [k1, k2] = (opts.filters ?? [20, 50]).map((f) => r.width(f));
+  const hidden = r.width(opts.hidden ?? 500);
+  for (const [name, v] of [["filters[0]", k1], ["filters[1]", k2], ["hidden", hidden]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`lenetTheano: ${name} = ${JSON.stringify(v)} is not valid; it must be a whole number >= 1`);
+  }
+  const rng = r.rng;
+  const conv1 = new Conv2d({ inChannels: r.inputShape[0], outChannels: k1, kernelSize: 5, name: "conv1", rng, init: "zeros" });
+  const conv2 = new Conv2d({ inChannels: k1, outChannels: k2, kernelSize: 5, name: "conv2", rng, init: "zeros" });
+  const features: Layer[] = [
+    conv1, new MaxPool2d({ kernelSize: 2, name: "pool1" }), new Tanh({ name: "tanh1" }),
+    conv2, new MaxPool2d({ kernelSize: 2, name: "pool2" }), new Tanh({ name: "tanh2" }),
+    new Flatten({ name: "flatten" }),
+  ];
+  const flat = new Sequential(features).outputShape([1, ...r.inputShape])[1];
+  const fc = new Linear({ inFeatures: flat, outFeatures: hidden, name: "hidden", rng, init: "zeros" });
+  const out = new Linear({ inFeatures: hidden, outFeatures: r.numClasses, name: "logistic", rng, init: "zeros" });
+  for (const c of [conv1, conv2]) {
+    const fanIn = c.inChannels * 25;
+    uniformInit(r, c.weight, Math.sqrt(6 / (fanIn + theanoFanOut(c.outChannels, 5, 5, 2, 2))));
+  }
+  uniformInit(r, fc.weight, Math.sqrt(6 / (flat + hidden)));
+  return new Sequential([...features, fc, new Tanh({ name: "tanh3" }), out], { name: "lenet-theano" });
 }

@@ -6,7 +6,9 @@
  * bottleneck blocks (1x1 reduce, 3x3, 1x1 expand by 4; 50, 101, 152), batch
  * norm after every convolution, a 1x1 strided projection on the shortcut
  * where the shape changes, global average pooling and one FC layer. The
- * stride of a bottleneck sits on its 3x3 conv (torchvision's "v1.5").
+ * stride of a bottleneck sits on its 3x3 conv (torchvision's "v1.5", the
+ * default); `variant: "v1"` puts it on the first 1x1 conv, as the paper did
+ * (its FLOPs: 3.8G for ResNet-50, 11.3G for ResNet-152, counted as multiply-adds).
  * Kaiming normal (fan-out) initialisation, batch norm 1 and 0.
  *
  * `resnetCifar(20|32|44|56|110)`: the CIFAR-10 networks of section 4.2,
@@ -15,6 +17,9 @@
  * pooling and a 10-way FC. The shortcuts that change shape are the paper's
  * option A (subsample and zero-pad the new channels: no parameters), or
  * option B (1x1 projections) with `shortcut: "B"`.
+ *
+ * `plainCifar(20|32|44|56|110)`: the same networks without the shortcuts,
+ * the paper's "plain" baselines whose training error grows with depth.
  *
  * Each block is a Graph whose last nodes are `add` and `relu`; the stages
  * are Sequentials named layer1..layer4, blocks are named 0, 1, … so the
@@ -34,6 +39,7 @@ import { Sequential } from "../sequential.js";
 import { Graph } from "../graph.js";
 import { ShortcutPad } from "./layers.js";
 import { resolve, oneOf, type ZooOptions, type Resolved } from "./common.js";
+import { withMeta } from "../../tensor.js";
 
 /** The depths of the ImageNet ResNets. */
 export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
@@ -54,8 +60,10 @@ interface BlockSpec {
   planes: number;
   stride: number;
   bottleneck: boolean;
-  /** How a shortcut that changes shape is made: "B" a 1x1 projection, "A" zero-padding. */
-  shortcut: "A" | "B";
+  /** How a shortcut that changes shape is made: "B" a 1x1 projection, "A" zero-padding; "none" for a plain block. */
+  shortcut: "A" | "B" | "none";
+  /** Bottlenecks: the stride on the first 1x1 (the paper, "v1") instead of the 3x3 ("v1.5"). */
+  strideOn1x1?: boolean;
   rng: Rng;
   init: InitName;
 }
@@ -72,8 +80,9 @@ function block(s: BlockSpec): { g: Graph; out: number } {
   let out: number;
   if (s.bottleneck) {
     out = s.planes * 4;
-    g.add("conv1", conv("conv1", s.inC, s.planes, 1, 1, s), "input").add("bn1", bn("bn1", s.planes), "conv1").add("relu1", new ReLU(), "bn1");
-    g.add("conv2", conv("conv2", s.planes, s.planes, 3, s.stride, s), "relu1").add("bn2", bn("bn2", s.planes), "conv2").add("relu2", new ReLU(), "bn2");
+    const [stride1, stride2] = s.strideOn1x1 ? [s.stride, 1] : [1, s.stride];
+    g.add("conv1", conv("conv1", s.inC, s.planes, 1, stride1, s), "input").add("bn1", bn("bn1", s.planes), "conv1").add("relu1", new ReLU(), "bn1");
+    g.add("conv2", conv("conv2", s.planes, s.planes, 3, stride2, s), "relu1").add("bn2", bn("bn2", s.planes), "conv2").add("relu2", new ReLU(), "bn2");
     g.add("conv3", conv("conv3", s.planes, out, 1, 1, s), "relu2").add("bn3", bn("bn3", out), "conv3");
     last = "bn3";
   } else {
@@ -81,6 +90,10 @@ function block(s: BlockSpec): { g: Graph; out: number } {
     g.add("conv1", conv("conv1", s.inC, s.planes, 3, s.stride, s), "input").add("bn1", bn("bn1", s.planes), "conv1").add("relu1", new ReLU(), "bn1");
     g.add("conv2", conv("conv2", s.planes, s.planes, 3, 1, s), "relu1").add("bn2", bn("bn2", s.planes), "conv2");
     last = "bn2";
+  }
+  if (s.shortcut === "none") {
+    g.add("relu", new ReLU(), last);
+    return { g, out };
   }
   let shortcut = "input";
   if (s.stride !== 1 || s.inC !== out) {
@@ -97,14 +110,27 @@ function block(s: BlockSpec): { g: Graph; out: number } {
 }
 
 /** Options of resnet. */
-export interface ResNetOptions extends ZooOptions {}
+export interface ResNetOptions extends ZooOptions {
+  /**
+   * Where a bottleneck block strides: "v1.5" (default, torchvision's) on its
+   * 3x3 conv; "v1" (the paper's) on its first 1x1 conv, which skips three
+   * quarters of the 1x1's inputs and so costs fewer multiply-adds. The same
+   * for ResNet-18 and 34, whose blocks have no 1x1 convs.
+   */
+  variant?: "v1" | "v1.5";
+}
 
 /** ResNet (He et al. 2015) for ImageNet, with torchvision's names and layout. */
 export function resnet(depth: ResNetDepth = 50, opts: ResNetOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildResnet(depth, opts));
+}
+
+function buildResnet(depth: ResNetDepth = 50, opts: ResNetOptions = {}): Sequential {
   oneOf("resnet", "depth", depth, [18, 34, 50, 101, 152] as const);
   const name = `resnet${depth}`;
   const r = resolve(name, opts, { numClasses: 1000, inputShape: [3, 224, 224] });
   const { blocks, bottleneck } = STAGES[depth];
+  const variant = oneOf(name, "variant", opts.variant ?? "v1.5", ["v1", "v1.5"] as const);
   const rng = r.rng;
   const stem = r.width(64);
   const layers: Layer[] = [
@@ -114,7 +140,7 @@ export function resnet(depth: ResNetDepth = 50, opts: ResNetOptions = {}): Seque
     new MaxPool2d({ kernelSize: 3, stride: 2, padding: 1, name: "maxpool" }),
   ];
   const out = addStages(layers, stem, blocks.map((count, stage) => ({ count, planes: r.width(64 * 2 ** stage) })), {
-    bottleneck, shortcut: "B", rng, init: r.init("he-fan-out"),
+    bottleneck, shortcut: "B", rng, init: r.init("he-fan-out"), strideOn1x1: variant === "v1",
   });
   addHead(layers, out, r);
   return new Sequential(layers, { name });
@@ -127,7 +153,7 @@ export function resnet(depth: ResNetDepth = 50, opts: ResNetOptions = {}): Seque
  */
 function addStages(
   layers: Layer[], inC: number, stages: { count: number; planes: number }[],
-  spec: Pick<BlockSpec, "bottleneck" | "shortcut" | "rng" | "init">,
+  spec: Pick<BlockSpec, "bottleneck" | "shortcut" | "rng" | "init" | "strideOn1x1">,
 ): number {
   stages.forEach(({ count, planes }, stage) => {
     const stageBlocks: Layer[] = [];
@@ -158,6 +184,10 @@ export interface ResNetCifarOptions extends ZooOptions {
 
 /** The CIFAR ResNets of the paper's section 4.2: three stages of 16, 32 and 64 channels. */
 export function resnetCifar(depth: ResNetCifarDepth = 20, opts: ResNetCifarOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildResnetCifar(depth, opts));
+}
+
+function buildResnetCifar(depth: ResNetCifarDepth = 20, opts: ResNetCifarOptions = {}): Sequential {
   oneOf("resnetCifar", "depth", depth, [20, 32, 44, 56, 110] as const);
   const name = `resnet${depth}-cifar`;
   const r = resolve(name, opts, { numClasses: 10, inputShape: [3, 32, 32] });
@@ -172,6 +202,37 @@ export function resnetCifar(depth: ResNetCifarDepth = 20, opts: ResNetCifarOptio
   ];
   const out = addStages(layers, first, [0, 1, 2].map((stage) => ({ count: n, planes: r.width(16 * 2 ** stage) })), {
     bottleneck: false, shortcut, rng, init: r.init("he"),
+  });
+  addHead(layers, out, r);
+  return new Sequential(layers, { name });
+}
+
+/** Options of plainCifar. */
+export interface PlainCifarOptions extends ZooOptions {}
+
+/**
+ * The paper's plain CIFAR networks (section 4.2): resnetCifar's layers
+ * without the shortcuts. Deeper plain nets train worse (the degradation
+ * problem the residual connections fix): compare plainCifar(56) with
+ * plainCifar(20) and resnetCifar(56).
+ */
+export function plainCifar(depth: ResNetCifarDepth = 20, opts: PlainCifarOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildPlainCifar(depth, opts));
+}
+
+function buildPlainCifar(depth: ResNetCifarDepth, opts: PlainCifarOptions): Sequential {
+  oneOf("plainCifar", "depth", depth, [20, 32, 44, 56, 110] as const);
+  const name = `plain${depth}-cifar`;
+  const r = resolve(name, opts, { numClasses: 10, inputShape: [3, 32, 32] });
+  const n = (depth - 2) / 6;
+  const first = r.width(16);
+  const layers: Layer[] = [
+    new Conv2d({ inChannels: r.inputShape[0], outChannels: first, kernelSize: 3, padding: 1, bias: false, name: "conv1", rng: r.rng, init: r.init("he") }),
+    new BatchNorm2d({ numFeatures: first, name: "bn1" }),
+    new ReLU({ name: "relu" }),
+  ];
+  const out = addStages(layers, first, [0, 1, 2].map((stage) => ({ count: n, planes: r.width(16 * 2 ** stage) })), {
+    bottleneck: false, shortcut: "none", rng: r.rng, init: r.init("he"),
   });
   addHead(layers, out, r);
   return new Sequential(layers, { name });

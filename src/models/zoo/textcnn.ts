@@ -18,6 +18,7 @@ import type { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
 import { Graph } from "../graph.js";
 import { resolve, type ZooOptions } from "./common.js";
+import { withMeta } from "../../tensor.js";
 
 /** Options of textCnn. */
 export interface TextCnnOptions extends ZooOptions {
@@ -36,6 +37,10 @@ export interface TextCnnOptions extends ZooOptions {
 
 /** A sentence classifier (Kim 2014): embeddings, 1-D convolutions of several widths, max over time. */
 export function textCnn(opts: TextCnnOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildTextCnn(opts));
+}
+
+function buildTextCnn(opts: TextCnnOptions = {}): Sequential {
   const r = resolve("textCnn", opts, { numClasses: 2, inputShape: [7] });
   const vocab = opts.vocabSize ?? 10000, dim = opts.embeddingDim ?? 5, filters = opts.filters ?? 2;
   const regions = opts.regionSizes ?? [2, 3, 4];

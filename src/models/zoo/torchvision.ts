@@ -13,6 +13,7 @@ import { alexnet } from "./alexnet.js";
 import { vgg, type VggConfig } from "./vgg.js";
 import { googlenet } from "./googlenet.js";
 import { resnet, type ResNetDepth } from "./resnet.js";
+import { withMeta } from "../../tensor.js";
 
 /** The torchvision architectures torchvisionModel builds and importModelBytes recognises. */
 export const TORCHVISION_ARCHS = [
@@ -35,12 +36,18 @@ export interface TorchvisionModelOptions {
   /** false: zero weights (fast), for models whose weights are loaded next. */
   init?: boolean;
   seed?: number;
+  /** Shapes only, no storage: for summary and the other counts (see ZooOptions.meta). */
+  meta?: boolean;
 }
 
 const VGG_CFG: Record<string, VggConfig> = { vgg11: "A", vgg13: "B", vgg16: "D", vgg19: "E" };
 
 /** The zoo model with torchvision's layout for a torchvision architecture name. */
 export function torchvisionModel(arch: string, opts: TorchvisionModelOptions = {}): Layer {
+  return withMeta(opts?.meta === true, () => buildTorchvisionModel(arch, opts));
+}
+
+function buildTorchvisionModel(arch: string, opts: TorchvisionModelOptions = {}): Layer {
   if (!(TORCHVISION_ARCHS as readonly string[]).includes(arch)) {
     throw new Error(`unknown torchvision architecture "${arch}"; use one of ${TORCHVISION_ARCHS.join(", ")}`);
   }

@@ -26,6 +26,7 @@ import { Flatten } from "../../layers/reshape.js";
 import type { Layer } from "../../layers/layer.js";
 import { Sequential } from "../sequential.js";
 import { resolve, oneOf, normalInit, constantInit, type ZooOptions } from "./common.js";
+import { withMeta } from "../../tensor.js";
 
 /** A configuration of the VGG paper's table 1: D is VGG-16, E is VGG-19. */
 export type VggConfig = "A" | "A-LRN" | "B" | "C" | "D" | "E";
@@ -55,6 +56,10 @@ export interface VggOptions extends ZooOptions {
 
 /** VGG (Simonyan and Zisserman 2014) in one of the paper's configurations, optionally with batch norm. */
 export function vgg(cfg: VggConfig = "D", opts: VggOptions = {}): Sequential {
+  return withMeta(opts?.meta === true, () => buildVgg(cfg, opts));
+}
+
+function buildVgg(cfg: VggConfig = "D", opts: VggOptions = {}): Sequential {
   const name = `vgg-${cfg}`;
   oneOf("vgg", "cfg", cfg, VGG_CONFIGS);
   const r = resolve(name, opts, { numClasses: 1000, inputShape: [3, 224, 224] });
