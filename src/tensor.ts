@@ -189,7 +189,8 @@ export class MetaTensorError extends TensorError {
 /**
  * A dense float32 tensor, row-major. Images are NCHW: [batch, channels,
  * height, width]. The memory is a plain Float32Array owned by the garbage
- * collector: nothing ever needs to be disposed.
+ * collector: a tensor needs no disposing. (The parameters an optimiser moves
+ * into wasm memory are given back by fit or by the model's dispose().)
  */
 export class Tensor {
   readonly shape: number[];

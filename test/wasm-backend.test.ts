@@ -557,17 +557,19 @@ describe("wasm backend, general", { skip: supported ? false : "no WebAssembly SI
   });
   test("the resident heap reuses freed blocks (zeroed), gives its end back to the arena, and refuses past its limit", () => {
     const rt = new WasmBackend(1).rt;
-    const internals = rt as unknown as { freeResident(at: number, bytes: number): void; heapEnd: number; residentLimit: number };
+    const internals = rt as unknown as { heapEnd: number; residentLimit: number };
     const first = rt.allocResident(100)!;
     const second = rt.allocResident(1000)!;
     const end = internals.heapEnd;
     first.fill(7);
-    internals.freeResident(first.byteOffset, 448); // 100 floats, 64-byte aligned
+    const bytes = rt.residentBytes;
+    rt.freeResident(first);
+    assert.equal(rt.residentBytes, bytes - 448, "100 floats take a 64-byte aligned block of 448 bytes");
     const again = rt.allocResident(50)!;
     assert.equal(again.byteOffset, first.byteOffset, "the freed block is reused");
     assert.ok(again.every((v) => v === 0), "a reused block comes back zeroed");
     assert.equal(internals.heapEnd, end);
-    internals.freeResident(second.byteOffset, 4032);
+    rt.freeResident(second);
     assert.ok(internals.heapEnd < end, "freeing the last block shrinks the heap");
     // The arena now starts where the heap ends: a call's operands may not overlap a live resident array.
     again.fill(3);

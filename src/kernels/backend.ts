@@ -46,11 +46,18 @@ export interface Backend {
   /**
    * Optional: a zeroed array of n floats in the backend's own memory, which
    * its kernels then read and write in place instead of copying (the wasm
-   * backend: inside its WebAssembly.Memory, freed when the array is
-   * collected). Layers keep their parameters there. Null when the backend
-   * has no room left; callers then use an ordinary array.
+   * backend: inside its WebAssembly.Memory, freed by freeResident or when
+   * the array is collected). Optimisers keep the parameters they train there
+   * (models/param-memory.ts). Null when the backend has no room left; callers
+   * then use an ordinary array.
    */
   allocResident?(n: number): Float32Array | null;
+
+  /** Optional: gives an array from allocResident back now; the array must not be used afterwards. */
+  freeResident?(a: Float32Array): void;
+
+  /** Optional: whether the array lives in the backend's own memory (came from allocResident or a step arena). */
+  isResident?(a: Float32Array | Int32Array): boolean;
 
   /** C[M, N] = op(A)[M, K] * op(B)[K, N]. */
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, opts?: MatmulOptions): void;

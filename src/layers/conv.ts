@@ -350,8 +350,20 @@ export class Conv1d extends Layer {
     return this.inner.macs(this.as2d(inputShape));
   }
 
+  /**
+   * The 2-D weight is a view of the 1-D one, the parameter users (and
+   * optimisers) see; an optimiser may move that one's arrays into wasm memory
+   * (layers/param-memory.ts), and the view must follow.
+   */
+  private followWeight(): void {
+    const w = this.inner.weight;
+    if (w.value.data !== this.weight.value.data) w.value = new Tensor(w.value.shape, this.weight.value.data);
+    if (w.grad.data !== this.weight.grad.data) w.grad = new Tensor(w.grad.shape, this.weight.grad.data);
+  }
+
   forward(input: Tensor, ctx?: ForwardContext): Tensor {
     this.shapeInfo(input.shape);
+    this.followWeight();
     this.unbatched = input.rank === 2;
     const y = this.inner.forward(input.reshape(this.as2d(input.shape)), ctx);
     this.lastOutput4d = ctx?.noGrad ? null : y.shape;
@@ -363,6 +375,7 @@ export class Conv1d extends Layer {
     const outShape = this.requireCache(this.lastOutput4d);
     this.checkGradShape(dy, this.unbatched ? [outShape[1], outShape[3]] : [outShape[0], outShape[1], outShape[3]]);
     this.inner.weight.trainable = this.weight.trainable; // the 1-D view is the one users freeze
+    this.followWeight();
     const dx = this.inner.backward(dy.reshape(outShape));
     const [n, c, , l] = dx.shape;
     return dx.reshape(this.unbatched ? [c, l] : [n, c, l]);

@@ -5,9 +5,10 @@
  * describes itself (options, parameters, multiply-accumulates) so that
  * containers can summarise, save and rebuild it.
  */
-import { Tensor, formatShape, isFloat64Mode, withScopedAllocator } from "../tensor.js";
-import { getBackend } from "../kernels/index.js";
+import { Tensor, formatShape, withScopedAllocator, withMeta } from "../tensor.js";
 import { ShapeError } from "../shape.js";
+import { StrideError } from "../stride-error.js";
+import { disposeTensors } from "./param-memory.js";
 
 /** A trained tensor of a layer (a weight or a bias) and its gradient, which backward() accumulates into. */
 export interface Param {
@@ -69,14 +70,29 @@ export interface ShapeInfo {
 }
 
 /**
- * A parameter holding value's numbers, with a zero gradient. Where the
- * backend has memory of its own (wasm), the value and the gradient live there
- * so that kernels read the weights and add into the gradient in place: the
- * returned param's value is then a new tensor, so initialise `param.value`,
- * not the tensor passed in.
+ * A parameter holding value's numbers, with a zero gradient; both ordinary
+ * arrays. The gradient is made when first read, so that a model only run
+ * for inference holds its weights once. An optimiser may later move both
+ * into the backend's own memory (layers/param-memory.ts), replacing each
+ * tensor's array: read the numbers through `param.value.data` when you need
+ * them, do not keep the array.
  */
 export function makeParam(name: string, value: Tensor): Param {
-  return { name, value: resident(value), grad: resident(Tensor.zeros(value.shape)), trainable: true };
+  let grad: Tensor | null = null;
+  return {
+    name,
+    value,
+    get grad(): Tensor {
+      // Never from a step arena, should the first read be inside a pass: a gradient outlives the step.
+      // A parameter with a shape but no values (meta: true) gets such a gradient.
+      grad ??= withScopedAllocator(null, () => withMeta(value.isMeta, () => Tensor.zeros(value.shape)));
+      return grad;
+    },
+    set grad(t: Tensor) {
+      grad = t;
+    },
+    trainable: true,
+  };
 }
 
 /**
@@ -86,15 +102,6 @@ export function makeParam(name: string, value: Tensor): Param {
  */
 export function unrequestedGradient(shape: number[]): Tensor {
   return withScopedAllocator(null, () => new Tensor(shape));
-}
-
-function resident(value: Tensor): Tensor {
-  if (isFloat64Mode() || value.isMeta) return value;
-  const backend = getBackend();
-  const data = backend.allocResident?.(value.size);
-  if (!data) return value;
-  data.set(value.data);
-  return new Tensor(value.shape, data);
 }
 
 /** The part every layer shares, single- or multi-input. */
@@ -134,8 +141,48 @@ export abstract class Module {
   /** The options that rebuild this layer (saved in the topology JSON). */
   abstract config(): Record<string, unknown>;
 
-  /** Drops whatever was kept for the backward pass. */
+  /**
+   * Drops whatever was kept for the backward pass (containers call it between
+   * passes; the layer stays usable). To give back a model's memory for good,
+   * use dispose().
+   */
   release(): void {}
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.wasDisposed;
+  }
+  private wasDisposed = false;
+
+  /**
+   * Gives back now, without waiting for a garbage collection, the memory the
+   * backend holds for this model or layer: the parameters an optimiser moved
+   * into wasm memory and, for a Sequential or Graph, the step arena it last
+   * ran in (which other models then reuse). A model that is only loaded and
+   * run holds no such memory and needs no dispose(); a trained one frees it
+   * when collected, which may be late. Afterwards every use of the model and
+   * of its layers (wherever else they are used) throws a StrideError; load or
+   * build it again. Calling it twice does nothing more.
+   */
+  dispose(): void {
+    if (this.wasDisposed) return;
+    this.wasDisposed = true;
+    this.release();
+    const buffers: Buffer[] = [];
+    const collect = (m: Module): void => {
+      buffers.push(...m.buffers());
+      for (const c of m.children()) collect(c);
+    };
+    collect(this);
+    disposeTensors(this.params(), buffers, `${this.type} "${this.name}"`);
+  }
+
+  /** Throws the StrideError of a disposed model. */
+  protected checkNotDisposed(): void {
+    if (this.wasDisposed) {
+      throw new StrideError(`${this.type} "${this.name}" was disposed (dispose() gave its memory back); load or build the model again to use it`);
+    }
+  }
 
   protected error(message: string, inputShape?: readonly number[]): ShapeError {
     return new ShapeError(this.name, message, inputShape);

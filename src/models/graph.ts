@@ -16,7 +16,7 @@
 import { Tensor, formatShape } from "../tensor.js";
 import { ShapeError, checkOptions } from "../shape.js";
 import { Layer, MergeLayer, Module, expectTensor, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
-import { inStepScope } from "./step-memory.js";
+import { inStepScope, releaseStepArena } from "./step-memory.js";
 import { planFusion } from "./fusion.js";
 import { getBackend } from "../kernels/index.js";
 
@@ -175,11 +175,19 @@ export class Graph extends Layer {
   }
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    this.checkNotDisposed();
     return inStepScope(this, true, () => this.forwardNodes(x, ctx), ctx?.noGrad === true);
   }
 
   backward(dy: Tensor): Tensor {
+    this.checkNotDisposed();
     return inStepScope(this, false, () => this.backwardNodes(dy));
+  }
+
+  /** Also lets other models take the step arena this one last ran in. */
+  override dispose(): void {
+    releaseStepArena(this);
+    super.dispose();
   }
 
   private forwardNodes(x: Tensor, ctx?: ForwardContext): Tensor {

@@ -6,7 +6,7 @@
 import { Tensor } from "../tensor.js";
 import { ShapeError, checkOptions } from "../shape.js";
 import { Layer, Module, expectTensor, unrequestedGradient, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
-import { inStepScope } from "./step-memory.js";
+import { inStepScope, releaseStepArena } from "./step-memory.js";
 import { planFusion } from "./fusion.js";
 
 export class Sequential extends Layer {
@@ -93,11 +93,19 @@ export class Sequential extends Layer {
   private inputShape: number[] | null = null;
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
+    this.checkNotDisposed();
     return inStepScope(this, true, () => this.forwardLayers(x, ctx), ctx?.noGrad === true);
   }
 
   backward(dy: Tensor): Tensor {
+    this.checkNotDisposed();
     return inStepScope(this, false, () => this.backwardLayers(dy));
+  }
+
+  /** Also lets other models take the step arena this one last ran in. */
+  override dispose(): void {
+    releaseStepArena(this);
+    super.dispose();
   }
 
   private forwardLayers(x: Tensor, ctx?: ForwardContext): Tensor {

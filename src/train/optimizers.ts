@@ -14,6 +14,9 @@
 import { Tensor, formatShape, sameShape } from "../tensor.js";
 import { getBackend } from "../kernels/index.js";
 import type { Module, Param } from "../layers/layer.js";
+import { pinParams, isPinned } from "../layers/param-memory.js";
+import { StrideError } from "../stride-error.js";
+import type { Backend } from "../kernels/backend.js";
 
 /** A PyTorch param group: its own parameters and any option overrides. */
 export type ParamGroup<O> = { params: Param[] } & Partial<O>;
@@ -95,6 +98,43 @@ export abstract class Optimizer<O extends BaseOptions> {
     this.allParams = this.paramGroups.flatMap((group) => group.params);
     this.steps = this.allParams.map(() => 0);
     this.buffers = this.allParams.map(() => new Map());
+    this.pin();
+  }
+
+  /** The backend the parameters were last pinned for, and one of them to tell whether they still are. */
+  private pinnedFor: Backend | null = null;
+  private pinnedProbe: Tensor | null = null;
+  private wasDisposed = false;
+
+  /**
+   * Moves the trained parameters into the backend's own memory (wasm), where
+   * the kernels of each step read and update them in place instead of copying
+   * them in and out (layers/param-memory.ts); again after a change of backend,
+   * or after fit() has moved them back out.
+   */
+  private pin(): void {
+    const backend = getBackend();
+    if (backend === this.pinnedFor && this.pinnedProbe !== null && isPinned(this.pinnedProbe)) return;
+    this.pinnedFor = backend;
+    const trained = this.allParams.filter((p) => p.trainable !== false);
+    pinParams(trained);
+    this.pinnedProbe = trained.length > 0 ? trained[0].value : null;
+  }
+
+  /**
+   * Gives back now the memory of this optimiser's state (moment buffers,
+   * kept in wasm memory on the wasm backend) instead of when it is collected.
+   * The optimiser cannot step afterwards. fit() does this for the optimiser
+   * it makes itself; the parameters belong to the model (see Module.dispose).
+   */
+  dispose(): void {
+    if (this.wasDisposed) return;
+    this.wasDisposed = true;
+    const backend = getBackend();
+    for (const map of this.buffers) {
+      for (const buf of map.values()) backend.freeResident?.(buf);
+      map.clear();
+    }
   }
 
   /** Throws a clear error for impossible hyper-parameters. `where` names the param group. */
@@ -125,6 +165,8 @@ export abstract class Optimizer<O extends BaseOptions> {
 
   /** One update of every trainable parameter from its current gradient. */
   step(): void {
+    if (this.wasDisposed) throw new StrideError(`${this.type}: this optimiser was disposed; make a new one to go on training`);
+    this.pin();
     let index = 0;
     for (const group of this.paramGroups) {
       for (const p of group.params) {

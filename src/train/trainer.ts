@@ -16,6 +16,7 @@ import type { Augmentation } from "../data/augment.js";
 import { tenCropBatch } from "../data/augment.js";
 import { normalizeTensor, type Normalization } from "../data/normalize.js";
 import { SGD, type Optimizer, type OptimizerMeta } from "./optimizers.js";
+import { unpinParams } from "../layers/param-memory.js";
 import { ReduceLROnPlateau, type Schedule, type ScheduleState } from "./schedules.js";
 import { clipGradNorm } from "./clip.js";
 import { ClassificationMeter, topK } from "./metrics.js";
@@ -140,6 +141,7 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
   if (lossName !== "cross-entropy" && lossName !== "hinge") throw new Error(`fit: loss = "${lossName}" is not valid; use "cross-entropy" or "hinge"`);
   checkModelFits(model, train);
   if (opts.validation) checkModelFits(model, opts.validation);
+  const ownOptimizer = opts.optimizer === undefined;
   const optimizer = opts.optimizer ?? new SGD(model.params(), { lr: 0.01, momentum: 0.9 });
   const loader = new DataLoader(train, { batchSize, shuffle: true, seed: opts.seed ?? 0, augment: opts.augment, normalize: opts.normalize });
   const log = opts.log ?? ((line: string) => console.log(line));
@@ -219,6 +221,9 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
     }
   } finally {
     progress.done();
+    // The trained model holds no wasm memory once fit returns, so dropping it frees everything (layers/param-memory.ts).
+    if (!model.disposed) unpinParams(model.params());
+    if (ownOptimizer) optimizer.dispose();
   }
   return history;
 }

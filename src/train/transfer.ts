@@ -148,8 +148,12 @@ export async function fineTune(model: Layer, train: Dataset, opts: FineTuneOptio
     .filter((g) => g.params.length > 0);
   const optimizer = opts.optimizer ?? new SGD(groups, { lr: opts.lr ?? 0.01, momentum: 0.9 });
   const { numClasses: _n, head: _h, freeze: _f, lr: _lr, weightDecay: _wd, ...fitOptions } = opts;
-  const history = await fit(model, train, { ...fitOptions, optimizer });
-  return { history, head, frozen };
+  try {
+    const history = await fit(model, train, { ...fitOptions, optimizer });
+    return { history, head, frozen };
+  } finally {
+    if (!opts.optimizer) optimizer.dispose(); // its state in wasm memory, now rather than when collected
+  }
 }
 
 function scoresPerExample(model: Layer, shape: readonly number[]): number {
@@ -278,6 +282,8 @@ export async function linearProbe(model: Layer, layer: string, train: Dataset, o
     optimizer,
     normalize: featureNorm,
     validation: fitOptions.validation ? featureDataset(model, layer, fitOptions.validation, { normalize }) : undefined,
+  }).finally(() => {
+    if (!opts.optimizer) optimizer.dispose(); // its state in wasm memory, now rather than when collected
   });
   const result: LinearProbeResult = { classifier, history, trainFeatures };
   if (test) result.test = evaluate(classifier, featureDataset(model, layer, test, { normalize }), { normalize: featureNorm });

@@ -119,10 +119,14 @@ async function start(m: Extract<ToWorker, { type: "start" }>): Promise<void> {
   post({ type: "model", model: modelView(model, origin) });
   const optimizer = new SGD(decayGroups(model, 1e-4), { lr: m.lr, momentum: 0.9 });
   const schedule = new ReduceLROnPlateau(optimizer, { mode: "max", factor: 0.1, patience: 3, threshold: 1e-3 });
-  await runFit(model, train, {
-    epochs: m.epochs, batchSize: m.batchSize, optimizer, schedule, validation, normalize, seed: m.seed,
-    augment: randomCrop({ size: 28, padding: 2 }),
-  });
+  try {
+    await runFit(model, train, {
+      epochs: m.epochs, batchSize: m.batchSize, optimizer, schedule, validation, normalize, seed: m.seed,
+      augment: randomCrop({ size: 28, padding: 2 }),
+    });
+  } finally {
+    optimizer.dispose(); // its momentum lives in wasm memory, which the collector does not count
+  }
 }
 
 /** fit() with the page's progress, epoch logs, pause and stop: shared by training and fine-tuning. */
@@ -308,7 +312,11 @@ async function fineTune(m: Extract<ToWorker, { type: "finetune" }>): Promise<voi
   info = { ...info, classes: allTrain.classes.slice(), extra: { ...info.extra, model: base, fineTunedOn: "mnist-digits", trainedIn: "browser" } };
   origin = `${origin.replace(/; fine-tuned .*$/, "")}; fine-tuned on ${train.length} digits (${frozen} of ${net.params().length} parameter tensors frozen)`;
   post({ type: "model", model: modelView(net, origin) });
-  await runFit(net, train, { epochs: m.epochs, batchSize: m.batchSize, optimizer, validation, normalize, seed: m.seed });
+  try {
+    await runFit(net, train, { epochs: m.epochs, batchSize: m.batchSize, optimizer, validation, normalize, seed: m.seed });
+  } finally {
+    optimizer.dispose(); // its momentum lives in wasm memory, which the collector does not count
+  }
 }
 
 // ---------------------------------------------------------------------------

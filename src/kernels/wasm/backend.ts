@@ -3,7 +3,7 @@
  * Tensors stay plain GC-owned Float32Arrays; each call copies its operands
  * into the shared wasm memory (a bump arena reset per call), runs the job on
  * all threads, and copies the results back. Arrays that already live in wasm
- * memory (allocResident: the layers' parameters) are used in place.
+ * memory (allocResident: parameters an optimiser trains; step arenas) are used in place.
  *
  * Which algorithm and which split a convolution gets is decided by plan.ts;
  * this file carries the plan out: it copies the operands, writes the records
@@ -88,6 +88,14 @@ export class WasmBackend implements Backend {
 
   allocResident(n: number): Float32Array | null {
     return this.rt.allocResident(n);
+  }
+
+  freeResident(a: Float32Array): void {
+    this.rt.freeResident(a);
+  }
+
+  isResident(a: Float32Array | Int32Array): boolean {
+    return this.rt.isResident(a);
   }
 
   createStepArena(): StepArena {

@@ -1,8 +1,8 @@
 /**
  * One shared WebAssembly.Memory, the kernel module instantiated on it by the
  * calling thread and by every worker, a resident heap for arrays that live in
- * wasm memory (parameters), a bump arena for the operands of one call, and
- * the dispatch of one job to all threads.
+ * wasm memory (trained parameters, step arenas), a bump arena for the
+ * operands of one call, and the dispatch of one job to all threads.
  *
  * Memory layout: [module data | job block | resident heap | arena]; the job
  * block's layout and the jobs' arguments are generated from one table
@@ -180,12 +180,14 @@ export class WasmRuntime {
   /** Freed resident blocks [address, bytes], sorted by address, adjacent ones merged. */
   private freeBlocks: [number, number][] = [];
   /** Bytes of live resident blocks, and the most there may be (the rest stays for the arena). */
-  private residentBytes = 0;
+  private liveResidentBytes = 0;
   private readonly residentLimit = RESIDENT_LIMIT_BYTES;
   /** Every ArrayBuffer object this memory has had (one per grow): arrays over them are resident. */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
-  /** Frees a resident block once the array over it has been collected. */
-  private readonly collector = new FinalizationRegistry<[number, number]>(([at, bytes]) => this.freeResident(at, bytes));
+  /** The block under each live resident array, so that freeResident can give it back (once). */
+  private readonly blocks = new WeakMap<Float32Array, ResidentBlock>();
+  /** Frees a resident block once the array over it has been collected (unless freeResident did first). */
+  private readonly collector = new FinalizationRegistry<ResidentBlock>((block) => this.releaseBlock(block.at, block.bytes));
   private arenaBase: number;
   private top: number;
   /** Views of the whole memory; re-created after every grow. */
@@ -256,15 +258,16 @@ export class WasmRuntime {
 
   /**
    * A zeroed Float32Array of n floats inside wasm memory, so that kernels use
-   * it without copying; freed when the garbage collector collects the array.
-   * Null when the resident heap is at its limit (the caller then uses an
-   * ordinary array, which kernels copy). Views of the array (subarray) must
-   * not outlive it: the block is reused once the array itself is collected.
+   * it without copying; freed by freeResident, or when the garbage collector
+   * collects the array (which may be late: the collector does not count wasm
+   * memory as pressure). Null when the resident heap is at its limit (the
+   * caller then uses an ordinary array, which kernels copy). Views of the
+   * array (subarray) must not outlive it: the block is reused once it is freed.
    */
   allocResident(n: number): Float32Array | null {
     if (!this.shared) return null; // a grow would detach it (see `shared`)
     const bytes = align(Math.max(1, n) * 4, 64);
-    if (this.residentBytes + bytes > this.residentLimit) return null;
+    if (this.liveResidentBytes + bytes > this.residentLimit) return null;
     let at = -1;
     for (let i = 0; i < this.freeBlocks.length; i++) {
       const [start, size] = this.freeBlocks[i];
@@ -284,15 +287,36 @@ export class WasmRuntime {
       this.heapEnd = at + bytes;
       this.arenaBase = this.top = this.heapEnd;
     }
-    this.residentBytes += bytes;
+    this.liveResidentBytes += bytes;
     const view = new Float32Array(this.memory.buffer, at, n);
     this.exports.zeroBytes(at, bytes); // a reused block holds an old array's numbers
-    this.collector.register(view, [at, bytes]);
+    const block = { at, bytes };
+    this.blocks.set(view, block);
+    this.collector.register(view, block, block);
     return view;
   }
 
-  private freeResident(at: number, bytes: number): void {
-    this.residentBytes -= bytes;
+  /**
+   * Gives the block under a resident array back now, without waiting for a
+   * collection. Neither the array nor any view of it may be used afterwards
+   * (the next allocation reuses the memory). Arrays that allocResident did
+   * not return, and a second call, are ignored.
+   */
+  freeResident(array: Float32Array): void {
+    const block = this.blocks.get(array);
+    if (!block) return;
+    this.blocks.delete(array);
+    this.collector.unregister(block);
+    this.releaseBlock(block.at, block.bytes);
+  }
+
+  /** Bytes of resident arrays not yet freed (64-byte aligned blocks). */
+  get residentBytes(): number {
+    return this.liveResidentBytes;
+  }
+
+  private releaseBlock(at: number, bytes: number): void {
+    this.liveResidentBytes -= bytes;
     const blocks = this.freeBlocks;
     let i = 0;
     while (i < blocks.length && blocks[i][0] < at) i++;
@@ -516,6 +540,12 @@ export class WasmRuntime {
     if (Atomics.load(s, SLOT_ERROR) !== 0) throw new Error(`wasm backend: a worker thread failed in job ${id}`);
     return nth;
   }
+}
+
+/** Where a resident array lives: its byte address and its block's size. */
+interface ResidentBlock {
+  at: number;
+  bytes: number;
 }
 
 function align(x: number, to: number): number {

@@ -10,7 +10,8 @@
  * step's arrays are dead, because layers replace what they cached and the
  * container copied what it returned into an ordinary array
  * (models/step-memory.ts). The chunks stay for the next step, like PyTorch's
- * caching allocator, and are freed with the arena.
+ * caching allocator; arenas are pooled per backend and handed from model to
+ * model, so their number stays small however many models come and go.
  */
 import type { WasmRuntime } from "./runtime.js";
 import type { StepArena } from "../backend.js";
@@ -42,6 +43,7 @@ export class WasmStepArena implements StepArena {
     // A step that spilled over several chunks gets one chunk of its whole size next time.
     if (this.chunks.length > 1 && this.current > 0) {
       const want = Math.max(this.stepFloats, this.chunks[0].length);
+      for (const chunk of this.chunks) this.rt.freeResident(chunk); // now: the collector may not run for a long time
       this.chunks = [];
       const one = this.rt.allocResident(want);
       if (one) this.chunks.push(one);
