@@ -143,7 +143,6 @@ export function relaxedSimdSupported(): boolean {
   return relaxedChecked;
 }
 
-export type { KernelExports };
 
 /** Checks that the module exports every function the loader calls, with the parameters the ABI table gives them. */
 export function checkExports(exports: WebAssembly.Exports): KernelExports {
