@@ -3,14 +3,16 @@
  * kernel: the algorithms chosen for known layers, and the invariants of every
  * plan over a spread of layers, batches and thread counts: no more threads
  * than given, a work item for every thread, bands within what there is to
- * cut, unfolded columns cache-sized, the batch cut into slices within the budget.
+ * cut, unfolded columns cache-sized, the batch cut into slices within the
+ * budget, and filter gradients summed in an order the thread count does not change.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Conv2dGeometry } from "../src/shape.js";
 import {
-  type ConvPass, chooseConvKernel, isPointwise, batchSlices, convImageBytes, convFlopsPerImage, directShape, planGemmConv, planDirect,
-  planDirectFilter, planWinograd, planWinogradFilter, COL_BAND_BYTES, CONV_BUDGET_BYTES, PARALLEL_WORK,
+  type ConvPass, type FilterGradientPlan, chooseConvKernel, isPointwise, batchSlices, convImageBytes, convFlopsPerImage, directShape,
+  planGemmConv, planGemmFilter, planDirect, planDirectFilter, planWinograd, planWinogradFilter,
+  COL_BAND_BYTES, CONV_BUDGET_BYTES, PARALLEL_WORK, MAX_REDUCTION_SLOTS, REDUCTION_BYTES,
 } from "../src/kernels/wasm/plan.js";
 
 /** A square convolution: channels in and out, input size, kernel, stride, padding, batch (and groups). */
@@ -76,16 +78,26 @@ test("small jobs stay on the calling thread, large ones use every thread", () =>
   assert.equal(planGemmConv(LAYERS["ResNet-50 1x1 (256->64, 56x56)"], "forward", 1, 4).threads, 4);
 });
 
+/** The invariants of a filter gradient's reduction split: items for its threads, and the slots' buffers within their budget. */
+function checkFilterSplit(at: string, p: FilterGradientPlan, units: number, partFloats: number, threads: number): void {
+  assert.ok(p.threads >= 1 && p.threads <= threads, `${at}: ${p.threads} threads`);
+  assert.ok(p.slots >= 1 && p.slots <= Math.min(units, MAX_REDUCTION_SLOTS), `${at}: ${p.slots} slots for ${units}`);
+  assert.ok(p.slots * p.kBlocks >= p.threads, `${at}: ${p.slots * p.kBlocks} items for ${p.threads} threads`);
+  assert.ok((p.slots - 1) * partFloats * 4 <= REDUCTION_BYTES, `${at}: ${p.slots - 1} extra parts of ${partFloats} floats`);
+}
+
 /** Checks every plan of every pass of g on `batch` images with `threads` threads. */
 function checkPlans(name: string, g: Conv2dGeometry, batch: number, threads: number): void {
   const at = `${name}, batch ${batch}, ${threads} threads`;
   const flops = convFlopsPerImage(g);
-  for (const pass of PASSES) {
+  const pairs = batch * g.groups;
+  const cg = g.inChannels / g.groups, kg = g.outChannels / g.groups;
+  const rowBytes = cg * g.kH * g.kW * g.outW * 4; // one output row's unfolded columns
+  const dwFloats = g.outChannels * cg * g.kH * g.kW;
+  for (const pass of ["forward", "data"] as const) {
     const p = planGemmConv(g, pass, batch, threads);
     assert.ok(p.threads >= 1 && p.threads <= threads, `${at}, ${pass}: ${p.threads} threads`);
-    const pairs = batch * g.groups;
-    const cg = g.inChannels / g.groups, kg = g.outChannels / g.groups;
-    // Bands cut what there is: output rows (forward, filter) or the group's input channels (data).
+    // Bands cut what there is: output rows (forward) or the group's input channels (data).
     const limit = pass === "data" ? cg : g.outH;
     assert.ok(p.bands >= 1 && p.bands <= limit, `${at}, ${pass}: ${p.bands} bands of ${limit}`);
     assert.ok(p.rowBands >= 1 && p.rowBands <= g.outH, `${at}, ${pass}: ${p.rowBands} row bands`);
@@ -94,41 +106,53 @@ function checkPlans(name: string, g: Conv2dGeometry, batch: number, threads: num
     const items = pairs * p.bands * p.kBlocks;
     assert.ok(items >= p.threads, `${at}, ${pass}: ${items} items for ${p.threads} threads`);
     if (flops * batch >= PARALLEL_WORK && pairs * limit >= threads) assert.equal(p.threads, threads, `${at}, ${pass}: threads left idle`);
-    if (pass !== "data" && p.kBlocks === 1 && !isPointwise(g)) {
+    if (pass === "forward" && p.kBlocks === 1 && !isPointwise(g)) {
       // One band's unfolded columns (a pointwise layer has none) about fit L2: at most COL_BAND_BYTES and one more row.
-      const rowBytes = cg * g.kH * g.kW * g.outW * 4;
       const bandBytes = Math.ceil(g.outH / p.bands) * rowBytes;
       assert.ok(bandBytes <= COL_BAND_BYTES + rowBytes || p.bands === g.outH, `${at}, ${pass}: ${bandBytes} bytes of columns per band`);
     }
-    if (g.strideH === 1 && g.strideW === 1 && g.groups === 1) {
+  }
+  for (const bias of [0, g.outChannels]) {
+    const f = planGemmFilter(g, batch, dwFloats + bias, threads);
+    checkFilterSplit(`${at}, filter`, f, batch, dwFloats + bias, threads);
+    assert.ok(f.bands >= 1 && f.bands <= g.outH, `${at}, filter: ${f.bands} bands`);
+    if (!isPointwise(g)) assert.ok(Math.ceil(g.outH / f.bands) * rowBytes <= COL_BAND_BYTES + rowBytes || f.bands === g.outH);
+    // The sums' order (bands, slots) depends on the shape alone, never on the threads: the same bits on any machine.
+    const one = planGemmFilter(g, batch, dwFloats + bias, 1);
+    assert.deepEqual([f.bands, f.slots], [one.bands, one.slots], `${at}, filter: the split depends on the threads`);
+  }
+  if (g.strideH === 1 && g.strideW === 1 && g.groups === 1) {
+    for (const pass of ["forward", "data"] as const) {
       const d = directShape(g, pass, batch);
-      if (pass === "filter") {
-        const f = planDirectFilter(batch, flops, threads);
-        assert.ok(f.threads >= 1 && f.threads <= Math.min(batch, threads), `${at}: direct filter on ${f.threads} threads`);
-      } else {
-        const dp = planDirect(d, flops, threads);
-        assert.ok(dp.bands >= 1 && dp.bands <= d.outH, `${at}, ${pass}: direct ${dp.bands} bands`);
-        assert.ok(d.batch * dp.bands >= dp.threads, `${at}, ${pass}: direct items`);
-      }
+      const dp = planDirect(d, flops, threads);
+      assert.ok(dp.bands >= 1 && dp.bands <= d.outH, `${at}, ${pass}: direct ${dp.bands} bands`);
+      assert.ok(d.batch * dp.bands >= dp.threads, `${at}, ${pass}: direct items`);
     }
-    if (g.kH === 3 && g.kW === 3 && g.strideH === 1 && g.strideW === 1 && g.groups === 1) {
-      for (const m of [2, 4] as const) {
+    const f = planDirectFilter(directShape(g, "filter", batch), flops, dwFloats, threads);
+    checkFilterSplit(`${at}, direct filter`, f, batch, dwFloats, threads);
+    assert.equal(f.slots, planDirectFilter(directShape(g, "filter", batch), flops, dwFloats, 1).slots);
+  }
+  if (g.kH === 3 && g.kW === 3 && g.strideH === 1 && g.strideW === 1 && g.groups === 1) {
+    for (const m of [2, 4] as const) {
+      for (const pass of ["forward", "data"] as const) {
         const d = directShape(g, pass, batch);
         const totalRows = d.batch * Math.ceil(d.outH / m);
-        if (pass === "filter") {
-          const w = planWinogradFilter(d, m, threads);
-          assert.ok(w.runRows >= 1 && w.runRows <= totalRows, `${at}: F(${m}) filter runs of ${w.runRows}`);
-          assert.ok(Math.ceil(totalRows / w.runRows) >= w.threads, `${at}: F(${m}) filter items`);
-          assert.ok(w.outThreads >= 1 && w.outThreads <= threads);
-        } else {
-          const w = planWinograd(d, m, threads);
-          assert.ok(w.runRows >= 1 && w.runRows <= totalRows, `${at}, ${pass}: F(${m}) runs of ${w.runRows}`);
-          const items = Math.ceil(totalRows / w.runRows) * w.kBlocks;
-          assert.ok(items >= w.threads, `${at}, ${pass}: F(${m}) ${items} items for ${w.threads} threads`);
-          assert.ok(w.kBlocks === 1 || w.kBlocks * 16 <= d.cout, `${at}, ${pass}: F(${m}) ${w.kBlocks} channel blocks of ${d.cout}`);
-          assert.ok(w.filterThreads >= 1 && w.filterThreads <= threads);
-        }
+        const w = planWinograd(d, m, threads);
+        assert.ok(w.runRows >= 1 && w.runRows <= totalRows, `${at}, ${pass}: F(${m}) runs of ${w.runRows}`);
+        const items = Math.ceil(totalRows / w.runRows) * w.kBlocks;
+        assert.ok(items >= w.threads, `${at}, ${pass}: F(${m}) ${items} items for ${w.threads} threads`);
+        assert.ok(w.kBlocks === 1 || w.kBlocks * 16 <= d.cout, `${at}, ${pass}: F(${m}) ${w.kBlocks} channel blocks of ${d.cout}`);
+        assert.ok(w.filterThreads >= 1 && w.filterThreads <= threads);
       }
+      const d = directShape(g, "filter", batch);
+      const totalRows = d.batch * Math.ceil(d.outH / m);
+      const partFloats = (m + 2) * (m + 2) * d.cout * d.cin; // about S's size (the kernels pad each matrix a little)
+      const w = planWinogradFilter(d, m, partFloats, threads);
+      assert.ok(w.runRows >= 1 && w.runRows <= totalRows, `${at}: F(${m}) filter runs of ${w.runRows}`);
+      checkFilterSplit(`${at}, F(${m}) filter`, w, Math.ceil(totalRows / w.runRows), partFloats, threads);
+      assert.ok(w.outThreads >= 1 && w.outThreads <= threads);
+      const one = planWinogradFilter(d, m, partFloats, 1);
+      assert.deepEqual([w.runRows, w.slots], [one.runRows, one.slots], `${at}: F(${m}) filter split depends on the threads`);
     }
   }
 }

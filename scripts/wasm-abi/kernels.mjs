@@ -39,7 +39,8 @@ export const records = [
       ["pointwise", "bool", "1x1, stride 1, no padding: the input is the GEMM's B as it is (no im2col)"],
       ["bands", "i32", "work items per (image, group): bands of output rows (forward, filter) or of input channels (data)"],
       ["rowBands", "i32", "backward data: bands of output rows inside a channel band, so the unfolded gradient stays cache-sized"],
-      ["kBlocks", "i32", "forward: blocks of output channels per band (threads that split the filters instead of the pixels)"],
+      ["kBlocks", "i32", "forward: blocks of output channels per band (threads that split the filters instead of the pixels); filter gradient: per reduction slot"],
+      ["slots", "i32", "filter gradient: fixed ranges of images, each summed in order into its own part"],
     ],
   },
   {
@@ -53,6 +54,8 @@ export const records = [
       ["outH", "i32"], ["outW", "i32"],
       ["bands", "i32", "direct: bands of output rows per image; Winograd: tile rows per work item"],
       ["flip", "bool", "w is stored [cin][cout][kH][kW] and used rotated by 180 degrees (backward data)"],
+      ["slots", "i32", "filter gradients: fixed ranges of images (or runs of tile rows), each summed in order into its own part"],
+      ["kBlocks", "i32", "filter gradients: blocks of output channels per slot, so that few slots still give every thread work"],
     ],
   },
   {
@@ -68,6 +71,8 @@ export const records = [
 
 /** Per-thread scratch: thread t's block starts at scratch + t * scratchStride. */
 const scratch = [["scratch", "ptr", "thread 0's scratch block"], ["scratchStride", "size", "bytes between two threads' blocks"]];
+/** A filter gradient's reduction parts (slot s > 0, or every slot for Winograd, has one), partStride bytes apart. */
+const parts = [["parts", "ptr", "the first reduction slot's part"], ["partStride", "size", "bytes between two slots' parts"]];
 
 /**
  * The jobs runJob (index.ts) dispatches, by id. Ids are part of the
@@ -97,8 +102,8 @@ export const jobs = [
   },
   {
     id: 4, name: "convBackwardFilter",
-    doc: "dw += dy * im2col(x)^T (and db += the sums of dy); threads past 0 sum into private parts in their scratch, added by REDUCE.",
-    fields: [["geom", "ptr", "conv record"], ["x", "ptr"], ["dy", "ptr"], ["dw", "ptr"], ["db", "ptr", "0: none"], ...scratch],
+    doc: "dw += dy * im2col(x)^T (and db += the sums of dy); slot 0 into dw and db, slot s > 0 into part s - 1, added by REDUCE in slot order.",
+    fields: [["geom", "ptr", "conv record"], ["x", "ptr"], ["dy", "ptr"], ["dw", "ptr"], ["db", "ptr", "0: none"], ...scratch, ...parts],
   },
   {
     id: 5, name: "reduce", doc: "dst[0..n) += the sum of `count` parts, `partStride` bytes apart from `parts`.",
@@ -152,8 +157,8 @@ export const jobs = [
   },
   {
     id: 18, name: "directFilter",
-    doc: "dw += and db += of a stride-1 convolution by the direct kernel; threads past 0 sum into private parts in their scratch.",
-    fields: [["geom", "ptr", "direct record"], ["x", "ptr"], ["dy", "ptr"], ["dw", "ptr"], ["db", "ptr", "0: none"], ...scratch],
+    doc: "dw += and db += of a stride-1 convolution by the direct kernel; slots as CONV_BACKWARD_FILTER.",
+    fields: [["geom", "ptr", "direct record"], ["x", "ptr"], ["dy", "ptr"], ["dw", "ptr"], ["db", "ptr", "0: none"], ...scratch, ...parts],
   },
   {
     id: 19, name: "winogradFilters", doc: "U = G w G^T for every filter, packed for the GEMM (winograd.ts).",
@@ -170,9 +175,9 @@ export const jobs = [
   { id: 21, name: "add", doc: "y = a + b, then ReLU.", fields: [["a", "ptr"], ["b", "ptr"], ["y", "ptr"], ["n", "i32"], ["relu", "bool"]] },
   {
     id: 22, name: "winogradFilterGrad",
-    doc: "Each thread's transformed filter gradient S (and bias gradient) over its tiles, into a part in its scratch (winograd-filter.ts).",
+    doc: "Each slot's transformed filter gradient S (and bias gradient) over its runs of tile rows, into its part (winograd-filter.ts).",
     fields: [
-      ["geom", "ptr", "direct record, bands = tile rows per work item"], ["x", "ptr"], ["dy", "ptr"], ...scratch,
+      ["geom", "ptr", "direct record, bands = tile rows per run"], ["x", "ptr"], ["dy", "ptr"], ...scratch, ...parts,
       ["hasBias", "bool"], ["m", "i32", "output tile: 2 or 4"],
     ],
   },
@@ -199,15 +204,11 @@ export const functions = [
   ["gemmScratchBytes", [], "size", "Bytes of one thread's GEMM packing area."],
   ["convForwardScratchBytes", [["geom", "ptr"]], "size", "Bytes of one thread's scratch for CONV_FORWARD on this conv record."],
   ["convBackwardDataScratchBytes", [["geom", "ptr"]], "size", "Bytes of one thread's scratch for CONV_BACKWARD_DATA."],
-  ["convBackwardFilterScratchBytes", [["geom", "ptr"], ["hasBias", "bool"]], "size", "Bytes of one thread's scratch for CONV_BACKWARD_FILTER, its part of dw and db included."],
-  ["convFilterPartOffset", [["geom", "ptr"]], "size", "Where a thread's part of dw (then db) starts in its CONV_BACKWARD_FILTER scratch."],
+  ["convBackwardFilterScratchBytes", [["geom", "ptr"]], "size", "Bytes of one thread's scratch for CONV_BACKWARD_FILTER."],
   ["directForwardScratchBytes", [["geom", "ptr"]], "size", "Bytes of one thread's scratch for DIRECT_FORWARD on this direct record."],
-  ["directFilterScratchBytes", [["geom", "ptr"], ["hasBias", "bool"]], "size", "Bytes of one thread's scratch for DIRECT_FILTER, its part of dw and db included."],
-  ["directFilterPartOffset", [["geom", "ptr"]], "size", "Where a thread's part of dw (then db) starts in its DIRECT_FILTER scratch."],
+  ["directFilterScratchBytes", [["geom", "ptr"]], "size", "Bytes of one thread's scratch for DIRECT_FILTER."],
   ["winogradFilterFloats", [["cout", "i32"], ["cin", "i32"], ["m", "i32"]], "i32", "Floats of the transformed filters U that WINOGRAD_FILTERS writes."],
-  ["winogradGradFloats", [["cout", "i32"], ["cin", "i32"], ["m", "i32"]], "i32", "Floats of the transformed filter gradient S in a WINOGRAD_FILTER_GRAD part."],
+  ["winogradGradFloats", [["cout", "i32"], ["cin", "i32"], ["m", "i32"]], "i32", "Floats of the transformed filter gradient S in a WINOGRAD_FILTER_GRAD part (the bias gradient follows it)."],
   ["winogradConvScratchBytes", [["geom", "ptr"], ["m", "i32"]], "size", "Bytes of one thread's scratch for WINOGRAD on this direct record."],
-  ["winogradGradScratchBytes", [["geom", "ptr"], ["m", "i32"], ["hasBias", "bool"]], "size", "Bytes of one thread's scratch for WINOGRAD_FILTER_GRAD, its part included."],
-  ["winogradGradPartOffset", [["geom", "ptr"], ["m", "i32"]], "size", "Where a thread's part (S, then the bias gradient) starts in its WINOGRAD_FILTER_GRAD scratch."],
-  ["winogradGradPartFloats", [["geom", "ptr"], ["m", "i32"], ["hasBias", "bool"]], "i32", "Floats of one WINOGRAD_FILTER_GRAD part: S and the bias gradient."],
+  ["winogradGradScratchBytes", [["geom", "ptr"], ["m", "i32"]], "size", "Bytes of one thread's scratch for WINOGRAD_FILTER_GRAD."],
 ];

@@ -28,6 +28,16 @@ export class Dropout extends Layer {
     return "dropout";
   }
 
+  /** Where this layer's mask generator is, for checkpoints (Rng.getState's numbers); setRandomState restores it. */
+  randomState(): number[] {
+    return this.rng.getState();
+  }
+
+  /** Restores the mask generator from randomState(), so that a resumed run draws the masks the uninterrupted one would. */
+  setRandomState(state: (number | null)[]): void {
+    this.rng.setState(state);
+  }
+
   config(): Record<string, unknown> {
     return { p: this.p };
   }

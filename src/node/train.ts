@@ -52,7 +52,7 @@ export function jsonLinesLogger(path: string): Callback {
 const LATEST = "latest.json";
 
 function writeCheckpoint(dir: string, c: CheckpointContents): void {
-  const { model, info, optimizer, schedule, loader, epoch, history } = c;
+  const { model, info, optimizer, schedule, loader, randomStreams, epoch, history } = c;
   mkdirSync(dir, { recursive: true });
   const folder = `epoch-${String(epoch).padStart(4, "0")}`;
   const path = join(dir, folder);
@@ -61,7 +61,7 @@ function writeCheckpoint(dir: string, c: CheckpointContents): void {
   const opt = optimizer.stateDict();
   saveSafetensors(join(path, "optimizer.safetensors"), opt.tensors, { format: "stride-optimizer" });
   const state: CheckpointState = {
-    format: "stride-checkpoint", version: 1, epoch, folder, loader, rng: globalRng.getState(),
+    format: "stride-checkpoint", version: 1, epoch, folder, loader, rng: globalRng.getState(), randomStreams,
     optimizer: opt.meta, schedule: schedule?.stateDict(), history,
   };
   const json = new TextEncoder().encode(JSON.stringify(state));

@@ -374,9 +374,15 @@ export class SGD extends Optimizer<SGDOptions> {
     if (!nesterov && weightDecay === 0) {
       // The common case: a backend kernel (measured: 0.15 ms of JavaScript per LeNet-5 step), else a loop free of branches.
       if (getBackend().sgdMomentum?.(w, g, buf, lr, keep, take)) return;
+      // The kernel's float32 arithmetic, operation by operation (fround of a
+      // double product or sum of floats is the float32 result), so that a step
+      // gives the same bits whichever of the two runs it (the kernel only
+      // takes arrays in wasm memory).
+      const f = Math.fround, lr32 = f(lr), keep32 = f(keep), take32 = f(take);
       for (let i = 0; i < n; i++) {
-        buf[i] = keep * buf[i] + take * g[i];
-        w[i] -= lr * buf[i];
+        const b = f(f(keep32 * buf[i]) + f(take32 * g[i]));
+        buf[i] = b;
+        w[i] = f(w[i] - f(lr32 * b));
       }
       return;
     }

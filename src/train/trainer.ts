@@ -23,6 +23,7 @@ import { ClassificationMeter, topK } from "./metrics.js";
 import type { ModelInfo } from "../io/model-file.js";
 import { createProgress, type Progress, type ProgressMode } from "./progress.js";
 import { StrideError } from "../stride-error.js";
+import { randomStreams, restoreRandomStreams, type RandomStreams } from "./random-streams.js";
 
 /** The losses fit and evaluate can use: softmax cross-entropy or the multi-class hinge (SVM) loss. */
 export type LossName = "cross-entropy" | "hinge";
@@ -152,6 +153,7 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
   if (opts.resume) {
     const state = checkpoints("resume").load(opts.resume, model, optimizer, opts.schedule);
     loader.setState(state.loader);
+    restoreRandomStreams(model, state.randomStreams, opts.resume, log);
     globalRng.setState(state.rng);
     history.epochs.push(...state.history.epochs);
     history.batchLosses.push(...state.history.batchLosses);
@@ -209,7 +211,9 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
       history.epochs.push(entry);
       progress.endEpoch(entry);
       if (opts.checkpointDir) {
-        checkpoints("checkpointDir").write(opts.checkpointDir, { model, info, optimizer, schedule: opts.schedule, loader: loader.getState(), epoch: epoch + 1, history });
+        checkpoints("checkpointDir").write(opts.checkpointDir, {
+          model, info, optimizer, schedule: opts.schedule, loader: loader.getState(), randomStreams: randomStreams(model), epoch: epoch + 1, history,
+        });
         lastCheckpoint = opts.checkpointDir;
       }
       const stop = (opts.callbacks ?? []).map((cb) => cb.onEpochEnd?.(entry, history)).includes("stop");
@@ -361,7 +365,10 @@ export interface CheckpointState {
   epoch: number;
   folder: string;
   loader: DataLoaderState;
+  /** The global generator's state. */
   rng: number[];
+  /** The generators of the model's own layers (Dropout), by layer path; absent in checkpoints of older versions. */
+  randomStreams?: RandomStreams;
   optimizer: OptimizerMeta;
   schedule?: ScheduleState;
   history: History;
@@ -373,6 +380,7 @@ export interface CheckpointContents {
   optimizer: Optimizer<any>;
   schedule: Schedule | undefined;
   loader: DataLoaderState;
+  randomStreams: RandomStreams;
   epoch: number;
   history: History;
 }

@@ -11,7 +11,7 @@ export const JOB_GEMM: i32 = 1;
 export const JOB_CONV_FORWARD: i32 = 2;
 /** dx = conv_transpose(dy, w) by GEMM + col2im. */
 export const JOB_CONV_BACKWARD_DATA: i32 = 3;
-/** dw += dy * im2col(x)^T (and db += the sums of dy); threads past 0 sum into private parts in their scratch, added by REDUCE. */
+/** dw += dy * im2col(x)^T (and db += the sums of dy); slot 0 into dw and db, slot s > 0 into part s - 1, added by REDUCE in slot order. */
 export const JOB_CONV_BACKWARD_FILTER: i32 = 4;
 /** dst[0..n) += the sum of `count` parts, `partStride` bytes apart from `parts`. */
 export const JOB_REDUCE: i32 = 5;
@@ -39,7 +39,7 @@ export const JOB_RELU: i32 = 15;
 export const JOB_RELU_BACKWARD: i32 = 16;
 /** y = conv(x, w) * scale + bias, then ReLU, by the direct kernel (direct.ts). */
 export const JOB_DIRECT_FORWARD: i32 = 17;
-/** dw += and db += of a stride-1 convolution by the direct kernel; threads past 0 sum into private parts in their scratch. */
+/** dw += and db += of a stride-1 convolution by the direct kernel; slots as CONV_BACKWARD_FILTER. */
 export const JOB_DIRECT_FILTER: i32 = 18;
 /** U = G w G^T for every filter, packed for the GEMM (winograd.ts). */
 export const JOB_WINOGRAD_FILTERS: i32 = 19;
@@ -47,7 +47,7 @@ export const JOB_WINOGRAD_FILTERS: i32 = 19;
 export const JOB_WINOGRAD: i32 = 20;
 /** y = a + b, then ReLU. */
 export const JOB_ADD: i32 = 21;
-/** Each thread's transformed filter gradient S (and bias gradient) over its tiles, into a part in its scratch (winograd-filter.ts). */
+/** Each slot's transformed filter gradient S (and bias gradient) over its runs of tile rows, into its part (winograd-filter.ts). */
 export const JOB_WINOGRAD_FILTER_GRAD: i32 = 22;
 /** dw += the transform back of S (and db += the bias part that follows it). */
 export const JOB_WINOGRAD_FILTER_OUT: i32 = 23;
@@ -134,10 +134,15 @@ export const JOB_SGD_MOMENTUM: i32 = 24;
 @inline export function conv_rowBands(g: usize): i32 {
   return load<i32>(g + 72);
 }
-/** forward: blocks of output channels per band (threads that split the filters instead of the pixels) */
+/** forward: blocks of output channels per band (threads that split the filters instead of the pixels); filter gradient: per reduction slot */
 // @ts-ignore: decorator
 @inline export function conv_kBlocks(g: usize): i32 {
   return load<i32>(g + 76);
+}
+/** filter gradient: fixed ranges of images, each summed in order into its own part */
+// @ts-ignore: decorator
+@inline export function conv_slots(g: usize): i32 {
+  return load<i32>(g + 80);
 }
 
 // ---- direct record: A stride-1, ungrouped convolution as the direct (direct.ts) and Winograd kernels take it.
@@ -204,6 +209,16 @@ export const JOB_SGD_MOMENTUM: i32 = 24;
 // @ts-ignore: decorator
 @inline export function direct_flip(g: usize): bool {
   return load<i32>(g + 56) != 0;
+}
+/** filter gradients: fixed ranges of images (or runs of tile rows), each summed in order into its own part */
+// @ts-ignore: decorator
+@inline export function direct_slots(g: usize): i32 {
+  return load<i32>(g + 60);
+}
+/** filter gradients: blocks of output channels per slot, so that few slots still give every thread work */
+// @ts-ignore: decorator
+@inline export function direct_kBlocks(g: usize): i32 {
+  return load<i32>(g + 64);
 }
 
 // ---- pool record: A 2-d pooling window (pool.ts).
@@ -436,6 +451,16 @@ export const JOB_SGD_MOMENTUM: i32 = 24;
 // @ts-ignore: decorator
 @inline export function convBackwardFilter_scratchStride(job: usize): usize {
   return <usize>load<u32>(job + JOB_ARGS_BYTE + 24);
+}
+/** the first reduction slot's part */
+// @ts-ignore: decorator
+@inline export function convBackwardFilter_parts(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 28);
+}
+/** bytes between two slots' parts */
+// @ts-ignore: decorator
+@inline export function convBackwardFilter_partStride(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 32);
 }
 
 // ---- job REDUCE
@@ -824,6 +849,16 @@ export const JOB_SGD_MOMENTUM: i32 = 24;
 @inline export function directFilter_scratchStride(job: usize): usize {
   return <usize>load<u32>(job + JOB_ARGS_BYTE + 24);
 }
+/** the first reduction slot's part */
+// @ts-ignore: decorator
+@inline export function directFilter_parts(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 28);
+}
+/** bytes between two slots' parts */
+// @ts-ignore: decorator
+@inline export function directFilter_partStride(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 32);
+}
 
 // ---- job WINOGRAD_FILTERS
 // @ts-ignore: decorator
@@ -928,7 +963,7 @@ export const JOB_SGD_MOMENTUM: i32 = 24;
 }
 
 // ---- job WINOGRAD_FILTER_GRAD
-/** direct record, bands = tile rows per work item */
+/** direct record, bands = tile rows per run */
 // @ts-ignore: decorator
 @inline export function winogradFilterGrad_geom(job: usize): usize {
   return <usize>load<u32>(job + JOB_ARGS_BYTE + 0);
@@ -951,14 +986,24 @@ export const JOB_SGD_MOMENTUM: i32 = 24;
 @inline export function winogradFilterGrad_scratchStride(job: usize): usize {
   return <usize>load<u32>(job + JOB_ARGS_BYTE + 16);
 }
+/** the first reduction slot's part */
+// @ts-ignore: decorator
+@inline export function winogradFilterGrad_parts(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 20);
+}
+/** bytes between two slots' parts */
+// @ts-ignore: decorator
+@inline export function winogradFilterGrad_partStride(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 24);
+}
 // @ts-ignore: decorator
 @inline export function winogradFilterGrad_hasBias(job: usize): bool {
-  return load<i32>(job + JOB_ARGS_BYTE + 20) != 0;
+  return load<i32>(job + JOB_ARGS_BYTE + 28) != 0;
 }
 /** output tile: 2 or 4 */
 // @ts-ignore: decorator
 @inline export function winogradFilterGrad_m(job: usize): i32 {
-  return load<i32>(job + JOB_ARGS_BYTE + 24);
+  return load<i32>(job + JOB_ARGS_BYTE + 32);
 }
 
 // ---- job WINOGRAD_FILTER_OUT

@@ -8,7 +8,7 @@ import { claim, blockStart } from "./work";
 import {
   conv_batch, conv_inChannels, conv_inH, conv_inW, conv_outChannels, conv_kH, conv_kW, conv_strideH, conv_strideW,
   conv_padTop, conv_padLeft, conv_dilationH, conv_dilationW, conv_groups, conv_outH, conv_outW, conv_pointwise,
-  conv_bands, conv_rowBands, conv_kBlocks,
+  conv_bands, conv_rowBands, conv_kBlocks, conv_slots,
 } from "./abi.generated";
 
 /** The first output column whose input column j*D - P + ow*S is >= 0, and one past the last one < W. */
@@ -202,55 +202,78 @@ export function convBackwardData(
 }
 
 /**
- * One thread's share of dw += dy * col^T (and dbias += the sums of dy), into
- * this thread's private accumulators dwPart / dbPart (a later reduction adds
- * them up), which the thread zeroes first unless `zeroFirst` is false.
+ * One thread's share of dw += dy * col^T (and dbias += the sums of dy), in a
+ * fixed order that no thread timing changes: the batch is cut into `slots`
+ * fixed ranges of images; slot 0 adds its images, in order, straight into dw
+ * and db, every other slot s into its own zeroed part (parts + (s - 1) *
+ * partStride bytes: dw's floats then db's), which reduceParts then adds to dw
+ * in slot order. Work items are (slot, block of output channels): channel
+ * blocks give every thread work when there are few slots, and since each
+ * output element's sum runs over the same images in the same order whatever
+ * the block, the result depends on neither the thread count nor the blocks.
  */
 export function convBackwardFilter(
-  g: usize, x: usize, dy: usize, dwPart: usize, dbPart: usize, zeroFirst: bool,
+  g: usize, x: usize, dy: usize, dw: usize, db: usize, parts: usize, partStride: usize,
   gemmScratch: usize, col: usize, counter: usize,
 ): void {
   const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
   const kH = conv_kH(g), kW = conv_kW(g), groups = conv_groups(g), outH = conv_outH(g), outW = conv_outW(g);
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW;
   const pointwise = conv_pointwise(g);
-  if (zeroFirst) {
-    zeroFloats(dwPart, K * rows);
-    if (dbPart != 0) zeroFloats(dbPart, K);
-  }
-  const pairs = N * groups;
-  const bands = conv_bands(g);
-  const items = pairs * bands;
+  const bands = conv_bands(g), slots = conv_slots(g), kBlocks = conv_kBlocks(g);
+  const items = slots * kBlocks;
   for (let it = claim(counter); it < items; it = claim(counter)) {
-    const pair = it / bands, band = it % bands;
-    const n = pair / groups, grp = pair % groups;
-    const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
-    if (oh1 <= oh0) continue;
-    const width = (oh1 - oh0) * outW;
-    const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);
-    let src: usize, ldb: i32;
-    if (pointwise) {
-      src = xg + (<usize>(oh0 * outW) << 2);
-      ldb = plane;
-    } else {
-      im2col(xg, col, cg, H, W, kH, kW, conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
-        conv_dilationH(g), conv_dilationW(g), outW, oh0, oh1);
-      src = col;
-      ldb = width;
+    const slot = it / kBlocks, kb = it % kBlocks;
+    const k0 = blockStart(kg, kb, kBlocks), k1 = blockStart(kg, kb + 1, kBlocks);
+    if (k1 <= k0) continue;
+    let dwS = dw, dbS = db;
+    if (slot > 0) {
+      dwS = parts + <usize>(slot - 1) * partStride;
+      if (db != 0) dbS = dwS + (<usize>(K * rows) << 2);
+      for (let grp = 0; grp < groups; grp++) {
+        zeroFloats(dwS + (<usize>((grp * kg + k0) * rows) << 2), (k1 - k0) * rows);
+        if (dbS != 0) zeroFloats(dbS + (<usize>(grp * kg + k0) << 2), k1 - k0);
+      }
     }
-    const dyg = dy + (<usize>((n * K + grp * kg) * plane + oh0 * outW) << 2);
-    // dWg[kg, rows] += dy_g[kg, width] * col[rows, width]^T
-    sgemm(kg, rows, width, dyg, plane, false, src, ldb, true, dwPart + (<usize>(grp * kg * rows) << 2), rows, true, gemmScratch);
-    if (dbPart != 0) {
-      for (let k = 0; k < kg; k++) {
-        const p = dbPart + (<usize>(grp * kg + k) << 2);
-        store<f32>(p, load<f32>(p) + <f32>sumFloats(dyg + (<usize>(k * plane) << 2), width));
+    const n0 = (N * slot) / slots, n1 = (N * (slot + 1)) / slots;
+    for (let n = n0; n < n1; n++) {
+      for (let grp = 0; grp < groups; grp++) {
+        const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);
+        for (let band = 0; band < bands; band++) {
+          const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
+          if (oh1 <= oh0) continue;
+          const width = (oh1 - oh0) * outW;
+          let src: usize, ldb: i32;
+          if (pointwise) {
+            src = xg + (<usize>(oh0 * outW) << 2);
+            ldb = plane;
+          } else {
+            im2col(xg, col, cg, H, W, kH, kW, conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
+              conv_dilationH(g), conv_dilationW(g), outW, oh0, oh1);
+            src = col;
+            ldb = width;
+          }
+          const dyg = dy + (<usize>((n * K + grp * kg + k0) * plane + oh0 * outW) << 2);
+          // dW[k0..k1, rows] += dy[k0..k1, width] * col[rows, width]^T
+          sgemm(k1 - k0, rows, width, dyg, plane, false, src, ldb, true,
+            dwS + (<usize>((grp * kg + k0) * rows) << 2), rows, true, gemmScratch);
+          if (dbS != 0) {
+            for (let k = 0; k < k1 - k0; k++) {
+              const p = dbS + (<usize>(grp * kg + k0 + k) << 2);
+              store<f32>(p, load<f32>(p) + <f32>sumFloats(dyg + (<usize>(k * plane) << 2), width));
+            }
+          }
+        }
       }
     }
   }
 }
 
-/** dst[i] += part[t][i] for every extra part t in [0, nparts) at parts + t*stride bytes; this thread's slice of n. */
+/**
+ * dst[i] += part[t][i] for every part t in [0, nparts) at parts + t*stride
+ * bytes, in that order (so the sums do not depend on the threads); this
+ * thread's slice of n.
+ */
 export function reduceParts(dst: usize, parts: usize, stride: usize, nparts: i32, n: i32, tid: i32, nth: i32): void {
   const i0 = <i32>((<i64>n * tid) / nth) & ~3;
   const i1 = tid == nth - 1 ? n : <i32>((<i64>n * (tid + 1)) / nth) & ~3;
@@ -262,11 +285,6 @@ export function reduceParts(dst: usize, parts: usize, stride: usize, nparts: i32
 
 // ---- Scratch: one block per thread, sized here (the loader calls these
 // exports with the record it wrote) and cut up the same way by runJob.
-
-/** Floats of the filter gradient: outChannels x (inChannels / groups) x kH x kW. */
-export function convFilterFloats(g: usize): i32 {
-  return conv_outChannels(g) * (conv_inChannels(g) / conv_groups(g)) * conv_kH(g) * conv_kW(g);
-}
 
 /** Bytes of one band's unfolded columns (forward, filter gradient): (C / groups) kH kW rows of the band's pixels. */
 function columnBandBytes(g: usize): i32 {
@@ -287,12 +305,7 @@ export function convBackwardDataScratchBytes(g: usize): i32 {
   return gemmScratchBytes() + bandRows * ((outH + rowBands - 1) / rowBands) * conv_outW(g) * 4;
 }
 
-/** Where a thread's private part of dw (then db) starts in its convBackwardFilter scratch: after packing and columns, on a cache line. */
-export function convFilterPartOffset(g: usize): i32 {
+/** Bytes of a thread's scratch for convBackwardFilter: GEMM packing, then one band's columns (the slots' parts are apart). */
+export function convBackwardFilterScratchBytes(g: usize): i32 {
   return gemmScratchBytes() + ((columnBandBytes(g) + 63) & ~63);
-}
-
-/** Bytes of a thread's scratch for convBackwardFilter: packing, columns, and its part of dw and db. */
-export function convBackwardFilterScratchBytes(g: usize, hasBias: bool): i32 {
-  return convFilterPartOffset(g) + (convFilterFloats(g) + (hasBias ? conv_outChannels(g) : 0)) * 4;
 }

@@ -11,10 +11,10 @@
 // image into per-thread partial gradients.
 import { madd } from "./simd";
 import { zeroFloats, sumFloats } from "./simd";
-import { claim } from "./work";
+import { claim, blockStart } from "./work";
 import {
   direct_batch, direct_cin, direct_hin, direct_win, direct_cout, direct_kH, direct_kW, direct_dH, direct_dW,
-  direct_offH, direct_offW, direct_outH, direct_outW, direct_bands, direct_flip,
+  direct_offH, direct_offW, direct_outH, direct_outW, direct_bands, direct_flip, direct_slots, direct_kBlocks,
 } from "./abi.generated";
 
 /** Row pitch (floats) of the padded image: a multiple of 4, >= outW rounded up to 8, + (kW - 1) * dW. */
@@ -193,22 +193,22 @@ export function directForward(
 
 /**
  * One thread's share of dw += sum over images and pixels of dy x (and dbias +=
- * the sums of dy), into its private dwPart / dbPart, which it zeroes first
- * when zeroFirst. Work items are whole images.
+ * the sums of dy), in a fixed order: as convBackwardFilter (conv.ts), slot 0
+ * adds its range of images into dw and db, slot s > 0 into its own zeroed
+ * part at parts + (s - 1) * partStride, and work items are (slot, block of
+ * output channels).
  */
 export function directBackwardFilter(
-  g: usize, x: usize, dy: usize, dwPart: usize, dbPart: usize, zeroFirst: bool, scratch: usize, counter: usize,
+  g: usize, x: usize, dy: usize, dw: usize, db: usize, parts: usize, partStride: usize, scratch: usize, counter: usize,
 ): void {
   const N = direct_batch(g), cin = direct_cin(g), H = direct_hin(g), W = direct_win(g), cout = direct_cout(g);
   const kH = direct_kH(g), kW = direct_kW(g), dH = direct_dH(g), dW = direct_dW(g);
   const offH = direct_offH(g), offW = direct_offW(g), outH = direct_outH(g), outW = direct_outW(g), pitch = directPitch(g);
+  const slots = direct_slots(g), kBlocks = direct_kBlocks(g);
   const kk = kH * kW, R = cin * kk, plane = outH * outW;
-  if (zeroFirst) {
-    zeroFloats(dwPart, cout * R);
-    if (dbPart != 0) zeroFloats(dbPart, cout);
-  }
-  let n = claim(counter);
-  if (n >= N) return;
+  const items = slots * kBlocks;
+  let it = claim(counter);
+  if (it >= items) return;
   const rows = outH + (kH - 1) * dH;
   const dyPitch = (outW + 3) & ~3;
   const xp = scratch;
@@ -226,62 +226,88 @@ export function directBackwardFilter(
       }
     }
   }
-  const vecs = dyPitch >> 2;
-  const dyChan = <usize>(outH * dyPitch) << 2, xRow = <usize>pitch << 2;
-  for (; n < N; n = claim(counter)) {
-    padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, 0, rows, pitch, xp);
-    const dyn = dy + (<usize>(n * cout * plane) << 2);
-    interleaveDy(dyn, cout, outH, outW, vecs, dyp);
-    if (dbPart != 0) {
-      for (let k = 0; k < cout; k++) addTo(dbPart + (<usize>k << 2), <f32>sumFloats(dyn + (<usize>(k * plane) << 2), plane));
+  for (; it < items; it = claim(counter)) {
+    const slot = it / kBlocks, blk = it % kBlocks;
+    const k0 = blockStart(cout, blk, kBlocks), k1 = blockStart(cout, blk + 1, kBlocks);
+    if (k1 <= k0) continue;
+    let dwS = dw, dbS = db;
+    if (slot > 0) {
+      dwS = parts + <usize>(slot - 1) * partStride;
+      if (db != 0) dbS = dwS + (<usize>(cout * R) << 2);
+      zeroFloats(dwS + (<usize>(k0 * R) << 2), (k1 - k0) * R);
+      if (dbS != 0) zeroFloats(dbS + (<usize>k0 << 2), k1 - k0);
     }
-    for (let kb = 0; kb < cout; kb += 4) {
-      const dBlock = dyp + <usize>kb * dyChan; // dyChan: bytes of one channel, so of a block's quarter
-      const kValid = min(4, cout - kb);
-      let r = 0;
-      for (; r < R; r += 2) {
-        // An odd last tap pairs with itself; only its first sum is kept.
-        const x0 = xp + <usize>load<i32>(taps + (<usize>r << 2));
-        const x1 = xp + <usize>load<i32>(taps + (<usize>min(r + 1, R - 1) << 2));
-        const delta = x1 - x0;
-        let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
-        let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-        let dp = dBlock, px = x0;
-        const rowSkip = xRow - (<usize>vecs << 4);
-        for (let oh = 0; oh < outH; oh++) {
-          for (let v = 0; v < vecs; v++) {
-            const b0 = v128.load(px), b1 = v128.load(px + delta);
-            let d = v128.load(dp);
-            a00 = madd(d, b0, a00); a01 = madd(d, b1, a01);
-            d = v128.load(dp, 16);
-            a10 = madd(d, b0, a10); a11 = madd(d, b1, a11);
-            d = v128.load(dp, 32);
-            a20 = madd(d, b0, a20); a21 = madd(d, b1, a21);
-            d = v128.load(dp, 48);
-            a30 = madd(d, b0, a30); a31 = madd(d, b1, a31);
-            dp += 64;
-            px += 16;
-          }
-          px += rowSkip;
+    const n1 = (N * (slot + 1)) / slots;
+    for (let n = (N * slot) / slots; n < n1; n++) {
+      addImage(x + (<usize>(n * cin * H * W) << 2), dy + (<usize>((n * cout + k0) * plane) << 2), dwS, dbS,
+        cin, H, W, offH, offW, outH, outW, pitch, rows, R, k0, k1, xp, dyp, taps);
+    }
+  }
+}
+
+/**
+ * Adds one image's contribution to output channels [k0, k1) of dw (and db):
+ * dyn points at channel k0 of the image's dy. xp, dyp, taps: the thread's
+ * padded image, interleaved dy and tap table.
+ */
+function addImage(
+  xn: usize, dyn: usize, dw: usize, db: usize, cin: i32, H: i32, W: i32, offH: i32, offW: i32,
+  outH: i32, outW: i32, pitch: i32, rows: i32, R: i32, k0: i32, k1: i32, xp: usize, dyp: usize, taps: usize,
+): void {
+  const plane = outH * outW;
+  const vecs = ((outW + 3) & ~3) >> 2;
+  const dyChan = <usize>(outH * vecs) << 4, xRow = <usize>pitch << 2;
+  padRows(xn, cin, H, W, offH, offW, 0, rows, pitch, xp);
+  interleaveDy(dyn, k1 - k0, outH, outW, vecs, dyp);
+  if (db != 0) {
+    for (let k = k0; k < k1; k++) addTo(db + (<usize>k << 2), <f32>sumFloats(dyn + (<usize>((k - k0) * plane) << 2), plane));
+  }
+  for (let kb = k0; kb < k1; kb += 4) {
+    const dBlock = dyp + <usize>(kb - k0) * dyChan; // dyChan: bytes of one channel, so of a block's quarter
+    const kValid = min(4, k1 - kb);
+    let r = 0;
+    for (; r < R; r += 2) {
+      // An odd last tap pairs with itself; only its first sum is kept.
+      const x0 = xp + <usize>load<i32>(taps + (<usize>r << 2));
+      const x1 = xp + <usize>load<i32>(taps + (<usize>min(r + 1, R - 1) << 2));
+      const delta = x1 - x0;
+      let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+      let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+      let dp = dBlock, px = x0;
+      const rowSkip = xRow - (<usize>vecs << 4);
+      for (let oh = 0; oh < outH; oh++) {
+        for (let v = 0; v < vecs; v++) {
+          const b0 = v128.load(px), b1 = v128.load(px + delta);
+          let d = v128.load(dp);
+          a00 = madd(d, b0, a00); a01 = madd(d, b1, a01);
+          d = v128.load(dp, 16);
+          a10 = madd(d, b0, a10); a11 = madd(d, b1, a11);
+          d = v128.load(dp, 32);
+          a20 = madd(d, b0, a20); a21 = madd(d, b1, a21);
+          d = v128.load(dp, 48);
+          a30 = madd(d, b0, a30); a31 = madd(d, b1, a31);
+          dp += 64;
+          px += 16;
         }
-        // Lane sums of the four channels at once: a 4x4 transpose and three adds per tap.
-        const s0 = sum4(a00, a10, a20, a30), s1 = sum4(a01, a11, a21, a31);
-        const o = dwPart + (<usize>(kb * R + r) << 2), rowB = <usize>R << 2;
-        const pair = r + 1 < R;
-        addTo(o, f32x4.extract_lane(s0, 0));
-        if (pair) addTo(o + 4, f32x4.extract_lane(s1, 0));
-        if (kValid > 1) {
-          addTo(o + rowB, f32x4.extract_lane(s0, 1));
-          if (pair) addTo(o + rowB + 4, f32x4.extract_lane(s1, 1));
-        }
-        if (kValid > 2) {
-          addTo(o + 2 * rowB, f32x4.extract_lane(s0, 2));
-          if (pair) addTo(o + 2 * rowB + 4, f32x4.extract_lane(s1, 2));
-        }
-        if (kValid > 3) {
-          addTo(o + 3 * rowB, f32x4.extract_lane(s0, 3));
-          if (pair) addTo(o + 3 * rowB + 4, f32x4.extract_lane(s1, 3));
-        }
+        px += rowSkip;
+      }
+      // Lane sums of the four channels at once: a 4x4 transpose and three adds per tap.
+      const s0 = sum4(a00, a10, a20, a30), s1 = sum4(a01, a11, a21, a31);
+      const o = dw + (<usize>(kb * R + r) << 2), rowB = <usize>R << 2;
+      const pair = r + 1 < R;
+      addTo(o, f32x4.extract_lane(s0, 0));
+      if (pair) addTo(o + 4, f32x4.extract_lane(s1, 0));
+      if (kValid > 1) {
+        addTo(o + rowB, f32x4.extract_lane(s0, 1));
+        if (pair) addTo(o + rowB + 4, f32x4.extract_lane(s1, 1));
+      }
+      if (kValid > 2) {
+        addTo(o + 2 * rowB, f32x4.extract_lane(s0, 2));
+        if (pair) addTo(o + 2 * rowB + 4, f32x4.extract_lane(s1, 2));
+      }
+      if (kValid > 3) {
+        addTo(o + 3 * rowB, f32x4.extract_lane(s0, 3));
+        if (pair) addTo(o + 3 * rowB + 4, f32x4.extract_lane(s1, 3));
       }
     }
   }
@@ -323,7 +349,7 @@ function interleaveDy(dy: usize, cout: i32, outH: i32, outW: i32, vecs: i32, dst
 }
 
 // ---- Scratch: one block per thread, sized here (the loader calls these
-// exports with the record it wrote) and cut up the same way by runJob.
+// exports with the record it wrote) and cut up the same way by the kernels.
 
 /** Bytes of a thread's scratch for directForward: the packed filters, then one band's padded input rows. */
 export function directForwardScratchBytes(g: usize): i32 {
@@ -334,24 +360,12 @@ export function directForwardScratchBytes(g: usize): i32 {
 }
 
 /**
- * Where a thread's private part of dw (then db) starts in its
- * directBackwardFilter scratch: after the padded image, the interleaved dy
- * and the taps' offset table, on a cache line.
+ * Bytes of a thread's scratch for directBackwardFilter: the padded image,
+ * the interleaved dy and the taps' offset table (the slots' parts are apart).
  */
-export function directFilterPartOffset(g: usize): i32 {
+export function directFilterScratchBytes(g: usize): i32 {
   const cin = direct_cin(g), cout = direct_cout(g), kH = direct_kH(g), kW = direct_kW(g), outH = direct_outH(g);
   const rows = outH + (kH - 1) * direct_dH(g);
   const dyFloats = ((cout + 3) & ~3) * outH * ((direct_outW(g) + 3) & ~3);
-  const work = (cin * rows * directPitch(g) + dyFloats + cin * kH * kW + 64) * 4;
-  return (work + 63) & ~63;
-}
-
-/** Floats of the filter gradient: cout x cin x kH x kW. */
-export function directFilterFloats(g: usize): i32 {
-  return direct_cout(g) * direct_cin(g) * direct_kH(g) * direct_kW(g);
-}
-
-/** Bytes of a thread's scratch for directBackwardFilter: its work areas, then its part of dw and db. */
-export function directFilterScratchBytes(g: usize, hasBias: bool): i32 {
-  return directFilterPartOffset(g) + (directFilterFloats(g) + (hasBias ? direct_cout(g) : 0)) * 4;
+  return (cin * rows * directPitch(g) + dyFloats + cin * kH * kW + 64) * 4;
 }

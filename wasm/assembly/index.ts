@@ -4,24 +4,22 @@
 // through the writers generated from the same table as the readers used here
 // (scripts/wasm-abi/kernels.mjs -> abi.generated.ts).
 import { sgemmPart, gemmScratchBytes } from "./gemm";
-import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col, col2im, convFilterFloats, convFilterPartOffset } from "./conv";
+import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col, col2im } from "./conv";
 import { maxPoolForward, maxPoolBackward, avgPoolForward, avgPoolBackward } from "./pool";
 import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
 import { relu, reluBackward, addRelu, sgdMomentum } from "./eltwise";
-import { directForward, directBackwardFilter, directFilterFloats, directFilterPartOffset } from "./direct";
+import { directForward, directBackwardFilter } from "./direct";
 import { winogradFilters, winogradConv } from "./winograd";
 import { winograd4FilterOut } from "./winograd4";
 import { winogradFilterGrad, winogradFilterOut } from "./winograd-filter";
-import { winogradGradFloats, winogradGradPartOffset } from "./winograd-layout";
+import { winogradGradFloats } from "./winograd-layout";
 import * as abi from "./abi.generated";
 
 // Scratch sizes, for the loader to allocate what runJob will cut up.
 export { gemmScratchBytes } from "./gemm";
-export { convForwardScratchBytes, convBackwardDataScratchBytes, convBackwardFilterScratchBytes, convFilterPartOffset } from "./conv";
-export { directForwardScratchBytes, directFilterScratchBytes, directFilterPartOffset } from "./direct";
-export {
-  winogradFilterFloats, winogradGradFloats, winogradConvScratchBytes, winogradGradScratchBytes, winogradGradPartOffset, winogradGradPartFloats,
-} from "./winograd-layout";
+export { convForwardScratchBytes, convBackwardDataScratchBytes, convBackwardFilterScratchBytes } from "./conv";
+export { directForwardScratchBytes, directFilterScratchBytes } from "./direct";
+export { winogradFilterFloats, winogradGradFloats, winogradConvScratchBytes, winogradGradScratchBytes } from "./winograd-layout";
 
 export function heapBase(): usize {
   return __heap_base;
@@ -65,16 +63,11 @@ export function runJob(job: usize, tid: i32): void {
       break;
     }
     case abi.JOB_CONV_BACKWARD_FILTER: {
-      // Thread 0 adds into dw and db; the others into private parts, added by REDUCE.
-      const g = abi.convBackwardFilter_geom(job);
+      // Slot 0 adds into dw and db, slot s > 0 into part s - 1; REDUCE adds the parts in slot order.
       const scratch = threadScratch(abi.convBackwardFilter_scratch(job), abi.convBackwardFilter_scratchStride(job), tid);
-      let dw = abi.convBackwardFilter_dw(job), db = abi.convBackwardFilter_db(job);
-      if (tid > 0) {
-        dw = scratch + <usize>convFilterPartOffset(g);
-        if (db != 0) db = dw + (<usize>convFilterFloats(g) << 2);
-      }
-      convBackwardFilter(g, abi.convBackwardFilter_x(job), abi.convBackwardFilter_dy(job), dw, db, tid > 0,
-        scratch, scratch + <usize>gemmScratchBytes(), counter);
+      convBackwardFilter(abi.convBackwardFilter_geom(job), abi.convBackwardFilter_x(job), abi.convBackwardFilter_dy(job),
+        abi.convBackwardFilter_dw(job), abi.convBackwardFilter_db(job), abi.convBackwardFilter_parts(job),
+        abi.convBackwardFilter_partStride(job), scratch, scratch + <usize>gemmScratchBytes(), counter);
       break;
     }
     case abi.JOB_REDUCE:
@@ -145,18 +138,12 @@ export function runJob(job: usize, tid: i32): void {
         abi.directForward_y(job), abi.directForward_relu(job), abi.directForward_scale(job),
         threadScratch(abi.directForward_scratch(job), abi.directForward_scratchStride(job), tid), counter);
       break;
-    case abi.JOB_DIRECT_FILTER: {
-      // Thread 0 adds into dw and db; the others into private parts, added by REDUCE.
-      const g = abi.directFilter_geom(job);
-      const scratch = threadScratch(abi.directFilter_scratch(job), abi.directFilter_scratchStride(job), tid);
-      let dw = abi.directFilter_dw(job), db = abi.directFilter_db(job);
-      if (tid > 0) {
-        dw = scratch + <usize>directFilterPartOffset(g);
-        if (db != 0) db = dw + (<usize>directFilterFloats(g) << 2);
-      }
-      directBackwardFilter(g, abi.directFilter_x(job), abi.directFilter_dy(job), dw, db, tid > 0, scratch, counter);
+    case abi.JOB_DIRECT_FILTER:
+      // As CONV_BACKWARD_FILTER: slot 0 into dw and db, the others into their parts.
+      directBackwardFilter(abi.directFilter_geom(job), abi.directFilter_x(job), abi.directFilter_dy(job), abi.directFilter_dw(job),
+        abi.directFilter_db(job), abi.directFilter_parts(job), abi.directFilter_partStride(job),
+        threadScratch(abi.directFilter_scratch(job), abi.directFilter_scratchStride(job), tid), counter);
       break;
-    }
     case abi.JOB_WINOGRAD_FILTERS:
       winogradFilters(abi.winogradFilters_w(job), abi.winogradFilters_u(job), abi.winogradFilters_cout(job), abi.winogradFilters_cin(job),
         abi.winogradFilters_flip(job), abi.winogradFilters_m(job), counter);
@@ -167,12 +154,13 @@ export function runJob(job: usize, tid: i32): void {
         <usize>gemmScratchBytes(), abi.winograd_m(job), abi.winograd_kBlocks(job), counter);
       break;
     case abi.JOB_WINOGRAD_FILTER_GRAD: {
-      // Every thread sums into the part in its own scratch: S, then the bias gradient.
+      // Every slot sums into its own part: S, then the bias gradient.
       const g = abi.winogradFilterGrad_geom(job), m = abi.winogradFilterGrad_m(job);
-      const scratch = threadScratch(abi.winogradFilterGrad_scratch(job), abi.winogradFilterGrad_scratchStride(job), tid);
-      const part = scratch + <usize>winogradGradPartOffset(g, m);
-      const db = abi.winogradFilterGrad_hasBias(job) ? part + (<usize>winogradGradFloats(abi.direct_cout(g), abi.direct_cin(g), m) << 2) : 0;
-      winogradFilterGrad(g, abi.winogradFilterGrad_x(job), abi.winogradFilterGrad_dy(job), part, db, scratch, <usize>gemmScratchBytes(), m, counter);
+      winogradFilterGrad(g, abi.winogradFilterGrad_x(job), abi.winogradFilterGrad_dy(job), abi.winogradFilterGrad_parts(job),
+        abi.winogradFilterGrad_partStride(job), winogradGradFloats(abi.direct_cout(g), abi.direct_cin(g), m),
+        abi.winogradFilterGrad_hasBias(job),
+        threadScratch(abi.winogradFilterGrad_scratch(job), abi.winogradFilterGrad_scratchStride(job), tid),
+        <usize>gemmScratchBytes(), m, counter);
       break;
     }
     case abi.JOB_WINOGRAD_FILTER_OUT: {

@@ -12,10 +12,11 @@
 //
 //   A = [1 0; 1 1; 1 -1; 0 -1]   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
 //
-// Items are runs of consecutive tile rows over the whole batch (a run may
-// span images), so that small images still give the GEMMs many tiles.
+// Runs of consecutive tile rows over the whole batch (a run may span images)
+// give small images' GEMMs many tiles; fixed ranges of runs, each summed in
+// its own part, keep the sums' order independent of the threads.
 import { sgemm } from "./gemm";
-import { claim } from "./work";
+import { claim, blockStart } from "./work";
 import { zeroFloats } from "./simd";
 import { padRows } from "./direct";
 import { transformPatches } from "./winograd";
@@ -23,6 +24,7 @@ import { transformPatches6, transformGradients4 } from "./winograd4";
 import { planeFloats, winogradPitch, gradientPitch, segmentRows } from "./winograd-layout";
 import {
   direct_batch, direct_cin, direct_hin, direct_win, direct_cout, direct_offH, direct_offW, direct_outH, direct_outW, direct_bands,
+  direct_slots, direct_kBlocks,
 } from "./abi.generated";
 
 // @ts-ignore: decorator
@@ -32,23 +34,29 @@ import {
 
 /**
  * One thread's share of S[P][cout][cin] = sum of E[xi] V[xi]^T and of the
- * bias gradient, into this thread's own part (zeroed here; the caller adds
- * the parts and transforms them with winogradFilterOut or winograd4FilterOut).
+ * bias gradient, in a fixed order whatever the threads do: the runs of tile
+ * rows are cut into `slots` fixed ranges, each summed in order into its own
+ * part (slot s at parts + s * partStride: S's floats, then the bias's), which
+ * the caller adds in slot order (reduceParts) and transforms with
+ * winogradFilterOut or winograd4FilterOut. Work items are (slot, block of
+ * output channels); each item zeroes its rows of its slot's part first.
  * m: output tile size, 2 (P = 16) or 4 (F(4x4, 3x3), P = 36, the transforms
  * of winograd4.ts).
  * scratch: gemm packing area (gemmBytes), then V, E, padded x rows, padded dy
  * rows, and 72 vectors for the 6x6 transforms.
  */
 export function winogradFilterGrad(
-  g: usize, x: usize, dy: usize, s: usize, db: usize, scratch: usize, gemmBytes: usize, m: i32, counter: usize,
+  g: usize, x: usize, dy: usize, parts: usize, partStride: usize, sFloats: i32, hasBias: bool,
+  scratch: usize, gemmBytes: usize, m: i32, counter: usize,
 ): void {
   const N = direct_batch(g), cin = direct_cin(g), H = direct_hin(g), W = direct_win(g), cout = direct_cout(g);
   const offH = direct_offH(g), offW = direct_offW(g), outH = direct_outH(g), outW = direct_outW(g);
-  const runRows = direct_bands(g); // tile rows per work item
+  const runRows = direct_bands(g); // tile rows per run
+  const slots = direct_slots(g), kBlocks = direct_kBlocks(g);
   const P = (m + 2) * (m + 2);
   const tilesH = (outH + m - 1) / m, tilesW = (outW + m - 1) / m;
   const totalRows = N * tilesH;
-  const items = (totalRows + runRows - 1) / runRows;
+  const runs = (totalRows + runRows - 1) / runRows;
   const segRows = segmentRows(g, m);
   const pitch = winogradPitch(m, tilesW), pitchY = gradientPitch(m, tilesW);
   const maxT = runRows * tilesW;
@@ -57,49 +65,59 @@ export function winogradFilterGrad(
   const xp = eBase + (<usize>(P * planeFloats(cout * maxT)) << 2);
   const yp = xp + (<usize>(cin * (m * segRows + 2) * pitch) << 2);
   const tmp = (yp + (<usize>(cout * m * segRows * pitchY) << 2) + 15) & ~15;
-  zeroFloats(s, P * planeFloats(cout * cin));
-  if (db != 0) zeroFloats(db, cout);
   const plane = outH * outW;
+  const sPlane = <usize>planeFloats(cout * cin) << 2;
+  const items = slots * kBlocks;
   for (let it = claim(counter); it < items; it = claim(counter)) {
-    const r0 = it * runRows, r1 = min(totalRows, r0 + runRows);
-    const T = (r1 - r0) * tilesW;
-    const vPlane = <usize>planeFloats(cin * T) << 2, ePlane = <usize>planeFloats(cout * T) << 2;
-    // Transform each image's share of the run into columns [t, t + its tiles) of V and E.
-    let t = 0;
-    for (let r = r0; r < r1;) {
-      const n = r / tilesH, tr0 = r % tilesH, tr1 = min(tilesH, tr0 + (r1 - r));
-      const rows = m * (tr1 - tr0);
-      padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, m * tr0, rows + 2, pitch, xp);
-      padRows(dy + (<usize>(n * cout * plane) << 2), cout, outH, outW, 0, 0, m * tr0, rows, pitchY, yp);
-      if (m == 4) {
-        transformPatches6(xp, cin, rows + 2, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, t, tmp);
-        transformGradients4(yp, cout, rows, pitchY, tr1 - tr0, tilesW, eBase, ePlane, T, t, tmp);
-      } else {
-        transformPatches(xp, cin, rows + 2, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, t);
-        transformGradients(yp, cout, rows, pitchY, tr1 - tr0, tilesW, eBase, ePlane, T, t);
+    const slot = it / kBlocks, blk = it % kBlocks;
+    const k0 = blockStart(cout, blk, kBlocks), k1 = blockStart(cout, blk + 1, kBlocks);
+    if (k1 <= k0) continue;
+    const kn = k1 - k0;
+    const s = parts + <usize>slot * partStride;
+    const db = hasBias ? s + (<usize>sFloats << 2) : 0;
+    for (let xi = 0; xi < P; xi++) zeroFloats(s + <usize>xi * sPlane + (<usize>(k0 * cin) << 2), kn * cin);
+    if (db != 0) zeroFloats(db + (<usize>k0 << 2), kn);
+    const run1 = (runs * (slot + 1)) / slots;
+    for (let run = (runs * slot) / slots; run < run1; run++) {
+      const r0 = run * runRows, r1 = min(totalRows, r0 + runRows);
+      const T = (r1 - r0) * tilesW;
+      const vPlane = <usize>planeFloats(cin * T) << 2, ePlane = <usize>planeFloats(kn * T) << 2;
+      // Transform each image's share of the run into columns [t, t + its tiles) of V and E.
+      let t = 0;
+      for (let r = r0; r < r1;) {
+        const n = r / tilesH, tr0 = r % tilesH, tr1 = min(tilesH, tr0 + (r1 - r));
+        const rows = m * (tr1 - tr0);
+        padRows(x + (<usize>(n * cin * H * W) << 2), cin, H, W, offH, offW, m * tr0, rows + 2, pitch, xp);
+        padRows(dy + (<usize>((n * cout + k0) * plane) << 2), kn, outH, outW, 0, 0, m * tr0, rows, pitchY, yp);
+        if (m == 4) {
+          transformPatches6(xp, cin, rows + 2, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, t, tmp);
+          transformGradients4(yp, kn, rows, pitchY, tr1 - tr0, tilesW, eBase, ePlane, T, t, tmp);
+        } else {
+          transformPatches(xp, cin, rows + 2, pitch, tr1 - tr0, tilesW, vBase, vPlane, T, t);
+          transformGradients(yp, kn, rows, pitchY, tr1 - tr0, tilesW, eBase, ePlane, T, t);
+        }
+        t += (tr1 - tr0) * tilesW;
+        r += tr1 - tr0;
       }
-      t += (tr1 - tr0) * tilesW;
-      r += tr1 - tr0;
-    }
-    // S[xi] (cout x cin) += E[xi] (cout x T) * V[xi]^T (T x cin)
-    const sPlane = <usize>planeFloats(cout * cin) << 2;
-    for (let xi = 0; xi < P; xi++) {
-      sgemm(cout, cin, T, eBase + <usize>xi * ePlane, T, false, vBase + <usize>xi * vPlane, T, true,
-        s + <usize>xi * sPlane, cin, true, scratch);
-    }
-    // The bias gradient is the sum of dy: E[5] = a + b + c + d of each 2x2 tile
-    // (E[7], row and column 1 of A being all ones, for 4x4 tiles).
-    if (db != 0) {
-      const e5 = eBase + <usize>(m == 4 ? 7 : 5) * ePlane;
-      for (let k = 0; k < cout; k++) {
-        const ek = e5 + (<usize>(k * T) << 2);
-        let acc = f32x4.splat(0);
-        let i = 0;
-        for (; i + 4 <= T; i += 4) acc = f32x4.add(acc, v128.load(ek + (<usize>i << 2)));
-        let sum = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
-        for (; i < T; i++) sum += f(ek, i);
-        const p = db + (<usize>k << 2);
-        store<f32>(p, load<f32>(p) + sum);
+      // S[xi] (rows k0..k1 of cout x cin) += E[xi] (kn x T) * V[xi]^T (T x cin)
+      for (let xi = 0; xi < P; xi++) {
+        sgemm(kn, cin, T, eBase + <usize>xi * ePlane, T, false, vBase + <usize>xi * vPlane, T, true,
+          s + <usize>xi * sPlane + (<usize>(k0 * cin) << 2), cin, true, scratch);
+      }
+      // The bias gradient is the sum of dy: E[5] = a + b + c + d of each 2x2 tile
+      // (E[7], row and column 1 of A being all ones, for 4x4 tiles).
+      if (db != 0) {
+        const e5 = eBase + <usize>(m == 4 ? 7 : 5) * ePlane;
+        for (let k = 0; k < kn; k++) {
+          const ek = e5 + (<usize>(k * T) << 2);
+          let acc = f32x4.splat(0);
+          let i = 0;
+          for (; i + 4 <= T; i += 4) acc = f32x4.add(acc, v128.load(ek + (<usize>i << 2)));
+          let sum = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+          for (; i < T; i++) sum += f(ek, i);
+          const p = db + (<usize>(k0 + k) << 2);
+          store<f32>(p, load<f32>(p) + sum);
+        }
       }
     }
   }

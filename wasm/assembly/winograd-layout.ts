@@ -76,24 +76,12 @@ export function winogradConvScratchBytes(g: usize, m: i32): i32 {
 }
 
 /**
- * Where, in a thread's scratch for winogradFilterGrad, its part (S, then the
- * bias gradient) starts: after GEMM packing, V, E, the padded rows of x and dy
- * and the transforms' temporaries, on a cache line.
+ * Bytes of one thread's scratch for winogradFilterGrad: GEMM packing, V, E,
+ * the padded rows of x and dy and the transforms' temporaries (the slots'
+ * parts are apart).
  */
-export function winogradGradPartOffset(g: usize, m: i32): i32 {
+export function winogradGradScratchBytes(g: usize, m: i32): i32 {
   const tilesW = (direct_outW(g) + m - 1) / m, seg = segmentRows(g, m);
   const rows = direct_cin(g) * (m * seg + 2) * winogradPitch(m, tilesW) + direct_cout(g) * m * seg * gradientPitch(m, tilesW);
-  const work = gemmScratchBytes() + (itemFloats(g, m) + rows + 4 + TRANSFORM_TMP_FLOATS + SLACK_FLOATS) * 4;
-  return (work + 63) & ~63;
+  return gemmScratchBytes() + (itemFloats(g, m) + rows + 4 + TRANSFORM_TMP_FLOATS + SLACK_FLOATS) * 4;
 }
-
-/** Floats of one thread's part: S and, when there is a bias, its gradient after it. */
-export function winogradGradPartFloats(g: usize, m: i32, hasBias: bool): i32 {
-  return winogradGradFloats(direct_cout(g), direct_cin(g), m) + (hasBias ? direct_cout(g) : 0);
-}
-
-/** Bytes of one thread's scratch for winogradFilterGrad: its work areas, then its part. */
-export function winogradGradScratchBytes(g: usize, m: i32, hasBias: bool): i32 {
-  return winogradGradPartOffset(g, m) + winogradGradPartFloats(g, m, hasBias) * 4;
-}
-

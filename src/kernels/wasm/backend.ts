@@ -18,7 +18,7 @@ import * as abi from "./generated/abi.js";
 import {
   type ConvAlgorithm, type ConvPass, type ConvKernel, type DirectShape,
   chooseConvKernel, batchSlices, convImageBytes, convFlopsPerImage, isPointwise, threadsFor, directShape,
-  planGemmConv, planDirect, planDirectFilter, planWinograd, planWinogradFilter,
+  planGemmConv, planGemmFilter, planDirect, planDirectFilter, planWinograd, planWinogradFilter,
 } from "./plan.js";
 
 export type { ConvAlgorithm } from "./plan.js";
@@ -37,13 +37,21 @@ function allF32(...arrays: (Float32Array | null)[]): boolean {
   return true;
 }
 
+/** How a conv record's work is cut (see plan.ts); a filter gradient's slots, 1 for the other passes. */
+interface ConvSplit {
+  bands: number;
+  rowBands: number;
+  kBlocks: number;
+  slots: number;
+}
+
 /** The conv record of a geometry on `batch` images, with a plan's work items. */
-function convRecord(g: Conv2dGeometry, batch: number, split = { bands: 1, rowBands: 1, kBlocks: 1 }): abi.ConvRecord {
+function convRecord(g: Conv2dGeometry, batch: number, split: ConvSplit = { bands: 1, rowBands: 1, kBlocks: 1, slots: 1 }): abi.ConvRecord {
   return {
     batch, inChannels: g.inChannels, inH: g.inH, inW: g.inW, outChannels: g.outChannels, kH: g.kH, kW: g.kW,
     strideH: g.strideH, strideW: g.strideW, padTop: g.padTop, padLeft: g.padLeft, dilationH: g.dilationH, dilationW: g.dilationW,
     groups: g.groups, outH: g.outH, outW: g.outW, pointwise: isPointwise(g), bands: split.bands, rowBands: split.rowBands,
-    kBlocks: split.kBlocks,
+    kBlocks: split.kBlocks, slots: split.slots,
   };
 }
 
@@ -151,11 +159,24 @@ export class WasmBackend implements Backend {
     return at;
   }
 
-  /** Writes a direct record (a shape and its bands) into the arena and returns its address. */
-  private putDirectRecord(d: DirectShape, bands: number): number {
+  /** Writes a direct record (a shape, its bands, and a filter gradient's slots and channel blocks) into the arena; returns its address. */
+  private putDirectRecord(d: DirectShape, bands: number, split = { slots: 1, kBlocks: 1 }): number {
     const at = this.rt.allocBytes(abi.DIRECT_RECORD_BYTES);
-    abi.writeDirectRecord(this.rt, at, { ...d, bands });
+    abi.writeDirectRecord(this.rt, at, { ...d, bands, slots: split.slots, kBlocks: split.kBlocks });
     return at;
+  }
+
+  /** Buffers of `floats` for `count` reduction slots (the kernels zero what they use). */
+  private reductionParts(count: number, floats: number): { parts: number; partStride: number } {
+    const stride = Math.ceil((floats * 4) / 64) * 64;
+    return { parts: count > 0 ? this.rt.allocBytes(stride * count) : 0, partStride: stride };
+  }
+
+  /** dst += parts[0] + parts[1] + ..., in that order for every element (REDUCE). */
+  private addParts(dst: number, p: { parts: number; partStride: number }, count: number, floats: number): void {
+    if (count < 1) return;
+    const job = abi.writeReduce(this.rt, { dst, parts: p.parts, partStride: p.partStride, count, n: floats });
+    this.rt.run(job, this.threadsForFloats(floats * (count + 1)));
   }
 
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, opts: MatmulOptions = {}): void {
@@ -213,7 +234,7 @@ export class WasmBackend implements Backend {
     const rt = this.rt;
     rt.reset();
     const plan = planGemmConv(g, "forward", batch, rt.threadCount);
-    const geom = this.putConvRecord(convRecord(g, batch, plan));
+    const geom = this.putConvRecord(convRecord(g, batch, { ...plan, slots: 1 }));
     const py = rt.out(y);
     const job = abi.writeConvForward(rt, {
       geom, x: rt.put(x), w: rt.put(w), bias: e.bias ? rt.put(e.bias) : 0, y: py, relu: e.relu,
@@ -249,7 +270,7 @@ export class WasmBackend implements Backend {
     const rt = this.rt;
     rt.reset();
     const plan = planGemmConv(g, "data", batch, rt.threadCount);
-    const geom = this.putConvRecord(convRecord(g, batch, plan));
+    const geom = this.putConvRecord(convRecord(g, batch, { ...plan, slots: 1 }));
     const pdx = rt.out(dx);
     const job = abi.writeConvBackwardData(rt, {
       geom, dy: rt.put(dy), w: rt.put(w), dx: pdx, ...this.scratch(plan.threads, rt.exports.convBackwardDataScratchBytes(geom)),
@@ -292,54 +313,42 @@ export class WasmBackend implements Backend {
     return { dw: pdw, db: pdb };
   }
 
-  /**
-   * After a filter-gradient job that `used` threads ran: adds the private
-   * parts of threads 1.. (each `partOffset` into its scratch block) into thread
-   * 0's, the real dw and db, then copies them out.
-   */
-  private finishFilterGradient(
-    used: number, s: { scratch: number; scratchStride: number }, partOffset: number,
-    p: { dw: number; db: number }, dw: Float32Array, db: Float32Array | null,
-  ): void {
-    const rt = this.rt;
-    if (used > 1) {
-      const job = abi.writeReduce(rt, {
-        dst: p.dw, parts: s.scratch + s.scratchStride + partOffset, partStride: s.scratchStride, count: used - 1,
-        n: dw.length + (db ? db.length : 0),
-      });
-      rt.run(job, used);
-    }
-    rt.getF32(p.dw, dw);
-    if (db) rt.getF32(p.db, db);
-  }
-
   private gemmBackwardFilter(
     g: Conv2dGeometry, batch: number, x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null,
   ): void {
     const rt = this.rt;
     rt.reset();
-    const plan = planGemmConv(g, "filter", batch, rt.threadCount);
-    const geom = this.putConvRecord(convRecord(g, batch, plan));
+    const partFloats = dw.length + (db ? db.length : 0);
+    const plan = planGemmFilter(g, batch, partFloats, rt.threadCount);
+    const geom = this.putConvRecord(convRecord(g, batch, { bands: plan.bands, rowBands: 1, kBlocks: plan.kBlocks, slots: plan.slots }));
     const px = rt.put(x), pdy = rt.put(dy);
     const p = this.putFilterGradient(dw, db);
-    const s = this.scratch(plan.threads, rt.exports.convBackwardFilterScratchBytes(geom, db !== null));
-    const used = rt.run(abi.writeConvBackwardFilter(rt, { geom, x: px, dy: pdy, dw: p.dw, db: p.db, ...s }), plan.threads);
-    this.finishFilterGradient(used, s, rt.exports.convFilterPartOffset(geom), p, dw, db);
+    const s = this.scratch(plan.threads, rt.exports.convBackwardFilterScratchBytes(geom));
+    const parts = this.reductionParts(plan.slots - 1, partFloats);
+    rt.run(abi.writeConvBackwardFilter(rt, { geom, x: px, dy: pdy, dw: p.dw, db: p.db, ...s, ...parts }), plan.threads);
+    this.addParts(p.dw, parts, plan.slots - 1, partFloats);
+    rt.getF32(p.dw, dw);
+    if (db) rt.getF32(p.db, db);
   }
 
-  /** The filter gradient of a stride-1 convolution by the direct kernel (whole images per thread). */
+  /** The filter gradient of a stride-1 convolution by the direct kernel (slots of whole images). */
   private directFilter(
     g: Conv2dGeometry, batch: number, x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null,
   ): void {
     const rt = this.rt;
     rt.reset();
-    const plan = planDirectFilter(batch, convFlopsPerImage(g), rt.threadCount);
-    const geom = this.putDirectRecord(directShape(g, "filter", batch), 1);
+    const d = directShape(g, "filter", batch);
+    const partFloats = dw.length + (db ? db.length : 0);
+    const plan = planDirectFilter(d, convFlopsPerImage(g), partFloats, rt.threadCount);
+    const geom = this.putDirectRecord(d, 1, plan);
     const px = rt.put(x), pdy = rt.put(dy);
     const p = this.putFilterGradient(dw, db);
-    const s = this.scratch(plan.threads, rt.exports.directFilterScratchBytes(geom, db !== null));
-    const used = rt.run(abi.writeDirectFilter(rt, { geom, x: px, dy: pdy, dw: p.dw, db: p.db, ...s }), plan.threads);
-    this.finishFilterGradient(used, s, rt.exports.directFilterPartOffset(geom), p, dw, db);
+    const s = this.scratch(plan.threads, rt.exports.directFilterScratchBytes(geom));
+    const parts = this.reductionParts(plan.slots - 1, partFloats);
+    rt.run(abi.writeDirectFilter(rt, { geom, x: px, dy: pdy, dw: p.dw, db: p.db, ...s, ...parts }), plan.threads);
+    this.addParts(p.dw, parts, plan.slots - 1, partFloats);
+    rt.getF32(p.dw, dw);
+    if (db) rt.getF32(p.db, db);
   }
 
   /**
@@ -377,24 +386,20 @@ export class WasmBackend implements Backend {
   private runWinogradFilter(d: DirectShape, m: 2 | 4, x: Float32Array, dy: Float32Array, dw: Float32Array, dbias: Float32Array | null): void {
     const rt = this.rt;
     rt.reset();
-    const plan = planWinogradFilter(d, m, rt.threadCount);
-    const geom = this.putDirectRecord(d, plan.runRows);
+    const sFloats = rt.exports.winogradGradFloats(d.cout, d.cin, m);
+    const partFloats = sFloats + (dbias ? d.cout : 0);
+    const plan = planWinogradFilter(d, m, partFloats, rt.threadCount);
+    const geom = this.putDirectRecord(d, plan.runRows, plan);
     const px = rt.put(x);
     const pdy = rt.put(dy);
     const pdw = rt.put(dw);
     const pdb = dbias ? rt.put(dbias) : 0;
-    const hasBias = dbias !== null;
-    const s = this.scratch(plan.threads, rt.exports.winogradGradScratchBytes(geom, m, hasBias));
-    const used = rt.run(abi.writeWinogradFilterGrad(rt, { geom, x: px, dy: pdy, ...s, hasBias, m }), plan.threads);
-    const part0 = s.scratch + rt.exports.winogradGradPartOffset(geom, m);
-    if (used > 1) {
-      const job = abi.writeReduce(rt, {
-        dst: part0, parts: part0 + s.scratchStride, partStride: s.scratchStride, count: used - 1,
-        n: rt.exports.winogradGradPartFloats(geom, m, hasBias),
-      });
-      rt.run(job, used);
-    }
-    rt.run(abi.writeWinogradFilterOut(rt, { s: part0, dw: pdw, db: pdb, cout: d.cout, cin: d.cin, m }), plan.outThreads);
+    const s = this.scratch(plan.threads, rt.exports.winogradGradScratchBytes(geom, m));
+    // Every slot sums into a part here (slot 0 too: S is transformed into dw afterwards).
+    const parts = this.reductionParts(plan.slots, partFloats);
+    rt.run(abi.writeWinogradFilterGrad(rt, { geom, x: px, dy: pdy, ...s, ...parts, hasBias: dbias !== null, m }), plan.threads);
+    this.addParts(parts.parts, { parts: parts.parts + parts.partStride, partStride: parts.partStride }, plan.slots - 1, partFloats);
+    rt.run(abi.writeWinogradFilterOut(rt, { s: parts.parts, dw: pdw, db: pdb, cout: d.cout, cin: d.cin, m }), plan.outThreads);
     rt.getF32(pdw, dw);
     if (dbias) rt.getF32(pdb, dbias);
   }

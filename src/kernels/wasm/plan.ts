@@ -27,10 +27,19 @@ export const DIRECT_ROW_BYTES = 64 * 1024;
 export const WINOGRAD_ITEM_BYTES = 1 << 20;
 /** F(4x4, 3x3)'s 36 transformed filter matrices up to this size are worth re-packing for an image's few tiles. */
 export const WINOGRAD4_FILTER_BYTES = 12 << 20;
-/** The same for the filter gradient, where each thread also keeps 36 partial sums of that size. */
+/** The same for the filter gradient, where each reduction slot also keeps 36 sums of that size. */
 export const WINOGRAD4_GRADIENT_BYTES = 4 << 20;
 /** Fewest tiles per Winograd work item (the GEMMs' N) where the image has them. */
 export const WINOGRAD_MIN_TILES = 64;
+/** At most this many reduction slots for a filter gradient: enough items for two threads to balance. */
+export const MAX_REDUCTION_SLOTS = 4;
+/**
+ * A filter gradient's extra slot buffers together stay under this (VGG-16's
+ * 256x256x3x3 gradient as F(4x4) sums is 9.4 MB: two slots). Each buffer is
+ * zeroed, written and added once; eight slots of ResNet-20's 64x64 F(4x4)
+ * sums (590 KB each) cost 12% more CPU time than the old per-thread parts.
+ */
+export const REDUCTION_BYTES = 16 << 20;
 
 /**
  * Which convolution algorithm a call uses: "auto" picks by shape; the others force one (for benchmarks and tests).
@@ -73,7 +82,7 @@ export function winogradTile(g: Conv2dGeometry, pass: ConvPass, algorithm: ConvA
     // VGG-16's layers (batch 1) 1.5-2x faster than the best other kernel.
     if (Math.min(g.inChannels, g.outChannels) < 8) return 0;
     // F(4x4): 16x32x32 5.1, 32x16x16 3.7, 64x8x8 3.7; VGG-16 conv1_2 32 against 44, conv3_2
-    // 27 against 39, conv4_2 54 against 58; slower where each thread's 36 partial sums of
+    // 27 against 39, conv4_2 54 against 58; slower where each slot's 36 sums of
     // the filter matrices are large for the tiles (ResNet-50 256x14x14 at batch 1: 5.5
     // against 3.4; 512x7x7: 26 against 8.7). Its error is 4-7e-7 of the largest gradient.
     const tiles4 = Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4) * g.batch;
@@ -192,9 +201,52 @@ export function balancedRun(total: number, run: number, nth: number): number {
   return span(smaller) < span(run) ? smaller : run;
 }
 
+// ---- deterministic filter gradients --------------------------------------------
+//
+// A filter gradient is a sum over the batch; threads that took whichever images
+// they claimed and added their partial sums would make the result depend on
+// thread timing. Instead the batch (or the Winograd kernel's runs of tile rows)
+// is cut into a fixed number of reduction slots, each a fixed range summed in
+// order into its own buffer, and the buffers are added in slot order. The slot
+// count depends only on the layer's shape, never on the threads, so every
+// thread count gives the same bits; threads still claim work dynamically, as
+// (slot, block of output channels) items, and channel blocks (which change no
+// sum's order) give every thread work when memory allows few slots.
+
+/** Reduction slots for `units` images (or runs) whose gradient buffer is partBytes: a function of the shape alone. */
+export function reductionSlots(units: number, partBytes: number): number {
+  return Math.max(1, Math.min(units, MAX_REDUCTION_SLOTS, 1 + Math.floor(REDUCTION_BYTES / partBytes)));
+}
+
+/**
+ * Blocks of output channels per slot when there are fewer slots than threads:
+ * an item for every thread, and no more, since every block unfolds or
+ * transforms its input again (F(4x4)'s input transform is about 9% of a
+ * 64-channel block's work: VGG conv3 in four blocks took 30% more CPU time).
+ */
+export function channelBlocks(slots: number, channels: number, nth: number): number {
+  if (slots >= nth) return 1;
+  return Math.max(1, Math.min(Math.ceil(channels / 4), Math.ceil(nth / slots)));
+}
+
+/** A filter gradient's split: reduction slots and channel blocks (their items), and the threads that take them. */
+export interface FilterGradientPlan {
+  threads: number;
+  slots: number;
+  kBlocks: number;
+}
+
+/** Slots for `units` summed units, blocks of `channels`, and no more threads than items. */
+function filterGradientPlan(units: number, partFloats: number, channels: number, work: number, threads: number): FilterGradientPlan {
+  const slots = reductionSlots(units, partFloats * 4);
+  const nth = threadsFor(work, threads);
+  const kBlocks = channelBlocks(slots, channels, nth);
+  return { threads: Math.min(slots * kBlocks, nth), slots, kBlocks };
+}
+
 // ---- im2col + GEMM ------------------------------------------------------------
 
-/** Work items of an im2col + GEMM pass on `batch` images (the conv record's bands, rowBands, kBlocks). */
+/** Work items of an im2col + GEMM forward or backward-data pass on `batch` images (the conv record's bands, rowBands, kBlocks). */
 export interface GemmConvPlan {
   threads: number;
   bands: number;
@@ -202,8 +254,8 @@ export interface GemmConvPlan {
   kBlocks: number;
 }
 
-/** The im2col + GEMM split of a pass on a slice of `batch` images, for up to `threads` threads. */
-export function planGemmConv(g: Conv2dGeometry, pass: ConvPass, batch: number, threads: number): GemmConvPlan {
+/** The im2col + GEMM split of a forward or backward-data pass on a slice of `batch` images, for up to `threads` threads. */
+export function planGemmConv(g: Conv2dGeometry, pass: "forward" | "data", batch: number, threads: number): GemmConvPlan {
   const nth = threadsFor(convFlopsPerImage(g) * batch, threads);
   const cg = g.inChannels / g.groups;
   const rows = cg * g.kH * g.kW;
@@ -219,16 +271,26 @@ export function planGemmConv(g: Conv2dGeometry, pass: ConvPass, batch: number, t
     const bands = bandCount(pairs, splitFilters ? 1 : nth, colBytes, g.outH), kBlocks = splitFilters ? nth : 1;
     return { threads: Math.min(nth, pairs * bands * kBlocks), bands, rowBands: 1, kBlocks };
   }
-  if (pass === "data") {
-    // Channel bands only to give every thread work (a band re-packs all of dy);
-    // inside a band, bands of output rows keep the unfolded gradient cache-sized.
-    const bands = bandCount(pairs, nth, 0, cg);
-    const bandRows = Math.ceil(cg / bands) * g.kH * g.kW;
-    return { threads: Math.min(nth, pairs * bands), bands, rowBands: bandCount(1, 1, bandRows * plane * 4, g.outH), kBlocks: 1 };
-  }
-  // A thread without an item would still zero its private part of dw, and the reduction add it.
-  const bands = bandCount(pairs, nth, colBytes, g.outH);
-  return { threads: Math.min(nth, pairs * bands), bands, rowBands: 1, kBlocks: 1 };
+  // Backward data: channel bands only to give every thread work (a band re-packs all of dy);
+  // inside a band, bands of output rows keep the unfolded gradient cache-sized.
+  const bands = bandCount(pairs, nth, 0, cg);
+  const bandRows = Math.ceil(cg / bands) * g.kH * g.kW;
+  return { threads: Math.min(nth, pairs * bands), bands, rowBands: bandCount(1, 1, bandRows * plane * 4, g.outH), kBlocks: 1 };
+}
+
+/** An im2col + GEMM filter gradient: bands of output rows per image, and its reduction split. */
+export interface GemmFilterPlan extends FilterGradientPlan {
+  bands: number;
+}
+
+/** The filter gradient of `batch` images whose gradient (dw and db) is partFloats long. */
+export function planGemmFilter(g: Conv2dGeometry, batch: number, partFloats: number, threads: number): GemmFilterPlan {
+  const colBytes = isPointwise(g) ? 0 : (g.inChannels / g.groups) * g.kH * g.kW * g.outH * g.outW * 4;
+  // Bands of output rows keep the unfolded columns cache-sized; they split each
+  // image's sum, so their number depends on the shape alone (bandCount for one thread).
+  const bands = bandCount(1, 1, colBytes, g.outH);
+  const split = filterGradientPlan(batch, partFloats, g.outChannels / g.groups, convFlopsPerImage(g) * batch, threads);
+  return { ...split, bands };
 }
 
 // ---- direct and Winograd ------------------------------------------------------
@@ -270,9 +332,9 @@ export function planDirect(d: DirectShape, flopsPerImage: number, threads: numbe
   return { threads: Math.min(nth, d.batch * bands), bands };
 }
 
-/** A direct filter gradient takes whole images per thread: no more threads than images. */
-export function planDirectFilter(batch: number, flopsPerImage: number, threads: number): { threads: number } {
-  return { threads: Math.min(batch, threadsFor(flopsPerImage * batch, threads)) };
+/** A direct filter gradient: slots of whole images, blocks of output channels. */
+export function planDirectFilter(d: DirectShape, flopsPerImage: number, partFloats: number, threads: number): FilterGradientPlan {
+  return filterGradientPlan(d.batch, partFloats, d.cout, flopsPerImage * d.batch, threads);
 }
 
 /** A Winograd convolution: threads for the filter transform and for the tiles, tile rows per item, blocks of output channels. */
@@ -310,22 +372,25 @@ export function planWinograd(d: DirectShape, m: 2 | 4, threads: number): Winogra
   return { filterThreads: threadsFor(d.cout * d.cin * 4 * P, threads), threads: Math.min(nth, items), runRows, kBlocks };
 }
 
-/** A Winograd filter gradient: threads for the tiles, tile rows per item, threads for the transform back. */
-export interface WinogradFilterPlan {
-  threads: number;
+/** A Winograd filter gradient: tile rows per run, its reduction split, and threads for the transform back. */
+export interface WinogradFilterPlan extends FilterGradientPlan {
   runRows: number;
   outThreads: number;
 }
 
-export function planWinogradFilter(d: DirectShape, m: 2 | 4, threads: number): WinogradFilterPlan {
+/** The filter gradient by F(m x m, 3x3) whose parts (S and the bias gradient) are partFloats long. */
+export function planWinogradFilter(d: DirectShape, m: 2 | 4, partFloats: number, threads: number): WinogradFilterPlan {
   const P = (m + 2) * (m + 2);
   const tilesH = Math.ceil(d.outH / m), tilesW = Math.ceil(d.outW / m);
   const totalRows = d.batch * tilesH;
-  const nth = threadsFor(2 * P * d.cout * d.cin * tilesH * tilesW * d.batch, threads);
-  // Tile rows per work item: V and E cache-sized but at least WINOGRAD_MIN_TILES tiles (the GEMMs' K),
-  // and an item for every thread.
-  const runRows = balancedRun(totalRows, Math.max(1, Math.min(cacheRun(d, m), Math.ceil(totalRows / nth))), nth);
-  // No more threads than items: an idle thread would still zero its part, and the reduction add it.
-  const items = Math.ceil(totalRows / runRows);
-  return { threads: Math.min(nth, items), runRows, outThreads: threadsFor(d.cout * d.cin * 5 * P, threads) };
+  // Tile rows per run (runs may span images): V and E cache-sized, and short
+  // enough for a run per reduction slot, but at least WINOGRAD_MIN_TILES
+  // tiles (the GEMMs' K). Runs split the sums, so their length depends on
+  // the shape alone.
+  const minRows = Math.ceil(WINOGRAD_MIN_TILES / tilesW);
+  const cacheRows = Math.floor(WINOGRAD_ITEM_BYTES / (P * (d.cin + d.cout) * tilesW * 4));
+  const runRows = Math.max(1, Math.min(Math.max(minRows, Math.min(cacheRows, Math.ceil(totalRows / MAX_REDUCTION_SLOTS))), totalRows));
+  const runs = Math.ceil(totalRows / runRows);
+  const split = filterGradientPlan(runs, partFloats, d.cout, 2 * P * d.cout * d.cin * tilesH * tilesW * d.batch, threads);
+  return { ...split, runRows, outThreads: threadsFor(d.cout * d.cin * 5 * P, threads) };
 }

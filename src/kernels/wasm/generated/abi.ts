@@ -79,11 +79,13 @@ export interface ConvRecord {
   bands: number;
   /** backward data: bands of output rows inside a channel band, so the unfolded gradient stays cache-sized (i32) */
   rowBands: number;
-  /** forward: blocks of output channels per band (threads that split the filters instead of the pixels) (i32) */
+  /** forward: blocks of output channels per band (threads that split the filters instead of the pixels); filter gradient: per reduction slot (i32) */
   kBlocks: number;
+  /** filter gradient: fixed ranges of images, each summed in order into its own part (i32) */
+  slots: number;
 }
 /** Bytes of a conv record. */
-export const CONV_RECORD_BYTES = 80;
+export const CONV_RECORD_BYTES = 84;
 /** Writes a conv record at byte address `at` (4-byte aligned). */
 export function writeConvRecord(mem: { readonly i32: Int32Array }, at: number, r: ConvRecord): void {
   const b = at >>> 2;
@@ -107,6 +109,7 @@ export function writeConvRecord(mem: { readonly i32: Int32Array }, at: number, r
   mem.i32[b + 17] = r.bands;
   mem.i32[b + 18] = r.rowBands;
   mem.i32[b + 19] = r.kBlocks;
+  mem.i32[b + 20] = r.slots;
 }
 
 /** A stride-1, ungrouped convolution as the direct (direct.ts) and Winograd kernels take it. */
@@ -141,9 +144,13 @@ export interface DirectRecord {
   bands: number;
   /** w is stored [cin][cout][kH][kW] and used rotated by 180 degrees (backward data) (bool) */
   flip: boolean;
+  /** filter gradients: fixed ranges of images (or runs of tile rows), each summed in order into its own part (i32) */
+  slots: number;
+  /** filter gradients: blocks of output channels per slot, so that few slots still give every thread work (i32) */
+  kBlocks: number;
 }
 /** Bytes of a direct record. */
-export const DIRECT_RECORD_BYTES = 60;
+export const DIRECT_RECORD_BYTES = 68;
 /** Writes a direct record at byte address `at` (4-byte aligned). */
 export function writeDirectRecord(mem: { readonly i32: Int32Array }, at: number, r: DirectRecord): void {
   const b = at >>> 2;
@@ -162,6 +169,8 @@ export function writeDirectRecord(mem: { readonly i32: Int32Array }, at: number,
   mem.i32[b + 12] = r.outW;
   mem.i32[b + 13] = r.bands;
   mem.i32[b + 14] = r.flip ? 1 : 0;
+  mem.i32[b + 15] = r.slots;
+  mem.i32[b + 16] = r.kBlocks;
 }
 
 /** A 2-d pooling window (pool.ts). */
@@ -336,7 +345,7 @@ export function writeConvBackwardData(t: ArgTarget, a: ConvBackwardDataArgs): nu
   return 3;
 }
 
-/** dw += dy * im2col(x)^T (and db += the sums of dy); threads past 0 sum into private parts in their scratch, added by REDUCE. */
+/** dw += dy * im2col(x)^T (and db += the sums of dy); slot 0 into dw and db, slot s > 0 into part s - 1, added by REDUCE in slot order. */
 export interface ConvBackwardFilterArgs {
   /** conv record (byte address) */
   geom: number;
@@ -352,6 +361,10 @@ export interface ConvBackwardFilterArgs {
   scratch: number;
   /** bytes between two threads' blocks (bytes) */
   scratchStride: number;
+  /** the first reduction slot's part (byte address) */
+  parts: number;
+  /** bytes between two slots' parts (bytes) */
+  partStride: number;
 }
 /** Writes the arguments of job CONV_BACKWARD_FILTER and returns its id, for WasmRuntime.run. */
 export function writeConvBackwardFilter(t: ArgTarget, a: ConvBackwardFilterArgs): number {
@@ -363,6 +376,8 @@ export function writeConvBackwardFilter(t: ArgTarget, a: ConvBackwardFilterArgs)
   t.i32[b + 4] = a.db;
   t.i32[b + 5] = a.scratch;
   t.i32[b + 6] = a.scratchStride;
+  t.i32[b + 7] = a.parts;
+  t.i32[b + 8] = a.partStride;
   return 4;
 }
 
@@ -714,7 +729,7 @@ export function writeDirectForward(t: ArgTarget, a: DirectForwardArgs): number {
   return 17;
 }
 
-/** dw += and db += of a stride-1 convolution by the direct kernel; threads past 0 sum into private parts in their scratch. */
+/** dw += and db += of a stride-1 convolution by the direct kernel; slots as CONV_BACKWARD_FILTER. */
 export interface DirectFilterArgs {
   /** direct record (byte address) */
   geom: number;
@@ -730,6 +745,10 @@ export interface DirectFilterArgs {
   scratch: number;
   /** bytes between two threads' blocks (bytes) */
   scratchStride: number;
+  /** the first reduction slot's part (byte address) */
+  parts: number;
+  /** bytes between two slots' parts (bytes) */
+  partStride: number;
 }
 /** Writes the arguments of job DIRECT_FILTER and returns its id, for WasmRuntime.run. */
 export function writeDirectFilter(t: ArgTarget, a: DirectFilterArgs): number {
@@ -741,6 +760,8 @@ export function writeDirectFilter(t: ArgTarget, a: DirectFilterArgs): number {
   t.i32[b + 4] = a.db;
   t.i32[b + 5] = a.scratch;
   t.i32[b + 6] = a.scratchStride;
+  t.i32[b + 7] = a.parts;
+  t.i32[b + 8] = a.partStride;
   return 18;
 }
 
@@ -837,9 +858,9 @@ export function writeAdd(t: ArgTarget, a: AddArgs): number {
   return 21;
 }
 
-/** Each thread's transformed filter gradient S (and bias gradient) over its tiles, into a part in its scratch (winograd-filter.ts). */
+/** Each slot's transformed filter gradient S (and bias gradient) over its runs of tile rows, into its part (winograd-filter.ts). */
 export interface WinogradFilterGradArgs {
-  /** direct record, bands = tile rows per work item (byte address) */
+  /** direct record, bands = tile rows per run (byte address) */
   geom: number;
   /** (byte address) */
   x: number;
@@ -849,6 +870,10 @@ export interface WinogradFilterGradArgs {
   scratch: number;
   /** bytes between two threads' blocks (bytes) */
   scratchStride: number;
+  /** the first reduction slot's part (byte address) */
+  parts: number;
+  /** bytes between two slots' parts (bytes) */
+  partStride: number;
   /** (bool) */
   hasBias: boolean;
   /** output tile: 2 or 4 (i32) */
@@ -862,8 +887,10 @@ export function writeWinogradFilterGrad(t: ArgTarget, a: WinogradFilterGradArgs)
   t.i32[b + 2] = a.dy;
   t.i32[b + 3] = a.scratch;
   t.i32[b + 4] = a.scratchStride;
-  t.i32[b + 5] = a.hasBias ? 1 : 0;
-  t.i32[b + 6] = a.m;
+  t.i32[b + 5] = a.parts;
+  t.i32[b + 6] = a.partStride;
+  t.i32[b + 7] = a.hasBias ? 1 : 0;
+  t.i32[b + 8] = a.m;
   return 22;
 }
 
@@ -938,28 +965,20 @@ export interface KernelExports {
   convForwardScratchBytes(geom: number): number;
   /** Bytes of one thread's scratch for CONV_BACKWARD_DATA. */
   convBackwardDataScratchBytes(geom: number): number;
-  /** Bytes of one thread's scratch for CONV_BACKWARD_FILTER, its part of dw and db included. */
-  convBackwardFilterScratchBytes(geom: number, hasBias: boolean): number;
-  /** Where a thread's part of dw (then db) starts in its CONV_BACKWARD_FILTER scratch. */
-  convFilterPartOffset(geom: number): number;
+  /** Bytes of one thread's scratch for CONV_BACKWARD_FILTER. */
+  convBackwardFilterScratchBytes(geom: number): number;
   /** Bytes of one thread's scratch for DIRECT_FORWARD on this direct record. */
   directForwardScratchBytes(geom: number): number;
-  /** Bytes of one thread's scratch for DIRECT_FILTER, its part of dw and db included. */
-  directFilterScratchBytes(geom: number, hasBias: boolean): number;
-  /** Where a thread's part of dw (then db) starts in its DIRECT_FILTER scratch. */
-  directFilterPartOffset(geom: number): number;
+  /** Bytes of one thread's scratch for DIRECT_FILTER. */
+  directFilterScratchBytes(geom: number): number;
   /** Floats of the transformed filters U that WINOGRAD_FILTERS writes. */
   winogradFilterFloats(cout: number, cin: number, m: number): number;
-  /** Floats of the transformed filter gradient S in a WINOGRAD_FILTER_GRAD part. */
+  /** Floats of the transformed filter gradient S in a WINOGRAD_FILTER_GRAD part (the bias gradient follows it). */
   winogradGradFloats(cout: number, cin: number, m: number): number;
   /** Bytes of one thread's scratch for WINOGRAD on this direct record. */
   winogradConvScratchBytes(geom: number, m: number): number;
-  /** Bytes of one thread's scratch for WINOGRAD_FILTER_GRAD, its part included. */
-  winogradGradScratchBytes(geom: number, m: number, hasBias: boolean): number;
-  /** Where a thread's part (S, then the bias gradient) starts in its WINOGRAD_FILTER_GRAD scratch. */
-  winogradGradPartOffset(geom: number, m: number): number;
-  /** Floats of one WINOGRAD_FILTER_GRAD part: S and the bias gradient. */
-  winogradGradPartFloats(geom: number, m: number, hasBias: boolean): number;
+  /** Bytes of one thread's scratch for WINOGRAD_FILTER_GRAD. */
+  winogradGradScratchBytes(geom: number, m: number): number;
 }
 
 /** Parameter counts of those exports, for the check that the module has them. */
@@ -970,15 +989,11 @@ export const KERNEL_EXPORT_ARITY: Readonly<Record<keyof KernelExports, number>> 
   gemmScratchBytes: 0,
   convForwardScratchBytes: 1,
   convBackwardDataScratchBytes: 1,
-  convBackwardFilterScratchBytes: 2,
-  convFilterPartOffset: 1,
+  convBackwardFilterScratchBytes: 1,
   directForwardScratchBytes: 1,
-  directFilterScratchBytes: 2,
-  directFilterPartOffset: 1,
+  directFilterScratchBytes: 1,
   winogradFilterFloats: 3,
   winogradGradFloats: 3,
   winogradConvScratchBytes: 2,
-  winogradGradScratchBytes: 3,
-  winogradGradPartOffset: 2,
-  winogradGradPartFloats: 3,
+  winogradGradScratchBytes: 2,
 };
