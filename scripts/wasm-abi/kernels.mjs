@@ -16,7 +16,12 @@
  * The job block every thread reads (byte offsets from its start): control
  * slots (written by the runtime and the workers, see worker.ts), the job's
  * argument slots, the threads' busy-time tallies (float64), then the work
- * counter (work.ts) on a cache line of its own.
+ * counter (work.ts) on a cache line of its own. Two more lines stay empty
+ * after it, as the loader's old layout had them: CPUs fetch lines in pairs,
+ * and the resident heap starts at the block's end, so without them a
+ * parameter array would share the counter's pair while every thread
+ * increments it (a difference this shared machine could not resolve: within
+ * 2% either way on 2-thread LeNet-5 training).
  */
 export const jobBlock = {
   idByte: 8,
@@ -24,7 +29,7 @@ export const jobBlock = {
   argsByte: 64,
   argSlots: 48,
   counterByte: 512,
-  bytes: 576,
+  bytes: 704,
 };
 
 /** Geometry records: i32 fields a kernel reads through a pointer argument. */

@@ -2,7 +2,7 @@
 // The loader's side of the boundary: wasm/assembly/abi.generated.ts reads what these write.
 
 /** Byte offsets inside the job block, and its size. */
-export const JOB_ID_BYTE = 8, JOB_THREADS_BYTE = 12, JOB_ARGS_BYTE = 64, JOB_ARG_SLOTS = 48, JOB_COUNTER_BYTE = 512, JOB_BLOCK_BYTES = 576;
+export const JOB_ID_BYTE = 8, JOB_THREADS_BYTE = 12, JOB_ARGS_BYTE = 64, JOB_ARG_SLOTS = 48, JOB_COUNTER_BYTE = 512, JOB_BLOCK_BYTES = 704;
 
 /** The job ids runJob dispatches on. */
 export const JOB = {
