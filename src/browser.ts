@@ -55,9 +55,12 @@ export { traceActivations } from "./viz/activations.js";
 export type { ActivationTrace, LayerActivation } from "./viz/activations.js";
 export { renderVolume, renderFilters, renderInput } from "./viz/render.js";
 export type { RgbaImage, GridOptions } from "./viz/render.js";
-export { firstConvWeights } from "./viz/filters.js";
+export { firstConvWeights, convWeights } from "./viz/filters.js";
 export type { FilterWeights } from "./viz/filters.js";
 export { volumeOf } from "./models/summary.js";
+// The notes' convolution demo (5x5x3 input, two 3x3x3 filters, stride 2) and its im2col form, computed by Conv2d.
+export { convolutionDemo, demoCell, demoCellCount, demoIm2col } from "./viz/conv-demo.js";
+export type { ConvolutionDemo, DemoCell, Im2col } from "./viz/conv-demo.js";
 
 // Training.
 export { Optimizer, SGD, Adagrad, RMSprop, Adam, AdamW, decayGroups } from "./train/optimizers.js";

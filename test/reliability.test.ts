@@ -10,6 +10,7 @@ import { join } from "node:path";
 import zlib from "node:zlib";
 import jpeg from "jpeg-js";
 import * as s from "../src/index.js";
+import { weightsFileOf } from "./helpers/model-folder.js";
 
 const MB = 2 ** 20;
 
@@ -215,7 +216,7 @@ test("a weights file that is a FIFO is refused with its own name", { skip: !unix
   mkdirSync(folder);
   s.saveModel(s.decodeModel(JSON.stringify(json), weights).model, folder);
   assert.ok(s.loadModel(folder));
-  const fifo = join(folder, "weights.safetensors");
+  const fifo = weightsFileOf(folder);
   unlinkSync(fifo);
   execFileSync("mkfifo", [fifo]);
   assert.throws(() => s.loadModel(folder), (e: Error) => e instanceof s.ModelFileError && e.message.startsWith(fifo) && /FIFO/.test(e.message));

@@ -1,9 +1,9 @@
 /** The trainer: learning, exact resume, the NaN guard, freezing, saving and loading models. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import * as s from "../src/index.js";
 import { createDataset, type Dataset } from "../src/data/dataset.js";
 import { randomCrop } from "../src/data/augment.js";
@@ -12,6 +12,7 @@ import { SGD, Adam, AdamW, RMSprop, Adagrad } from "../src/train/optimizers.js";
 import { StepLR } from "../src/train/schedules.js";
 import { ModelFileError, MODEL_JSON, WEIGHTS_FILE } from "../src/io/model-file.js";
 import { saveModel, loadModel, loadModelWithInfo } from "../src/node/files.js";
+import { weightsFileOf } from "./helpers/model-folder.js";
 import { freeze } from "../src/models/named.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "stride-test-"));
@@ -156,7 +157,9 @@ test("saveModel/loadModel round-trip the topology, weights, buffers and info", (
   assert.deepEqual(info.inputShape, [1, 6, 6]);
   const x = s.Tensor.randn([2, 1, 6, 6], 2);
   assert.deepEqual(copy.forward(x).data, model.forward(x).data);
-  assert.deepEqual(readdirSync(dir).sort(), [MODEL_JSON, WEIGHTS_FILE].sort()); // no temporary files left behind
+  // Only model.json and the weights file it names: no temporary files left behind.
+  assert.deepEqual(readdirSync(dir).sort(), [MODEL_JSON, basename(weightsFileOf(dir))].sort());
+  assert.match(basename(weightsFileOf(dir)), /^weights-.+\.safetensors$/);
 });
 
 test("a truncated, corrupted or mismatched model file gives a ModelFileError naming the problem", () => {
@@ -168,21 +171,21 @@ test("a truncated, corrupted or mismatched model file gives a ModelFileError nam
   const expectError = (dir: string, pattern: RegExp) =>
     assert.throws(() => loadModel(dir), (e: unknown) => e instanceof ModelFileError && pattern.test(e.message), `expected ${pattern}`);
 
-  const weights = readFileSync(join(a, WEIGHTS_FILE));
   const json = readFileSync(join(a, MODEL_JSON), "utf8");
   // Truncated weights.
   const t1 = join(base, "truncated");
   saveModel(make(3), t1);
-  writeFileSync(join(t1, WEIGHTS_FILE), weights.subarray(0, weights.length - 7));
-  writeFileSync(join(t1, MODEL_JSON), json);
-  expectError(t1, /weights\.safetensors: does not match model\.json: expected \d+ bytes/);
+  const w1 = weightsFileOf(t1);
+  const weights = readFileSync(w1);
+  writeFileSync(w1, weights.subarray(0, weights.length - 7));
+  expectError(t1, /weights-[^/]+\.safetensors: does not match model\.json: expected \d+ bytes/);
   // A flipped byte in the weights.
   const t2 = join(base, "flipped");
   saveModel(make(3), t2);
-  const flipped = Buffer.from(weights);
+  const w2 = weightsFileOf(t2);
+  const flipped = readFileSync(w2);
   flipped[flipped.length - 1] ^= 0xff;
-  writeFileSync(join(t2, WEIGHTS_FILE), flipped);
-  writeFileSync(join(t2, MODEL_JSON), json);
+  writeFileSync(w2, flipped);
   expectError(t2, /CRC-32/);
   // Damaged JSON.
   const t3 = join(base, "badjson");
@@ -192,17 +195,17 @@ test("a truncated, corrupted or mismatched model file gives a ModelFileError nam
   // Another model's weights with a consistent header: shapes do not match the topology.
   const t4 = join(base, "mismatch");
   saveModel(make(3), t4);
-  const other = readFileSync(join(b, WEIGHTS_FILE));
-  const patched = JSON.parse(json);
-  patched.weights = JSON.parse(readFileSync(join(b, MODEL_JSON), "utf8")).weights;
-  writeFileSync(join(t4, WEIGHTS_FILE), other);
+  const other = readFileSync(weightsFileOf(b));
+  const patched = JSON.parse(readFileSync(join(t4, MODEL_JSON), "utf8"));
+  patched.weights = { ...JSON.parse(readFileSync(join(b, MODEL_JSON), "utf8")).weights, file: patched.weights.file };
+  writeFileSync(weightsFileOf(t4), other);
   writeFileSync(join(t4, MODEL_JSON), JSON.stringify(patched));
   expectError(t4, /tensor "fc1\.weight" has shape \[5, 4\] but the topology needs \[3, 4\]/);
   // Missing files and folders.
   expectError(join(base, "nothing-here"), /does not exist/);
   const t5 = join(base, "noweights");
   saveModel(make(3), t5);
-  writeFileSync(join(t5, WEIGHTS_FILE), "");
+  writeFileSync(weightsFileOf(t5), "");
   expectError(t5, /does not match model\.json/);
   // A topology that cannot be rebuilt.
   const t6 = join(base, "badtopology");
@@ -211,7 +214,25 @@ test("a truncated, corrupted or mismatched model file gives a ModelFileError nam
   broken.topology.layers[1].config.inFeatures = -4;
   writeFileSync(join(t6, MODEL_JSON), JSON.stringify(broken));
   expectError(t6, /topology cannot be rebuilt: .*inFeatures = -4/);
-  assert.ok(existsSync(join(a, WEIGHTS_FILE)));
+  // A model.json naming a file outside its folder is refused, never followed.
+  const t7 = join(base, "outside");
+  saveModel(make(3), t7);
+  const escaping = JSON.parse(readFileSync(join(t7, MODEL_JSON), "utf8"));
+  escaping.weights.file = "../a/" + basename(weightsFileOf(a));
+  writeFileSync(join(t7, MODEL_JSON), JSON.stringify(escaping));
+  expectError(t7, /"weights\.file" must name a \.safetensors file in the same folder/);
+  // A model folder saved by an older stride (model.json naming weights.safetensors) still loads.
+  const legacy = join(base, "legacy");
+  mkdirSync(legacy);
+  const old = JSON.parse(json);
+  old.weights.file = WEIGHTS_FILE;
+  writeFileSync(join(legacy, MODEL_JSON), JSON.stringify(old));
+  writeFileSync(join(legacy, WEIGHTS_FILE), readFileSync(weightsFileOf(a)));
+  assert.deepEqual(loadModel(legacy).params().map((p) => Array.from(p.value.data)), loadModel(a).params().map((p) => Array.from(p.value.data)));
+  // Saving over it replaces the old pair with a versioned one.
+  saveModel(make(3), legacy);
+  assert.deepEqual(readdirSync(legacy).sort(), [MODEL_JSON, basename(weightsFileOf(legacy))].sort());
+  assert.ok(existsSync(weightsFileOf(a)));
 });
 
 test("callbacks: early stopping ends a run that stopped improving; saveBest keeps the best epoch's model; the logger writes a line per epoch", async () => {

@@ -137,6 +137,12 @@ test("the browser app imports a PyTorch and an ONNX resnet18, refuses damaged fi
     await page.waitForSelector("#state:text('idle')");
     const accuracy = Number(await page.getAttribute("#val-accuracy", "data-value"));
     assert.ok(accuracy > 0.2, `validation accuracy after fine-tuning is ${accuracy}, not clearly above chance (0.1)`);
+    // Then a sample of the test digits, converted the same way, gives the test accuracy and a row per digit.
+    await page.waitForSelector("#results-when:text('fine-tuned, 1 epoch; 200 of the test digits, at 3x64x64')", { timeout: 60_000 });
+    assert.equal(Number(await page.getAttribute("#test-accuracy", "data-count")), 200);
+    const tunedTest = Number(await page.getAttribute("#test-accuracy", "data-value"));
+    assert.ok(tunedTest > 0.2, `test accuracy after fine-tuning is ${tunedTest}, not clearly above chance (0.1)`);
+    assert.equal((await page.$$("#per-class tbody tr")).length, 10);
     await page.setInputFiles("#image-file", image);
     await page.waitForSelector("#predictions[data-source='image'][data-origin*='fine-tuned on 1500 digits'] li");
     const pageTuned = await readPage();

@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
+import { availableParallelism } from "node:os";
 import { setBackend, getBackend, listBackends } from "../kernels/index.js";
 import { setThreads, getThreads } from "../kernels/wasm/index.js";
 import { manualSeed } from "../random.js";
@@ -19,9 +20,12 @@ import { StrideError } from "../stride-error.js";
 import { loadNamedDataset, CliError } from "./datasets.js";
 import { IMPORT_USAGE } from "./commands/import.js";
 import { buildModel, describeModels } from "./models.js";
+import { LIMITS, buildWithinLimit, flagNumber, maxThreads } from "./bounds.js";
+import { printable } from "./printable.js";
 import { computeNormalization, type Normalization } from "../data/normalize.js";
 import { loadImage } from "../node/data.js";
-import { fit, evaluate, predict, TrainingDivergedError } from "../train/trainer.js";
+import { imagePolarity, invertPixels, INVERTED_NOTE } from "../data/polarity.js";
+import { fit, evaluate, predict, TrainingDivergedError, DEFAULT_DIVERGENCE_FACTOR, type History } from "../train/trainer.js";
 // fit() writes checkpoints (--out) and draws its bar on stderr through the Node edge.
 import "../node/train.js";
 import { formatConfusion } from "../train/metrics.js";
@@ -29,6 +33,7 @@ import { SGD, Adam, AdamW, RMSprop, Adagrad, decayGroups, type Optimizer } from 
 import { ReduceLROnPlateau, StepLR, CosineAnnealingLR, type Schedule } from "../train/schedules.js";
 import type { ModelInfo } from "../io/model-file.js";
 import { saveModel, loadModelWithInfo } from "../node/files.js";
+import { lockFolder } from "../node/lock.js";
 import { replaceHead } from "../train/transfer.js";
 import { trainingRecipe } from "../io/pytorch/recipe.js";
 import { freeze } from "../models/named.js";
@@ -49,8 +54,10 @@ commands:
       --schedule NAME      plateau (divide lr by 10 when validation accuracy stalls, default) | step | cosine | none
       --no-augment         train without the default augmentation (random crops, and flips for natural images)
       --val-fraction X     share of the training set held out for validation (default 0.1)
-      --model-width X      scale every hidden width of the model (default 1; 0.25 for a quick small run)
+      --model-width X      scale every hidden width of the model (default 1, at most 8; 0.25 for a quick small run)
       --max-batches N      at most N batches per epoch (for quick trial runs; default all)
+      --divergence-factor X  stop (exit 3, keeping the saved model) when a batch's loss passes X times the larger of the
+                           first batch's loss and chance level (default 100; off: stop only on NaN/infinity)
       --out DIR            where the model and checkpoints go (default runs/<model>-<dataset>)
       --resume             continue from the latest checkpoint in --out
       --from DIR           fine-tune a saved or imported model (stride import) instead of building one: its head is
@@ -58,7 +65,7 @@ commands:
       --freeze-until NAME  with --from: freeze every layer before NAME (e.g. fc, or layer4 of a ResNet) so only the rest
                            trains; frozen batch norms keep their running statistics
       --backend NAME       wasm (default where supported) | js
-      --threads N          worker threads of the wasm backend (default: all cores)
+      --threads N          worker threads of the wasm backend (default: all cores; at most 4 per core, 64 in all)
       --seed N             seed for initialisation, shuffling and augmentation (default 1)
       --image-size N       images of a folder dataset are resized to N x N (default 32)
       --progress MODE      auto | bar | lines | none
@@ -67,6 +74,7 @@ commands:
       --ten-crop N         average the 10 crops of size N (corners, centre, mirrors)
   predict <model-dir> <image…>   the top-k classes of PNG/JPEG images
       --k N                how many classes (default 5)
+      --no-invert          read a dark-on-light image as it is (a grey model otherwise inverts it, as MNIST is light on dark)
   summary <model>          layers, output volumes, parameters, memory and FLOPs
       --input CxHxW  --batch N  --optimizer sgd|momentum|adam  --strict
   layer "<layers>" --input CxHxW   the notes' arithmetic for a layer or a small stack, formulas filled in:
@@ -140,8 +148,14 @@ function reportError(e: unknown): number {
   // Every error the library raises on purpose is a StrideError: its message is the whole story.
   if (e instanceof CliError || e instanceof StrideError || (e as { code?: string })?.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ||
     (e as { code?: string })?.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" || (e as { code?: string })?.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-    process.stderr.write(`stride: ${(e as Error).message}\n`);
+    // One line: parseArgs spreads its hints over several.
+    process.stderr.write(`stride: ${(e as Error).message.trim().replace(/\s*\n\s*/g, " ")}\n`);
     return e instanceof TrainingDivergedError ? 3 : 2;
+  }
+  // Memory ran out despite the flags' limits (a large batch of large images): say which flags size it.
+  if (e instanceof RangeError && /Array buffer allocation failed|Invalid typed array length|Invalid array length/.test(e.message)) {
+    process.stderr.write(`stride: out of memory (${e.message}): use a smaller --batch-size, --image-size or --model-width\n`);
+    return 2;
   }
   if (e instanceof Error && !/^(TypeError|RangeError|ReferenceError)$/.test(e.name)) {
     process.stderr.write(`stride: ${e.message}\n`);
@@ -150,20 +164,13 @@ function reportError(e: unknown): number {
   throw e;
 }
 
-function number(name: string, v: string | undefined, fallback: number, check: (x: number) => boolean = () => true): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (!Number.isFinite(x) || !check(x)) throw new CliError(`--${name} ${v} is not valid`);
-  return x;
-}
-
 function selectBackend(name: string | undefined, threads: string | undefined): void {
   if (name !== undefined) {
     if (!listBackends().includes(name)) throw new CliError(`--backend ${name} is not available here; available: ${listBackends().join(", ")}`);
     setBackend(name);
   }
   if (threads !== undefined) {
-    const n = number("threads", threads, 1, (x) => Number.isInteger(x) && x >= 1);
+    const n = flagNumber("threads", threads, 1, { integer: true, min: 1, max: maxThreads(), hint: `four per core of this machine's ${availableParallelism()}, at most 64` });
     if (getBackend().name === "wasm") setThreads(n);
   }
 }
@@ -186,7 +193,7 @@ async function trainCommand(argv: string[]): Promise<number> {
       "val-fraction": { type: "string" }, out: { type: "string" }, resume: { type: "boolean", default: false },
       backend: { type: "string" }, threads: { type: "string" }, seed: { type: "string" },
       "image-size": { type: "string" }, progress: { type: "string", default: "auto" },
-      "model-width": { type: "string" }, "max-batches": { type: "string" },
+      "model-width": { type: "string" }, "max-batches": { type: "string" }, "divergence-factor": { type: "string" },
       from: { type: "string" }, "freeze-until": { type: "string" },
     },
   });
@@ -196,13 +203,15 @@ async function trainCommand(argv: string[]): Promise<number> {
   const start = o.from !== undefined ? loadStartingModel(o.from) : undefined;
   const modelName = start?.name ?? positionals[0] ?? "lenet5";
   selectBackend(o.backend, o.threads);
-  const seed = number("seed", o.seed, 1, Number.isInteger);
-  const epochs = number("epochs", o.epochs, 20, (x) => Number.isInteger(x) && x >= 1);
-  const batchSize = number("batch-size", o["batch-size"], 64, (x) => Number.isInteger(x) && x >= 1);
-  const valFraction = number("val-fraction", o["val-fraction"], 0.1, (x) => x >= 0 && x < 1);
-  const weightDecay = number("weight-decay", o["weight-decay"], 1e-4, (x) => x >= 0);
-  const width = number("model-width", o["model-width"], 1, (x) => x > 0);
-  const maxBatches = o["max-batches"] === undefined ? undefined : number("max-batches", o["max-batches"], 0, (x) => Number.isInteger(x) && x >= 1);
+  const seed = flagNumber("seed", o.seed, 1, { integer: true });
+  const epochs = flagNumber("epochs", o.epochs, 20, { integer: true, min: 1, max: LIMITS.epochs });
+  const batchSize = flagNumber("batch-size", o["batch-size"], 64, { integer: true, min: 1, max: LIMITS.batchSize, hint: "a batch's examples are in memory at once" });
+  const valFraction = flagNumber("val-fraction", o["val-fraction"], 0.1, { min: 0, below: 1 });
+  const weightDecay = flagNumber("weight-decay", o["weight-decay"], 1e-4, { min: 0 });
+  const width = flagNumber("model-width", o["model-width"], 1, { above: 0, max: LIMITS.modelWidth, hint: "1 is the documented network; 8 already makes resnet110 about 110 million parameters" });
+  const divergenceFactor = o["divergence-factor"] === "off" ? Infinity :
+    flagNumber("divergence-factor", o["divergence-factor"], DEFAULT_DIVERGENCE_FACTOR, { above: 1 });
+  const maxBatches = o["max-batches"] === undefined ? undefined : flagNumber("max-batches", o["max-batches"], 0, { integer: true, min: 1 });
   const progress = o.progress as "auto" | "bar" | "lines" | "none";
   if (!["auto", "bar", "lines", "none"].includes(progress)) throw new CliError(`--progress ${progress} is not valid; use auto, bar, lines or none`);
   manualSeed(seed);
@@ -210,7 +219,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   const started = performance.now();
   const data = loadNamedDataset(o.dataset!, {
     dataDir: o["data-dir"], seed,
-    imageSize: o["image-size"] ? number("image-size", o["image-size"], 32, (x) => Number.isInteger(x) && x >= 4) : start?.inputShape[1],
+    imageSize: o["image-size"] ? flagNumber("image-size", o["image-size"], 32, { integer: true, min: 4, max: LIMITS.imageSize }) : start?.inputShape[1],
     channels: start?.inputShape[0] === 1 ? 1 : undefined,
   });
   let train: Dataset = data.train;
@@ -225,7 +234,8 @@ async function trainCommand(argv: string[]): Promise<number> {
   const noAugment = o["no-augment"] || tokens;
   const normalize: Normalization | undefined = start?.info.normalization ?? (tokens ? undefined : computeNormalization(train));
   const model = start ? prepareFineTuning(start, train, seed, o["freeze-until"])
-    : buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed, width, vocabSize: data.vocabulary?.size });
+    : buildWithinLimit(`${modelName} at --model-width ${width} for ${train.shape.join("x")} inputs`,
+      () => buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed, width, vocabSize: data.vocabulary?.size }));
   const params = model.params().reduce((n, p) => n + p.value.size, 0);
   const frozen = model.params().filter((p) => p.trainable === false).reduce((n, p) => n + p.value.size, 0);
 
@@ -239,34 +249,48 @@ async function trainCommand(argv: string[]): Promise<number> {
   if (o.resume && !existsSync(join(checkpoints, "latest.json"))) {
     throw new CliError(`--resume: no checkpoint in ${checkpoints}; train without --resume first (or pass the same --out)`);
   }
+  // One trainer per --out: two would overwrite each other's checkpoints and model.
+  const lock = lockFolder(out, "stride train", (line) => process.stderr.write(`stride: ${line}\n`));
+  try {
+    const log = (line: string) => console.log(line);
+    log(`stride: ${start ? "fine-tuning" : "training"} ${modelName} (${params.toLocaleString("en-US")} parameters` +
+      (frozen ? `, ${frozen.toLocaleString("en-US")} of them frozen` : "") + `) on ${data.name}: ` +
+      `${train.length} training, ${validation?.length ?? 0} validation, ${data.test.length} test ` +
+      (tokens ? `sentences of ${train.shape[2]} tokens (vocabulary ${data.vocabulary!.size.toLocaleString("en-US")})` : `images of ${train.shape.join("x")}`));
+    log(`backend ${describeBackend()}; ${optimizer.type} lr ${optimizer.lr}${o.optimizer === "momentum" || o.optimizer === "nesterov" ? " momentum 0.9" : ""}, ` +
+      `weight decay ${weightDecay}, schedule ${o.schedule}, batch ${batchSize}, ${epochs} epochs` +
+      (maxBatches !== undefined ? ` of at most ${maxBatches} batches` : "") + (width !== 1 ? `; width x${width}` : "") +
+      (noAugment ? "" : `; augmentation: ${data.describeAugmentation}`));
 
-  const log = (line: string) => console.log(line);
-  log(`stride: ${start ? "fine-tuning" : "training"} ${modelName} (${params.toLocaleString("en-US")} parameters` +
-    (frozen ? `, ${frozen.toLocaleString("en-US")} of them frozen` : "") + `) on ${data.name}: ` +
-    `${train.length} training, ${validation?.length ?? 0} validation, ${data.test.length} test ` +
-    (tokens ? `sentences of ${train.shape[2]} tokens (vocabulary ${data.vocabulary!.size.toLocaleString("en-US")})` : `images of ${train.shape.join("x")}`));
-  log(`backend ${describeBackend()}; ${optimizer.type} lr ${optimizer.lr}${o.optimizer === "momentum" || o.optimizer === "nesterov" ? " momentum 0.9" : ""}, ` +
-    `weight decay ${weightDecay}, schedule ${o.schedule}, batch ${batchSize}, ${epochs} epochs` +
-    (maxBatches !== undefined ? ` of at most ${maxBatches} batches` : "") + (width !== 1 ? `; width x${width}` : "") +
-    (noAugment ? "" : `; augmentation: ${data.describeAugmentation}`));
+    let history: History;
+    try {
+      history = await fit(model, train, {
+        epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log,
+        augment: noAugment ? undefined : data.augmentation,
+        checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
+        modelInfo: { extra: { model: modelName, dataset: data.name, seed, recipe } },
+        maxBatchesPerEpoch: maxBatches, divergenceFactor,
+      });
+    } catch (e) {
+      // A diverged run saves nothing: the model a previous run left in --out stays.
+      if (e instanceof TrainingDivergedError) {
+        e.message += existsSync(join(out, "model.json")) ? ` The model saved in ${out} was not replaced.` : ` Nothing was saved to ${out}.`;
+      }
+      throw e;
+    }
 
-  const history = await fit(model, train, {
-    epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log,
-    augment: noAugment ? undefined : data.augmentation,
-    checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
-    modelInfo: { extra: { model: modelName, dataset: data.name, seed, recipe } },
-    maxBatchesPerEpoch: maxBatches,
-  });
-
-  const result = evaluate(model, data.test, { normalize });
-  const seconds = (performance.now() - started) / 1000;
-  saveModel(model, out, {
-    inputShape: train.shape, classes: train.classes, normalization: normalize,
-    extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe },
-  });
-  log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count}), top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
-  log(`saved the model to ${out} (model.json + weights.safetensors) in ${seconds.toFixed(1)} s in all`);
-  return 0;
+    const result = evaluate(model, data.test, { normalize });
+    const seconds = (performance.now() - started) / 1000;
+    saveModel(model, out, {
+      inputShape: train.shape, classes: train.classes, normalization: normalize,
+      extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe },
+    });
+    log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count}), top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
+    log(`saved the model to ${out} (model.json + its weights file) in ${seconds.toFixed(1)} s in all`);
+    return 0;
+  } finally {
+    lock.release();
+  }
 }
 
 interface StartingModel {
@@ -306,7 +330,7 @@ function prepareFineTuning(start: StartingModel, train: Dataset, seed: number, f
 function makeOptimizer(name: string, model: Layer, lrText: string | undefined, weightDecay: number): Optimizer<any> {
   const groups = decayGroups(model, weightDecay);
   const adaptive = ["adam", "adamw", "rmsprop"].includes(name);
-  const lr = number("lr", lrText, adaptive ? 0.001 : name === "adagrad" ? 0.01 : 0.02, (x) => x > 0);
+  const lr = flagNumber("lr", lrText, adaptive ? 0.001 : name === "adagrad" ? 0.01 : 0.02, { above: 0 });
   switch (name) {
     case "sgd": return new SGD(groups, { lr });
     case "momentum": return new SGD(groups, { lr, momentum: 0.9 });
@@ -344,18 +368,18 @@ function evalCommand(argv: string[]): number {
   // evaluate on that run's test part (1, train's default, for models saved without a seed).
   const seed = typeof info.extra?.seed === "number" ? info.extra.seed : 1;
   const data = loadNamedDataset(datasetName, { dataDir: o["data-dir"], imageSize: info.inputShape?.[1], seed });
-  const tenCrop = o["ten-crop"] !== undefined ? number("ten-crop", o["ten-crop"], 0, (x) => Number.isInteger(x) && x >= 1) : undefined;
+  const tenCrop = o["ten-crop"] !== undefined ? flagNumber("ten-crop", o["ten-crop"], 0, { integer: true, min: 1, max: LIMITS.imageSize }) : undefined;
   const r = evaluate(model, data.test, { normalize: info.normalization, tenCrop });
   console.log(`${positionals[0]} on ${data.name} test (${r.count} images${tenCrop ? `, 10-crop at ${tenCrop}` : ""}): ` +
     `accuracy ${pct(r.accuracy)}, top-5 ${pct(r.top5)}, loss ${r.loss.toFixed(4)}`);
-  console.log(formatConfusion(r.confusion, r.classes));
+  console.log(formatConfusion(r.confusion, r.classes.map(printable)));
   return 0;
 }
 
 function predictCommand(argv: string[]): number {
   const { values: o, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
-    options: { k: { type: "string" }, backend: { type: "string" } },
+    options: { k: { type: "string" }, backend: { type: "string" }, "no-invert": { type: "boolean", default: false } },
   });
   if (positionals.length < 2) throw new CliError("predict takes a saved model's folder and one or more images: stride predict runs/lenet5-mnist digit.png");
   selectBackend(o.backend, undefined);
@@ -363,11 +387,16 @@ function predictCommand(argv: string[]): number {
   const { model, info } = loadModelWithInfo(dir);
   if (!info.inputShape || info.inputShape.length !== 3) throw new CliError(`${dir}: the model does not record an image input shape [C, H, W]; it cannot read image files`);
   const [c, h, w] = info.inputShape;
-  const k = number("k", o.k, 5, (x) => Number.isInteger(x) && x >= 1);
+  const k = flagNumber("k", o.k, 5, { integer: true, min: 1, max: LIMITS.k });
   for (const path of images) {
     const x = loadImage(path, { size: [h, w], channels: c as 1 | 3 });
+    // A grey model (MNIST-like) reads light strokes on dark; a dark-on-light image is flipped, and the user told.
+    if (c === 1 && !o["no-invert"] && imagePolarity(x.data, h, w).darkOnLight) {
+      invertPixels(x.data);
+      console.error(`${path}: ${INVERTED_NOTE} (--no-invert reads it as it is)`);
+    }
     const [top] = predict(model, x, { classes: info.classes, k, normalize: info.normalization });
-    console.log(`${path}: ` + top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(", "));
+    console.log(`${path}: ` + top.map((p) => `${printable(p.label)} ${(100 * p.probability).toFixed(1)}%`).join(", "));
   }
   return 0;
 }

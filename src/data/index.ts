@@ -9,4 +9,5 @@ export * from "./normalize.js";
 export * from "./augment.js";
 export * from "./loader.js";
 export * from "./imagenet-classes.js";
+export * from "./polarity.js";
 export * from "./text.js";

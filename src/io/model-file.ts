@@ -2,12 +2,14 @@
  * A saved model is a folder of two files:
  *   model.json          the topology (layers and their options), the input
  *                       shape, class names, input normalisation, and the
- *                       size and CRC-32 of the weights file it belongs with;
- *   weights.safetensors every parameter and buffer under its dotted name.
- * Each file is written to a temporary name and renamed into place, weights
- * first, so a crash never leaves a half-written file, and a model.json never
- * silently pairs with another model's weights. Loading validates everything
- * it reads and throws ModelFileError naming the file and the problem.
+ *                       name, size and CRC-32 of the weights file it belongs with;
+ *   weights file        every parameter and buffer under its dotted name
+ *                       (weights.safetensors here and in older folders; each
+ *                       save in Node gives its version a fresh name, see
+ *                       src/node/files.ts). The CRC-32 keeps a model.json
+ *                       from silently pairing with another model's weights.
+ * Loading validates everything it reads and throws ModelFileError naming the
+ * file and the problem.
  */
 import { Tensor, formatShape, sameShape, shapeSize, withAllocationLimit } from "../tensor.js";
 import { withoutInit } from "../layers/init.js";
@@ -89,7 +91,7 @@ export function encodeModel(model: Model, info: ModelInfo = {}): EncodedModel {
 export function decodeModel(jsonText: string, weights: Uint8Array, where = "model", options: DecodeModelOptions = {}): { model: Model; info: ModelInfo } {
   // Plain concatenation (not node:path) keeps decodeModel usable in a browser.
   const jsonPath = `${where}/${MODEL_JSON}`;
-  const weightsPath = `${where}/${WEIGHTS_FILE}`;
+  let weightsPath = `${where}/${WEIGHTS_FILE}`;
   let parsed: unknown;
   try {
     parsed = JSON.parse(jsonText);
@@ -97,6 +99,8 @@ export function decodeModel(jsonText: string, weights: Uint8Array, where = "mode
     throw new ModelFileError(jsonPath, `is not valid JSON (${(e as Error).message}); the file is damaged: restore it from a backup or save the model again`);
   }
   const meta = checkModelJson(parsed, jsonPath, options.maxInputElements ?? DEFAULT_MAX_INPUT_ELEMENTS);
+  // Errors name the weights file this model.json names (saveModel gives each version its own).
+  if (typeof meta.weights.file === "string" && /^[^/\\]+$/.test(meta.weights.file)) weightsPath = `${where}/${meta.weights.file}`;
   if (weights.length !== meta.weights.bytes || crc32Hex(weights) !== meta.weights.crc32) {
     throw new ModelFileError(
       weightsPath,

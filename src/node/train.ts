@@ -3,8 +3,8 @@
  * and the live progress bar on stderr. Importing this module (the Node entry
  * does) gives fit() its file-system checkpoint store and terminal.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { dirname, isAbsolute, join, relative } from "node:path";
 import cliProgress from "cli-progress";
 import type { Tensor } from "../tensor.js";
 import type { Layer } from "../layers/layer.js";
@@ -17,7 +17,8 @@ import type { Schedule } from "../train/schedules.js";
 import { setCheckpointStore, type Callback, type CheckpointContents, type CheckpointState, type EpochLog } from "../train/trainer.js";
 import { better, checkMonitor, read, type Monitor } from "../train/callbacks.js";
 import { setProgressTerminal, type Terminal } from "../train/progress.js";
-import { loadModelWithInfo, loadSafetensors, saveModel, saveSafetensors, writeFileAtomic } from "./files.js";
+import { loadModelWithInfo, loadSafetensors, removeStaleTemporaries, saveModel, saveSafetensors, writeFileAtomic } from "./files.js";
+import { ModelFileError } from "../io/safetensors.js";
 
 /** Saves the model to `dir` whenever the monitored metric reaches a new best. */
 export function saveBest(model: Layer, dir: string, opts: { monitor?: Monitor; info?: ModelInfo } = {}): Callback & { bestEpoch: number } {
@@ -47,16 +48,22 @@ export function jsonLinesLogger(path: string): Callback {
 }
 
 // Checkpoints: a folder per epoch and a pointer file renamed into place, so
-// the latest checkpoint is always complete.
+// the latest checkpoint is always complete. A new checkpoint never goes into
+// the folder latest.json names (a rerun reaching the same epoch gets a fresh
+// folder), so a kill mid-write leaves the pointer at a whole checkpoint.
 
 const LATEST = "latest.json";
+const EPOCH_FOLDER = /^epoch-\d+(-[0-9a-z]+)?$/;
 
 function writeCheckpoint(dir: string, c: CheckpointContents): void {
   const { model, info, optimizer, schedule, loader, randomStreams, epoch, history } = c;
   mkdirSync(dir, { recursive: true });
-  const folder = `epoch-${String(epoch).padStart(4, "0")}`;
+  removeStaleTemporaries(dir);
+  const previous = readLatest(dir);
+  let folder = `epoch-${String(epoch).padStart(4, "0")}`;
+  if (previous?.folder === folder) folder += `-${Date.now().toString(36)}`;
   const path = join(dir, folder);
-  rmSync(path, { recursive: true, force: true });
+  rmSync(path, { recursive: true, force: true }); // a leftover of a killed or earlier run, never the current checkpoint
   saveModel(model, path, info);
   const opt = optimizer.stateDict();
   saveSafetensors(join(path, "optimizer.safetensors"), opt.tensors, { format: "stride-optimizer" });
@@ -66,16 +73,13 @@ function writeCheckpoint(dir: string, c: CheckpointContents): void {
   };
   const json = new TextEncoder().encode(JSON.stringify(state));
   writeFileAtomic(join(path, "training.json"), json);
-  const previous = readLatest(dir);
   writeFileAtomic(join(dir, LATEST), json);
   // Keep the previous checkpoint too, so there is always a good one besides the newest.
-  if (previous && previous.folder !== folder) {
-    const older = readdirEpochs(dir).filter((f) => f !== folder && f !== previous.folder);
-    for (const f of older) rmSync(join(dir, f), { recursive: true, force: true });
-  }
+  const older = readdirEpochs(dir).filter((f) => f !== folder && f !== previous?.folder);
+  for (const f of older) rmSync(join(dir, f), { recursive: true, force: true });
 }
 function readdirEpochs(dir: string): string[] {
-  return readdirSync(dir).filter((f) => /^epoch-\d+$/.test(f));
+  return readdirSync(dir).filter((f) => EPOCH_FOLDER.test(f));
 }
 
 function readLatest(dir: string): CheckpointState | null {
@@ -88,6 +92,26 @@ function readLatest(dir: string): CheckpointState | null {
   }
 }
 
+/**
+ * The folder latest.json names, refused unless it is one of the checkpoint's
+ * own epoch folders: a pointer edited to ../other-run, an absolute path or a
+ * symbolic link out of `dir` would resume another run's weights.
+ */
+function checkpointFolder(dir: string, folder: unknown, latestPath: string): string {
+  const fix = `give --resume (or fit's resume) the checkpoint folder of this run, or delete ${latestPath} to start over`;
+  if (typeof folder !== "string") throw new ModelFileError(latestPath, `has no "folder" naming the latest checkpoint; the file is damaged: ${fix}`);
+  if (isAbsolute(folder) || /[\\/]/.test(folder) || folder.includes("..")) {
+    throw new ModelFileError(latestPath, `points outside its folder (folder ${JSON.stringify(folder)}); a checkpoint's folder is an epoch-NNNN folder next to it: ${fix}`);
+  }
+  if (!EPOCH_FOLDER.test(folder)) throw new ModelFileError(latestPath, `names ${JSON.stringify(folder)}, which is not an epoch-NNNN checkpoint folder: ${fix}`);
+  const path = join(dir, folder);
+  if (!existsSync(path)) throw new ModelFileError(path, `is missing; ${latestPath} names it as the latest checkpoint: ${fix}`);
+  if (relative(realpathSync(dir), realpathSync(path)) !== folder) {
+    throw new ModelFileError(path, `is a symbolic link out of ${dir}; a checkpoint's folders must be inside it: ${fix}`);
+  }
+  return path;
+}
+
 /** Restores the model's weights, the optimiser and schedule from the latest checkpoint in dir. */
 export function loadCheckpoint(dir: string, model: Layer, optimizer: Optimizer<any>, schedule?: Schedule): CheckpointState {
   const p = join(dir, LATEST);
@@ -98,8 +122,13 @@ export function loadCheckpoint(dir: string, model: Layer, optimizer: Optimizer<a
   } catch (e) {
     throw new Error(`resume: ${p} is not valid JSON (${(e as Error).message})`);
   }
-  if (state?.format !== "stride-checkpoint" || typeof state.folder !== "string") throw new Error(`resume: ${p} is not a stride checkpoint`);
-  const path = join(dir, state.folder);
+  if (state?.format !== "stride-checkpoint") throw new Error(`resume: ${p} is not a stride checkpoint`);
+  const path = checkpointFolder(dir, state.folder, p);
+  // What a killed run left: temporaries, and epoch folders it had not finished (no training.json yet).
+  removeStaleTemporaries(dir);
+  for (const f of readdirEpochs(dir)) {
+    if (f !== state.folder && !existsSync(join(dir, f, "training.json"))) rmSync(join(dir, f), { recursive: true, force: true });
+  }
   const saved = loadModelWithInfo(path).model;
   const src = namedParams(saved);
   const dst = namedParams(model);

@@ -3,8 +3,8 @@
  * default), a learning-rate schedule stepped once per epoch (reduce-on-
  * plateau watches validation accuracy), dropout and augmentation in the
  * training pass only, validation after every epoch, checkpoints that resume
- * exactly, and a guard that stops on a NaN or infinite loss and keeps the
- * last good checkpoint.
+ * exactly, and a guard that stops on a NaN, infinite or exploding loss and
+ * keeps the last good checkpoint.
  */
 import { Tensor, formatShape } from "../tensor.js";
 import { globalRng } from "../random.js";
@@ -96,23 +96,71 @@ export interface FitOptions {
   log?: (line: string) => void;
   /** Aborting it stops training after the current batch; fit then resolves with stoppedEarly. */
   signal?: AbortSignal;
+  /**
+   * The divergence guard: training stops with TrainingDivergedError when a
+   * batch's loss is NaN or infinite, or above this factor times the larger of
+   * the run's first batch loss and the loss of a chance-level guess (ln C for
+   * cross-entropy, C - 1 for the hinge loss, C classes). Default 100;
+   * Infinity keeps only the NaN/infinity check.
+   */
+  divergenceFactor?: number;
 }
 
-/** Training stopped because the loss stopped being a number. */
+/** The default of FitOptions.divergenceFactor. */
+export const DEFAULT_DIVERGENCE_FACTOR = 100;
+
+/** Training stopped because the loss became NaN or infinite, or exploded past the divergence limit. */
 export class TrainingDivergedError extends StrideError {
   readonly epoch: number;
   readonly step: number;
   readonly checkpoint?: string;
-  constructor(epoch: number, step: number, loss: number, lr: number, checkpoint?: string) {
+  /** The limit a finite loss went past (undefined when the loss was NaN or infinite). */
+  readonly limit?: number;
+  /**
+   * @param checkpoint the folder holding the last good checkpoint, if one was written
+   * @param more the limit a finite loss passed and how it was set; the checkpointDir of a run that had not written a checkpoint yet
+   */
+  constructor(epoch: number, step: number, loss: number, lr: number, checkpoint?: string, more: { limit?: number; rule?: string; checkpointDir?: string } = {}) {
+    const past = more.limit !== undefined ? `, above the divergence limit ${formatNumber(more.limit)}${more.rule ? ` (${more.rule})` : ""}` : "";
+    const kept = checkpoint
+      ? `The last good checkpoint is kept in ${checkpoint}.`
+      : more.checkpointDir
+        ? `No checkpoint had been written to ${more.checkpointDir} yet (training diverged in its first epoch).`
+        : `No checkpoint was written (no checkpointDir).`;
     super(
-      `training diverged: the loss became ${loss} at epoch ${epoch}, step ${step} (learning rate ${lr}). ` +
-        `Lower the learning rate (try ${formatLr(lr / 10)}), clip gradients, or check the inputs for NaN. ` +
-        (checkpoint ? `The last good checkpoint is kept in ${checkpoint}.` : `No checkpoint was written (no checkpointDir).`),
+      `training diverged: the loss became ${formatNumber(loss)} at epoch ${epoch}, step ${step} (learning rate ${lr})${past}. ` +
+        `Lower the learning rate (try ${formatLr(lr / 10)}), clip gradients, or check the inputs for NaN. ` + kept,
     );
     this.name = "TrainingDivergedError";
     this.epoch = epoch;
     this.step = step;
     this.checkpoint = checkpoint;
+    this.limit = more.limit;
+  }
+}
+
+function formatNumber(x: number): string {
+  return Number.isFinite(x) && Math.abs(x) >= 1e6 ? x.toExponential(2) : Number.isFinite(x) ? Number(x.toPrecision(4)).toString() : String(x);
+}
+
+/** The loss of a guess that knows nothing: ln C for cross-entropy (uniform probabilities), C - 1 for the hinge loss (all scores equal). */
+function chanceLoss(loss: LossName, classes: number): number {
+  return loss === "hinge" ? Math.max(1, classes - 1) : Math.log(Math.max(2, classes));
+}
+
+/**
+ * Refuses a batch holding NaN or an infinity: it would give NaN predictions
+ * without a word, or stop training as if the learning rate were too high.
+ * One sum tells (a NaN or infinity makes it non-finite); only then is the value found.
+ */
+function refuseNonFinite(x: Tensor, describe: (example: number, value: number) => string): void {
+  const d = x.data;
+  let sum = 0;
+  for (let i = 0; i < d.length; i++) sum += d[i];
+  if (Number.isFinite(sum)) return;
+  const per = x.size / x.shape[0];
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i])) throw new StrideError(describe(Math.floor(i / per), d[i]) + "; inputs must be finite numbers: fix or remove that example");
   }
 }
 
@@ -140,6 +188,8 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
   const batchSize = opts.batchSize ?? 64;
   const lossName = opts.loss ?? "cross-entropy";
   if (lossName !== "cross-entropy" && lossName !== "hinge") throw new Error(`fit: loss = "${lossName}" is not valid; use "cross-entropy" or "hinge"`);
+  const factor = opts.divergenceFactor ?? DEFAULT_DIVERGENCE_FACTOR;
+  if (typeof factor !== "number" || !(factor > 1)) throw new StrideError(`fit: divergenceFactor = ${factor} is not valid; give a number > 1 (default ${DEFAULT_DIVERGENCE_FACTOR}, Infinity for only the NaN check)`);
   checkModelFits(model, train);
   if (opts.validation) checkModelFits(model, opts.validation);
   const ownOptimizer = opts.optimizer === undefined;
@@ -161,6 +211,7 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
     if (startEpoch >= epochs) return history;
   }
 
+  const chance = chanceLoss(lossName, train.classes.length);
   const batchesPerEpoch = Math.min(loader.length, opts.maxBatchesPerEpoch ?? Infinity);
   const progress: Progress = createProgress(opts.progress ?? "auto", { epochs, batchesPerEpoch, log });
   let lastCheckpoint: string | undefined = opts.checkpointDir && checkpoints("checkpointDir").hasLatest(opts.checkpointDir) ? opts.checkpointDir : undefined;
@@ -171,9 +222,17 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
       progress.startEpoch(epoch + 1);
       let b = 0;
       for (const batch of loader) {
+        refuseNonFinite(batch.x, (n, v) => `fit: training example ${batch.indices[n]} of "${train.name}" holds ${v} after augmentation and normalisation` +
+          (opts.normalize ? " (a std of 0 in the normalisation gives infinities)" : ""));
         const logits = model.forward(batch.x, { training: true, inputGrad: false });
         const { loss, grad } = computeLoss(lossName, logits, batch.labels);
-        if (!Number.isFinite(loss)) throw new TrainingDivergedError(epoch + 1, b + 1, loss, optimizer.lr, lastCheckpoint);
+        // The limit follows the run's first batch (a resumed run's too), and never sits below chance level.
+        const limit = factor * Math.max(history.batchLosses[0] ?? loss, chance);
+        if (!Number.isFinite(loss) || loss > limit) {
+          const rule = `${factor} × the larger of the first batch's loss and chance level ${formatNumber(chance)}`;
+          throw new TrainingDivergedError(epoch + 1, b + 1, loss, optimizer.lr, lastCheckpoint,
+            { ...(Number.isFinite(loss) ? { limit, rule } : {}), checkpointDir: opts.checkpointDir });
+        }
         optimizer.zeroGrad();
         model.backward(grad);
         if (opts.clipGradNorm !== undefined) clipGradNorm(model.params(), opts.clipGradNorm);
@@ -277,6 +336,7 @@ export function evaluate(model: Layer, data: Dataset, opts: EvaluateOptions = {}
   const loader = new DataLoader(data, { batchSize: opts.batchSize ?? 256, shuffle: false, normalize: opts.normalize });
   const meter = new ClassificationMeter(data.classes.length, opts.k ?? 5);
   for (const batch of loader) {
+    refuseNonFinite(batch.x, (n, v) => `evaluate: example ${batch.indices[n]} of "${data.name}" holds ${v}${opts.normalize ? " after normalisation" : ""}`);
     let scores: Tensor;
     let loss: number;
     if (opts.tenCrop !== undefined) {
@@ -314,6 +374,7 @@ export function predict(model: Layer, x: Tensor, opts: { classes?: string[]; k?:
     input = new Tensor(input.shape, input.data.slice());
     normalizeTensor(input, opts.normalize);
   }
+  refuseNonFinite(input, (n, v) => `predict: example ${n} of the input holds ${v}${opts.normalize ? " after normalisation" : ""}`);
   const probs = softmax(flatScores(model.forward(input, { noGrad: true })));
   const k = opts.k ?? 5;
   const out: Prediction[][] = [];

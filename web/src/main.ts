@@ -5,7 +5,8 @@
  */
 import { drawChart, type Series } from "./chart.js";
 import { drawingToDigit } from "./digit.js";
-import type { FromWorker, ToWorker, InputSource, Picture, ModelView, PredictionView } from "./protocol.js";
+import { showDemo } from "./conv-demo.js";
+import type { FromWorker, ToWorker, InputSource, Picture, ModelView, PredictionView, TestResults, FilterView } from "./protocol.js";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -27,13 +28,21 @@ const ui = {
   draw: $<HTMLCanvasElement>("draw"), clear: $<HTMLButtonElement>("clear"), drawPrediction: $("draw-prediction"),
   testIndex: $<HTMLInputElement>("test-index"), nextTest: $<HTMLButtonElement>("next-test"), inspectDrawing: $<HTMLButtonElement>("inspect-drawing"),
   inputImage: $<HTMLCanvasElement>("input-image"), inputLabel: $("input-label"), predictions: $("predictions"),
-  filters: $<HTMLCanvasElement>("filters"), filtersName: $("filters-name"), activations: $("activations"),
+  filters: $("filters"), activations: $("activations"), inputNote: $("input-note"), invert: $<HTMLInputElement>("invert"),
   summary: $<HTMLTableElement>("summary"), modelName: $("model-name"),
+  results: $("results-body"), testAccuracy: $("test-accuracy"), resultsWhen: $("results-when"), perClass: $<HTMLTableElement>("per-class"),
+  mistakes: $("mistakes"), mistakesCount: $("mistakes-count"),
+  hints: {
+    start: $("start-hint"), results: $("results-hint"), draw: $("draw-hint"), inspect: $("inspect-hint"), activations: $("activations-hint"),
+    filters: $("filters-hint"), network: $("network-hint"),
+  },
 };
 
 let state: "idle" | "training" | "paused" = "idle";
 let hasModel = false;
 let testCount = 0;
+/** The test digits in the worker's fixed shuffled order: "Next" walks it (the stored digits are sorted by class). */
+let testOrder: Int32Array = new Int32Array(0);
 
 // ---------------------------------------------------------------------------
 // Charts: training loss per batch (smoothed), validation loss and both accuracies per epoch.
@@ -42,16 +51,48 @@ const history = { batchLoss: [] as [number, number][], valLoss: [] as [number, n
 let batchesPerEpoch = 1;
 
 function redrawCharts(): void {
+  // Both charts share the epoch axis: the loss runs batch by batch ahead of the per-epoch accuracy.
+  const xEnd = Math.max(0, ...Object.values(history).flatMap((points) => points.map((p) => p[0])));
   const loss: Series[] = [
     { label: "training", color: "#5b9bd5", points: history.batchLoss },
     { label: "validation", color: "#f0a868", points: history.valLoss, dots: true },
   ];
-  drawChart(ui.lossChart, loss, { title: "loss", xLabel: "epochs", format: (y) => y.toFixed(2), yMin: 0 });
+  drawChart(ui.lossChart, loss, {
+    title: "loss (log scale)", xLabel: "epoch", xEnd, format: (y) => y.toFixed(2), logY: true,
+    empty: "the training loss, batch by batch, and the validation\nloss after each epoch: press Start training",
+  });
   const acc: Series[] = [
     { label: "training", color: "#5b9bd5", points: history.trainAcc, dots: true },
     { label: "validation", color: "#f0a868", points: history.valAcc, dots: true },
   ];
-  drawChart(ui.accuracyChart, acc, { title: "accuracy", xLabel: "epochs", format: (y) => `${Math.round(100 * y)}%`, yMax: 1 });
+  drawChart(ui.accuracyChart, acc, {
+    title: "accuracy", xLabel: "epoch", xEnd, format: (y) => `${Math.round(100 * y)}%`, yMax: 1,
+    empty: "training and validation accuracy after each epoch\nappear here",
+  });
+}
+
+/** Everything that described the previous model, cleared: charts, numbers, results, pictures, with the hints back. */
+function resetViews(): void {
+  history.batchLoss = [];
+  history.valLoss = [];
+  history.trainAcc = [];
+  history.valAcc = [];
+  for (const el of [ui.epoch, ui.speed, ui.trainLoss, ui.valAccuracy]) el.textContent = "–";
+  ui.valAccuracy.dataset.value = "";
+  redrawCharts();
+  showResults(null);
+  ui.filters.replaceChildren();
+  ui.activations.replaceChildren();
+  ui.predictions.replaceChildren();
+  delete ui.predictions.dataset.source;
+  delete ui.predictions.dataset.origin;
+  ui.inputLabel.textContent = "";
+  ui.inputNote.textContent = "";
+  ui.drawPrediction.textContent = "–";
+  ui.drawPrediction.dataset.label = "";
+  const input = ui.inputImage.getContext("2d")!;
+  input.clearRect(0, 0, ui.inputImage.width, ui.inputImage.height);
+  for (const hint of [ui.hints.results, ui.hints.inspect, ui.hints.activations, ui.hints.filters]) hint.hidden = false;
 }
 
 // ---------------------------------------------------------------------------
@@ -82,6 +123,9 @@ function putPicture(canvas: HTMLCanvasElement, p: Picture, zoom = 1): void {
 
 function showModel(m: ModelView): void {
   hasModel = true;
+  // A new model: nothing on the page may still describe the previous one.
+  resetViews();
+  for (const hint of [ui.hints.start, ui.hints.network, ui.hints.draw]) hint.hidden = true;
   ui.modelName.textContent = `${m.name}: ${m.params.toLocaleString("en-US")} parameters, ${m.origin}`;
   const body = ui.summary.tBodies[0];
   body.replaceChildren(...m.rows.map((r) => {
@@ -129,6 +173,8 @@ function showPredictions(list: HTMLElement, predictions: PredictionView[]): void
 // What the inspection panel looks at: a test image, the drawing, or an image file.
 
 let panelSource: InputSource = { kind: "test", index: 0 };
+/** The source of the request in flight, so its answer can say which test digit it shows. */
+let panelSent: InputSource = panelSource;
 let requestId = 0;
 let latestPanel = 0;
 let latestDrawing = 0;
@@ -145,7 +191,8 @@ function requestPanel(source?: InputSource): void {
   }
   panelBusy = true;
   latestPanel = ++requestId;
-  send({ type: "inspect", id: latestPanel, purpose: "panel", source: panelSource });
+  panelSent = panelSource;
+  send({ type: "inspect", id: latestPanel, purpose: "panel", source: panelSource, invert: ui.invert.checked });
 }
 
 function showInspection(m: Extract<FromWorker, { type: "inspection" }>): void {
@@ -164,14 +211,14 @@ function showInspection(m: Extract<FromWorker, { type: "inspection" }>): void {
   if (m.id !== latestPanel) return;
   putPicture(ui.inputImage, m.input, 1);
   ui.inputLabel.textContent = m.label !== undefined ? `label ${m.label}` : "";
+  ui.inputLabel.dataset.index = panelSent.kind === "test" ? String(panelSent.index) : "";
+  ui.inputNote.textContent = m.note;
+  for (const hint of [ui.hints.inspect, ui.hints.activations]) hint.hidden = true;
   showPredictions(ui.predictions, m.predictions);
   // What these predictions are of, for a reader (and the end-to-end test) to tell answers apart.
   ui.predictions.dataset.source = m.source;
   ui.predictions.dataset.origin = m.origin;
-  if (m.filters) {
-    putPicture(ui.filters, m.filters.picture, 1);
-    ui.filtersName.textContent = `(${m.filters.layer})`;
-  }
+  showFilters(m.filters);
   // Reuse the blocks when the layers are the same, so the page does not jump while training.
   const blocks = [...ui.activations.querySelectorAll<HTMLElement>(".layer-block")];
   const same = blocks.length === m.layers.length && blocks.every((b, i) => b.dataset.layer === m.layers[i].name);
@@ -191,6 +238,82 @@ function showInspection(m: Extract<FromWorker, { type: "inspection" }>): void {
   }
   const current = [...ui.activations.querySelectorAll<HTMLElement>(".layer-block")];
   m.layers.forEach((l, i) => putPicture(current[i].querySelector("canvas")!, l.picture));
+}
+
+/** One block per conv layer: its name, its weights' shape, and its filters (reused while the layers stay the same). */
+function showFilters(filters: FilterView[]): void {
+  ui.hints.filters.hidden = filters.length > 0;
+  const blocks = [...ui.filters.querySelectorAll<HTMLElement>(".filter-block")];
+  if (blocks.length !== filters.length || blocks.some((b, i) => b.dataset.layer !== filters[i].layer)) {
+    ui.filters.replaceChildren(...filters.map((f) => {
+      const block = document.createElement("div");
+      block.className = "filter-block";
+      block.dataset.layer = f.layer;
+      const title = document.createElement("div");
+      title.className = "title";
+      const [o, i, ...k] = f.shape;
+      const shown = f.shownFilters < o || f.shownChannels < i ? `, the first ${f.shownFilters} filters × ${f.shownChannels} channels shown` : "";
+      title.innerHTML = "<b></b> <span></span>";
+      title.querySelector("b")!.textContent = f.layer;
+      title.querySelector("span")!.textContent = `${o} filters of ${k.join("x")}x${i}${shown}`;
+      const canvas = document.createElement("canvas");
+      canvas.className = "picture";
+      block.append(title, canvas);
+      return block;
+    }));
+  }
+  const current = [...ui.filters.querySelectorAll<HTMLElement>(".filter-block canvas")] as HTMLCanvasElement[];
+  filters.forEach((f, i) => putPicture(current[i], f.picture));
+}
+
+/** Test accuracy, a row per class, and the digits read wrong; null clears them back to the hint. */
+function showResults(r: TestResults | null): void {
+  ui.hints.results.hidden = r !== null;
+  ui.results.hidden = r === null;
+  if (!r) {
+    ui.testAccuracy.textContent = "–";
+    ui.testAccuracy.dataset.value = "";
+    ui.perClass.tBodies[0].replaceChildren();
+    ui.mistakes.replaceChildren();
+    return;
+  }
+  ui.testAccuracy.textContent = `${(100 * r.accuracy).toFixed(2)}% of ${r.count.toLocaleString("en-US")}`;
+  ui.testAccuracy.dataset.value = String(r.accuracy);
+  ui.testAccuracy.dataset.count = String(r.count);
+  ui.resultsWhen.textContent = `(${r.when})`;
+  ui.perClass.tBodies[0].replaceChildren(...r.perClass.map((c) => {
+    const tr = document.createElement("tr");
+    const accuracy = c.total ? c.correct / c.total : 0;
+    tr.dataset.label = c.label;
+    tr.dataset.correct = String(c.correct);
+    tr.dataset.total = String(c.total);
+    for (const v of [c.label, `${c.correct}/${c.total}`, `${(100 * accuracy).toFixed(1)}%`]) tr.insertCell().textContent = v;
+    const bar = document.createElement("span");
+    bar.className = "bar";
+    bar.style.width = `${Math.round(100 * accuracy)}px`;
+    tr.insertCell().append(bar);
+    return tr;
+  }));
+  ui.mistakesCount.textContent = r.mistakeCount === 0 ? "(none)" :
+    `(${r.mistakeCount} of ${r.count}${r.mistakeCount > r.mistakes.length ? `; the first ${r.mistakes.length} in shuffled order` : ""}; click one to inspect it)`;
+  ui.mistakes.replaceChildren(...r.mistakes.map((m) => {
+    const figure = document.createElement("figure");
+    figure.className = "mistake";
+    figure.dataset.index = String(m.index);
+    figure.dataset.label = m.label;
+    figure.dataset.predicted = m.predicted;
+    figure.title = `test digit ${m.index}: a ${m.label}, read as ${m.predicted} (${(100 * m.probability).toFixed(0)}%)`;
+    const canvas = document.createElement("canvas");
+    putPicture(canvas, m.picture);
+    const caption = document.createElement("figcaption");
+    caption.textContent = `${m.predicted} (true ${m.label})`;
+    figure.append(canvas, caption);
+    figure.addEventListener("click", () => {
+      ui.testIndex.value = String(m.index);
+      requestPanel(testSource());
+    });
+    return figure;
+  }));
 }
 
 // ---------------------------------------------------------------------------
@@ -219,7 +342,7 @@ function predictDrawing(): void {
   const pixels = drawingPixels();
   if (!pixels) return;
   latestDrawing = ++requestId;
-  send({ type: "inspect", id: latestDrawing, purpose: "drawing", source: { kind: "pixels", pixels } }, [pixels.buffer]);
+  send({ type: "inspect", id: latestDrawing, purpose: "drawing", source: { kind: "pixels", pixels }, invert: false }, [pixels.buffer]);
 }
 
 let drawing = false;
@@ -280,13 +403,8 @@ function newRun(): { epochs: number; batchSize: number; lr: number } {
   const batchSize = readNumber(ui.batchSize, "batch size", (x) => Number.isInteger(x) && x >= 1 && x <= 1024);
   const lr = readNumber(ui.lr, "learning rate", (x) => x > 0 && x <= 1);
   showMessage("");
-  history.batchLoss = [];
-  history.valLoss = [];
-  history.trainAcc = [];
-  history.valAcc = [];
-  ui.valAccuracy.textContent = "–";
-  ui.valAccuracy.dataset.value = "";
-  redrawCharts();
+  ui.hints.start.hidden = true;
+  resetViews();
   return { epochs, batchSize, lr };
 }
 
@@ -339,7 +457,7 @@ ui.modelFiles.addEventListener("change", async () => {
   const weights = files.find((f) => f.name.endsWith(".safetensors"));
   if (!json || !weights || files.length !== 2) {
     return showMessage(
-      `choose one pretrained file (.pth, .pt, .bin, .safetensors or .onnx), or the two files of a saved stride model together: model.json and weights.safetensors (got ${files.map((f) => f.name).join(", ") || "none"})`,
+      `choose one pretrained file (.pth, .pt, .bin, .safetensors or .onnx), or the two files of a saved stride model together: model.json and its .safetensors weights file (got ${files.map((f) => f.name).join(", ") || "none"})`,
     );
   }
   const bytes = new Uint8Array(await weights.arrayBuffer());
@@ -371,9 +489,13 @@ function testSource(): InputSource {
 }
 ui.testIndex.addEventListener("change", () => requestPanel(testSource()));
 ui.nextTest.addEventListener("click", () => {
-  ui.testIndex.value = String((Number(ui.testIndex.value) + 1) % Math.max(1, testCount));
+  // The next digit in the shuffled order after the one shown, so "Next" does not walk through 200 zeros first.
+  if (testOrder.length === 0) return;
+  const at = testOrder.indexOf(Number(ui.testIndex.value));
+  ui.testIndex.value = String(testOrder[(at + 1) % testOrder.length]);
   requestPanel(testSource());
 });
+ui.invert.addEventListener("change", () => requestPanel());
 
 // ---------------------------------------------------------------------------
 
@@ -390,7 +512,10 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
         ? "the page is cross-origin isolated: WebAssembly threads are allowed"
         : "the page is not cross-origin isolated, so wasm runs on one thread: serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp for every core";
       testCount = m.test;
+      testOrder = m.testOrder;
       ui.testIndex.max = String(m.test - 1);
+      ui.testIndex.value = String(testOrder[0] ?? 0);
+      panelSource = { kind: "test", index: testOrder[0] ?? 0 };
       ui.dataInfo.textContent = `${m.train.toLocaleString("en-US")} training, ${m.validation} validation, ${m.test.toLocaleString("en-US")} test digits`;
       setState("idle");
       break;
@@ -436,6 +561,12 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
     }
     case "inspection":
       showInspection(m);
+      break;
+    case "results":
+      showResults(m.results);
+      break;
+    case "demo":
+      showDemo(m);
       break;
     case "exported": {
       const base = m.name.replace(/[^\w.-]+/g, "_");

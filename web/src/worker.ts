@@ -10,12 +10,13 @@ import {
   fit, predict, summary, encodeModel, decodeModel, getBackend, prepareThreads, splitDataset, computeNormalization,
   randomCrop, SGD, decayGroups, ReduceLROnPlateau, Tensor, normalizeTensor, manualSeed, prepareImage, exampleView,
   importModelBytes, replaceHead, freeze, unfreeze, namedModules, findLayer, describeBackend,
-  buildModel, traceActivations, renderVolume, renderFilters, renderInput, firstConvWeights, volumeOf,
-  type Dataset, type Layer, type ModelInfo, type EpochLog, type FitOptions, type Normalization, type RgbaImage,
+  buildModel, traceActivations, renderVolume, renderFilters, renderInput, convWeights, volumeOf, evaluate, Rng,
+  convolutionDemo, demoCell, demoCellCount, demoIm2col, imagePolarity, invertPixels, INVERTED_NOTE,
+  subset, type Dataset, type FilterWeights, type Layer, type ModelInfo, type EpochLog, type FitOptions, type Normalization, type RgbaImage,
 } from "stride";
 import { fetchMnistDigits } from "./mnist.js";
 import { greyToInput, takesDigits, convertDigits, convertedCapacity, sample, CONVERTED_BYTES } from "./convert.js";
-import type { ToWorker, FromWorker, ModelView, InputSource, Picture, LayerView } from "./protocol.js";
+import type { ToWorker, FromWorker, ModelView, InputSource, Picture, LayerView, FilterView, MistakeView, TestResults } from "./protocol.js";
 
 const post = (message: FromWorker, transfer: Transferable[] = []): void => (self as unknown as Worker).postMessage(message, transfer);
 
@@ -55,6 +56,8 @@ interface Data {
   train: Dataset;
   validation: Dataset;
   test: Dataset;
+  /** The test digits in a fixed shuffled order (they are stored sorted by class). */
+  testOrder: Int32Array;
 }
 
 let data: Data | null = null;
@@ -100,8 +103,21 @@ async function init(datasetUrl: string): Promise<void> {
   train.name = "mnist-digits (train)";
   validation.name = "mnist-digits (validation)";
   test.name = "mnist-digits (test)";
-  data = { train, validation, test };
-  post({ type: "ready", backend: describeBackend(), isolated: Boolean((self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated), train: train.length, validation: validation.length, test: test.length });
+  data = { train, validation, test, testOrder: new Rng(SEED).permutation(test.length) };
+  post({
+    type: "ready", backend: describeBackend(), isolated: Boolean((self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated),
+    train: train.length, validation: validation.length, test: test.length, testOrder: data.testOrder.slice(),
+  });
+}
+
+/** The notes' convolution demo, computed here by Conv2d (the page computes nothing). */
+function postDemo(): void {
+  const demo = convolutionDemo(SEED);
+  const cells = Array.from({ length: demoCellCount(demo) }, (_, i) => demoCell(demo, i));
+  // The sums written out are computed apart from the layer: if they ever disagree, the page says so.
+  const wrong = cells.find((c) => c.channelSums.reduce((a, b) => a + b, c.bias) !== c.value);
+  if (wrong) post({ type: "error", message: `the convolution demo's cell ${wrong.index} sums to ${wrong.channelSums.reduce((a, b) => a + b, wrong.bias)} but Conv2d computed ${wrong.value}` });
+  post({ type: "demo", demo, cells, im2col: demoIm2col(demo) });
 }
 
 async function start(m: Extract<ToWorker, { type: "start" }>): Promise<void> {
@@ -119,18 +135,20 @@ async function start(m: Extract<ToWorker, { type: "start" }>): Promise<void> {
   post({ type: "model", model: modelView(model, origin) });
   const optimizer = new SGD(decayGroups(model, 1e-4), { lr: m.lr, momentum: 0.9 });
   const schedule = new ReduceLROnPlateau(optimizer, { mode: "max", factor: 0.1, patience: 3, threshold: 1e-3 });
+  let finished: number;
   try {
-    await runFit(model, train, {
+    finished = await runFit(model, train, {
       epochs: m.epochs, batchSize: m.batchSize, optimizer, schedule, validation, normalize, seed: m.seed,
       augment: randomCrop({ size: 28, padding: 2 }),
     });
   } finally {
     optimizer.dispose(); // its momentum lives in wasm memory, which the collector does not count
   }
+  postResults(model, finished === m.epochs ? `after ${plural(m.epochs, "epoch")}` : `stopped after ${finished} of ${plural(m.epochs, "epoch")}`);
 }
 
-/** fit() with the page's progress, epoch logs, pause and stop: shared by training and fine-tuning. */
-async function runFit(net: Layer, train: Dataset, opts: FitOptions & { epochs: number; batchSize: number }): Promise<void> {
+/** fit() with the page's progress, epoch logs, pause and stop: shared by training and fine-tuning. Returns the epochs completed. */
+async function runFit(net: Layer, train: Dataset, opts: FitOptions & { epochs: number; batchSize: number }): Promise<number> {
   const batchesPerEpoch = Math.ceil(train.length / opts.batchSize);
   training = true;
   stopRequested = false;
@@ -180,6 +198,56 @@ async function runFit(net: Layer, train: Dataset, opts: FitOptions & { epochs: n
     setPaused(false);
     post({ type: "state", state: "idle" });
   }
+  return epoch - 1;
+}
+
+// ---------------------------------------------------------------------------
+// The model on the test digits: accuracy and the confusion matrix from
+// evaluate(), the mistakes from predict(), as `stride eval` would report.
+
+const MISTAKES_SHOWN = 40;
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
+/** How many test digits a fine-tuned model is measured on. */
+const FINE_TUNE_TEST_DIGITS = 200;
+
+/** True when the model takes the digits as they are and scores the ten classes. */
+function readsDigits(net: Layer): boolean {
+  const { test } = requireData();
+  if (!info.inputShape || !takesDigits(info.inputShape, test.shape)) return false;
+  const scores = predict(net, new Tensor(test.shape, exampleView(test, 0).slice()), { k: Infinity, normalize: info.normalization })[0];
+  return scores.length === test.classes.length;
+}
+
+/** The model on the test digits (the first `limit` in shuffled order), converted to its input when it takes other images. */
+function postResults(net: Layer, when: string, limit = Infinity): void {
+  const { test, testOrder } = requireData();
+  const normalize = info.normalization;
+  // In shuffled order, so that position p is test digit order[p] and the mistakes shown mix the classes.
+  const order = testOrder.subarray(0, Math.min(limit, testOrder.length));
+  const data = convertDigits(subset(test, order, test.name), info.inputShape ?? test.shape);
+  const r = evaluate(net, data, { normalize });
+  const perClass = r.classes.map((label, i) => ({ label, correct: r.confusion[i][i], total: r.confusion[i].reduce((a, b) => a + b, 0) }));
+  const mistakes: MistakeView[] = [];
+  const transfer: ArrayBuffer[] = [];
+  let mistakeCount = 0;
+  const size = data.shape[0] * data.shape[1] * data.shape[2];
+  const batch = 250;
+  for (let start = 0; start < data.length; start += batch) {
+    const count = Math.min(batch, data.length - start);
+    const x = new Tensor([count, ...data.shape], data.images.slice(start * size, (start + count) * size));
+    const top = predict(net, x, { classes: test.classes, k: 1, normalize });
+    top.forEach(([best], k) => {
+      const index = order[start + k];
+      if (best.index === test.labels[index]) return;
+      mistakeCount++;
+      if (mistakes.length >= MISTAKES_SHOWN) return;
+      const picture = renderInput(exampleView(test, index), test.shape, { scale: 2, gap: 0 });
+      transfer.push(picture.data.buffer as ArrayBuffer);
+      mistakes.push({ index, label: test.classes[test.labels[index]], predicted: best.label, probability: best.probability, picture });
+    });
+  }
+  const results: TestResults = { accuracy: r.accuracy, count: r.count, perClass, mistakes, mistakeCount, when };
+  post({ type: "results", results }, transfer);
 }
 
 // ---------------------------------------------------------------------------
@@ -190,7 +258,7 @@ function picture(img: RgbaImage): Picture {
 }
 
 /** The example as a [C, H, W] tensor of raw pixels in [0, 1], and its label if it has one. */
-function inputOf(source: InputSource, shape: number[]): { x: Tensor; label?: string } {
+function inputOf(source: InputSource, shape: number[], invert: boolean): { x: Tensor; label?: string; note?: string } {
   const [c, h, w] = shape;
   if (source.kind === "test") {
     const { test } = requireData();
@@ -211,14 +279,40 @@ function inputOf(source: InputSource, shape: number[]): { x: Tensor; label?: str
   if (c !== 1 && c !== 3) throw new Error(`the model takes ${shape.join("x")} inputs, not images`);
   // The same conversion as `stride predict` applies to an image file.
   const img = prepareImage({ width: source.width, height: source.height, rgba: new Uint8Array(source.rgba.buffer, source.rgba.byteOffset, source.rgba.byteLength) }, { size: [h, w], channels: c as 1 | 3 });
+  // A grey (MNIST-like) model reads light strokes on dark: a dark-on-light image is flipped, as `stride predict` does.
+  if (invert && c === 1 && imagePolarity(img.data, h, w).darkOnLight) {
+    return { x: new Tensor(shape, invertPixels(img.data)), note: INVERTED_NOTE };
+  }
   return { x: new Tensor(shape, img.data) };
+}
+
+/** At most this many filters, and input channels per filter, of one layer in the picture. */
+const FILTERS_SHOWN = 16;
+const CHANNELS_SHOWN = 8;
+
+/** A conv layer's first filters as a picture, each weight a few screen pixels wide. */
+function filterView(w: FilterWeights): FilterView {
+  const [o, i, ...kernel] = w.shape;
+  const shownFilters = Math.min(o, FILTERS_SHOWN);
+  const shownChannels = i === 3 ? 3 : Math.min(i, CHANNELS_SHOWN);
+  const per = kernel.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(shownFilters * shownChannels * per);
+  for (let f = 0; f < shownFilters; f++) {
+    values.set(w.values.subarray((f * i) * per, (f * i + shownChannels) * per), f * shownChannels * per);
+  }
+  const shape = [shownFilters, shownChannels, ...kernel];
+  // Small kernels (3x3) get more pixels per weight than large ones (11x11), so every filter is about 30-45 pixels wide.
+  const side = Math.max(...kernel);
+  const scale = Math.max(3, Math.min(12, Math.round(36 / side)));
+  const picture = renderFilters(values, shape, { scale, maxWidth: 900 });
+  return { layer: w.layer, shape: w.shape, shownFilters, shownChannels, picture: { width: picture.width, height: picture.height, data: picture.data } };
 }
 
 function inspect(m: Extract<ToWorker, { type: "inspect" }>): void {
   const net = requireModel();
   const shape = info.inputShape;
   if (!shape || shape.length !== 3) throw new Error("the model does not record an image input shape [C, H, W]");
-  const { x: raw, label } = inputOf(m.source, shape);
+  const { x: raw, label, note } = inputOf(m.source, shape, m.invert);
   const x = new Tensor(shape, raw.data.slice());
   if (info.normalization) normalizeTensor(x, info.normalization);
   const [top] = predict(net, x, { classes: info.classes, k: 5 });
@@ -229,14 +323,14 @@ function inspect(m: Extract<ToWorker, { type: "inspect" }>): void {
   };
   const input = keep(renderInput(raw.data, shape, { scale: 4 }));
   let layers: LayerView[] = [];
-  let filters: { layer: string; picture: Picture } | undefined;
+  let filters: FilterView[] = [];
   if (m.purpose === "panel") {
     const trace = traceActivations(net, x, shape);
     layers = trace.layers.map((l) => ({ name: l.name, type: l.type, volume: volumeOf(l.shape), picture: keep(renderVolume(l.values, l.shape, { maxWidth: 900 })) }));
-    const w = firstConvWeights(net);
-    if (w) filters = { layer: w.layer, picture: keep(renderFilters(w.values, w.shape, { minSide: 40, maxWidth: 290 })) };
+    filters = convWeights(net).filter((w) => w.shape.length === 4).map(filterView);
+    for (const f of filters) transfer.push(f.picture.data.buffer as ArrayBuffer);
   }
-  post({ type: "inspection", id: m.id, purpose: m.purpose, source: m.source.kind, origin, label, input, predictions: top, layers, filters }, transfer);
+  post({ type: "inspection", id: m.id, purpose: m.purpose, source: m.source.kind, origin, label, input, predictions: top, layers, filters, note: note ?? "" }, transfer);
 }
 
 function exportModel(): void {
@@ -253,6 +347,8 @@ function importModel(m: Extract<ToWorker, { type: "import" }>): void {
   modelName = String(loaded.info.extra?.model ?? loaded.model.name);
   origin = `loaded from ${m.where}`;
   post({ type: "model", model: modelView(model, origin) });
+  // A model for these digits is measured on them at once, as after training.
+  if (readsDigits(model)) postResults(model, origin);
 }
 
 function importFile(m: Extract<ToWorker, { type: "import-file" }>): void {
@@ -312,11 +408,16 @@ async function fineTune(m: Extract<ToWorker, { type: "finetune" }>): Promise<voi
   info = { ...info, classes: allTrain.classes.slice(), extra: { ...info.extra, model: base, fineTunedOn: "mnist-digits", trainedIn: "browser" } };
   origin = `${origin.replace(/; fine-tuned .*$/, "")}; fine-tuned on ${train.length} digits (${frozen} of ${net.params().length} parameter tensors frozen)`;
   post({ type: "model", model: modelView(net, origin) });
+  let finished: number;
   try {
-    await runFit(net, train, { epochs: m.epochs, batchSize: m.batchSize, optimizer, validation, normalize, seed: m.seed });
+    finished = await runFit(net, train, { epochs: m.epochs, batchSize: m.batchSize, optimizer, validation, normalize, seed: m.seed });
   } finally {
     optimizer.dispose(); // its momentum lives in wasm memory, which the collector does not count
   }
+  // A sample of the test digits, converted as the training ones were: at most 200 (a big model reads them slowly), and what fits beside them.
+  const testCount = Math.min(requireData().test.length, FINE_TUNE_TEST_DIGITS, Math.max(50, Math.floor(capacity * 0.2)));
+  const epochs = finished === m.epochs ? plural(m.epochs, "epoch") : `stopped after ${finished} of ${plural(m.epochs, "epoch")}`;
+  postResults(net, `fine-tuned, ${epochs}; ${testCount < requireData().test.length ? `${testCount} of the test digits, ` : ""}at ${shape.join("x")}`, testCount);
 }
 
 // ---------------------------------------------------------------------------
@@ -325,7 +426,9 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
   const m = event.data;
   const run = async (): Promise<void> => {
     switch (m.type) {
-      case "init": return init(m.datasetUrl);
+      case "init":
+        postDemo();
+        return init(m.datasetUrl);
       case "start": return start(m);
       case "pause":
         if (training) {

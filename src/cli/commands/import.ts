@@ -1,7 +1,7 @@
 /**
  * `stride import FILE [--arch NAME|DIR] [--out DIR] [--input CxHxW] [--classes imagenet|none|FILE] [--normalize …]`:
  * a pretrained model from elsewhere becomes a stride model folder
- * (model.json + weights.safetensors) that predict, eval, summary, visualize
+ * (model.json + its weights file) that predict, eval, summary, visualize
  * and `train --from` take like any other.
  *
  * - .onnx: the graph is rebuilt from stride's own layers (importOnnx).
@@ -26,6 +26,8 @@ import { loadWeights } from "../../io/load-weights.js";
 import { importModelBytes, TORCH_EXTENSIONS } from "../../io/import-model.js";
 import { stateDictToStride } from "../../io/pytorch/names.js";
 import { readOnnxFile } from "../../node/onnx-file.js";
+import { lockFolder } from "../../node/lock.js";
+import { checkInputShape } from "../bounds.js";
 import { CliError } from "../datasets.js";
 
 export const IMPORT_USAGE = `  import <file>            turn a .onnx, .pt/.pth (torch.save) or .safetensors file into a stride model folder
@@ -71,14 +73,19 @@ export async function importCommand(argv: string[]): Promise<number> {
   const classes = chooseClasses(o.classes, numOutputs, info.classes);
   const normalization = chooseNormalization(o.normalize, inputShape[0], info.normalization);
   const out = o.out ?? join("runs", basename(file, extname(file)).replace(/[^\w.-]+/g, "_"));
-  saveModel(model, out, { ...info, classes, normalization });
+  const lock = lockFolder(out, "stride import", (line) => process.stderr.write(`stride: ${line}\n`));
+  try {
+    saveModel(model, out, { ...info, classes, normalization });
+  } finally {
+    lock.release();
+  }
 
   console.log(summary(model, inputShape).toString());
   console.log("");
   console.log(`stride: imported ${file}: ${imported.description}` +
     (classes ? (classes.length === 1000 && classes[0] === IMAGENET_CLASSES[0] ? "; ImageNet class names" : `; ${classes.length} class names`) : "") +
     (normalization ? `; inputs normalised with mean ${fmt(normalization.mean)} std ${fmt(normalization.std)}` : ""));
-  console.log(`saved the model to ${out} (model.json + weights.safetensors)`);
+  console.log(`saved the model to ${out} (model.json + its weights file)`);
   return 0;
 }
 
@@ -103,7 +110,7 @@ function fillStrideModel(file: string, ext: string, dir: string, requestedInput:
 function parseShape(text: string): number[] {
   const dims = text.split("x").map(Number);
   if (!/^\d+(x\d+)*$/.test(text) || dims.some((d) => d < 1)) throw new CliError(`--input ${text} is not valid; give one example's shape as CxHxW, e.g. 3x224x224`);
-  return dims;
+  return checkInputShape("--input", dims);
 }
 
 function chooseClasses(option: string | undefined, outputs: number, saved: string[] | undefined): string[] | undefined {

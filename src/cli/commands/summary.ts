@@ -14,6 +14,7 @@ import { buildModel } from "../models.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { MODEL_JSON } from "../../io/model-file.js";
+import { LIMITS, checkInputShape } from "../bounds.js";
 import { loadModelWithInfo } from "../../node/files.js";
 
 /** A model of `stride train`'s own list (small, so built with its real initialisation). */
@@ -114,13 +115,17 @@ function parse(argv: string[]): Parsed | "help" {
         if (!/^\d+([x,]\d+)*$/.test(text) || dims.some((d) => !Number.isInteger(d) || d < 1)) {
           throw new ArgError(`--input ${text} is not valid; give one example's shape as CxHxW, e.g. 3x224x224 (or a length, e.g. 7, for textcnn)`);
         }
-        input = dims;
+        try {
+          input = checkInputShape("--input", dims);
+        } catch (e) {
+          throw new ArgError((e as Error).message);
+        }
         break;
       }
       case "--batch": {
         const text = value();
         batch = Number(text);
-        if (!/^\d+$/.test(text) || batch < 1) throw new ArgError(`--batch ${text} is not valid; give a whole number >= 1`);
+        if (!/^\d+$/.test(text) || batch < 1 || batch > LIMITS.batchSize) throw new ArgError(`--batch ${text} is not valid; give a whole number from 1 to ${LIMITS.batchSize}`);
         break;
       }
       case "--optimizer": {

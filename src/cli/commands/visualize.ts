@@ -10,6 +10,7 @@
  * the page uses.
  */
 import { parseArgs } from "node:util";
+import { printable } from "../printable.js";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PNG } from "pngjs";
@@ -104,7 +105,7 @@ export async function visualizeCommand(argv: string[], io: VisualizeIo = default
     if (filters) writePng(join(out, `filters-${filters.layer.replace(/[^\w.-]+/g, "_")}.png`), renderFilters(filters.values, filters.shape, grid));
 
     const probs = softmax(new Tensor([1, trace.scores.length], trace.scores));
-    const top = topK(probs, 0, Math.min(k, trace.scores.length)).map((j) => `${info.classes?.[j] ?? j} ${(100 * probs.data[j]).toFixed(1)}%`);
+    const top = topK(probs, 0, Math.min(k, trace.scores.length)).map((j) => `${printable(info.classes?.[j] ?? String(j))} ${(100 * probs.data[j]).toFixed(1)}%`);
     io.out(`${imagePath}: ${top.join(", ")}`);
     io.out(`wrote ${out}/input.png, ${trace.layers.length} activation volumes in ${out}/activations/` +
       (filters ? `, and the ${filters.shape[0]} filters of ${filters.layer} in ${out}/filters-${filters.layer}.png` : " (the model has no convolution, so no filters)"));
