@@ -24,7 +24,7 @@ export { Flatten } from "./layers/reshape.js";
 export { Concat, Add } from "./layers/merge.js";
 export { Reshape, Pad, GlobalMaxPool2d, BiasAdd, AxisSoftmax, ConstantScale, Transpose, IndexSelect, Identity } from "./layers/tensor-ops.js";
 export { softmaxCrossEntropy, multiClassHinge } from "./layers/loss.js";
-export type { LossResult } from "./layers/loss.js";
+export type { LossResult, CrossEntropyOptions } from "./layers/loss.js";
 export { initWeight, initBias, theanoFanOut } from "./layers/init.js";
 export type { InitName } from "./layers/init.js";
 
@@ -65,8 +65,10 @@ export type { ConvolutionDemo, DemoCell, Im2col } from "./viz/conv-demo.js";
 // Training.
 export { Optimizer, SGD, Adagrad, RMSprop, Adam, AdamW, decayGroups } from "./train/optimizers.js";
 export type { ParamGroup, BaseOptions, SGDOptions, AdagradOptions, RMSpropOptions, AdamOptions, OptimizerState, OptimizerMeta } from "./train/optimizers.js";
-export { Schedule, StepLR, MultiStepLR, CosineAnnealingLR, ReduceLROnPlateau, LinearWarmup } from "./train/schedules.js";
-export type { ScheduleState, ReduceLROnPlateauOptions } from "./train/schedules.js";
+export { Schedule, StepLR, MultiStepLR, CosineAnnealingLR, ReduceLROnPlateau, LinearWarmup, OneCycleLR, hasHorizon } from "./train/schedules.js";
+export type { ScheduleState, ReduceLROnPlateauOptions, OneCycleLROptions, HorizonSchedule } from "./train/schedules.js";
+export { planEpochs, parseDuration } from "./train/time-budget.js";
+export type { TimeBudget, PlanInput } from "./train/time-budget.js";
 export { clipGradNorm, clipGradValue } from "./train/clip.js";
 export { fit, evaluate, predict, softmax, checkModelFits, TrainingDivergedError } from "./train/trainer.js";
 export type { FitOptions, EpochLog, History, Callback, EvaluateOptions, EvaluateResult, Prediction, LossName } from "./train/trainer.js";

@@ -2,7 +2,7 @@
  * The `stride` command: train, eval, predict, summary.
  *
  *   stride train [model] [--dataset mnist] [--epochs N] …   train, test, save
- *   stride eval <model-dir> [--dataset …] [--ten-crop]       accuracy, top-5, confusion matrix
+ *   stride eval <model-dir> [--dataset …] [--ten-crop | --tta flip]   accuracy, top-5, confusion matrix
  *   stride predict <model-dir> <image…> [--k 5]              top-k labels of image files
  *   stride summary <model> [--input 3x224x224] …             the architecture's arithmetic
  *   stride visualize <model-dir> <image> --out DIR           activations and filters as PNG files
@@ -30,7 +30,9 @@ import { fit, evaluate, predict, TrainingDivergedError, DEFAULT_DIVERGENCE_FACTO
 import "../node/train.js";
 import { formatConfusion } from "../train/metrics.js";
 import { SGD, Adam, AdamW, RMSprop, Adagrad, decayGroups, type Optimizer } from "../train/optimizers.js";
-import { ReduceLROnPlateau, StepLR, CosineAnnealingLR, type Schedule } from "../train/schedules.js";
+import { ReduceLROnPlateau, StepLR, CosineAnnealingLR, OneCycleLR, type Schedule } from "../train/schedules.js";
+import { parseDuration } from "../train/time-budget.js";
+import { compose, randomErasing } from "../data/augment.js";
 import type { ModelInfo } from "../io/model-file.js";
 import { saveModel, loadModelWithInfo } from "../node/files.js";
 import { lockFolder } from "../node/lock.js";
@@ -46,12 +48,18 @@ commands:
   train [model]            train a model (default lenet5) and report its test accuracy
       --dataset NAME       mnist (built-in digits, default) | fashion-mnist | cifar10 | <folder of class folders>
       --data-dir DIR       where cifar10 / fashion-mnist files are
-      --epochs N           passes over the training set (default 20)
+      --epochs N           passes over the training set (default 20; with --time-budget, the most it may plan)
       --batch-size N       mini-batch size (default 64)
       --lr X               learning rate (default 0.02 for sgd/momentum/nesterov, 0.001 for adam/adamw/rmsprop)
       --optimizer NAME     momentum (default) | nesterov | sgd | adam | adamw | rmsprop | adagrad
       --weight-decay X     L2 weight decay on weights, not biases or batch-norm (default 1e-4)
-      --schedule NAME      plateau (divide lr by 10 when validation accuracy stalls, default) | step | cosine | none
+      --schedule NAME      plateau (divide lr by 10 when validation accuracy stalls, default) | step | cosine | none |
+                           onecycle (PyTorch's OneCycleLR stepped per batch, --lr as its max_lr, momentum cycled 0.95-0.85)
+      --label-smoothing X  smooth the cross-entropy's targets by X in [0, 1] (e.g. 0.1; default 0)
+      --random-erasing P   erase a random box (torchvision's RandomErasing) in each training image with probability P
+      --time-budget T      train as many whole epochs as fit in T (e.g. 60m, 90s, 1.5h) with validation and the test,
+                           planned from the measured pace; cosine and onecycle schedules are stretched to the plan
+      --tta flip           test-time flips for the final test: average the logits of each image and its mirror
       --no-augment         train without the default augmentation (random crops, and flips for natural images)
       --val-fraction X     share of the training set held out for validation (default 0.1)
       --model-width X      scale every hidden width of the model (default 1, at most 8; 0.25 for a quick small run)
@@ -72,6 +80,7 @@ commands:
   eval <model-dir>         accuracy, top-5 and confusion matrix on a dataset's test set
       --dataset NAME       (default: the dataset the model was trained on)
       --ten-crop N         average the 10 crops of size N (corners, centre, mirrors)
+      --tta flip           average the logits of each image and its left-right mirror
   predict <model-dir> <image…>   the top-k classes of PNG/JPEG images
       --k N                how many classes (default 5)
       --no-invert          read a dark-on-light image as it is (a grey model otherwise inverts it, as MNIST is light on dark)
@@ -195,6 +204,7 @@ async function trainCommand(argv: string[]): Promise<number> {
       "image-size": { type: "string" }, progress: { type: "string", default: "auto" },
       "model-width": { type: "string" }, "max-batches": { type: "string" }, "divergence-factor": { type: "string" },
       from: { type: "string" }, "freeze-until": { type: "string" },
+      "label-smoothing": { type: "string" }, "random-erasing": { type: "string" }, "time-budget": { type: "string" }, tta: { type: "string" },
     },
   });
   if (positionals.length > 1) throw new CliError(`train takes one model name, got ${positionals.join(" ")}`);
@@ -204,7 +214,13 @@ async function trainCommand(argv: string[]): Promise<number> {
   const modelName = start?.name ?? positionals[0] ?? "lenet5";
   selectBackend(o.backend, o.threads);
   const seed = flagNumber("seed", o.seed, 1, { integer: true });
-  const epochs = flagNumber("epochs", o.epochs, 20, { integer: true, min: 1, max: LIMITS.epochs });
+  const budgetSeconds = o["time-budget"] !== undefined ? parseDuration(o["time-budget"], "--time-budget") : undefined;
+  if (budgetSeconds !== undefined && o.resume) throw new CliError("--time-budget plans a run from its start and cannot resume one; resume with --epochs instead");
+  // With a budget, --epochs is only a ceiling on the plan.
+  const epochs = flagNumber("epochs", o.epochs, budgetSeconds !== undefined ? 1000 : 20, { integer: true, min: 1, max: LIMITS.epochs });
+  const labelSmoothing = flagNumber("label-smoothing", o["label-smoothing"], 0, { min: 0, max: 1 });
+  const erasing = flagNumber("random-erasing", o["random-erasing"], 0, { min: 0, max: 1 });
+  const tta = testTimeAugmentation(o.tta);
   const batchSize = flagNumber("batch-size", o["batch-size"], 64, { integer: true, min: 1, max: LIMITS.batchSize, hint: "a batch's examples are in memory at once" });
   const valFraction = flagNumber("val-fraction", o["val-fraction"], 0.1, { min: 0, below: 1 });
   const weightDecay = flagNumber("weight-decay", o["weight-decay"], 1e-4, { min: 0 });
@@ -232,6 +248,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   // A pretrained model keeps the normalisation its weights were trained with; token ids are never normalised or augmented.
   const tokens = data.kind === "tokens";
   const noAugment = o["no-augment"] || tokens;
+  if (erasing > 0 && tokens) throw new CliError("--random-erasing erases boxes of images; the dataset is sentences");
   const normalize: Normalization | undefined = start?.info.normalization ?? (tokens ? undefined : computeNormalization(train));
   const model = start ? prepareFineTuning(start, train, seed, o["freeze-until"])
     : buildWithinLimit(`${modelName} at --model-width ${width} for ${train.shape.join("x")} inputs`,
@@ -240,7 +257,13 @@ async function trainCommand(argv: string[]): Promise<number> {
   const frozen = model.params().filter((p) => p.trainable === false).reduce((n, p) => n + p.value.size, 0);
 
   const optimizer = makeOptimizer(o.optimizer!, model, o.lr, weightDecay);
-  const schedule = makeSchedule(o.schedule!, optimizer, epochs, validation !== undefined);
+  const batchesPerEpoch = Math.min(Math.ceil(train.length / batchSize), maxBatches ?? Infinity);
+  const schedule = makeSchedule(o.schedule!, optimizer, epochs, validation !== undefined, batchesPerEpoch);
+  // Erased boxes are filled with the channel means, which normalisation turns into 0: torchvision's
+  // RandomErasing(value=0) after Normalize.
+  const augmentation = noAugment && erasing === 0 ? undefined
+    : compose(...(noAugment ? [] : [data.augmentation]), ...(erasing > 0 ? [randomErasing({ p: erasing, value: normalize?.mean ?? 0 })] : []));
+  const describeAugmentation = [...(noAugment ? [] : [data.describeAugmentation]), ...(erasing > 0 ? [`random erasing p ${erasing}`] : [])].join(", ");
   // What `stride export --format pytorch` turns into train.py.
   const recipe = trainingRecipe({ optimizer, schedule, batchSize, epochs, seed, valFraction,
     augmentation: noAugment ? null : data.augmentationRecipe, dataset: data.name, maxBatchesPerEpoch: maxBatches });
@@ -257,16 +280,22 @@ async function trainCommand(argv: string[]): Promise<number> {
       (frozen ? `, ${frozen.toLocaleString("en-US")} of them frozen` : "") + `) on ${data.name}: ` +
       `${train.length} training, ${validation?.length ?? 0} validation, ${data.test.length} test ` +
       (tokens ? `sentences of ${train.shape[2]} tokens (vocabulary ${data.vocabulary!.size.toLocaleString("en-US")})` : `images of ${train.shape.join("x")}`));
-    log(`backend ${describeBackend()}; ${optimizer.type} lr ${optimizer.lr}${o.optimizer === "momentum" || o.optimizer === "nesterov" ? " momentum 0.9" : ""}, ` +
-      `weight decay ${weightDecay}, schedule ${o.schedule}, batch ${batchSize}, ${epochs} epochs` +
+    log(`backend ${describeBackend()}; ${optimizer.type} lr ${schedule instanceof OneCycleLR ? `${schedule.maxLrs[0]} at the one-cycle's peak` : optimizer.lr}` +
+      `${o.optimizer === "momentum" || o.optimizer === "nesterov" ? " momentum 0.9" : ""}, weight decay ${weightDecay}, schedule ${o.schedule}, batch ${batchSize}, ` +
+      (budgetSeconds !== undefined ? `epochs planned to fit ${o["time-budget"]} (at most ${epochs})` : `${epochs} epochs`) +
       (maxBatches !== undefined ? ` of at most ${maxBatches} batches` : "") + (width !== 1 ? `; width x${width}` : "") +
-      (noAugment ? "" : `; augmentation: ${data.describeAugmentation}`));
+      (labelSmoothing > 0 ? `; label smoothing ${labelSmoothing}` : "") +
+      (describeAugmentation ? `; augmentation: ${describeAugmentation}` : "") + (tta ? "; test-time flips" : ""));
 
     let history: History;
     try {
       history = await fit(model, train, {
-        epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log,
-        augment: noAugment ? undefined : data.augmentation,
+        epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log, labelSmoothing,
+        augment: augmentation,
+        // The budget counts from the command's start (data loading included); flips evaluate the test twice.
+        timeBudget: budgetSeconds === undefined ? undefined
+          // A budget already spent on loading still trains one epoch (the plan's minimum).
+          : { seconds: Math.max(budgetSeconds - (performance.now() - started) / 1000, 1e-3), finalEvalExamples: data.test.length * (tta ? 2 : 1) },
         checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
         modelInfo: { extra: { model: modelName, dataset: data.name, seed, recipe } },
         maxBatchesPerEpoch: maxBatches, divergenceFactor,
@@ -279,18 +308,25 @@ async function trainCommand(argv: string[]): Promise<number> {
       throw e;
     }
 
-    const result = evaluate(model, data.test, { normalize });
+    const result = evaluate(model, data.test, { normalize, flip: tta });
     const seconds = (performance.now() - started) / 1000;
     saveModel(model, out, {
       inputShape: train.shape, classes: train.classes, normalization: normalize,
-      extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe },
+      extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe: plannedRecipe(recipe, history.plannedEpochs) },
     });
-    log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count}), top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
+    log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count})${tta ? " with flips" : ""}, top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
     log(`saved the model to ${out} (model.json + its weights file) in ${seconds.toFixed(1)} s in all`);
     return 0;
   } finally {
     lock.release();
   }
+}
+
+/** The recipe with the epochs a time budget planned (it was recorded before training, with --epochs as the ceiling). */
+function plannedRecipe(recipe: ReturnType<typeof trainingRecipe>, planned: number | undefined): ReturnType<typeof trainingRecipe> {
+  if (planned === undefined) return recipe;
+  const schedule = recipe.schedule?.type === "CosineAnnealingLR" ? { ...recipe.schedule, tMax: planned } : recipe.schedule;
+  return { ...recipe, epochs: planned, schedule };
 }
 
 interface StartingModel {
@@ -343,7 +379,14 @@ function makeOptimizer(name: string, model: Layer, lrText: string | undefined, w
   }
 }
 
-function makeSchedule(name: string, optimizer: Optimizer<any>, epochs: number, hasValidation: boolean): Schedule | undefined {
+/** --tta: "flip" turns on test-time flips; nothing else is known yet. */
+function testTimeAugmentation(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (value !== "flip") throw new CliError(`--tta ${value} is not valid; use --tta flip (average each image's logits with its mirror's), or --ten-crop N on eval`);
+  return true;
+}
+
+function makeSchedule(name: string, optimizer: Optimizer<any>, epochs: number, hasValidation: boolean, batchesPerEpoch: number): Schedule | undefined {
   switch (name) {
     case "none": return undefined;
     case "plateau":
@@ -351,14 +394,21 @@ function makeSchedule(name: string, optimizer: Optimizer<any>, epochs: number, h
       return new ReduceLROnPlateau(optimizer, { mode: "max", factor: 0.1, patience: 3, threshold: 1e-3 });
     case "step": return new StepLR(optimizer, Math.max(1, Math.floor(epochs / 3)), 0.1);
     case "cosine": return new CosineAnnealingLR(optimizer, epochs);
-    default: throw new CliError(`--schedule ${name} is not valid; use plateau, step, cosine or none`);
+    // The optimiser's lr (--lr) is the peak; the cycle spans the whole run (a time budget re-times it).
+    case "onecycle":
+      if (optimizer.type === "Adagrad") throw new CliError("--schedule onecycle cycles momentum, which adagrad has not; use momentum, nesterov, sgd, adam, adamw or rmsprop");
+      return new OneCycleLR(optimizer, { maxLr: optimizer.lr, epochs, stepsPerEpoch: batchesPerEpoch });
+    default: throw new CliError(`--schedule ${name} is not valid; use plateau, step, cosine, onecycle or none`);
   }
 }
 
 function evalCommand(argv: string[]): number {
   const { values: o, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
-    options: { dataset: { type: "string" }, "data-dir": { type: "string" }, "ten-crop": { type: "string" }, backend: { type: "string" }, threads: { type: "string" } },
+    options: {
+      dataset: { type: "string" }, "data-dir": { type: "string" }, "ten-crop": { type: "string" }, tta: { type: "string" },
+      backend: { type: "string" }, threads: { type: "string" },
+    },
   });
   if (positionals.length !== 1) throw new CliError("eval takes the folder of a saved model: stride eval runs/lenet5-mnist");
   selectBackend(o.backend, o.threads);
@@ -369,8 +419,10 @@ function evalCommand(argv: string[]): number {
   const seed = typeof info.extra?.seed === "number" ? info.extra.seed : 1;
   const data = loadNamedDataset(datasetName, { dataDir: o["data-dir"], imageSize: info.inputShape?.[1], seed });
   const tenCrop = o["ten-crop"] !== undefined ? flagNumber("ten-crop", o["ten-crop"], 0, { integer: true, min: 1, max: LIMITS.imageSize }) : undefined;
-  const r = evaluate(model, data.test, { normalize: info.normalization, tenCrop });
-  console.log(`${positionals[0]} on ${data.name} test (${r.count} images${tenCrop ? `, 10-crop at ${tenCrop}` : ""}): ` +
+  const flip = testTimeAugmentation(o.tta);
+  if (flip && tenCrop !== undefined) throw new CliError("--ten-crop already averages over mirrored crops; use either --ten-crop or --tta flip");
+  const r = evaluate(model, data.test, { normalize: info.normalization, tenCrop, flip });
+  console.log(`${positionals[0]} on ${data.name} test (${r.count} images${tenCrop ? `, 10-crop at ${tenCrop}` : ""}${flip ? ", with flips" : ""}): ` +
     `accuracy ${pct(r.accuracy)}, top-5 ${pct(r.top5)}, loss ${r.loss.toFixed(4)}`);
   console.log(formatConfusion(r.confusion, r.classes.map(printable)));
   return 0;

@@ -7,10 +7,12 @@
  * Semantics follow torchvision: RandomCrop(size, padding) with zero fill,
  * RandomHorizontalFlip(p), ColorJitter(brightness, contrast, saturation)
  * with factors uniform in [max(0, 1 - v), 1 + v] applied in random order,
- * TenCrop(size) returning the four corners and the centre, then their mirrors.
+ * TenCrop(size) returning the four corners and the centre, then their mirrors,
+ * RandomErasing(p, scale, ratio, value) with torchvision 0.14's sampling.
  */
 import { Rng } from "../random.js";
 import { Tensor, formatShape } from "../tensor.js";
+import { StrideError } from "../stride-error.js";
 
 /** One image as augmentations see it: CHW values and their shape. */
 export interface Image {
@@ -213,6 +215,112 @@ export function colorJitter(options: ColorJitterOptions): Augmentation {
   };
 }
 
+/** Options of randomErasing, torchvision's RandomErasing parameters. */
+export interface RandomErasingOptions {
+  /** Probability of erasing a box in an image (default 0.5). */
+  p?: number;
+  /** Range of the box's area as a share of the image's (default [0.02, 0.33]). */
+  scale?: [number, number];
+  /** Range of the box's aspect ratio height / width, sampled uniformly in log space (default [0.3, 3.3]). */
+  ratio?: [number, number];
+  /** What fills the box: a number (default 0), one number per channel, or "random" (standard normal noise per value). */
+  value?: number | number[] | "random";
+}
+
+/** Python's round(): halves go to the even neighbour (torchvision rounds the box's sides with it). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * The box sides torchvision's RandomErasing.get_params derives from one draw:
+ * area share `scaleDraw` (uniform in scale) and log aspect ratio `logRatioDraw`
+ * (uniform in log(ratio)); h = round(sqrt(area * r)), w = round(sqrt(area / r)).
+ * Null when the box does not fit strictly inside the image (torchvision then tries again).
+ */
+export function erasingBoxSize(height: number, width: number, scaleDraw: number, logRatioDraw: number): [number, number] | null {
+  const eraseArea = height * width * scaleDraw;
+  // torchvision samples the ratio in float32 (torch.exp of a float32 tensor).
+  const aspect = Math.fround(Math.exp(logRatioDraw));
+  const h = roundHalfEven(Math.sqrt(eraseArea * aspect));
+  const w = roundHalfEven(Math.sqrt(eraseArea / aspect));
+  return h < height && w < width ? [h, w] : null;
+}
+
+/** The image with the h x w box at (top, left) set to `fill` (torchvision's F.erase); fill holds 1, C or C*h*w values. */
+export function erase(img: Image, top: number, left: number, h: number, w: number, fill: ArrayLike<number>): Image {
+  checkImage(img, "erase");
+  const [c, height, width] = img.shape;
+  if (!(top >= 0 && left >= 0 && top + h <= height && left + w <= width)) {
+    throw new StrideError(`erase: the ${h}x${w} box at (${top}, ${left}) is not inside the ${height}x${width} image`);
+  }
+  if (fill.length !== 1 && fill.length !== c && fill.length !== c * h * w) {
+    throw new StrideError(`erase: ${fill.length} fill values for a ${c}-channel ${h}x${w} box; give 1, ${c} (one per channel) or ${c * h * w}`);
+  }
+  const out = img.data.slice();
+  for (let ch = 0; ch < c; ch++) {
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const v = fill.length === 1 ? fill[0] : fill.length === c ? fill[ch] : fill[(ch * h + y) * w + x];
+        out[ch * height * width + (top + y) * width + left + x] = v;
+      }
+    }
+  }
+  return { data: out, shape: [c, height, width] };
+}
+
+function checkRange(where: string, name: string, r: unknown, low: number, high: number): [number, number] {
+  if (!Array.isArray(r) || r.length !== 2 || !r.every((v) => typeof v === "number" && v >= low && v <= high) || r[0] > r[1]) {
+    throw new StrideError(`${where}: ${name} = ${JSON.stringify(r)} must be [min, max] with ${low} <= min <= max${high === Infinity ? "" : ` <= ${high}`}`);
+  }
+  return [r[0], r[1]];
+}
+
+/**
+ * Random erasing (Zhong et al.; torchvision 0.14's RandomErasing): with
+ * probability p, a box of random area share (uniform in scale) and aspect
+ * ratio (log-uniform in ratio) is placed uniformly inside the image and
+ * filled with `value`; after 10 boxes that do not fit the image is left as
+ * it is. Apply it after normalisation in torchvision, here to the [0, 1]
+ * image (value 0 is then black, not the mean). Every draw comes from the
+ * augmentation's Rng, so stride's boxes are not torchvision's boxes for a
+ * seed, only drawn from the same distributions.
+ */
+export function randomErasing(options: RandomErasingOptions = {}): Augmentation {
+  const where = "randomErasing";
+  const p = options.p ?? 0.5;
+  if (typeof p !== "number" || !(p >= 0 && p <= 1)) throw new StrideError(`${where}: p = ${p} must be in [0, 1]`);
+  const scale = checkRange(where, "scale", options.scale ?? [0.02, 0.33], 0, 1);
+  const ratio = checkRange(where, "ratio", options.ratio ?? [0.3, 3.3], Number.MIN_VALUE, Infinity);
+  const value = options.value ?? 0;
+  const random = value === "random";
+  const values = random ? [] : typeof value === "number" ? [value] : value;
+  if (!random && (!Array.isArray(values) || values.length === 0 || !values.every((v) => typeof v === "number" && Number.isFinite(v)))) {
+    throw new StrideError(`${where}: value = ${JSON.stringify(value)} must be a number, one number per channel, or "random"`);
+  }
+  // In float32, as torchvision's torch.log(torch.tensor(ratio)).
+  const logRatio = [Math.fround(Math.log(ratio[0])), Math.fround(Math.log(ratio[1]))];
+  return (img, rng) => {
+    checkImage(img, where);
+    if (!(rng.next() < p)) return img;
+    const [c, height, width] = img.shape;
+    if (!random && values.length !== 1 && values.length !== c) {
+      throw new StrideError(`${where}: ${values.length} fill values for ${c}-channel images; give one number or ${c}`);
+    }
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const box = erasingBoxSize(height, width, Math.fround(rng.uniform(scale[0], scale[1])), Math.fround(rng.uniform(logRatio[0], logRatio[1])));
+      if (!box) continue;
+      const [h, w] = box;
+      const fill = random ? Float32Array.from({ length: c * h * w }, () => rng.normal()) : values;
+      const top = rng.int(height - h + 1);
+      const left = rng.int(width - w + 1);
+      return erase(img, top, left, h, w, fill);
+    }
+    return img;
+  };
+}
+
 /**
  * AlexNet's ten test-time views of `size`: top-left, top-right, bottom-left,
  * bottom-right and centre, then the same five of the mirrored image.
@@ -245,6 +353,18 @@ export function tenCropBatch(x: Tensor, size: Size): Tensor {
   for (let i = 0; i < n; i++) {
     const img: Image = { data: Float32Array.from(x.data.subarray(i * c * h * w, (i + 1) * c * h * w)), shape: [c, h, w] };
     tenCrop(img, [outH, outW]).forEach((view, v) => out.data.set(view.data, (10 * i + v) * per));
+  }
+  return out;
+}
+
+/** Every image of a [N, C, H, W] batch mirrored left to right (test-time flips). */
+export function flipBatch(x: Tensor): Tensor {
+  if (x.rank !== 4) throw new StrideError(`flipBatch: expects a [N, C, H, W] batch, got ${formatShape(x.shape)}`);
+  const w = x.shape[3];
+  const out = new Tensor(x.shape);
+  for (let row = 0; row < x.size / w; row++) {
+    const at = row * w;
+    for (let col = 0; col < w; col++) out.data[at + col] = x.data[at + w - 1 - col];
   }
   return out;
 }

@@ -1,12 +1,15 @@
 /**
  * The two classification losses of the notes, exactly as PyTorch computes
  * them (mean over the batch):
- * - softmax cross-entropy, CrossEntropyLoss(): L_i = -log(e^{f_y} / sum_j e^{f_j});
+ * - softmax cross-entropy, CrossEntropyLoss(): L_i = -log(e^{f_y} / sum_j e^{f_j}),
+ *   optionally with label smoothing eps (CrossEntropyLoss(label_smoothing=eps)): the
+ *   target is (1 - eps) on the true class plus eps / C on every class;
  * - the multiclass SVM (hinge) loss, MultiMarginLoss(): L_i = sum_{j != y}
  *   max(0, f_j - f_y + margin) / C (PyTorch also divides by the number of classes).
  * Each returns the loss and its gradient w.r.t. the logits.
  */
 import { Tensor, formatShape } from "../tensor.js";
+import { StrideError } from "../stride-error.js";
 
 /** A loss value and its gradient w.r.t. the scores, to pass to the model's backward. */
 export interface LossResult {
@@ -33,9 +36,32 @@ function checkClassification(fn: string, logits: Tensor, labels: ArrayLike<numbe
   return [n, c];
 }
 
-/** Softmax followed by cross-entropy, averaged over the batch, and its gradient (as PyTorch's CrossEntropyLoss). */
-export function softmaxCrossEntropy(logits: Tensor, labels: Int32Array | number[]): LossResult {
+/** Options of softmaxCrossEntropy. */
+export interface CrossEntropyOptions {
+  /**
+   * Label smoothing eps in [0, 1] (default 0): the target puts 1 - eps + eps / C on the
+   * true class and eps / C on the others, as PyTorch's CrossEntropyLoss(label_smoothing=eps).
+   */
+  labelSmoothing?: number;
+}
+
+/** Checks a label-smoothing amount; `where` names the function or option for the message. */
+export function checkLabelSmoothing(where: string, eps: unknown): number {
+  if (typeof eps !== "number" || !(eps >= 0 && eps <= 1)) {
+    throw new StrideError(`${where}: labelSmoothing = ${JSON.stringify(eps)} is not valid; it must be a number in [0, 1] (0.1 is usual)`);
+  }
+  return eps;
+}
+
+/**
+ * Softmax followed by cross-entropy, averaged over the batch, and its gradient
+ * (as PyTorch's CrossEntropyLoss, with its label_smoothing as an option).
+ */
+export function softmaxCrossEntropy(logits: Tensor, labels: Int32Array | number[], options: CrossEntropyOptions = {}): LossResult {
   const [n, c] = checkClassification("softmaxCrossEntropy", logits, labels);
+  const eps = checkLabelSmoothing("softmaxCrossEntropy", options.labelSmoothing ?? 0);
+  // The smoothed target: `onTrue` on the label, `spread` on every class (the label included).
+  const spread = eps / c, onTrue = 1 - eps;
   const grad = new Tensor(logits.shape);
   const x = logits.data, g = grad.data;
   let total = 0;
@@ -46,9 +72,12 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Int32Array | number[
     let sum = 0;
     for (let j = 0; j < c; j++) sum += Math.exp(x[o + j] - max);
     const logSum = Math.log(sum) + max;
-    total += logSum - x[o + labels[i]];
-    for (let j = 0; j < c; j++) g[o + j] = Math.exp(x[o + j] - logSum) / n;
-    g[o + labels[i]] -= 1 / n;
+    // -log p_j = logSum - x_j; the loss is the target-weighted sum of those.
+    let sumNegLog = 0;
+    if (spread !== 0) for (let j = 0; j < c; j++) sumNegLog += logSum - x[o + j];
+    total += onTrue * (logSum - x[o + labels[i]]) + spread * sumNegLog;
+    for (let j = 0; j < c; j++) g[o + j] = (Math.exp(x[o + j] - logSum) - spread) / n;
+    g[o + labels[i]] -= onTrue / n;
   }
   return { loss: total / n, grad };
 }

@@ -2,8 +2,8 @@
  * Learning-rate schedules with PyTorch 1.13's semantics (torch.optim.lr_scheduler):
  * StepLR, MultiStepLR, CosineAnnealingLR, ReduceLROnPlateau ("divide the
  * learning rate by 10 when validation accuracy stops improving", as AlexNet
- * did) and LinearWarmup (LinearLR, optionally followed by another schedule as
- * SequentialLR does).
+ * did), LinearWarmup (LinearLR, optionally followed by another schedule as
+ * SequentialLR does) and OneCycleLR (stepped per batch, with momentum cycling).
  *
  * A schedule drives an optimiser's lr, param group by param group. Creating
  * one sets the lr for step 0 (as PyTorch's initial step does); call step()
@@ -12,6 +12,8 @@
  * The update rules are PyTorch's chainable (recursive) forms, so an lr changed
  * from outside between steps is followed the way PyTorch follows it.
  */
+
+import { StrideError } from "../stride-error.js";
 
 /** What a schedule needs from an optimiser: the groups' lrs and a way to set them. */
 export interface ScheduledOptimizer {
@@ -30,9 +32,14 @@ export interface ScheduleState {
   [key: string]: unknown;
 }
 
-/** A learning-rate schedule: fit steps it once per epoch and it sets the optimizer's learning rates. */
+/**
+ * A learning-rate schedule: fit steps it once per epoch (or once per batch when
+ * its `interval` is "batch") and it sets the optimizer's learning rates.
+ */
 export abstract class Schedule {
   readonly type: string;
+  /** When fit steps it: after every epoch (all schedules but OneCycleLR) or after every batch. */
+  readonly interval: "epoch" | "batch" = "epoch";
   readonly optimizer: ScheduledOptimizer;
   /** The lr of each param group when the schedule was made (PyTorch's initial_lr). */
   baseLrs: number[];
@@ -201,6 +208,17 @@ export class MultiStepLR extends Schedule {
   }
 }
 
+/** A schedule whose length fit can set from a time budget's plan (setHorizon). */
+export interface HorizonSchedule {
+  /** Sets the schedule's length to `epochs` epochs of `stepsPerEpoch` batches, keeping the steps already taken. */
+  setHorizon(epochs: number, stepsPerEpoch: number): void;
+}
+
+/** Whether fit can set this schedule's length from a plan (CosineAnnealingLR, OneCycleLR). */
+export function hasHorizon(schedule: Schedule): schedule is Schedule & HorizonSchedule {
+  return typeof (schedule as Partial<HorizonSchedule>).setHorizon === "function";
+}
+
 /**
  * Cosine annealing from the base lr to etaMin over tMax steps
  * (torch.optim.lr_scheduler.CosineAnnealingLR); past tMax the cosine goes on,
@@ -232,6 +250,15 @@ export class CosineAnnealingLR extends Schedule {
   protected closedFormLrs(): number[] {
     const c = (1 + Math.cos((Math.PI * this.lastEpoch) / this.tMax)) / 2;
     return this.baseLrs.map((lr) => this.etaMin + (lr - this.etaMin) * c);
+  }
+
+  /**
+   * Sets tMax to `epochs` (it is stepped per epoch) and moves the lr to the
+   * closed form at the current epoch, so the cosine now ends with the plan.
+   */
+  setHorizon(epochs: number, _stepsPerEpoch: number): void {
+    this.tMax = positiveInt("CosineAnnealingLR.setHorizon", "epochs", epochs);
+    if (this.lastEpoch >= 0) this.apply(this.closedFormLrs());
   }
 
   protected extraState(): Record<string, unknown> {
@@ -457,6 +484,263 @@ export class LinearWarmup extends Schedule {
   }
 }
 
+/** Options of OneCycleLR, PyTorch's parameters in camelCase. */
+export interface OneCycleLROptions {
+  /** The peak lr, one for all param groups or one per group (PyTorch's max_lr). */
+  maxLr: number | number[];
+  /** Steps (batches) in the cycle; or give epochs and stepsPerEpoch. */
+  totalSteps?: number;
+  epochs?: number;
+  stepsPerEpoch?: number;
+  /** Share of the cycle spent raising the lr (default 0.3). */
+  pctStart?: number;
+  /** "cos" (default) or "linear" interpolation within each phase. */
+  annealStrategy?: "cos" | "linear";
+  /** Cycle momentum (SGD, RMSprop) or Adam's beta1 inversely to the lr (default true). */
+  cycleMomentum?: boolean;
+  /** Momentum at the lr's peak (default 0.85). */
+  baseMomentum?: number | number[];
+  /** Momentum at the start and end (default 0.95). */
+  maxMomentum?: number | number[];
+  /** The first lr is maxLr / divFactor (default 25). */
+  divFactor?: number;
+  /** The last lr is maxLr / divFactor / finalDivFactor (default 1e4). */
+  finalDivFactor?: number;
+  /** Up, back down to the first lr, then down to the last (fast.ai's variant); default false: up, then down to the last. */
+  threePhase?: boolean;
+}
+
+/** One phase of the cycle: from step `start` to `end`, lr and momentum move between two named levels. */
+interface CyclePhase {
+  end: number;
+  lrFrom: "initial" | "max" | "min";
+  lrTo: "initial" | "max" | "min";
+  momentumFrom: "base" | "max";
+  momentumTo: "base" | "max";
+}
+
+/** The momentum-like option of a param group: `momentum`, or beta1 of `betas` (Adam, AdamW). */
+type MomentumOptions = { lr: number; momentum?: number; betas?: [number, number] };
+
+/**
+ * The one-cycle policy (torch.optim.lr_scheduler.OneCycleLR): the lr rises
+ * from maxLr / divFactor to maxLr over pctStart of the steps, then anneals to
+ * maxLr / divFactor / finalDivFactor, while the momentum moves the other way
+ * between maxMomentum and baseMomentum. It is stepped after every batch
+ * (interval "batch"), and like PyTorch's it ignores the optimiser's own lr and,
+ * with cycleMomentum, sets the momentum of an SGD even when it was 0.
+ */
+export class OneCycleLR extends Schedule implements HorizonSchedule {
+  override readonly interval = "batch" as const;
+  totalSteps: number;
+  pctStart: number;
+  annealStrategy: "cos" | "linear";
+  cycleMomentum: boolean;
+  threePhase: boolean;
+  divFactor: number;
+  finalDivFactor: number;
+  /** Per param group. */
+  maxLrs: number[];
+  baseMomenta: number[];
+  maxMomenta: number[];
+
+  constructor(optimizer: ScheduledOptimizer, options: OneCycleLROptions) {
+    super("OneCycleLR", optimizer);
+    const where = "OneCycleLR";
+    if (!options || typeof options !== "object") throw new StrideError(`${where}: options must be an object with at least maxLr, got ${describe(options)}`);
+    const groups = optimizer.paramGroups.length;
+    this.totalSteps = totalStepsOf(where, options);
+    this.pctStart = unitInterval(where, "pctStart", options.pctStart ?? 0.3);
+    this.annealStrategy = annealStrategyOf(where, options.annealStrategy ?? "cos");
+    this.cycleMomentum = booleanOf(where, "cycleMomentum", options.cycleMomentum ?? true);
+    this.threePhase = booleanOf(where, "threePhase", options.threePhase ?? false);
+    this.divFactor = positiveNumber(where, "divFactor", options.divFactor ?? 25);
+    this.finalDivFactor = positiveNumber(where, "finalDivFactor", options.finalDivFactor ?? 1e4);
+    this.maxLrs = perGroup(where, "maxLr", options.maxLr, groups, positiveNumber);
+    this.baseMomenta = perGroup(where, "baseMomentum", options.baseMomentum ?? 0.85, groups, unitInterval);
+    this.maxMomenta = perGroup(where, "maxMomentum", options.maxMomentum ?? 0.95, groups, unitInterval);
+    if (this.cycleMomentum) {
+      const o = optimizer.paramGroups[0].options as MomentumOptions;
+      if (o.momentum === undefined && o.betas === undefined) {
+        throw new StrideError(`${where}: the ${optimizer.type} optimiser has no momentum to cycle; pass cycleMomentum: false, or use SGD, RMSprop or Adam`);
+      }
+    }
+    // PyTorch's initial_lr: the cycle starts at maxLr / divFactor whatever the optimiser's lr was.
+    this.baseLrs = this.maxLrs.map((lr) => lr / this.divFactor);
+    this.start();
+  }
+
+  /** The three (or two) phases, with PyTorch's float end steps. */
+  private phases(): CyclePhase[] {
+    const { pctStart: p, totalSteps: n } = this;
+    if (this.threePhase) {
+      return [
+        { end: p * n - 1, lrFrom: "initial", lrTo: "max", momentumFrom: "max", momentumTo: "base" },
+        { end: 2 * p * n - 2, lrFrom: "max", lrTo: "initial", momentumFrom: "base", momentumTo: "max" },
+        { end: n - 1, lrFrom: "initial", lrTo: "min", momentumFrom: "max", momentumTo: "max" },
+      ];
+    }
+    return [
+      { end: p * n - 1, lrFrom: "initial", lrTo: "max", momentumFrom: "max", momentumTo: "base" },
+      { end: n - 1, lrFrom: "max", lrTo: "min", momentumFrom: "base", momentumTo: "max" },
+    ];
+  }
+
+  /** The lr and momentum of group g at `step` (PyTorch's get_lr). */
+  private at(step: number, g: number): { lr: number; momentum: number } {
+    const lrLevel = { initial: this.maxLrs[g] / this.divFactor, max: this.maxLrs[g], min: this.maxLrs[g] / this.divFactor / this.finalDivFactor };
+    const momentumLevel = { base: this.baseMomenta[g], max: this.maxMomenta[g] };
+    const anneal = this.annealStrategy === "cos"
+      ? (from: number, to: number, pct: number) => to + ((from - to) / 2) * (Math.cos(Math.PI * pct) + 1)
+      : (from: number, to: number, pct: number) => (to - from) * pct + from;
+    const phases = this.phases();
+    let start = 0;
+    for (let i = 0; i < phases.length; i++) {
+      const ph = phases[i];
+      if (step <= ph.end || i === phases.length - 1) {
+        const pct = (step - start) / (ph.end - start);
+        return {
+          lr: anneal(lrLevel[ph.lrFrom], lrLevel[ph.lrTo], pct),
+          momentum: anneal(momentumLevel[ph.momentumFrom], momentumLevel[ph.momentumTo], pct),
+        };
+      }
+      start = ph.end;
+    }
+    throw new Error("unreachable: the last phase always matches");
+  }
+
+  override step(): void {
+    if (this.lastEpoch + 1 > this.totalSteps) {
+      throw new StrideError(
+        `OneCycleLR: stepped ${this.lastEpoch + 2} times but the cycle has totalSteps = ${this.totalSteps}; ` +
+          `make the cycle as long as the training (epochs x batches per epoch)`,
+      );
+    }
+    super.step();
+    this.applyMomentum();
+  }
+
+  override restart(): void {
+    super.restart();
+    this.applyMomentum();
+  }
+
+  /**
+   * Sets the cycle to `epochs` x `stepsPerEpoch` steps and moves lr and momentum
+   * to the new cycle's values at the current step (a time budget's plan).
+   */
+  setHorizon(epochs: number, stepsPerEpoch: number): void {
+    const where = "OneCycleLR.setHorizon";
+    const total = positiveInt(where, "epochs", epochs) * positiveInt(where, "stepsPerEpoch", stepsPerEpoch);
+    if (total < this.lastEpoch) {
+      throw new StrideError(`${where}: a cycle of ${total} steps is shorter than the ${this.lastEpoch} steps already taken`);
+    }
+    this.totalSteps = total;
+    if (this.lastEpoch >= 0) {
+      this.apply(this.closedFormLrs());
+      this.applyMomentum();
+    }
+  }
+
+  protected nextLrs(): number[] {
+    return this.closedFormLrs();
+  }
+
+  /**
+   * The step after the last (which PyTorch allows, and fit takes after the last
+   * batch) extrapolates the final phase: a linear one goes below 0 there, where
+   * PyTorch sets a negative lr; here it stops at 0.
+   */
+  protected closedFormLrs(): number[] {
+    return this.maxLrs.map((_, g) => Math.max(0, this.at(this.lastEpoch, g).lr));
+  }
+
+  private applyMomentum(): void {
+    if (!this.cycleMomentum) return;
+    this.optimizer.paramGroups.forEach((group, g) => {
+      const o = group.options as MomentumOptions;
+      const m = this.at(this.lastEpoch, g).momentum;
+      if (o.betas !== undefined) o.betas = [m, o.betas[1]];
+      else o.momentum = m;
+    });
+  }
+
+  override loadStateDict(state: ScheduleState): void {
+    super.loadStateDict(state);
+    this.applyMomentum();
+  }
+
+  protected extraState(): Record<string, unknown> {
+    return {
+      totalSteps: this.totalSteps, pctStart: this.pctStart, annealStrategy: this.annealStrategy,
+      cycleMomentum: this.cycleMomentum, threePhase: this.threePhase, divFactor: this.divFactor,
+      finalDivFactor: this.finalDivFactor, maxLrs: this.maxLrs.slice(), baseMomenta: this.baseMomenta.slice(), maxMomenta: this.maxMomenta.slice(),
+    };
+  }
+
+  protected loadExtraState(state: ScheduleState): void {
+    const where = "OneCycleLR.loadStateDict";
+    const groups = this.optimizer.paramGroups.length;
+    const loaded = {
+      totalSteps: positiveInt(where, "totalSteps", state.totalSteps as number),
+      pctStart: unitInterval(where, "pctStart", state.pctStart as number),
+      annealStrategy: annealStrategyOf(where, state.annealStrategy as string),
+      cycleMomentum: booleanOf(where, "cycleMomentum", state.cycleMomentum),
+      threePhase: booleanOf(where, "threePhase", state.threePhase),
+      divFactor: positiveNumber(where, "divFactor", state.divFactor as number),
+      finalDivFactor: positiveNumber(where, "finalDivFactor", state.finalDivFactor as number),
+      maxLrs: perGroup(where, "maxLrs", state.maxLrs as number[], groups, positiveNumber),
+      baseMomenta: perGroup(where, "baseMomenta", state.baseMomenta as number[], groups, unitInterval),
+      maxMomenta: perGroup(where, "maxMomenta", state.maxMomenta as number[], groups, unitInterval),
+    };
+    Object.assign(this, loaded);
+  }
+}
+
+function totalStepsOf(where: string, o: OneCycleLROptions): number {
+  if (o.totalSteps !== undefined) return positiveInt(where, "totalSteps", o.totalSteps);
+  if (o.epochs === undefined || o.stepsPerEpoch === undefined) {
+    throw new StrideError(`${where}: give the cycle's length, as totalSteps or as epochs and stepsPerEpoch (batches per epoch)`);
+  }
+  return positiveInt(where, "epochs", o.epochs) * positiveInt(where, "stepsPerEpoch", o.stepsPerEpoch);
+}
+
+function perGroup(where: string, option: string, value: number | number[], groups: number, check: (w: string, o: string, v: number) => number): number[] {
+  if (Array.isArray(value)) {
+    if (value.length !== groups) {
+      throw new StrideError(`${where}: ${option} has ${value.length} values but the optimiser has ${groups} param groups; give one per group or a single number`);
+    }
+    return value.map((v, g) => check(where, `${option}[${g}]`, v));
+  }
+  return new Array(groups).fill(check(where, option, value));
+}
+
+function positiveNumber(name: string, option: string, value: number): number {
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+    throw new StrideError(`${name}: ${option} = ${String(value)} is invalid; it must be a finite number > 0`);
+  }
+  return value;
+}
+
+function unitInterval(name: string, option: string, value: number): number {
+  if (typeof value !== "number" || !(value >= 0 && value <= 1)) {
+    throw new StrideError(`${name}: ${option} = ${String(value)} is invalid; it must be a number in [0, 1]`);
+  }
+  return value;
+}
+
+function booleanOf(name: string, option: string, value: unknown): boolean {
+  if (typeof value !== "boolean") throw new StrideError(`${name}: ${option} = ${JSON.stringify(value)} is invalid; it must be true or false`);
+  return value;
+}
+
+function annealStrategyOf(name: string, value: string): "cos" | "linear" {
+  if (value !== "cos" && value !== "linear") {
+    throw new StrideError(`${name}: annealStrategy = ${JSON.stringify(value)} is invalid; use "cos" or "linear"`);
+  }
+  return value;
+}
+
 // ---------------------------------------------------------------------------
 // Validation helpers
 
@@ -469,41 +753,41 @@ function describe(value: unknown): string {
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
-  if (!o || typeof o !== "object") throw new Error(`ReduceLROnPlateau: options must be an object, got ${describe(o)}`);
+  if (!o || typeof o !== "object") throw new StrideError(`ReduceLROnPlateau: options must be an object, got ${describe(o)}`);
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function positiveInt(name: string, option: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`${name}: ${option} = ${String(value)} is invalid; it must be a whole number >= 1`);
+    throw new StrideError(`${name}: ${option} = ${String(value)} is invalid; it must be a whole number >= 1`);
   }
   return value;
 }
 
 function wholeNumber(name: string, option: string, value: number): number {
   if (!Number.isInteger(value) || value < 0) {
-    throw new Error(`${name}: ${option} = ${String(value)} is invalid; it must be a whole number >= 0`);
+    throw new StrideError(`${name}: ${option} = ${String(value)} is invalid; it must be a whole number >= 0`);
   }
   return value;
 }
 
 function nonNegative(name: string, option: string, value: number): number {
   if (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value)) {
-    throw new Error(`${name}: ${option} = ${String(value)} is invalid; it must be a finite number >= 0`);
+    throw new StrideError(`${name}: ${option} = ${String(value)} is invalid; it must be a finite number >= 0`);
   }
   return value;
 }
 
 function checkStartFactor(name: string, value: number): number {
   if (typeof value !== "number" || !(value > 0 && value <= 1)) {
-    throw new Error(`${name}: startFactor = ${String(value)} is invalid; it must be in (0, 1] (the first lr is startFactor * base lr)`);
+    throw new StrideError(`${name}: startFactor = ${String(value)} is invalid; it must be in (0, 1] (the first lr is startFactor * base lr)`);
   }
   return value;
 }
 
 function checkMilestones(name: string, milestones: number[]): number[] {
   if (!Array.isArray(milestones) || !milestones.every((m) => Number.isInteger(m) && m >= 0)) {
-    throw new Error(`${name}: milestones = ${JSON.stringify(milestones)} is invalid; pass an array of step numbers (whole numbers >= 0)`);
+    throw new StrideError(`${name}: milestones = ${JSON.stringify(milestones)} is invalid; pass an array of step numbers (whole numbers >= 0)`);
   }
   return milestones.slice().sort((a, b) => a - b);
 }
@@ -511,17 +795,17 @@ function checkMilestones(name: string, milestones: number[]): number[] {
 function checkPlateauOptions(name: string, o: ReduceLROnPlateauOptions, groups: number): ReduceLROnPlateauOptions {
   for (const key of Object.keys(o)) {
     if (!(key in PLATEAU_DEFAULTS)) {
-      throw new Error(`${name}: unknown option "${key}"; the options are ${Object.keys(PLATEAU_DEFAULTS).join(", ")}`);
+      throw new StrideError(`${name}: unknown option "${key}"; the options are ${Object.keys(PLATEAU_DEFAULTS).join(", ")}`);
     }
   }
   if (o.mode !== "min" && o.mode !== "max") {
-    throw new Error(`${name}: mode = ${JSON.stringify(o.mode)} is invalid; use "max" for accuracy-like metrics or "min" for losses`);
+    throw new StrideError(`${name}: mode = ${JSON.stringify(o.mode)} is invalid; use "max" for accuracy-like metrics or "min" for losses`);
   }
   if (o.thresholdMode !== "rel" && o.thresholdMode !== "abs") {
-    throw new Error(`${name}: thresholdMode = ${JSON.stringify(o.thresholdMode)} is invalid; use "rel" or "abs"`);
+    throw new StrideError(`${name}: thresholdMode = ${JSON.stringify(o.thresholdMode)} is invalid; use "rel" or "abs"`);
   }
   if (typeof o.factor !== "number" || !(o.factor >= 0 && o.factor < 1)) {
-    throw new Error(`${name}: factor = ${String(o.factor)} is invalid; it must be in [0, 1) (new lr = lr * factor)`);
+    throw new StrideError(`${name}: factor = ${String(o.factor)} is invalid; it must be in [0, 1) (new lr = lr * factor)`);
   }
   wholeNumber(name, "patience", o.patience);
   wholeNumber(name, "cooldown", o.cooldown);
@@ -529,7 +813,7 @@ function checkPlateauOptions(name: string, o: ReduceLROnPlateauOptions, groups: 
   nonNegative(name, "eps", o.eps);
   if (Array.isArray(o.minLr)) {
     if (o.minLr.length !== groups) {
-      throw new Error(`${name}: minLr has ${o.minLr.length} values but the optimiser has ${groups} param groups; give one per group or a single number`);
+      throw new StrideError(`${name}: minLr has ${o.minLr.length} values but the optimiser has ${groups} param groups; give one per group or a single number`);
     }
     o.minLr.forEach((v, g) => nonNegative(name, `minLr[${g}]`, v));
     o = { ...o, minLr: o.minLr.slice() };

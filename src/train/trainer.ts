@@ -9,15 +9,16 @@
 import { Tensor, formatShape } from "../tensor.js";
 import { globalRng } from "../random.js";
 import type { Layer } from "../layers/layer.js";
-import { softmaxCrossEntropy, multiClassHinge, type LossResult } from "../layers/loss.js";
+import { softmaxCrossEntropy, multiClassHinge, checkLabelSmoothing, type LossResult } from "../layers/loss.js";
 import { DataLoader, type DataLoaderState } from "../data/loader.js";
 import type { Dataset } from "../data/dataset.js";
 import type { Augmentation } from "../data/augment.js";
-import { tenCropBatch } from "../data/augment.js";
+import { tenCropBatch, flipBatch } from "../data/augment.js";
 import { normalizeTensor, type Normalization } from "../data/normalize.js";
 import { SGD, type Optimizer, type OptimizerMeta } from "./optimizers.js";
 import { unpinParams } from "../layers/param-memory.js";
-import { ReduceLROnPlateau, type Schedule, type ScheduleState } from "./schedules.js";
+import { ReduceLROnPlateau, hasHorizon, type Schedule, type ScheduleState } from "./schedules.js";
+import { checkTimeBudget, planEpochs, probeBatches, type TimeBudget } from "./time-budget.js";
 import { clipGradNorm } from "./clip.js";
 import { ClassificationMeter, topK } from "./metrics.js";
 import type { ModelInfo } from "../io/model-file.js";
@@ -39,6 +40,8 @@ export interface EpochLog {
   lr: number;
   seconds: number;
   imagesPerSecond: number;
+  /** With a time budget: the epochs planned after this one (the run's length as now planned). */
+  plannedEpochs?: number;
 }
 
 /** What fit returns: every epoch's log and batch loss, and whether and why it stopped early. */
@@ -48,6 +51,8 @@ export interface History {
   batchLosses: number[];
   stoppedEarly: boolean;
   stopReason?: string;
+  /** With a time budget: the number of epochs the last plan settled on. */
+  plannedEpochs?: number;
 }
 
 /** Called after each epoch; return "stop" to end training. */
@@ -60,16 +65,28 @@ export interface Callback {
 
 /** Options of fit: the optimiser, schedule, data handling, callbacks, checkpoints and progress. */
 export interface FitOptions {
-  /** Passes over the training set (a whole number >= 1). */
+  /** Passes over the training set (a whole number >= 1); with timeBudget, the most epochs the plan may choose. */
   epochs: number;
   /** Examples per mini-batch (default 64). */
   batchSize?: number;
   /** Default: SGD with momentum 0.9, lr 0.01. */
   optimizer?: Optimizer<any>;
-  /** Stepped once per epoch; ReduceLROnPlateau gets the validation accuracy. */
+  /**
+   * Stepped once per epoch (ReduceLROnPlateau gets the validation accuracy), or
+   * after every batch when its interval is "batch" (OneCycleLR).
+   */
   schedule?: Schedule;
   /** "cross-entropy" (default) or "hinge". */
   loss?: LossName;
+  /** Label smoothing of the cross-entropy in training, in [0, 1] (default 0; 0.1 is usual). Validation loss stays plain. */
+  labelSmoothing?: number;
+  /**
+   * Train for as many whole epochs as fit in this many seconds (with validation
+   * and the final evaluation's reserve), planned after the first batches and
+   * again after every epoch from the measured pace. A cosine or one-cycle
+   * schedule gets its length from the plan (setHorizon). Not with resume.
+   */
+  timeBudget?: TimeBudget;
   /** Evaluated after every epoch: valLoss, valAccuracy and valTop5 in the epoch log. */
   validation?: Dataset;
   /** Applied to each training example of each batch (never to validation). */
@@ -168,8 +185,9 @@ function formatLr(lr: number): string {
   return Number(lr.toPrecision(2)).toString();
 }
 
-export function computeLoss(name: LossName, logits: Tensor, labels: Int32Array | number[]): LossResult {
-  return name === "hinge" ? multiClassHinge(logits, labels) : softmaxCrossEntropy(logits, labels);
+/** The named loss of logits against labels, and its gradient; labelSmoothing applies to cross-entropy. */
+export function computeLoss(name: LossName, logits: Tensor, labels: Int32Array | number[], labelSmoothing = 0): LossResult {
+  return name === "hinge" ? multiClassHinge(logits, labels) : softmaxCrossEntropy(logits, labels, { labelSmoothing });
 }
 
 /** Lets a progress bar draw between batches (compute is synchronous). */
@@ -188,6 +206,13 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
   const batchSize = opts.batchSize ?? 64;
   const lossName = opts.loss ?? "cross-entropy";
   if (lossName !== "cross-entropy" && lossName !== "hinge") throw new Error(`fit: loss = "${lossName}" is not valid; use "cross-entropy" or "hinge"`);
+  const labelSmoothing = checkLabelSmoothing("fit", opts.labelSmoothing ?? 0);
+  if (labelSmoothing > 0 && lossName === "hinge") throw new StrideError("fit: labelSmoothing applies to the cross-entropy loss; leave it out with loss: \"hinge\"");
+  const budget = opts.timeBudget !== undefined ? checkTimeBudget(opts.timeBudget) : undefined;
+  if (budget && opts.resume) {
+    throw new StrideError("fit: timeBudget plans a whole run from its start and cannot resume one; resume with a fixed number of epochs instead");
+  }
+  const budgetStart = budget ? budget.clock() : 0;
   const factor = opts.divergenceFactor ?? DEFAULT_DIVERGENCE_FACTOR;
   if (typeof factor !== "number" || !(factor > 1)) throw new StrideError(`fit: divergenceFactor = ${factor} is not valid; give a number > 1 (default ${DEFAULT_DIVERGENCE_FACTOR}, Infinity for only the NaN check)`);
   checkModelFits(model, train);
@@ -213,11 +238,39 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
 
   const chance = chanceLoss(lossName, train.classes.length);
   const batchesPerEpoch = Math.min(loader.length, opts.maxBatchesPerEpoch ?? Infinity);
-  const progress: Progress = createProgress(opts.progress ?? "auto", { epochs, batchesPerEpoch, log });
+  // Mutable: the progress lines read `epochs` each time, and a time budget's plan changes it.
+  const shown = { epochs, batchesPerEpoch, log };
+  const progress: Progress = createProgress(opts.progress ?? "auto", shown);
+  let plannedEpochs = epochs;
+  let evalSecondsPerExample: number | undefined;
+  /**
+   * Plans the run's length from the pace so far and gives the schedule its horizon.
+   * After the second epoch the plan may only shrink: a longer plan would pull a
+   * one-cycle or cosine lr back up, while a shorter one is what keeps the budget.
+   * (The first epoch pays for compiling and warming up, so the second may still lengthen it.)
+   */
+  const replan = (epochsDone: number, secondsPerBatch: number) => {
+    if (!budget) return;
+    const planned = planEpochs({
+      budgetSeconds: budget.seconds, elapsedSeconds: budget.clock() - budgetStart, epochsDone, maxEpochs: epochs,
+      batchesPerEpoch, secondsPerBatch,
+      secondsPerEvalExample: evalSecondsPerExample ?? 0,
+      validationExamples: opts.validation?.length ?? 0, finalEvalExamples: budget.finalEvalExamples,
+    });
+    const settled = epochsDone > 2;
+    if (settled && planned >= plannedEpochs) return;
+    plannedEpochs = planned;
+    shown.epochs = plannedEpochs;
+    history.plannedEpochs = plannedEpochs;
+    if (opts.schedule && hasHorizon(opts.schedule)) opts.schedule.setHorizon(plannedEpochs, batchesPerEpoch);
+  };
+  const probe = probeBatches(batchesPerEpoch);
+  let trainedSeconds = 0, trainedBatches = 0;
   let lastCheckpoint: string | undefined = opts.checkpointDir && checkpoints("checkpointDir").hasLatest(opts.checkpointDir) ? opts.checkpointDir : undefined;
   try {
-    for (let epoch = startEpoch; epoch < epochs; epoch++) {
+    for (let epoch = startEpoch; epoch < plannedEpochs; epoch++) {
       const started = performance.now();
+      let trainStart = budget ? budget.clock() : 0;
       const meter = new ClassificationMeter(train.classes.length, 1);
       progress.startEpoch(epoch + 1);
       let b = 0;
@@ -225,7 +278,7 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
         refuseNonFinite(batch.x, (n, v) => `fit: training example ${batch.indices[n]} of "${train.name}" holds ${v} after augmentation and normalisation` +
           (opts.normalize ? " (a std of 0 in the normalisation gives infinities)" : ""));
         const logits = model.forward(batch.x, { training: true, inputGrad: false });
-        const { loss, grad } = computeLoss(lossName, logits, batch.labels);
+        const { loss, grad } = computeLoss(lossName, logits, batch.labels, labelSmoothing);
         // The limit follows the run's first batch (a resumed run's too), and never sits below chance level.
         const limit = factor * Math.max(history.batchLosses[0] ?? loss, chance);
         if (!Number.isFinite(loss) || loss > limit) {
@@ -237,10 +290,21 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
         model.backward(grad);
         if (opts.clipGradNorm !== undefined) clipGradNorm(model.params(), opts.clipGradNorm);
         optimizer.step();
+        if (opts.schedule?.interval === "batch") opts.schedule.step();
         meter.add(loss, flatScores(logits), batch.labels);
         history.batchLosses.push(loss);
         for (const cb of opts.callbacks ?? []) await cb.onBatchEnd?.(history.batchLosses.length, loss);
         b++;
+        if (budget && epoch === startEpoch && b === probe) {
+          const secondsPerBatch = (budget.clock() - trainStart) / b;
+          // One inference pass over this batch times evaluation (it changes no state: no gradients, no dropout).
+          const evalStart = budget.clock();
+          model.forward(batch.x, { noGrad: true });
+          const evalSeconds = budget.clock() - evalStart;
+          evalSecondsPerExample = evalSeconds / batch.x.shape[0];
+          trainStart += evalSeconds; // not training time: keep it out of the epoch's pace
+          replan(0, secondsPerBatch);
+        }
         const seconds = (performance.now() - started) / 1000;
         progress.batch(b, { loss: meter.loss, accuracy: meter.accuracy, imagesPerSecond: meter.count / seconds });
         await yieldToEventLoop();
@@ -252,20 +316,35 @@ export async function fit(model: Layer, train: Dataset, opts: FitOptions): Promi
         break;
       }
       if (b < loader.length) loader.endEpoch(); // a shortened epoch still ends where a full one would
+      let secondsPerBatch = 0;
+      if (budget) {
+        // The slower of this epoch's pace and the run's average: a busy machine's noise should
+        // shorten the plan rather than make it overrun the budget.
+        const epochSeconds = budget.clock() - trainStart;
+        trainedSeconds += epochSeconds;
+        trainedBatches += b;
+        secondsPerBatch = Math.max(epochSeconds / Math.max(b, 1), trainedSeconds / Math.max(trainedBatches, 1));
+      }
       const seconds = (performance.now() - started) / 1000;
       const entry: EpochLog = {
         epoch: epoch + 1, trainLoss: meter.loss, trainAccuracy: meter.accuracy, lr: optimizer.lr,
         seconds, imagesPerSecond: meter.count / seconds,
       };
       if (opts.validation) {
+        const evalStart = budget ? budget.clock() : 0;
         const v = evaluate(model, opts.validation, { loss: lossName, normalize: opts.normalize });
+        if (budget) evalSecondsPerExample = (budget.clock() - evalStart) / Math.max(opts.validation.length, 1);
         entry.valLoss = v.loss;
         entry.valAccuracy = v.accuracy;
         entry.valTop5 = v.top5;
       }
-      if (opts.schedule) {
+      if (opts.schedule && opts.schedule.interval === "epoch") {
         if (opts.schedule instanceof ReduceLROnPlateau) opts.schedule.step(entry.valAccuracy ?? -entry.trainLoss);
         else opts.schedule.step();
+      }
+      if (budget) {
+        replan(epoch + 1, secondsPerBatch);
+        entry.plannedEpochs = plannedEpochs;
       }
       history.epochs.push(entry);
       progress.endEpoch(entry);
@@ -317,6 +396,8 @@ export interface EvaluateOptions {
   normalize?: Normalization;
   /** AlexNet's test-time 10-crop: average the softmax over the four corners, the centre and their mirrors at this size. */
   tenCrop?: number | [number, number];
+  /** Test-time flips: average the logits of each image and of its left-right mirror. */
+  flip?: boolean;
   k?: number;
 }
 
@@ -333,6 +414,9 @@ export interface EvaluateResult {
 
 /** Loss, accuracy, top-k accuracy and confusion matrix of a model on a dataset, in inference mode. */
 export function evaluate(model: Layer, data: Dataset, opts: EvaluateOptions = {}): EvaluateResult {
+  if (opts.flip && opts.tenCrop !== undefined) {
+    throw new StrideError("evaluate: tenCrop already averages over mirrored views; use either tenCrop or flip");
+  }
   const loader = new DataLoader(data, { batchSize: opts.batchSize ?? 256, shuffle: false, normalize: opts.normalize });
   const meter = new ClassificationMeter(data.classes.length, opts.k ?? 5);
   for (const batch of loader) {
@@ -345,6 +429,7 @@ export function evaluate(model: Layer, data: Dataset, opts: EvaluateOptions = {}
       loss = -meanLogProb(probs, batch.labels);
     } else {
       scores = flatScores(model.forward(batch.x, { noGrad: true }));
+      if (opts.flip) scores = averageWith(scores, flatScores(model.forward(flipBatch(batch.x), { noGrad: true })));
       loss = computeLoss(opts.loss ?? "cross-entropy", scores, batch.labels).loss;
     }
     meter.add(loss, scores, batch.labels);
@@ -395,6 +480,13 @@ export function softmax(scores: Tensor): Tensor {
     for (let j = 0; j < c; j++) sum += Math.exp(scores.data[i * c + j] - max);
     for (let j = 0; j < c; j++) out.data[i * c + j] = Math.exp(scores.data[i * c + j] - max) / sum;
   }
+  return out;
+}
+
+/** The element-wise mean of two score tensors of one shape. */
+function averageWith(a: Tensor, b: Tensor): Tensor {
+  const out = new Tensor(a.shape);
+  for (let i = 0; i < a.size; i++) out.data[i] = (a.data[i] + b.data[i]) / 2;
   return out;
 }
 

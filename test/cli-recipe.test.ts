@@ -1,0 +1,89 @@
+/**
+ * The time-to-accuracy recipe's flags of `stride train` and `stride eval`, run
+ * as a user runs them (node bin/stride.js in a child process) on tiny settings:
+ * what is printed, what the checkpoint records, and one clear line for bad values.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const STRIDE = fileURLToPath(new URL("../../bin/stride.js", import.meta.url));
+const work = mkdtempSync(join(tmpdir(), "stride-recipe-"));
+
+function stride(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [STRIDE, ...args], { encoding: "utf8", timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const tiny = ["--model-width", "0.25", "--progress", "lines", "--backend", "js"];
+
+function latestCheckpoint(out: string): { schedule: { type: string; totalSteps: number; lastEpoch: number } } {
+  return JSON.parse(readFileSync(join(out, "checkpoints", "latest.json"), "utf8"));
+}
+
+test("stride train with one-cycle, label smoothing, random erasing and test-time flips, then stride eval --tta flip", () => {
+  const out = join(work, "recipe");
+  const r = stride("train", "lenet5", "--epochs", "2", "--max-batches", "3", "--schedule", "onecycle", "--lr", "0.05",
+    "--label-smoothing", "0.1", "--random-erasing", "0.5", "--tta", "flip", "--out", out, ...tiny);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /lr 0\.05 at the one-cycle's peak/);
+  assert.match(r.stdout, /label smoothing 0\.1/);
+  assert.match(r.stdout, /random erasing p 0\.5/);
+  assert.match(r.stdout, /test-time flips/);
+  assert.match(r.stdout, /^test accuracy \d+\.\d+% \(\d+\/\d+\) with flips/m);
+  // The cycle spans the run: 2 epochs of 3 batches, stepped after each.
+  const { schedule } = latestCheckpoint(out);
+  assert.equal(schedule.type, "OneCycleLR");
+  assert.equal(schedule.totalSteps, 6);
+  assert.equal(schedule.lastEpoch, 6);
+  const e = stride("eval", out, "--tta", "flip", "--backend", "js");
+  assert.equal(e.code, 0, e.stderr);
+  assert.match(e.stdout, /\(2000 images, with flips\): accuracy/);
+});
+
+test("stride train --time-budget plans its epochs (here capped by --epochs) and stretches the schedule to the plan", () => {
+  const out = join(work, "budget");
+  const r = stride("train", "lenet5", "--time-budget", "1h", "--epochs", "2", "--max-batches", "2", "--schedule", "cosine", "--out", out, ...tiny);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /epochs planned to fit 1h \(at most 2\)/);
+  assert.match(r.stdout, /^epoch 2\/2 /m);
+  const { schedule } = latestCheckpoint(out);
+  assert.equal(schedule.type, "CosineAnnealingLR");
+  assert.equal((schedule as unknown as { tMax: number }).tMax, 2);
+  // A budget spent before training starts (10 ms: less than loading the data takes) still trains the
+  // plan's minimum of one epoch, and the saved recipe (what stride export turns into train.py)
+  // records that plan, not the --epochs ceiling.
+  const spent = join(work, "spent");
+  const s = stride("train", "lenet5", "--time-budget", "0.01s", "--epochs", "5", "--max-batches", "2", "--schedule", "cosine", "--out", spent, ...tiny);
+  assert.equal(s.code, 0, s.stderr);
+  assert.match(s.stdout, /^epoch 1\/1 /m);
+  const info = JSON.parse(readFileSync(join(spent, "model.json"), "utf8"));
+  assert.equal(info.extra.recipe.epochs, 1);
+  assert.equal(info.extra.recipe.schedule.tMax, 1);
+});
+
+test("bad recipe flags give one clear line", () => {
+  const cases: [string[], RegExp][] = [
+    [["train", "--label-smoothing", "2"], /--label-smoothing 2 is too large: give a number from 0 to 1/],
+    [["train", "--random-erasing=1.5"], /--random-erasing 1.5 is too large: give a number from 0 to 1/],
+    [["train", "--time-budget", "1h30"], /--time-budget "1h30" is not a duration; .*60m/],
+    [["train", "--tta", "mirror"], /--tta mirror is not valid; use --tta flip/],
+    [["train", "--schedule", "onecycle", "--optimizer", "adagrad"], /onecycle cycles momentum, which adagrad has not/],
+    [["train", "--time-budget", "10m", "--resume"], /--time-budget plans a run from its start and cannot resume/],
+    [["train", "--schedule", "triangle"], /use plateau, step, cosine, onecycle or none/],
+  ];
+  for (const [args, message] of cases) {
+    const r = stride(...args, "--out", join(work, "bad"), ...tiny);
+    assert.equal(r.code, 2, `${args.join(" ")}: exit ${r.code}, ${r.stderr}`);
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], message);
+  }
+  const e = stride("eval", join(work, "recipe"), "--tta", "flip", "--ten-crop", "24");
+  assert.equal(e.code, 2);
+  assert.match(e.stderr, /use either --ten-crop or --tta flip/);
+});
