@@ -7,31 +7,20 @@
 // The generated file is committed: a fresh clone builds without running asc.
 // It records a hash of the sources and flags, and this script rewrites it
 // only when that hash changes (pass --force to rebuild anyway).
-import { createHash } from "node:crypto";
-import { readFileSync, readdirSync, writeFileSync, existsSync, mkdirSync } from "node:fs";
+//
+// First it regenerates both sides of the JS <-> wasm boundary from
+// scripts/wasm-abi/kernels.mjs (wasm/assembly/abi.generated.ts and
+// src/kernels/wasm/generated/abi.ts), so the hash covers the table too.
+import { readFileSync, writeFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { writeAbi } from "./wasm-abi/generate.mjs";
+import { builds, sourceHash, SOURCE_DIR as sourceDir, KERNELS_FILE as outFile } from "./wasm-abi/sources.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const sourceDir = join(root, "wasm", "assembly");
-const outFile = join(root, "src", "kernels", "wasm", "generated", "kernels.ts");
 const force = process.argv.includes("--force");
 
-// Memory is imported (one shared memory for every thread); 65536 pages = 4 GiB, the wasm32 limit.
-const common = [
-  "--runtime", "stub", "-O3", "--noAssert",
-  "--importMemory", "--sharedMemory", "--initialMemory", "32", "--maximumMemory", "65536",
-];
-const builds = {
-  simd: [...common, "--enable", "simd,threads"],
-  relaxed: [...common, "--enable", "simd,threads,relaxed-simd"],
-};
+for (const file of writeAbi()) console.log(`build-wasm: wrote ${file}`);
 
-const sources = readdirSync(sourceDir).filter((f) => f.endsWith(".ts")).sort();
-const hash = createHash("sha256");
-for (const f of sources) hash.update(f).update(readFileSync(join(sourceDir, f)));
-hash.update(JSON.stringify(builds));
-const digest = hash.digest("hex").slice(0, 16);
+const digest = sourceHash();
 
 if (!force && existsSync(outFile) && readFileSync(outFile, "utf8").includes(`SOURCE_HASH = "${digest}"`)) {
   console.log(`build-wasm: ${outFile} is up to date (${digest})`);

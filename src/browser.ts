@@ -4,7 +4,7 @@
  * package.json maps "stride" here for browsers and bundlers, and to index.ts
  * (this plus the file functions) for Node.
  */
-export { Tensor, withFloat64, withMeta, MetaTensorError, shapeSize, formatShape } from "./tensor.js";
+export { Tensor, TensorError, withFloat64, withMeta, MetaTensorError, shapeSize, formatShape } from "./tensor.js";
 export { Rng, manualSeed, globalRng } from "./random.js";
 export { StrideError } from "./stride-error.js";
 export { ShapeError } from "./shape.js";

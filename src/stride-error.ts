@@ -5,9 +5,9 @@
  */
 
 /**
- * The base class of stride's own errors: ShapeError, ModelFileError,
- * TrainingDivergedError, IdxFormatError, CifarFormatError, ImageReadError and
- * PytorchExportError all extend it. Their messages say what went wrong and
+ * The base class of stride's own errors: ShapeError, TensorError,
+ * ModelFileError, TrainingDivergedError, IdxFormatError, CifarFormatError,
+ * ImageReadError and PytorchExportError all extend it. Their messages say what went wrong and
  * what to do; anything else thrown is a bug or a platform error.
  */
 export class StrideError extends Error {

@@ -2,6 +2,18 @@ import { Rng } from "./random.js";
 import { StrideError } from "./stride-error.js";
 
 /**
+ * A tensor built or used wrongly: a bad shape or data, a reshape whose sizes
+ * disagree, an index out of bounds, or more values than the file being
+ * decoded holds. The message says what was wrong and how to fix it.
+ */
+export class TensorError extends StrideError {
+  constructor(message: string) {
+    super(message);
+    this.name = "TensorError";
+  }
+}
+
+/**
  * The array type new tensors and kernel workspaces are made of. Always
  * Float32Array, except inside withFloat64(), which the gradient checks use to
  * run the js reference kernels in double precision (the arrays are then
@@ -85,18 +97,18 @@ function checkData(shape: readonly number[], size: number, data: unknown): void 
   const dims = `[${shape.join(", ")}]`;
   if (Array.isArray(data)) {
     if (data.some((v) => Array.isArray(v) || ArrayBuffer.isView(v))) {
-      throw new Error(
+      throw new TensorError(
         `Tensor: the data is a nested array; pass it flat in row-major order ` +
           `(e.g. new Tensor(${dims}, nested.flat(Infinity))), the shape says how to read it`,
       );
     }
   } else if (!ArrayBuffer.isView(data)) {
-    throw new Error(`Tensor: the data must be a Float32Array or an array of numbers, got ${data === null ? "null" : typeof data}`);
+    throw new TensorError(`Tensor: the data must be a Float32Array or an array of numbers, got ${data === null ? "null" : typeof data}`);
   }
   const length = (data as ArrayLike<number>).length;
   if (length !== size) {
     const product = shape.length > 1 ? ` (${shape.join(" × ")})` : "";
-    throw new Error(
+    throw new TensorError(
       `Tensor: shape ${dims} holds ${size} values but the data has ${length}; ` +
         `pass exactly ${size} numbers${product} in row-major order, or change the shape`,
     );
@@ -113,13 +125,13 @@ interface AllocationLimit {
 let allocationLimit: AllocationLimit | null = null;
 
 function chargeAllocation(limit: AllocationLimit, shape: number[], size: number): void {
-  if (size > limit.remaining) throw new RangeError(limit.refuse(shape, size));
+  if (size > limit.remaining) throw new TensorError(limit.refuse(shape, size));
   limit.remaining -= size;
 }
 
 /**
  * Runs `fn` with fresh tensor allocations capped at `floats` elements in all;
- * a tensor beyond the cap throws a RangeError with `refuse(shape, size)` as its message.
+ * a tensor beyond the cap throws a TensorError with `refuse(shape, size)` as its message.
  */
 export function withAllocationLimit<T>(floats: number, refuse: (shape: number[], size: number) => string, fn: () => T): T {
   const outer = allocationLimit;
@@ -164,7 +176,7 @@ export function beginMeta(on: boolean): () => void {
 }
 
 /** Thrown when the values of a tensor that has only a shape (built with `meta: true`) are read. */
-export class MetaTensorError extends StrideError {
+export class MetaTensorError extends TensorError {
   constructor(shape: readonly number[]) {
     super(
       `this ${formatShape(shape)} tensor has a shape but no values: the model was built with meta: true, ` +
@@ -313,13 +325,36 @@ export function formatShape(shape: readonly number[]): string {
 
 function checkShape(shape: number[]): void {
   if (!Array.isArray(shape)) {
-    throw new Error(`Tensor: the shape must be an array of whole numbers, got ${String(shape)}`);
+    throw new TensorError(`Tensor: the shape must be an array of whole numbers, got ${String(shape)}`);
+  }
+  if (shape.some((d) => Array.isArray(d) || ArrayBuffer.isView(d))) {
+    // new Tensor([[1, 2], [3, 4]]): nested data where the shape goes.
+    const dims = nestedDims(shape);
+    const hint = dims ? `new Tensor([${dims.join(", ")}], values.flat(Infinity))` : "new Tensor(shape, flatValues)";
+    throw new TensorError(
+      `Tensor: the first argument is the shape, but it holds nested arrays (data?); pass the shape, then the values ` +
+        `flat in row-major order: ${hint}`,
+    );
   }
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
-      throw new Error(`Tensor: shape ${formatShape(shape)} has ${d}; every dimension must be a whole number >= 0`);
+      throw new TensorError(`Tensor: shape ${formatShape(shape)} has ${d}; every dimension must be a whole number >= 0`);
     }
   }
+}
+
+/** The dimensions of a rectangular nested array of numbers, or null when it is ragged. */
+function nestedDims(a: unknown): number[] | null {
+  if (!Array.isArray(a) && !ArrayBuffer.isView(a)) return typeof a === "number" ? [] : null;
+  const items = Array.from(a as ArrayLike<unknown>);
+  if (items.length === 0) return [0];
+  const inner = nestedDims(items[0]);
+  if (inner === null) return null;
+  for (const item of items) {
+    const d = nestedDims(item);
+    if (d === null || d.length !== inner.length || d.some((v, i) => v !== inner[i])) return null;
+  }
+  return [items.length, ...inner];
 }
 
 function resolveReshape(from: number[], to: number[]): number[] {
@@ -329,12 +364,12 @@ function resolveReshape(from: number[], to: number[]): number[] {
   if (unknown >= 0) {
     const known = shapeSize(to.filter((_, i) => i !== unknown));
     if (known === 0 || size % known !== 0) {
-      throw new Error(`reshape: cannot reshape ${formatShape(from)} into ${formatShape(to)}`);
+      throw new TensorError(`reshape: cannot reshape ${formatShape(from)} into ${formatShape(to)}`);
     }
     out[unknown] = size / known;
   }
   if (shapeSize(out) !== size) {
-    throw new Error(
+    throw new TensorError(
       `reshape: ${formatShape(from)} has ${size} values and ${formatShape(to)} has ${shapeSize(out)}; the sizes must agree`,
     );
   }
@@ -343,12 +378,12 @@ function resolveReshape(from: number[], to: number[]): number[] {
 
 function flatIndex(shape: number[], index: number[]): number {
   if (index.length !== shape.length) {
-    throw new Error(`index [${index.join(", ")}] has ${index.length} dimensions, the tensor ${shape.length}`);
+    throw new TensorError(`index [${index.join(", ")}] has ${index.length} dimensions, the tensor ${shape.length}`);
   }
   let flat = 0;
   for (let i = 0; i < shape.length; i++) {
     if (index[i] < 0 || index[i] >= shape[i]) {
-      throw new Error(`index [${index.join(", ")}] is out of bounds for shape ${formatShape(shape)}`);
+      throw new TensorError(`index [${index.join(", ")}] is out of bounds for shape ${formatShape(shape)}`);
     }
     flat = flat * shape[i] + index[i];
   }

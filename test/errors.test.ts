@@ -155,6 +155,32 @@ test("a tensor built from nested arrays is told to flatten them", () => {
   assert.deepEqual([...new s.Tensor([2, 2], nested.flat(Infinity)).data], [1, 2, 3, 4]);
 });
 
+test("nested data passed where the shape goes is told apart, with the call to write instead", () => {
+  const nested = [[1, 2, 3], [4, 5, 6]] as any;
+  assert.throws(() => new s.Tensor(nested), (e: unknown) =>
+    e instanceof s.TensorError &&
+    /the first argument is the shape, but it holds nested arrays/.test((e as Error).message) &&
+    (e as Error).message.includes("new Tensor([2, 3], values.flat(Infinity))"));
+  // Ragged: no shape to suggest, still the same advice.
+  assert.throws(() => new s.Tensor([[1, 2], [3]] as any), /the first argument is the shape.*new Tensor\(shape, flatValues\)/);
+  assert.throws(() => new s.Tensor([new Float32Array(4)] as any), /new Tensor\(\[1, 4\], values\.flat\(Infinity\)\)/);
+});
+
+test("a tensor's own errors are TensorErrors: shape, data, reshape, index", () => {
+  const t = new s.Tensor([2, 3]);
+  const cases: [() => unknown, RegExp][] = [
+    [() => new s.Tensor([2, -1]), /every dimension must be a whole number >= 0/],
+    [() => new s.Tensor([2], [1, 2, 3]), /holds 2 values but the data has 3/],
+    [() => t.reshape([4, 2]), /the sizes must agree/],
+    [() => t.reshape([4, -1]), /cannot reshape \[2, 3\] into \[4, -1\]/],
+    [() => t.get(2, 0), /index \[2, 0\] is out of bounds for shape \[2, 3\]/],
+    [() => t.get(0), /index \[0\] has 1 dimensions, the tensor 2/],
+  ];
+  for (const [fn, message] of cases) {
+    assert.throws(fn, (e: unknown) => e instanceof s.TensorError && e instanceof s.StrideError && e.name === "TensorError" && message.test((e as Error).message));
+  }
+});
+
 test("every error the library raises on purpose is a StrideError and keeps its name", () => {
   const errors: [Error, string][] = [
     [new s.ShapeError("conv1", "bad"), "ShapeError"],
@@ -164,6 +190,7 @@ test("every error the library raises on purpose is a StrideError and keeps its n
     [new s.CifarFormatError("b.bin", "bad"), "CifarFormatError"],
     [new s.ImageReadError("c.png", "bad"), "ImageReadError"],
     [new s.PytorchExportError("bad"), "PytorchExportError"],
+    [new s.TensorError("bad"), "TensorError"],
   ];
   for (const [e, name] of errors) {
     assert.ok(e instanceof s.StrideError && e instanceof Error, name);

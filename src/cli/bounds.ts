@@ -6,7 +6,7 @@
  * docs/reliability.md lists them.
  */
 import { availableParallelism } from "node:os";
-import { withAllocationLimit } from "../tensor.js";
+import { withAllocationLimit, TensorError } from "../tensor.js";
 import { CliError } from "./errors.js";
 
 /** Threads of the wasm backend: four per core, at most 64 (each is a worker with its own memory). */
@@ -95,7 +95,7 @@ export function buildWithinLimit<T>(what: string, build: () => T): T {
   try {
     return withAllocationLimit(LIMITS.buildValues, refuse, build);
   } catch (e) {
-    if (e instanceof RangeError && e.message.startsWith(what)) throw new CliError(e.message);
+    if (e instanceof TensorError && e.message.startsWith(what)) throw new CliError(e.message);
     throw e;
   }
 }

@@ -99,6 +99,25 @@ export interface Backend {
   avgPool2d(x: Float32Array, y: Float32Array, g: Pool2dGeometry, countIncludePad: boolean): void;
   /** dx is overwritten. */
   avgPool2dBackward(dy: Float32Array, dx: Float32Array, g: Pool2dGeometry, countIncludePad: boolean): void;
+  /**
+   * LP pooling (PyTorch's LPPool2d): y = (sum of x^p over each window)^(1/p),
+   * a window clipped by ceil mode rescaled to the full kernel area.
+   */
+  lpPool2d(x: Float32Array, y: Float32Array, g: Pool2dGeometry, p: number): void;
+  /** dx (overwritten) from the forward input x, output y and dy. */
+  lpPool2dBackward(x: Float32Array, y: Float32Array, dy: Float32Array, dx: Float32Array, g: Pool2dGeometry, p: number): void;
+
+  /**
+   * A locally connected layer: a convolution (groups 1) whose filters differ
+   * at every output position. w: [outH * outW][K][C * kH * kW] (the filter of
+   * position p and output channel k, in im2col's row order), bias: [K][outH * outW] or null.
+   */
+  locallyConnected2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry): void;
+  /** dx is overwritten; dw and dbias are accumulated into, and skipped when null (frozen parameters). */
+  locallyConnected2dBackward(
+    x: Float32Array, dy: Float32Array, w: Float32Array, dx: Float32Array,
+    dw: Float32Array | null, dbias: Float32Array | null, g: Conv2dGeometry,
+  ): void;
 
   /**
    * Batch normalisation with batch statistics over [N, ., spatial] for each

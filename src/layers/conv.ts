@@ -9,11 +9,9 @@ import {
   type Conv2dGeometry, type IntOrPair, type Pair, type Padding2d,
 } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
-import { im2col, col2im } from "../kernels/js/conv.js";
 import { Layer, makeParam, expectRank, unrequestedGradient, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "./layer.js";
 import { checkInit, initBias, initWeight, type InitName } from "./init.js";
 import { Rng } from "../random.js";
-import { allocFloats } from "../tensor.js";
 
 /** Options of Conv2d, as PyTorch's: channels, kernel, stride, padding (numbers, pairs, per-side or "same"), dilation, groups, bias and initialisation. */
 export interface Conv2dOptions {
@@ -517,60 +515,22 @@ export class LocallyConnected2d extends Layer {
   forward(input: Tensor, ctx?: ForwardContext): Tensor {
     this.shapeInfo(input.shape);
     const x = batched(input, 4);
-    const g = this.geom;
-    const n = x.shape[0];
-    const R = g.inChannels * g.kH * g.kW, P = g.outH * g.outW, K = g.outChannels;
-    const y = new Tensor([n, K, g.outH, g.outW]);
-    const col = allocFloats(R * P);
-    const w = this.weight.value.data;
-    const b = this.bias?.value.data;
-    for (let img = 0; img < n; img++) {
-      im2col(x.data, img * g.inChannels * g.inH * g.inW, col, g);
-      const yo = img * K * P;
-      for (let p = 0; p < P; p++) {
-        for (let k = 0; k < K; k++) {
-          const wo = (p * K + k) * R;
-          let s = b ? b[k * P + p] : 0;
-          for (let r = 0; r < R; r++) s += w[wo + r] * col[r * P + p];
-          y.data[yo + k * P + p] = s;
-        }
-      }
-    }
+    const g = { ...this.geom, batch: x.shape[0] };
+    const y = new Tensor([g.batch, g.outChannels, g.outH, g.outW]);
+    getBackend().locallyConnected2d(x.data, this.weight.value.data, this.bias?.value.data ?? null, y.data, g);
     this.x = ctx?.noGrad ? null : x;
     return input.rank === 3 ? y.reshape(y.shape.slice(1)) : y;
   }
 
   backward(dyIn: Tensor): Tensor {
     const x = this.requireCache(this.x);
-    const g = this.geom;
-    const n = x.shape[0];
-    const R = g.inChannels * g.kH * g.kW, P = g.outH * g.outW, K = g.outChannels;
-    this.checkGradShape(dyIn, dyIn.rank === 3 ? [K, g.outH, g.outW] : [n, K, g.outH, g.outW]);
-    const dy = dyIn.data;
-    const dx = new Tensor(x.shape);
-    const col = allocFloats(R * P);
-    const dcol = allocFloats(R * P);
-    const w = this.weight.value.data;
+    const g = { ...this.geom, batch: x.shape[0] };
+    const K = g.outChannels;
+    this.checkGradShape(dyIn, dyIn.rank === 3 ? [K, g.outH, g.outW] : [g.batch, K, g.outH, g.outW]);
+    const dx = Tensor.empty(x.shape); // overwritten by the kernel
     const dw = this.weight.trainable ? this.weight.grad.data : null;
     const db = this.bias && this.bias.trainable ? this.bias.grad.data : null;
-    for (let img = 0; img < n; img++) {
-      const xo = img * g.inChannels * g.inH * g.inW;
-      if (dw) im2col(x.data, xo, col, g);
-      dcol.fill(0);
-      const yo = img * K * P;
-      for (let p = 0; p < P; p++) {
-        for (let k = 0; k < K; k++) {
-          const d = dy[yo + k * P + p];
-          const wo = (p * K + k) * R;
-          if (db) db[k * P + p] += d;
-          for (let r = 0; r < R; r++) {
-            dcol[r * P + p] += w[wo + r] * d;
-            if (dw) dw[wo + r] += d * col[r * P + p];
-          }
-        }
-      }
-      col2im(dcol, dx.data, xo, g);
-    }
+    getBackend().locallyConnected2dBackward(x.data, dyIn.data, this.weight.value.data, dx.data, dw, db, g);
     return dyIn.rank === 3 ? dx.reshape(dx.shape.slice(1)) : dx;
   }
 

@@ -7,7 +7,6 @@
 import { Tensor, formatShape, allocInts } from "../tensor.js";
 import { ShapeError, fit2d, toPair, type IntOrPair, type Pair, type Pool2dGeometry, checkOptions } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
-import { avgPool2d as jsAvgPool2d } from "../kernels/js/pool.js";
 import { Layer, expectRank, type ForwardContext, type ShapeInfo, type ShapeOptions } from "./layer.js";
 
 /**
@@ -267,13 +266,7 @@ export class LPPool2d extends Pool2dBase {
 
   forward(input: Tensor, ctx?: ForwardContext): Tensor {
     const { x, y, g } = this.begin(input);
-    const p = this.normType;
-    const powered = new Tensor(x.shape);
-    for (let i = 0; i < x.size; i++) powered.data[i] = Math.pow(x.data[i], p);
-    // PyTorch: the window mean of x^p (over the real window) times the kernel area.
-    jsAvgPool2d(powered.data, y.data, g, true);
-    const area = g.kH * g.kW;
-    for (let i = 0; i < y.size; i++) y.data[i] = Math.pow(y.data[i] * area, 1 / p);
+    getBackend().lpPool2d(x.data, y.data, g, this.normType);
     this.geom = ctx?.noGrad ? null : g;
     this.x = ctx?.noGrad ? null : x;
     this.y = ctx?.noGrad ? null : y;
@@ -283,28 +276,8 @@ export class LPPool2d extends Pool2dBase {
   backward(dyIn: Tensor): Tensor {
     const { dy, g } = this.beginBackward(dyIn);
     const x = this.requireCache(this.x), y = this.requireCache(this.y);
-    const p = this.normType;
     const dx = new Tensor(x.shape);
-    const plane = g.outH * g.outW, inPlane = g.inH * g.inW;
-    for (let pl = 0; pl < g.batch * g.channels; pl++) {
-      for (let oh = 0; oh < g.outH; oh++) {
-        const h0 = oh * g.strideH, h1 = Math.min(h0 + g.kH, g.inH);
-        for (let ow = 0; ow < g.outW; ow++) {
-          const w0 = ow * g.strideW, w1 = Math.min(w0 + g.kW, g.inW);
-          const o = pl * plane + oh * g.outW + ow;
-          const yv = y.data[o];
-          // y = (c S)^(1/p) with c the rescaling: dy/dx_i = c x_i^(p-1) y^(1-p).
-          const c = (g.kH * g.kW) / ((h1 - h0) * (w1 - w0));
-          const common = yv === 0 ? 0 : dy.data[o] * c * Math.pow(yv, 1 - p);
-          for (let h = h0; h < h1; h++) {
-            for (let w = w0; w < w1; w++) {
-              const i = pl * inPlane + h * g.inW + w;
-              dx.data[i] += common * Math.pow(x.data[i], p - 1);
-            }
-          }
-        }
-      }
-    }
+    getBackend().lpPool2dBackward(x.data, y.data, dy.data, dx.data, g, this.normType);
     return this.unbatched ? dx.reshape(dx.shape.slice(1)) : dx;
   }
 

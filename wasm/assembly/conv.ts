@@ -2,30 +2,14 @@
 // threads never write the same memory: forward and backward-filter cut
 // (image, group, band of output rows); backward-data cuts (image, group,
 // band of input channels), since col2im of distinct channels never overlaps.
-import { sgemm } from "./gemm";
+import { sgemm, gemmScratchBytes } from "./gemm";
 import { copyFloats, zeroFloats, addFloats, sumFloats } from "./simd";
 import { claim, blockStart } from "./work";
-
-/** Geometry record laid out by the loader (i32 fields, in this order). */
-export const G_BATCH = 0, G_C = 1, G_H = 2, G_W = 3, G_K = 4, G_KH = 5, G_KW = 6,
-  G_SH = 7, G_SW = 8, G_PT = 9, G_PL = 10, G_DH = 11, G_DW = 12, G_GROUPS = 13,
-  G_OH = 14, G_OW = 15, G_POINTWISE = 16,
-  /** Work items per (image, group): bands of output rows (forward, filter) or of input channels (data). */
-  G_BANDS = 17,
-  /** Backward data: bands of output rows inside each channel band, so the unfolded gradient stays cache-sized. */
-  G_ROW_BANDS = 18,
-  /**
-   * Forward: blocks of output channels per band (threads that split the filters instead of the pixels);
-   * backward filter: blocks of output channels per reduction slot.
-   */
-  G_K_BLOCKS = 19,
-  /** Backward filter: fixed ranges of images, each summed in order into its own part (see convBackwardFilter). */
-  G_SLOTS = 20;
-
-// @ts-ignore: decorator
-@inline function gi(g: usize, field: i32): i32 {
-  return load<i32>(g + (<usize>field << 2));
-}
+import {
+  conv_batch, conv_inChannels, conv_inH, conv_inW, conv_outChannels, conv_kH, conv_kW, conv_strideH, conv_strideW,
+  conv_padTop, conv_padLeft, conv_dilationH, conv_dilationW, conv_groups, conv_outH, conv_outW, conv_pointwise,
+  conv_bands, conv_rowBands, conv_kBlocks, conv_slots,
+} from "./abi.generated";
 
 /** The first output column whose input column j*D - P + ow*S is >= 0, and one past the last one < W. */
 // @ts-ignore: decorator
@@ -139,12 +123,12 @@ export function convForward(
   g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize,
   gemmScratch: usize, col: usize, counter: usize,
 ): void {
-  const N = gi(g, G_BATCH), C = gi(g, G_C), H = gi(g, G_H), W = gi(g, G_W), K = gi(g, G_K);
-  const kH = gi(g, G_KH), kW = gi(g, G_KW), groups = gi(g, G_GROUPS), outH = gi(g, G_OH), outW = gi(g, G_OW);
+  const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
+  const kH = conv_kH(g), kW = conv_kW(g), groups = conv_groups(g), outH = conv_outH(g), outW = conv_outW(g);
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW;
-  const pointwise = gi(g, G_POINTWISE) != 0;
+  const pointwise = conv_pointwise(g);
   const pairs = N * groups;
-  const bands = gi(g, G_BANDS), kBlocks = gi(g, G_K_BLOCKS);
+  const bands = conv_bands(g), kBlocks = conv_kBlocks(g);
   const items = pairs * bands * kBlocks;
   for (let it = claim(counter); it < items; it = claim(counter)) {
     const kb = it % kBlocks, pb = it / kBlocks;
@@ -161,8 +145,8 @@ export function convForward(
       src = xg + (<usize>(oh0 * outW) << 2);
       ldb = plane;
     } else {
-      im2col(xg, col, cg, H, W, kH, kW, gi(g, G_SH), gi(g, G_SW), gi(g, G_PT), gi(g, G_PL),
-        gi(g, G_DH), gi(g, G_DW), outW, oh0, oh1);
+      im2col(xg, col, cg, H, W, kH, kW, conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
+        conv_dilationH(g), conv_dilationW(g), outW, oh0, oh1);
       src = col;
       ldb = width;
     }
@@ -183,12 +167,12 @@ export function convForward(
 export function convBackwardData(
   g: usize, dy: usize, w: usize, dx: usize, gemmScratch: usize, col: usize, counter: usize,
 ): void {
-  const N = gi(g, G_BATCH), C = gi(g, G_C), H = gi(g, G_H), W = gi(g, G_W), K = gi(g, G_K);
-  const kH = gi(g, G_KH), kW = gi(g, G_KW), groups = gi(g, G_GROUPS), outH = gi(g, G_OH), outW = gi(g, G_OW);
+  const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
+  const kH = conv_kH(g), kW = conv_kW(g), groups = conv_groups(g), outH = conv_outH(g), outW = conv_outW(g);
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW, kk = kH * kW;
-  const pointwise = gi(g, G_POINTWISE) != 0;
+  const pointwise = conv_pointwise(g);
   const pairs = N * groups;
-  const bands = gi(g, G_BANDS);
+  const bands = conv_bands(g);
   const items = pairs * bands;
   for (let it = claim(counter); it < items; it = claim(counter)) {
     const pair = it / bands, band = it % bands;
@@ -204,22 +188,22 @@ export function convBackwardData(
       continue;
     }
     zeroFloats(dxc, (c1 - c0) * H * W);
-    const rowBands = gi(g, G_ROW_BANDS);
+    const rowBands = conv_rowBands(g);
     for (let rb = 0; rb < rowBands; rb++) {
       const oh0 = (outH * rb) / rowBands, oh1 = (outH * (rb + 1)) / rowBands;
       if (oh1 <= oh0) continue;
       const width = (oh1 - oh0) * outW;
       // dcol[m, width] = Wg[:, c0..c1]^T dy_g[:, band]
       sgemm(m, width, kg, wg, rows, true, dyg + (<usize>(oh0 * outW) << 2), plane, false, col, width, false, gemmScratch);
-      col2im(col, dxc, c1 - c0, H, W, kH, kW, gi(g, G_SH), gi(g, G_SW), gi(g, G_PT), gi(g, G_PL),
-        gi(g, G_DH), gi(g, G_DW), outW, oh0, oh1);
+      col2im(col, dxc, c1 - c0, H, W, kH, kW, conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
+        conv_dilationH(g), conv_dilationW(g), outW, oh0, oh1);
     }
   }
 }
 
 /**
  * One thread's share of dw += dy * col^T (and dbias += the sums of dy), in a
- * fixed order that no thread timing changes: the batch is cut into G_SLOTS
+ * fixed order that no thread timing changes: the batch is cut into `slots`
  * fixed ranges of images; slot 0 adds its images, in order, straight into dw
  * and db, every other slot s into its own zeroed part (parts + (s - 1) *
  * partStride bytes: dw's floats then db's), which reduceParts then adds to dw
@@ -232,11 +216,11 @@ export function convBackwardFilter(
   g: usize, x: usize, dy: usize, dw: usize, db: usize, parts: usize, partStride: usize,
   gemmScratch: usize, col: usize, counter: usize,
 ): void {
-  const N = gi(g, G_BATCH), C = gi(g, G_C), H = gi(g, G_H), W = gi(g, G_W), K = gi(g, G_K);
-  const kH = gi(g, G_KH), kW = gi(g, G_KW), groups = gi(g, G_GROUPS), outH = gi(g, G_OH), outW = gi(g, G_OW);
+  const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
+  const kH = conv_kH(g), kW = conv_kW(g), groups = conv_groups(g), outH = conv_outH(g), outW = conv_outW(g);
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW;
-  const pointwise = gi(g, G_POINTWISE) != 0;
-  const bands = gi(g, G_BANDS), slots = gi(g, G_SLOTS), kBlocks = gi(g, G_K_BLOCKS);
+  const pointwise = conv_pointwise(g);
+  const bands = conv_bands(g), slots = conv_slots(g), kBlocks = conv_kBlocks(g);
   const items = slots * kBlocks;
   for (let it = claim(counter); it < items; it = claim(counter)) {
     const slot = it / kBlocks, kb = it % kBlocks;
@@ -264,8 +248,8 @@ export function convBackwardFilter(
             src = xg + (<usize>(oh0 * outW) << 2);
             ldb = plane;
           } else {
-            im2col(xg, col, cg, H, W, kH, kW, gi(g, G_SH), gi(g, G_SW), gi(g, G_PT), gi(g, G_PL),
-              gi(g, G_DH), gi(g, G_DW), outW, oh0, oh1);
+            im2col(xg, col, cg, H, W, kH, kW, conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
+              conv_dilationH(g), conv_dilationW(g), outW, oh0, oh1);
             src = col;
             ldb = width;
           }
@@ -297,4 +281,31 @@ export function reduceParts(dst: usize, parts: usize, stride: usize, nparts: i32
   for (let t = 0; t < nparts; t++) {
     addFloats(dst + (<usize>i0 << 2), parts + <usize>t * stride + (<usize>i0 << 2), i1 - i0);
   }
+}
+
+// ---- Scratch: one block per thread, sized here (the loader calls these
+// exports with the record it wrote) and cut up the same way by runJob.
+
+/** Bytes of one band's unfolded columns (forward, filter gradient): (C / groups) kH kW rows of the band's pixels. */
+function columnBandBytes(g: usize): i32 {
+  const rows = (conv_inChannels(g) / conv_groups(g)) * conv_kH(g) * conv_kW(g);
+  const bands = conv_bands(g), outH = conv_outH(g);
+  return rows * ((outH + bands - 1) / bands) * conv_outW(g) * 4;
+}
+
+/** Bytes of a thread's scratch for convForward: GEMM packing, then one band's columns. */
+export function convForwardScratchBytes(g: usize): i32 {
+  return gemmScratchBytes() + columnBandBytes(g);
+}
+
+/** Bytes of a thread's scratch for convBackwardData: GEMM packing, then one (channel band, row band)'s gradient columns. */
+export function convBackwardDataScratchBytes(g: usize): i32 {
+  const cg = conv_inChannels(g) / conv_groups(g), bands = conv_bands(g), rowBands = conv_rowBands(g), outH = conv_outH(g);
+  const bandRows = ((cg + bands - 1) / bands) * conv_kH(g) * conv_kW(g);
+  return gemmScratchBytes() + bandRows * ((outH + rowBands - 1) / rowBands) * conv_outW(g) * 4;
+}
+
+/** Bytes of a thread's scratch for convBackwardFilter: GEMM packing, then one band's columns (the slots' parts are apart). */
+export function convBackwardFilterScratchBytes(g: usize): i32 {
+  return gemmScratchBytes() + ((columnBandBytes(g) + 63) & ~63);
 }

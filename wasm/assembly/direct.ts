@@ -12,25 +12,14 @@
 import { madd } from "./simd";
 import { zeroFloats, sumFloats } from "./simd";
 import { claim, blockStart } from "./work";
+import {
+  direct_batch, direct_cin, direct_hin, direct_win, direct_cout, direct_kH, direct_kW, direct_dH, direct_dW,
+  direct_offH, direct_offW, direct_outH, direct_outW, direct_bands, direct_flip, direct_slots, direct_kBlocks,
+} from "./abi.generated";
 
-/** Record laid out by the loader (i32 fields). */
-export const D_BATCH = 0, D_CIN = 1, D_HIN = 2, D_WIN = 3, D_COUT = 4, D_KH = 5, D_KW = 6, D_DH = 7, D_DW = 8,
-  /** padded[hp][wp] = input[hp - OFFH][wp - OFFW]: the top/left padding (negative crops). */
-  D_OFFH = 9, D_OFFW = 10, D_OH = 11, D_OW = 12,
-  /** Row pitch of the padded image, a multiple of 4, >= roundup(outW, 8) + (kW - 1) * dW. */
-  D_WP = 13,
-  /** Bands of output rows per image (to give every thread work when the batch is small). */
-  D_BANDS = 14,
-  /** 1: w is stored [Cin][Cout][kH][kW] and used rotated by 180 degrees (backward data). */
-  D_FLIP = 15,
-  /** Filter gradients: fixed ranges of images (or tile rows), each summed in order into its own part. */
-  D_SLOTS = 16,
-  /** Filter gradients: blocks of output channels per slot, so that few slots still give every thread work. */
-  D_K_BLOCKS = 17;
-
-// @ts-ignore: decorator
-@inline function gi(g: usize, field: i32): i32 {
-  return load<i32>(g + (<usize>field << 2));
+/** Row pitch (floats) of the padded image: a multiple of 4, >= outW rounded up to 8, + (kW - 1) * dW. */
+export function directPitch(g: usize): i32 {
+  return ((((direct_outW(g) + 7) & ~7) + (direct_kW(g) - 1) * direct_dW(g)) + 3) & ~3;
 }
 
 /** Floats of packed filters: Cout rounded up to 4, times Cin * kH * kW. */
@@ -124,10 +113,10 @@ export function padRows(src: usize, C: i32, H: i32, W: i32, offH: i32, offW: i32
 export function directForward(
   g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize, scratch: usize, counter: usize,
 ): void {
-  const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
-  const kH = gi(g, D_KH), kW = gi(g, D_KW), dH = gi(g, D_DH), dW = gi(g, D_DW);
-  const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW), pitch = gi(g, D_WP);
-  const bands = gi(g, D_BANDS), flip = gi(g, D_FLIP) != 0;
+  const N = direct_batch(g), cin = direct_cin(g), H = direct_hin(g), W = direct_win(g), cout = direct_cout(g);
+  const kH = direct_kH(g), kW = direct_kW(g), dH = direct_dH(g), dW = direct_dW(g);
+  const offH = direct_offH(g), offW = direct_offW(g), outH = direct_outH(g), outW = direct_outW(g), pitch = directPitch(g);
+  const bands = direct_bands(g), flip = direct_flip(g);
   const kk = kH * kW, plane = outH * outW;
   const items = N * bands;
   let it = claim(counter);
@@ -212,10 +201,10 @@ export function directForward(
 export function directBackwardFilter(
   g: usize, x: usize, dy: usize, dw: usize, db: usize, parts: usize, partStride: usize, scratch: usize, counter: usize,
 ): void {
-  const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
-  const kH = gi(g, D_KH), kW = gi(g, D_KW), dH = gi(g, D_DH), dW = gi(g, D_DW);
-  const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW), pitch = gi(g, D_WP);
-  const slots = gi(g, D_SLOTS), kBlocks = gi(g, D_K_BLOCKS);
+  const N = direct_batch(g), cin = direct_cin(g), H = direct_hin(g), W = direct_win(g), cout = direct_cout(g);
+  const kH = direct_kH(g), kW = direct_kW(g), dH = direct_dH(g), dW = direct_dW(g);
+  const offH = direct_offH(g), offW = direct_offW(g), outH = direct_outH(g), outW = direct_outW(g), pitch = directPitch(g);
+  const slots = direct_slots(g), kBlocks = direct_kBlocks(g);
   const kk = kH * kW, R = cin * kk, plane = outH * outW;
   const items = slots * kBlocks;
   let it = claim(counter);
@@ -357,4 +346,26 @@ function interleaveDy(dy: usize, cout: i32, outH: i32, outW: i32, vecs: i32, dst
   const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7)); // a0+a2 b0+b2 a1+a3 b1+b3
   const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
   return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
+}
+
+// ---- Scratch: one block per thread, sized here (the loader calls these
+// exports with the record it wrote) and cut up the same way by the kernels.
+
+/** Bytes of a thread's scratch for directForward: the packed filters, then one band's padded input rows. */
+export function directForwardScratchBytes(g: usize): i32 {
+  const bands = direct_bands(g), outH = direct_outH(g);
+  const bandRows = (outH + bands - 1) / bands + (direct_kH(g) - 1) * direct_dH(g);
+  const packed = packedFilterFloats(direct_cout(g), direct_cin(g), direct_kH(g) * direct_kW(g));
+  return (packed + direct_cin(g) * bandRows * directPitch(g) + 64) * 4;
+}
+
+/**
+ * Bytes of a thread's scratch for directBackwardFilter: the padded image,
+ * the interleaved dy and the taps' offset table (the slots' parts are apart).
+ */
+export function directFilterScratchBytes(g: usize): i32 {
+  const cin = direct_cin(g), cout = direct_cout(g), kH = direct_kH(g), kW = direct_kW(g), outH = direct_outH(g);
+  const rows = outH + (kH - 1) * direct_dH(g);
+  const dyFloats = ((cout + 3) & ~3) * outH * ((direct_outW(g) + 3) & ~3);
+  return (cin * rows * directPitch(g) + dyFloats + cin * kH * kW + 64) * 4;
 }

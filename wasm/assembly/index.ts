@@ -1,9 +1,10 @@
 // The module's entry points. Every thread (the caller and each worker)
 // calls runJob(jobBlock, tid) on the same shared memory; the job block holds
-// the job's id and its arguments, written by the loader (src/kernels/wasm/).
-import { sgemmPart, gemmScratchBytes as gemmBytes } from "./gemm";
-import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col as im2colRange, col2im as col2imAll,
-  G_C, G_H, G_W, G_KH, G_KW, G_SH, G_SW, G_PT, G_PL, G_DH, G_DW, G_OH, G_OW } from "./conv";
+// the job's id and its arguments, written by the loader (src/kernels/wasm/)
+// through the writers generated from the same table as the readers used here
+// (scripts/wasm-abi/kernels.mjs -> abi.generated.ts).
+import { sgemmPart, gemmScratchBytes } from "./gemm";
+import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col, col2im } from "./conv";
 import { maxPoolForward, maxPoolBackward, avgPoolForward, avgPoolBackward } from "./pool";
 import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
 import { relu, reluBackward, addRelu, sgdMomentum } from "./eltwise";
@@ -11,19 +12,14 @@ import { directForward, directBackwardFilter } from "./direct";
 import { winogradFilters, winogradConv } from "./winograd";
 import { winograd4FilterOut } from "./winograd4";
 import { winogradFilterGrad, winogradFilterOut } from "./winograd-filter";
+import { winogradGradFloats } from "./winograd-layout";
+import * as abi from "./abi.generated";
 
-export const JOB_GEMM = 1, JOB_CONV_FORWARD = 2, JOB_CONV_BACKWARD_DATA = 3, JOB_CONV_BACKWARD_FILTER = 4,
-  JOB_REDUCE = 5, JOB_MAXPOOL = 6, JOB_MAXPOOL_BACKWARD = 7, JOB_AVGPOOL = 8, JOB_AVGPOOL_BACKWARD = 9,
-  JOB_BN_TRAIN = 10, JOB_BN_APPLY = 11, JOB_BN_BACKWARD = 12, JOB_IM2COL = 13, JOB_COL2IM = 14,
-  JOB_RELU = 15, JOB_RELU_BACKWARD = 16, JOB_DIRECT_FORWARD = 17, JOB_DIRECT_FILTER = 18,
-  JOB_WINOGRAD_FILTERS = 19, JOB_WINOGRAD = 20, JOB_ADD = 21, JOB_WINOGRAD_FILTER_GRAD = 22,
-  JOB_WINOGRAD_FILTER_OUT = 23, JOB_SGD_MOMENTUM = 24;
-
-/**
- * Byte offsets inside the job block. The work counter (see work.ts) has a
- * cache line of its own, past the threads' busy-time tallies.
- */
-const OFF_JOB = 8, OFF_NTH = 12, OFF_ARGS = 64, OFF_COUNTER = 512;
+// Scratch sizes, for the loader to allocate what runJob will cut up.
+export { gemmScratchBytes } from "./gemm";
+export { convForwardScratchBytes, convBackwardDataScratchBytes, convBackwardFilterScratchBytes } from "./conv";
+export { directForwardScratchBytes, directFilterScratchBytes } from "./direct";
+export { winogradFilterFloats, winogradGradFloats, winogradConvScratchBytes, winogradGradScratchBytes } from "./winograd-layout";
 
 export function heapBase(): usize {
   return __heap_base;
@@ -34,145 +30,147 @@ export function zeroBytes(dst: usize, n: usize): void {
   memory.fill(dst, 0, n);
 }
 
-export function gemmScratchBytes(): i32 {
-  return gemmBytes();
-}
-
+/** Thread tid's block of the job's per-thread scratch. */
 // @ts-ignore: decorator
-@inline function arg(job: usize, i: i32): i32 {
-  return load<i32>(job + OFF_ARGS + (<usize>i << 2));
-}
-// @ts-ignore: decorator
-@inline function argf(job: usize, i: i32): f32 {
-  return load<f32>(job + OFF_ARGS + (<usize>i << 2));
-}
-// @ts-ignore: decorator
-@inline function ptr(job: usize, i: i32): usize {
-  return <usize>load<u32>(job + OFF_ARGS + (<usize>i << 2));
+@inline function threadScratch(base: usize, stride: usize, tid: i32): usize {
+  return base + <usize>tid * stride;
 }
 
 /** Runs thread tid's share of the job described at `job`. */
 export function runJob(job: usize, tid: i32): void {
-  const id = load<i32>(job + OFF_JOB);
-  const nth = load<i32>(job + OFF_NTH);
-  const counter = job + OFF_COUNTER;
+  const id = load<i32>(job + abi.JOB_ID_BYTE);
+  const nth = load<i32>(job + abi.JOB_THREADS_BYTE);
+  const counter = job + abi.JOB_COUNTER_BYTE;
   switch (id) {
-    case JOB_GEMM: {
-      const scratch = ptr(job, 12) + <usize>tid * ptr(job, 13);
-      sgemmPart(arg(job, 0), arg(job, 1), arg(job, 2), ptr(job, 3), arg(job, 4), arg(job, 5) != 0,
-        ptr(job, 6), arg(job, 7), arg(job, 8) != 0, ptr(job, 9), arg(job, 10), arg(job, 11) != 0, scratch, nth, counter);
+    case abi.JOB_GEMM: {
+      const scratch = threadScratch(abi.gemm_scratch(job), abi.gemm_scratchStride(job), tid);
+      sgemmPart(abi.gemm_m(job), abi.gemm_n(job), abi.gemm_k(job), abi.gemm_a(job), abi.gemm_lda(job), abi.gemm_transA(job),
+        abi.gemm_b(job), abi.gemm_ldb(job), abi.gemm_transB(job), abi.gemm_c(job), abi.gemm_ldc(job), abi.gemm_accumulate(job),
+        scratch, nth, counter);
       break;
     }
-    case JOB_CONV_FORWARD: {
-      const scratch = ptr(job, 6) + <usize>tid * ptr(job, 7);
-      // args: g x w bias y relu scratchBase stride gemmBytes scale
-      convForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 9),
-        scratch, scratch + ptr(job, 8), counter);
+    case abi.JOB_CONV_FORWARD: {
+      const scratch = threadScratch(abi.convForward_scratch(job), abi.convForward_scratchStride(job), tid);
+      convForward(abi.convForward_geom(job), abi.convForward_x(job), abi.convForward_w(job), abi.convForward_bias(job),
+        abi.convForward_y(job), abi.convForward_relu(job), abi.convForward_scale(job),
+        scratch, scratch + <usize>gemmScratchBytes(), counter);
       break;
     }
-    case JOB_CONV_BACKWARD_DATA: {
-      const scratch = ptr(job, 4) + <usize>tid * ptr(job, 5);
-      convBackwardData(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), scratch, scratch + ptr(job, 6), counter);
+    case abi.JOB_CONV_BACKWARD_DATA: {
+      const scratch = threadScratch(abi.convBackwardData_scratch(job), abi.convBackwardData_scratchStride(job), tid);
+      convBackwardData(abi.convBackwardData_geom(job), abi.convBackwardData_dy(job), abi.convBackwardData_w(job),
+        abi.convBackwardData_dx(job), scratch, scratch + <usize>gemmScratchBytes(), counter);
       break;
     }
-    case JOB_CONV_BACKWARD_FILTER: {
-      // args: g x dy dw db scratchBase stride gemmBytes partBase partStride
-      const scratch = ptr(job, 5) + <usize>tid * ptr(job, 6);
-      convBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 8), ptr(job, 9),
-        scratch, scratch + ptr(job, 7), counter);
+    case abi.JOB_CONV_BACKWARD_FILTER: {
+      // Slot 0 adds into dw and db, slot s > 0 into part s - 1; REDUCE adds the parts in slot order.
+      const scratch = threadScratch(abi.convBackwardFilter_scratch(job), abi.convBackwardFilter_scratchStride(job), tid);
+      convBackwardFilter(abi.convBackwardFilter_geom(job), abi.convBackwardFilter_x(job), abi.convBackwardFilter_dy(job),
+        abi.convBackwardFilter_dw(job), abi.convBackwardFilter_db(job), abi.convBackwardFilter_parts(job),
+        abi.convBackwardFilter_partStride(job), scratch, scratch + <usize>gemmScratchBytes(), counter);
       break;
     }
-    case JOB_REDUCE:
-      reduceParts(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), arg(job, 4), tid, nth);
+    case abi.JOB_REDUCE:
+      reduceParts(abi.reduce_dst(job), abi.reduce_parts(job), abi.reduce_partStride(job), abi.reduce_count(job), abi.reduce_n(job), tid, nth);
       break;
-    case JOB_MAXPOOL:
-      maxPoolForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), tid, nth);
+    case abi.JOB_MAX_POOL:
+      maxPoolForward(abi.maxPool_geom(job), abi.maxPool_x(job), abi.maxPool_y(job), abi.maxPool_argmax(job), tid, nth);
       break;
-    case JOB_MAXPOOL_BACKWARD:
-      maxPoolBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), tid, nth);
+    case abi.JOB_MAX_POOL_BACKWARD:
+      maxPoolBackward(abi.maxPoolBackward_geom(job), abi.maxPoolBackward_dy(job), abi.maxPoolBackward_argmax(job),
+        abi.maxPoolBackward_dx(job), tid, nth);
       break;
-    case JOB_AVGPOOL:
-      avgPoolForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3) != 0, tid, nth);
+    case abi.JOB_AVG_POOL:
+      avgPoolForward(abi.avgPool_geom(job), abi.avgPool_x(job), abi.avgPool_y(job), abi.avgPool_countIncludePad(job), tid, nth);
       break;
-    case JOB_AVGPOOL_BACKWARD:
-      avgPoolBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3) != 0, tid, nth);
+    case abi.JOB_AVG_POOL_BACKWARD:
+      avgPoolBackward(abi.avgPoolBackward_geom(job), abi.avgPoolBackward_dy(job), abi.avgPoolBackward_dx(job),
+        abi.avgPoolBackward_countIncludePad(job), tid, nth);
       break;
-    case JOB_BN_TRAIN:
-      batchNormTrain(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
-        arg(job, 6), arg(job, 7), arg(job, 8), argf(job, 9), arg(job, 10) != 0, tid, nth);
+    case abi.JOB_BATCH_NORM_TRAIN:
+      batchNormTrain(abi.batchNormTrain_x(job), abi.batchNormTrain_gamma(job), abi.batchNormTrain_beta(job), abi.batchNormTrain_y(job),
+        abi.batchNormTrain_mean(job), abi.batchNormTrain_invStd(job), abi.batchNormTrain_n(job), abi.batchNormTrain_c(job),
+        abi.batchNormTrain_spatial(job), abi.batchNormTrain_eps(job), abi.batchNormTrain_relu(job), tid, nth);
       break;
-    case JOB_BN_APPLY:
-      batchNormApply(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
-        arg(job, 6), arg(job, 7), arg(job, 8), arg(job, 9) != 0, tid, nth);
+    case abi.JOB_BATCH_NORM_APPLY:
+      batchNormApply(abi.batchNormApply_x(job), abi.batchNormApply_gamma(job), abi.batchNormApply_beta(job), abi.batchNormApply_y(job),
+        abi.batchNormApply_mean(job), abi.batchNormApply_invStd(job), abi.batchNormApply_n(job), abi.batchNormApply_c(job),
+        abi.batchNormApply_spatial(job), abi.batchNormApply_relu(job), tid, nth);
       break;
-    case JOB_BN_BACKWARD:
-      batchNormBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 5),
-        ptr(job, 6), ptr(job, 7), arg(job, 8), arg(job, 9), arg(job, 10), arg(job, 11) != 0, ptr(job, 12), tid, nth);
+    case abi.JOB_BATCH_NORM_BACKWARD:
+      batchNormBackward(abi.batchNormBackward_x(job), abi.batchNormBackward_dy(job), abi.batchNormBackward_mean(job),
+        abi.batchNormBackward_invStd(job), abi.batchNormBackward_gamma(job), abi.batchNormBackward_dx(job),
+        abi.batchNormBackward_dgamma(job), abi.batchNormBackward_dbeta(job), abi.batchNormBackward_n(job), abi.batchNormBackward_c(job),
+        abi.batchNormBackward_spatial(job), abi.batchNormBackward_batchStats(job), abi.batchNormBackward_y(job), tid, nth);
       break;
-    case JOB_IM2COL:
-      // One thread: the public im2col of one image. args: g x col
+    case abi.JOB_IM2COL:
+      // One thread: the public im2col of one image.
       if (tid == 0) {
-        const g = ptr(job, 0);
-        im2colRange(ptr(job, 1), ptr(job, 2), load<i32>(g + (<usize>G_C << 2)), load<i32>(g + (<usize>G_H << 2)),
-          load<i32>(g + (<usize>G_W << 2)), load<i32>(g + (<usize>G_KH << 2)), load<i32>(g + (<usize>G_KW << 2)),
-          load<i32>(g + (<usize>G_SH << 2)), load<i32>(g + (<usize>G_SW << 2)), load<i32>(g + (<usize>G_PT << 2)),
-          load<i32>(g + (<usize>G_PL << 2)), load<i32>(g + (<usize>G_DH << 2)), load<i32>(g + (<usize>G_DW << 2)),
-          load<i32>(g + (<usize>G_OW << 2)), 0, load<i32>(g + (<usize>G_OH << 2)));
+        const g = abi.im2col_geom(job);
+        im2col(abi.im2col_x(job), abi.im2col_col(job), abi.conv_inChannels(g), abi.conv_inH(g), abi.conv_inW(g), abi.conv_kH(g),
+          abi.conv_kW(g), abi.conv_strideH(g), abi.conv_strideW(g), abi.conv_padTop(g), abi.conv_padLeft(g), abi.conv_dilationH(g),
+          abi.conv_dilationW(g), abi.conv_outW(g), 0, abi.conv_outH(g));
       }
       break;
-    case JOB_COL2IM:
+    case abi.JOB_COL2IM:
       if (tid == 0) {
-        const g = ptr(job, 0);
-        col2imAll(ptr(job, 1), ptr(job, 2), load<i32>(g + (<usize>G_C << 2)), load<i32>(g + (<usize>G_H << 2)),
-          load<i32>(g + (<usize>G_W << 2)), load<i32>(g + (<usize>G_KH << 2)), load<i32>(g + (<usize>G_KW << 2)),
-          load<i32>(g + (<usize>G_SH << 2)), load<i32>(g + (<usize>G_SW << 2)), load<i32>(g + (<usize>G_PT << 2)),
-          load<i32>(g + (<usize>G_PL << 2)), load<i32>(g + (<usize>G_DH << 2)), load<i32>(g + (<usize>G_DW << 2)),
-          load<i32>(g + (<usize>G_OW << 2)), 0, load<i32>(g + (<usize>G_OH << 2)));
+        const g = abi.col2im_geom(job);
+        col2im(abi.col2im_col(job), abi.col2im_dx(job), abi.conv_inChannels(g), abi.conv_inH(g), abi.conv_inW(g), abi.conv_kH(g),
+          abi.conv_kW(g), abi.conv_strideH(g), abi.conv_strideW(g), abi.conv_padTop(g), abi.conv_padLeft(g), abi.conv_dilationH(g),
+          abi.conv_dilationW(g), abi.conv_outW(g), 0, abi.conv_outH(g));
       }
       break;
-    case JOB_RELU:
-      relu(ptr(job, 0), ptr(job, 1), arg(job, 2), tid, nth);
+    case abi.JOB_RELU:
+      relu(abi.relu_x(job), abi.relu_y(job), abi.relu_n(job), tid, nth);
       break;
-    case JOB_RELU_BACKWARD:
-      reluBackward(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), tid, nth);
+    case abi.JOB_RELU_BACKWARD:
+      reluBackward(abi.reluBackward_y(job), abi.reluBackward_dy(job), abi.reluBackward_dx(job), abi.reluBackward_n(job), tid, nth);
       break;
-    case JOB_ADD:
-      // args: a b y n relu
-      addRelu(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), arg(job, 4) != 0, tid, nth);
+    case abi.JOB_ADD:
+      addRelu(abi.add_a(job), abi.add_b(job), abi.add_y(job), abi.add_n(job), abi.add_relu(job), tid, nth);
       break;
-    case JOB_SGD_MOMENTUM:
-      // args: w g buf n lr keep take
-      sgdMomentum(ptr(job, 0), ptr(job, 1), ptr(job, 2), arg(job, 3), argf(job, 4), argf(job, 5), argf(job, 6), tid, nth);
+    case abi.JOB_SGD_MOMENTUM:
+      sgdMomentum(abi.sgdMomentum_w(job), abi.sgdMomentum_g(job), abi.sgdMomentum_buf(job), abi.sgdMomentum_n(job),
+        abi.sgdMomentum_lr(job), abi.sgdMomentum_keep(job), abi.sgdMomentum_take(job), tid, nth);
       break;
-    case JOB_DIRECT_FORWARD:
-      // args: d x w bias y relu scratchBase stride scale
-      directForward(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 8),
-        ptr(job, 6) + <usize>tid * ptr(job, 7), counter);
+    case abi.JOB_DIRECT_FORWARD:
+      directForward(abi.directForward_geom(job), abi.directForward_x(job), abi.directForward_w(job), abi.directForward_bias(job),
+        abi.directForward_y(job), abi.directForward_relu(job), abi.directForward_scale(job),
+        threadScratch(abi.directForward_scratch(job), abi.directForward_scratchStride(job), tid), counter);
       break;
-    case JOB_DIRECT_FILTER:
-      // args: d x dy dw db scratchBase stride partBase partStride
-      directBackwardFilter(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), ptr(job, 7), ptr(job, 8),
-        ptr(job, 5) + <usize>tid * ptr(job, 6), counter);
+    case abi.JOB_DIRECT_FILTER:
+      // As CONV_BACKWARD_FILTER: slot 0 into dw and db, the others into their parts.
+      directBackwardFilter(abi.directFilter_geom(job), abi.directFilter_x(job), abi.directFilter_dy(job), abi.directFilter_dw(job),
+        abi.directFilter_db(job), abi.directFilter_parts(job), abi.directFilter_partStride(job),
+        threadScratch(abi.directFilter_scratch(job), abi.directFilter_scratchStride(job), tid), counter);
       break;
-    case JOB_WINOGRAD_FILTERS:
-      // args: w u cout cin flip m
-      winogradFilters(ptr(job, 0), ptr(job, 1), arg(job, 2), arg(job, 3), arg(job, 4) != 0, arg(job, 5), counter);
+    case abi.JOB_WINOGRAD_FILTERS:
+      winogradFilters(abi.winogradFilters_w(job), abi.winogradFilters_u(job), abi.winogradFilters_cout(job), abi.winogradFilters_cin(job),
+        abi.winogradFilters_flip(job), abi.winogradFilters_m(job), counter);
       break;
-    case JOB_WINOGRAD:
-      // args: d x u bias y relu scratchBase stride gemmBytes m (output tile size, 2 or 4) scale kBlocks
-      winogradConv(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), ptr(job, 4), arg(job, 5) != 0, ptr(job, 10),
-        ptr(job, 6) + <usize>tid * ptr(job, 7), ptr(job, 8), arg(job, 9), arg(job, 11), counter);
+    case abi.JOB_WINOGRAD:
+      winogradConv(abi.winograd_geom(job), abi.winograd_x(job), abi.winograd_u(job), abi.winograd_bias(job), abi.winograd_y(job),
+        abi.winograd_relu(job), abi.winograd_scale(job), threadScratch(abi.winograd_scratch(job), abi.winograd_scratchStride(job), tid),
+        <usize>gemmScratchBytes(), abi.winograd_m(job), abi.winograd_kBlocks(job), counter);
       break;
-    case JOB_WINOGRAD_FILTER_GRAD:
-      // args: d x dy scratchBase stride gemmBytes partBase partStride sFloats hasBias m
-      winogradFilterGrad(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 6), ptr(job, 7), arg(job, 8), arg(job, 9) != 0,
-        ptr(job, 3) + <usize>tid * ptr(job, 4), ptr(job, 5), arg(job, 10), counter);
+    case abi.JOB_WINOGRAD_FILTER_GRAD: {
+      // Every slot sums into its own part: S, then the bias gradient.
+      const g = abi.winogradFilterGrad_geom(job), m = abi.winogradFilterGrad_m(job);
+      winogradFilterGrad(g, abi.winogradFilterGrad_x(job), abi.winogradFilterGrad_dy(job), abi.winogradFilterGrad_parts(job),
+        abi.winogradFilterGrad_partStride(job), winogradGradFloats(abi.direct_cout(g), abi.direct_cin(g), m),
+        abi.winogradFilterGrad_hasBias(job),
+        threadScratch(abi.winogradFilterGrad_scratch(job), abi.winogradFilterGrad_scratchStride(job), tid),
+        <usize>gemmScratchBytes(), m, counter);
       break;
-    case JOB_WINOGRAD_FILTER_OUT:
-      // args: s sb dw db cout cin m
-      if (arg(job, 6) == 4) winograd4FilterOut(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), arg(job, 4), arg(job, 5), counter);
-      else winogradFilterOut(ptr(job, 0), ptr(job, 1), ptr(job, 2), ptr(job, 3), arg(job, 4), arg(job, 5), counter);
+    }
+    case abi.JOB_WINOGRAD_FILTER_OUT: {
+      const cout = abi.winogradFilterOut_cout(job), cin = abi.winogradFilterOut_cin(job), m = abi.winogradFilterOut_m(job);
+      const s = abi.winogradFilterOut_s(job), sb = s + (<usize>winogradGradFloats(cout, cin, m) << 2);
+      const dw = abi.winogradFilterOut_dw(job), db = abi.winogradFilterOut_db(job);
+      if (m == 4) winograd4FilterOut(s, sb, dw, db, cout, cin, counter);
+      else winogradFilterOut(s, sb, dw, db, cout, cin, counter);
       break;
+    }
     default:
       unreachable();
   }

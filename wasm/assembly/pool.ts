@@ -1,14 +1,10 @@
 // Max and average pooling with PyTorch's window rules (the js backend's
 // pool.ts is the specification); threads take whole planes.
 import { zeroFloats } from "./simd";
-
-export const P_BATCH = 0, P_C = 1, P_H = 2, P_W = 3, P_KH = 4, P_KW = 5, P_SH = 6, P_SW = 7,
-  P_PT = 8, P_PL = 9, P_PB = 10, P_PR = 11, P_DH = 12, P_DW = 13, P_OH = 14, P_OW = 15;
-
-// @ts-ignore: decorator
-@inline function gi(g: usize, field: i32): i32 {
-  return load<i32>(g + (<usize>field << 2));
-}
+import {
+  pool_batch, pool_channels, pool_inH, pool_inW, pool_kH, pool_kW, pool_strideH, pool_strideW,
+  pool_padTop, pool_padLeft, pool_padBottom, pool_padRight, pool_dilationH, pool_dilationW, pool_outH, pool_outW,
+} from "./abi.generated";
 
 // @ts-ignore: decorator
 @inline function planeRange(planes: i32, tid: i32, nth: i32): i64 {
@@ -28,9 +24,9 @@ export const P_BATCH = 0, P_C = 1, P_H = 2, P_W = 3, P_KH = 4, P_KW = 5, P_SH = 
 }
 
 export function maxPoolForward(g: usize, x: usize, y: usize, argmax: usize, tid: i32, nth: i32): void {
-  const H = gi(g, P_H), W = gi(g, P_W), kH = gi(g, P_KH), kW = gi(g, P_KW), sH = gi(g, P_SH), sW = gi(g, P_SW);
-  const pT = gi(g, P_PT), pL = gi(g, P_PL), dH = gi(g, P_DH), dW = gi(g, P_DW), outH = gi(g, P_OH), outW = gi(g, P_OW);
-  const r = planeRange(gi(g, P_BATCH) * gi(g, P_C), tid, nth);
+  const H = pool_inH(g), W = pool_inW(g), kH = pool_kH(g), kW = pool_kW(g), sH = pool_strideH(g), sW = pool_strideW(g);
+  const pT = pool_padTop(g), pL = pool_padLeft(g), dH = pool_dilationH(g), dW = pool_dilationW(g), outH = pool_outH(g), outW = pool_outW(g);
+  const r = planeRange(pool_batch(g) * pool_channels(g), tid, nth);
   const p0 = <i32>(r >> 32), p1 = <i32>r;
   if (kH == 2 && kW == 2 && sH == 2 && sW == 2 && dH == 1 && dW == 1 && pT == 0 && pL == 0) {
     maxPool2x2(x, y, argmax, H, W, outH, outW, p0, p1);
@@ -177,8 +173,8 @@ function maxPool2x2(x: usize, y: usize, argmax: usize, H: i32, W: i32, outH: i32
 }
 
 export function maxPoolBackward(g: usize, dy: usize, argmax: usize, dx: usize, tid: i32, nth: i32): void {
-  const inPlane = gi(g, P_H) * gi(g, P_W), outPlane = gi(g, P_OH) * gi(g, P_OW);
-  const r = planeRange(gi(g, P_BATCH) * gi(g, P_C), tid, nth);
+  const inPlane = pool_inH(g) * pool_inW(g), outPlane = pool_outH(g) * pool_outW(g);
+  const r = planeRange(pool_batch(g) * pool_channels(g), tid, nth);
   const p0 = <i32>(r >> 32), p1 = <i32>r;
   for (let pl = p0; pl < p1; pl++) {
     const xo = dx + (<usize>(pl * inPlane) << 2);
@@ -207,9 +203,9 @@ export function maxPoolBackward(g: usize, dy: usize, argmax: usize, dx: usize, t
 }
 
 export function avgPoolForward(g: usize, x: usize, y: usize, countIncludePad: bool, tid: i32, nth: i32): void {
-  const H = gi(g, P_H), W = gi(g, P_W), kH = gi(g, P_KH), kW = gi(g, P_KW), sH = gi(g, P_SH), sW = gi(g, P_SW);
-  const pT = gi(g, P_PT), pL = gi(g, P_PL), pB = gi(g, P_PB), pR = gi(g, P_PR), outH = gi(g, P_OH), outW = gi(g, P_OW);
-  const r = planeRange(gi(g, P_BATCH) * gi(g, P_C), tid, nth);
+  const H = pool_inH(g), W = pool_inW(g), kH = pool_kH(g), kW = pool_kW(g), sH = pool_strideH(g), sW = pool_strideW(g);
+  const pT = pool_padTop(g), pL = pool_padLeft(g), pB = pool_padBottom(g), pR = pool_padRight(g), outH = pool_outH(g), outW = pool_outW(g);
+  const r = planeRange(pool_batch(g) * pool_channels(g), tid, nth);
   const p0 = <i32>(r >> 32), p1 = <i32>r;
   for (let pl = p0; pl < p1; pl++) {
     const xo = x + (<usize>(pl * H * W) << 2);
@@ -233,9 +229,9 @@ export function avgPoolForward(g: usize, x: usize, y: usize, countIncludePad: bo
 }
 
 export function avgPoolBackward(g: usize, dy: usize, dx: usize, countIncludePad: bool, tid: i32, nth: i32): void {
-  const H = gi(g, P_H), W = gi(g, P_W), kH = gi(g, P_KH), kW = gi(g, P_KW), sH = gi(g, P_SH), sW = gi(g, P_SW);
-  const pT = gi(g, P_PT), pL = gi(g, P_PL), pB = gi(g, P_PB), pR = gi(g, P_PR), outH = gi(g, P_OH), outW = gi(g, P_OW);
-  const r = planeRange(gi(g, P_BATCH) * gi(g, P_C), tid, nth);
+  const H = pool_inH(g), W = pool_inW(g), kH = pool_kH(g), kW = pool_kW(g), sH = pool_strideH(g), sW = pool_strideW(g);
+  const pT = pool_padTop(g), pL = pool_padLeft(g), pB = pool_padBottom(g), pR = pool_padRight(g), outH = pool_outH(g), outW = pool_outW(g);
+  const r = planeRange(pool_batch(g) * pool_channels(g), tid, nth);
   const p0 = <i32>(r >> 32), p1 = <i32>r;
   for (let pl = p0; pl < p1; pl++) {
     const xo = dx + (<usize>(pl * H * W) << 2);

@@ -18,14 +18,14 @@
 import { sgemm } from "./gemm";
 import { claim, blockStart } from "./work";
 import { zeroFloats } from "./simd";
-import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_OW, D_BANDS, D_SLOTS, D_K_BLOCKS } from "./direct";
-import { transformPatches, planeFloats, winogradPitch } from "./winograd";
+import { padRows } from "./direct";
+import { transformPatches } from "./winograd";
 import { transformPatches6, transformGradients4 } from "./winograd4";
-
-// @ts-ignore: decorator
-@inline function gi(g: usize, field: i32): i32 {
-  return load<i32>(g + (<usize>field << 2));
-}
+import { planeFloats, winogradPitch, gradientPitch, segmentRows } from "./winograd-layout";
+import {
+  direct_batch, direct_cin, direct_hin, direct_win, direct_cout, direct_offH, direct_offW, direct_outH, direct_outW, direct_bands,
+  direct_slots, direct_kBlocks,
+} from "./abi.generated";
 
 // @ts-ignore: decorator
 @inline function f(p: usize, i: i32): f32 {
@@ -35,7 +35,7 @@ import { transformPatches6, transformGradients4 } from "./winograd4";
 /**
  * One thread's share of S[P][cout][cin] = sum of E[xi] V[xi]^T and of the
  * bias gradient, in a fixed order whatever the threads do: the runs of tile
- * rows are cut into D_SLOTS fixed ranges, each summed in order into its own
+ * rows are cut into `slots` fixed ranges, each summed in order into its own
  * part (slot s at parts + s * partStride: S's floats, then the bias's), which
  * the caller adds in slot order (reduceParts) and transforms with
  * winogradFilterOut or winograd4FilterOut. Work items are (slot, block of
@@ -49,17 +49,16 @@ export function winogradFilterGrad(
   g: usize, x: usize, dy: usize, parts: usize, partStride: usize, sFloats: i32, hasBias: bool,
   scratch: usize, gemmBytes: usize, m: i32, counter: usize,
 ): void {
-  const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
-  const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW);
-  const runRows = gi(g, D_BANDS); // tile rows per run
-  const slots = gi(g, D_SLOTS), kBlocks = gi(g, D_K_BLOCKS);
+  const N = direct_batch(g), cin = direct_cin(g), H = direct_hin(g), W = direct_win(g), cout = direct_cout(g);
+  const offH = direct_offH(g), offW = direct_offW(g), outH = direct_outH(g), outW = direct_outW(g);
+  const runRows = direct_bands(g); // tile rows per run
+  const slots = direct_slots(g), kBlocks = direct_kBlocks(g);
   const P = (m + 2) * (m + 2);
   const tilesH = (outH + m - 1) / m, tilesW = (outW + m - 1) / m;
   const totalRows = N * tilesH;
   const runs = (totalRows + runRows - 1) / runRows;
-  const segRows = min(runRows, tilesH); // most tile rows one image contributes to a run
-  // dy's rows: whole groups of four tiles for F(4x4)
-  const pitch = winogradPitch(m, tilesW), pitchY = m == 2 ? 2 * tilesW : 16 * ((tilesW + 3) >> 2);
+  const segRows = segmentRows(g, m);
+  const pitch = winogradPitch(m, tilesW), pitchY = gradientPitch(m, tilesW);
   const maxT = runRows * tilesW;
   const vBase = scratch + gemmBytes;
   const eBase = vBase + (<usize>(P * planeFloats(cin * maxT)) << 2);

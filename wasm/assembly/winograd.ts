@@ -9,17 +9,17 @@
 //   A^T = [1 1 1 0; 0 1 -1 -1]
 //
 // winogradConv also runs F(4x4, 3x3) with the transforms of winograd4.ts.
-// It takes the record of direct.ts (D_* fields, with the flip for backward
-// data) and its band count as tile rows per work item.
+// It takes the direct record (abi.generated.ts, with the flip for backward
+// data) and its band count as tile rows per work item; winograd-layout.ts
+// sizes its scratch.
 import { sgemmPackedA, packedAOffset } from "./gemm";
 import { transformPatches6, outputTiles4, transformFilter4 } from "./winograd4";
 import { claim, blockStart } from "./work";
-import { padRows, D_BATCH, D_CIN, D_HIN, D_WIN, D_COUT, D_OFFH, D_OFFW, D_OH, D_OW, D_BANDS, D_FLIP } from "./direct";
-
-// @ts-ignore: decorator
-@inline function gi(g: usize, field: i32): i32 {
-  return load<i32>(g + (<usize>field << 2));
-}
+import { padRows } from "./direct";
+import { planeFloats, winogradPitch, segmentRows } from "./winograd-layout";
+import {
+  direct_batch, direct_cin, direct_hin, direct_win, direct_cout, direct_offH, direct_offW, direct_outH, direct_outW, direct_bands,
+} from "./abi.generated";
 
 // @ts-ignore: decorator
 @inline function f(p: usize, i: i32): f32 {
@@ -94,28 +94,6 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
 }
 
 /**
- * Floats between two of the 16 transformed matrices: n rounded up to a cache
- * line, plus one line so that they are not a power of two apart. The
- * transforms store to all 16 at once, and 16 stores 2^k bytes apart fall in
- * one L1 set (measured: ResNet-20's 16x32x32 filter gradient spent 9 of
- * 10.6 ms in the transforms with 32 KB between the matrices; VGG-16's
- * 512-channel filters took 13 ms to transform with 1 MB between them).
- */
-// @ts-ignore: decorator
-@inline export function planeFloats(n: i32): i32 {
-  return ((n + 15) & ~15) + 16;
-}
-
-/**
- * The padded input rows' pitch (floats) for output tiles of m x m (2 or 4):
- * F(4x4, 3x3) reads whole groups of four tiles and a vector past them.
- */
-// @ts-ignore: decorator
-@inline export function winogradPitch(m: i32, tilesW: i32): i32 {
-  return m == 2 ? 2 * tilesW + 2 : 16 * ((tilesW + 3) >> 2) + 4;
-}
-
-/**
  * One thread's share of the convolution by F(m x m, 3x3), m = 2 or 4 (the
  * transforms of winograd4.ts). Items are runs of consecutive tile rows over
  * the whole batch: a run may span images, so that small images still give
@@ -130,14 +108,14 @@ export function winogradConv(
   g: usize, x: usize, u: usize, bias: usize, y: usize, relu: bool, scale: usize,
   scratch: usize, gemmBytes: usize, m: i32, kBlocks: i32, counter: usize,
 ): void {
-  const N = gi(g, D_BATCH), cin = gi(g, D_CIN), H = gi(g, D_HIN), W = gi(g, D_WIN), cout = gi(g, D_COUT);
-  const offH = gi(g, D_OFFH), offW = gi(g, D_OFFW), outH = gi(g, D_OH), outW = gi(g, D_OW);
-  const runRows = gi(g, D_BANDS); // tile rows per work item
+  const N = direct_batch(g), cin = direct_cin(g), H = direct_hin(g), W = direct_win(g), cout = direct_cout(g);
+  const offH = direct_offH(g), offW = direct_offW(g), outH = direct_outH(g), outW = direct_outW(g);
+  const runRows = direct_bands(g); // tile rows per work item
   const P = (m + 2) * (m + 2); // transformed matrices
   const tilesH = (outH + m - 1) / m, tilesW = (outW + m - 1) / m;
   const totalRows = N * tilesH;
   const items = ((totalRows + runRows - 1) / runRows) * kBlocks;
-  const segRows = min(runRows, tilesH); // most tile rows one image contributes to an item
+  const segRows = segmentRows(g, m);
   const pitch = winogradPitch(m, tilesW);
   const maxT = runRows * tilesW;
   const gemmScratch = scratch;

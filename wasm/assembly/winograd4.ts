@@ -13,7 +13,7 @@
 // Vectors hold four tiles side by side; a partial group at the end of a tile
 // row is computed in full (from zero padding) and stored lane by lane.
 import { claim } from "./work";
-import { planeFloats } from "./winograd";
+import { planeFloats } from "./winograd-layout";
 
 /**
  * U[0..35] = G g G^T for four filters (one per lane) from their taps g0..g8,

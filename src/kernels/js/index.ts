@@ -5,7 +5,8 @@
 import type { Backend } from "../backend.js";
 import { matmul } from "./matmul.js";
 import { conv2d, conv2dBackwardData, conv2dBackwardFilter, im2col, col2im } from "./conv.js";
-import { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward } from "./pool.js";
+import { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, lpPool2d, lpPool2dBackward } from "./pool.js";
+import { locallyConnected2d, locallyConnected2dBackward } from "./local.js";
 import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm.js";
 
 export class JsBackend implements Backend {
@@ -20,6 +21,10 @@ export class JsBackend implements Backend {
   maxPool2dBackward = maxPool2dBackward;
   avgPool2d = avgPool2d;
   avgPool2dBackward = avgPool2dBackward;
+  lpPool2d = lpPool2d;
+  lpPool2dBackward = lpPool2dBackward;
+  locallyConnected2d = locallyConnected2d;
+  locallyConnected2dBackward = locallyConnected2dBackward;
   batchNormTrain = batchNormTrain;
   batchNormApply = batchNormApply;
   batchNormBackward = batchNormBackward;

@@ -5,6 +5,7 @@
  * to the one input that won.
  */
 import type { Pool2dGeometry } from "../../shape.js";
+import { allocFloats } from "../../tensor.js";
 
 export function maxPool2d(x: Float32Array, y: Float32Array, argmax: Int32Array, g: Pool2dGeometry): void {
   const { inH: H, inW: W, kH, kW, strideH, strideW, padTop, padLeft, dilationH, dilationW, outH, outW } = g;
@@ -111,6 +112,45 @@ export function avgPool2dBackward(dy: Float32Array, dx: Float32Array, g: Pool2dG
         const d = dy[yo + oh * outW + ow] / divisor(wh, ww, countIncludePad);
         for (let h = wh.start; h < wh.end; h++) {
           for (let w = ww.start; w < ww.end; w++) dx[xo + h * W + w] += d;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * LP pooling, PyTorch's LPPool2d: y = (sum over the window of x^p)^(1/p),
+ * computed as the window mean of x^p (over the window clipped to the input)
+ * times the kernel area, so that a clipped window is rescaled to full size.
+ */
+export function lpPool2d(x: Float32Array, y: Float32Array, g: Pool2dGeometry, p: number): void {
+  const n = g.batch * g.channels * g.inH * g.inW, outN = g.batch * g.channels * g.outH * g.outW;
+  const powered = allocFloats(n, false);
+  for (let i = 0; i < n; i++) powered[i] = Math.pow(x[i], p);
+  avgPool2d(powered, y, g, true);
+  const area = g.kH * g.kW;
+  for (let i = 0; i < outN; i++) y[i] = Math.pow(y[i] * area, 1 / p);
+}
+
+/** dx = the gradient of lpPool2d (overwritten), from its input x, output y and dy. */
+export function lpPool2dBackward(x: Float32Array, y: Float32Array, dy: Float32Array, dx: Float32Array, g: Pool2dGeometry, p: number): void {
+  const plane = g.outH * g.outW, inPlane = g.inH * g.inW;
+  dx.fill(0, 0, g.batch * g.channels * inPlane);
+  for (let pl = 0; pl < g.batch * g.channels; pl++) {
+    for (let oh = 0; oh < g.outH; oh++) {
+      const h0 = oh * g.strideH, h1 = Math.min(h0 + g.kH, g.inH);
+      for (let ow = 0; ow < g.outW; ow++) {
+        const w0 = ow * g.strideW, w1 = Math.min(w0 + g.kW, g.inW);
+        const o = pl * plane + oh * g.outW + ow;
+        const yv = y[o];
+        // y = (c S)^(1/p) with c the rescaling: dy/dx_i = c x_i^(p-1) y^(1-p).
+        const c = (g.kH * g.kW) / ((h1 - h0) * (w1 - w0));
+        const common = yv === 0 ? 0 : dy[o] * c * Math.pow(yv, 1 - p);
+        for (let h = h0; h < h1; h++) {
+          for (let w = w0; w < w1; w++) {
+            const i = pl * inPlane + h * g.inW + w;
+            dx[i] += common * Math.pow(x[i], p - 1);
+          }
         }
       }
     }

@@ -4,13 +4,17 @@
  * wasm memory (trained parameters, step arenas), a bump arena for the
  * operands of one call, and the dispatch of one job to all threads.
  *
- * Memory layout: [module data | job block | geometry | resident heap | arena].
+ * Memory layout: [module data | job block | resident heap | arena]; the job
+ * block's layout and the jobs' arguments are generated from one table
+ * (scripts/wasm-abi/kernels.mjs) for both sides.
  * The arena starts where the resident heap ends; resident arrays are only
  * allocated or freed between kernel calls (JavaScript is single-threaded and
  * every call is synchronous), so moving the arena's start then is safe.
  */
 import { SIMD_WASM_BASE64, RELAXED_WASM_BASE64 } from "./generated/kernels.js";
+import { JOB_ARGS_BYTE, JOB_BLOCK_BYTES, JOB_COUNTER_BYTE, KERNEL_EXPORT_ARITY, type KernelExports } from "./generated/abi.js";
 import { platform, type WorkerHandle } from "./platform.js";
+import { StrideError } from "../../stride-error.js";
 import {
   workerSource, SLOT_GEN, SLOT_PENDING, SLOT_JOB, SLOT_NTH, SLOT_ERROR, SLOT_READY, SLOT_EPOCH, BUSY_F64, BUSY_THREADS,
 } from "./worker.js";
@@ -24,15 +28,6 @@ const INITIAL_PAGES = 32;
  * 553 MB); the rest stays for the operands and workspaces of calls.
  */
 const RESIDENT_LIMIT_BYTES = 1536 * 1024 * 1024;
-/**
- * Job block: 16 control slots, 48 argument slots (see wasm/assembly/index.ts),
- * the threads' busy-time tallies, then the work counter on its own cache line.
- */
-const JOB_BYTES = 576;
-const COUNTER_BYTE = 512;
-const ARGS_SLOT = 16;
-/** Geometry record for conv and pooling jobs. */
-const GEOM_BYTES = 128;
 /** How long a thread spins on an atomic before sleeping (loop iterations). */
 const SPIN = 10000;
 
@@ -148,12 +143,19 @@ export function relaxedSimdSupported(): boolean {
   return relaxedChecked;
 }
 
-export interface KernelExports {
-  runJob(job: number, tid: number): void;
-  zeroBytes(dst: number, n: number): void;
-  heapBase(): number;
-  gemmScratchBytes(): number;
-  [name: string]: unknown;
+
+/** Checks that the module exports every function the loader calls, with the parameters the ABI table gives them. */
+export function checkExports(exports: WebAssembly.Exports): KernelExports {
+  for (const [name, arity] of Object.entries(KERNEL_EXPORT_ARITY)) {
+    const f = exports[name];
+    if (typeof f !== "function" || f.length !== arity) {
+      throw new StrideError(
+        `wasm backend: the kernel module's export ${name} is missing or has the wrong parameters; ` +
+          "src/kernels/wasm/generated/kernels.ts is older than the ABI table: run node scripts/build-wasm.mjs --force",
+      );
+    }
+  }
+  return exports as unknown as KernelExports;
 }
 
 export class WasmRuntime {
@@ -170,9 +172,9 @@ export class WasmRuntime {
   /** Why there are no worker threads, when the memory is not shared. */
   readonly threadsOffReason: string | null;
   readonly jobBase: number;
-  readonly geomBase: number;
-  /** Where the resident heap starts, and where it (and so the arena) currently ends. */
-  private readonly heapStart: number;
+  /** The Int32 index of the job's first argument slot (the generated writers store from there). */
+  readonly argsIndex: number;
+  /** Where the resident heap (and so the arena) currently ends. */
   private heapEnd: number;
   /** Freed resident blocks [address, bytes], sorted by address, adjacent ones merged. */
   private freeBlocks: [number, number][] = [];
@@ -208,10 +210,10 @@ export class WasmRuntime {
     this.module = new WebAssembly.Module(this.shared ? bytes : unsharedMemoryImport(bytes));
     this.memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES, shared: this.shared });
     const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
-    this.exports = instance.exports as unknown as KernelExports;
+    this.exports = checkExports(instance.exports);
     this.jobBase = align(this.exports.heapBase(), 64);
-    this.geomBase = this.jobBase + JOB_BYTES;
-    this.heapStart = this.heapEnd = align(this.geomBase + GEOM_BYTES, 64);
+    this.argsIndex = (this.jobBase + JOB_ARGS_BYTE) >>> 2;
+    this.heapEnd = align(this.jobBase + JOB_BLOCK_BYTES, 64);
     this.arenaBase = this.heapEnd;
     this.top = this.arenaBase;
     this.refreshViews();
@@ -237,17 +239,12 @@ export class WasmRuntime {
     this.parallelJobs = 0;
   }
 
-  /** The value of an exported constant (the job ids live in the module). */
-  constant(name: string): number {
-    return (this.exports[name] as WebAssembly.Global).value as number;
-  }
-
   private refreshViews(): void {
     const buf = this.memory.buffer;
     this.buffers.add(buf);
     this.f32 = new Float32Array(buf);
     this.i32 = new Int32Array(buf);
-    this.slots = new Int32Array(buf, this.jobBase, ARGS_SLOT);
+    this.slots = new Int32Array(buf, this.jobBase, JOB_ARGS_BYTE >>> 2);
     this.busy = new Float64Array(buf, this.jobBase, BUSY_F64 + BUSY_THREADS);
   }
 
@@ -366,11 +363,6 @@ export class WasmRuntime {
   /** Forgets every allocation; call at the start of each kernel call. */
   reset(): void {
     this.top = this.arenaBase;
-  }
-
-  /** Bytes the arena can still hand out before reaching the 4 GiB limit. */
-  get bytesLeft(): number {
-    return MAX_PAGES * PAGE - this.top;
   }
 
   /** Reserves `bytes` (64-byte aligned) and returns the byte address; grows memory as needed. */
@@ -502,24 +494,8 @@ export class WasmRuntime {
     return true;
   }
 
-  /** Writes the job arguments (i32 values; pointers are byte addresses). */
-  setArgs(args: readonly number[]): void {
-    const base = (this.jobBase >>> 2) + ARGS_SLOT;
-    for (let i = 0; i < args.length; i++) this.i32[base + i] = args[i];
-  }
-
-  setArgF32(index: number, value: number): void {
-    this.f32[(this.jobBase >>> 2) + ARGS_SLOT + index] = value;
-  }
-
-  /** Writes the geometry record and returns its address. */
-  setGeometry(fields: readonly number[]): number {
-    this.i32.set(fields, this.geomBase >>> 2);
-    return this.geomBase;
-  }
-
   /**
-   * Runs job `id` (arguments already written) on `nth` threads: the caller
+   * Runs job `id` (arguments already written by its generated writer, which returns the id) on `nth` threads: the caller
    * takes share 0 and waits for the workers; returns when all are done,
    * with the number of threads that took part.
    */
@@ -531,7 +507,7 @@ export class WasmRuntime {
     if (nth > 1 && !this.waitReady()) nth = 1;
     s[SLOT_JOB] = id;
     s[SLOT_NTH] = nth;
-    this.i32[(this.jobBase + COUNTER_BYTE) >>> 2] = 0; // published to the workers by the Atomics.add on GEN
+    this.i32[(this.jobBase + JOB_COUNTER_BYTE) >>> 2] = 0; // published to the workers by the Atomics.add on GEN
     if (nth === 1) {
       this.exports.runJob(this.jobBase, 0);
       return 1;
