@@ -82,7 +82,8 @@ export type { Monitor } from "./train/callbacks.js";
 
 // Data and files.
 export * from "./data/index.js";
-export { ModelFileError, encodeSafetensors, decodeSafetensors, toFloat32Tensor } from "./io/safetensors.js";
+export { ModelFileError, encodeSafetensors, decodeSafetensors, toFloat32Tensor, DEFAULT_MAX_TENSORS } from "./io/safetensors.js";
+export type { SafetensorsLimits } from "./io/safetensors.js";
 // PyTorch's torch.save files (the zip format of torch >= 1.6 and the legacy format), read
 // without executing anything: only the pickle globals a tensor dict needs are accepted
 // (as torch.load(weights_only=True) does); any other global throws ModelFileError naming it.

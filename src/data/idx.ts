@@ -8,7 +8,7 @@
  * Layout: two zero bytes, a dtype byte, a dimension-count byte, one
  * big-endian uint32 per dimension, then the values, big-endian, row-major.
  */
-import { gunzipSync, gzipSync } from "fflate";
+import { Gunzip, gzipSync } from "fflate";
 import { createDataset, type Dataset } from "./dataset.js";
 import { StrideError } from "../stride-error.js";
 
@@ -45,16 +45,68 @@ function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** Parses IDX bytes (gzipped or not). `source` names the file in errors. */
-export function parseIdx(input: Uint8Array, source = "<idx bytes>"): IdxArray {
-  let bytes = input;
-  if (isGzip(bytes)) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (e) {
-      throw new IdxFormatError(source, `is gzip-compressed but cannot be decompressed (${(e as Error).message}); the download is probably truncated or damaged`);
-    }
+/** Default cap on an IDX file's size once decompressed: 2^30 bytes (1 GiB; MNIST's training images are 47 MB). */
+export const DEFAULT_MAX_IDX_BYTES = 2 ** 30;
+
+/** Limits parseIdx applies to what a gzipped file claims. */
+export interface IdxLimits {
+  /** Largest decompressed size accepted, in bytes; default DEFAULT_MAX_IDX_BYTES. Raise it for larger datasets. */
+  maxBytes?: number;
+}
+
+// Deflate cannot expand data more than about 1032 times.
+const MAX_DEFLATE_RATIO = 1032;
+// Input is fed to the decompressor in pieces this size, so its output grows at most ~16 MB between checks.
+const GUNZIP_STEP = 16 * 1024;
+
+/**
+ * Decompresses gzip bytes, refusing before it allocates when the trailer's
+ * size is more than deflate can produce or more than `maxBytes`, and
+ * stopping as soon as the real output passes `maxBytes` (the trailer can lie).
+ */
+function gunzipBounded(bytes: Uint8Array, source: string, maxBytes: number): Uint8Array {
+  const fail = (problem: string) => new IdxFormatError(source, problem);
+  if (bytes.length < 18) throw fail(`is gzip-compressed but only ${bytes.length} bytes long, shorter than any gzip stream; the download is truncated`);
+  const claimed = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(bytes.length - 4, true);
+  if (claimed > bytes.length * MAX_DEFLATE_RATIO + 1024) {
+    throw fail(
+      `is gzip-compressed but cannot be decompressed: its trailer claims it expands from ${bytes.length} to ${claimed} bytes, ` +
+        `which deflate cannot do; the download is probably truncated or damaged`,
+    );
   }
+  const tooLarge = (size: number) =>
+    fail(`decompresses to ${size} bytes or more, above the limit of ${maxBytes} bytes; the file is damaged, or pass a larger maxBytes to read a dataset this large`);
+  if (claimed > maxBytes) throw tooLarge(claimed);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const gunzip = new Gunzip((chunk) => {
+    total += chunk.length;
+    if (total > maxBytes) throw tooLarge(total);
+    chunks.push(chunk);
+  });
+  try {
+    for (let at = 0; at < bytes.length; at += GUNZIP_STEP) gunzip.push(bytes.subarray(at, at + GUNZIP_STEP), at + GUNZIP_STEP >= bytes.length);
+  } catch (e) {
+    if (e instanceof IdxFormatError) throw e;
+    throw fail(`is gzip-compressed but cannot be decompressed (${(e as Error).message}); the download is probably truncated or damaged`);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/**
+ * Parses IDX bytes (gzipped or not). `source` names the file in errors. A
+ * gzipped file may decompress to at most `limits.maxBytes` (see docs/reliability.md).
+ */
+export function parseIdx(input: Uint8Array, source = "<idx bytes>", limits: IdxLimits = {}): IdxArray {
+  let bytes = input;
+  if (isGzip(bytes)) bytes = gunzipBounded(bytes, source, limits.maxBytes ?? DEFAULT_MAX_IDX_BYTES);
   const fail = (message: string) => new IdxFormatError(source, message);
   if (bytes.length < 4) throw fail(`is ${bytes.length} bytes long, shorter than the 4-byte IDX magic number`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {

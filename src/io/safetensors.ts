@@ -83,8 +83,21 @@ function isTensor(v: unknown): v is Tensor {
 // ---------------------------------------------------------------------------
 // Reading
 
-/** Parses and validates the header of a safetensors file held in `bytes`. */
-export function parseSafetensorsHeader(bytes: Uint8Array, path = "<bytes>"): { infos: TensorInfo[]; metadata: Record<string, string>; dataStart: number } {
+/** Default cap on the number of tensors in one safetensors file (a large model's file holds a few thousand). */
+export const DEFAULT_MAX_TENSORS = 100_000;
+
+/** Limits the safetensors reader applies to what a header claims. */
+export interface SafetensorsLimits {
+  /** Most tensors a header may list; default DEFAULT_MAX_TENSORS. Raise it for files with more. */
+  maxTensors?: number;
+}
+
+/** Parses and validates the header of a safetensors file held in `bytes`; `limits` caps its tensor count. */
+export function parseSafetensorsHeader(
+  bytes: Uint8Array,
+  path = "<bytes>",
+  limits: SafetensorsLimits = {},
+): { infos: TensorInfo[]; metadata: Record<string, string>; dataStart: number } {
   const fail = (problem: string) => new ModelFileError(path, problem);
   if (!(bytes instanceof Uint8Array)) throw fail("expected the file's bytes as a Uint8Array");
   if (bytes.length < 8) throw fail(`is ${bytes.length} bytes long, shorter than the 8-byte header length that starts a safetensors file`);
@@ -108,8 +121,11 @@ export function parseSafetensorsHeader(bytes: Uint8Array, path = "<bytes>"): { i
   }
   let root: JsonValue;
   try {
-    root = parseJson(text);
+    root = parseJson(text, limits.maxTensors ?? DEFAULT_MAX_TENSORS);
   } catch (e) {
+    if (e instanceof TooManyEntries) {
+      throw fail(`header: lists more than ${limits.maxTensors ?? DEFAULT_MAX_TENSORS} tensors; the file is damaged, or pass a larger maxTensors to read a file this large`);
+    }
     throw fail(`header: ${(e as Error).message}`);
   }
   if (!(root instanceof JsonObject)) throw fail("header: must be a JSON object of tensor entries");
@@ -191,9 +207,9 @@ function checkEntry(name: string, value: JsonValue, dataLength: number, fail: (p
   return { name, dtype: dtype as Dtype, shape: dims, begin, end };
 }
 
-/** Decodes a whole safetensors file from bytes. `path` names it in errors. */
-export function decodeSafetensors(bytes: Uint8Array, path = "<bytes>"): SafetensorsContents {
-  const { infos, metadata, dataStart } = parseSafetensorsHeader(bytes, path);
+/** Decodes a whole safetensors file from bytes. `path` names it in errors; `limits` as parseSafetensorsHeader's. */
+export function decodeSafetensors(bytes: Uint8Array, path = "<bytes>", limits: SafetensorsLimits = {}): SafetensorsContents {
+  const { infos, metadata, dataStart } = parseSafetensorsHeader(bytes, path, limits);
   const tensors = new Map<string, SafetensorsEntry>();
   for (const info of infos) {
     // A copy, not slice(): Buffer.slice is a view into Node's shared pool, so its .buffer is not this tensor's.
@@ -348,9 +364,17 @@ class JsonObject {
 }
 
 const MAX_DEPTH = 32;
+// Sticky, so a number is matched where the parser stands without copying the rest of the text.
+const NUMBER = /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
 
-function parseJson(text: string): JsonValue {
+class TooManyEntries extends Error {}
+
+const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+
+/** Parses JSON text; the top-level object may hold at most `maxRootEntries` keys besides "__metadata__". */
+function parseJson(text: string, maxRootEntries = Infinity): JsonValue {
   let i = 0;
+  let rootEntries = 0;
   const error = (what: string) => new Error(`invalid JSON at character ${i}: ${what}`);
   const skipSpace = () => {
     while (i < text.length && (text[i] === " " || text[i] === "\t" || text[i] === "\n" || text[i] === "\r")) i++;
@@ -374,6 +398,7 @@ function parseJson(text: string): JsonValue {
         const key = string();
         if (seen.has(key)) throw error(`duplicate key "${key}"`);
         seen.add(key);
+        if (depth === 0 && key !== METADATA_KEY && ++rootEntries > maxRootEntries) throw new TooManyEntries();
         skipSpace();
         if (text[i] !== ":") throw error(`expected ":" after key "${key}"`);
         i++;
@@ -413,13 +438,20 @@ function parseJson(text: string): JsonValue {
       }
     }
     if (c === '"') return string();
-    for (const [word, v] of [["true", true], ["false", false], ["null", null]] as const) {
-      if (text.startsWith(word, i)) {
-        i += word.length;
-        return v;
-      }
+    if (c === "t" && text.startsWith("true", i)) {
+      i += 4;
+      return true;
     }
-    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i, i + 400));
+    if (c === "f" && text.startsWith("false", i)) {
+      i += 5;
+      return false;
+    }
+    if (c === "n" && text.startsWith("null", i)) {
+      i += 4;
+      return null;
+    }
+    NUMBER.lastIndex = i;
+    const m = NUMBER.exec(text);
     if (m) {
       i += m[0].length;
       return Number(m[0]);
@@ -428,6 +460,15 @@ function parseJson(text: string): JsonValue {
   };
   const string = (): string => {
     i++; // opening quote
+    // The common case, a string without escapes or control characters, is one slice.
+    const close = text.indexOf('"', i);
+    if (close >= 0) {
+      const plain = text.slice(i, close);
+      if (!/[\\\u0000-\u001f]/.test(plain)) {
+        i = close + 1;
+        return plain;
+      }
+    }
     let out = "";
     for (;;) {
       if (i >= text.length) throw error("unterminated string");
@@ -439,8 +480,7 @@ function parseJson(text: string): JsonValue {
         continue;
       }
       const e = text[i++];
-      const simple: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
-      if (e in simple) out += simple[e];
+      if (e !== undefined && Object.hasOwn(ESCAPES, e)) out += ESCAPES[e];
       else if (e === "u" && /^[0-9a-fA-F]{4}$/.test(text.slice(i, i + 4))) {
         out += String.fromCharCode(parseInt(text.slice(i, i + 4), 16));
         i += 4;

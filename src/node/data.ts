@@ -4,30 +4,30 @@
  * src/data/ take bytes and run anywhere; these read the files and decode
  * PNG (pngjs) and JPEG (jpeg-js).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import { PNG } from "pngjs";
 import jpeg from "jpeg-js";
 import { Tensor } from "../tensor.js";
 import { createDataset, type Dataset } from "../data/dataset.js";
-import { FASHION_MNIST_CLASSES, IdxFormatError, parseIdx, type IdxArray } from "../data/idx.js";
+import { FASHION_MNIST_CLASSES, IdxFormatError, parseIdx, type IdxArray, type IdxLimits } from "../data/idx.js";
 import { CIFAR10_CLASSES, CifarFormatError, parseCifar10Batch } from "../data/cifar.js";
 import { DEFAULT_MAX_IMAGE_PIXELS, ImageReadError, checkChannels, checkImageHeader, prepareImage, resolveSize, type DecodedImage, type ImageOptions } from "../data/image-folder.js";
 import { readRegularFile } from "./files.js";
 
-/** Reads an IDX file from disk (gzipped or not). */
-export function readIdxFile(path: string): IdxArray {
+/** Reads an IDX file from disk (gzipped or not); `limits` caps its decompressed size (see parseIdx). */
+export function readIdxFile(path: string, limits: IdxLimits = {}): IdxArray {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path);
   } catch (e) {
     throw new IdxFormatError(path, `cannot be read (${(e as Error).message})`);
   }
-  return parseIdx(bytes, path);
+  return parseIdx(bytes, path, limits);
 }
 
 /** Which IDX image and label files make a dataset, and how to name it. */
-export interface IdxDatasetOptions {
+export interface IdxDatasetOptions extends IdxLimits {
   /** Class names; labels must be below their count. Default: the digits "0".."9". */
   classes?: string[];
   name?: string;
@@ -39,8 +39,8 @@ export interface IdxDatasetOptions {
  */
 export function loadIdxDataset(imagesPath: string, labelsPath: string, options: IdxDatasetOptions = {}): Dataset {
   const classes = options.classes ?? ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
-  const images = readIdxFile(imagesPath);
-  const labels = readIdxFile(labelsPath);
+  const images = readIdxFile(imagesPath, options);
+  const labels = readIdxFile(labelsPath, options);
   if (images.dtype !== "ubyte") {
     throw new IdxFormatError(imagesPath, `magic number: images must be ubyte (0x08), the file holds ${images.dtype}`);
   }
@@ -118,7 +118,7 @@ const PIXELS = 3 * SIDE * SIDE;
 
 function readBytes(path: string): Uint8Array {
   try {
-    return readFileSync(path);
+    return readRegularFile(path);
   } catch (e) {
     throw new CifarFormatError(path, `cannot be read (${(e as Error).message})`);
   }
@@ -195,9 +195,18 @@ export function decodeImage(bytes: Uint8Array, source = "<image bytes>", maxPixe
       return { width: img.width, height: img.height, rgba: img.data };
     }
   } catch (e) {
-    throw new ImageReadError(source, `cannot be decoded as ${isPng ? "PNG" : "JPEG"} (${(e as Error).message})`);
+    throw new ImageReadError(source, `cannot be decoded as ${isPng ? "PNG" : "JPEG"} (${decoderProblem(e)}); the file is damaged or truncated`);
   }
   throw new ImageReadError(source, "is neither a PNG nor a JPEG (its first bytes match neither signature)");
+}
+
+/** The decoders' own words, except where they are an internal state rather than a problem with the file. */
+function decoderProblem(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  // pngjs, when the image data stops before the image is complete.
+  if (/read requests waitng/.test(message)) return "its data ends before the image is complete";
+  if (e instanceof RangeError || e instanceof TypeError) return "its data is inconsistent";
+  return message.length > 200 ? `${message.slice(0, 200)}…` : message;
 }
 
 function readImageFile(path: string, maxPixels?: number): DecodedImage {

@@ -3,16 +3,17 @@
  * external-data files. Kept apart so that the decoder and the importer stay
  * browser-clean (they take bytes).
  */
-import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { dirname, resolve, sep } from "node:path";
 import { ModelFileError } from "../io/safetensors.js";
 import type { ExternalReader } from "../io/onnx/tensors.js";
+import { readRegularFile } from "./files.js";
 
 /** The model's bytes, and a reader for external data relative to its folder. */
 export function readOnnxFile(path: string): { bytes: Uint8Array; readExternal: ExternalReader } {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path);
   } catch (e) {
     throw new ModelFileError(path, `cannot read the file: ${(e as Error).message}`);
   }

@@ -2,9 +2,8 @@
  * The two path-based functions: the only torch checkpoint code that touches
  * node:fs, so that the byte-level reader and writer bundle for the browser.
  */
-import { readFileSync } from "node:fs";
 import { ModelFileError, type SafetensorsEntry } from "../io/safetensors.js";
-import { writeFileAtomic } from "./files.js";
+import { readRegularFile, writeFileAtomic } from "./files.js";
 import { readTorchCheckpoint } from "../io/torch/read.js";
 import { encodeTorchCheckpoint } from "../io/torch/write.js";
 
@@ -12,7 +11,7 @@ import { encodeTorchCheckpoint } from "../io/torch/write.js";
 export function loadTorchCheckpoint(path: string): Map<string, SafetensorsEntry> {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path);
   } catch (e) {
     throw new ModelFileError(path, `cannot be read (${(e as Error).message})`);
   }
