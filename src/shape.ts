@@ -116,14 +116,17 @@ function axisName(label: string): string {
 // ---------------------------------------------------------------------------
 // Option parsing shared by every windowed layer.
 
+/** The largest size, stride or count a layer takes: the kernels index with 32-bit integers. */
+export const MAX_LAYER_INT = 2 ** 31 - 1;
+
 export function toPair(layer: string, option: string, v: IntOrPair | undefined, fallback: Pair, min = 1): Pair {
   if (v === undefined) return fallback;
   const pair: Pair = typeof v === "number" ? [v, v] : Array.isArray(v) && v.length === 2 ? [v[0], v[1]] : [NaN, NaN];
   for (const x of pair) {
-    if (!Number.isInteger(x) || x < min) {
+    if (!Number.isInteger(x) || x < min || x > MAX_LAYER_INT) {
       throw new ShapeError(
         layer,
-        `${option} = ${JSON.stringify(v)} is not valid; it must be a whole number >= ${min} or a pair [h, w] of them`,
+        `${option} = ${JSON.stringify(v)} is not valid; it must be a whole number from ${min} to ${MAX_LAYER_INT.toLocaleString("en-US")} or a pair [h, w] of them`,
       );
     }
   }
@@ -176,8 +179,8 @@ function editDistance(a: string, b: string): number {
 }
 
 export function positiveInt(layer: string, option: string, v: unknown, min = 1): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
-    throw new ShapeError(layer, `${option} = ${JSON.stringify(v)} is not valid; it must be a whole number >= ${min}`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > MAX_LAYER_INT) {
+    throw new ShapeError(layer, `${option} = ${JSON.stringify(v)} is not valid; it must be a whole number from ${min} to ${MAX_LAYER_INT.toLocaleString("en-US")}`);
   }
   return v;
 }

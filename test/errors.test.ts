@@ -208,3 +208,15 @@ test("every error the library raises on purpose is a StrideError and keeps its n
   assert.throws(() => new s.Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 0 }), s.StrideError);
   assert.ok(!(new Error("x") instanceof s.StrideError));
 });
+
+test("sizes past what the kernels index (2^31 - 1) are refused where the layer is built, and CLI errors are StrideErrors", async () => {
+  // 1e308 is a whole number to JavaScript; a stride of 2^32 once reached the wasm kernel as 0.
+  assert.throws(() => new s.Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 3, stride: 2 ** 32 }), /stride = 4294967296 is not valid; it must be a whole number from 1 to 2,147,483,647/);
+  assert.throws(() => new s.Linear({ inFeatures: 1e308, outFeatures: 2 }), /inFeatures = 1e\+308 is not valid/);
+  assert.throws(() => new s.MaxPool2d({ kernelSize: 2 ** 31 }), s.ShapeError);
+  assert.equal(new s.Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 3, stride: 2 ** 31 - 1, meta: true }).stride[0], 2 ** 31 - 1);
+  const { CliError } = await import("../src/cli/errors.js");
+  const e = new CliError("--epochs 0 is not valid");
+  assert.ok(e instanceof s.StrideError);
+  assert.equal(e.name, "CliError");
+});
