@@ -45,21 +45,30 @@ test("an untouched model still loads, with its weights", () => {
   assert.deepEqual(again.weights, weights);
 });
 
-test("model.json asking BatchNorm2d for 2^32 features is refused before allocating", () => {
+test("model.json asking BatchNorm2d for 2^30 or 2^32 features is refused before allocating", () => {
+  // 2^30 fits the kernels' 32-bit indices: the weights file's budget refuses it.
   const { json, weights } = smallModel();
-  layer(json, "bn1").config.numFeatures = 2 ** 32;
+  layer(json, "bn1").config.numFeatures = 2 ** 30;
   const { growth } = rssGrowth(() =>
     assert.throws(() => s.decodeModel(JSON.stringify(json), weights), (e: Error) => {
       assert.ok(e instanceof s.ModelFileError, e.message);
       assert.match(e.message, /model\.json/);
       assert.match(e.message, /bn1/);
       assert.match(e.message, /BatchNorm2d/);
-      assert.match(e.message, /4294967296/);
+      assert.match(e.message, /1073741824/);
       assert.match(e.message, /more than weights\.safetensors holds/);
       return true;
     }),
   );
   assert.ok(growth < 500 * MB, `rss grew by ${(growth / MB).toFixed(0)} MB`);
+  // 2^32 does not: the layer refuses it before any budget is needed.
+  layer(json, "bn1").config.numFeatures = 2 ** 32;
+  assert.throws(() => s.decodeModel(JSON.stringify(json), weights), (e: Error) => {
+    assert.ok(e instanceof s.ModelFileError, e.message);
+    assert.match(e.message, /model\.json/);
+    assert.match(e.message, /bn1: numFeatures = 4294967296 is not valid; it must be a whole number from 1 to 2,147,483,647/);
+    return true;
+  });
 });
 
 test("model.json asking a Linear for 40000x40000 is refused before allocating", () => {
