@@ -82,3 +82,40 @@ test("the command line's text CNN learns which novel a sentence is from (a few h
   assert.ok(after.accuracy > 0.6, `test accuracy ${after.accuracy} after training (before: ${before.accuracy})`);
   assert.ok(after.loss < before.loss);
 });
+
+test("textcnn starts from a word-vector file: its dimension, the file's vectors for the words it has, random for the rest", async () => {
+  const data = loadNamedDataset("austen", { seed: 1 });
+  const v = data.vocabulary!;
+  const wv = parseWordVectors("3 4\nthe 0.5 0.25 -0.5 1\nelizabeth 1 2 3 4\nanne -1 -2 -3 -4\nzzzz 9 9 9 9\n", v);
+  const model = buildModel("textcnn", { numClasses: 2, inputShape: data.train.shape, seed: 1, vocabSize: v.size, wordVectors: wv });
+  const embedding = model.params().find((p) => p.value.shape.length === 2 && p.value.shape[0] === v.size)!;
+  assert.deepEqual(embedding.value.shape, [v.size, 4]);
+  const row = (word: string) => Array.from(embedding.value.data.subarray(v.idOf(word) * 4, v.idOf(word) * 4 + 4));
+  assert.deepEqual(row("the"), [0.5, 0.25, -0.5, 1]);
+  assert.deepEqual(row("anne"), [-1, -2, -3, -4]);
+  const other = row("sister");
+  assert.ok(other.every((x) => Math.abs(x) <= 0.25) && other.some((x) => x !== 0), `a word the file lacks starts random: ${other}`);
+
+  // Through the command line: the log says what was found; an image model refuses the flag in one line.
+  const { main } = await import("../src/cli/main.js");
+  const { mkdtempSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "stride-wv-"));
+  writeFileSync(join(dir, "v.txt"), "the 0.5 0.25 -0.5 1\nelizabeth 1 2 3 4\n");
+  let out = "", err = "";
+  const write = process.stderr.write.bind(process.stderr), log = console.log;
+  process.stderr.write = ((t: string) => ((err += t), true)) as typeof process.stderr.write;
+  console.log = (...a: unknown[]) => void (out += a.join(" ") + "\n");
+  try {
+    const common = ["--epochs", "1", "--max-batches", "1", "--val-fraction", "0", "--schedule", "none", "--progress", "none", "--backend", "js", "--word-vectors", join(dir, "v.txt")];
+    assert.equal(await main(["train", "textcnn", "--dataset", "austen", ...common, "--out", join(dir, "tc")]), 0, err);
+    assert.match(out, /word vectors from .*v\.txt: 4 dimensions, 2 of the [\d,]+ vocabulary words found/);
+    err = "";
+    assert.notEqual(await main(["train", "lenet5", ...common, "--out", join(dir, "ln")]), 0);
+    assert.match(err, /--word-vectors gives a text CNN its starting word vectors/);
+  } finally {
+    process.stderr.write = write;
+    console.log = log;
+  }
+});

@@ -24,6 +24,8 @@ import { LIMITS, buildWithinLimit, flagNumber, maxThreads } from "./bounds.js";
 import { printable } from "./printable.js";
 import { computeNormalization, type Normalization } from "../data/normalize.js";
 import { loadImage } from "../node/data.js";
+import { loadWordVectors } from "../node/text.js";
+import type { WordVectors } from "../data/text.js";
 import { imagePolarity, invertPixels, INVERTED_NOTE } from "../data/polarity.js";
 import { fit, evaluate, predict, TrainingDivergedError, DEFAULT_DIVERGENCE_FACTOR, type History } from "../train/trainer.js";
 // fit() writes checkpoints (--out) and draws its bar on stderr through the Node edge.
@@ -72,6 +74,8 @@ commands:
                            replaced when the dataset's classes differ, and images are read at its input size
       --freeze-until NAME  with --from: freeze every layer before NAME (e.g. fc, or layer4 of a ResNet) so only the rest
                            trains; frozen batch norms keep their running statistics
+      --word-vectors FILE  textcnn: start the embedding from a GloVe / word2vec text file ("word v1 … vD" per line);
+                           its dimension becomes the embedding's, words it lacks start random
       --backend NAME       wasm (default where supported) | js
       --threads N          worker threads of the wasm backend (default: all cores; at most 4 per core, 64 in all)
       --seed N             seed for initialisation, shuffling and augmentation (default 1)
@@ -205,6 +209,7 @@ async function trainCommand(argv: string[]): Promise<number> {
       "model-width": { type: "string" }, "max-batches": { type: "string" }, "divergence-factor": { type: "string" },
       from: { type: "string" }, "freeze-until": { type: "string" },
       "label-smoothing": { type: "string" }, "random-erasing": { type: "string" }, "time-budget": { type: "string" }, tta: { type: "string" },
+      "word-vectors": { type: "string" },
     },
   });
   if (positionals.length > 1) throw new CliError(`train takes one model name, got ${positionals.join(" ")}`);
@@ -250,9 +255,15 @@ async function trainCommand(argv: string[]): Promise<number> {
   const noAugment = o["no-augment"] || tokens;
   if (erasing > 0 && tokens) throw new CliError("--random-erasing erases boxes of images; the dataset is sentences");
   const normalize: Normalization | undefined = start?.info.normalization ?? (tokens ? undefined : computeNormalization(train));
+  let wordVectors: WordVectors | undefined;
+  if (o["word-vectors"] !== undefined) {
+    if (!data.vocabulary || start) throw new CliError("--word-vectors gives a text CNN its starting word vectors: use it with textcnn on a sentence dataset (--dataset austen)");
+    wordVectors = loadWordVectors(o["word-vectors"], data.vocabulary);
+    if (wordVectors.found === 0) throw new CliError(`--word-vectors ${o["word-vectors"]}: none of the vocabulary's ${data.vocabulary.size} words is in the file; is it a word-vector file for this language?`);
+  }
   const model = start ? prepareFineTuning(start, train, seed, o["freeze-until"])
     : buildWithinLimit(`${modelName} at --model-width ${width} for ${train.shape.join("x")} inputs`,
-      () => buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed, width, vocabSize: data.vocabulary?.size }));
+      () => buildModel(modelName, { numClasses: train.classes.length, inputShape: train.shape, seed, width, vocabSize: data.vocabulary?.size, wordVectors }));
   const params = model.params().reduce((n, p) => n + p.value.size, 0);
   const frozen = model.params().filter((p) => p.trainable === false).reduce((n, p) => n + p.value.size, 0);
 
@@ -286,6 +297,10 @@ async function trainCommand(argv: string[]): Promise<number> {
       (maxBatches !== undefined ? ` of at most ${maxBatches} batches` : "") + (width !== 1 ? `; width x${width}` : "") +
       (labelSmoothing > 0 ? `; label smoothing ${labelSmoothing}` : "") +
       (describeAugmentation ? `; augmentation: ${describeAugmentation}` : "") + (tta ? "; test-time flips" : ""));
+    if (wordVectors) {
+      log(`word vectors from ${o["word-vectors"]}: ${wordVectors.dim} dimensions, ${wordVectors.found.toLocaleString("en-US")} of the ` +
+        `${data.vocabulary!.size.toLocaleString("en-US")} vocabulary words found (the rest start random)`);
+    }
 
     let history: History;
     try {

@@ -43,6 +43,8 @@ export interface BuildOptions {
   width?: number;
   /** Tokens in the vocabulary, for models of sentences (textcnn). */
   vocabSize?: number;
+  /** Starting word vectors for textcnn: vocabSize x dim values (rows of zeros for words the file lacked, which start random). */
+  wordVectors?: { weights: Float32Array; dim: number; present: Uint8Array };
 }
 
 interface ModelEntry {
@@ -231,7 +233,7 @@ function sentenceCnn(o: BuildOptions): Sequential {
   const [c, h, length] = o.inputShape;
   if (c !== 1 || h !== 1) throw new CliError(`textcnn reads rows of token ids (1x1xlength), not ${o.inputShape.join("x")} images; use --dataset austen`);
   const net = textCnn({
-    numClasses: o.numClasses, inputShape: [length], vocabSize: o.vocabSize, embeddingDim: scaled(o, 64),
+    numClasses: o.numClasses, inputShape: [length], vocabSize: o.vocabSize, embeddingDim: o.wordVectors?.dim ?? scaled(o, 64),
     regionSizes: [3, 4, 5], filters: scaled(o, 100), dropout: 0.5, softmax: false, seed: o.seed,
   });
   // Kim's random word vectors: uniform in ±0.25, about the spread of pretrained ones (the layer's
@@ -240,5 +242,12 @@ function sentenceCnn(o: BuildOptions): Sequential {
   const rng = new Rng(o.seed + 1);
   const table = embedding.weight.value.data;
   for (let i = 0; i < table.length; i++) table[i] = rng.uniform(-0.25, 0.25);
+  // Kim's CNN-static/non-static start: the file's vector for every word it has (then trained further).
+  const wv = o.wordVectors;
+  if (wv) {
+    for (let id = 0; id < o.vocabSize; id++) {
+      if (wv.present[id]) table.set(wv.weights.subarray(id * wv.dim, (id + 1) * wv.dim), id * wv.dim);
+    }
+  }
   return new Sequential([new Flatten({ name: "tokens" }), ...net.layers], { name: "textcnn" });
 }

@@ -140,6 +140,8 @@ export interface WordVectors {
   dim: number;
   /** Vocabulary words the file had a vector for. */
   found: number;
+  /** Per token id, 1 when the file had its vector. */
+  present: Uint8Array;
 }
 
 /**
@@ -177,5 +179,5 @@ export function parseWordVectors(text: string, vocabulary: Vocabulary, source = 
     found++;
   }
   if (dim === 0) throw new TextDataError(`${source} has no word vectors; expected lines of "word v1 v2 … vD"`);
-  return { weights, dim, found };
+  return { weights, dim, found, present: seen };
 }
