@@ -147,3 +147,17 @@ test("stride summary <model>: the table and the memory estimate; bad arguments e
   assert.equal(text.code, 0, text.err);
   assert.match(text.out, /regions\.region4\.conv/);
 });
+
+test("stride summary prints a saved folder's layer names without their control characters", async () => {
+  const { saveModel } = await import("../src/node/files.js");
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = join(mkdtempSync(join(tmpdir(), "stride-summary-")), "m");
+  saveModel(new Sequential([new Conv2d({ inChannels: 1, outChannels: 2, kernelSize: 3, name: "conv\x1b]0;owned\x07" })]), dir, { inputShape: [1, 8, 8] });
+  const out: string[] = [];
+  assert.equal(await summaryCommand([dir], { out: (t) => out.push(t), err: (t) => out.push(t) }), 0, out.join("\n"));
+  const text = out.join("\n");
+  assert.ok(!/[\x00-\x08\x0b-\x1f\x7f]/.test(text), "no raw control characters");
+  assert.match(text, /conv\\x1b\]0;owned\\x07/);
+});

@@ -146,7 +146,7 @@ export class TrainingDivergedError extends StrideError {
         : `No checkpoint was written (no checkpointDir).`;
     super(
       `training diverged: the loss became ${formatNumber(loss)} at epoch ${epoch}, step ${step} (learning rate ${lr})${past}. ` +
-        `Lower the learning rate (try ${formatLr(lr / 10)}), clip gradients, or check the inputs for NaN. ` + kept,
+        `Lower the learning rate (try ${formatLr(lr / 10)}), clip gradients, or check that the inputs are normalised (NaN inputs are refused before this). ` + kept,
     );
     this.name = "TrainingDivergedError";
     this.epoch = epoch;

@@ -7,6 +7,7 @@
 import type { Layer } from "../../layers/layer.js";
 import { ShapeError } from "../../shape.js";
 import { withMeta } from "../../tensor.js";
+import { printable } from "../printable.js";
 import * as zoo from "../../models/zoo/index.js";
 import { summary } from "../../models/summary.js";
 import { estimateMemory, OPTIMIZER_STATE, type OptimizerName } from "../../models/memory.js";
@@ -193,7 +194,8 @@ export async function summaryCommand(argv: string[], io: SummaryIo = defaultIo):
       shape = p.input ?? entry.input;
     }
     const s = summary(model, shape, { strict: p.strict });
-    io.out(s.toString());
+    // Layer names of a saved folder come from its model.json: print them without their control characters.
+    io.out(s.toString().split("\n").map(printable).join("\n"));
     io.out("");
     io.out(estimateMemory(model, shape, { batchSize: p.batch, optimizer: p.optimizer }).toString());
     return 0;
