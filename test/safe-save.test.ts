@@ -139,12 +139,15 @@ test("stride train refuses an --out another trainer holds, and takes over a dead
 // ---------------------------------------------------------------------------
 // Leftovers of killed saves.
 
-test("the next save removes temporaries and uncommitted weights of dead processes, and leaves live ones", () => {
+test("the next save removes temporaries and uncommitted weights of dead processes and its own, and leaves other live ones", () => {
   const dir = join(tmp(), "model");
   saveModel(smallNet(), dir);
   const dead = deadPid();
-  const stale = [`.model.json.${dead}.abc.0.tmp`, `weights-abc-${dead}-3.safetensors`, `.stride.lock.${dead}.0a1b.0.tmp`];
-  const live = [`.model.json.${process.pid}.abc.0.tmp`, `weights-abc-${process.pid}-99.safetensors`];
+  // This process's own: saves are synchronous, so none of them can be under way (a killed saver can leave our old weights).
+  const own = [`.model.json.${process.pid}.abc.0.tmp`, `weights-abc-${process.pid}-99.safetensors`];
+  const stale = [`.model.json.${dead}.abc.0.tmp`, `weights-abc-${dead}-3.safetensors`, `.stride.lock.${dead}.0a1b.0.tmp`, ...own];
+  // The parent process (the test runner) runs, and could be saving.
+  const live = [`.model.json.${process.ppid}.abc.0.tmp`, `weights-abc-${process.ppid}-99.safetensors`];
   for (const f of [...stale, ...live]) writeFileSync(join(dir, f), "partial");
   saveModel(smallNet(4), dir);
   const left = readdirSync(dir);

@@ -127,8 +127,13 @@ function weightsFileNamed(json: string, jsonPath: string): string | null {
 
 /**
  * Deletes what killed saves left in a folder: temporary files and uncommitted
- * weights files stamped with the id of a process that no longer runs. Files
- * of live processes are left alone (another save may be under way).
+ * weights files stamped with the id of a process that no longer runs, or with
+ * this process's own id: saves are synchronous, so none of ours is under way
+ * when this runs (a save killed between its swap and its clean-up leaves the
+ * old weights of whoever wrote them, often a process that still runs). Files
+ * of other live processes are left alone: another save may be under way.
+ * (Worker threads share the process id: two threads saving into one folder at
+ * once are not supported.)
  */
 export function removeStaleTemporaries(dir: string, keep: ReadonlySet<string> = new Set()): string[] {
   const removed: string[] = [];
@@ -141,7 +146,9 @@ export function removeStaleTemporaries(dir: string, keep: ReadonlySet<string> = 
   for (const name of names) {
     if (keep.has(name)) continue;
     const m = TEMPORARY.exec(name) ?? VERSIONED_WEIGHTS.exec(name);
-    if (!m || processAlive(Number(m[1]))) continue;
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && processAlive(pid)) continue;
     try {
       unlinkSync(join(dir, name));
       removed.push(name);
