@@ -116,6 +116,21 @@ function biasRelu(y: usize, n: i32, s: f32, b: f32, relu: bool): void {
 }
 
 /**
+ * The GEMM's right-hand operand for output rows [oh0, oh1) of one (image,
+ * group) whose input starts at xg: a 1x1, stride-1 convolution reads the
+ * input in place (its rows `plane` apart); any other unfolds the band into
+ * col (rows `(oh1 - oh0) * outW` apart).
+ */
+// @ts-ignore: decorator
+@inline function bandColumns(g: usize, xg: usize, col: usize, oh0: i32, oh1: i32): usize {
+  if (conv_pointwise(g)) return xg + (<usize>(oh0 * conv_outW(g)) << 2);
+  const cg = conv_inChannels(g) / conv_groups(g);
+  im2col(xg, col, cg, conv_inH(g), conv_inW(g), conv_kH(g), conv_kW(g), conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
+    conv_dilationH(g), conv_dilationW(g), conv_outW(g), oh0, oh1);
+  return col;
+}
+
+/**
  * One thread's share of the forward convolution. scratch: this thread's
  * gemm packing area followed by its column buffer.
  */
@@ -140,16 +155,8 @@ export function convForward(
     if (oh1 <= oh0 || k1 <= k0) continue;
     const width = (oh1 - oh0) * outW;
     const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);
-    let src: usize, ldb: i32;
-    if (pointwise) {
-      src = xg + (<usize>(oh0 * outW) << 2);
-      ldb = plane;
-    } else {
-      im2col(xg, col, cg, H, W, kH, kW, conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
-        conv_dilationH(g), conv_dilationW(g), outW, oh0, oh1);
-      src = col;
-      ldb = width;
-    }
+    const src = bandColumns(g, xg, col, oh0, oh1);
+    const ldb = pointwise ? plane : width;
     const yg = y + (<usize>((n * K + grp * kg + k0) * plane + oh0 * outW) << 2);
     sgemm(k1 - k0, width, rows, w + (<usize>((grp * kg + k0) * rows) << 2), rows, false, src, ldb, false, yg, plane, false, gemmScratch);
     if (bias != 0 || relu || scale != 0) {
@@ -243,16 +250,8 @@ export function convBackwardFilter(
           const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
           if (oh1 <= oh0) continue;
           const width = (oh1 - oh0) * outW;
-          let src: usize, ldb: i32;
-          if (pointwise) {
-            src = xg + (<usize>(oh0 * outW) << 2);
-            ldb = plane;
-          } else {
-            im2col(xg, col, cg, H, W, kH, kW, conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
-              conv_dilationH(g), conv_dilationW(g), outW, oh0, oh1);
-            src = col;
-            ldb = width;
-          }
+          const src = bandColumns(g, xg, col, oh0, oh1);
+          const ldb = pointwise ? plane : width;
           const dyg = dy + (<usize>((n * K + grp * kg + k0) * plane + oh0 * outW) << 2);
           // dW[k0..k1, rows] += dy[k0..k1, width] * col[rows, width]^T
           sgemm(k1 - k0, rows, width, dyg, plane, false, src, ldb, true,
