@@ -209,6 +209,7 @@ export const functions = [
   ["runJob", [["job", "ptr"], ["tid", "i32"]], "void", "Runs thread tid's share of the job in the job block."],
   ["heapBase", [], "ptr", "Where the module's static data ends: the job block goes after it."],
   ["zeroBytes", [["dst", "ptr"], ["n", "size"]], "void", "Zeroes n bytes (memory.fill)."],
+  ["fmaProbe", [["rounds", "i32"]], "f32", "rounds x 12 four-lane multiply-adds with no memory traffic: the build's ceiling on one core."],
   ["gemmScratchBytes", [], "size", "Bytes of one thread's GEMM packing area (depends on the blocking)."],
   ["setBlocking", [["mc", "i32"], ["kc", "i32"], ["nc", "i32"], ["chunks", "i32"]], "void", "Sets the calling instance's GEMM blocking (workers take it from the job block)."],
   ["gemmBlocking", [["which", "i32"]], "i32", "The blocking in use: 0 MC, 1 KC, 2 NC, 3 work items per thread, 4 MR, 5 NR."],

@@ -14,6 +14,7 @@ import { winograd4FilterOut } from "./winograd4";
 import { winogradFilterGrad, winogradFilterOut } from "./winograd-filter";
 import { winogradGradFloats } from "./winograd-layout";
 import * as abi from "./abi.generated";
+import { madd } from "./simd";
 
 // Scratch sizes, for the loader to allocate what runJob will cut up.
 export { gemmScratchBytes, setBlocking, gemmBlocking } from "./gemm";
@@ -23,6 +24,27 @@ export { winogradFilterFloats, winogradGradFloats, winogradConvScratchBytes, win
 
 export function heapBase(): usize {
   return __heap_base;
+}
+
+/**
+ * The multiply-add ceiling this build reaches on one core: `rounds` rounds of
+ * twelve independent four-lane multiply-adds (fused with relaxed SIMD), no
+ * loads or stores, so nothing but the vector units limits it. Returns a lane
+ * of the sum so that nothing is optimised away. `stride tune` and the bench
+ * report the GEMM's speed as a share of it.
+ */
+export function fmaProbe(rounds: i32): f32 {
+  const m = f32x4.splat(0.999999), d = f32x4.splat(1e-7);
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  let a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  for (let i = 0; i < rounds; i++) {
+    // The accumulator is the addend, as in the GEMM (one vfmadd231ps each, no register copy).
+    a0 = madd(m, d, a0); a1 = madd(m, d, a1); a2 = madd(m, d, a2); a3 = madd(m, d, a3);
+    a4 = madd(m, d, a4); a5 = madd(m, d, a5); a6 = madd(m, d, a6); a7 = madd(m, d, a7);
+    a8 = madd(m, d, a8); a9 = madd(m, d, a9); a10 = madd(m, d, a10); a11 = madd(m, d, a11);
+  }
+  const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)));
+  return f32x4.extract_lane(f32x4.add(s, f32x4.add(f32x4.add(a8, a9), f32x4.add(a10, a11))), 0);
 }
 
 /** Zeroes n bytes at dst with the bulk-memory instruction (a native memset; JavaScript's fill on shared memory is slower). */

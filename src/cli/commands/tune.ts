@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { createWasmBackend, wasmSupported } from "../../kernels/wasm/index.js";
 import { getTuning, saveMachineTuning, setTuning, type KernelTuning } from "../../kernels/wasm/tuning.js";
-import { tuneBlockingOn } from "../../kernels/wasm/autotune.js";
+import { tuneBlockingOn, fmaCeilingOn } from "../../kernels/wasm/autotune.js";
 import { CliError } from "../datasets.js";
 import { flagNumber, maxThreads } from "../bounds.js";
 
@@ -46,9 +46,11 @@ export function tuneCommand(argv: string[]): number {
   const result = tuneBlockingOn(backend, { threads, quick: values.quick, onProgress: (line) => process.stdout.write(`  ${line}\n`) });
   const gain = result.best.gflops / result.start.gflops;
   const b = result.best.blocking;
+  const ceiling = fmaCeilingOn(backend) * threads;
   process.stdout.write(
     `best: mc ${b.mc} kc ${b.kc} nc ${b.nc} chunks ${b.chunksPerThread}: ${result.best.gflops.toFixed(1)} GFLOP/s, ` +
-      `${gain.toFixed(2)}x the starting blocking (${result.start.gflops.toFixed(1)} GFLOP/s) in this run\n`,
+      `${gain.toFixed(2)}x the starting blocking (${result.start.gflops.toFixed(1)} GFLOP/s) in this run; ` +
+      `${Math.round((100 * result.best.gflops) / ceiling)}% of the ${ceiling.toFixed(0)} GFLOP/s multiply-add ceiling of ${threads} core${threads > 1 ? "s" : ""}\n`,
   );
   if (values["no-save"]) {
     process.stdout.write("not saved (--no-save)\n");

@@ -134,6 +134,34 @@ export function tuneBlockingOn(backend: WasmBackend, options: TuneOptions = {}):
   }
 }
 
+/**
+ * The multiply-add ceiling of one core as this build of the kernels reaches
+ * it (GFLOP/s): twelve independent four-lane multiply-add chains with no
+ * memory traffic, fastest of three timings of about ms / 3 each.
+ */
+export function fmaCeilingOn(backend: WasmBackend, ms = 150): number {
+  const probe = backend.rt.exports.fmaProbe;
+  probe(1000); // compiled and warm
+  let rounds = 1 << 16;
+  for (;;) {
+    const t0 = performance.now();
+    probe(rounds);
+    if (performance.now() - t0 >= ms / 30 || rounds >= 1 << 30) break;
+    rounds *= 2;
+  }
+  let best = Infinity;
+  for (let rep = 0; rep < 3; rep++) {
+    const t0 = performance.now();
+    let calls = 0;
+    do {
+      probe(rounds);
+      calls++;
+    } while (performance.now() - t0 < ms / 3);
+    best = Math.min(best, (performance.now() - t0) / calls);
+  }
+  return (rounds * 12 * 8) / (best * 1e6);
+}
+
 function filled(backend: WasmBackend, n: number, seed: number): Float32Array {
   const a = backend.allocResident(n) ?? new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = Math.sin((i + seed) * 12.9898) * 0.5;

@@ -10,7 +10,7 @@ import { platform } from "./platform.js";
 import { WasmBackend } from "./backend.js";
 import { wasmSupported, relaxedSimdSupported, threadsUnavailableReason } from "./runtime.js";
 import { workerSource } from "./worker.js";
-import { tuneBlockingOn, type TuneOptions, type TuneResult } from "./autotune.js";
+import { tuneBlockingOn, fmaCeilingOn, type TuneOptions, type TuneResult } from "./autotune.js";
 
 export { WasmBackend, wasmSupported, relaxedSimdSupported, threadsUnavailableReason };
 export { getTuning, setTuning, saveMachineTuning, blockingFromCaches, TuningError, BUILT_IN_BLOCKING } from "./tuning.js";
@@ -77,4 +77,13 @@ export async function prepareThreads(): Promise<number> {
  */
 export function tuneBlocking(options: TuneOptions = {}): TuneResult {
   return tuneBlockingOn(createWasmBackend(), options);
+}
+
+/**
+ * The multiply-add ceiling of one core in GFLOP/s as the wasm kernels reach
+ * it (four lanes; fused with relaxed SIMD): what a perfect GEMM would run at
+ * on one thread. The bench and `stride tune` report the GEMM as a share of it.
+ */
+export function fmaCeiling(): number {
+  return fmaCeilingOn(createWasmBackend());
 }

@@ -959,6 +959,8 @@ export interface KernelExports {
   heapBase(): number;
   /** Zeroes n bytes (memory.fill). */
   zeroBytes(dst: number, n: number): void;
+  /** rounds x 12 four-lane multiply-adds with no memory traffic: the build's ceiling on one core. */
+  fmaProbe(rounds: number): number;
   /** Bytes of one thread's GEMM packing area (depends on the blocking). */
   gemmScratchBytes(): number;
   /** Sets the calling instance's GEMM blocking (workers take it from the job block). */
@@ -990,6 +992,7 @@ export const KERNEL_EXPORT_ARITY: Readonly<Record<keyof KernelExports, number>> 
   runJob: 2,
   heapBase: 0,
   zeroBytes: 2,
+  fmaProbe: 1,
   gemmScratchBytes: 0,
   setBlocking: 4,
   gemmBlocking: 1,
