@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { cpus, totalmem, loadavg, release, availableParallelism, platform } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { runChildProcess } from "./child.mjs";
 
 function sh(cmd, args) {
@@ -104,10 +105,23 @@ export async function strideTuning(distDir) {
   return t ? formatTuning(t) : "not available in this build (no getTuning() export)";
 }
 
-/** { source, a: 1, b: 2 } -> "a 1, b 2 (source)". */
+/**
+ * The 128-bit SIMD FMA ceiling measured by bench/fma-peak.mjs (one thread,
+ * in a child: it sets a V8 flag), as a sentence; per core, and times the cores.
+ */
+export async function fmaCeiling(cores) {
+  const script = fileURLToPath(new URL("./fma-peak.mjs", import.meta.url));
+  const r = await runChildProcess(process.execPath, [script, "--json"], { timeoutSec: 60 });
+  const p = r.results[0];
+  if (!p) return `not measured (${r.stderr.trim().split("\n").slice(-1)[0] || "bench/fma-peak.mjs reported nothing"})`;
+  const what = p.fused ? "f32x4 fused multiply-adds (relaxed SIMD)" : "f32x4 multiply + add (this Node has no relaxed SIMD)";
+  return `${p.gflops.toFixed(1)} GFLOP/s per core of ${what}, measured on one thread by bench/fma-peak.mjs; x ${cores} cores = ${(p.gflops * cores).toFixed(0)} GFLOP/s`;
+}
+
+/** { source, mc: 120, kc: 256, machine: {...} } -> "mc 120, kc 256 (source)"; nested objects (what stride detected) are left out. */
 export function formatTuning(t) {
   const { source, ...rest } = t;
-  const values = Object.entries(rest).map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : v}`);
+  const values = Object.entries(rest).filter(([, v]) => v === null || typeof v !== "object").map(([k, v]) => `${k} ${v}`);
   return `${values.join(", ")}${source ? ` (${source})` : ""}`;
 }
 
@@ -121,6 +135,7 @@ export function machineLines(machine, elapsedMin) {
     `- Memory: ${machine.memoryGiB.toFixed(1)} GiB`,
     `- Node: ${machine.node}; ${machine.os}`,
     `- stride kernel tuning: ${machine.tuning ?? "not probed"}`,
+    ...(machine.fmaCeiling ? [`- 128-bit SIMD ceiling: ${machine.fmaCeiling}`] : []),
     `- Load average when the run started: ${machine.loadAtStart}` +
       (machine.loadDuring
         ? `; 1-minute load average before each cell: min ${machine.loadDuring.min.toFixed(2)}, median ${machine.loadDuring.median.toFixed(2)}, max ${machine.loadDuring.max.toFixed(2)}`

@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runChildProcess } from "./child.mjs";
-import { describeMachine, strideTuning, machineLines } from "./machine.mjs";
+import { describeMachine, strideTuning, fmaCeiling, machineLines } from "./machine.mjs";
 import { NETS, WORKLOADS, SGD, SGEMM_SIZE, iterationFlops } from "./workloads.mjs";
 import { specByKind, countMismatches } from "./gap/kinds.mjs";
 import { summarise, fastest, netTable, gapSection } from "./gap/table.mjs";
@@ -156,6 +156,7 @@ async function main() {
   if (opts.libs.includes("onnxruntime") && !existsSync(join(HERE, "node_modules", "onnxruntime-node"))) throw new Error("onnxruntime-node is not installed; run: cd bench && npm ci");
   const machine = describeMachine();
   machine.tuning = await strideTuning(distDir);
+  machine.fmaCeiling = await fmaCeiling(machine.cores);
   console.log(machineLines(machine).join("\n") + "\n");
   const tmp = mkdtempSync(join(tmpdir(), "stride-gap-"));
   try {

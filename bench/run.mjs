@@ -28,7 +28,7 @@ import { fileURLToPath } from "node:url";
 import { WORKLOADS, NETS, SGD, SGEMM_SIZE, analyse, iterationFlops } from "./workloads.mjs";
 import { renderReport, formatValue } from "./report.mjs";
 import { runChildProcess as runChild } from "./child.mjs";
-import { describeMachine, strideTuning } from "./machine.mjs";
+import { describeMachine, strideTuning, fmaCeiling } from "./machine.mjs";
 import { profileGap } from "./profile-gap.mjs";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -190,6 +190,8 @@ async function main() {
   }
   machine.tuning = await strideTuning(distDir);
   console.log(`stride kernel tuning: ${machine.tuning}`);
+  machine.fmaCeiling = await fmaCeiling(machine.cores);
+  console.log(`128-bit SIMD ceiling: ${machine.fmaCeiling}`);
   const torch = torchInfo();
   const specsPath = join(tmp, "specs.json");
   const modelsPath = join(tmp, "models");

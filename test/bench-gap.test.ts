@@ -76,3 +76,9 @@ test("the gap table: medians per kind, time ratios, GFLOP/s and each kind's shar
   const faster = netTable("t", { stride2: ort2, ort2: stride2 }, { conv3x3: 1e9, fc: 1e6 });
   assert.match(faster.split("\n").find((l: string) => l.startsWith("| conv 3x3 stride 1 "))!, /\| — \|$/);
 });
+
+test("the Machine section's tuning line shows the numbers and where they came from", async () => {
+  const { formatTuning } = await load("bench/machine.mjs");
+  const line = formatTuning({ mc: 120, kc: 256, nc: 1024, chunksPerThread: 4, source: "cache sizes", machine: { caches: { l2: 2097152 } } });
+  assert.equal(line, "mc 120, kc 256, nc 1024, chunksPerThread 4 (cache sizes)");
+});
