@@ -105,6 +105,9 @@ export type { ImportOptions as OnnxImportOptions } from "./io/onnx/index.js";
 export { exportOnnx } from "./io/onnx/export.js";
 export type { OnnxExportOptions } from "./io/onnx/export.js";
 export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js";
+// The GEMM's cache blocking for this machine: what is in use, a short self-tuning run, and overrides.
+export { getTuning, setTuning, saveMachineTuning, tuneBlocking, blockingFromCaches, TuningError, BUILT_IN_BLOCKING } from "./kernels/wasm/index.js";
+export type { GemmBlocking, KernelTuning, MachineInfo, TuneOptions, TuneResult, TunedCandidate } from "./kernels/wasm/index.js";
 // Stride models for PyTorch: state dicts under PyTorch's names, model.py / train.py generation.
 export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, generateModelPy, PytorchExportError, pytorchFiles, trainingRecipe } from "./io/pytorch/index.js";
 export type { TrainingRecipe, AugmentationRecipe } from "./io/pytorch/index.js";

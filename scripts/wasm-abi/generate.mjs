@@ -86,6 +86,7 @@ function generateAssemblyScript({ jobBlock, records, jobs }) {
   out += "// the kernels read their geometry records by name. src/kernels/wasm/generated/abi.ts writes them.\n\n";
   out += "/** Byte offsets inside the job block. */\n";
   out += `export const JOB_ID_BYTE: usize = ${jobBlock.idByte}, JOB_THREADS_BYTE: usize = ${jobBlock.threadsByte}, ` +
+    `JOB_BLOCKING_BYTE: usize = ${jobBlock.blockingByte}, ` +
     `JOB_ARGS_BYTE: usize = ${jobBlock.argsByte}, JOB_COUNTER_BYTE: usize = ${jobBlock.counterByte};\n\n`;
   for (const j of jobs) out += `/** ${j.doc} */\nexport const JOB_${upper(j.name)}: i32 = ${j.id};\n`;
   for (const r of records) {
@@ -130,7 +131,8 @@ function generateTypeScript({ jobBlock, records, jobs, functions }) {
   let out = HEADER;
   out += "// The loader's side of the boundary: wasm/assembly/abi.generated.ts reads what these write.\n\n";
   out += "/** Byte offsets inside the job block, and its size. */\n";
-  out += `export const JOB_ID_BYTE = ${jobBlock.idByte}, JOB_THREADS_BYTE = ${jobBlock.threadsByte}, JOB_ARGS_BYTE = ${jobBlock.argsByte}, ` +
+  out += `export const JOB_ID_BYTE = ${jobBlock.idByte}, JOB_THREADS_BYTE = ${jobBlock.threadsByte}, ` +
+    `JOB_BLOCKING_BYTE = ${jobBlock.blockingByte}, JOB_ARGS_BYTE = ${jobBlock.argsByte}, ` +
     `JOB_ARG_SLOTS = ${jobBlock.argSlots}, JOB_COUNTER_BYTE = ${jobBlock.counterByte}, JOB_BLOCK_BYTES = ${jobBlock.bytes};\n\n`;
   out += "/** The job ids runJob dispatches on. */\nexport const JOB = {\n";
   for (const j of jobs) out += `  ${upper(j.name)}: ${j.id},\n`;

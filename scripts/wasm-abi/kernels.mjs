@@ -14,7 +14,9 @@
 
 /**
  * The job block every thread reads (byte offsets from its start): control
- * slots (written by the runtime and the workers, see worker.ts), the job's
+ * slots (written by the runtime and the workers, see worker.ts), the GEMM
+ * blocking (four i32: MC, KC, NC, work items per thread; 0 = unset), which
+ * each thread applies to its own instance before a job, the job's
  * argument slots, the threads' busy-time tallies (float64), then the work
  * counter (work.ts) on a cache line of its own. Two more lines stay empty
  * after it, as the loader's old layout had them: CPUs fetch lines in pairs,
@@ -26,6 +28,7 @@
 export const jobBlock = {
   idByte: 8,
   threadsByte: 12,
+  blockingByte: 32,
   argsByte: 64,
   argSlots: 48,
   counterByte: 512,
@@ -206,7 +209,9 @@ export const functions = [
   ["runJob", [["job", "ptr"], ["tid", "i32"]], "void", "Runs thread tid's share of the job in the job block."],
   ["heapBase", [], "ptr", "Where the module's static data ends: the job block goes after it."],
   ["zeroBytes", [["dst", "ptr"], ["n", "size"]], "void", "Zeroes n bytes (memory.fill)."],
-  ["gemmScratchBytes", [], "size", "Bytes of one thread's GEMM packing area."],
+  ["gemmScratchBytes", [], "size", "Bytes of one thread's GEMM packing area (depends on the blocking)."],
+  ["setBlocking", [["mc", "i32"], ["kc", "i32"], ["nc", "i32"], ["chunks", "i32"]], "void", "Sets the calling instance's GEMM blocking (workers take it from the job block)."],
+  ["gemmBlocking", [["which", "i32"]], "i32", "The blocking in use: 0 MC, 1 KC, 2 NC, 3 work items per thread, 4 MR, 5 NR."],
   ["convForwardScratchBytes", [["geom", "ptr"]], "size", "Bytes of one thread's scratch for CONV_FORWARD on this conv record."],
   ["convBackwardDataScratchBytes", [["geom", "ptr"]], "size", "Bytes of one thread's scratch for CONV_BACKWARD_DATA."],
   ["convBackwardFilterScratchBytes", [["geom", "ptr"]], "size", "Bytes of one thread's scratch for CONV_BACKWARD_FILTER."],

@@ -8,6 +8,7 @@
  *   stride visualize <model-dir> <image> --out DIR           activations and filters as PNG files
  *   stride import <file.pth|file.onnx|file.safetensors>      a pretrained model as a stride model folder
  *   stride export <model-dir> --format F --out PATH          for PyTorch (torch, pytorch) or ONNX
+ *   stride tune [--show | --reset | --no-save]               the wasm GEMM's blocking for this machine
  */
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
@@ -99,6 +100,8 @@ commands:
       --format torch       PATH.pt: the weights as a PyTorch state dict
       --format pytorch     PATH/: model.py, weights.pt, train.py (the run's recipe, DistributedDataParallel), README.md
       --format onnx        PATH.onnx: the model in inference form (opset 17; --opset 13 for older runtimes), batch symbolic
+  tune                     time the wasm GEMM's cache blocking on this machine and save the fastest (about a minute)
+      --show | --reset | --no-save | --quick | --threads N
 
 ${IMPORT_USAGE}
 
@@ -109,7 +112,7 @@ ${describeModels("  ")}
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   // `stride train --help` (as the README suggests) prints the usage rather than "unknown option".
-  if (["train", "eval", "predict", "import", "export"].includes(command) && (rest.includes("--help") || rest.includes("-h"))) {
+  if (["train", "eval", "predict", "import", "export", "tune"].includes(command) && (rest.includes("--help") || rest.includes("-h"))) {
     process.stdout.write(USAGE);
     return 0;
   }
@@ -140,6 +143,10 @@ export async function main(argv: string[]): Promise<number> {
       case "export": {
         const { exportCommand } = await import("./commands/export.js");
         return await exportCommand(rest);
+      }
+      case "tune": {
+        const { tuneCommand } = await import("./commands/tune.js");
+        return tuneCommand(rest);
       }
       case undefined:
       case "help":

@@ -3,7 +3,7 @@
 // the kernels read their geometry records by name. src/kernels/wasm/generated/abi.ts writes them.
 
 /** Byte offsets inside the job block. */
-export const JOB_ID_BYTE: usize = 8, JOB_THREADS_BYTE: usize = 12, JOB_ARGS_BYTE: usize = 64, JOB_COUNTER_BYTE: usize = 512;
+export const JOB_ID_BYTE: usize = 8, JOB_THREADS_BYTE: usize = 12, JOB_BLOCKING_BYTE: usize = 32, JOB_ARGS_BYTE: usize = 64, JOB_COUNTER_BYTE: usize = 512;
 
 /** C (+)= op(A) op(B), row-major (gemm.ts). */
 export const JOB_GEMM: i32 = 1;

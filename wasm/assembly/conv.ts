@@ -2,7 +2,7 @@
 // threads never write the same memory: forward and backward-filter cut
 // (image, group, band of output rows); backward-data cuts (image, group,
 // band of input channels), since col2im of distinct channels never overlaps.
-import { sgemm, gemmScratchBytes } from "./gemm";
+import { sgemm, gemmScratchBytes, MR } from "./gemm";
 import { copyFloats, zeroFloats, addFloats, sumFloats } from "./simd";
 import { claim, blockStart } from "./work";
 import {
@@ -150,8 +150,8 @@ export function convForward(
     const pair = pb / bands, band = pb % bands;
     const n = pair / groups, grp = pair % groups;
     const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
-    // Output channels [k0, k1), cut at multiples of 4 (the GEMM's register tile height).
-    const k0 = blockStart(kg, kb, kBlocks), k1 = blockStart(kg, kb + 1, kBlocks);
+    // Output channels [k0, k1), cut at multiples of the GEMM's register tile height.
+    const k0 = blockStart(kg, kb, kBlocks, MR), k1 = blockStart(kg, kb + 1, kBlocks, MR);
     if (oh1 <= oh0 || k1 <= k0) continue;
     const width = (oh1 - oh0) * outW;
     const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);

@@ -8,11 +8,43 @@
 import { madd } from "./simd";
 import { claim } from "./work";
 
-export const MR: i32 = 4;
+/** Register tile: MR rows by NR columns of C, 12 accumulators of four lanes (V8 gives wasm 15 vector registers on x64). */
+export const MR: i32 = 6;
 export const NR: i32 = 8;
-export const KC: i32 = 256;
-export const MC: i32 = 128;
-export const NC: i32 = 1024;
+
+// Cache blocking: A is packed MC x KC at a time (meant to stay in L2), B
+// KC x NC (meant for L3, its KC x NR panels for L1). They are chosen for the
+// machine at run time (src/kernels/wasm/tuning.ts) and reach every thread's
+// instance through the job block (applyBlocking in index.ts).
+export let KC: i32 = 256;
+export let MC: i32 = 120;
+export let NC: i32 = 1024;
+/** Work items per thread when a GEMM is split between threads (sgemmPart). */
+export let CHUNKS_PER_THREAD: i32 = 4;
+
+/**
+ * Sets the blocking; values out of range are brought into it (MC a multiple
+ * of MR, NC of NR, KC of 4), so that a bad request can slow a product down
+ * but never break it. The loader validates what users ask for first.
+ */
+export function setBlocking(mc: i32, kc: i32, nc: i32, chunks: i32): void {
+  MC = max(MR, min(4096, (mc / MR) * MR));
+  KC = max(16, min(4096, (kc >> 2) << 2));
+  NC = max(NR, min(16384, (nc / NR) * NR));
+  CHUNKS_PER_THREAD = max(1, min(64, chunks));
+}
+
+/** The blocking in use: 0 MC, 1 KC, 2 NC, 3 work items per thread, 4 MR, 5 NR. */
+export function gemmBlocking(which: i32): i32 {
+  switch (which) {
+    case 0: return MC;
+    case 1: return KC;
+    case 2: return NC;
+    case 3: return CHUNKS_PER_THREAD;
+    case 4: return MR;
+    default: return NR;
+  }
+}
 
 /** Scratch bytes one thread needs for packing (A block, B block, an edge tile). */
 export function gemmScratchBytes(): i32 {
@@ -21,62 +53,67 @@ export function gemmScratchBytes(): i32 {
 
 /** Packs op(A)[i0 .. i0+mc, p0 .. p0+kc] into panels [mc/MR][kc][MR]. */
 function packA(a: usize, lda: i32, transA: bool, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
+  const step = <usize>(MR * 4); // bytes between two values of p in a panel
   for (let ir = 0; ir < mc; ir += MR) {
     const rows = min(MR, mc - ir);
     const panel = dst + (<usize>(ir * kc) << 2);
-    if (transA) {
-      // A is stored K x M: the MR values of one p are contiguous.
-      let src = a + (<usize>(p0 * lda + i0 + ir) << 2);
-      const step = <usize>lda << 2;
-      if (rows == MR) {
+    if (rows < MR) {
+      // An edge panel: zeros first, then the rows there are.
+      memory.fill(panel, 0, <usize>kc * step);
+      for (let r = 0; r < rows; r++) {
         for (let p = 0; p < kc; p++) {
-          v128.store(panel + (<usize>p << 4), v128.load(src));
-          src += step;
-        }
-      } else {
-        for (let p = 0; p < kc; p++) {
-          const d = panel + (<usize>p << 4);
-          v128.store(d, f32x4.splat(0));
-          for (let r = 0; r < rows; r++) store<f32>(d + (<usize>r << 2), load<f32>(src + (<usize>r << 2)));
-          src += step;
+          const at = transA ? (p0 + p) * lda + i0 + ir + r : (i0 + ir + r) * lda + p0 + p;
+          store<f32>(panel + <usize>p * step + (<usize>r << 2), load<f32>(a + (<usize>at << 2)));
         }
       }
+      continue;
+    }
+    if (transA) {
+      // A is stored K x M: the MR values of one p are contiguous (four, then two).
+      let src = a + (<usize>(p0 * lda + i0 + ir) << 2);
+      const stride = <usize>lda << 2;
+      for (let p = 0; p < kc; p++) {
+        const d = panel + <usize>p * step;
+        v128.store(d, v128.load(src));
+        store<i64>(d, load<i64>(src, 16), 16);
+        src += stride;
+      }
     } else {
-      // A is stored M x K: read four rows side by side and interleave them.
-      if (rows == MR) {
-        const r0 = a + (<usize>((i0 + ir) * lda + p0) << 2);
-        const r1 = r0 + (<usize>lda << 2);
-        const r2 = r1 + (<usize>lda << 2);
-        const r3 = r2 + (<usize>lda << 2);
-        let p = 0;
-        for (; p + 4 <= kc; p += 4) {
-          const o = <usize>p << 2;
-          const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
-          // 4x4 transpose: t0 = a0 b0 a1 b1, t1 = c0 d0 c1 d1, t2 = a2 b2 a3 b3, t3 = c2 d2 c3 d3
-          const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
-          const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
-          const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
-          const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
-          const d = panel + (<usize>p << 4);
-          v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-          v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
-          v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
-          v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
-        }
-        for (; p < kc; p++) {
-          const o = <usize>p << 2;
-          const d = panel + (<usize>p << 4);
-          store<f32>(d, load<f32>(r0 + o));
-          store<f32>(d, load<f32>(r1 + o), 4);
-          store<f32>(d, load<f32>(r2 + o), 8);
-          store<f32>(d, load<f32>(r3 + o), 12);
-        }
-      } else {
-        for (let p = 0; p < kc; p++) v128.store(panel + (<usize>p << 4), f32x4.splat(0));
-        for (let r = 0; r < rows; r++) {
-          const src = a + (<usize>((i0 + ir + r) * lda + p0) << 2);
-          for (let p = 0; p < kc; p++) store<f32>(panel + (<usize>(p * MR + r) << 2), load<f32>(src + (<usize>p << 2)));
-        }
+      // A is stored M x K: read six rows side by side, four values of p at a
+      // time, and interleave them (a 4x4 transpose for rows 0-3, pairs for rows 4-5).
+      const r0 = a + (<usize>((i0 + ir) * lda + p0) << 2);
+      const row = <usize>lda << 2;
+      const r1 = r0 + row, r2 = r1 + row, r3 = r2 + row, r4 = r3 + row, r5 = r4 + row;
+      let p = 0;
+      for (; p + 4 <= kc; p += 4) {
+        const o = <usize>p << 2;
+        const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
+        const x4 = v128.load(r4 + o), x5 = v128.load(r5 + o);
+        const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+        const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+        const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+        const e0 = v128.shuffle<f32>(x4, x5, 0, 4, 1, 5); // rows 4, 5 at p, p + 1
+        const e1 = v128.shuffle<f32>(x4, x5, 2, 6, 3, 7); // rows 4, 5 at p + 2, p + 3
+        const d = panel + <usize>p * step;
+        v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+        store<i64>(d, i64x2.extract_lane(e0, 0), 16);
+        v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 24);
+        store<i64>(d, i64x2.extract_lane(e0, 1), 40);
+        v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 48);
+        store<i64>(d, i64x2.extract_lane(e1, 0), 64);
+        v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 72);
+        store<i64>(d, i64x2.extract_lane(e1, 1), 88);
+      }
+      for (; p < kc; p++) {
+        const o = <usize>p << 2;
+        const d = panel + <usize>p * step;
+        store<f32>(d, load<f32>(r0 + o));
+        store<f32>(d, load<f32>(r1 + o), 4);
+        store<f32>(d, load<f32>(r2 + o), 8);
+        store<f32>(d, load<f32>(r3 + o), 12);
+        store<f32>(d, load<f32>(r4 + o), 16);
+        store<f32>(d, load<f32>(r5 + o), 20);
       }
     }
   }
@@ -168,12 +205,19 @@ function packB(b: usize, ldb: i32, transB: bool, p0: i32, kc: i32, j0: i32, nc: 
   v128.store(c, hi, 16);
 }
 
-/** The MR x NR micro-kernel: eight accumulators, two B vectors and one broadcast A value in registers. */
-function kernel4x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, mr: i32, nr: i32, beta: bool, tile: usize): void {
+/**
+ * The MR x NR micro-kernel: twelve accumulators, two B vectors and one
+ * broadcast A value, 15 vector registers, which is what V8 allocates to wasm
+ * on x64 (a 4 x 8 tile's eight accumulators cannot hide the latency of two
+ * fused multiply-adds per cycle; measured 20-25% slower on a Xeon with AVX-512).
+ */
+function kernel6x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, mr: i32, nr: i32, beta: bool, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
+  let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
   for (let p = 0; p < kc; p++) {
     const b0 = v128.load(bp);
     const b1 = v128.load(bp, 16);
@@ -185,7 +229,11 @@ function kernel4x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, mr: i32, n
     c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
     a = v128.load32_splat(ap, 12);
     c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
-    ap += 16;
+    a = v128.load32_splat(ap, 16);
+    c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    a = v128.load32_splat(ap, 20);
+    c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    ap += 24;
     bp += 32;
   }
   const row = <usize>ldc << 2;
@@ -194,6 +242,8 @@ function kernel4x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, mr: i32, n
     storeRow(c + row, c10, c11, beta);
     storeRow(c + 2 * row, c20, c21, beta);
     storeRow(c + 3 * row, c30, c31, beta);
+    storeRow(c + 4 * row, c40, c41, beta);
+    storeRow(c + 5 * row, c50, c51, beta);
     return;
   }
   // An edge tile: spill to scratch, then copy what lies inside C.
@@ -201,6 +251,8 @@ function kernel4x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, mr: i32, n
   v128.store(tile, c10, 32); v128.store(tile, c11, 48);
   v128.store(tile, c20, 64); v128.store(tile, c21, 80);
   v128.store(tile, c30, 96); v128.store(tile, c31, 112);
+  v128.store(tile, c40, 128); v128.store(tile, c41, 144);
+  v128.store(tile, c50, 160); v128.store(tile, c51, 176);
   for (let r = 0; r < mr; r++) {
     const cr = c + <usize>r * row;
     const tr = tile + (<usize>(r * NR) << 2);
@@ -257,14 +309,14 @@ function blocked(
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
         let ap = pa;
-        if (aPacked) ap = a + (<usize>(pc * mPad + (panel0 + (ic >> 2)) * kc * MR) << 2);
+        if (aPacked) ap = a + (<usize>(pc * mPad + (panel0 + ic / MR) * kc * MR) << 2);
         else packA(a, lda, transA, ic, mc, pc, kc, pa);
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
           const bp = pb + (<usize>(jr * kc) << 2);
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
-            kernel4x8(kc, ap + (<usize>(ir * kc) << 2), bp,
+            kernel6x8(kc, ap + (<usize>(ir * kc) << 2), bp,
               c + (<usize>((ic + ir) * ldc + jc + jr) << 2), ldc, mr, nr, beta, tile);
           }
         }
@@ -283,7 +335,7 @@ function blocked(
 // @ts-ignore: decorator
 @inline export function packedAOffset(i: i32, p: i32, k: i32, mPad: i32): i32 {
   const p0 = p - p % KC;
-  return p0 * mPad + (i >> 2) * min(KC, k - p0) * MR + (p - p0) * MR + (i & (MR - 1));
+  return p0 * mPad + (i / MR) * min(KC, k - p0) * MR + (p - p0) * MR + i % MR;
 }
 
 /**
@@ -302,10 +354,10 @@ export function sgemmPackedA(
 
 /**
  * One thread's share of a GEMM. C is cut into chunks of whole panels of
- * columns (or, when C is tall and narrow, of rows), about four per thread,
- * which the threads take from the job's work counter. A chunk packs its own
- * slice of B and all of A; with four chunks per thread that repacking of A
- * costs about 1% of a 1024^3 product.
+ * columns (or, when C is tall and narrow, of rows), CHUNKS_PER_THREAD per
+ * thread (4 by default), which the threads take from the job's work counter.
+ * A chunk packs its own slice of B and all of A; with four chunks per thread
+ * that repacking of A costs about 1% of a 1024^3 product.
  */
 export function sgemmPart(
   m: i32, n: i32, k: i32,
@@ -325,7 +377,7 @@ export function sgemmPart(
   const rowPanels = (m + MR - 1) / MR;
   const byCols = colPanels >= nth || colPanels >= rowPanels;
   const panels = byCols ? colPanels : rowPanels;
-  const chunks = min(panels, nth * 4);
+  const chunks = min(panels, nth * CHUNKS_PER_THREAD);
   for (let t = claim(counter); t < chunks; t = claim(counter)) {
     const p0 = <i32>((<i64>panels * t) / chunks), p1 = <i32>((<i64>panels * (t + 1)) / chunks);
     if (byCols) {

@@ -3,7 +3,7 @@
 // the job's id and its arguments, written by the loader (src/kernels/wasm/)
 // through the writers generated from the same table as the readers used here
 // (scripts/wasm-abi/kernels.mjs -> abi.generated.ts).
-import { sgemmPart, gemmScratchBytes } from "./gemm";
+import { sgemmPart, gemmScratchBytes, setBlocking, MC, KC, NC, CHUNKS_PER_THREAD } from "./gemm";
 import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col, col2im } from "./conv";
 import { maxPoolForward, maxPoolBackward, avgPoolForward, avgPoolBackward } from "./pool";
 import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
@@ -16,7 +16,7 @@ import { winogradGradFloats } from "./winograd-layout";
 import * as abi from "./abi.generated";
 
 // Scratch sizes, for the loader to allocate what runJob will cut up.
-export { gemmScratchBytes } from "./gemm";
+export { gemmScratchBytes, setBlocking, gemmBlocking } from "./gemm";
 export { convForwardScratchBytes, convBackwardDataScratchBytes, convBackwardFilterScratchBytes } from "./conv";
 export { directForwardScratchBytes, directFilterScratchBytes } from "./direct";
 export { winogradFilterFloats, winogradGradFloats, winogradConvScratchBytes, winogradGradScratchBytes } from "./winograd-layout";
@@ -36,8 +36,20 @@ export function zeroBytes(dst: usize, n: usize): void {
   return base + <usize>tid * stride;
 }
 
+/**
+ * Brings this instance's GEMM blocking in line with the job block's (each
+ * thread has its own instance and globals, and scratch offsets depend on it).
+ */
+// @ts-ignore: decorator
+@inline function applyBlocking(job: usize): void {
+  const at = job + abi.JOB_BLOCKING_BYTE;
+  const mc = load<i32>(at), kc = load<i32>(at, 4), nc = load<i32>(at, 8), chunks = load<i32>(at, 12);
+  if (mc != 0 && (mc != MC || kc != KC || nc != NC || chunks != CHUNKS_PER_THREAD)) setBlocking(mc, kc, nc, chunks);
+}
+
 /** Runs thread tid's share of the job described at `job`. */
 export function runJob(job: usize, tid: i32): void {
+  applyBlocking(job);
   const id = load<i32>(job + abi.JOB_ID_BYTE);
   const nth = load<i32>(job + abi.JOB_THREADS_BYTE);
   const counter = job + abi.JOB_COUNTER_BYTE;

@@ -3,7 +3,7 @@
 // winograd-filter.ts (the filter gradient) all import this module and none of
 // them imports another's layout, so they form no import cycle. The scratch
 // sizes are exported to the loader, which allocates them.
-import { gemmScratchBytes } from "./gemm";
+import { gemmScratchBytes, MR, packedAOffset } from "./gemm";
 import { direct_cin, direct_cout, direct_outH, direct_outW, direct_bands } from "./abi.generated";
 
 /**
@@ -17,6 +17,36 @@ import { direct_cin, direct_cout, direct_outH, direct_outW, direct_bands } from 
 // @ts-ignore: decorator
 @inline export function planeFloats(n: i32): i32 {
   return ((n + 15) & ~15) + 16;
+}
+
+/** Output channels of the packed transformed filters: cout rounded up to whole GEMM row panels (the padding rows are zero). */
+// @ts-ignore: decorator
+@inline export function packedRows(cout: i32): i32 {
+  return ((cout + MR - 1) / MR) * MR;
+}
+
+/**
+ * Byte offsets, within one packed transformed-filter matrix, of rows k .. k+3
+ * (one per vector lane) in column c, for the filter transforms' scattered
+ * stores. Rows past the padding go to the plane's spare line (planeFloats).
+ */
+// @ts-ignore: decorator
+@inline export function filterLaneOffsets(k: i32, c: i32, cin: i32, mPad: i32): v128 {
+  const spare = ((mPad * cin + 15) & ~15) << 2;
+  const o0 = k < mPad ? packedAOffset(k, c, cin, mPad) << 2 : spare;
+  const o1 = k + 1 < mPad ? packedAOffset(k + 1, c, cin, mPad) << 2 : spare;
+  const o2 = k + 2 < mPad ? packedAOffset(k + 2, c, cin, mPad) << 2 : spare;
+  const o3 = k + 3 < mPad ? packedAOffset(k + 3, c, cin, mPad) << 2 : spare;
+  return i32x4(o0, o1, o2, o3);
+}
+
+/** Stores the four lanes of v at base + offs[lane] (bytes). */
+// @ts-ignore: decorator
+@inline export function scatter4(base: usize, offs: v128, v: v128): void {
+  store<f32>(base + <usize>i32x4.extract_lane(offs, 0), f32x4.extract_lane(v, 0));
+  store<f32>(base + <usize>i32x4.extract_lane(offs, 1), f32x4.extract_lane(v, 1));
+  store<f32>(base + <usize>i32x4.extract_lane(offs, 2), f32x4.extract_lane(v, 2));
+  store<f32>(base + <usize>i32x4.extract_lane(offs, 3), f32x4.extract_lane(v, 3));
 }
 
 /**
@@ -41,7 +71,7 @@ const SLACK_FLOATS: i32 = 64;
 
 /** Floats of the (m + 2)^2 transformed filter matrices U, each cout x cin packed for the GEMM (rows padded to 4). */
 export function winogradFilterFloats(cout: i32, cin: i32, m: i32): i32 {
-  return (m + 2) * (m + 2) * planeFloats(((cout + 3) & ~3) * cin);
+  return (m + 2) * (m + 2) * planeFloats(packedRows(cout) * cin);
 }
 
 /** Floats of the transformed filter gradient S that winogradFilterGrad sums: (m + 2)^2 cout x cin matrices. */

@@ -12,11 +12,11 @@
 // It takes the direct record (abi.generated.ts, with the flip for backward
 // data) and its band count as tile rows per work item; winograd-layout.ts
 // sizes its scratch.
-import { sgemmPackedA, packedAOffset } from "./gemm";
+import { sgemmPackedA, MR } from "./gemm";
 import { transformPatches6, outputTiles4, transformFilter4 } from "./winograd4";
 import { claim, blockStart } from "./work";
 import { padRows } from "./direct";
-import { planeFloats, winogradPitch, segmentRows } from "./winograd-layout";
+import { planeFloats, winogradPitch, segmentRows, packedRows, filterLaneOffsets, scatter4 } from "./winograd-layout";
 import {
   direct_batch, direct_cin, direct_hin, direct_win, direct_cout, direct_offH, direct_offW, direct_outH, direct_outW, direct_bands,
 } from "./abi.generated";
@@ -31,14 +31,14 @@ import {
  * m = 2 (16 matrices) or 4 (36, winograd4.ts), each matrix (cout x cin)
  * stored packed for the GEMM (packedAOffset in gemm.ts) so that no work item
  * packs them again. Items are groups of four output channels, one per vector
- * lane (lanes past cout hold zeros). With flip, w is stored [cin][cout][3][3]
- * and rotated.
+ * lane (lanes past cout hold zeros, which also fill the padding rows of the
+ * last row panel). With flip, w is stored [cin][cout][3][3] and rotated.
  */
 export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: bool, m: i32, counter: usize): void {
-  const mPad = (cout + 3) & ~3;
+  const mPad = packedRows(cout);
   const plane = <usize>planeFloats(mPad * cin) << 2; // bytes between the transformed matrices
   const step = flip ? 9 : 9 * cin; // floats between the filters of output channels k and k + 1
-  for (let q = claim(counter); q < mPad >> 2; q = claim(counter)) {
+  for (let q = claim(counter); q < (mPad + 3) >> 2; q = claim(counter)) {
     const k = q << 2, lanes = min(4, cout - k);
     for (let c = 0; c < cin; c++) {
       const src = w + (<usize>((flip ? c * cout + k : k * cin + c) * 9) << 2);
@@ -48,9 +48,10 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
       const g4 = filterTaps(src, 4, step, lanes), g5 = filterTaps(src, flip ? 3 : 5, step, lanes);
       const g6 = filterTaps(src, flip ? 2 : 6, step, lanes), g7 = filterTaps(src, flip ? 1 : 7, step, lanes);
       const g8 = filterTaps(src, flip ? 0 : 8, step, lanes);
-      const dst = u + (<usize>packedAOffset(k, c, cin, mPad) << 2);
-      if (m == 4) transformFilter4(dst, plane, g0, g1, g2, g3, g4, g5, g6, g7, g8);
-      else transformFilter2(dst, plane, g0, g1, g2, g3, g4, g5, g6, g7, g8);
+      // The four lanes' rows may straddle two row panels, so each lane is stored on its own.
+      const offs = filterLaneOffsets(k, c, cin, mPad);
+      if (m == 4) transformFilter4(u, offs, plane, g0, g1, g2, g3, g4, g5, g6, g7, g8);
+      else transformFilter2(u, offs, plane, g0, g1, g2, g3, g4, g5, g6, g7, g8);
     }
   }
 }
@@ -58,7 +59,7 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
 /** U[0..15] = G g G^T for four filters (one per lane) from their taps, stored `plane` bytes apart from dst. */
 // @ts-ignore: decorator
 @inline function transformFilter2(
-  dst: usize, plane: usize, g0: v128, g1: v128, g2: v128, g3: v128, g4: v128, g5: v128, g6: v128, g7: v128, g8: v128,
+  dst: usize, offs: v128, plane: usize, g0: v128, g1: v128, g2: v128, g3: v128, g4: v128, g5: v128, g6: v128, g7: v128, g8: v128,
 ): void {
   // Rows: t = G g (4x3), column by column.
   const half = f32x4.splat(0.5);
@@ -67,10 +68,10 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
   const t20 = f32x4.mul(f32x4.add(f32x4.sub(g0, g3), g6), half), t21 = f32x4.mul(f32x4.add(f32x4.sub(g1, g4), g7), half);
   const t22 = f32x4.mul(f32x4.add(f32x4.sub(g2, g5), g8), half);
   // Columns: U = t G^T (4x4).
-  storeRow(dst, 0, plane, g0, g1, g2);
-  storeRow(dst, 4, plane, t10, t11, t12);
-  storeRow(dst, 8, plane, t20, t21, t22);
-  storeRow(dst, 12, plane, g6, g7, g8);
+  storeRow(dst, offs, 0, plane, g0, g1, g2);
+  storeRow(dst, offs, 4, plane, t10, t11, t12);
+  storeRow(dst, offs, 8, plane, t20, t21, t22);
+  storeRow(dst, offs, 12, plane, g6, g7, g8);
 }
 
 /** Tap i of up to four filters `step` floats apart, as one vector (lanes past `lanes` are zero). */
@@ -86,11 +87,11 @@ export function winogradFilters(w: usize, u: usize, cout: i32, cin: i32, flip: b
 }
 
 // @ts-ignore: decorator
-@inline function storeRow(dst: usize, xi0: i32, plane: usize, a: v128, b: v128, c: v128): void {
-  v128.store(dst + <usize>xi0 * plane, a);
-  v128.store(dst + <usize>(xi0 + 1) * plane, f32x4.mul(f32x4.add(f32x4.add(a, b), c), f32x4.splat(0.5)));
-  v128.store(dst + <usize>(xi0 + 2) * plane, f32x4.mul(f32x4.add(f32x4.sub(a, b), c), f32x4.splat(0.5)));
-  v128.store(dst + <usize>(xi0 + 3) * plane, c);
+@inline function storeRow(dst: usize, offs: v128, xi0: i32, plane: usize, a: v128, b: v128, c: v128): void {
+  scatter4(dst + <usize>xi0 * plane, offs, a);
+  scatter4(dst + <usize>(xi0 + 1) * plane, offs, f32x4.mul(f32x4.add(f32x4.add(a, b), c), f32x4.splat(0.5)));
+  scatter4(dst + <usize>(xi0 + 2) * plane, offs, f32x4.mul(f32x4.add(f32x4.sub(a, b), c), f32x4.splat(0.5)));
+  scatter4(dst + <usize>(xi0 + 3) * plane, offs, c);
 }
 
 /**
@@ -127,7 +128,8 @@ export function winogradConv(
   for (let it = claim(counter); it < items; it = claim(counter)) {
     const kb = it % kBlocks;
     const r0 = (it / kBlocks) * runRows, r1 = min(totalRows, r0 + runRows);
-    const k0 = blockStart(cout, kb, kBlocks), k1 = blockStart(cout, kb + 1, kBlocks);
+    // Whole row panels of the packed filters.
+    const k0 = blockStart(cout, kb, kBlocks, MR), k1 = blockStart(cout, kb + 1, kBlocks, MR);
     if (k1 <= k0) continue;
     const T = (r1 - r0) * tilesW;
     // V[xi][c][t] = (B^T d B)[xi] for the patch of tile t in channel c, each
@@ -144,11 +146,11 @@ export function winogradConv(
       r += tr1 - tr0;
     }
     // M[xi] = U[xi] (cout x cin, packed) * V[xi] (cin x T), rows [k0, k1)
-    const mPad = (cout + 3) & ~3;
+    const mPad = packedRows(cout);
     const uPlane = <usize>planeFloats(mPad * cin) << 2, mPlane = <usize>planeFloats(cout * T) << 2;
     const mBlock = mBase + (<usize>(k0 * T) << 2);
     for (let xi = 0; xi < P; xi++) {
-      sgemmPackedA(k1 - k0, T, cin, u + <usize>xi * uPlane, mPad, k0 >> 2, vBase + <usize>xi * vPlane, T,
+      sgemmPackedA(k1 - k0, T, cin, u + <usize>xi * uPlane, mPad, k0 / MR, vBase + <usize>xi * vPlane, T,
         mBlock + <usize>xi * mPlane, T, gemmScratch);
     }
     // Y = A^T M A for each output channel and tile, times the scale, plus bias, and ReLU, image by image.

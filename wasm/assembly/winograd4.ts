@@ -13,7 +13,7 @@
 // Vectors hold four tiles side by side; a partial group at the end of a tile
 // row is computed in full (from zero padding) and stored lane by lane.
 import { claim } from "./work";
-import { planeFloats } from "./winograd-layout";
+import { planeFloats, scatter4 } from "./winograd-layout";
 
 /**
  * U[0..35] = G g G^T for four filters (one per lane) from their taps g0..g8,
@@ -22,16 +22,16 @@ import { planeFloats } from "./winograd-layout";
  */
 // @ts-ignore: decorator
 @inline export function transformFilter4(
-  dst: usize, plane: usize, g0: v128, g1: v128, g2: v128, g3: v128, g4: v128, g5: v128, g6: v128, g7: v128, g8: v128,
+  dst: usize, offs: v128, plane: usize, g0: v128, g1: v128, g2: v128, g3: v128, g4: v128, g5: v128, g6: v128, g7: v128, g8: v128,
 ): void {
   // Rows i of t = G g (6x3), each stored as row i of U = t G^T.
   const q4 = f32x4.splat(0.25);
-  filterRow4(dst, 0, plane, f32x4.mul(g0, q4), f32x4.mul(g1, q4), f32x4.mul(g2, q4));
-  filterRow4(dst, 6, plane, gMinus(g0, g3, g6, 1), gMinus(g1, g4, g7, 1), gMinus(g2, g5, g8, 1));
-  filterRow4(dst, 12, plane, gMinus(g0, g3, g6, -1), gMinus(g1, g4, g7, -1), gMinus(g2, g5, g8, -1));
-  filterRow4(dst, 18, plane, gPlus(g0, g3, g6, 1), gPlus(g1, g4, g7, 1), gPlus(g2, g5, g8, 1));
-  filterRow4(dst, 24, plane, gPlus(g0, g3, g6, -1), gPlus(g1, g4, g7, -1), gPlus(g2, g5, g8, -1));
-  filterRow4(dst, 30, plane, g6, g7, g8);
+  filterRow4(dst, offs, 0, plane, f32x4.mul(g0, q4), f32x4.mul(g1, q4), f32x4.mul(g2, q4));
+  filterRow4(dst, offs, 6, plane, gMinus(g0, g3, g6, 1), gMinus(g1, g4, g7, 1), gMinus(g2, g5, g8, 1));
+  filterRow4(dst, offs, 12, plane, gMinus(g0, g3, g6, -1), gMinus(g1, g4, g7, -1), gMinus(g2, g5, g8, -1));
+  filterRow4(dst, offs, 18, plane, gPlus(g0, g3, g6, 1), gPlus(g1, g4, g7, 1), gPlus(g2, g5, g8, 1));
+  filterRow4(dst, offs, 24, plane, gPlus(g0, g3, g6, -1), gPlus(g1, g4, g7, -1), gPlus(g2, g5, g8, -1));
+  filterRow4(dst, offs, 30, plane, g6, g7, g8);
 }
 
 /** Rows 1 and 2 of G (sign = 1, -1) times (a, b, c): -(a + b + c) / 6 and -(a - b + c) / 6. */
@@ -51,13 +51,13 @@ import { planeFloats } from "./winograd-layout";
 
 /** U[xi0 .. xi0 + 5] = G (a, b, c) for four filters: one row of U. */
 // @ts-ignore: decorator
-@inline function filterRow4(dst: usize, xi0: i32, plane: usize, a: v128, b: v128, c: v128): void {
-  v128.store(dst + <usize>xi0 * plane, f32x4.mul(a, f32x4.splat(0.25)));
-  v128.store(dst + <usize>(xi0 + 1) * plane, gMinus(a, b, c, 1));
-  v128.store(dst + <usize>(xi0 + 2) * plane, gMinus(a, b, c, -1));
-  v128.store(dst + <usize>(xi0 + 3) * plane, gPlus(a, b, c, 1));
-  v128.store(dst + <usize>(xi0 + 4) * plane, gPlus(a, b, c, -1));
-  v128.store(dst + <usize>(xi0 + 5) * plane, c);
+@inline function filterRow4(dst: usize, offs: v128, xi0: i32, plane: usize, a: v128, b: v128, c: v128): void {
+  scatter4(dst + <usize>xi0 * plane, offs, f32x4.mul(a, f32x4.splat(0.25)));
+  scatter4(dst + <usize>(xi0 + 1) * plane, offs, gMinus(a, b, c, 1));
+  scatter4(dst + <usize>(xi0 + 2) * plane, offs, gMinus(a, b, c, -1));
+  scatter4(dst + <usize>(xi0 + 3) * plane, offs, gPlus(a, b, c, 1));
+  scatter4(dst + <usize>(xi0 + 4) * plane, offs, gPlus(a, b, c, -1));
+  scatter4(dst + <usize>(xi0 + 5) * plane, offs, c);
 }
 
 const SIXTH: f32 = 1.0 / 6, TWELFTH: f32 = 1.0 / 12, TWENTYFOURTH: f32 = 1.0 / 24;

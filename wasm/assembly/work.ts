@@ -9,8 +9,8 @@
   return atomic.add<i32>(counter, 1);
 }
 
-/** Where block b of `blocks` over n rows starts: at a multiple of 4, the last block ending at n. */
+/** Where block b of `blocks` over n rows starts: at a multiple of `align` (4 unless given), the last block ending at n. */
 // @ts-ignore: decorator
-@inline export function blockStart(n: i32, b: i32, blocks: i32): i32 {
-  return b >= blocks ? n : min(n, ((n * b) / blocks + 3) & ~3);
+@inline export function blockStart(n: i32, b: i32, blocks: i32, align: i32 = 4): i32 {
+  return b >= blocks ? n : min(n, (((n * b) / blocks + align - 1) / align) * align);
 }

@@ -67,7 +67,6 @@ export class WasmBackend implements Backend {
   readonly name: string = "wasm";
   readonly rt: WasmRuntime;
   private readonly js = new JsBackend();
-  private readonly gemmBytes: number;
   /** "auto": direct convolution for stride-1 layers with few taps, im2col + GEMM otherwise. */
   convAlgorithm: ConvAlgorithm = "auto";
   /**
@@ -90,7 +89,6 @@ export class WasmBackend implements Backend {
 
   constructor(threads?: number) {
     this.rt = new WasmRuntime();
-    this.gemmBytes = this.rt.exports.gemmScratchBytes();
     if (threads !== undefined) this.rt.setThreads(threads);
   }
 
@@ -193,7 +191,7 @@ export class WasmBackend implements Backend {
     const nth = m * n * k >= this.parallelMin.gemmMacs ? this.rt.threadCount : 1;
     const job = abi.writeGemm(rt, {
       m, n, k, a: pa, lda: transA ? m : k, transA, b: pb, ldb: transB ? k : n, transB, c: pc, ldc: n, accumulate,
-      ...this.scratch(nth, this.gemmBytes),
+      ...this.scratch(nth, this.rt.exports.gemmScratchBytes()),
     });
     rt.run(job, nth);
     rt.getF32(pc, c.subarray(0, m * n));

@@ -10,8 +10,13 @@ import { platform } from "./platform.js";
 import { WasmBackend } from "./backend.js";
 import { wasmSupported, relaxedSimdSupported, threadsUnavailableReason } from "./runtime.js";
 import { workerSource } from "./worker.js";
+import { tuneBlockingOn, type TuneOptions, type TuneResult } from "./autotune.js";
 
 export { WasmBackend, wasmSupported, relaxedSimdSupported, threadsUnavailableReason };
+export { getTuning, setTuning, saveMachineTuning, blockingFromCaches, TuningError, BUILT_IN_BLOCKING } from "./tuning.js";
+export type { GemmBlocking, KernelTuning } from "./tuning.js";
+export type { MachineInfo } from "./platform.js";
+export type { TuneOptions, TuneResult, TunedCandidate } from "./autotune.js";
 
 let shared: WasmBackend | null = null;
 
@@ -60,4 +65,16 @@ export async function prepareThreads(): Promise<number> {
   // Hand the workers their start message now, while this thread is free, rather than in the first job.
   if (started > 0) await createWasmBackend().startThreads();
   return started;
+}
+
+/**
+ * A short self-tuning run (about a minute; `quick`: seconds) of the GEMM's
+ * cache blocking on the process's wasm backend: a few products shaped like
+ * convolutions, timed for blockings around the one in use, one parameter at
+ * a time. The fastest is in use afterwards; saveMachineTuning(result.best.blocking)
+ * keeps it for later processes (what `stride tune` does). Timings on a busy
+ * machine are noise: tune when it is quiet.
+ */
+export function tuneBlocking(options: TuneOptions = {}): TuneResult {
+  return tuneBlockingOn(createWasmBackend(), options);
 }

@@ -1,6 +1,6 @@
 /**
- * The only runtime-specific part of the wasm backend: how to count cores and
- * start a worker thread. Node uses worker_threads (unref'd, so idle workers
+ * The only runtime-specific part of the wasm backend: how to count cores,
+ * start a worker thread, describe the CPU and keep a tuning result. Node uses worker_threads (unref'd, so idle workers
  * never keep a finished program alive); a browser uses Web Workers, which
  * can share a WebAssembly.Memory only when the page is cross-origin isolated.
  */
@@ -8,6 +8,20 @@ import { envVar, isNode, nodeProcess } from "../../env.js";
 
 export interface WorkerHandle {
   terminate(): void;
+}
+
+/** The CPU as the runtime reports it; cache sizes in bytes (L1d and L2 per core), absent where unknown. */
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  caches: { l1d?: number; l2?: number; l3?: number };
+}
+
+/** A `stride tune` result as saved for one machine. */
+export interface SavedTuning {
+  blocking: { mc: number; kc: number; nc: number; chunksPerThread: number };
+  /** ISO date of the run. */
+  date: string;
 }
 
 export interface Platform {
@@ -31,6 +45,12 @@ export interface Platform {
    * the backend waits for them. Resolves to the number started.
    */
   preload(source: string, count: number): Promise<number>;
+  /** The CPU's model, cores and cache sizes, as far as the runtime tells. */
+  machine(): MachineInfo;
+  /** A saved tuning for the machine key, or null (none, or nowhere to keep one). */
+  loadTuning(key: string): SavedTuning | null;
+  /** Saves a tuning for the machine key; returns where, or null where nothing can be kept. */
+  saveTuning(key: string, tuning: SavedTuning | null): string | null;
 }
 
 // The little of node:worker_threads, node:os and node:v8 used here, typed locally so
@@ -40,7 +60,15 @@ interface NodeWorkerThreads {
 }
 interface NodeOs {
   availableParallelism?: () => number;
-  cpus(): unknown[];
+  cpus(): { model?: string }[];
+  homedir(): string;
+}
+interface NodeFs {
+  readFileSync(path: string, encoding: "utf8"): string;
+  writeFileSync(path: string, data: string): void;
+  renameSync(from: string, to: string): void;
+  mkdirSync(path: string, options: { recursive: boolean }): void;
+  readdirSync(path: string): string[];
 }
 interface NodeV8 {
   setFlagsFromString?: (flags: string) => void;
@@ -62,6 +90,19 @@ function nodePlatform(): Platform {
   const wt = builtin<NodeWorkerThreads>("node:worker_threads");
   const os = builtin<NodeOs>("node:os");
   const v8 = builtin<NodeV8>("node:v8");
+  const fs = builtin<NodeFs>("node:fs");
+  const cores = () => (typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length) || 1;
+  // STRIDE_CACHE_DIR, else $XDG_CACHE_HOME/stride, else ~/.cache/stride.
+  const cacheDir = () => envVar("STRIDE_CACHE_DIR") || `${envVar("XDG_CACHE_HOME") || `${os.homedir()}/.cache`}/stride`;
+  const tuningFile = () => `${cacheDir()}/tuning.json`;
+  const readEntries = (): Record<string, SavedTuning> => {
+    try {
+      const parsed = JSON.parse(fs.readFileSync(tuningFile(), "utf8")) as { entries?: Record<string, SavedTuning> };
+      return parsed && typeof parsed.entries === "object" && parsed.entries !== null ? parsed.entries : {};
+    } catch {
+      return {}; // none yet, or unreadable: tuning falls back to the cache sizes
+    }
+  };
   return {
     name: "node",
     canBlock: true,
@@ -72,7 +113,25 @@ function nodePlatform(): Platform {
       v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
       return true;
     },
-    cores: () => (typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length) || 1,
+    cores,
+    machine() {
+      return { cpu: (os.cpus()[0]?.model ?? "unknown CPU").trim(), cores: cores(), caches: linuxCaches(fs) };
+    },
+    loadTuning(key) {
+      const e = readEntries()[key];
+      return e && typeof e.date === "string" && e.blocking && typeof e.blocking === "object" ? e : null;
+    },
+    saveTuning(key, tuning) {
+      const entries = readEntries();
+      if (tuning) entries[key] = tuning;
+      else delete entries[key];
+      fs.mkdirSync(cacheDir(), { recursive: true });
+      // Written aside and renamed in, so that a reader never sees half a file.
+      const tmp = `${tuningFile()}.${Date.now()}-${Math.random().toString(36).slice(2)}.tmp`;
+      fs.writeFileSync(tmp, JSON.stringify({ version: 1, entries }, null, 2) + "\n");
+      fs.renameSync(tmp, tuningFile());
+      return tuningFile();
+    },
     spawn(source, data) {
       // Eval'd worker scripts are CommonJS: `require` is there.
       const w = new wt.Worker(`${source}\nentry(require("node:worker_threads").workerData);`, { eval: true, workerData: data });
@@ -82,6 +141,28 @@ function nodePlatform(): Platform {
     // Node starts worker threads without the caller's event loop: nothing to prepare.
     preload: async () => 0,
   };
+}
+
+/** Cache sizes from Linux's sysfs (cpu0's view); empty elsewhere or when unreadable. */
+function linuxCaches(fs: NodeFs): MachineInfo["caches"] {
+  const out: MachineInfo["caches"] = {};
+  const dir = "/sys/devices/system/cpu/cpu0/cache";
+  try {
+    for (const entry of fs.readdirSync(dir)) {
+      if (!/^index\d+$/.test(entry)) continue;
+      const read = (f: string) => fs.readFileSync(`${dir}/${entry}/${f}`, "utf8").trim();
+      const level = read("level"), type = read("type");
+      const m = /^(\d+)([KMG]?)$/.exec(read("size"));
+      if (!m) continue;
+      const bytes = Number(m[1]) * ({ "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]];
+      if (level === "1" && type === "Data") out.l1d = bytes;
+      else if (level === "2" && type !== "Instruction") out.l2 = bytes;
+      else if (level === "3" && type !== "Instruction") out.l3 = bytes;
+    }
+  } catch {
+    // Not Linux, or sysfs hidden: the caller falls back to the built-in blocking.
+  }
+  return out;
 }
 
 function browserPlatform(): Platform {
@@ -101,6 +182,10 @@ function browserPlatform(): Platform {
     canBlock: g.document === undefined,
     enableRelaxedSimd: () => false,
     cores: () => g.navigator?.hardwareConcurrency ?? 1,
+    // A page learns neither the CPU's model nor its caches, and keeps no tuning file.
+    machine: () => ({ cpu: "unknown CPU (browser)", cores: g.navigator?.hardwareConcurrency ?? 1, caches: {} }),
+    loadTuning: () => null,
+    saveTuning: () => null,
     spawn(source, data) {
       if (!g.Worker || !g.crossOriginIsolated) return null;
       const ready = loaded.findIndex((l) => l.source === source);

@@ -12,7 +12,8 @@
  * every call is synchronous), so moving the arena's start then is safe.
  */
 import { SIMD_WASM_BASE64, RELAXED_WASM_BASE64 } from "./generated/kernels.js";
-import { JOB_ARGS_BYTE, JOB_BLOCK_BYTES, JOB_COUNTER_BYTE, KERNEL_EXPORT_ARITY, type KernelExports } from "./generated/abi.js";
+import { JOB_ARGS_BYTE, JOB_BLOCK_BYTES, JOB_BLOCKING_BYTE, JOB_COUNTER_BYTE, KERNEL_EXPORT_ARITY, type KernelExports } from "./generated/abi.js";
+import { followTuning, type GemmBlocking } from "./tuning.js";
 import { platform, type WorkerHandle } from "./platform.js";
 import { StrideError } from "../../stride-error.js";
 import {
@@ -217,6 +218,20 @@ export class WasmRuntime {
     this.arenaBase = this.heapEnd;
     this.top = this.arenaBase;
     this.refreshViews();
+    followTuning(this);
+  }
+
+  /**
+   * Takes a new GEMM blocking (tuning.ts): this thread's instance now, the
+   * workers' instances from the job block before their next job.
+   */
+  applyBlocking(b: GemmBlocking): void {
+    const at = (this.jobBase + JOB_BLOCKING_BYTE) >>> 2;
+    this.i32[at] = b.mc;
+    this.i32[at + 1] = b.kc;
+    this.i32[at + 2] = b.nc;
+    this.i32[at + 3] = b.chunksPerThread;
+    this.exports.setBlocking(b.mc, b.kc, b.nc, b.chunksPerThread);
   }
 
   /**

@@ -2,7 +2,7 @@
 // The loader's side of the boundary: wasm/assembly/abi.generated.ts reads what these write.
 
 /** Byte offsets inside the job block, and its size. */
-export const JOB_ID_BYTE = 8, JOB_THREADS_BYTE = 12, JOB_ARGS_BYTE = 64, JOB_ARG_SLOTS = 48, JOB_COUNTER_BYTE = 512, JOB_BLOCK_BYTES = 704;
+export const JOB_ID_BYTE = 8, JOB_THREADS_BYTE = 12, JOB_BLOCKING_BYTE = 32, JOB_ARGS_BYTE = 64, JOB_ARG_SLOTS = 48, JOB_COUNTER_BYTE = 512, JOB_BLOCK_BYTES = 704;
 
 /** The job ids runJob dispatches on. */
 export const JOB = {
@@ -959,8 +959,12 @@ export interface KernelExports {
   heapBase(): number;
   /** Zeroes n bytes (memory.fill). */
   zeroBytes(dst: number, n: number): void;
-  /** Bytes of one thread's GEMM packing area. */
+  /** Bytes of one thread's GEMM packing area (depends on the blocking). */
   gemmScratchBytes(): number;
+  /** Sets the calling instance's GEMM blocking (workers take it from the job block). */
+  setBlocking(mc: number, kc: number, nc: number, chunks: number): void;
+  /** The blocking in use: 0 MC, 1 KC, 2 NC, 3 work items per thread, 4 MR, 5 NR. */
+  gemmBlocking(which: number): number;
   /** Bytes of one thread's scratch for CONV_FORWARD on this conv record. */
   convForwardScratchBytes(geom: number): number;
   /** Bytes of one thread's scratch for CONV_BACKWARD_DATA. */
@@ -987,6 +991,8 @@ export const KERNEL_EXPORT_ARITY: Readonly<Record<keyof KernelExports, number>> 
   heapBase: 0,
   zeroBytes: 2,
   gemmScratchBytes: 0,
+  setBlocking: 4,
+  gemmBlocking: 1,
   convForwardScratchBytes: 1,
   convBackwardDataScratchBytes: 1,
   convBackwardFilterScratchBytes: 1,
