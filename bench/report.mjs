@@ -35,7 +35,7 @@ function table(header, rows, left = false) {
   return lines.join("\n");
 }
 
-export function renderReport({ machine, cells, libs, workloads, torch, strideBackends, elapsedMin, options, nets, strideCommit, gap }) {
+export function renderReport({ machine, cells, libs, workloads, torch, strideBackends, elapsedMin, options, nets, strideCommit, gap, sweep }) {
   const cellOf = (lib, w) => cells.find((c) => c.lib === lib && c.workload === w);
   const strideLibs = libs.filter((l) => l.stride).map((l) => l.id);
   const others = libs.filter((l) => !l.stride).map((l) => l.id);
@@ -105,6 +105,7 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
     table(["workload", "stride best", ...others], ratioRows),
     "",
     ...(notes.length ? ["Notes on the cells:", "", ...notes.map((n, i) => `${i + 1}. ${[...n.libs].join(", ")}: ${n.text}`), ""] : []),
+    ...(sweep ? ["## stride's sgemm from 128 to 2048", "", sweep, ""] : []),
     ...(gap ? ["## Where the inference gap goes", "", gap] : []),
   ].join("\n");
 

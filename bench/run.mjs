@@ -17,6 +17,7 @@
  *   --quick             small budgets, for trying the bench out (numbers are rough)
  *   --no-gap            skip the per-layer-kind profile of ResNet-50 / VGG-16 inference (bench/profile-gap.mjs)
  *   --gap-runs N        timed runs per cell of that profile (default 7; 3 with --quick)
+ *   --no-sweep          skip stride's sgemm from 128^3 to 2048^3 as shares of the FMA ceiling (bench/sgemm-sweep.mjs)
  *   --no-write          print only; leave BENCHMARKS.md alone
  *   --out FILE          write the report there instead of ../BENCHMARKS.md
  */
@@ -30,13 +31,14 @@ import { renderReport, formatValue } from "./report.mjs";
 import { runChildProcess as runChild } from "./child.mjs";
 import { describeMachine, strideTuning, fmaCeiling } from "./machine.mjs";
 import { profileGap } from "./profile-gap.mjs";
+import { sweepMarkdown } from "./sgemm-sweep.mjs";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const ROOT = join(HERE, "..");
 const PYTHON = "/usr/bin/python3";
 
 function parseCli(argv) {
-  const o = { budget: 3, longBudget: 30, maxIter: 45, estimateSkip: 60, timeout: 180, write: true, out: join(ROOT, "BENCHMARKS.md"), gap: true, gapRuns: 7 };
+  const o = { budget: 3, longBudget: 30, maxIter: 45, estimateSkip: 60, timeout: 180, write: true, out: join(ROOT, "BENCHMARKS.md"), gap: true, gapRuns: 7, sweep: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -49,6 +51,7 @@ function parseCli(argv) {
     else if (a === "--budget") o.budget = Number(value());
     else if (a === "--quick") Object.assign(o, { budget: 1, longBudget: 8, maxIter: 15, estimateSkip: 20, timeout: 60, gapRuns: 3 });
     else if (a === "--no-gap") o.gap = false;
+    else if (a === "--no-sweep") o.sweep = false;
     else if (a === "--gap-runs") o.gapRuns = Number(value());
     else if (a === "--no-write") o.write = false;
     else if (a === "--out") o.out = value();
@@ -228,6 +231,7 @@ async function main() {
   const total = libs.length * workloads.length;
   let done = 0;
   let gap = null;
+  let sweep = null;
   try {
     for (const lib of libs) {
       /** The effective GFLOP/s this library reached per kind of workload, for estimating the next ones. */
@@ -283,6 +287,13 @@ async function main() {
       }
     }
     gap = await gapProfile(opts, workloads, { distDir, modelDir, specsPath, tmp, torch });
+    if (opts.sweep && workloads.some((w) => w.kind === "sgemm")) {
+      // Alone in a child process, on the build copied aside, like every other cell.
+      console.log("\nstride's sgemm from 128^3 to 2048^3 on 1 and 2 threads (bench/sgemm-sweep.mjs)");
+      const json = execFileSync(process.execPath, [join(HERE, "sgemm-sweep.mjs"), "--dist", distDir, "--json", ...(opts.budget < 3 ? ["--quick"] : [])], { encoding: "utf8" });
+      sweep = sweepMarkdown(JSON.parse(json));
+      console.log(sweep);
+    }
   } finally {
     cleanUp();
   }
@@ -294,7 +305,7 @@ async function main() {
   }
   const report = renderReport({
     machine, cells, libs: libs.map((l) => ({ id: l.id, stride: !!l.stride, unavailable: l.unavailable })),
-    workloads, torch, strideBackends: sb.backends.map((b) => b.name), elapsedMin, gap,
+    workloads, torch, strideBackends: sb.backends.map((b) => b.name), elapsedMin, gap, sweep,
     strideCommit: sh("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]), options: opts,
     nets: Object.fromEntries(Object.entries(nets).map(([k, s]) => [k, analyse(s)])),
   });

@@ -10,13 +10,17 @@
 // Also imported by bench/run.mjs, which puts the table in BENCHMARKS.md.
 import { pathToFileURL, fileURLToPath } from "node:url";
 import { resolve, dirname } from "node:path";
+import { existsSync } from "node:fs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const SWEEP_SIZES = [128, 256, 384, 512, 768, 1024, 1536, 2048];
 
 /** Runs the sweep against the build in `dist` (default ../dist); returns rows and the ceiling. */
 export async function sgemmSweep({ dist = resolve(here, "../dist"), quick = false, threads = [1, 2] } = {}) {
-  const wasmIndex = await import(pathToFileURL(resolve(dist, "src/kernels/wasm/index.js")).href);
+  // dist is a build (dist/) or its src folder (what run.mjs copies aside).
+  const entry = [resolve(dist, "src/kernels/wasm/index.js"), resolve(dist, "kernels/wasm/index.js")].find((f) => existsSync(f));
+  if (!entry) throw new Error(`sgemm-sweep: no build in ${dist}; run npm run build first`);
+  const wasmIndex = await import(pathToFileURL(entry).href);
   const backend = wasmIndex.createWasmBackend();
   const before = backend.threads;
   const ceilingPerCore = Math.max(wasmIndex.fmaCeiling(), wasmIndex.fmaCeiling());
