@@ -18,6 +18,7 @@ export interface RandomErasingRecipe {
   value: number | number[];
 }
 
+/** The training augmentation as torchvision transforms, in train.py's order: crop, flip, Normalize, erasing. */
 export interface AugmentationRecipe {
   /** torchvision RandomCrop(size, padding) with zero fill: [height, width]. */
   randomCrop?: { size: [number, number]; padding: number };
