@@ -4,6 +4,7 @@
  * their versions and threads, the machine, and how it was measured. The same
  * Markdown is printed and written to BENCHMARKS.md.
  */
+import { machineLines } from "./machine.mjs";
 
 const LIBRARY_NAMES = {
   "tfjs-cpu": "@tensorflow/tfjs-backend-cpu",
@@ -34,7 +35,7 @@ function table(header, rows, left = false) {
   return lines.join("\n");
 }
 
-export function renderReport({ machine, cells, libs, workloads, torch, strideBackends, elapsedMin, options, nets, strideCommit }) {
+export function renderReport({ machine, cells, libs, workloads, torch, strideBackends, elapsedMin, options, nets, strideCommit, gap }) {
   const cellOf = (lib, w) => cells.find((c) => c.lib === lib && c.workload === w);
   const strideLibs = libs.filter((l) => l.stride).map((l) => l.id);
   const others = libs.filter((l) => !l.stride).map((l) => l.id);
@@ -104,9 +105,9 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
     table(["workload", "stride best", ...others], ratioRows),
     "",
     ...(notes.length ? ["Notes on the cells:", "", ...notes.map((n, i) => `${i + 1}. ${[...n.libs].join(", ")}: ${n.text}`), ""] : []),
+    ...(gap ? ["## Where the inference gap goes", "", gap] : []),
   ].join("\n");
 
-  const bits = (m) => (m.simd ? `, ${m.simd}` : "");
   const markdown = [
     "# Benchmarks",
     "",
@@ -115,16 +116,7 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
     "",
     "## Machine",
     "",
-    `- CPU: ${machine.cpu}${machine.family ? ` (family ${machine.family}, model ${machine.model})` : ""}${bits(machine)}`,
-    `- Cores: ${machine.cores}`,
-    `- Memory: ${machine.memoryGiB.toFixed(1)} GiB`,
-    `- Node: ${machine.node}; ${machine.os}`,
-    `- Load average when the run started: ${machine.loadAtStart}` +
-      (machine.loadDuring
-        ? `; 1-minute load average before each cell: min ${machine.loadDuring.min.toFixed(2)}, median ${machine.loadDuring.median.toFixed(2)}, max ${machine.loadDuring.max.toFixed(2)}`
-        : ""),
-    `  (the bench runs one cell at a time; a load above ${machine.cores > 1 ? "about 1" : "0"} means other work shared the CPU, which hurts multi-threaded cells most)`,
-    `- Date: ${machine.date}; the whole run took ${elapsedMin.toFixed(1)} min`,
+    ...machineLines(machine, elapsedMin),
     "",
     tables,
     "## Libraries",

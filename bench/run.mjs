@@ -15,23 +15,28 @@
  *   --workloads a,b     only these workloads (e.g. lenet5-train,sgemm)
  *   --budget S          seconds of timed runs per cell (default 3)
  *   --quick             small budgets, for trying the bench out (numbers are rough)
+ *   --no-gap            skip the per-layer-kind profile of ResNet-50 / VGG-16 inference (bench/profile-gap.mjs)
+ *   --gap-runs N        timed runs per cell of that profile (default 7; 3 with --quick)
  *   --no-write          print only; leave BENCHMARKS.md alone
  *   --out FILE          write the report there instead of ../BENCHMARKS.md
  */
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, cpSync } from "node:fs";
-import { tmpdir, cpus, totalmem, loadavg, release, availableParallelism } from "node:os";
+import { tmpdir, cpus, loadavg, availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WORKLOADS, NETS, SGD, SGEMM_SIZE, analyse, iterationFlops } from "./workloads.mjs";
 import { renderReport, formatValue } from "./report.mjs";
+import { runChildProcess as runChild } from "./child.mjs";
+import { describeMachine, strideTuning, fmaCeiling } from "./machine.mjs";
+import { profileGap } from "./profile-gap.mjs";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const ROOT = join(HERE, "..");
 const PYTHON = "/usr/bin/python3";
 
 function parseCli(argv) {
-  const o = { budget: 3, longBudget: 30, maxIter: 45, estimateSkip: 60, timeout: 180, write: true, out: join(ROOT, "BENCHMARKS.md") };
+  const o = { budget: 3, longBudget: 30, maxIter: 45, estimateSkip: 60, timeout: 180, write: true, out: join(ROOT, "BENCHMARKS.md"), gap: true, gapRuns: 7 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -42,7 +47,9 @@ function parseCli(argv) {
     if (a === "--libs") o.libs = value().split(",");
     else if (a === "--workloads") o.workloads = value().split(",");
     else if (a === "--budget") o.budget = Number(value());
-    else if (a === "--quick") Object.assign(o, { budget: 1, longBudget: 8, maxIter: 15, estimateSkip: 20, timeout: 60 });
+    else if (a === "--quick") Object.assign(o, { budget: 1, longBudget: 8, maxIter: 15, estimateSkip: 20, timeout: 60, gapRuns: 3 });
+    else if (a === "--no-gap") o.gap = false;
+    else if (a === "--gap-runs") o.gapRuns = Number(value());
     else if (a === "--no-write") o.write = false;
     else if (a === "--out") o.out = value();
     else if (a === "--help" || a === "-h") {
@@ -51,26 +58,13 @@ function parseCli(argv) {
     } else throw new Error(`unknown option "${a}" (see node run.mjs --help)`);
   }
   if (!(o.budget > 0)) throw new Error(`--budget must be a positive number of seconds, got ${o.budget}`);
+  if (!(Number.isInteger(o.gapRuns) && o.gapRuns >= 1)) throw new Error(`--gap-runs must be a whole number of at least 1, got ${o.gapRuns}`);
   return o;
 }
 
 /** Runs a child to completion or until `timeoutSec`; returns its BENCH_RESULT lines parsed. */
 function runChildProcess(cmd, args, { timeoutSec, env = {}, cwd = HERE }) {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    let timedOut = false;
-    child.stdout.on("data", (d) => { out += d; });
-    child.stderr.on("data", (d) => { err += d; if (err.length > 100_000) err = err.slice(-50_000); });
-    const timer = setTimeout(() => { timedOut = true; child.kill("SIGKILL"); }, timeoutSec * 1000);
-    child.on("error", (e) => { err += String(e); });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const results = out.split("\n").filter((l) => l.startsWith("BENCH_RESULT ")).map((l) => JSON.parse(l.slice(13)));
-      resolve({ results, code, signal, timedOut, stderr: err });
-    });
-  });
+  return runChild(cmd, args, { timeoutSec, env, cwd });
 }
 
 function sh(cmd, args) {
@@ -79,25 +73,6 @@ function sh(cmd, args) {
   } catch {
     return null;
   }
-}
-
-function describeMachine() {
-  const info = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "";
-  const model = /model name\s*:\s*(.*)/.exec(info)?.[1] ?? cpus()[0]?.model ?? "unknown";
-  const flags = /flags\s*:\s*(.*)/.exec(info)?.[1].split(" ") ?? [];
-  const simd = ["avx512f", "avx2", "fma", "avx", "sse4_2"].filter((f) => flags.includes(f));
-  return {
-    cpu: model,
-    family: /cpu family\s*:\s*(\d+)/.exec(info)?.[1],
-    model: /^model\s*:\s*(\d+)/m.exec(info)?.[1],
-    simd: simd.join(", "),
-    cores: availableParallelism?.() ?? cpus().length,
-    memoryGiB: totalmem() / 2 ** 30,
-    node: process.version,
-    os: `Linux ${release()}`,
-    loadAtStart: loadavg().map((x) => x.toFixed(2)).join(" "),
-    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
-  };
 }
 
 /**
@@ -213,6 +188,10 @@ async function main() {
     console.error(`bench: ${sb.error}`);
     process.exit(1);
   }
+  machine.tuning = await strideTuning(distDir);
+  console.log(`stride kernel tuning: ${machine.tuning}`);
+  machine.fmaCeiling = await fmaCeiling(machine.cores);
+  console.log(`128-bit SIMD ceiling: ${machine.fmaCeiling}`);
   const torch = torchInfo();
   const specsPath = join(tmp, "specs.json");
   const modelsPath = join(tmp, "models");
@@ -248,6 +227,7 @@ async function main() {
   const loads = [];
   const total = libs.length * workloads.length;
   let done = 0;
+  let gap = null;
   try {
     for (const lib of libs) {
       /** The effective GFLOP/s this library reached per kind of workload, for estimating the next ones. */
@@ -302,6 +282,7 @@ async function main() {
         console.log(`${head} ${shown}${cell.wallSec ? `  [${fmtSec(cell.wallSec)} s]` : ""}`);
       }
     }
+    gap = await gapProfile(opts, workloads, { distDir, modelDir, specsPath, tmp, torch });
   } finally {
     cleanUp();
   }
@@ -313,7 +294,7 @@ async function main() {
   }
   const report = renderReport({
     machine, cells, libs: libs.map((l) => ({ id: l.id, stride: !!l.stride, unavailable: l.unavailable })),
-    workloads, torch, strideBackends: sb.backends.map((b) => b.name), elapsedMin,
+    workloads, torch, strideBackends: sb.backends.map((b) => b.name), elapsedMin, gap,
     strideCommit: sh("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]), options: opts,
     nets: Object.fromEntries(Object.entries(nets).map(([k, s]) => [k, analyse(s)])),
   });
@@ -322,6 +303,21 @@ async function main() {
     writeFileSync(opts.out, report.markdown);
     console.log(`wrote ${opts.out} (${elapsedMin.toFixed(1)} min)`);
   }
+}
+
+/**
+ * The per-layer-kind profile of the single-image inference workloads in the
+ * run (bench/profile-gap.mjs), for the libraries the run measured; its
+ * Markdown, or null when there is nothing to profile.
+ */
+async function gapProfile(opts, workloads, { distDir, modelDir, specsPath, tmp, torch }) {
+  if (!opts.gap) return null;
+  const nets = ["resnet50", "vgg16"].filter((n) => workloads.some((w) => w.id === `${n}-infer`));
+  const libs = ["stride", "onnxruntime", "pytorch"].filter((f) => !opts.libs || opts.libs.some((id) => id.startsWith(f)));
+  if (!nets.length || !libs.includes("stride")) return null;
+  console.log(`\nwhere the inference gap goes: ${nets.join(", ")} per layer kind (${libs.join(", ")}; ${opts.gapRuns} runs per cell)`);
+  const r = await profileGap({ distDir, modelDir, specsPath, tmp, nets, libs, runs: opts.gapRuns, torch: !!torch });
+  return r.markdown;
 }
 
 /** Seconds per iteration behind an ok cell's value. */

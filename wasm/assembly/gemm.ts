@@ -253,6 +253,12 @@ function kernel6x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, mr: i32, n
   v128.store(tile, c30, 96); v128.store(tile, c31, 112);
   v128.store(tile, c40, 128); v128.store(tile, c41, 144);
   v128.store(tile, c50, 160); v128.store(tile, c51, 176);
+  storeEdge(c, ldc, mr, nr, beta, tile);
+}
+
+/** Copies the first mr rows and nr columns of a spilled tile (NR floats per row) into C. */
+function storeEdge(c: usize, ldc: i32, mr: i32, nr: i32, beta: bool, tile: usize): void {
+  const row = <usize>ldc << 2;
   for (let r = 0; r < mr; r++) {
     const cr = c + <usize>r * row;
     const tr = tile + (<usize>(r * NR) << 2);
@@ -262,6 +268,72 @@ function kernel6x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, mr: i32, n
       store<f32>(cr + o, beta ? load<f32>(cr + o) + v : v);
     }
   }
+}
+
+/**
+ * Up to four rows of a six-row panel (the panel's last rows are padding):
+ * the tile computes only what it stores, instead of 6x8 with a third or more
+ * of it thrown away.
+ */
+function kernel4x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, mr: i32, nr: i32, beta: bool, tile: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    ap += <usize>(MR * 4);
+    bp += 32;
+  }
+  const row = <usize>ldc << 2;
+  if (mr == 4 && nr == NR) {
+    storeRow(c, c00, c01, beta);
+    storeRow(c + row, c10, c11, beta);
+    storeRow(c + 2 * row, c20, c21, beta);
+    storeRow(c + 3 * row, c30, c31, beta);
+    return;
+  }
+  v128.store(tile, c00); v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32); v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64); v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96); v128.store(tile, c31, 112);
+  storeEdge(c, ldc, mr, nr, beta, tile);
+}
+
+/**
+ * One or two rows of a six-row panel. Each value is summed over p in order,
+ * as in the other kernels, so a row's bits do not depend on which panel (and
+ * so which thread's block of rows) it falls in.
+ */
+function kernel2x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, mr: i32, nr: i32, beta: bool, tile: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    ap += <usize>(MR * 4);
+    bp += 32;
+  }
+  if (mr == 2 && nr == NR) {
+    storeRow(c, c00, c01, beta);
+    storeRow(c + (<usize>ldc << 2), c10, c11, beta);
+    return;
+  }
+  v128.store(tile, c00); v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32); v128.store(tile, c11, 48);
+  storeEdge(c, ldc, mr, nr, beta, tile);
 }
 
 /**
@@ -316,8 +388,11 @@ function blocked(
           const bp = pb + (<usize>(jr * kc) << 2);
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
-            kernel6x8(kc, ap + (<usize>(ir * kc) << 2), bp,
-              c + (<usize>((ic + ir) * ldc + jc + jr) << 2), ldc, mr, nr, beta, tile);
+            const at = ap + (<usize>(ir * kc) << 2), ct = c + (<usize>((ic + ir) * ldc + jc + jr) << 2);
+            // The last panel of a block may hold fewer rows: 64 channels are ten panels and four rows.
+            if (mr > 4) kernel6x8(kc, at, bp, ct, ldc, mr, nr, beta, tile);
+            else if (mr > 2) kernel4x8(kc, at, bp, ct, ldc, mr, nr, beta, tile);
+            else kernel2x8(kc, at, bp, ct, ldc, mr, nr, beta, tile);
           }
         }
       }
