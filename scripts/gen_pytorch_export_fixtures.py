@@ -3,8 +3,10 @@
 (model.py, weights.pt, input.pt written by scripts/write_pytorch_export_fixtures.mjs),
 builds model.py's network, loads weights.pt with strict=True (so the state-dict names
 must match exactly), runs input.pt in eval mode and saves the result as output.pt.
-Where the folder has a train.py, also takes one step of its optimizer and saves the
-stepped weights with its checkpoint writer (checkpoint.pt) and their output (after_step).
+Where the folder has a train.py, also takes one step of its optimizer with its loss (two
+steps when its schedule steps per batch, the schedule stepped after each: a one-cycle's
+lr and momentum change between them) and saves the stepped weights with its checkpoint
+writer (checkpoint.pt) and their output (after_step).
 
     npx tsc -p tsconfig.json && node scripts/write_pytorch_export_fixtures.mjs
     /usr/bin/python3 scripts/gen_pytorch_export_fixtures.py
@@ -54,9 +56,15 @@ def main():
               + (", train.py: one step, checkpoint.pt" if len(outputs) > 1 else ""))
 
 
+# Steps of a per-batch schedule's fixture (test/helpers/pytorch-export-models.ts ONE_CYCLE_FIXTURE_STEPS);
+# the cycle spans twice as many, so both steps are inside it.
+PER_BATCH_STEPS = 2
+
+
 def one_training_step(folder, x):
-    """One step of train.py's own optimizer (its decay groups) in train mode, saved with train.py's
-    checkpoint writer as checkpoint.pt; returns the stepped model's eval output on x."""
+    """One step of train.py's own optimizer (its decay groups) and loss (make_criterion) in train mode,
+    or PER_BATCH_STEPS with its per-batch schedule (make_schedule) stepped after each, saved with
+    train.py's checkpoint writer as checkpoint.pt; returns the stepped model's eval output on x."""
     sys.path.insert(0, folder)
     sys.modules.pop("model", None)
     sys.modules.pop("train", None)
@@ -69,11 +77,16 @@ def one_training_step(folder, x):
     net.load_state_dict(torch.load(os.path.join(folder, "weights.pt"), weights_only=True))
     net.train()
     optimizer = train.make_optimizer(net)
+    criterion = train.make_criterion()
+    schedule = train.make_schedule(optimizer, 2 * PER_BATCH_STEPS) if train.PER_BATCH else None
     labels = torch.arange(x.shape[0]) % 10
-    loss = torch.nn.functional.cross_entropy(net(x).flatten(1), labels)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
+    for _ in range(PER_BATCH_STEPS if train.PER_BATCH else 1):
+        loss = criterion(net(x).flatten(1), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
     torch.save(train.state_dict_for_stride(net), os.path.join(folder, "checkpoint.pt"))
     net.eval()
     with torch.no_grad():

@@ -109,8 +109,8 @@ export { setThreads, getThreads, prepareThreads } from "./kernels/wasm/index.js"
 export { getTuning, setTuning, saveMachineTuning, tuneBlocking, fmaCeiling, blockingFromCaches, TuningError, BUILT_IN_BLOCKING } from "./kernels/wasm/index.js";
 export type { GemmBlocking, KernelTuning, MachineInfo, TuneOptions, TuneResult, TunedCandidate } from "./kernels/wasm/index.js";
 // Stride models for PyTorch: state dicts under PyTorch's names, model.py / train.py generation.
-export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, generateModelPy, PytorchExportError, pytorchFiles, trainingRecipe } from "./io/pytorch/index.js";
-export type { TrainingRecipe, AugmentationRecipe } from "./io/pytorch/index.js";
+export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, generateModelPy, PytorchExportError, pytorchFiles, trainingRecipe, randomErasingRecipe } from "./io/pytorch/index.js";
+export type { TrainingRecipe, AugmentationRecipe, RandomErasingRecipe } from "./io/pytorch/index.js";
 
 // Types the exported API refers to (layer and function options), exported so they can be named
 // and so the API reference documents them (scripts/api-docs).

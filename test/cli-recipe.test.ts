@@ -43,6 +43,35 @@ test("stride train with one-cycle, label smoothing, random erasing and test-time
   const e = stride("eval", out, "--tta", "flip", "--backend", "js");
   assert.equal(e.code, 0, e.stderr);
   assert.match(e.stdout, /\(2000 images, with flips\): accuracy/);
+
+  // The recipe model.json records for stride export: the optimizer as configured (--optimizer momentum's
+  // default), the whole one-cycle, label smoothing, the erasing after normalisation (the means fill it: 0), flips.
+  const { recipe } = JSON.parse(readFileSync(join(out, "model.json"), "utf8")).extra;
+  assert.deepEqual(recipe.optimizer, { type: "SGD", lr: 0.05, weightDecay: 1e-4, momentum: 0.9, dampening: 0, nesterov: false });
+  assert.deepEqual(recipe.schedule, { type: "OneCycleLR", interval: "batch", maxLr: 0.05, totalSteps: 6, pctStart: 0.3, annealStrategy: "cos",
+    cycleMomentum: true, baseMomentum: 0.85, maxMomentum: 0.95, divFactor: 25, finalDivFactor: 10000, threePhase: false });
+  assert.equal(recipe.labelSmoothing, 0.1);
+  assert.deepEqual(recipe.augmentation, { randomCrop: { size: [28, 28], padding: 2 }, randomErasing: { p: 0.5, scale: [0.02, 0.33], ratio: [0.3, 3.3], value: 0 } });
+  assert.equal(recipe.testTimeAugmentation, "flip");
+
+  // ... and train.py turns it into PyTorch's calls.
+  const py = join(work, "recipe-py");
+  const x = stride("export", out, "--format", "pytorch", "--out", py);
+  assert.equal(x.code, 0, x.stderr);
+  const script = readFileSync(join(py, "train.py"), "utf8");
+  assert.match(script, /return torch\.optim\.lr_scheduler\.OneCycleLR\(optimizer, max_lr=0\.05 if max_lr is None else max_lr, total_steps=total_steps, pct_start=0\.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0\.85, max_momentum=0\.95, div_factor=25, final_div_factor=10000, three_phase=False\)/);
+  assert.match(script, /PER_BATCH = True/);
+  // Stepped right after every optimizer step, and not again at the epoch's end; saved in resume.pt.
+  assert.match(script, /\n( +)optimizer\.step\(\)\n\1if PER_BATCH:\n\1    schedule\.step\(\)\n/);
+  assert.match(script, /if schedule is not None and not PER_BATCH:/);
+  assert.match(script, /"schedule": schedule_state\(schedule\)/);
+  assert.match(script, /return nn\.CrossEntropyLoss\(label_smoothing=0\.1\)/);
+  assert.match(script, /loss = criterion\(logits, y\)/);
+  // Erasing comes after Normalize, so its value 0 is the channel mean.
+  assert.match(script, /steps\.append\(normalize\)\n[^]*steps\.append\(transforms\.RandomErasing\(p=e\["p"\], scale=tuple\(e\["scale"\]\), ratio=tuple\(e\["ratio"\]\), value=e\["value"\]\)\)/);
+  assert.match(script, /TEST_FLIPS = True/);
+  assert.match(script, /logits = \(logits \+ model\(torch\.flip\(x, dims=\[3\]\)\)\.flatten\(1\)\) \/ 2/);
+  assert.match(script, /evaluate\(model, eval_loader\(test\), device, flip=TEST_FLIPS\)/);
 });
 
 test("stride train --time-budget plans its epochs (here capped by --epochs) and stretches the schedule to the plan", () => {
@@ -64,6 +93,13 @@ test("stride train --time-budget plans its epochs (here capped by --epochs) and 
   const info = JSON.parse(readFileSync(join(spent, "model.json"), "utf8"));
   assert.equal(info.extra.recipe.epochs, 1);
   assert.equal(info.extra.recipe.schedule.tMax, 1);
+  // A one-cycle is stretched to the plan too: 1 epoch of 2 batches, not the ceiling's 5 x 2.
+  const cycle = join(work, "spent-cycle");
+  const c = stride("train", "lenet5", "--time-budget", "0.01s", "--epochs", "5", "--max-batches", "2", "--schedule", "onecycle", "--out", cycle, ...tiny);
+  assert.equal(c.code, 0, c.stderr);
+  const cycleInfo = JSON.parse(readFileSync(join(cycle, "model.json"), "utf8"));
+  assert.equal(cycleInfo.extra.recipe.epochs, 1);
+  assert.equal(cycleInfo.extra.recipe.schedule.totalSteps, 2);
 });
 
 test("bad recipe flags give one clear line", () => {

@@ -25,13 +25,15 @@ import { saveModel, loadModelWithInfo } from "../src/node/files.js";
 import { loadTorchCheckpoint, saveTorchCheckpoint } from "../src/node/torch-files.js";
 import {
   stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict, pytorchFiles, generateModelPy, PytorchExportError, trainingRecipe,
+  randomErasingRecipe, type TrainingRecipe,
 } from "../src/io/pytorch/index.js";
 import { generateTrainPy } from "../src/io/pytorch/train-script.js";
 import { SGD, Adam, decayGroups } from "../src/train/optimizers.js";
-import { ReduceLROnPlateau, CosineAnnealingLR } from "../src/train/schedules.js";
+import { ReduceLROnPlateau, CosineAnnealingLR, OneCycleLR } from "../src/train/schedules.js";
+import { computeLoss } from "../src/train/trainer.js";
 import { main } from "../src/cli/main.js";
 import { loadWeights } from "../src/node/io.js";
-import { fixtureModels } from "./helpers/pytorch-export-models.js";
+import { fixtureModels, ONE_CYCLE_FIXTURE_STEPS } from "./helpers/pytorch-export-models.js";
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "test", "fixtures", "pytorch-export");
 
@@ -112,6 +114,37 @@ describe("state dicts", () => {
     const after = f.model.forward(f.input, { noGrad: true });
     assert.notDeepEqual([...after.data], before, "the step changed the weights");
     close(after.data, expected.data, "bn-convnet after one PyTorch step");
+  });
+
+  test("the one-cycle recipe's train.py (nesterov SGD, OneCycleLR per batch, label smoothing) takes the steps stride takes", () => {
+    // scripts/gen_pytorch_export_fixtures.py ran resnet8's train.py: make_optimizer, make_criterion and
+    // make_schedule, stepped after each of ONE_CYCLE_FIXTURE_STEPS batches. The same steps in stride from
+    // the recorded recipe must reach the same weights (so lr, momentum and loss all agree at each step).
+    const [f] = fixtureModels().filter((m) => m.name === "resnet8");
+    const recipe = f.info!.extra!.recipe as TrainingRecipe;
+    const s = recipe.schedule!;
+    assert.equal(s.type, "OneCycleLR");
+    const { type: _type, weightDecay, ...sgdOptions } = recipe.optimizer;
+    const optimizer = new SGD(decayGroups(f.model, weightDecay), sgdOptions as ConstructorParameters<typeof SGD>[1]);
+    const schedule = new OneCycleLR(optimizer, {
+      maxLr: s.maxLr as number, totalSteps: 2 * ONE_CYCLE_FIXTURE_STEPS, pctStart: s.pctStart as number, annealStrategy: s.annealStrategy as "cos",
+      cycleMomentum: s.cycleMomentum as boolean, baseMomentum: s.baseMomentum as number, maxMomentum: s.maxMomentum as number,
+      divFactor: s.divFactor as number, finalDivFactor: s.finalDivFactor as number, threePhase: s.threePhase as boolean,
+    });
+    const labels = Array.from({ length: f.input.shape[0] }, (_, i) => i % 10);
+    const before = [...f.model.forward(f.input, { noGrad: true }).data];
+    for (let step = 0; step < ONE_CYCLE_FIXTURE_STEPS; step++) {
+      const logits = f.model.forward(f.input, { training: true, inputGrad: false });
+      const { grad } = computeLoss("cross-entropy", logits, labels, recipe.labelSmoothing);
+      optimizer.zeroGrad();
+      f.model.backward(grad);
+      optimizer.step();
+      schedule.step();
+    }
+    const after = f.model.forward(f.input, { noGrad: true });
+    assert.notDeepEqual([...after.data], before, "the steps changed the weights");
+    const expected = loadTorchCheckpoint(join(FIXTURES, "resnet8", "output.pt")).get("after_step") as Tensor;
+    close(after.data, expected.data, `resnet8 after ${ONE_CYCLE_FIXTURE_STEPS} one-cycle steps`);
   });
 
   test("names round-trip: fromStateDictNames inverts stateDictNames, counters map to null", () => {
@@ -209,6 +242,43 @@ describe("train.py", () => {
     assert.match(py2, /torch\.optim\.Adam\(groups, lr=0\.001, betas=\(0\.9, 0\.999\), eps=1e-8, amsgrad=False\)/);
     assert.match(py2, /CosineAnnealingLR\(optimizer, T_max=10, eta_min=0\)/);
     assert.match(py2, /"augmentation": None/);
+  });
+
+  test("a recipe without the newer fields (an older model.json) trains as before: per-epoch schedule, plain loss, no flips", () => {
+    const sgd = new SGD(decayGroups(model, 0), { lr: 0.1 });
+    const recipe = trainingRecipe({ optimizer: sgd, schedule: new CosineAnnealingLR(sgd, 4), batchSize: 8, epochs: 4, seed: 1, valFraction: 0,
+      augmentation: { randomCrop: { size: [8, 8], padding: 1 } }, dataset: "x" });
+    assert.ok(!("labelSmoothing" in recipe) && !("testTimeAugmentation" in recipe) && recipe.schedule?.interval === undefined);
+    const py = generateTrainPy({ recipe, inputShape: [1, 8, 8] });
+    assert.match(py, /PER_BATCH = False/);
+    assert.match(py, /TEST_FLIPS = False/);
+    assert.match(py, /return nn\.CrossEntropyLoss\(\)\n/);
+    assert.doesNotMatch(py, /"randomErasing": \{/);
+  });
+
+  test("one-cycle per group, linear, with pct_start written as a float; an older name-only OneCycleLR is refused", () => {
+    const adam = new Adam(decayGroups(model, 1e-4), { lr: 0.01 });
+    const cycle = new OneCycleLR(adam, { maxLr: [0.01, 0.02], totalSteps: 12, pctStart: 0, annealStrategy: "linear", threePhase: true, baseMomentum: [0.8, 0.85] });
+    const recipe = trainingRecipe({ optimizer: adam, schedule: cycle, batchSize: 8, epochs: 3, seed: 1, valFraction: 0, augmentation: null, dataset: "x" });
+    assert.deepEqual(recipe.schedule, { type: "OneCycleLR", interval: "batch", maxLr: [0.01, 0.02], totalSteps: 12, pctStart: 0, annealStrategy: "linear",
+      cycleMomentum: true, baseMomentum: [0.8, 0.85], maxMomentum: 0.95, divFactor: 25, finalDivFactor: 10000, threePhase: true });
+    const py = generateTrainPy({ recipe, inputShape: [1, 8, 8] });
+    assert.match(py, /OneCycleLR\(optimizer, max_lr=\(0\.01, 0\.02\) if max_lr is None else max_lr, total_steps=total_steps, pct_start=0\.0, anneal_strategy="linear", cycle_momentum=True, base_momentum=\(0\.8, 0\.85\), max_momentum=0\.95, div_factor=25, final_div_factor=10000, three_phase=True\)/);
+    assert.match(py, /PER_BATCH = True/);
+    const old = { ...recipe, schedule: { type: "OneCycleLR" } };
+    assert.throws(() => generateTrainPy({ recipe: old, inputShape: [1, 8, 8] }),
+      (e: unknown) => e instanceof PytorchExportError && /OneCycleLR lacks maxLr, totalSteps, .* train the model again/.test((e as Error).message));
+    assert.throws(() => generateTrainPy({ recipe: { ...recipe, labelSmoothing: 2 }, inputShape: [1, 8, 8] }), /labelSmoothing 2 is not a number from 0 to 1/);
+  });
+
+  test("random erasing's fill moves into normalised units: the channel means become 0; noise fills are refused", () => {
+    const n = { mean: [0.25, 0.5], std: [0.5, 0.25] };
+    const box = { p: 0.3, scale: [0.1, 0.2] as [number, number], ratio: [0.5, 2] as [number, number] };
+    assert.deepEqual(randomErasingRecipe({ ...box, value: n.mean }, n), { ...box, value: 0 });
+    assert.deepEqual(randomErasingRecipe({ ...box, value: 0 }, n), { ...box, value: [-0.5, -2] });
+    assert.deepEqual(randomErasingRecipe({ ...box, value: [0.75, 0.75] }, n), { ...box, value: 1 });
+    assert.throws(() => randomErasingRecipe({ ...box, value: "random" }, n), /noise fill .* has no torchvision counterpart/);
+    assert.throws(() => randomErasingRecipe({ ...box, value: [0, 0, 0] }, n), /3 fill values for 2-channel normalisation/);
   });
 });
 

@@ -40,7 +40,7 @@ import type { ModelInfo } from "../io/model-file.js";
 import { saveModel, loadModelWithInfo } from "../node/files.js";
 import { lockFolder } from "../node/lock.js";
 import { replaceHead } from "../train/transfer.js";
-import { trainingRecipe } from "../io/pytorch/recipe.js";
+import { trainingRecipe, randomErasingRecipe, type TrainingRecipe, type AugmentationRecipe } from "../io/pytorch/recipe.js";
 import { freeze } from "../models/named.js";
 import type { Layer } from "../layers/layer.js";
 import { splitDataset, type Dataset } from "../data/dataset.js";
@@ -276,15 +276,24 @@ async function trainCommand(argv: string[]): Promise<number> {
 
   const optimizer = makeOptimizer(o.optimizer!, model, o.lr, weightDecay);
   const batchesPerEpoch = Math.min(Math.ceil(train.length / batchSize), maxBatches ?? Infinity);
+  // The optimizer as configured, for the recipe: a one-cycle moves its lr and momentum to the cycle's start,
+  // which train.py's OneCycleLR does again from the same configuration.
+  const configured = { type: optimizer.type, paramGroups: optimizer.paramGroups.map((g) => ({ options: structuredClone(g.options) })) };
   const schedule = makeSchedule(o.schedule!, optimizer, epochs, validation !== undefined, batchesPerEpoch);
   // Erased boxes are filled with the channel means, which normalisation turns into 0: torchvision's
-  // RandomErasing(value=0) after Normalize.
+  // RandomErasing(value=0) after Normalize. Its default scale and ratio are spelled out so the
+  // recipe records the numbers the augmentation uses.
+  const erasingOptions = { p: erasing, scale: [0.02, 0.33] as [number, number], ratio: [0.3, 3.3] as [number, number], value: normalize?.mean ?? 0 };
   const augmentation = noAugment && erasing === 0 ? undefined
-    : compose(...(noAugment ? [] : [data.augmentation]), ...(erasing > 0 ? [randomErasing({ p: erasing, value: normalize?.mean ?? 0 })] : []));
+    : compose(...(noAugment ? [] : [data.augmentation]), ...(erasing > 0 ? [randomErasing(erasingOptions)] : []));
   const describeAugmentation = [...(noAugment ? [] : [data.describeAugmentation]), ...(erasing > 0 ? [`random erasing p ${erasing}`] : [])].join(", ");
   // What `stride export --format pytorch` turns into train.py.
-  const recipe = trainingRecipe({ optimizer, schedule, batchSize, epochs, seed, valFraction,
-    augmentation: noAugment ? null : data.augmentationRecipe, dataset: data.name, maxBatchesPerEpoch: maxBatches });
+  const augmentationRecipe: AugmentationRecipe | null = noAugment && erasing === 0 ? null : {
+    ...(noAugment ? {} : data.augmentationRecipe),
+    ...(erasing > 0 ? { randomErasing: randomErasingRecipe(erasingOptions, normalize!) } : {}),
+  };
+  const recipe = trainingRecipe({ optimizer: configured, schedule, batchSize, epochs, seed, valFraction, labelSmoothing,
+    augmentation: augmentationRecipe, testTimeAugmentation: tta ? "flip" : undefined, dataset: data.name, maxBatchesPerEpoch: maxBatches });
   const out = o.out ?? join("runs", `${modelName}-${data.name.replace(/[^\w.-]+/g, "_")}`);
   const checkpoints = join(out, "checkpoints");
   if (o.resume && !existsSync(join(checkpoints, "latest.json"))) {
@@ -334,7 +343,7 @@ async function trainCommand(argv: string[]): Promise<number> {
     const seconds = (performance.now() - started) / 1000;
     saveModel(model, out, {
       inputShape: train.shape, classes: train.classes, normalization: normalize,
-      extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe: plannedRecipe(recipe, history.plannedEpochs) },
+      extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe: plannedRecipe(recipe, history.plannedEpochs, schedule) },
     });
     log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count})${tta ? " with flips" : ""}, top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
     log(`saved the model to ${out} (model.json + its weights file) in ${seconds.toFixed(1)} s in all`);
@@ -344,10 +353,15 @@ async function trainCommand(argv: string[]): Promise<number> {
   }
 }
 
-/** The recipe with the epochs a time budget planned (it was recorded before training, with --epochs as the ceiling). */
-function plannedRecipe(recipe: ReturnType<typeof trainingRecipe>, planned: number | undefined): ReturnType<typeof trainingRecipe> {
+/**
+ * The recipe with the epochs a time budget planned (it was recorded before training, with --epochs as the
+ * ceiling), and the schedule stretched to the plan: cosine's tMax, one-cycle's totalSteps as fit set them.
+ */
+function plannedRecipe(recipe: TrainingRecipe, planned: number | undefined, trained: Schedule | undefined): TrainingRecipe {
   if (planned === undefined) return recipe;
-  const schedule = recipe.schedule?.type === "CosineAnnealingLR" ? { ...recipe.schedule, tMax: planned } : recipe.schedule;
+  let schedule = recipe.schedule;
+  if (schedule?.type === "CosineAnnealingLR") schedule = { ...schedule, tMax: planned };
+  if (schedule?.type === "OneCycleLR" && trained instanceof OneCycleLR) schedule = { ...schedule, totalSteps: trained.totalSteps };
   return { ...recipe, epochs: planned, schedule };
 }
 

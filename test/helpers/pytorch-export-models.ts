@@ -21,9 +21,9 @@ import { namedParams, namedBuffers } from "../../src/models/named.js";
 import { MaskedConv2d, PositionBias, AdaptiveAvgPool2d, ShortcutPad, LENET_C3_CONNECTIONS } from "../../src/models/zoo/layers.js";
 import { buildModel } from "../../src/cli/models.js";
 import type { ModelInfo } from "../../src/io/model-file.js";
-import { trainingRecipe } from "../../src/io/pytorch/recipe.js";
+import { trainingRecipe, randomErasingRecipe } from "../../src/io/pytorch/recipe.js";
 import { SGD, decayGroups } from "../../src/train/optimizers.js";
-import { ReduceLROnPlateau } from "../../src/train/schedules.js";
+import { ReduceLROnPlateau, OneCycleLR } from "../../src/train/schedules.js";
 
 export interface FixtureModel {
   name: string;
@@ -43,6 +43,26 @@ function recipeInfo(model: Layer): ModelInfo {
   const recipe = trainingRecipe({ optimizer, schedule, batchSize: 2, epochs: 1, seed: 1, valFraction: 0.1,
     augmentation: { randomCrop: { size: [28, 28], padding: 2 }, horizontalFlip: { p: 0.5 } }, dataset: "fashion-mnist" });
   return { normalization: { mean: [0.286], std: [0.353] }, classes: ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"], extra: { recipe } };
+}
+
+/**
+ * The time-to-accuracy recipe as stride train records it (nesterov SGD, a one-cycle stepped per batch,
+ * label smoothing, random erasing, test-time flips): scripts/gen_pytorch_export_fixtures.py takes
+ * ONE_CYCLE_FIXTURE_STEPS steps of its train.py and the test takes the same steps in stride.
+ */
+export const ONE_CYCLE_FIXTURE_STEPS = 2;
+export const ONE_CYCLE_FIXTURE_NORMALIZATION = { mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26] };
+function oneCycleRecipeInfo(model: Layer): ModelInfo {
+  const optimizer = new SGD(decayGroups(model, 5e-4), { lr: 0.2, momentum: 0.9, nesterov: true });
+  // As configured (the one-cycle moves lr and momentum to its start, as stride train records it).
+  const configured = { type: optimizer.type, paramGroups: optimizer.paramGroups.map((g) => ({ options: structuredClone(g.options) })) };
+  const schedule = new OneCycleLR(optimizer, { maxLr: 0.2, epochs: 2, stepsPerEpoch: 2 });
+  const normalization = ONE_CYCLE_FIXTURE_NORMALIZATION;
+  const erasing = randomErasingRecipe({ p: 0.5, scale: [0.02, 0.33], ratio: [0.3, 3.3], value: normalization.mean }, normalization);
+  const recipe = trainingRecipe({ optimizer: configured, schedule, batchSize: 2, epochs: 2, seed: 1, valFraction: 0, labelSmoothing: 0.1,
+    augmentation: { randomCrop: { size: [16, 16], padding: 2 }, horizontalFlip: { p: 0.5 }, randomErasing: erasing },
+    testTimeAugmentation: "flip", dataset: "images" });
+  return { normalization, classes: ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"], extra: { recipe } };
 }
 
 /** Every parameter and buffer drawn anew (running variances positive), so nothing sits at a neutral default. */
@@ -153,7 +173,10 @@ export function fixtureModels(): FixtureModel[] {
       const model = randomize(buildModel("bn-convnet", { numClasses: 10, inputShape: [1, 28, 28], seed: 1, width: 0.25 }), 12);
       return { name: "bn-convnet", model, inputShape: [1, 28, 28], input: images([2, 1, 28, 28], 22), info: recipeInfo(model) };
     })(),
-    { name: "resnet8", model: randomize(buildModel("resnet8", { numClasses: 10, inputShape: [3, 16, 16], seed: 1, width: 0.5 }), 13), inputShape: [3, 16, 16], input: images([2, 3, 16, 16], 23) },
+    (() => {
+      const model = randomize(buildModel("resnet8", { numClasses: 10, inputShape: [3, 16, 16], seed: 1, width: 0.5 }), 13);
+      return { name: "resnet8", model, inputShape: [3, 16, 16], input: images([2, 3, 16, 16], 23), info: oneCycleRecipeInfo(model) };
+    })(),
     { name: "inception-small", model: randomize(inceptionNet(), 14), inputShape: [3, 15, 15], input: images([2, 3, 15, 15], 24) },
     { name: "every-layer", model: randomize(everyLayer(), 15), inputShape: [3, 13, 14], input: images([3, 3, 13, 14], 25) },
     { name: "text", model: randomize(textNet(), 16), inputShape: [9], input: tokens },

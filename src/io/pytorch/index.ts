@@ -3,4 +3,4 @@ export { stateDictNames, fromStateDictNames, stateDictToStride, torchStateDict }
 export { generateModelPy } from "./codegen.js";
 export { PytorchExportError } from "./layers.js";
 export { pytorchFiles } from "./export.js";
-export { trainingRecipe, type TrainingRecipe, type AugmentationRecipe } from "./recipe.js";
+export { trainingRecipe, randomErasingRecipe, type TrainingRecipe, type AugmentationRecipe, type RandomErasingRecipe } from "./recipe.js";
