@@ -188,6 +188,7 @@ export function loadWeightsWith(
   }
 
   for (const { target, value } of loaded) target.tensor.data.set(value.data);
+  model.weightsChanged(); // what a backend packed from the old weights is stale now
   return { names: chosen, loaded: loaded.map((l) => l.target.key), missing, unexpected, mismatched };
 }
 

@@ -17,6 +17,24 @@ export interface Param {
   grad: Tensor;
   /** False for frozen parameters: optimisers skip them and layers do not compute their gradient. */
   trainable: boolean;
+  /**
+   * Changes whenever the library changes the values (an optimiser step,
+   * loadWeights, loadModel, touchParam): in inference a backend may keep a
+   * copy or a packed form of the weights until it changes. Absent on a
+   * Param built by hand, whose weights are then never kept.
+   */
+  version?: number;
+}
+
+let lastVersion = 0;
+
+/**
+ * Says that a parameter's values changed, so that packed copies of the old
+ * ones are not used again. The library does this itself; call it (or
+ * model.weightsChanged()) after writing into `param.value.data` by hand.
+ */
+export function touchParam(p: Param): void {
+  if (p.version !== undefined) p.version = ++lastVersion;
 }
 
 /** A tensor a layer saves but does not train, e.g. batch-norm running statistics. */
@@ -92,6 +110,7 @@ export function makeParam(name: string, value: Tensor): Param {
       grad = t;
     },
     trainable: true,
+    version: ++lastVersion,
   };
 }
 
@@ -126,6 +145,15 @@ export abstract class Module {
   /** The layer's trained tensors (for containers, every nested layer's), in model order. */
   params(): Param[] {
     return [];
+  }
+
+  /**
+   * Says that parameter values were written by hand (into `param.value.data`),
+   * so that inference does not reuse weights the backend packed before.
+   * Optimisers, loadWeights and loadModel say it themselves.
+   */
+  weightsChanged(): void {
+    for (const p of this.params()) touchParam(p);
   }
 
   /** State that is saved but not trained, e.g. batch-norm running statistics. */

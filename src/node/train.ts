@@ -136,6 +136,7 @@ export function loadCheckpoint(dir: string, model: Layer, optimizer: Optimizer<a
     throw new Error(`resume: the checkpoint in ${path} is of a different model (its parameters do not match this model's)`);
   }
   src.forEach(([, q], i) => dst[i][1].value.data.set(q.value.data));
+  model.weightsChanged();
   // Buffers (batch-norm running statistics) travel with the weights too.
   const bufSrc = collectBuffers(saved);
   const bufDst = collectBuffers(model);

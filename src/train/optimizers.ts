@@ -13,7 +13,7 @@
  */
 import { Tensor, formatShape, sameShape } from "../tensor.js";
 import { getBackend } from "../kernels/index.js";
-import type { Module, Param } from "../layers/layer.js";
+import { touchParam, type Module, type Param } from "../layers/layer.js";
 import { pinParams, isPinned } from "../layers/param-memory.js";
 import { StrideError } from "../stride-error.js";
 import type { Backend } from "../kernels/backend.js";
@@ -174,6 +174,7 @@ export abstract class Optimizer<O extends BaseOptions> {
           // A Param built by hand without `trainable` (API.md omits it) counts as trainable.
           this.steps[index] += 1;
           this.updateParam(p, index, group.options, this.steps[index]);
+          touchParam(p);
         }
         index++;
       }
