@@ -26,6 +26,12 @@ export interface MatmulOptions {
   transB?: boolean;
   /** C += op(A) op(B) instead of C = op(A) op(B). */
   accumulate?: boolean;
+  /**
+   * B is a parameter at this version (Param.version): its values stay the same
+   * until the version changes, so the backend may keep B in its own memory
+   * across calls. Layers give it in inference only.
+   */
+  bVersion?: number;
 }
 
 /** Memory for the arrays of one model step, reused from step to step (see models/step-memory.ts). */
@@ -59,6 +65,9 @@ export interface Backend {
   /** Optional: whether the array lives in the backend's own memory (came from allocResident or a step arena). */
   isResident?(a: Float32Array | Int32Array): boolean;
 
+  /** Optional: gives back now what the backend kept of these weights (see conv2d's weightVersion); they are not used again. */
+  forgetWeights?(w: Float32Array): void;
+
   /** C[M, N] = op(A)[M, K] * op(B)[K, N]. */
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, opts?: MatmulOptions): void;
 
@@ -68,10 +77,13 @@ export interface Backend {
    * With `relu`, max(0, .) is applied to the output (fused bias + ReLU).
    * With `scale` ([K]), output channel k is conv * scale[k] + bias[k] before
    * the ReLU: a batch norm with fixed statistics folded into the convolution.
+   * With `weightVersion` (the filters' Param.version, given in inference),
+   * the backend may keep the filters, or a form of them packed for its
+   * kernels, across calls until the version changes.
    */
   conv2d(
     x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry,
-    relu?: boolean, scale?: Float32Array | null,
+    relu?: boolean, scale?: Float32Array | null, weightVersion?: number,
   ): void;
   /** dx = the gradient w.r.t. the input (overwritten). */
   conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, g: Conv2dGeometry): void;

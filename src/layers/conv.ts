@@ -161,7 +161,9 @@ export class Conv2d extends Layer {
       if (!ctx?.noGrad) throw new Error(`${this.name}: internal: a batch norm is folded into a convolution only under noGrad`);
       bias = foldedBias(fold, bias, this.outChannels);
     }
-    getBackend().conv2d(x.data, this.weight.value.data, bias, y.data, geom, this.reluFused, fold ? fold.scale : null);
+    // In inference the backend may keep the filters packed until an optimiser or a load changes them.
+    const version = ctx?.noGrad && !ctx.training ? this.weight.version : undefined;
+    getBackend().conv2d(x.data, this.weight.value.data, bias, y.data, geom, this.reluFused, fold ? fold.scale : null, version);
     this.unbatched = input.rank === 3;
     this.inputGrad = ctx?.inputGrad !== false;
     if (ctx?.noGrad) this.release();

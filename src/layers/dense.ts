@@ -85,7 +85,9 @@ export class Linear extends Layer {
     const shape = this.shapeInfo(x.shape).shape;
     const rows = x.size / this.inFeatures;
     const y = Tensor.empty(shape); // matmul overwrites C
-    getBackend().matmul(x.data, this.weight.value.data, y.data, rows, this.outFeatures, this.inFeatures, { transB: true });
+    // In inference the backend may keep the weights in its memory until an optimiser or a load changes them.
+    const bVersion = ctx?.noGrad && !ctx.training ? this.weight.version : undefined;
+    getBackend().matmul(x.data, this.weight.value.data, y.data, rows, this.outFeatures, this.inFeatures, { transB: true, bVersion });
     if (this.bias) {
       const b = this.bias.value.data;
       for (let r = 0; r < rows; r++) {

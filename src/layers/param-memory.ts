@@ -1,8 +1,8 @@
 /**
  * Where parameters live. A layer makes its parameters as ordinary arrays, so
- * that a model that is only loaded and run (inference) holds nothing the
- * garbage collector cannot see: the wasm backend copies the weights of each
- * call into its memory, which costs little next to the call itself. An
+ * that a model that is only loaded and run (inference) pins nothing: the wasm
+ * backend keeps packed copies of the weights it runs (a bounded cache,
+ * kernels/wasm/weight-packs.ts), which dispose() gives back. An
  * optimiser pins the parameters it trains: their values and gradients move
  * into the backend's own memory (allocResident), where the kernels of every
  * training step read and update them in place. Pinned memory is given back
@@ -41,6 +41,7 @@ export function pinParams(params: readonly Param[]): void {
       const data = backend.allocResident(t.size);
       if (!data) return; // the backend is full: the rest stays ordinary
       data.set(t.data);
+      backend.forgetWeights?.(t.data); // packs of the array the parameter leaves
       setData(t, data);
       pinnedBy.set(t, backend);
     }
@@ -54,6 +55,7 @@ export function unpinParams(params: readonly Param[]): void {
       const backend = pinnedBy.get(t);
       if (!backend) continue;
       const resident = t.data;
+      backend.forgetWeights?.(resident);
       setData(t, resident.slice());
       pinnedBy.delete(t);
       backend.freeResident?.(resident);
@@ -68,7 +70,9 @@ export function unpinParams(params: readonly Param[]): void {
 export function disposeTensors(params: readonly Param[], buffers: readonly Buffer[], what: string): void {
   const message =
     `${what} was disposed (dispose() gave its memory back); load or build the model again to use it`;
+  const current = getBackend();
   const poison = (t: Tensor) => {
+    if (!t.isMeta) current.forgetWeights?.(t.data); // packs of the weights kept for inference
     const backend = pinnedBy.get(t);
     pinnedBy.delete(t);
     if (backend) backend.freeResident?.(t.data);

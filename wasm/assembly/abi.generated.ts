@@ -379,15 +379,20 @@ export const JOB_SGD_MOMENTUM: i32 = 24;
 @inline export function convForward_scale(job: usize): usize {
   return <usize>load<u32>(job + JOB_ARGS_BYTE + 24);
 }
+/** 0: w is packed by each work item; else w packed once (packedAOffset layout, group after group, mPad x rows floats each) */
+// @ts-ignore: decorator
+@inline export function convForward_packedW(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 28);
+}
 /** thread 0's scratch block */
 // @ts-ignore: decorator
 @inline export function convForward_scratch(job: usize): usize {
-  return <usize>load<u32>(job + JOB_ARGS_BYTE + 28);
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 32);
 }
 /** bytes between two threads' blocks */
 // @ts-ignore: decorator
 @inline export function convForward_scratchStride(job: usize): usize {
-  return <usize>load<u32>(job + JOB_ARGS_BYTE + 32);
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 36);
 }
 
 // ---- job CONV_BACKWARD_DATA

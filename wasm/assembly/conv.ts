@@ -2,7 +2,7 @@
 // threads never write the same memory: forward and backward-filter cut
 // (image, group, band of output rows); backward-data cuts (image, group,
 // band of input channels), since col2im of distinct channels never overlaps.
-import { sgemm, gemmScratchBytes, MR } from "./gemm";
+import { sgemm, sgemmPackedA, gemmScratchBytes, MR } from "./gemm";
 import { copyFloats, zeroFloats, addFloats, sumFloats } from "./simd";
 import { claim, blockStart } from "./work";
 import {
@@ -132,10 +132,13 @@ function biasRelu(y: usize, n: i32, s: f32, b: f32, relu: bool): void {
 
 /**
  * One thread's share of the forward convolution. scratch: this thread's
- * gemm packing area followed by its column buffer.
+ * gemm packing area followed by its column buffer. packedW, when not 0: the
+ * filters packed once for the GEMM (packedAOffset's layout, one group after
+ * another), as inference keeps them; the products are then the same to the
+ * bit, without packing the filters again for every work item.
  */
 export function convForward(
-  g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize,
+  g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize, packedW: usize,
   gemmScratch: usize, col: usize, counter: usize,
 ): void {
   const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
@@ -158,7 +161,13 @@ export function convForward(
     const src = bandColumns(g, xg, col, oh0, oh1);
     const ldb = pointwise ? plane : width;
     const yg = y + (<usize>((n * K + grp * kg + k0) * plane + oh0 * outW) << 2);
-    sgemm(k1 - k0, width, rows, w + (<usize>((grp * kg + k0) * rows) << 2), rows, false, src, ldb, false, yg, plane, false, gemmScratch);
+    if (packedW != 0) {
+      // k0 is a multiple of MR (blockStart's alignment): the work item starts at a whole panel.
+      const mPad = ((kg + MR - 1) / MR) * MR;
+      sgemmPackedA(k1 - k0, width, rows, packedW + (<usize>(grp * mPad * rows) << 2), mPad, k0 / MR, src, ldb, yg, plane, gemmScratch);
+    } else {
+      sgemm(k1 - k0, width, rows, w + (<usize>((grp * kg + k0) * rows) << 2), rows, false, src, ldb, false, yg, plane, false, gemmScratch);
+    }
     if (bias != 0 || relu || scale != 0) {
       for (let k = k0; k < k1; k++) {
         const o = <usize>(grp * kg + k) << 2;

@@ -14,6 +14,7 @@ import type { Backend, MatmulOptions, Conv2dGeometry, Pool2dGeometry, StepArena 
 import { WasmStepArena } from "./step-arena.js";
 import { JsBackend } from "../js/index.js";
 import { WasmRuntime } from "./runtime.js";
+import { WeightPacks } from "./weight-packs.js";
 import * as abi from "./generated/abi.js";
 import {
   type ConvAlgorithm, type ConvPass, type ConvKernel, type DirectShape,
@@ -30,6 +31,12 @@ interface Epilogue {
   relu: boolean;
 }
 const NO_EPILOGUE: Epilogue = { bias: null, scale: null, relu: false };
+
+/** Weights a layer lets the backend keep (packed) between calls: the Param's array and its version. */
+interface KeptWeights {
+  array: Float32Array;
+  version: number;
+}
 
 /** True when every array is float32 (the js backend also serves float64 gradient checks). */
 function allF32(...arrays: (Float32Array | null)[]): boolean {
@@ -87,9 +94,39 @@ export class WasmBackend implements Backend {
     memoryFloats: 1 << 16,
   };
 
+  /**
+   * Whether inference keeps weights in wasm memory, packed for the kernels,
+   * between calls (weight-packs.ts). On by default; off, every call copies
+   * and packs them again (public so that a benchmark can compare).
+   */
+  keepWeights = true;
+  private readonly packs: WeightPacks;
+
   constructor(threads?: number) {
     this.rt = new WasmRuntime();
+    this.packs = new WeightPacks(this.rt);
     if (threads !== undefined) this.rt.setThreads(threads);
+  }
+
+  forgetWeights(w: Float32Array): void {
+    this.packs.forget(w);
+  }
+
+  /** What a call may keep of weights at this version (null: nothing, and the call copies them). */
+  private kept(w: Float32Array, version: number | undefined): KeptWeights | null {
+    return version === undefined || !this.keepWeights ? null : { array: w, version };
+  }
+
+  /**
+   * The address of a plain copy of the first `floats` of kept weights (the
+   * array itself when it is resident); null when there is nothing to keep or
+   * no room. Call right after rt.reset(), before the call's other allocations.
+   */
+  private keptCopy(k: KeptWeights | null, floats: number): number | null {
+    if (!k) return null;
+    if (this.rt.isResident(k.array)) return k.array.byteOffset;
+    const src = k.array.subarray(0, floats);
+    return this.packs.get(k.array, k.version, `copy ${floats}`, floats, (at) => this.rt.f32.set(src, at >>> 2));
   }
 
   allocResident(n: number): Float32Array | null {
@@ -185,8 +222,9 @@ export class WasmBackend implements Backend {
     const { transA = false, transB = false, accumulate = false } = opts;
     const rt = this.rt;
     rt.reset();
+    const keptB = this.keptCopy(this.kept(b, opts.bVersion), k * n);
     const pa = rt.put(a.subarray(0, m * k));
-    const pb = rt.put(b.subarray(0, k * n));
+    const pb = keptB ?? rt.put(b.subarray(0, k * n));
     const pc = accumulate ? rt.put(c.subarray(0, m * n)) : rt.out(c.subarray(0, m * n));
     const nth = m * n * k >= this.parallelMin.gemmMacs ? this.rt.threadCount : 1;
     const job = abi.writeGemm(rt, {
@@ -204,12 +242,13 @@ export class WasmBackend implements Backend {
 
   conv2d(
     x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry,
-    relu = false, scale: Float32Array | null = null,
+    relu = false, scale: Float32Array | null = null, weightVersion?: number,
   ): void {
     if (!allF32(x, w, bias, y, scale)) {
       this.js.conv2d(x, w, bias, y, g, relu, scale);
       return;
     }
+    const kept = this.kept(w, weightVersion);
     const epilogue: Epilogue = {
       bias: bias ? bias.subarray(0, g.outChannels) : null, scale: scale ? scale.subarray(0, g.outChannels) : null, relu,
     };
@@ -219,23 +258,53 @@ export class WasmBackend implements Backend {
     for (const [n0, n1] of batchSlices(g.batch, convImageBytes(g))) {
       const xs = x.subarray(n0 * inImage, n1 * inImage), ys = y.subarray(n0 * outImage, n1 * outImage);
       if (kernel === "winograd" || kernel === "winograd4") {
-        this.runWinograd(directShape(g, "forward", n1 - n0), kernel === "winograd4" ? 4 : 2, xs, filters, epilogue, ys);
+        this.runWinograd(directShape(g, "forward", n1 - n0), kernel === "winograd4" ? 4 : 2, xs, filters, epilogue, ys, kept);
       } else if (kernel === "direct") {
-        this.runDirect(directShape(g, "forward", n1 - n0), xs, filters, epilogue, ys, convFlopsPerImage(g));
+        this.runDirect(directShape(g, "forward", n1 - n0), xs, filters, epilogue, ys, convFlopsPerImage(g), kept);
       } else {
-        this.gemmForward(g, n1 - n0, xs, filters, epilogue, ys);
+        this.gemmForward(g, n1 - n0, xs, filters, epilogue, ys, kept);
       }
     }
   }
 
-  private gemmForward(g: Conv2dGeometry, batch: number, x: Float32Array, w: Float32Array, e: Epilogue, y: Float32Array): void {
+  /**
+   * The address of the filters packed once for the GEMM of CONV_FORWARD
+   * (wasm/assembly/gemm.ts, packedAOffset: for each block of KC columns, the
+   * panels of MR rows; one group after another, mPad x rows floats each,
+   * padding rows zero); null when they are not kept.
+   */
+  private packedFilters(g: Conv2dGeometry, k: KeptWeights | null, w: Float32Array): number | null {
+    if (!k) return null;
+    const mr = this.rt.exports.gemmBlocking(4), kc = this.rt.blocking.kc;
+    const kg = g.outChannels / g.groups, rows = (g.inChannels / g.groups) * g.kH * g.kW;
+    const mPad = Math.ceil(kg / mr) * mr;
+    return this.packs.get(k.array, k.version, `gemm kc ${kc} ${g.groups}x${kg}x${rows}`, g.groups * mPad * rows, (at) => {
+      const dst = this.rt.f32;
+      for (let grp = 0; grp < g.groups; grp++) {
+        const base = (at >>> 2) + grp * mPad * rows;
+        for (let p0 = 0; p0 < rows; p0 += kc) {
+          const width = Math.min(kc, rows - p0);
+          for (let i = 0; i < kg; i++) {
+            const panel = base + p0 * mPad + Math.floor(i / mr) * width * mr + (i % mr);
+            const src = (grp * kg + i) * rows + p0;
+            for (let p = 0; p < width; p++) dst[panel + p * mr] = w[src + p];
+          }
+        }
+      }
+    });
+  }
+
+  private gemmForward(
+    g: Conv2dGeometry, batch: number, x: Float32Array, w: Float32Array, e: Epilogue, y: Float32Array, kept: KeptWeights | null,
+  ): void {
     const rt = this.rt;
     rt.reset();
+    const packed = this.packedFilters(g, kept, w);
     const plan = planGemmConv(g, "forward", batch, rt.threadCount);
     const geom = this.putConvRecord(convRecord(g, batch, { ...plan, slots: 1 }));
     const py = rt.out(y);
     const job = abi.writeConvForward(rt, {
-      geom, x: rt.put(x), w: rt.put(w), bias: e.bias ? rt.put(e.bias) : 0, y: py, relu: e.relu,
+      geom, x: rt.put(x), w: packed === null ? rt.put(w) : 0, packedW: packed ?? 0, bias: e.bias ? rt.put(e.bias) : 0, y: py, relu: e.relu,
       scale: e.scale ? rt.put(e.scale) : 0, ...this.scratch(plan.threads, rt.exports.convForwardScratchBytes(geom)),
     });
     rt.run(job, plan.threads);
@@ -354,18 +423,25 @@ export class WasmBackend implements Backend {
    * (input, filters and output already sliced): the filters are transformed
    * first (WINOGRAD_FILTERS), then the tiles (WINOGRAD).
    */
-  private runWinograd(d: DirectShape, m: 2 | 4, input: Float32Array, w: Float32Array, e: Epilogue, out: Float32Array): void {
+  private runWinograd(
+    d: DirectShape, m: 2 | 4, input: Float32Array, w: Float32Array, e: Epilogue, out: Float32Array, kept: KeptWeights | null = null,
+  ): void {
     const rt = this.rt;
     rt.reset();
     const plan = planWinograd(d, m, rt.threadCount);
+    const uFloats = rt.exports.winogradFilterFloats(d.cout, d.cin, m);
+    const transform = (u: number) => {
+      rt.run(abi.writeWinogradFilters(rt, { w: rt.put(w), u, cout: d.cout, cin: d.cin, flip: d.flip, m }), plan.filterThreads);
+    };
+    // Kept, U is transformed once per version of the filters (its panels depend on KC).
+    const keptU = kept ? this.packs.get(kept.array, kept.version, `winograd ${m} flip ${d.flip} kc ${rt.blocking.kc} ${d.cout}x${d.cin}`, uFloats, transform) : null;
     const geom = this.putDirectRecord(d, plan.runRows);
     const px = rt.put(input);
-    const pw = rt.put(w);
     const pbias = e.bias ? rt.put(e.bias) : 0;
     const pscale = e.scale ? rt.put(e.scale) : 0;
-    const pu = rt.alloc(rt.exports.winogradFilterFloats(d.cout, d.cin, m));
+    const pu = keptU ?? rt.alloc(uFloats);
     const py = rt.out(out);
-    rt.run(abi.writeWinogradFilters(rt, { w: pw, u: pu, cout: d.cout, cin: d.cin, flip: d.flip, m }), plan.filterThreads);
+    if (keptU === null) transform(pu);
     const job = abi.writeWinograd(rt, {
       geom, x: px, u: pu, bias: pbias, y: py, relu: e.relu, scale: pscale,
       ...this.scratch(plan.threads, rt.exports.winogradConvScratchBytes(geom, m)), m, kBlocks: plan.kBlocks,
@@ -405,14 +481,16 @@ export class WasmBackend implements Backend {
   /** Runs a direct convolution job on a batch (input, filters and output already sliced). */
   private runDirect(
     d: DirectShape, input: Float32Array, w: Float32Array, e: Epilogue, out: Float32Array, flopsPerImage: number,
+    kept: KeptWeights | null = null,
   ): void {
     const rt = this.rt;
     rt.reset();
+    const keptW = this.keptCopy(kept, w.length);
     const plan = planDirect(d, flopsPerImage, rt.threadCount);
     const geom = this.putDirectRecord(d, plan.bands);
     const py = rt.out(out);
     const job = abi.writeDirectForward(rt, {
-      geom, x: rt.put(input), w: rt.put(w), bias: e.bias ? rt.put(e.bias) : 0, y: py, relu: e.relu,
+      geom, x: rt.put(input), w: keptW ?? rt.put(w), bias: e.bias ? rt.put(e.bias) : 0, y: py, relu: e.relu,
       scale: e.scale ? rt.put(e.scale) : 0, ...this.scratch(plan.threads, rt.exports.directForwardScratchBytes(geom)),
     });
     rt.run(job, plan.threads);

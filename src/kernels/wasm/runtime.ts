@@ -173,6 +173,8 @@ export class WasmRuntime {
   /** Why there are no worker threads, when the memory is not shared. */
   readonly threadsOffReason: string | null;
   readonly jobBase: number;
+  /** The GEMM blocking the kernels use now (tuning.ts): packs made for the GEMM depend on it. */
+  blocking!: GemmBlocking;
   /** The Int32 index of the job's first argument slot (the generated writers store from there). */
   readonly argsIndex: number;
   /** Where the resident heap (and so the arena) currently ends. */
@@ -226,6 +228,7 @@ export class WasmRuntime {
    * workers' instances from the job block before their next job.
    */
   applyBlocking(b: GemmBlocking): void {
+    this.blocking = { mc: b.mc, kc: b.kc, nc: b.nc, chunksPerThread: b.chunksPerThread };
     const at = (this.jobBase + JOB_BLOCKING_BYTE) >>> 2;
     this.i32[at] = b.mc;
     this.i32[at + 1] = b.kc;

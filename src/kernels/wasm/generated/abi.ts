@@ -298,6 +298,8 @@ export interface ConvForwardArgs {
   relu: boolean;
   /** 0: none (a folded batch norm's per-channel scale) (byte address) */
   scale: number;
+  /** 0: w is packed by each work item; else w packed once (packedAOffset layout, group after group, mPad x rows floats each) (byte address) */
+  packedW: number;
   /** thread 0's scratch block (byte address) */
   scratch: number;
   /** bytes between two threads' blocks (bytes) */
@@ -313,8 +315,9 @@ export function writeConvForward(t: ArgTarget, a: ConvForwardArgs): number {
   t.i32[b + 4] = a.y;
   t.i32[b + 5] = a.relu ? 1 : 0;
   t.i32[b + 6] = a.scale;
-  t.i32[b + 7] = a.scratch;
-  t.i32[b + 8] = a.scratchStride;
+  t.i32[b + 7] = a.packedW;
+  t.i32[b + 8] = a.scratch;
+  t.i32[b + 9] = a.scratchStride;
   return 2;
 }
 
