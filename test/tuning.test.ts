@@ -20,6 +20,7 @@ import {
 import { tuneBlockingOn } from "../src/kernels/wasm/autotune.js";
 import { StrideError } from "../src/stride-error.js";
 import type { Conv2dGeometry } from "../src/shape.js";
+import { seededFloats } from "./helpers/seeded.js";
 
 const js = new JsBackend();
 const supported = wasmSupported();
@@ -30,15 +31,7 @@ after(() => {
   wasm?.setThreads(1);
 });
 
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    a[i] = s / 2147483648 - 1;
-  }
-  return a;
-}
+const rand = seededFloats;
 
 function maxRelErr(got: Float32Array, want: Float32Array): number {
   let worst = 0;

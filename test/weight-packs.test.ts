@@ -25,6 +25,7 @@ import { WasmBackend, wasmSupported } from "../src/kernels/wasm/index.js";
 import { getTuning, setTuning } from "../src/kernels/wasm/tuning.js";
 import { KEEP_WINDOW } from "../src/kernels/wasm/weight-packs.js";
 import type { ConvAlgorithm } from "../src/kernels/wasm/plan.js";
+import { seededFloats } from "./helpers/seeded.js";
 
 const supported = wasmSupported();
 const initialBackend = getBackend().name;
@@ -40,15 +41,7 @@ after(() => {
   setBackend(initialBackend);
 });
 
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    a[i] = s / 2147483648 - 1;
-  }
-  return a;
-}
+const rand = seededFloats;
 
 const conv = (inChannels: number, outChannels: number, kernelSize: number, o: { padding?: number; stride?: number; groups?: number } = {}) =>
   new Conv2d({ inChannels, outChannels, kernelSize, ...o });
