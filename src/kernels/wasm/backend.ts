@@ -3,7 +3,9 @@
  * Tensors stay plain GC-owned Float32Arrays; each call copies its operands
  * into the shared wasm memory (a bump arena reset per call), runs the job on
  * all threads, and copies the results back. Arrays that already live in wasm
- * memory (allocResident: parameters an optimiser trains; step arenas) are used in place.
+ * memory (allocResident: parameters an optimiser trains; step arenas) are used in place,
+ * and in inference the weights are kept between calls, packed for their kernel
+ * (weight-packs.ts), for as long as their parameter's version stays the same.
  *
  * Which algorithm and which split a convolution gets is decided by plan.ts;
  * this file carries the plan out: it copies the operands, writes the records
