@@ -104,6 +104,10 @@ function convCases(seed: number, count: number): Conv2dGeometry[] {
     { batch: 2, c: 5, k: 3, h: 6, w: 5, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0, 2, 2, 0], dh: 1, dw: 1, groups: 1 },
     { batch: 1, c: 33, k: 17, h: 10, w: 4, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0, 0, 0, 0], dh: 1, dw: 1, groups: 1 },
     { batch: 2, c: 4, k: 6, h: 3, w: 3, kh: 3, kw: 3, sh: 1, sw: 1, pad: [3, 1, 1, 3], dh: 1, dw: 1, groups: 1 },
+    // Stride 2 on small maps (resnet8-wide's 7x7 -> 4x4 and 14x14 -> 7x7): several images
+    // per GEMM, in groups that do not divide the batch.
+    { batch: 13, c: 16, k: 40, h: 7, w: 7, kh: 3, kw: 3, sh: 2, sw: 2, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
+    { batch: 9, c: 8, k: 12, h: 14, w: 14, kh: 3, kw: 3, sh: 2, sw: 2, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
     // Large enough for two threads: Winograd backward filter's runs of tile rows span images.
     { batch: 3, c: 19, k: 21, h: 23, w: 17, kh: 3, kw: 3, sh: 1, sw: 1, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
     { batch: 2, c: 37, k: 6, h: 30, w: 29, kh: 3, kw: 3, sh: 1, sw: 1, pad: [0, 1, 0, 0], dh: 1, dw: 1, groups: 1 },
@@ -485,6 +489,52 @@ for (const threads of [1, 2]) {
     });
   });
 }
+
+describe("wasm backend, image groups in the GEMM convolution", { skip: supported ? false : "no WebAssembly SIMD here" }, () => {
+  // Small output planes run several images per GEMM (plan.ts, gemmImages). Each
+  // output of the forward and backward-data passes is still the same sum in the
+  // same order as one image at a time, so the bits must not change.
+  const shapes: ConvCase[] = [
+    { batch: 11, c: 16, k: 40, h: 7, w: 7, kh: 3, kw: 3, sh: 2, sw: 2, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
+    { batch: 7, c: 8, k: 13, h: 14, w: 14, kh: 3, kw: 3, sh: 2, sw: 2, pad: [1, 1, 1, 1], dh: 1, dw: 1, groups: 1 },
+    { batch: 5, c: 3, k: 6, h: 9, w: 8, kh: 5, kw: 3, sh: 1, sw: 2, pad: [2, 1, 0, 1], dh: 1, dw: 1, groups: 1 },
+  ];
+  for (const threads of [1, 2]) {
+    test(`forward and backward data of a batch equal the same images one at a time, to the bit (${threads} thread${threads > 1 ? "s" : ""})`, () => {
+      const be = wasm!;
+      be.setThreads(threads);
+      be.convAlgorithm = "gemm";
+      const r = makeRandom(40 + threads);
+      for (const cc of shapes) {
+        const g = convGeometry(cc)!;
+        const one = { ...g, batch: 1 };
+        const inImage = g.inChannels * g.inH * g.inW, outImage = g.outChannels * g.outH * g.outW;
+        const x = r.array(g.batch * inImage), w = r.array(g.outChannels * g.inChannels * g.kH * g.kW);
+        const bias = r.array(g.outChannels), scale = r.array(g.outChannels), dy = r.array(g.batch * outImage);
+        const y = new Float32Array(g.batch * outImage), dx = new Float32Array(g.batch * inImage);
+        be.conv2d(x, w, bias, y, g, true, scale);
+        be.conv2dBackwardData(dy, w, dx, g);
+        for (let n = 0; n < g.batch; n++) {
+          const yn = new Float32Array(outImage), dxn = new Float32Array(inImage);
+          be.conv2d(x.subarray(n * inImage, (n + 1) * inImage), w, bias, yn, one, true, scale);
+          be.conv2dBackwardData(dy.subarray(n * outImage, (n + 1) * outImage), w, dxn, one);
+          assert.deepEqual(y.subarray(n * outImage, (n + 1) * outImage), yn, `${describeConv(g)}: image ${n}'s output`);
+          assert.deepEqual(dx.subarray(n * inImage, (n + 1) * inImage), dxn, `${describeConv(g)}: image ${n}'s input gradient`);
+        }
+        // The filter gradient sums over the images, grouped by the shape alone: any thread count gives the same bits.
+        const dw1 = r.array(w.length), dw2 = dw1.slice(), db1 = r.array(g.outChannels), db2 = db1.slice();
+        be.conv2dBackwardFilter(x, dy, dw1, db1, g);
+        be.setThreads(threads === 1 ? 2 : 1);
+        be.conv2dBackwardFilter(x, dy, dw2, db2, g);
+        be.setThreads(threads);
+        assert.deepEqual(dw1, dw2, `${describeConv(g)}: filter gradient on 1 and 2 threads`);
+        assert.deepEqual(db1, db2, `${describeConv(g)}: bias gradient on 1 and 2 threads`);
+      }
+      be.convAlgorithm = "auto";
+      be.setThreads(1);
+    });
+  }
+});
 
 describe("wasm backend, general", { skip: supported ? false : "no WebAssembly SIMD here" }, () => {
   test("float64 arrays (gradient checks) fall back to the js kernels", () => {

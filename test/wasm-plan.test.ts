@@ -12,7 +12,7 @@ import type { Conv2dGeometry } from "../src/shape.js";
 import {
   type ConvPass, type FilterGradientPlan, chooseConvKernel, isPointwise, batchSlices, convImageBytes, convFlopsPerImage, directShape,
   planGemmConv, planGemmFilter, planDirect, planDirectFilter, planWinograd, planWinogradFilter,
-  COL_BAND_BYTES, CONV_BUDGET_BYTES, PARALLEL_WORK, MAX_REDUCTION_SLOTS, REDUCTION_BYTES,
+  COL_BAND_BYTES, CONV_BUDGET_BYTES, PARALLEL_WORK, MAX_REDUCTION_SLOTS, REDUCTION_BYTES, GEMM_MIN_COLUMNS,
 } from "../src/kernels/wasm/plan.js";
 
 /** A square convolution: channels in and out, input size, kernel, stride, padding, batch (and groups). */
@@ -35,9 +35,24 @@ const LAYERS: Record<string, Conv2dGeometry> = {
   "AlexNet conv1 (3->64, 11x11 stride 4, 224x224)": conv(3, 64, 224, 11, 4, 2, 1),
   "grouped 3x3 (32->32, 4 groups, 28x28)": conv(32, 32, 28, 3, 1, 1, 8, 4),
   "tiny (2->2, 3x3, 5x5)": conv(2, 2, 5, 3, 1, 1, 1),
+  "resnet8-wide stride 2 (64->128, 3x3, 7x7)": conv(64, 128, 7, 3, 2, 1, 128),
+  "resnet8-wide stride 2 (32->64, 3x3, 14x14)": conv(32, 64, 14, 3, 2, 1, 128),
 };
 
 const PASSES: ConvPass[] = ["forward", "data", "filter"];
+
+test("small output planes run several images per GEMM; large ones, grouped and 1x1 layers one", () => {
+  const small = LAYERS["resnet8-wide stride 2 (64->128, 3x3, 7x7)"], mid = LAYERS["resnet8-wide stride 2 (32->64, 3x3, 14x14)"];
+  // 16 and 49 columns an image: 16 and 6 images make 256 and 294 columns.
+  assert.equal(planGemmConv(small, "forward", 128, 1).images, 16);
+  assert.equal(planGemmConv(mid, "data", 128, 2).images, 6);
+  assert.equal(planGemmFilter(small, 128, 128 * 64 * 9, 2).images, 16);
+  // Fewer images than threads x group: the group shrinks so that every thread has one.
+  assert.equal(planGemmConv(small, "forward", 5, 2).images, 3);
+  assert.equal(planGemmConv(LAYERS["ResNet-20 3x3 (16->16, 32x32)"], "forward", 64, 2).images, 1);
+  assert.equal(planGemmConv(LAYERS["grouped 3x3 (32->32, 4 groups, 28x28)"], "forward", 8, 1).images, 1);
+  assert.equal(planGemmConv(conv(64, 64, 7, 1, 1, 0, 32), "forward", 32, 1).images, 1);
+});
 
 test("the algorithms chosen for known layers", () => {
   const pick = (name: string) => PASSES.map((p) => chooseConvKernel(LAYERS[name], p, "auto"));
@@ -86,6 +101,16 @@ function checkFilterSplit(at: string, p: FilterGradientPlan, units: number, part
   assert.ok((p.slots - 1) * partFloats * 4 <= REDUCTION_BYTES, `${at}: ${p.slots - 1} extra parts of ${partFloats} floats`);
 }
 
+/** Images per GEMM only where planes are small, never for grouped or 1x1 layers, and their buffers about L2-sized. */
+function checkImages(at: string, g: Conv2dGeometry, images: number, batch: number): void {
+  assert.ok(Number.isInteger(images) && images >= 1 && images <= batch, `${at}: ${images} images per GEMM of ${batch}`);
+  if (images === 1) return;
+  assert.ok(g.groups === 1 && !isPointwise(g), `${at}: images side by side in a grouped or 1x1 layer`);
+  const plane = g.outH * g.outW;
+  assert.ok(plane < GEMM_MIN_COLUMNS && (images - 1) * plane < GEMM_MIN_COLUMNS, `${at}: ${images} images of ${plane} columns`);
+  assert.ok((g.inChannels * g.kH * g.kW + g.outChannels) * plane * images * 4 <= COL_BAND_BYTES, `${at}: image group buffers over L2`);
+}
+
 /** Checks every plan of every pass of g on `batch` images with `threads` threads. */
 function checkPlans(name: string, g: Conv2dGeometry, batch: number, threads: number): void {
   const at = `${name}, batch ${batch}, ${threads} threads`;
@@ -102,6 +127,13 @@ function checkPlans(name: string, g: Conv2dGeometry, batch: number, threads: num
     assert.ok(p.bands >= 1 && p.bands <= limit, `${at}, ${pass}: ${p.bands} bands of ${limit}`);
     assert.ok(p.rowBands >= 1 && p.rowBands <= g.outH, `${at}, ${pass}: ${p.rowBands} row bands`);
     assert.ok(p.kBlocks >= 1 && p.kBlocks <= Math.max(1, Math.floor(kg / 4)), `${at}, ${pass}: ${p.kBlocks} blocks of ${kg} filters`);
+    checkImages(`${at}, ${pass}`, g, p.images, batch);
+    if (p.images > 1) {
+      // Images side by side: one item per group of them, and a group for every thread.
+      assert.deepEqual([p.bands, p.rowBands, p.kBlocks], [1, 1, 1], `${at}, ${pass}: image groups are not also cut`);
+      assert.ok(Math.ceil(batch / p.images) >= p.threads, `${at}, ${pass}: ${p.images} images per item for ${p.threads} threads`);
+      continue;
+    }
     // A work item for every thread, and every thread where there are enough rows (or channels) to cut.
     const items = pairs * p.bands * p.kBlocks;
     assert.ok(items >= p.threads, `${at}, ${pass}: ${items} items for ${p.threads} threads`);
@@ -119,7 +151,8 @@ function checkPlans(name: string, g: Conv2dGeometry, batch: number, threads: num
     if (!isPointwise(g)) assert.ok(Math.ceil(g.outH / f.bands) * rowBytes <= COL_BAND_BYTES + rowBytes || f.bands === g.outH);
     // The sums' order (bands, slots) depends on the shape alone, never on the threads: the same bits on any machine.
     const one = planGemmFilter(g, batch, dwFloats + bias, 1);
-    assert.deepEqual([f.bands, f.slots], [one.bands, one.slots], `${at}, filter: the split depends on the threads`);
+    assert.deepEqual([f.bands, f.slots, f.images], [one.bands, one.slots, one.images], `${at}, filter: the split depends on the threads`);
+    checkImages(`${at}, filter`, g, f.images, Math.ceil(batch / f.slots));
   }
   if (g.strideH === 1 && g.strideW === 1 && g.groups === 1) {
     for (const pass of ["forward", "data"] as const) {

@@ -49,6 +49,7 @@ export const records = [
       ["rowBands", "i32", "backward data: bands of output rows inside a channel band, so the unfolded gradient stays cache-sized"],
       ["kBlocks", "i32", "forward: blocks of output channels per band (threads that split the filters instead of the pixels); filter gradient: per reduction slot"],
       ["slots", "i32", "filter gradient: fixed ranges of images, each summed in order into its own part"],
+      ["images", "i32", "images unfolded side by side into one GEMM (small output planes; groups 1, bands 1); 1: image by image"],
     ],
   },
   {

@@ -144,6 +144,11 @@ export const JOB_SGD_MOMENTUM: i32 = 24;
 @inline export function conv_slots(g: usize): i32 {
   return load<i32>(g + 80);
 }
+/** images unfolded side by side into one GEMM (small output planes; groups 1, bands 1); 1: image by image */
+// @ts-ignore: decorator
+@inline export function conv_images(g: usize): i32 {
+  return load<i32>(g + 84);
+}
 
 // ---- direct record: A stride-1, ungrouped convolution as the direct (direct.ts) and Winograd kernels take it.
 // @ts-ignore: decorator

@@ -8,7 +8,7 @@ import { claim, blockStart } from "./work";
 import {
   conv_batch, conv_inChannels, conv_inH, conv_inW, conv_outChannels, conv_kH, conv_kW, conv_strideH, conv_strideW,
   conv_padTop, conv_padLeft, conv_dilationH, conv_dilationW, conv_groups, conv_outH, conv_outW, conv_pointwise,
-  conv_bands, conv_rowBands, conv_kBlocks, conv_slots,
+  conv_bands, conv_rowBands, conv_kBlocks, conv_slots, conv_images,
 } from "./abi.generated";
 
 /** The first output column whose input column j*D - P + ow*S is >= 0, and one past the last one < W. */
@@ -24,13 +24,13 @@ import {
 
 /**
  * col[(c*kH + i)*kW + j, (oh - oh0)*outW + ow] = x[c, oh*S - P + i*D, ow*S - P + j*D]
- * for oh in [oh0, oh1), zero in the padding. x points at channel 0 of the unfolded ones.
+ * for oh in [oh0, oh1), zero in the padding. x points at channel 0 of the unfolded ones;
+ * col's rows are ld floats apart (the band's width, or more when several images sit side by side).
  */
 export function im2col(
   x: usize, col: usize, C: i32, H: i32, W: i32, kH: i32, kW: i32, sH: i32, sW: i32,
-  pT: i32, pL: i32, dH: i32, dW: i32, outW: i32, oh0: i32, oh1: i32,
+  pT: i32, pL: i32, dH: i32, dW: i32, outW: i32, oh0: i32, oh1: i32, ld: i32,
 ): void {
-  const width = (oh1 - oh0) * outW;
   let rowPtr = col;
   for (let c = 0; c < C; c++) {
     const xc = x + (<usize>(c * H * W) << 2);
@@ -51,22 +51,29 @@ export function im2col(
           if (sW == 1) {
             copyFloats(dst + (<usize>lo << 2), xr + (<usize>(lo - off) << 2), hi - lo);
           } else {
-            for (let ow = lo; ow < hi; ow++) store<f32>(dst + (<usize>ow << 2), load<f32>(xr + (<usize>(ow * sW - off) << 2)));
+            let ow = lo;
+            if (sW == 2) {
+              // Four outputs are the even lanes of eight consecutive inputs, read only while they stay in the row.
+              for (; ow + 4 <= hi && 2 * ow - off + 8 <= W; ow += 4) {
+                const s = xr + (<usize>(2 * ow - off) << 2);
+                v128.store(dst + (<usize>ow << 2), v128.shuffle<f32>(v128.load(s), v128.load(s, 16), 0, 2, 4, 6));
+              }
+            }
+            for (; ow < hi; ow++) store<f32>(dst + (<usize>ow << 2), load<f32>(xr + (<usize>(ow * sW - off) << 2)));
           }
           for (let ow = hi; ow < outW; ow++) store<f32>(dst + (<usize>ow << 2), 0);
         }
-        rowPtr += <usize>width << 2;
+        rowPtr += <usize>ld << 2;
       }
     }
   }
 }
 
-/** The adjoint of im2col for output rows [oh0, oh1): dx[c, h, w] += col entries read from it. */
+/** The adjoint of im2col for output rows [oh0, oh1): dx[c, h, w] += col entries read from it (col's rows ld floats apart). */
 export function col2im(
   col: usize, dx: usize, C: i32, H: i32, W: i32, kH: i32, kW: i32, sH: i32, sW: i32,
-  pT: i32, pL: i32, dH: i32, dW: i32, outW: i32, oh0: i32, oh1: i32,
+  pT: i32, pL: i32, dH: i32, dW: i32, outW: i32, oh0: i32, oh1: i32, ld: i32,
 ): void {
-  const plane = (oh1 - oh0) * outW;
   let rowPtr = col;
   for (let c = 0; c < C; c++) {
     const xc = dx + (<usize>(c * H * W) << 2);
@@ -83,13 +90,24 @@ export function col2im(
           if (sW == 1) {
             addFloats(xr + (<usize>(lo - off) << 2), src + (<usize>lo << 2), hi - lo);
           } else {
-            for (let ow = lo; ow < hi; ow++) {
+            let ow = lo;
+            if (sW == 2) {
+              // Four gradients go to the even lanes of eight consecutive inputs (the odd ones get + 0, which leaves them as they are).
+              const zero = f32x4.splat(0);
+              for (; ow + 4 <= hi && 2 * ow - off + 8 <= W; ow += 4) {
+                const p = xr + (<usize>(2 * ow - off) << 2);
+                const g = v128.load(src + (<usize>ow << 2));
+                v128.store(p, f32x4.add(v128.load(p), v128.shuffle<f32>(g, zero, 0, 4, 1, 5)));
+                v128.store(p, f32x4.add(v128.load(p, 16), v128.shuffle<f32>(g, zero, 2, 6, 3, 7)), 16);
+              }
+            }
+            for (; ow < hi; ow++) {
               const p = xr + (<usize>(ow * sW - off) << 2);
               store<f32>(p, load<f32>(p) + load<f32>(src + (<usize>ow << 2)));
             }
           }
         }
-        rowPtr += <usize>plane << 2;
+        rowPtr += <usize>ld << 2;
       }
     }
   }
@@ -126,8 +144,34 @@ function biasRelu(y: usize, n: i32, s: f32, b: f32, relu: bool): void {
   if (conv_pointwise(g)) return xg + (<usize>(oh0 * conv_outW(g)) << 2);
   const cg = conv_inChannels(g) / conv_groups(g);
   im2col(xg, col, cg, conv_inH(g), conv_inW(g), conv_kH(g), conv_kW(g), conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
-    conv_dilationH(g), conv_dilationW(g), conv_outW(g), oh0, oh1);
+    conv_dilationH(g), conv_dilationW(g), conv_outW(g), oh0, oh1, (oh1 - oh0) * conv_outW(g));
   return col;
+}
+
+/**
+ * Unfolds images [n0, n0 + count) side by side into col: image i's columns
+ * are [i * plane, (i + 1) * plane) of rows count * plane floats long. For
+ * small output planes (a 7x7 map gives the GEMM 49 columns, a 4x4 map 16),
+ * one GEMM over several images packs the filters once for all of them and
+ * fills the register tile's columns.
+ */
+function imageColumns(g: usize, x: usize, col: usize, n0: i32, count: i32): void {
+  const C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), outH = conv_outH(g), outW = conv_outW(g);
+  const plane = outH * outW;
+  for (let i = 0; i < count; i++) {
+    im2col(x + (<usize>((n0 + i) * C * H * W) << 2), col + (<usize>(i * plane) << 2), C, H, W, conv_kH(g), conv_kW(g),
+      conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g), conv_dilationH(g), conv_dilationW(g), outW, 0, outH, count * plane);
+  }
+}
+
+/** dst[k, i * plane + p] = dy[n0 + i, k0 + k, p] for k < kn: rows of several images' gradients side by side. */
+function gatherImages(dy: usize, K: i32, plane: i32, n0: i32, count: i32, k0: i32, kn: i32, dst: usize): void {
+  const ld = count * plane;
+  for (let i = 0; i < count; i++) {
+    for (let k = 0; k < kn; k++) {
+      copyFloats(dst + (<usize>(k * ld + i * plane) << 2), dy + (<usize>(((n0 + i) * K + k0 + k) * plane) << 2), plane);
+    }
+  }
 }
 
 /**
@@ -141,6 +185,10 @@ export function convForward(
   g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize, packedW: usize,
   gemmScratch: usize, col: usize, counter: usize,
 ): void {
+  if (conv_images(g) > 1) {
+    convForwardImages(g, x, w, bias, y, relu, scale, packedW, gemmScratch, col, counter);
+    return;
+  }
   const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
   const kH = conv_kH(g), kW = conv_kW(g), groups = conv_groups(g), outH = conv_outH(g), outW = conv_outW(g);
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW;
@@ -179,10 +227,53 @@ export function convForward(
   }
 }
 
+/**
+ * convForward with several images per work item (the record's `images`;
+ * groups 1): their columns side by side, one GEMM into a buffer after the
+ * columns, then each image's planes with the epilogue. Every output is the
+ * same sum, in the same order, as image by image.
+ */
+function convForwardImages(
+  g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize, packedW: usize,
+  gemmScratch: usize, col: usize, counter: usize,
+): void {
+  const N = conv_batch(g), K = conv_outChannels(g), rows = conv_inChannels(g) * conv_kH(g) * conv_kW(g);
+  const plane = conv_outH(g) * conv_outW(g), G = conv_images(g), kBlocks = conv_kBlocks(g);
+  const products = col + (<usize>(rows * G * plane) << 2);
+  const items = ((N + G - 1) / G) * kBlocks;
+  for (let it = claim(counter); it < items; it = claim(counter)) {
+    const kb = it % kBlocks, n0 = (it / kBlocks) * G, count = min(G, N - n0), width = count * plane;
+    const k0 = blockStart(K, kb, kBlocks, MR), k1 = blockStart(K, kb + 1, kBlocks, MR);
+    if (k1 <= k0) continue;
+    imageColumns(g, x, col, n0, count);
+    if (packedW != 0) {
+      const mPad = ((K + MR - 1) / MR) * MR;
+      sgemmPackedA(k1 - k0, width, rows, packedW, mPad, k0 / MR, col, width, products, width, gemmScratch);
+    } else {
+      sgemm(k1 - k0, width, rows, w + (<usize>(k0 * rows) << 2), rows, false, col, width, false, products, width, false, gemmScratch);
+    }
+    const epilogue = bias != 0 || relu || scale != 0;
+    for (let k = k0; k < k1; k++) {
+      const b: f32 = bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0;
+      const s: f32 = scale != 0 ? load<f32>(scale + (<usize>k << 2)) : 1;
+      const row = products + (<usize>((k - k0) * width) << 2);
+      for (let i = 0; i < count; i++) {
+        const yk = y + (<usize>(((n0 + i) * K + k) * plane) << 2);
+        copyFloats(yk, row + (<usize>(i * plane) << 2), plane);
+        if (epilogue) biasRelu(yk, plane, s, b, relu);
+      }
+    }
+  }
+}
+
 /** One thread's share of dx = conv_transpose(dy, w): dcol = Wg^T dy, then col2im. */
 export function convBackwardData(
   g: usize, dy: usize, w: usize, dx: usize, gemmScratch: usize, col: usize, counter: usize,
 ): void {
+  if (conv_images(g) > 1) {
+    convBackwardDataImages(g, dy, w, dx, gemmScratch, col, counter);
+    return;
+  }
   const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
   const kH = conv_kH(g), kW = conv_kW(g), groups = conv_groups(g), outH = conv_outH(g), outW = conv_outW(g);
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW, kk = kH * kW;
@@ -212,7 +303,33 @@ export function convBackwardData(
       // dcol[m, width] = Wg[:, c0..c1]^T dy_g[:, band]
       sgemm(m, width, kg, wg, rows, true, dyg + (<usize>(oh0 * outW) << 2), plane, false, col, width, false, gemmScratch);
       col2im(col, dxc, c1 - c0, H, W, kH, kW, conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
-        conv_dilationH(g), conv_dilationW(g), outW, oh0, oh1);
+        conv_dilationH(g), conv_dilationW(g), outW, oh0, oh1, width);
+    }
+  }
+}
+
+/**
+ * convBackwardData with several images per work item (groups 1): their
+ * gradients side by side after the columns, one GEMM for the unfolded
+ * gradient of them all (the filters packed once, not per image), then col2im
+ * image by image: the same sums in the same order as image by image.
+ */
+function convBackwardDataImages(g: usize, dy: usize, w: usize, dx: usize, gemmScratch: usize, col: usize, counter: usize): void {
+  const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
+  const kH = conv_kH(g), kW = conv_kW(g), outH = conv_outH(g), outW = conv_outW(g);
+  const rows = C * kH * kW, plane = outH * outW, G = conv_images(g);
+  const gradients = col + (<usize>(rows * G * plane) << 2);
+  const items = (N + G - 1) / G;
+  for (let it = claim(counter); it < items; it = claim(counter)) {
+    const n0 = it * G, count = min(G, N - n0), width = count * plane;
+    gatherImages(dy, K, plane, n0, count, 0, K, gradients);
+    // dcol[rows, width] = W^T dy
+    sgemm(rows, width, K, w, rows, true, gradients, width, false, col, width, false, gemmScratch);
+    for (let i = 0; i < count; i++) {
+      const dxn = dx + (<usize>((n0 + i) * C * H * W) << 2);
+      zeroFloats(dxn, C * H * W);
+      col2im(col + (<usize>(i * plane) << 2), dxn, C, H, W, kH, kW, conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
+        conv_dilationH(g), conv_dilationW(g), outW, 0, outH, width);
     }
   }
 }
@@ -252,6 +369,26 @@ export function convBackwardFilter(
       }
     }
     const n0 = (N * slot) / slots, n1 = (N * (slot + 1)) / slots;
+    const G = conv_images(g);
+    if (G > 1) {
+      // Several images per GEMM (groups 1): their columns and gradients side
+      // by side, so the GEMM sums over G planes at once. The groups start at
+      // the slot's first image, so the order of the sums depends on the shape alone.
+      const gradients = col + (<usize>(rows * G * plane) << 2);
+      for (let n = n0; n < n1; n += G) {
+        const count = min(G, n1 - n), width = count * plane;
+        imageColumns(g, x, col, n, count);
+        gatherImages(dy, K, plane, n, count, k0, k1 - k0, gradients);
+        sgemm(k1 - k0, rows, width, gradients, width, false, col, width, true, dwS + (<usize>(k0 * rows) << 2), rows, true, gemmScratch);
+        if (dbS != 0) {
+          for (let k = 0; k < k1 - k0; k++) {
+            const p = dbS + (<usize>(k0 + k) << 2);
+            store<f32>(p, load<f32>(p) + <f32>sumFloats(gradients + (<usize>(k * width) << 2), width));
+          }
+        }
+      }
+      continue;
+    }
     for (let n = n0; n < n1; n++) {
       for (let grp = 0; grp < groups; grp++) {
         const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);
@@ -301,13 +438,26 @@ function columnBandBytes(g: usize): i32 {
   return rows * ((outH + bands - 1) / bands) * conv_outW(g) * 4;
 }
 
-/** Bytes of a thread's scratch for convForward: GEMM packing, then one band's columns. */
+/**
+ * Bytes of the columns of `images` images side by side and, after them, of
+ * their products or gradients (all output channels): the buffers of the
+ * image-group kernels; 0 when the record has one image per GEMM.
+ */
+function imageGroupBytes(g: usize): i32 {
+  const G = conv_images(g);
+  if (G <= 1) return 0;
+  const rows = conv_inChannels(g) * conv_kH(g) * conv_kW(g);
+  return (rows + conv_outChannels(g)) * G * conv_outH(g) * conv_outW(g) * 4;
+}
+
+/** Bytes of a thread's scratch for convForward: GEMM packing, then one band's columns (or an image group's buffers). */
 export function convForwardScratchBytes(g: usize): i32 {
-  return gemmScratchBytes() + columnBandBytes(g);
+  return gemmScratchBytes() + max(columnBandBytes(g), imageGroupBytes(g));
 }
 
 /** Bytes of a thread's scratch for convBackwardData: GEMM packing, then one (channel band, row band)'s gradient columns. */
 export function convBackwardDataScratchBytes(g: usize): i32 {
+  if (conv_images(g) > 1) return gemmScratchBytes() + imageGroupBytes(g);
   const cg = conv_inChannels(g) / conv_groups(g), bands = conv_bands(g), rowBands = conv_rowBands(g), outH = conv_outH(g);
   const bandRows = ((cg + bands - 1) / bands) * conv_kH(g) * conv_kW(g);
   return gemmScratchBytes() + bandRows * ((outH + rowBands - 1) / rowBands) * conv_outW(g) * 4;
@@ -315,5 +465,5 @@ export function convBackwardDataScratchBytes(g: usize): i32 {
 
 /** Bytes of a thread's scratch for convBackwardFilter: GEMM packing, then one band's columns (the slots' parts are apart). */
 export function convBackwardFilterScratchBytes(g: usize): i32 {
-  return gemmScratchBytes() + ((columnBandBytes(g) + 63) & ~63);
+  return gemmScratchBytes() + ((max(columnBandBytes(g), imageGroupBytes(g)) + 63) & ~63);
 }

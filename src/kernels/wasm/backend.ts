@@ -52,15 +52,18 @@ interface ConvSplit {
   rowBands: number;
   kBlocks: number;
   slots: number;
+  images: number;
 }
 
 /** The conv record of a geometry on `batch` images, with a plan's work items. */
-function convRecord(g: Conv2dGeometry, batch: number, split: ConvSplit = { bands: 1, rowBands: 1, kBlocks: 1, slots: 1 }): abi.ConvRecord {
+function convRecord(
+  g: Conv2dGeometry, batch: number, split: ConvSplit = { bands: 1, rowBands: 1, kBlocks: 1, slots: 1, images: 1 },
+): abi.ConvRecord {
   return {
     batch, inChannels: g.inChannels, inH: g.inH, inW: g.inW, outChannels: g.outChannels, kH: g.kH, kW: g.kW,
     strideH: g.strideH, strideW: g.strideW, padTop: g.padTop, padLeft: g.padLeft, dilationH: g.dilationH, dilationW: g.dilationW,
     groups: g.groups, outH: g.outH, outW: g.outW, pointwise: isPointwise(g), bands: split.bands, rowBands: split.rowBands,
-    kBlocks: split.kBlocks, slots: split.slots,
+    kBlocks: split.kBlocks, slots: split.slots, images: split.images,
   };
 }
 
@@ -102,6 +105,12 @@ export class WasmBackend implements Backend {
    * and packs them again (public so that a benchmark can compare).
    */
   keepWeights = true;
+  /**
+   * Whether a GEMM convolution whose filters are not kept (training) packs
+   * them once per call for all its work items; off, every work item packs
+   * them again, as before (public so that a benchmark can compare).
+   */
+  packOnce = true;
   private readonly packs: WeightPacks;
 
   constructor(threads?: number) {
@@ -273,14 +282,14 @@ export class WasmBackend implements Backend {
    * The address of the filters packed once for the GEMM of CONV_FORWARD
    * (wasm/assembly/gemm.ts, packedAOffset: for each block of KC columns, the
    * panels of MR rows; one group after another, mPad x rows floats each,
-   * padding rows zero); null when they are not kept.
+   * padding rows zero): kept across calls when k is given, else packed into
+   * this call's arena (packOnce); null when neither.
    */
   private packedFilters(g: Conv2dGeometry, k: KeptWeights | null, w: Float32Array): number | null {
-    if (!k) return null;
     const mr = this.rt.exports.gemmBlocking(4), kc = this.rt.blocking.kc;
     const kg = g.outChannels / g.groups, rows = (g.inChannels / g.groups) * g.kH * g.kW;
     const mPad = Math.ceil(kg / mr) * mr;
-    return this.packs.get(k.array, k.version, `gemm kc ${kc} ${g.groups}x${kg}x${rows}`, g.groups * mPad * rows, (at) => {
+    const fill = (at: number) => {
       const dst = this.rt.f32;
       for (let grp = 0; grp < g.groups; grp++) {
         const base = (at >>> 2) + grp * mPad * rows;
@@ -293,7 +302,12 @@ export class WasmBackend implements Backend {
           }
         }
       }
-    });
+    };
+    if (k) return this.packs.get(k.array, k.version, `gemm kc ${kc} ${g.groups}x${kg}x${rows}`, g.groups * mPad * rows, fill);
+    if (!this.packOnce) return null;
+    const at = this.rt.alloc(g.groups * mPad * rows);
+    fill(at);
+    return at;
   }
 
   private gemmForward(
@@ -389,7 +403,7 @@ export class WasmBackend implements Backend {
     rt.reset();
     const partFloats = dw.length + (db ? db.length : 0);
     const plan = planGemmFilter(g, batch, partFloats, rt.threadCount);
-    const geom = this.putConvRecord(convRecord(g, batch, { bands: plan.bands, rowBands: 1, kBlocks: plan.kBlocks, slots: plan.slots }));
+    const geom = this.putConvRecord(convRecord(g, batch, { bands: plan.bands, rowBands: 1, kBlocks: plan.kBlocks, slots: plan.slots, images: plan.images }));
     const px = rt.put(x), pdy = rt.put(dy);
     const p = this.putFilterGradient(dw, db);
     const s = this.scratch(plan.threads, rt.exports.convBackwardFilterScratchBytes(geom));

@@ -83,9 +83,11 @@ export interface ConvRecord {
   kBlocks: number;
   /** filter gradient: fixed ranges of images, each summed in order into its own part (i32) */
   slots: number;
+  /** images unfolded side by side into one GEMM (small output planes; groups 1, bands 1); 1: image by image (i32) */
+  images: number;
 }
 /** Bytes of a conv record. */
-export const CONV_RECORD_BYTES = 84;
+export const CONV_RECORD_BYTES = 88;
 /** Writes a conv record at byte address `at` (4-byte aligned). */
 export function writeConvRecord(mem: { readonly i32: Int32Array }, at: number, r: ConvRecord): void {
   const b = at >>> 2;
@@ -110,6 +112,7 @@ export function writeConvRecord(mem: { readonly i32: Int32Array }, at: number, r
   mem.i32[b + 18] = r.rowBands;
   mem.i32[b + 19] = r.kBlocks;
   mem.i32[b + 20] = r.slots;
+  mem.i32[b + 21] = r.images;
 }
 
 /** A stride-1, ungrouped convolution as the direct (direct.ts) and Winograd kernels take it. */
