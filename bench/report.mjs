@@ -133,6 +133,9 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
     ...(torch?.blas ? [`PyTorch's \`torch.mm\` and \`nn.Linear\` run on the BLAS Debian links it to (\`${torch.blas}\`); its convolutions mostly use oneDNN.` +
       " On one thread, PyTorch 1.13 sends unstrided 1x1 convolutions of batches under 16 to im2col + that BLAS instead of oneDNN" +
       " (ATen's `use_mkldnn` rule asks for more than one thread there), which is why its 1-thread ResNet-50 is far slower than its 2-thread one."] : []),
+    // Debian's default libblas.so.3 is the unoptimised reference BLAS: PyTorch's sgemm column would measure that, not PyTorch.
+    ...(torch?.blas && !/openblas|blis|mkl/i.test(torch.blas) ? ["**Warning:** that BLAS is not an optimised one, so PyTorch's sgemm and" +
+      " fully-connected numbers here understate it; `apt-get install libopenblas0-pthread` and run the bench again."] : []),
     ...(torch ? ["PyTorch runs with `OMP_WAIT_POLICY=passive`: with libgomp's default spin-waiting, its 2-thread runs collapsed (10x and worse) whenever another process held a core."] : []),
     "",
     "## Networks",
