@@ -1,31 +1,29 @@
 #!/usr/bin/env node
-// Before/after of two builds of stride in one process: training steps of the
-// same model on the wasm backend, alternated in blocks (A B, then B A) so both
-// builds see the same machine load, timed by process CPU time rather than
-// wall time (on a shared machine the wall clock mostly measures the others).
-// Prints the median CPU milliseconds per step of each build and their ratio.
+// Before/after of two builds of stride: training steps of the same model on
+// the wasm backend, alternated in blocks (A B, then B A) so both builds see
+// the same machine load. Each build runs in its own child process, started
+// once and kept: two builds' worker pools in one process slowed each other
+// unevenly (resnet20 on 2 threads: 197 ms a step alone, 223 and 331 side by
+// side), while a child that waits for its next block holds no core.
+// Prints the median process CPU and wall milliseconds per step of each build
+// and their ratios (CPU time is what another process's load inflates least;
+// wall time is what two threads are for).
 //
 //   node bench/ab-builds.mjs DIST_A DIST_B [lenet5|resnet20|resnet8-wide] [threads] [rounds] [steps per block]
 //
 // DIST_A and DIST_B are compiled dist/ folders, e.g. from `git worktree add`
 // of the old commit and `npm run build` in each.
-//
-// On more than one thread the two builds' worker pools share the process and
-// slow each other unevenly (resnet20 on 2 threads: 197 ms a step alone, 223
-// and 331 side by side): compare two-thread runs in separate processes.
+import { fork } from "node:child_process";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
-const [distA, distB, net = "lenet5", threads = "1", rounds = "10", block = "10"] = process.argv.slice(2);
-if (!distA || !distB) {
-  console.error("usage: node bench/ab-builds.mjs DIST_A DIST_B [lenet5|resnet20|resnet8-wide] [threads] [rounds] [steps per block]");
-  process.exit(2);
-}
+const NETS = ["lenet5", "resnet20", "resnet8-wide"];
 
-async function setup(dist) {
+/** The child: builds the model once, then runs a block of steps whenever the parent asks. */
+async function child(dist, net, threads) {
   const S = await import(pathToFileURL(resolve(dist, "src/index.js")).href);
   S.setBackend("wasm");
-  S.getBackend().setThreads(Number(threads));
+  S.getBackend().setThreads(threads);
   // resnet8-wide at batch 128 on 28x28: the Fashion-MNIST recipe's network (issue 17).
   const { buildModel } = await import(pathToFileURL(resolve(dist, "src/cli/models.js")).href);
   const model = net === "lenet5" ? S.models.lenet5({ seed: 1 }) : net === "resnet8-wide"
@@ -34,35 +32,65 @@ async function setup(dist) {
   const x = S.Tensor.randn(shape, 1);
   const labels = Array.from({ length: shape[0] }, (_, i) => i % 10);
   const opt = new S.SGD(model.params(), { lr: 0.01, momentum: 0.9 });
-  return () => {
-    S.setBackend("wasm"); // each build registers its own backend
+  const step = () => {
     opt.zeroGrad();
     const logits = model.forward(x, { training: true, inputGrad: false });
     model.backward(S.softmaxCrossEntropy(logits, labels).grad);
     opt.step();
   };
+  for (let i = 0; i < 3; i++) step(); // warm-up: compile, pin, size the arenas
+  process.on("message", ({ steps }) => {
+    if (steps === 0) process.exit(0);
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    for (let i = 0; i < steps; i++) step();
+    const used = process.cpuUsage(cpu0);
+    process.send({ cpu: (used.user + used.system) / 1000 / steps, wall: (performance.now() - wall0) / steps });
+  });
+  process.send({ ready: true });
 }
 
-const A = await setup(distA);
-const B = await setup(distB);
-for (let i = 0; i < 3; i++) { A(); B(); } // warm-up: compile, pin, size the arenas
-// Process CPU and wall milliseconds per step over one block (wall matters too on two threads).
-const msPerStep = (step, into) => {
-  const start = process.cpuUsage();
-  const wall0 = performance.now();
-  for (let i = 0; i < Number(block); i++) step();
-  const used = process.cpuUsage(start);
-  into.cpu.push((used.user + used.system) / 1000 / Number(block));
-  into.wall.push((performance.now() - wall0) / Number(block));
-};
-const t = { A: { cpu: [], wall: [] }, B: { cpu: [], wall: [] } };
-for (let r = 0; r < Number(rounds); r++) {
-  if (r % 2 === 0) { msPerStep(A, t.A); msPerStep(B, t.B); } else { msPerStep(B, t.B); msPerStep(A, t.A); }
+/** Starts a child on one build and waits until its model is warm. */
+function start(dist, net, threads) {
+  const proc = fork(fileURLToPath(import.meta.url), ["--child", dist, net, String(threads)]);
+  const next = () => new Promise((done, fail) => {
+    proc.once("message", done);
+    proc.once("exit", (code) => fail(new Error(`ab-builds: the child on ${dist} exited (${code})`)));
+  });
+  return next().then(() => ({
+    /** Runs a block of steps; resolves to its CPU and wall ms per step. */
+    block(steps) {
+      const reply = next();
+      proc.send({ steps });
+      return reply;
+    },
+    stop() { proc.send({ steps: 0 }); },
+  }));
 }
-const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-console.log(JSON.stringify({
-  net, threads: Number(threads), A: distA, B: distB,
-  cpuMsPerStepA: +median(t.A.cpu).toFixed(2), cpuMsPerStepB: +median(t.B.cpu).toFixed(2), ratioBoverA: +(median(t.B.cpu) / median(t.A.cpu)).toFixed(3),
-  wallMsPerStepA: +median(t.A.wall).toFixed(2), wallMsPerStepB: +median(t.B.wall).toFixed(2), wallRatioBoverA: +(median(t.B.wall) / median(t.A.wall)).toFixed(3),
-}));
-process.exit(0);
+
+if (process.argv[2] === "--child") {
+  const [, , , dist, net, threads] = process.argv;
+  await child(dist, net, Number(threads));
+} else {
+  const [distA, distB, net = "lenet5", threads = "1", rounds = "10", block = "10"] = process.argv.slice(2);
+  if (!distA || !distB || !NETS.includes(net)) {
+    console.error(`usage: node bench/ab-builds.mjs DIST_A DIST_B [${NETS.join("|")}] [threads] [rounds] [steps per block]`);
+    process.exit(2);
+  }
+  const A = await start(resolve(distA), net, Number(threads));
+  const B = await start(resolve(distB), net, Number(threads));
+  const t = { A: { cpu: [], wall: [] }, B: { cpu: [], wall: [] } };
+  const record = (into, r) => { into.cpu.push(r.cpu); into.wall.push(r.wall); };
+  for (let r = 0; r < Number(rounds); r++) {
+    const order = r % 2 === 0 ? [[A, t.A], [B, t.B]] : [[B, t.B], [A, t.A]];
+    for (const [build, into] of order) record(into, await build.block(Number(block)));
+  }
+  A.stop();
+  B.stop();
+  const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+  console.log(JSON.stringify({
+    net, threads: Number(threads), A: distA, B: distB,
+    cpuMsPerStepA: +median(t.A.cpu).toFixed(2), cpuMsPerStepB: +median(t.B.cpu).toFixed(2), ratioBoverA: +(median(t.B.cpu) / median(t.A.cpu)).toFixed(3),
+    wallMsPerStepA: +median(t.A.wall).toFixed(2), wallMsPerStepB: +median(t.B.wall).toFixed(2), wallRatioBoverA: +(median(t.B.wall) / median(t.A.wall)).toFixed(3),
+  }));
+}
