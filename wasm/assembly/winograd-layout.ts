@@ -51,12 +51,22 @@ import { direct_cin, direct_cout, direct_outH, direct_outW, direct_bands } from 
 
 /**
  * The padded input rows' pitch (floats) for output tiles of m x m (2 or 4):
- * F(4x4, 3x3) reads whole groups of four tiles and a vector past them.
+ * F(4x4, 3x3) reads whole groups of four tiles and a vector past them, or,
+ * with one or two tiles a row (transformed a channel per lane), two vectors
+ * from each tile's start.
  */
 // @ts-ignore: decorator
 @inline export function winogradPitch(m: i32, tilesW: i32): i32 {
-  return m == 2 ? 2 * tilesW + 2 : 16 * ((tilesW + 3) >> 2) + 4;
+  if (m == 2) return 2 * tilesW + 2;
+  return tilesW <= CHANNEL_LANE_TILES ? 4 * tilesW + 4 : 16 * ((tilesW + 3) >> 2) + 4;
 }
+
+/**
+ * F(4x4, 3x3)'s input transform puts four channels in a vector's lanes,
+ * rather than four tiles of a row, when a row has at most this many tiles
+ * (images up to 8 pixels wide): four tiles a row would leave lanes empty.
+ */
+export const CHANNEL_LANE_TILES: i32 = 2;
 
 /** The pitch (floats) of dy's padded rows in the filter gradient: whole groups of four tiles for F(4x4). */
 // @ts-ignore: decorator

@@ -13,7 +13,7 @@
 // Vectors hold four tiles side by side; a partial group at the end of a tile
 // row is computed in full (from zero padding) and stored lane by lane.
 import { claim } from "./work";
-import { planeFloats, scatter4 } from "./winograd-layout";
+import { planeFloats, scatter4, CHANNEL_LANE_TILES } from "./winograd-layout";
 
 /**
  * U[0..35] = G g G^T for four filters (one per lane) from their taps g0..g8,
@@ -97,6 +97,10 @@ export function transformPatches6(
   xp: usize, cin: i32, rows: i32, pitch: i32, tileRows: i32, tilesW: i32,
   vBase: usize, vPlane: usize, ldT: i32, t0: i32, tmp: usize,
 ): void {
+  if (tilesW <= CHANNEL_LANE_TILES) {
+    transformPatches6Channels(xp, cin, rows, pitch, tileRows, tilesW, vBase, vPlane, ldT, t0, tmp);
+    return;
+  }
   const rowB = <usize>pitch << 2;
   for (let c = 0; c < cin; c++) {
     const xc = xp + (<usize>(c * rows * pitch) << 2);
@@ -133,6 +137,56 @@ export function transformPatches6(
   }
 }
 
+/**
+ * transformPatches6 for rows of one or two tiles (images up to 8 pixels
+ * wide), four channels per vector instead of four tiles: each lane computes
+ * what it would have as a tile lane, so V holds the same bits. Each patch
+ * row is read as two vectors from its start (pitch >= 4 * tilesW + 4).
+ */
+function transformPatches6Channels(
+  xp: usize, cin: i32, rows: i32, pitch: i32, tileRows: i32, tilesW: i32,
+  vBase: usize, vPlane: usize, ldT: i32, t0: i32, tmp: usize,
+): void {
+  const rowB = <usize>pitch << 2, chB = <usize>(rows * pitch) << 2, ldB = <usize>ldT << 2;
+  for (let c0 = 0; c0 < cin; c0 += 4) {
+    const lanes = min(4, cin - c0);
+    for (let tr = 0; tr < tileRows; tr++) {
+      for (let tc = 0; tc < tilesW; tc++) {
+        // Lanes past the last channel read it again; they are not stored.
+        const p0 = xp + <usize>c0 * chB + <usize>(4 * tr) * rowB + (<usize>(4 * tc) << 2);
+        const p1 = lanes > 1 ? p0 + chB : p0, p2 = lanes > 2 ? p0 + 2 * chB : p0, p3 = lanes > 3 ? p0 + 3 * chB : p0;
+        for (let r = 0; r < 6; r++) {
+          const o = <usize>r * rowB;
+          const a0 = v128.load(p0 + o), a1 = v128.load(p1 + o), a2 = v128.load(p2 + o), a3 = v128.load(p3 + o);
+          // Columns 0-3 of the four channels' rows by a 4x4 transpose, 4-5 from the second vectors.
+          const lo01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+          const hi01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+          const d0 = v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), d1 = v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7);
+          const d2 = v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), d3 = v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7);
+          const e01 = v128.shuffle<f32>(v128.load(p0 + o, 16), v128.load(p1 + o, 16), 0, 4, 1, 5);
+          const e23 = v128.shuffle<f32>(v128.load(p2 + o, 16), v128.load(p3 + o, 16), 0, 4, 1, 5);
+          const d4 = v128.shuffle<f32>(e01, e23, 0, 1, 4, 5), d5 = v128.shuffle<f32>(e01, e23, 2, 3, 6, 7);
+          inputT(d0, d1, d2, d3, d4, d5, tmp + (<usize>(6 * r) << 4), 16);
+        }
+        for (let j = 0; j < 6; j++) {
+          const s = tmp + (<usize>j << 4);
+          inputT(v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288), v128.load(s, 384), v128.load(s, 480),
+            tmp + 576 + (<usize>j << 4), 96);
+        }
+        // Lane l is channel c0 + l's row of V, ldT floats after lane l - 1's.
+        const v = vBase + (<usize>(c0 * ldT + t0 + tr * tilesW + tc) << 2);
+        for (let xi = 0; xi < 36; xi++) {
+          const q = v + <usize>xi * vPlane, val = v128.load(tmp + 576 + (<usize>xi << 4));
+          store<f32>(q, f32x4.extract_lane(val, 0));
+          if (lanes > 1) store<f32>(q + ldB, f32x4.extract_lane(val, 1));
+          if (lanes > 2) store<f32>(q + 2 * ldB, f32x4.extract_lane(val, 2));
+          if (lanes > 3) store<f32>(q + 3 * ldB, f32x4.extract_lane(val, 3));
+        }
+      }
+    }
+  }
+}
+
 /** A^T m for six vectors: four results written at the given byte step. */
 // @ts-ignore: decorator
 @inline function outputT(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize): void {
@@ -161,6 +215,10 @@ export function outputTiles4(
   mBase: usize, mPlane: usize, T: i32, t0: i32, tr0: i32, tr1: i32, tilesW: i32,
   yn: usize, cout: i32, outH: i32, outW: i32, bias: usize, relu: bool, scale: usize, tmp: usize,
 ): void {
+  if (tilesW <= CHANNEL_LANE_TILES) {
+    outputTiles4Channels(mBase, mPlane, T, t0, tr0, tr1, tilesW, yn, cout, outH, outW, bias, relu, scale, tmp);
+    return;
+  }
   const plane = outH * outW;
   for (let k = 0; k < cout; k++) {
     const bv = f32x4.splat(bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0);
@@ -205,6 +263,75 @@ export function outputTiles4(
 }
 
 
+/**
+ * Four floats `step` bytes apart as one vector (lanes past `lanes` repeat
+ * lane 0, and are not stored by the callers).
+ */
+// @ts-ignore: decorator
+@inline function gather4(p: usize, step: usize, lanes: i32): v128 {
+  let v = f32x4.splat(load<f32>(p));
+  if (lanes > 1) v = f32x4.replace_lane(v, 1, load<f32>(p + step));
+  if (lanes > 2) v = f32x4.replace_lane(v, 2, load<f32>(p + 2 * step));
+  if (lanes > 3) v = f32x4.replace_lane(v, 3, load<f32>(p + 3 * step));
+  return v;
+}
+
+/** Per-channel values of channels k .. k + lanes - 1 of an array (fallback where it is 0: no array). */
+// @ts-ignore: decorator
+@inline function channelValues(a: usize, k: i32, lanes: i32, fallback: f32): v128 {
+  return a != 0 ? gather4(a + (<usize>k << 2), 4, lanes) : f32x4.splat(fallback);
+}
+
+/**
+ * outputTiles4 for rows of one or two tiles (images up to 8 pixels wide),
+ * four output channels per vector instead of four tiles: every element goes
+ * through the same operations as before, so the outputs keep their bits.
+ */
+function outputTiles4Channels(
+  mBase: usize, mPlane: usize, T: i32, t0: i32, tr0: i32, tr1: i32, tilesW: i32,
+  yn: usize, cout: i32, outH: i32, outW: i32, bias: usize, relu: bool, scale: usize, tmp: usize,
+): void {
+  const plane = outH * outW, kB = <usize>T << 2;
+  for (let k0 = 0; k0 < cout; k0 += 4) {
+    const lanes = min(4, cout - k0);
+    const bv = channelValues(bias, k0, lanes, 0), sv = channelValues(scale, k0, lanes, 1);
+    let t = t0;
+    for (let tr = tr0; tr < tr1; tr++) {
+      for (let tc = 0; tc < tilesW; tc++) {
+        const m = mBase + (<usize>(k0 * T + t) << 2);
+        // A^T M down each column j into tmp[i][j] (4x6), a channel per lane.
+        for (let j = 0; j < 6; j++) {
+          outputT(gather4(m + <usize>j * mPlane, kB, lanes), gather4(m + <usize>(6 + j) * mPlane, kB, lanes),
+            gather4(m + <usize>(12 + j) * mPlane, kB, lanes), gather4(m + <usize>(18 + j) * mPlane, kB, lanes),
+            gather4(m + <usize>(24 + j) * mPlane, kB, lanes), gather4(m + <usize>(30 + j) * mPlane, kB, lanes),
+            tmp + (<usize>j << 4), 96);
+        }
+        for (let i = 0; i < 4; i++) {
+          const s = tmp + (<usize>(6 * i) << 4);
+          const o = tmp + 384 + (<usize>(4 * i) << 4);
+          outputT(v128.load(s), v128.load(s, 16), v128.load(s, 32), v128.load(s, 48), v128.load(s, 64), v128.load(s, 80), o, 16);
+          const oh = 4 * tr + i;
+          if (oh >= outH) continue;
+          const y0 = act(f32x4.add(f32x4.mul(v128.load(o), sv), bv), relu);
+          const y1 = act(f32x4.add(f32x4.mul(v128.load(o, 16), sv), bv), relu);
+          const y2 = act(f32x4.add(f32x4.mul(v128.load(o, 32), sv), bv), relu);
+          const y3 = act(f32x4.add(f32x4.mul(v128.load(o, 48), sv), bv), relu);
+          // Lane l of y_j is channel l's column j: transpose to each channel's four columns.
+          const lo01 = v128.shuffle<f32>(y0, y1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(y2, y3, 0, 4, 1, 5);
+          const hi01 = v128.shuffle<f32>(y0, y1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(y2, y3, 2, 6, 3, 7);
+          const row = yn + (<usize>(k0 * plane + oh * outW + 4 * tc) << 2), chB = <usize>plane << 2;
+          const n = outW - 4 * tc;
+          storeLanes(row, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), n);
+          if (lanes > 1) storeLanes(row + chB, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7), n);
+          if (lanes > 2) storeLanes(row + 2 * chB, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), n);
+          if (lanes > 3) storeLanes(row + 3 * chB, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), n);
+        }
+        t++;
+      }
+    }
+  }
+}
+
 /** A a for four vectors (A = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1]): six results at the given byte step. */
 // @ts-ignore: decorator
 @inline function gradT(a0: v128, a1: v128, a2: v128, a3: v128, out: usize, step: usize): void {
@@ -228,6 +355,10 @@ export function transformGradients4(
   yp: usize, cout: i32, rows: i32, pitch: i32, tileRows: i32, tilesW: i32,
   eBase: usize, ePlane: usize, ldT: i32, t0: i32, tmp: usize,
 ): void {
+  if (tilesW <= CHANNEL_LANE_TILES) {
+    transformGradients4Channels(yp, cout, rows, pitch, tileRows, tilesW, eBase, ePlane, ldT, t0, tmp);
+    return;
+  }
   const rowB = <usize>pitch << 2;
   for (let k = 0; k < cout; k++) {
     const yk = yp + (<usize>(k * rows * pitch) << 2);
@@ -315,4 +446,46 @@ export function winograd4FilterOut(s: usize, sb: usize, dw: usize, db: usize, co
   store<f32>(p, load<f32>(p) + a);
   store<f32>(p + 4, load<f32>(p + 4) + b);
   store<f32>(p + 8, load<f32>(p + 8) + c);
+}
+
+/**
+ * transformGradients4 for rows of one or two tiles, four channels of dy per
+ * vector instead of four tiles (the same operations on every element, so E
+ * keeps its bits).
+ */
+function transformGradients4Channels(
+  yp: usize, cout: i32, rows: i32, pitch: i32, tileRows: i32, tilesW: i32,
+  eBase: usize, ePlane: usize, ldT: i32, t0: i32, tmp: usize,
+): void {
+  const rowB = <usize>pitch << 2, chB = <usize>(rows * pitch) << 2, ldB = <usize>ldT << 2;
+  for (let k0 = 0; k0 < cout; k0 += 4) {
+    const lanes = min(4, cout - k0);
+    for (let tr = 0; tr < tileRows; tr++) {
+      for (let tc = 0; tc < tilesW; tc++) {
+        // Lanes past the last channel read it again; they are not stored.
+        const p0 = yp + <usize>k0 * chB + <usize>(4 * tr) * rowB + (<usize>(4 * tc) << 2);
+        const p1 = lanes > 1 ? p0 + chB : p0, p2 = lanes > 2 ? p0 + 2 * chB : p0, p3 = lanes > 3 ? p0 + 3 * chB : p0;
+        for (let r = 0; r < 4; r++) {
+          const o = <usize>r * rowB;
+          const a0 = v128.load(p0 + o), a1 = v128.load(p1 + o), a2 = v128.load(p2 + o), a3 = v128.load(p3 + o);
+          const lo01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+          const hi01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+          gradT(v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7),
+            v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), tmp + (<usize>(6 * r) << 4), 16);
+        }
+        for (let j = 0; j < 6; j++) {
+          const s = tmp + (<usize>j << 4);
+          gradT(v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288), tmp + 576 + (<usize>j << 4), 96);
+        }
+        const e = eBase + (<usize>(k0 * ldT + t0 + tr * tilesW + tc) << 2);
+        for (let xi = 0; xi < 36; xi++) {
+          const q = e + <usize>xi * ePlane, val = v128.load(tmp + 576 + (<usize>xi << 4));
+          store<f32>(q, f32x4.extract_lane(val, 0));
+          if (lanes > 1) store<f32>(q + ldB, f32x4.extract_lane(val, 1));
+          if (lanes > 2) store<f32>(q + 2 * ldB, f32x4.extract_lane(val, 2));
+          if (lanes > 3) store<f32>(q + 3 * ldB, f32x4.extract_lane(val, 3));
+        }
+      }
+    }
+  }
 }
