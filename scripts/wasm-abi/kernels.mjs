@@ -200,6 +200,14 @@ export const jobs = [
     id: 24, name: "sgdMomentum", doc: "buf = keep * buf + take * g; w -= lr * buf (in place).",
     fields: [["w", "ptr"], ["g", "ptr"], ["buf", "ptr"], ["n", "i32"], ["lr", "f32"], ["keep", "f32"], ["take", "f32"]],
   },
+  {
+    id: 25, name: "activation", doc: "y = tanh(x) (kind 0) or the logistic sigmoid 1 / (1 + e^-x) (kind 1), NaN kept.",
+    fields: [["x", "ptr"], ["y", "ptr"], ["n", "i32"], ["kind", "i32", "0: tanh, 1: sigmoid"]],
+  },
+  {
+    id: 26, name: "activationBackward", doc: "dx = dy (1 - y^2) (kind 0: tanh) or dy y (1 - y) (kind 1: sigmoid), from the output y.",
+    fields: [["y", "ptr"], ["dy", "ptr"], ["dx", "ptr"], ["n", "i32"], ["kind", "i32", "0: tanh, 1: sigmoid"]],
+  },
 ];
 
 /**

@@ -42,6 +42,9 @@ export interface StepArena extends ScopedAllocator {
   isResident(a: Float32Array | Int32Array): boolean;
 }
 
+/** The smooth activations with a backend kernel: tanh and the logistic sigmoid. */
+export type ActivationKind = "tanh" | "sigmoid";
+
 /** The compute kernels every layer calls. "js" and "wasm" implement it; registerBackend adds another. */
 export interface Backend {
   readonly name: string;
@@ -165,6 +168,13 @@ export interface Backend {
   relu(x: Float32Array, y: Float32Array): void;
   /** dx = dy where y > 0, else 0 (y is the forward output). */
   reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /**
+   * Optional: y = tanh(x) or the logistic sigmoid 1 / (1 + e^-x), element by
+   * element (the layers fall back to the js reference without it).
+   */
+  activation?(kind: ActivationKind, x: Float32Array, y: Float32Array): void;
+  /** Optional: dx = dy times the derivative at the forward output y (1 - y^2 for tanh, y (1 - y) for the sigmoid). */
+  activationBackward?(kind: ActivationKind, y: Float32Array, dy: Float32Array, dx: Float32Array): void;
   /**
    * Optional: one SGD-with-momentum update in place, buf = keep * buf +
    * take * g, then w -= lr * buf. Returns false when it cannot (the optimiser

@@ -6,6 +6,8 @@
 import { Tensor } from "../tensor.js";
 import { numberIn, ShapeError, checkOptions } from "../shape.js";
 import { getBackend } from "../kernels/index.js";
+import type { ActivationKind } from "../kernels/backend.js";
+import { activation, activationBackward } from "../kernels/js/activation.js";
 import { Layer, type ForwardContext, type ShapeInfo } from "./layer.js";
 
 /** A layer whose output has its input's shape and whose gradient is computed element by element. */
@@ -44,6 +46,19 @@ abstract class ElementwiseLayer extends Layer {
   override release(): void {
     this.saved = null;
   }
+}
+
+/** tanh or the sigmoid by the backend's kernel, or by the js reference for a backend without one. */
+function smoothActivation(kind: ActivationKind, x: Tensor, y: Tensor): void {
+  const be = getBackend();
+  if (be.activation) be.activation(kind, x.data, y.data);
+  else activation(kind, x.data, y.data);
+}
+
+function smoothActivationBackward(kind: ActivationKind, y: Tensor, dy: Tensor, dx: Tensor): void {
+  const be = getBackend();
+  if (be.activationBackward) be.activationBackward(kind, y.data, dy.data, dx.data);
+  else activationBackward(kind, y.data, dy.data, dx.data);
 }
 
 /** max(0, x). */
@@ -126,11 +141,11 @@ export class Tanh extends ElementwiseLayer {
     super(opts.name, "tanh");
   }
   protected apply(x: Tensor, y: Tensor): Tensor {
-    for (let i = 0; i < x.size; i++) y.data[i] = Math.tanh(x.data[i]);
+    smoothActivation("tanh", x, y);
     return y;
   }
   protected gradient(y: Tensor, dy: Tensor, dx: Tensor): void {
-    for (let i = 0; i < y.size; i++) dx.data[i] = dy.data[i] * (1 - y.data[i] * y.data[i]);
+    smoothActivationBackward("tanh", y, dy, dx);
   }
 }
 
@@ -142,15 +157,11 @@ export class Sigmoid extends ElementwiseLayer {
     super(opts.name, "sigmoid");
   }
   protected apply(x: Tensor, y: Tensor): Tensor {
-    for (let i = 0; i < x.size; i++) {
-      const v = x.data[i];
-      // Two forms so that neither exp overflows.
-      y.data[i] = v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v));
-    }
+    smoothActivation("sigmoid", x, y);
     return y;
   }
   protected gradient(y: Tensor, dy: Tensor, dx: Tensor): void {
-    for (let i = 0; i < y.size; i++) dx.data[i] = dy.data[i] * y.data[i] * (1 - y.data[i]);
+    smoothActivationBackward("sigmoid", y, dy, dx);
   }
 }
 

@@ -53,6 +53,10 @@ export const JOB_WINOGRAD_FILTER_GRAD: i32 = 22;
 export const JOB_WINOGRAD_FILTER_OUT: i32 = 23;
 /** buf = keep * buf + take * g; w -= lr * buf (in place). */
 export const JOB_SGD_MOMENTUM: i32 = 24;
+/** y = tanh(x) (kind 0) or the logistic sigmoid 1 / (1 + e^-x) (kind 1), NaN kept. */
+export const JOB_ACTIVATION: i32 = 25;
+/** dx = dy (1 - y^2) (kind 0: tanh) or dy y (1 - y) (kind 1: sigmoid), from the output y. */
+export const JOB_ACTIVATION_BACKWARD: i32 = 26;
 
 // ---- conv record: A convolution as the im2col + GEMM kernels (conv.ts) take it.
 // @ts-ignore: decorator
@@ -1072,4 +1076,46 @@ export const JOB_SGD_MOMENTUM: i32 = 24;
 // @ts-ignore: decorator
 @inline export function sgdMomentum_take(job: usize): f32 {
   return load<f32>(job + JOB_ARGS_BYTE + 24);
+}
+
+// ---- job ACTIVATION
+// @ts-ignore: decorator
+@inline export function activation_x(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 0);
+}
+// @ts-ignore: decorator
+@inline export function activation_y(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 4);
+}
+// @ts-ignore: decorator
+@inline export function activation_n(job: usize): i32 {
+  return load<i32>(job + JOB_ARGS_BYTE + 8);
+}
+/** 0: tanh, 1: sigmoid */
+// @ts-ignore: decorator
+@inline export function activation_kind(job: usize): i32 {
+  return load<i32>(job + JOB_ARGS_BYTE + 12);
+}
+
+// ---- job ACTIVATION_BACKWARD
+// @ts-ignore: decorator
+@inline export function activationBackward_y(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 0);
+}
+// @ts-ignore: decorator
+@inline export function activationBackward_dy(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 4);
+}
+// @ts-ignore: decorator
+@inline export function activationBackward_dx(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 8);
+}
+// @ts-ignore: decorator
+@inline export function activationBackward_n(job: usize): i32 {
+  return load<i32>(job + JOB_ARGS_BYTE + 12);
+}
+/** 0: tanh, 1: sigmoid */
+// @ts-ignore: decorator
+@inline export function activationBackward_kind(job: usize): i32 {
+  return load<i32>(job + JOB_ARGS_BYTE + 16);
 }

@@ -92,7 +92,7 @@ export function col2im(
           } else {
             let ow = lo;
             if (sW == 2) {
-              // Four gradients go to the even lanes of eight consecutive inputs (the odd ones get + 0, which leaves them as they are).
+              // Four gradients go to the even lanes of eight consecutive inputs; the odd ones get + 0 (an equal value: only -0 becomes +0).
               const zero = f32x4.splat(0);
               for (; ow + 4 <= hi && 2 * ow - off + 8 <= W; ow += 4) {
                 const p = xr + (<usize>(2 * ow - off) << 2);

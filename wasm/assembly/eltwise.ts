@@ -90,3 +90,99 @@ export function sgdMomentum(w: usize, g: usize, buf: usize, n: i32, lr: f32, kee
     store<f32>(w + o, load<f32>(w + o) - lr * b);
   }
 }
+
+// ---- tanh and the logistic sigmoid ------------------------------------------
+//
+// f32 polynomials after Cephes' expf and tanhf (about 1-2 ulp against the
+// correctly rounded values); the js backend computes them in f64 with
+// Math.tanh and Math.exp and rounds once. Every lane, and the scalar tail
+// (run as a vector), takes the same operations.
+
+/** e^x per lane: x = n ln 2 + r with |r| <= ln 2 / 2, a degree-5 polynomial in r, times 2^n. NaN stays NaN. */
+// @ts-ignore: decorator
+@inline function expV(x: v128): v128 {
+  // Past these e^x overflows or falls below the smallest normal float; clamping keeps 2^n a normal float.
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3365447)), f32x4.splat(88));
+  const n = f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(0.5)));
+  // r = x - n ln 2, with ln 2 in two parts so that n * (first part) is exact.
+  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  const e = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
+  // 2^n from its exponent bits (n is in [-126, 128) after the clamp; a NaN lane converts to 0 and stays NaN through e).
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(e, scale);
+}
+
+/**
+ * tanh per lane: an odd polynomial below |x| = 0.625, 1 - 2 / (e^(2|x|) + 1)
+ * above, with x's sign (so -0 stays -0 and NaN stays NaN).
+ */
+// @ts-ignore: decorator
+@inline function tanhV(x: v128): v128 {
+  const ax = f32x4.abs(x);
+  const z = f32x4.mul(x, x);
+  let p = f32x4.splat(-5.70498872745e-3);
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(2.06390887954e-2));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(-5.37397155531e-2));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(1.33314422036e-1));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(-3.33332819422e-1));
+  const small = f32x4.add(f32x4.mul(f32x4.mul(p, z), x), x);
+  const one = f32x4.splat(1);
+  const big = f32x4.sub(one, f32x4.div(f32x4.splat(2), f32x4.add(expV(f32x4.add(ax, ax)), one)));
+  // NaN fails the comparison and takes the large branch, where it stays NaN. Then x's sign (tanh is odd, and -0 stays -0).
+  const t = v128.bitselect(small, big, f32x4.lt(ax, f32x4.splat(0.625)));
+  return v128.or(v128.and(t, i32x4.splat(0x7fffffff)), v128.and(x, i32x4.splat(0x80000000)));
+}
+
+/** 1 / (1 + e^-x) per lane; 0 below x = -87.34, where the true value is a subnormal float (under 1.2e-38). */
+// @ts-ignore: decorator
+@inline function sigmoidV(x: v128): v128 {
+  const one = f32x4.splat(1);
+  const s = f32x4.div(one, f32x4.add(one, expV(f32x4.neg(x))));
+  return v128.bitselect(f32x4.splat(0), s, f32x4.lt(x, f32x4.splat(-87.3365447)));
+}
+
+// @ts-ignore: decorator
+@inline function activationV(v: v128, kind: i32): v128 {
+  return kind == 0 ? tanhV(v) : sigmoidV(v);
+}
+
+/** y = tanh(x) (kind 0) or 1 / (1 + e^-x) (kind 1), thread tid's slice. */
+export function activation(x: usize, y: usize, n: i32, kind: i32, tid: i32, nth: i32): void {
+  const r = slice(n, tid, nth);
+  let i = <i32>(r >> 32);
+  const end = <i32>r;
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, activationV(v128.load(x + o), kind));
+  }
+  for (; i < end; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, f32x4.extract_lane(activationV(f32x4.splat(load<f32>(x + o)), kind), 0));
+  }
+}
+
+/** dx = dy (1 - y^2) (kind 0: tanh) or dy y (1 - y) (kind 1: sigmoid), thread tid's slice. */
+export function activationBackward(y: usize, dy: usize, dx: usize, n: i32, kind: i32, tid: i32, nth: i32): void {
+  const r = slice(n, tid, nth);
+  const one = f32x4.splat(1);
+  let i = <i32>(r >> 32);
+  const end = <i32>r;
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    const v = v128.load(y + o), d = v128.load(dy + o);
+    // 1 - y^2 as (1 - y)(1 + y): no cancellation where y is near +-1 (one rounding instead of a lost difference).
+    const slope = kind == 0 ? f32x4.mul(f32x4.sub(one, v), f32x4.add(one, v)) : f32x4.mul(v, f32x4.sub(one, v));
+    v128.store(dx + o, f32x4.mul(d, slope));
+  }
+  for (; i < end; i++) {
+    const o = <usize>i << 2;
+    const v = load<f32>(y + o);
+    store<f32>(dx + o, load<f32>(dy + o) * (kind == 0 ? (1 - v) * (1 + v) : v * (1 - v)));
+  }
+}

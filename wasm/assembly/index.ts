@@ -7,7 +7,7 @@ import { sgemmPart, gemmScratchBytes, setBlocking, MC, KC, NC, CHUNKS_PER_THREAD
 import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col, col2im } from "./conv";
 import { maxPoolForward, maxPoolBackward, avgPoolForward, avgPoolBackward } from "./pool";
 import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
-import { relu, reluBackward, addRelu, sgdMomentum } from "./eltwise";
+import { relu, reluBackward, addRelu, sgdMomentum, activation, activationBackward } from "./eltwise";
 import { directForward, directBackwardFilter } from "./direct";
 import { winogradFilters, winogradConv } from "./winograd";
 import { winograd4FilterOut } from "./winograd4";
@@ -162,6 +162,13 @@ export function runJob(job: usize, tid: i32): void {
       break;
     case abi.JOB_ADD:
       addRelu(abi.add_a(job), abi.add_b(job), abi.add_y(job), abi.add_n(job), abi.add_relu(job), tid, nth);
+      break;
+    case abi.JOB_ACTIVATION:
+      activation(abi.activation_x(job), abi.activation_y(job), abi.activation_n(job), abi.activation_kind(job), tid, nth);
+      break;
+    case abi.JOB_ACTIVATION_BACKWARD:
+      activationBackward(abi.activationBackward_y(job), abi.activationBackward_dy(job), abi.activationBackward_dx(job),
+        abi.activationBackward_n(job), abi.activationBackward_kind(job), tid, nth);
       break;
     case abi.JOB_SGD_MOMENTUM:
       sgdMomentum(abi.sgdMomentum_w(job), abi.sgdMomentum_g(job), abi.sgdMomentum_buf(job), abi.sgdMomentum_n(job),

@@ -8,6 +8,7 @@ import { conv2d, conv2dBackwardData, conv2dBackwardFilter, im2col, col2im } from
 import { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, lpPool2d, lpPool2dBackward } from "./pool.js";
 import { locallyConnected2d, locallyConnected2dBackward } from "./local.js";
 import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm.js";
+import { activation, activationBackward } from "./activation.js";
 
 export class JsBackend implements Backend {
   readonly name: string = "js";
@@ -28,6 +29,8 @@ export class JsBackend implements Backend {
   batchNormTrain = batchNormTrain;
   batchNormApply = batchNormApply;
   batchNormBackward = batchNormBackward;
+  activation = activation;
+  activationBackward = activationBackward;
 
   relu(x: Float32Array, y: Float32Array): void {
     for (let i = 0; i < x.length; i++) {

@@ -12,7 +12,7 @@
  * and job arguments with the writers generated from scripts/wasm-abi/kernels.mjs
  * (generated/abi.ts), and asks the kernels how much scratch each thread needs.
  */
-import type { Backend, MatmulOptions, Conv2dGeometry, Pool2dGeometry, StepArena } from "../backend.js";
+import type { Backend, MatmulOptions, Conv2dGeometry, Pool2dGeometry, StepArena, ActivationKind } from "../backend.js";
 import { WasmStepArena } from "./step-arena.js";
 import { JsBackend } from "../js/index.js";
 import { WasmRuntime } from "./runtime.js";
@@ -33,6 +33,8 @@ interface Epilogue {
   relu: boolean;
 }
 const NO_EPILOGUE: Epilogue = { bias: null, scale: null, relu: false };
+/** The ACTIVATION jobs' kind field. */
+const ACTIVATION_KINDS: Record<ActivationKind, number> = { tanh: 0, sigmoid: 1 };
 
 /** Weights a layer lets the backend keep (packed) between calls: the Param's array and its version. */
 interface KeptWeights {
@@ -738,6 +740,36 @@ export class WasmBackend implements Backend {
     const job = abi.writeSgdMomentum(rt, { w: w.byteOffset, g: g.byteOffset, buf: buf.byteOffset, n: w.length, lr, keep, take });
     rt.run(job, this.threadsForFloats(w.length * 5));
     return true;
+  }
+
+  activation(kind: ActivationKind, x: Float32Array, y: Float32Array): void {
+    const n = Math.min(x.length, y.length);
+    if (!allF32(x, y) || n < 256) {
+      this.js.activation(kind, x, y);
+      return;
+    }
+    const rt = this.rt;
+    rt.reset();
+    const px = rt.put(x.subarray(0, n));
+    const py = rt.out(y.subarray(0, n));
+    // About 30 vector operations per four values: worth a second thread from a few thousand.
+    rt.run(abi.writeActivation(rt, { x: px, y: py, n, kind: ACTIVATION_KINDS[kind] }), this.threadsForFloats(n * 16));
+    rt.getF32(py, y.subarray(0, n));
+  }
+
+  activationBackward(kind: ActivationKind, y: Float32Array, dy: Float32Array, dx: Float32Array): void {
+    const n = Math.min(y.length, dy.length, dx.length);
+    if (!allF32(y, dy, dx) || n < 256) {
+      this.js.activationBackward(kind, y, dy, dx);
+      return;
+    }
+    const rt = this.rt;
+    rt.reset();
+    const py = rt.put(y.subarray(0, n));
+    const pdy = rt.put(dy.subarray(0, n));
+    const pdx = rt.out(dx.subarray(0, n));
+    rt.run(abi.writeActivationBackward(rt, { y: py, dy: pdy, dx: pdx, n, kind: ACTIVATION_KINDS[kind] }), this.threadsForFloats(n * 3));
+    rt.getF32(pdx, dx.subarray(0, n));
   }
 
   reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void {

@@ -30,6 +30,8 @@ export const JOB = {
   WINOGRAD_FILTER_GRAD: 22,
   WINOGRAD_FILTER_OUT: 23,
   SGD_MOMENTUM: 24,
+  ACTIVATION: 25,
+  ACTIVATION_BACKWARD: 26,
 } as const;
 
 /** Where the writers store: the memory's views and the Int32 index of the job's first argument slot. */
@@ -955,6 +957,51 @@ export function writeSgdMomentum(t: ArgTarget, a: SgdMomentumArgs): number {
   t.f32[b + 5] = a.keep;
   t.f32[b + 6] = a.take;
   return 24;
+}
+
+/** y = tanh(x) (kind 0) or the logistic sigmoid 1 / (1 + e^-x) (kind 1), NaN kept. */
+export interface ActivationArgs {
+  /** (byte address) */
+  x: number;
+  /** (byte address) */
+  y: number;
+  /** (i32) */
+  n: number;
+  /** 0: tanh, 1: sigmoid (i32) */
+  kind: number;
+}
+/** Writes the arguments of job ACTIVATION and returns its id, for WasmRuntime.run. */
+export function writeActivation(t: ArgTarget, a: ActivationArgs): number {
+  const b = t.argsIndex;
+  t.i32[b + 0] = a.x;
+  t.i32[b + 1] = a.y;
+  t.i32[b + 2] = a.n;
+  t.i32[b + 3] = a.kind;
+  return 25;
+}
+
+/** dx = dy (1 - y^2) (kind 0: tanh) or dy y (1 - y) (kind 1: sigmoid), from the output y. */
+export interface ActivationBackwardArgs {
+  /** (byte address) */
+  y: number;
+  /** (byte address) */
+  dy: number;
+  /** (byte address) */
+  dx: number;
+  /** (i32) */
+  n: number;
+  /** 0: tanh, 1: sigmoid (i32) */
+  kind: number;
+}
+/** Writes the arguments of job ACTIVATION_BACKWARD and returns its id, for WasmRuntime.run. */
+export function writeActivationBackward(t: ArgTarget, a: ActivationBackwardArgs): number {
+  const b = t.argsIndex;
+  t.i32[b + 0] = a.y;
+  t.i32[b + 1] = a.dy;
+  t.i32[b + 2] = a.dx;
+  t.i32[b + 3] = a.n;
+  t.i32[b + 4] = a.kind;
+  return 26;
 }
 
 /** The module's exports the loader calls (scripts/wasm-abi/kernels.mjs lists them; index.ts exports them). */
