@@ -137,6 +137,15 @@ export function transformPatches6(
   }
 }
 
+/** Lane l of v (l < lanes) at p + l * step bytes: one value into each of up to four channels' rows. */
+// @ts-ignore: decorator
+@inline function storeChannels(p: usize, step: usize, v: v128, lanes: i32): void {
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (lanes > 1) store<f32>(p + step, f32x4.extract_lane(v, 1));
+  if (lanes > 2) store<f32>(p + 2 * step, f32x4.extract_lane(v, 2));
+  if (lanes > 3) store<f32>(p + 3 * step, f32x4.extract_lane(v, 3));
+}
+
 /**
  * transformPatches6 for rows of one or two tiles (images up to 8 pixels
  * wide), four channels per vector instead of four tiles: each lane computes
@@ -175,13 +184,7 @@ function transformPatches6Channels(
         }
         // Lane l is channel c0 + l's row of V, ldT floats after lane l - 1's.
         const v = vBase + (<usize>(c0 * ldT + t0 + tr * tilesW + tc) << 2);
-        for (let xi = 0; xi < 36; xi++) {
-          const q = v + <usize>xi * vPlane, val = v128.load(tmp + 576 + (<usize>xi << 4));
-          store<f32>(q, f32x4.extract_lane(val, 0));
-          if (lanes > 1) store<f32>(q + ldB, f32x4.extract_lane(val, 1));
-          if (lanes > 2) store<f32>(q + 2 * ldB, f32x4.extract_lane(val, 2));
-          if (lanes > 3) store<f32>(q + 3 * ldB, f32x4.extract_lane(val, 3));
-        }
+        for (let xi = 0; xi < 36; xi++) storeChannels(v + <usize>xi * vPlane, ldB, v128.load(tmp + 576 + (<usize>xi << 4)), lanes);
       }
     }
   }
@@ -478,13 +481,7 @@ function transformGradients4Channels(
           gradT(v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288), tmp + 576 + (<usize>j << 4), 96);
         }
         const e = eBase + (<usize>(k0 * ldT + t0 + tr * tilesW + tc) << 2);
-        for (let xi = 0; xi < 36; xi++) {
-          const q = e + <usize>xi * ePlane, val = v128.load(tmp + 576 + (<usize>xi << 4));
-          store<f32>(q, f32x4.extract_lane(val, 0));
-          if (lanes > 1) store<f32>(q + ldB, f32x4.extract_lane(val, 1));
-          if (lanes > 2) store<f32>(q + 2 * ldB, f32x4.extract_lane(val, 2));
-          if (lanes > 3) store<f32>(q + 3 * ldB, f32x4.extract_lane(val, 3));
-        }
+        for (let xi = 0; xi < 36; xi++) storeChannels(e + <usize>xi * ePlane, ldB, v128.load(tmp + 576 + (<usize>xi << 4)), lanes);
       }
     }
   }
