@@ -9,7 +9,7 @@ export { Rng, manualSeed, globalRng } from "./random.js";
 export { StrideError } from "./stride-error.js";
 export { ShapeError } from "./shape.js";
 export type { Conv2dGeometry, Pool2dGeometry, Padding2d } from "./shape.js";
-export type { Backend, MatmulOptions } from "./kernels/backend.js";
+export type { Backend, MatmulOptions, ActivationKind } from "./kernels/backend.js";
 export { getBackend, setBackend, registerBackend, listBackends, describeBackend } from "./kernels/index.js";
 
 export { Layer, MergeLayer, Module } from "./layers/layer.js";
