@@ -349,6 +349,28 @@ function outputTiles4Channels(
 }
 
 /**
+ * (A d A^T) for four 4x4 tiles, one per lane, whose rows start at p0 .. p3
+ * (rowB bytes from one row to the next): each row's columns by a 4x4
+ * transpose, A along the rows, then A down the columns into tmp[36 + xi]
+ * (xi = 6i + j). The lanes are four tiles of a row or four channels of one tile.
+ */
+// @ts-ignore: decorator
+@inline function gradientTiles(p0: usize, p1: usize, p2: usize, p3: usize, rowB: usize, tmp: usize): void {
+  for (let r = 0; r < 4; r++) {
+    const o = <usize>r * rowB;
+    const a0 = v128.load(p0 + o), a1 = v128.load(p1 + o), a2 = v128.load(p2 + o), a3 = v128.load(p3 + o);
+    const lo01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+    const hi01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+    gradT(v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7),
+      v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), tmp + (<usize>(6 * r) << 4), 16);
+  }
+  for (let j = 0; j < 6; j++) {
+    const s = tmp + (<usize>j << 4);
+    gradT(v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288), tmp + 576 + (<usize>j << 4), 96);
+  }
+}
+
+/**
  * E[xi][k][t0 + t] = (A dy A^T)[xi] for the 4x4 tile t of channel k of yp
  * ([cout][rows][pitch], zero-padded to whole groups of four tiles): the
  * transform of the output gradient in the filter gradient of F(4x4, 3x3)
@@ -370,20 +392,8 @@ export function transformGradients4(
       for (let tc = 0; tc < tilesW; tc += 4) {
         const n = min(4, tilesW - tc);
         const p = yk + <usize>(4 * tr) * rowB + (<usize>(4 * tc) << 2);
-        // Each of the 4 rows: column j of the four tiles by a 4x4 transpose, then A along the row into tmp[r][.].
-        for (let r = 0; r < 4; r++) {
-          const q = p + <usize>r * rowB;
-          const a0 = v128.load(q), a1 = v128.load(q, 16), a2 = v128.load(q, 32), a3 = v128.load(q, 48);
-          const lo01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
-          const hi01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-          gradT(v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7),
-            v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), tmp + (<usize>(6 * r) << 4), 16);
-        }
-        // A down each column j: E[6i + j].
-        for (let j = 0; j < 6; j++) {
-          const s = tmp + (<usize>j << 4);
-          gradT(v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288), tmp + 576 + (<usize>j << 4), 96);
-        }
+        // Four tiles side by side: their rows start 16 bytes apart.
+        gradientTiles(p, p + 16, p + 32, p + 48, rowB, tmp);
         const e = eBase + (<usize>(k * ldT + t) << 2);
         for (let xi = 0; xi < 36; xi++) storeLanes(e + <usize>xi * ePlane, v128.load(tmp + 576 + (<usize>xi << 4)), n);
         t += n;
@@ -468,18 +478,7 @@ function transformGradients4Channels(
         // Lanes past the last channel read it again; they are not stored.
         const p0 = yp + <usize>k0 * chB + <usize>(4 * tr) * rowB + (<usize>(4 * tc) << 2);
         const p1 = lanes > 1 ? p0 + chB : p0, p2 = lanes > 2 ? p0 + 2 * chB : p0, p3 = lanes > 3 ? p0 + 3 * chB : p0;
-        for (let r = 0; r < 4; r++) {
-          const o = <usize>r * rowB;
-          const a0 = v128.load(p0 + o), a1 = v128.load(p1 + o), a2 = v128.load(p2 + o), a3 = v128.load(p3 + o);
-          const lo01 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
-          const hi01 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-          gradT(v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7),
-            v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), tmp + (<usize>(6 * r) << 4), 16);
-        }
-        for (let j = 0; j < 6; j++) {
-          const s = tmp + (<usize>j << 4);
-          gradT(v128.load(s), v128.load(s, 96), v128.load(s, 192), v128.load(s, 288), tmp + 576 + (<usize>j << 4), 96);
-        }
+        gradientTiles(p0, p1, p2, p3, rowB, tmp);
         const e = eBase + (<usize>(k0 * ldT + t0 + tr * tilesW + tc) << 2);
         for (let xi = 0; xi < 36; xi++) storeChannels(e + <usize>xi * ePlane, ldB, v128.load(tmp + 576 + (<usize>xi << 4)), lanes);
       }
