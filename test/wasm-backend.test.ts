@@ -514,6 +514,44 @@ for (const threads of [1, 2]) {
         assertClose(dx, dxRef, `${kind} backward`, 1e-6);
       }
     });
+
+    test("LeakyReLU equals js to the bit and ELU is within 3 ulp, with their gradients, NaN, infinities and signed zeros", () => {
+      setup();
+      const r = makeRandom(720);
+      const x = r.array(4099, () => r.float() * 10 ** r.int(-8, 2));
+      const specials = [0, -0, NaN, Infinity, -Infinity, -0.35, -0.34, -0.7, -87.3, -88.5, -104, 1e-45, -1e-45, -3e38, 3e38];
+      specials.forEach((v, i) => { x[x.length - 1 - i] = v; });
+      const bits = new Int32Array(2), pair = new Float32Array(bits.buffer);
+      const ulps = (a: number, b: number) => { pair[0] = a; pair[1] = b; return Math.abs(bits[0] - bits[1]); };
+      const same = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
+      for (const slope of [0.01, 0.2, -0.5, 0, 3]) {
+        const y = new Float32Array(x.length), ref = new Float32Array(x.length);
+        js.activation("leakyRelu", x, ref, slope);
+        be.activation!("leakyRelu", x, y, slope);
+        for (let i = 0; i < x.length; i++) assert.ok(same(y[i], ref[i]), `leakyRelu(${x[i]}, ${slope}): ${y[i]} vs ${ref[i]}`);
+        // Its gradient reads the input: dy where x > 0, dy * slope elsewhere (NaN included).
+        const dy = r.array(x.length), dx = new Float32Array(x.length), dxRef = new Float32Array(x.length);
+        js.activationBackward("leakyRelu", x, dy, dxRef, slope);
+        be.activationBackward!("leakyRelu", x, dy, dx, slope);
+        for (let i = 0; i < x.length; i++) assert.ok(same(dx[i], dxRef[i]), `leakyRelu backward at ${x[i]}: ${dx[i]} vs ${dxRef[i]}`);
+      }
+      for (const alpha of [1, 0.3, 1.6732632]) {
+        const y = new Float32Array(x.length), ref = new Float32Array(x.length);
+        js.activation("elu", x, ref, alpha);
+        be.activation!("elu", x, y, alpha);
+        for (let i = 0; i < x.length; i++) {
+          const at = `elu(${x[i]}, ${alpha}): ${y[i]} vs ${ref[i]}`;
+          if (Number.isNaN(ref[i])) assert.ok(Number.isNaN(y[i]), at);
+          else if (Math.abs(ref[i]) < 1.2e-38) assert.ok(Math.abs(y[i]) < 1.2e-38, at); // subnormal: the kernel may flush it
+          else assert.ok(ulps(y[i], ref[i]) <= 3, at);
+        }
+        assert.ok(Object.is(y[x.length - 2], -0), "elu(-0) is -0");
+        const dy = r.array(x.length), dx = new Float32Array(x.length), dxRef = new Float32Array(x.length);
+        js.activationBackward("elu", ref, dy, dxRef, alpha);
+        be.activationBackward!("elu", ref, dy, dx, alpha);
+        assertClose(dx, dxRef, `elu backward, alpha ${alpha}`, 1e-6);
+      }
+    });
   });
 }
 

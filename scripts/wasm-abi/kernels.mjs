@@ -201,12 +201,16 @@ export const jobs = [
     fields: [["w", "ptr"], ["g", "ptr"], ["buf", "ptr"], ["n", "i32"], ["lr", "f32"], ["keep", "f32"], ["take", "f32"]],
   },
   {
-    id: 25, name: "activation", doc: "y = tanh(x) (kind 0) or the logistic sigmoid 1 / (1 + e^-x) (kind 1), NaN kept.",
-    fields: [["x", "ptr"], ["y", "ptr"], ["n", "i32"], ["kind", "i32", "0: tanh, 1: sigmoid"]],
+    id: 25, name: "activation",
+    doc: "y = tanh(x) (kind 0), the logistic sigmoid (1), LeakyReLU (2: x > 0 ? x : param x) or ELU (3: x <= 0 ? param (e^x - 1) : x), NaN kept.",
+    fields: [["x", "ptr"], ["y", "ptr"], ["n", "i32"], ["kind", "i32", "0: tanh, 1: sigmoid, 2: LeakyReLU, 3: ELU"],
+      ["param", "f32", "LeakyReLU's negative slope, ELU's alpha"]],
   },
   {
-    id: 26, name: "activationBackward", doc: "dx = dy (1 - y^2) (kind 0: tanh) or dy y (1 - y) (kind 1: sigmoid), from the output y.",
-    fields: [["y", "ptr"], ["dy", "ptr"], ["dx", "ptr"], ["n", "i32"], ["kind", "i32", "0: tanh, 1: sigmoid"]],
+    id: 26, name: "activationBackward",
+    doc: "dx = dy times the derivative, from what the layer kept: the output y for tanh (1 - y^2), the sigmoid (y (1 - y)) and ELU (y <= 0 ? y + param : 1), the input x for LeakyReLU (x > 0 ? 1 : param).",
+    fields: [["saved", "ptr", "y, or x for LeakyReLU"], ["dy", "ptr"], ["dx", "ptr"], ["n", "i32"],
+      ["kind", "i32", "as for activation"], ["param", "f32", "as for activation"]],
   },
 ];
 

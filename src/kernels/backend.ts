@@ -42,8 +42,11 @@ export interface StepArena extends ScopedAllocator {
   isResident(a: Float32Array | Int32Array): boolean;
 }
 
-/** The smooth activations with a backend kernel: tanh and the logistic sigmoid. */
-export type ActivationKind = "tanh" | "sigmoid";
+/**
+ * The element-wise activations with a backend kernel besides ReLU: tanh, the
+ * logistic sigmoid, LeakyReLU (with its negative slope) and ELU (with its alpha).
+ */
+export type ActivationKind = "tanh" | "sigmoid" | "leakyRelu" | "elu";
 
 /** The compute kernels every layer calls. "js" and "wasm" implement it; registerBackend adds another. */
 export interface Backend {
@@ -169,12 +172,18 @@ export interface Backend {
   /** dx = dy where y > 0, else 0 (y is the forward output). */
   reluBackward(y: Float32Array, dy: Float32Array, dx: Float32Array): void;
   /**
-   * Optional: y = tanh(x) or the logistic sigmoid 1 / (1 + e^-x), element by
-   * element (the layers fall back to the js reference without it).
+   * Optional: y = tanh(x), the logistic sigmoid 1 / (1 + e^-x), LeakyReLU
+   * (x > 0 ? x : param * x) or ELU (x <= 0 ? param * (e^x - 1) : x), element
+   * by element; param is LeakyReLU's negative slope or ELU's alpha (the
+   * layers fall back to the js reference without this method).
    */
-  activation?(kind: ActivationKind, x: Float32Array, y: Float32Array): void;
-  /** Optional: dx = dy times the derivative at the forward output y (1 - y^2 for tanh, y (1 - y) for the sigmoid). */
-  activationBackward?(kind: ActivationKind, y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  activation?(kind: ActivationKind, x: Float32Array, y: Float32Array, param?: number): void;
+  /**
+   * Optional: dx = dy times the derivative, from what the layer keeps: the
+   * forward output y for tanh (1 - y^2), the sigmoid (y (1 - y)) and ELU
+   * (y <= 0 ? y + alpha : 1), the input x for LeakyReLU (x > 0 ? 1 : slope).
+   */
+  activationBackward?(kind: ActivationKind, saved: Float32Array, dy: Float32Array, dx: Float32Array, param?: number): void;
   /**
    * Optional: one SGD-with-momentum update in place, buf = keep * buf +
    * take * g, then w -= lr * buf. Returns false when it cannot (the optimiser

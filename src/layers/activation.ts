@@ -48,17 +48,18 @@ abstract class ElementwiseLayer extends Layer {
   }
 }
 
-/** tanh or the sigmoid by the backend's kernel, or by the js reference for a backend without one. */
-function smoothActivation(kind: ActivationKind, x: Tensor, y: Tensor): void {
+/** tanh, the sigmoid, LeakyReLU or ELU by the backend's kernel, or by the js reference for a backend without one. */
+function applyActivation(kind: ActivationKind, x: Tensor, y: Tensor, param = 0): void {
   const be = getBackend();
-  if (be.activation) be.activation(kind, x.data, y.data);
-  else activation(kind, x.data, y.data);
+  if (be.activation) be.activation(kind, x.data, y.data, param);
+  else activation(kind, x.data, y.data, param);
 }
 
-function smoothActivationBackward(kind: ActivationKind, y: Tensor, dy: Tensor, dx: Tensor): void {
+/** The gradient from what the layer kept (y, or x for LeakyReLU). */
+function activationGradient(kind: ActivationKind, saved: Tensor, dy: Tensor, dx: Tensor, param = 0): void {
   const be = getBackend();
-  if (be.activationBackward) be.activationBackward(kind, y.data, dy.data, dx.data);
-  else activationBackward(kind, y.data, dy.data, dx.data);
+  if (be.activationBackward) be.activationBackward(kind, saved.data, dy.data, dx.data, param);
+  else activationBackward(kind, saved.data, dy.data, dx.data, param);
 }
 
 /** max(0, x). */
@@ -90,16 +91,11 @@ export class LeakyReLU extends ElementwiseLayer {
     return { negativeSlope: this.negativeSlope };
   }
   protected apply(x: Tensor, y: Tensor): Tensor {
-    const s = this.negativeSlope;
-    for (let i = 0; i < x.size; i++) {
-      const v = x.data[i];
-      y.data[i] = v > 0 ? v : v * s;
-    }
+    applyActivation("leakyRelu", x, y, this.negativeSlope);
     return x;
   }
   protected gradient(x: Tensor, dy: Tensor, dx: Tensor): void {
-    const s = this.negativeSlope;
-    for (let i = 0; i < x.size; i++) dx.data[i] = x.data[i] > 0 ? dy.data[i] : dy.data[i] * s;
+    activationGradient("leakyRelu", x, dy, dx, this.negativeSlope);
   }
 }
 
@@ -116,20 +112,12 @@ export class ELU extends ElementwiseLayer {
     return { alpha: this.alpha };
   }
   protected apply(x: Tensor, y: Tensor): Tensor {
-    const a = this.alpha;
-    for (let i = 0; i < x.size; i++) {
-      const v = x.data[i];
-      y.data[i] = v > 0 ? v : a * Math.expm1(v);
-    }
+    applyActivation("elu", x, y, this.alpha);
     return y;
   }
   protected gradient(y: Tensor, dy: Tensor, dx: Tensor): void {
     // For x <= 0, d/dx alpha (e^x - 1) = alpha e^x = y + alpha.
-    const a = this.alpha;
-    for (let i = 0; i < y.size; i++) {
-      const v = y.data[i];
-      dx.data[i] = v > 0 ? dy.data[i] : dy.data[i] * (v + a);
-    }
+    activationGradient("elu", y, dy, dx, this.alpha);
   }
 }
 
@@ -141,11 +129,11 @@ export class Tanh extends ElementwiseLayer {
     super(opts.name, "tanh");
   }
   protected apply(x: Tensor, y: Tensor): Tensor {
-    smoothActivation("tanh", x, y);
+    applyActivation("tanh", x, y);
     return y;
   }
   protected gradient(y: Tensor, dy: Tensor, dx: Tensor): void {
-    smoothActivationBackward("tanh", y, dy, dx);
+    activationGradient("tanh", y, dy, dx);
   }
 }
 
@@ -157,11 +145,11 @@ export class Sigmoid extends ElementwiseLayer {
     super(opts.name, "sigmoid");
   }
   protected apply(x: Tensor, y: Tensor): Tensor {
-    smoothActivation("sigmoid", x, y);
+    applyActivation("sigmoid", x, y);
     return y;
   }
   protected gradient(y: Tensor, dy: Tensor, dx: Tensor): void {
-    smoothActivationBackward("sigmoid", y, dy, dx);
+    activationGradient("sigmoid", y, dy, dx);
   }
 }
 

@@ -53,9 +53,9 @@ export const JOB_WINOGRAD_FILTER_GRAD: i32 = 22;
 export const JOB_WINOGRAD_FILTER_OUT: i32 = 23;
 /** buf = keep * buf + take * g; w -= lr * buf (in place). */
 export const JOB_SGD_MOMENTUM: i32 = 24;
-/** y = tanh(x) (kind 0) or the logistic sigmoid 1 / (1 + e^-x) (kind 1), NaN kept. */
+/** y = tanh(x) (kind 0), the logistic sigmoid (1), LeakyReLU (2: x > 0 ? x : param x) or ELU (3: x <= 0 ? param (e^x - 1) : x), NaN kept. */
 export const JOB_ACTIVATION: i32 = 25;
-/** dx = dy (1 - y^2) (kind 0: tanh) or dy y (1 - y) (kind 1: sigmoid), from the output y. */
+/** dx = dy times the derivative, from what the layer kept: the output y for tanh (1 - y^2), the sigmoid (y (1 - y)) and ELU (y <= 0 ? y + param : 1), the input x for LeakyReLU (x > 0 ? 1 : param). */
 export const JOB_ACTIVATION_BACKWARD: i32 = 26;
 
 // ---- conv record: A convolution as the im2col + GEMM kernels (conv.ts) take it.
@@ -1091,15 +1091,21 @@ export const JOB_ACTIVATION_BACKWARD: i32 = 26;
 @inline export function activation_n(job: usize): i32 {
   return load<i32>(job + JOB_ARGS_BYTE + 8);
 }
-/** 0: tanh, 1: sigmoid */
+/** 0: tanh, 1: sigmoid, 2: LeakyReLU, 3: ELU */
 // @ts-ignore: decorator
 @inline export function activation_kind(job: usize): i32 {
   return load<i32>(job + JOB_ARGS_BYTE + 12);
 }
+/** LeakyReLU's negative slope, ELU's alpha */
+// @ts-ignore: decorator
+@inline export function activation_param(job: usize): f32 {
+  return load<f32>(job + JOB_ARGS_BYTE + 16);
+}
 
 // ---- job ACTIVATION_BACKWARD
+/** y, or x for LeakyReLU */
 // @ts-ignore: decorator
-@inline export function activationBackward_y(job: usize): usize {
+@inline export function activationBackward_saved(job: usize): usize {
   return <usize>load<u32>(job + JOB_ARGS_BYTE + 0);
 }
 // @ts-ignore: decorator
@@ -1114,8 +1120,13 @@ export const JOB_ACTIVATION_BACKWARD: i32 = 26;
 @inline export function activationBackward_n(job: usize): i32 {
   return load<i32>(job + JOB_ARGS_BYTE + 12);
 }
-/** 0: tanh, 1: sigmoid */
+/** as for activation */
 // @ts-ignore: decorator
 @inline export function activationBackward_kind(job: usize): i32 {
   return load<i32>(job + JOB_ARGS_BYTE + 16);
+}
+/** as for activation */
+// @ts-ignore: decorator
+@inline export function activationBackward_param(job: usize): f32 {
+  return load<f32>(job + JOB_ARGS_BYTE + 20);
 }

@@ -91,33 +91,68 @@ export function sgdMomentum(w: usize, g: usize, buf: usize, n: i32, lr: f32, kee
   }
 }
 
-// ---- tanh and the logistic sigmoid ------------------------------------------
+// ---- tanh, the logistic sigmoid, LeakyReLU and ELU -------------------------
 //
 // f32 polynomials after Cephes' expf and tanhf (about 1-2 ulp against the
 // correctly rounded values); the js backend computes them in f64 with
-// Math.tanh and Math.exp and rounds once. Every lane, and the scalar tail
-// (run as a vector), takes the same operations.
+// Math.tanh, Math.exp and Math.expm1 and rounds once. Every lane, and the
+// scalar tail (run as a vector), takes the same operations. LeakyReLU and
+// ELU take PyTorch's forms (its comparisons decide where NaN goes).
 
-/** e^x per lane: x = n ln 2 + r with |r| <= ln 2 / 2, a degree-5 polynomial in r, times 2^n. NaN stays NaN. */
+/** x = n ln 2 + r with |r| <= ln 2 / 2, and e^r - 1 - r as a degree-5 polynomial times r^2. */
 // @ts-ignore: decorator
-@inline function expV(x: v128): v128 {
-  // Past these e^x overflows or falls below the smallest normal float; clamping keeps 2^n a normal float.
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3365447)), f32x4.splat(88));
-  const n = f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(0.5)));
-  // r = x - n ln 2, with ln 2 in two parts so that n * (first part) is exact.
-  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+@inline function expReduced(x: v128): v128 {
+  return f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(0.5)));
+}
+
+/** e^r - 1 for |r| <= ln 2 / 2: r + r^2 p(r), with no cancellation near 0. */
+// @ts-ignore: decorator
+@inline function expm1Reduced(r: v128): v128 {
   let p = f32x4.splat(1.9875691500e-4);
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  const e = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
-  // 2^n from its exponent bits (n is in [-126, 128) after the clamp; a NaN lane converts to 0 and stays NaN through e).
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(e, scale);
+  return f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r);
 }
 
+/** r = x - n ln 2, with ln 2 in two parts so that n * (first part) is exact. */
+// @ts-ignore: decorator
+@inline function reduce(x: v128, n: v128): v128 {
+  return f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+}
+
+/** 2^n for integral n in [-126, 128) from its exponent bits (a NaN lane converts to 0). */
+// @ts-ignore: decorator
+@inline function pow2(n: v128): v128 {
+  return i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+}
+
+/** e^x per lane: 2^n (1 + (e^r - 1)). NaN stays NaN. */
+// @ts-ignore: decorator
+@inline function expV(x: v128): v128 {
+  // Past these e^x overflows or falls below the smallest normal float; clamping keeps 2^n a normal float.
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3365447)), f32x4.splat(88));
+  const n = expReduced(x);
+  const e = f32x4.add(expm1Reduced(reduce(x, n)), f32x4.splat(1));
+  return f32x4.mul(e, pow2(n));
+}
+
+/**
+ * e^x - 1 per lane for x <= 0 (what ELU needs; larger x is clamped to 0):
+ * 2^n (e^r - 1) + (2^n - 1), which is e^r - 1 itself near 0. NaN stays NaN.
+ */
+// @ts-ignore: decorator
+@inline function expm1NegV(x: v128): v128 {
+  // Below -88, e^x - 1 is -1 in f32; the clamp keeps 2^n a normal float.
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-88)), f32x4.splat(0));
+  const n = expReduced(x);
+  const s = pow2(n);
+  const e = f32x4.add(f32x4.mul(s, expm1Reduced(reduce(x, n))), f32x4.sub(s, f32x4.splat(1)));
+  // The reduction turns -0 into +0; e^x - 1 keeps the sign of a zero.
+  return v128.bitselect(x, e, f32x4.eq(x, f32x4.splat(0)));
+}
 /**
  * tanh per lane: an odd polynomial below |x| = 0.625, 1 - 2 / (e^(2|x|) + 1)
  * above, with x's sign (so -0 stays -0 and NaN stays NaN).
@@ -148,41 +183,54 @@ export function sgdMomentum(w: usize, g: usize, buf: usize, n: i32, lr: f32, kee
 }
 
 // @ts-ignore: decorator
-@inline function activationV(v: v128, kind: i32): v128 {
-  return kind == 0 ? tanhV(v) : sigmoidV(v);
+@inline function activationV(v: v128, kind: i32, param: v128): v128 {
+  if (kind == 0) return tanhV(v);
+  if (kind == 1) return sigmoidV(v);
+  if (kind == 2) return v128.bitselect(v, f32x4.mul(v, param), f32x4.gt(v, f32x4.splat(0)));
+  // ELU: NaN fails x <= 0 and is kept by the other branch.
+  return v128.bitselect(f32x4.mul(expm1NegV(v), param), v, f32x4.le(v, f32x4.splat(0)));
 }
 
-/** y = tanh(x) (kind 0) or 1 / (1 + e^-x) (kind 1), thread tid's slice. */
-export function activation(x: usize, y: usize, n: i32, kind: i32, tid: i32, nth: i32): void {
+/** y = tanh(x), the sigmoid, LeakyReLU or ELU (kind 0-3; param: the slope or alpha), thread tid's slice. */
+export function activation(x: usize, y: usize, n: i32, kind: i32, param: f32, tid: i32, nth: i32): void {
   const r = slice(n, tid, nth);
+  const pv = f32x4.splat(param);
   let i = <i32>(r >> 32);
   const end = <i32>r;
   for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
-    v128.store(y + o, activationV(v128.load(x + o), kind));
+    v128.store(y + o, activationV(v128.load(x + o), kind, pv));
   }
   for (; i < end; i++) {
     const o = <usize>i << 2;
-    store<f32>(y + o, f32x4.extract_lane(activationV(f32x4.splat(load<f32>(x + o)), kind), 0));
+    store<f32>(y + o, f32x4.extract_lane(activationV(f32x4.splat(load<f32>(x + o)), kind, pv), 0));
   }
 }
 
-/** dx = dy (1 - y^2) (kind 0: tanh) or dy y (1 - y) (kind 1: sigmoid), thread tid's slice. */
-export function activationBackward(y: usize, dy: usize, dx: usize, n: i32, kind: i32, tid: i32, nth: i32): void {
+/** The derivative at what the layer kept (y, or x for LeakyReLU), per lane. */
+// @ts-ignore: decorator
+@inline function slopeV(v: v128, kind: i32, param: v128): v128 {
+  const one = f32x4.splat(1), zero = f32x4.splat(0);
+  // 1 - y^2 as (1 - y)(1 + y): no cancellation where y is near +-1 (one rounding instead of a lost difference).
+  if (kind == 0) return f32x4.mul(f32x4.sub(one, v), f32x4.add(one, v));
+  if (kind == 1) return f32x4.mul(v, f32x4.sub(one, v));
+  if (kind == 2) return v128.bitselect(one, param, f32x4.gt(v, zero));
+  return v128.bitselect(f32x4.add(v, param), one, f32x4.le(v, zero));
+}
+
+/** dx = dy times the derivative at the saved values (kind as for activation), thread tid's slice. */
+export function activationBackward(saved: usize, dy: usize, dx: usize, n: i32, kind: i32, param: f32, tid: i32, nth: i32): void {
   const r = slice(n, tid, nth);
-  const one = f32x4.splat(1);
+  const pv = f32x4.splat(param);
   let i = <i32>(r >> 32);
   const end = <i32>r;
   for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
-    const v = v128.load(y + o), d = v128.load(dy + o);
-    // 1 - y^2 as (1 - y)(1 + y): no cancellation where y is near +-1 (one rounding instead of a lost difference).
-    const slope = kind == 0 ? f32x4.mul(f32x4.sub(one, v), f32x4.add(one, v)) : f32x4.mul(v, f32x4.sub(one, v));
-    v128.store(dx + o, f32x4.mul(d, slope));
+    v128.store(dx + o, f32x4.mul(v128.load(dy + o), slopeV(v128.load(saved + o), kind, pv)));
   }
   for (; i < end; i++) {
     const o = <usize>i << 2;
-    const v = load<f32>(y + o);
-    store<f32>(dx + o, load<f32>(dy + o) * (kind == 0 ? (1 - v) * (1 + v) : v * (1 - v)));
+    const d = f32x4.mul(f32x4.splat(load<f32>(dy + o)), slopeV(f32x4.splat(load<f32>(saved + o)), kind, pv));
+    store<f32>(dx + o, f32x4.extract_lane(d, 0));
   }
 }

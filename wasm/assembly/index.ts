@@ -164,11 +164,12 @@ export function runJob(job: usize, tid: i32): void {
       addRelu(abi.add_a(job), abi.add_b(job), abi.add_y(job), abi.add_n(job), abi.add_relu(job), tid, nth);
       break;
     case abi.JOB_ACTIVATION:
-      activation(abi.activation_x(job), abi.activation_y(job), abi.activation_n(job), abi.activation_kind(job), tid, nth);
+      activation(abi.activation_x(job), abi.activation_y(job), abi.activation_n(job), abi.activation_kind(job),
+        abi.activation_param(job), tid, nth);
       break;
     case abi.JOB_ACTIVATION_BACKWARD:
-      activationBackward(abi.activationBackward_y(job), abi.activationBackward_dy(job), abi.activationBackward_dx(job),
-        abi.activationBackward_n(job), abi.activationBackward_kind(job), tid, nth);
+      activationBackward(abi.activationBackward_saved(job), abi.activationBackward_dy(job), abi.activationBackward_dx(job),
+        abi.activationBackward_n(job), abi.activationBackward_kind(job), abi.activationBackward_param(job), tid, nth);
       break;
     case abi.JOB_SGD_MOMENTUM:
       sgdMomentum(abi.sgdMomentum_w(job), abi.sgdMomentum_g(job), abi.sgdMomentum_buf(job), abi.sgdMomentum_n(job),

@@ -34,7 +34,7 @@ interface Epilogue {
 }
 const NO_EPILOGUE: Epilogue = { bias: null, scale: null, relu: false };
 /** The ACTIVATION jobs' kind field. */
-const ACTIVATION_KINDS: Record<ActivationKind, number> = { tanh: 0, sigmoid: 1 };
+const ACTIVATION_KINDS: Record<ActivationKind, number> = { tanh: 0, sigmoid: 1, leakyRelu: 2, elu: 3 };
 
 /** Weights a layer lets the backend keep (packed) between calls: the Param's array and its version. */
 interface KeptWeights {
@@ -742,33 +742,34 @@ export class WasmBackend implements Backend {
     return true;
   }
 
-  activation(kind: ActivationKind, x: Float32Array, y: Float32Array): void {
+  activation(kind: ActivationKind, x: Float32Array, y: Float32Array, param = 0): void {
     const n = Math.min(x.length, y.length);
     if (!allF32(x, y) || n < 256) {
-      this.js.activation(kind, x, y);
+      this.js.activation(kind, x, y, param);
       return;
     }
     const rt = this.rt;
     rt.reset();
     const px = rt.put(x.subarray(0, n));
     const py = rt.out(y.subarray(0, n));
-    // About 30 vector operations per four values: worth a second thread from a few thousand.
-    rt.run(abi.writeActivation(rt, { x: px, y: py, n, kind: ACTIVATION_KINDS[kind] }), this.threadsForFloats(n * 16));
+    // tanh, the sigmoid and ELU: about 30 vector operations per four values, worth a second thread from a few thousand.
+    const work = kind === "leakyRelu" ? n * 3 : n * 16;
+    rt.run(abi.writeActivation(rt, { x: px, y: py, n, kind: ACTIVATION_KINDS[kind], param }), this.threadsForFloats(work));
     rt.getF32(py, y.subarray(0, n));
   }
 
-  activationBackward(kind: ActivationKind, y: Float32Array, dy: Float32Array, dx: Float32Array): void {
-    const n = Math.min(y.length, dy.length, dx.length);
-    if (!allF32(y, dy, dx) || n < 256) {
-      this.js.activationBackward(kind, y, dy, dx);
+  activationBackward(kind: ActivationKind, saved: Float32Array, dy: Float32Array, dx: Float32Array, param = 0): void {
+    const n = Math.min(saved.length, dy.length, dx.length);
+    if (!allF32(saved, dy, dx) || n < 256) {
+      this.js.activationBackward(kind, saved, dy, dx, param);
       return;
     }
     const rt = this.rt;
     rt.reset();
-    const py = rt.put(y.subarray(0, n));
+    const ps = rt.put(saved.subarray(0, n));
     const pdy = rt.put(dy.subarray(0, n));
     const pdx = rt.out(dx.subarray(0, n));
-    rt.run(abi.writeActivationBackward(rt, { y: py, dy: pdy, dx: pdx, n, kind: ACTIVATION_KINDS[kind] }), this.threadsForFloats(n * 3));
+    rt.run(abi.writeActivationBackward(rt, { saved: ps, dy: pdy, dx: pdx, n, kind: ACTIVATION_KINDS[kind], param }), this.threadsForFloats(n * 3));
     rt.getF32(pdx, dx.subarray(0, n));
   }
 

@@ -959,7 +959,7 @@ export function writeSgdMomentum(t: ArgTarget, a: SgdMomentumArgs): number {
   return 24;
 }
 
-/** y = tanh(x) (kind 0) or the logistic sigmoid 1 / (1 + e^-x) (kind 1), NaN kept. */
+/** y = tanh(x) (kind 0), the logistic sigmoid (1), LeakyReLU (2: x > 0 ? x : param x) or ELU (3: x <= 0 ? param (e^x - 1) : x), NaN kept. */
 export interface ActivationArgs {
   /** (byte address) */
   x: number;
@@ -967,8 +967,10 @@ export interface ActivationArgs {
   y: number;
   /** (i32) */
   n: number;
-  /** 0: tanh, 1: sigmoid (i32) */
+  /** 0: tanh, 1: sigmoid, 2: LeakyReLU, 3: ELU (i32) */
   kind: number;
+  /** LeakyReLU's negative slope, ELU's alpha (f32) */
+  param: number;
 }
 /** Writes the arguments of job ACTIVATION and returns its id, for WasmRuntime.run. */
 export function writeActivation(t: ArgTarget, a: ActivationArgs): number {
@@ -977,30 +979,34 @@ export function writeActivation(t: ArgTarget, a: ActivationArgs): number {
   t.i32[b + 1] = a.y;
   t.i32[b + 2] = a.n;
   t.i32[b + 3] = a.kind;
+  t.f32[b + 4] = a.param;
   return 25;
 }
 
-/** dx = dy (1 - y^2) (kind 0: tanh) or dy y (1 - y) (kind 1: sigmoid), from the output y. */
+/** dx = dy times the derivative, from what the layer kept: the output y for tanh (1 - y^2), the sigmoid (y (1 - y)) and ELU (y <= 0 ? y + param : 1), the input x for LeakyReLU (x > 0 ? 1 : param). */
 export interface ActivationBackwardArgs {
-  /** (byte address) */
-  y: number;
+  /** y, or x for LeakyReLU (byte address) */
+  saved: number;
   /** (byte address) */
   dy: number;
   /** (byte address) */
   dx: number;
   /** (i32) */
   n: number;
-  /** 0: tanh, 1: sigmoid (i32) */
+  /** as for activation (i32) */
   kind: number;
+  /** as for activation (f32) */
+  param: number;
 }
 /** Writes the arguments of job ACTIVATION_BACKWARD and returns its id, for WasmRuntime.run. */
 export function writeActivationBackward(t: ArgTarget, a: ActivationBackwardArgs): number {
   const b = t.argsIndex;
-  t.i32[b + 0] = a.y;
+  t.i32[b + 0] = a.saved;
   t.i32[b + 1] = a.dy;
   t.i32[b + 2] = a.dx;
   t.i32[b + 3] = a.n;
   t.i32[b + 4] = a.kind;
+  t.f32[b + 5] = a.param;
   return 26;
 }
 
