@@ -6,9 +6,10 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { cpus, totalmem, loadavg, release, availableParallelism, platform } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runChildProcess } from "./child.mjs";
+import { describeState, DISTURBED_SHARE } from "./machine-state.mjs";
 
 function sh(cmd, args) {
   try {
@@ -125,6 +126,26 @@ export function formatTuning(t) {
   return `${values.join(", ")}${source ? ` (${source})` : ""}`;
 }
 
+/**
+ * The machine-state probe (bench/machine-state.mjs) at the start and the end
+ * of the run, and a warning when either reading was disturbed.
+ */
+function stateLines(state) {
+  if (!state) return [];
+  const read = (s) => (s ? describeState(s) : "not measured");
+  const lines = [
+    `- Cache-bound probe (one thread; bench/machine-state.mjs): at the start ${read(state.start)}; at the end ${read(state.end)}` +
+      " (on a quiet machine the product runs near the probe: 97% on this bench's Intel Xeon family 6 model 167)",
+  ];
+  const low = [state.start, state.end].filter((s) => s && s.share < DISTURBED_SHARE);
+  if (low.length) {
+    lines.push("  **Warning:** cache-bound code ran far below the FMA ceiling during this run, from something the load average" +
+      " does not show (likely another guest on the same physical core): every figure here is low, and not by one factor" +
+      " for every library. Compare runs only when both were quiet.");
+  }
+  return lines;
+}
+
 /** The Machine section's lines (Markdown list items). */
 export function machineLines(machine, elapsedMin) {
   const bits = machine.simd ? `, ${machine.simd}` : "";
@@ -136,6 +157,7 @@ export function machineLines(machine, elapsedMin) {
     `- Node: ${machine.node}; ${machine.os}`,
     `- stride kernel tuning: ${machine.tuning ?? "not probed"}`,
     ...(machine.fmaCeiling ? [`- 128-bit SIMD ceiling: ${machine.fmaCeiling}`] : []),
+    ...stateLines(machine.state),
     `- Load average when the run started: ${machine.loadAtStart}` +
       (machine.loadDuring
         ? `; 1-minute load average before each cell: min ${machine.loadDuring.min.toFixed(2)}, median ${machine.loadDuring.median.toFixed(2)}, max ${machine.loadDuring.max.toFixed(2)}`
@@ -143,4 +165,11 @@ export function machineLines(machine, elapsedMin) {
     `  (the bench runs one cell at a time; a load above ${machine.cores > 1 ? "about 1" : "0"} means other work shared the CPU, which hurts multi-threaded cells most)`,
     ...(elapsedMin !== undefined ? [`- Date: ${machine.date}; the whole run took ${elapsedMin.toFixed(1)} min`] : [`- Date: ${machine.date}`]),
   ];
+}
+
+/** The machine-state probe in a child process on the build measured (srcDir: its dist/src); null when it fails. */
+export async function probeMachineState(srcDir) {
+  const script = fileURLToPath(new URL("./machine-state.mjs", import.meta.url));
+  const r = await runChildProcess(process.execPath, [script, "--json", "--dist", dirname(srcDir)], { timeoutSec: 120 });
+  return r.results[0] ?? null;
 }

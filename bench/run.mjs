@@ -29,7 +29,8 @@ import { fileURLToPath } from "node:url";
 import { WORKLOADS, NETS, SGD, SGEMM_SIZE, analyse, iterationFlops } from "./workloads.mjs";
 import { renderReport, formatValue } from "./report.mjs";
 import { runChildProcess as runChild } from "./child.mjs";
-import { describeMachine, strideTuning, fmaCeiling } from "./machine.mjs";
+import { describeMachine, strideTuning, fmaCeiling, probeMachineState } from "./machine.mjs";
+import { describeState } from "./machine-state.mjs";
 import { profileGap } from "./profile-gap.mjs";
 import { sweepMarkdown } from "./sgemm-sweep.mjs";
 
@@ -195,6 +196,8 @@ async function main() {
   console.log(`stride kernel tuning: ${machine.tuning}`);
   machine.fmaCeiling = await fmaCeiling(machine.cores);
   console.log(`128-bit SIMD ceiling: ${machine.fmaCeiling}`);
+  machine.state = { start: await probeMachineState(distDir), end: null };
+  if (machine.state.start) console.log(`cache-bound probe: ${describeState(machine.state.start)}`);
   const torch = torchInfo();
   const specsPath = join(tmp, "specs.json");
   const modelsPath = join(tmp, "models");
@@ -286,6 +289,8 @@ async function main() {
         console.log(`${head} ${shown}${cell.wallSec ? `  [${fmtSec(cell.wallSec)} s]` : ""}`);
       }
     }
+    machine.state.end = await probeMachineState(distDir);
+    if (machine.state.end) console.log(`cache-bound probe at the end of the cells: ${describeState(machine.state.end)}`);
     gap = await gapProfile(opts, workloads, { distDir, modelDir, specsPath, tmp, torch });
     if (opts.sweep && workloads.some((w) => w.kind === "sgemm")) {
       // Alone in a child process, on the build copied aside, like every other cell.
