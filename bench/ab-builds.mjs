@@ -12,10 +12,13 @@
 //   node bench/ab-builds.mjs DIST_A DIST_B [lenet5|resnet20|resnet8-wide] [threads] [rounds] [steps per block]
 //
 // DIST_A and DIST_B are compiled dist/ folders, e.g. from `git worktree add`
-// of the old commit and `npm run build` in each.
+// of the old commit and `npm run build` in each. The machine-state probe
+// (bench/machine-state.mjs) runs before and after, and its shares are in the
+// output: on a disturbed machine the two builds may not slow down alike.
 import { fork } from "node:child_process";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { probeMachineState } from "./machine.mjs";
 
 const NETS = ["lenet5", "resnet20", "resnet8-wide"];
 
@@ -77,6 +80,8 @@ if (process.argv[2] === "--child") {
     console.error(`usage: node bench/ab-builds.mjs DIST_A DIST_B [${NETS.join("|")}] [threads] [rounds] [steps per block]`);
     process.exit(2);
   }
+  // The probe takes the build's dist/src, as bench/run.mjs gives it.
+  const stateBefore = await probeMachineState(resolve(distB, "src"));
   const A = await start(resolve(distA), net, Number(threads));
   const B = await start(resolve(distB), net, Number(threads));
   const t = { A: { cpu: [], wall: [] }, B: { cpu: [], wall: [] } };
@@ -87,10 +92,14 @@ if (process.argv[2] === "--child") {
   }
   A.stop();
   B.stop();
+  const stateAfter = await probeMachineState(resolve(distB, "src"));
+  const share = (s) => (s ? +s.share.toFixed(2) : null);
   const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
   console.log(JSON.stringify({
     net, threads: Number(threads), A: distA, B: distB,
     cpuMsPerStepA: +median(t.A.cpu).toFixed(2), cpuMsPerStepB: +median(t.B.cpu).toFixed(2), ratioBoverA: +(median(t.B.cpu) / median(t.A.cpu)).toFixed(3),
     wallMsPerStepA: +median(t.A.wall).toFixed(2), wallMsPerStepB: +median(t.B.wall).toFixed(2), wallRatioBoverA: +(median(t.B.wall) / median(t.A.wall)).toFixed(3),
+    // sgemm 256^3 against the FMA probe, one thread: near 0.97 on a quiet machine; under 0.8 the comparison is suspect.
+    cacheBoundShareBefore: share(stateBefore), cacheBoundShareAfter: share(stateAfter),
   }));
 }
