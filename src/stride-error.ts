@@ -17,3 +17,21 @@ export class StrideError extends Error {
     this.name = "StrideError";
   }
 }
+
+/**
+ * A value from a file or an argument, short enough for an error message: its
+ * JSON, cut at `most` characters. A damaged file can hold a value of any size
+ * (a string of a megabyte, an array nested thousands deep), and the message
+ * should show what was found without copying the file into a log.
+ */
+export function quoteValue(v: unknown, most = 60): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    // A cycle, a BigInt, or nesting deeper than the stack.
+    s = undefined;
+  }
+  s ??= String(v);
+  return s.length > most ? `${s.slice(0, most)}…` : s;
+}

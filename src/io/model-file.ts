@@ -20,6 +20,7 @@ import { flattenModel } from "../models/summary.js";
 // The zoo's own layers (MaskedConv2d, ShortcutPad, …) register themselves for loading when imported.
 import "../models/zoo/layers.js";
 import { ModelFileError, decodeSafetensors, encodeSafetensors, toFloat32Tensor } from "./safetensors.js";
+import { quoteValue } from "../stride-error.js";
 
 export { ModelFileError };
 
@@ -305,8 +306,7 @@ function shorten(message: string, most = 400): string {
 
 /** A value from the file, short: errors show what was found without copying the file into a log. */
 function quote(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+  return quoteValue(v, 40);
 }
 
 // CRC-32 (IEEE 802.3), to tie model.json to its weights file.

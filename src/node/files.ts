@@ -8,6 +8,7 @@ import { basename, dirname, join } from "node:path";
 import { Layer } from "../layers/layer.js";
 import { ModelFileError, decodeSafetensors, encodeSafetensors, type SafetensorsContents, type SafetensorsEntry } from "../io/safetensors.js";
 import { MODEL_JSON, WEIGHTS_FILE, decodeModel, encodeModel, type DecodeModelOptions, type Model, type ModelInfo } from "../io/model-file.js";
+import { quoteValue } from "../stride-error.js";
 
 /**
  * Reads a whole file, refusing anything but a regular file: a FIFO would block
@@ -120,7 +121,7 @@ function weightsFileNamed(json: string, jsonPath: string): string | null {
   }
   if (file === undefined) return WEIGHTS_FILE;
   if (typeof file !== "string" || !/^[^/\\\0]+\.safetensors$/.test(file) || file.startsWith(".")) {
-    throw new ModelFileError(jsonPath, `"weights.file" must name a .safetensors file in the same folder, got ${JSON.stringify(file)}; restore model.json or save the model again`);
+    throw new ModelFileError(jsonPath, `"weights.file" must name a .safetensors file in the same folder, got ${quoteValue(file)}; restore model.json or save the model again`);
   }
   return file;
 }

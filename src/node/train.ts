@@ -19,6 +19,7 @@ import { better, checkMonitor, read, type Monitor } from "../train/callbacks.js"
 import { setProgressTerminal, type Terminal } from "../train/progress.js";
 import { loadModelWithInfo, loadSafetensors, removeStaleTemporaries, saveModel, saveSafetensors, writeFileAtomic } from "./files.js";
 import { ModelFileError } from "../io/safetensors.js";
+import { quoteValue } from "../stride-error.js";
 
 /** Saves the model to `dir` whenever the monitored metric reaches a new best. */
 export function saveBest(model: Layer, dir: string, opts: { monitor?: Monitor; info?: ModelInfo } = {}): Callback & { bestEpoch: number } {
@@ -101,9 +102,9 @@ function checkpointFolder(dir: string, folder: unknown, latestPath: string): str
   const fix = `give --resume (or fit's resume) the checkpoint folder of this run, or delete ${latestPath} to start over`;
   if (typeof folder !== "string") throw new ModelFileError(latestPath, `has no "folder" naming the latest checkpoint; the file is damaged: ${fix}`);
   if (isAbsolute(folder) || /[\\/]/.test(folder) || folder.includes("..")) {
-    throw new ModelFileError(latestPath, `points outside its folder (folder ${JSON.stringify(folder)}); a checkpoint's folder is an epoch-NNNN folder next to it: ${fix}`);
+    throw new ModelFileError(latestPath, `points outside its folder (folder ${quoteValue(folder)}); a checkpoint's folder is an epoch-NNNN folder next to it: ${fix}`);
   }
-  if (!EPOCH_FOLDER.test(folder)) throw new ModelFileError(latestPath, `names ${JSON.stringify(folder)}, which is not an epoch-NNNN checkpoint folder: ${fix}`);
+  if (!EPOCH_FOLDER.test(folder)) throw new ModelFileError(latestPath, `names ${quoteValue(folder)}, which is not an epoch-NNNN checkpoint folder: ${fix}`);
   const path = join(dir, folder);
   if (!existsSync(path)) throw new ModelFileError(path, `is missing; ${latestPath} names it as the latest checkpoint: ${fix}`);
   if (relative(realpathSync(dir), realpathSync(path)) !== folder) {

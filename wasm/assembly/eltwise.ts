@@ -99,13 +99,13 @@ export function sgdMomentum(w: usize, g: usize, buf: usize, n: i32, lr: f32, kee
 // scalar tail (run as a vector), takes the same operations. LeakyReLU and
 // ELU take PyTorch's forms (its comparisons decide where NaN goes).
 
-/** x = n ln 2 + r with |r| <= ln 2 / 2, and e^r - 1 - r as a degree-5 polynomial times r^2. */
+/** n = round(x / ln 2), so that x = n ln 2 + r with |r| <= ln 2 / 2. */
 // @ts-ignore: decorator
-@inline function expReduced(x: v128): v128 {
+@inline function expExponent(x: v128): v128 {
   return f32x4.floor(f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(0.5)));
 }
 
-/** e^r - 1 for |r| <= ln 2 / 2: r + r^2 p(r), with no cancellation near 0. */
+/** e^r - 1 for |r| <= ln 2 / 2: r + r^2 p(r), p of degree 5, with no cancellation near 0. */
 // @ts-ignore: decorator
 @inline function expm1Reduced(r: v128): v128 {
   let p = f32x4.splat(1.9875691500e-4);
@@ -134,7 +134,7 @@ export function sgdMomentum(w: usize, g: usize, buf: usize, n: i32, lr: f32, kee
 @inline function expV(x: v128): v128 {
   // Past these e^x overflows or falls below the smallest normal float; clamping keeps 2^n a normal float.
   x = f32x4.min(f32x4.max(x, f32x4.splat(-87.3365447)), f32x4.splat(88));
-  const n = expReduced(x);
+  const n = expExponent(x);
   const e = f32x4.add(expm1Reduced(reduce(x, n)), f32x4.splat(1));
   return f32x4.mul(e, pow2(n));
 }
@@ -147,12 +147,13 @@ export function sgdMomentum(w: usize, g: usize, buf: usize, n: i32, lr: f32, kee
 @inline function expm1NegV(x: v128): v128 {
   // Below -88, e^x - 1 is -1 in f32; the clamp keeps 2^n a normal float.
   x = f32x4.min(f32x4.max(x, f32x4.splat(-88)), f32x4.splat(0));
-  const n = expReduced(x);
+  const n = expExponent(x);
   const s = pow2(n);
   const e = f32x4.add(f32x4.mul(s, expm1Reduced(reduce(x, n))), f32x4.sub(s, f32x4.splat(1)));
   // The reduction turns -0 into +0; e^x - 1 keeps the sign of a zero.
   return v128.bitselect(x, e, f32x4.eq(x, f32x4.splat(0)));
 }
+
 /**
  * tanh per lane: an odd polynomial below |x| = 0.625, 1 - 2 / (e^(2|x|) + 1)
  * above, with x's sign (so -0 stays -0 and NaN stays NaN).
