@@ -29,9 +29,12 @@ export function quoteValue(v: unknown, most = 60): string {
   try {
     s = JSON.stringify(v);
   } catch {
-    // A cycle, a BigInt, or nesting deeper than the stack.
+    // A cycle, a BigInt, or nesting deeper than the stack (where String() would overflow it too).
     s = undefined;
   }
-  s ??= String(v);
+  if (s === undefined) {
+    if (Array.isArray(v)) return "an array too deep to show";
+    s = typeof v === "object" && v !== null ? "an object that cannot be shown" : String(v);
+  }
   return s.length > most ? `${s.slice(0, most)}…` : s;
 }
