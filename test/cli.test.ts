@@ -126,6 +126,11 @@ test("bad arguments give one clear line and exit code 2", () => {
   assertUsageError(stride("train", "--frobnicate"), /frobnicate/);
   assertUsageError(stride("train", "--optimizer", "newton", "--max-batches", "1"), /--optimizer newton is not valid; use momentum/);
   assertUsageError(stride("train", "no-such-net", "--max-batches", "1"), /unknown model "no-such-net"; use one of lenet5, .*bn-convnet/);
+  // Found by the fuzzer: a model named after a member of Object.prototype crashed with a stack trace.
+  assertUsageError(stride("train", "constructor", "--max-batches", "1"), /unknown model "constructor"; use one of lenet5/);
+  const summary = stride("summary", "constructor");
+  assert.equal(summary.code, 2, summary.stderr);
+  assert.match(summary.stderr, /^stride summary: unknown model "constructor"; use one of lenet5[^\n]*\n$/);
   assertUsageError(stride("train", "--dataset", "/no/such/folder"), /unknown dataset "\/no\/such\/folder"/);
   assertUsageError(stride("predict", modelDir), /predict takes a saved model's folder and one or more images/);
   assertUsageError(stride("eval", join(work, "nothing-here")), /nothing-here: does not exist/);

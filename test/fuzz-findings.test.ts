@@ -3,12 +3,13 @@
 // or allocated what a header claimed, and messages that quoted a file.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import zlib from "node:zlib";
 import { PNG } from "pngjs";
 import * as s from "../src/index.js";
+import { quoteValue } from "../src/stride-error.js";
 
 const unix = process.platform !== "win32";
 
@@ -25,6 +26,16 @@ function smallModel(): { json: any; weights: Uint8Array } {
   ]);
   const enc = s.encodeModel(model, { inputShape: [1, 6, 6], classes: ["a", "b", "c"], normalization: { mean: [0.5], std: [0.2] } });
   return { json: JSON.parse(enc.json), weights: enc.weights };
+}
+
+/** The same model as a layer, to save. */
+function smallModelLayer(): s.Layer {
+  s.manualSeed(3);
+  return new s.Sequential([
+    new s.Conv2d({ inChannels: 1, outChannels: 2, kernelSize: 3, name: "conv1" }),
+    new s.Flatten({ name: "flatten" }),
+    new s.Linear({ inFeatures: 32, outFeatures: 3, name: "fc" }),
+  ]);
 }
 
 const decode = (json: unknown, weights: Uint8Array) => s.decodeModel(typeof json === "string" ? json : JSON.stringify(json), weights, "m");
@@ -176,4 +187,43 @@ test("a truncated PNG gets a message about the file, not the decoder's internal 
   const bytes = PNG.sync.write(png);
   const cut = bytes.subarray(0, bytes.length - 20);
   assert.throws(() => s.decodeImage(cut, "cut.png"), (e: Error) => e instanceof s.ImageReadError && e.message.startsWith("cut.png") && !/waitng/.test(e.message));
+});
+
+test("a damaged value is quoted in a few dozen characters, or described when it is nested too deep to quote", () => {
+  // weights.file as an array nested 3,000 deep was copied whole into the message (7 KB);
+  // at 17,029 deep, JSON.stringify and String() overflowed the stack (a bare RangeError).
+  const dir = mkdtempSync(join(tmpdir(), "stride-quote-"));
+  s.saveModel(smallModelLayer(), dir);
+  const path = join(dir, "model.json");
+  const json = JSON.parse(readFileSync(path, "utf8"));
+  const withFile = (file: string) => JSON.stringify({ ...json, weights: { ...json.weights, file: "@" } }).replace('"@"', file);
+  for (const [depth, shown] of [[3000, /got \[{60}…; restore model\.json/], [20000, /got an array too deep to show; restore model\.json/]] as const) {
+    writeFileSync(path, withFile("[".repeat(depth) + "]".repeat(depth)));
+    refused(() => s.loadModel(dir), path, shown);
+    assert.throws(() => s.loadModel(dir), (e: Error) => e.message.length < 400);
+  }
+  assert.equal(quoteValue("x".repeat(100)).length, 61);
+});
+
+test("names from a file or the command line never find Object.prototype's members", () => {
+  // An ONNX node whose op_type is "valueOf" passed the supported-operator check ("in" sees
+  // inherited members) and was then skipped: it must be refused like any unknown operator.
+  const model = new s.Sequential([new s.Flatten({ name: "flat" }), new s.Linear({ inFeatures: 4, outFeatures: 2, name: "fc" })]);
+  const dir = mkdtempSync(join(tmpdir(), "stride-proto-"));
+  const onnx = join(dir, "m.onnx");
+  s.saveOnnx(model, [1, 2, 2], onnx);
+  const bytes = readFileSync(onnx);
+  const at = bytes.indexOf("Flatten");
+  assert.ok(at > 0, "the exported graph has a Flatten node");
+  bytes.write("valueOf", at); // same length: the protobuf stays valid
+  writeFileSync(onnx, bytes);
+  refused(() => s.importOnnx(onnx), onnx, /cannot import: "flat" \(valueOf\)/);
+  // A safetensors dtype "constructor" is an unknown dtype.
+  const header = new TextEncoder().encode('{"t":{"dtype":"constructor","shape":[1],"data_offsets":[0,4]}}');
+  const st = new Uint8Array(8 + header.length + 4);
+  new DataView(st.buffer).setBigUint64(0, BigInt(header.length), true);
+  st.set(header, 8);
+  refused(() => s.decodeSafetensors(st, "w.safetensors"), "w.safetensors", /dtype "constructor" is not supported/);
+  // Options named after Object.prototype's members are unknown options.
+  assert.throws(() => s.estimateMemory(smallModelLayer(), [1, 6, 6], { batchSize: 2, optimizer: "toString" as never }), /optimizer = "toString" is not valid/);
 });

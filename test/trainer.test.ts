@@ -221,15 +221,6 @@ test("a truncated, corrupted or mismatched model file gives a ModelFileError nam
   escaping.weights.file = "../a/" + basename(weightsFileOf(a));
   writeFileSync(join(t7, MODEL_JSON), JSON.stringify(escaping));
   expectError(t7, /"weights\.file" must name a \.safetensors file in the same folder/);
-  // Whatever the damaged value is, the message quotes a short piece of it (the fuzzer found an
-  // array nested thousands deep copied whole into the message).
-  escaping.weights.file = JSON.parse("[".repeat(3000) + "]".repeat(3000));
-  writeFileSync(join(t7, MODEL_JSON), JSON.stringify(escaping));
-  expectError(t7, /^[^\n]{0,400}must name a \.safetensors file in the same folder, got \[{60}…; restore model\.json/);
-  // Deeper than JSON.stringify (and String()) can go: described, not quoted.
-  writeFileSync(join(t7, MODEL_JSON), JSON.stringify({ ...escaping, weights: { ...escaping.weights, file: "@" } })
-    .replace('"@"', "[".repeat(20000) + "]".repeat(20000)));
-  expectError(t7, /must name a \.safetensors file in the same folder, got an array too deep to show; restore model\.json/);
   // A model folder saved by an older stride (model.json naming weights.safetensors) still loads.
   const legacy = join(base, "legacy");
   mkdirSync(legacy);

@@ -109,7 +109,8 @@ export function describeModels(indent = "  "): string {
 
 /** The model `stride train NAME` trains, built for a dataset's shape and classes. */
 export function buildModel(name: string, o: BuildOptions): Layer {
-  const entry = entries[name];
+  // Own keys only: "constructor" or "toString" must not find Object.prototype's.
+  const entry = Object.hasOwn(entries, name) ? entries[name] : undefined;
   if (!entry) throw new CliError(`unknown model "${name}"; use one of ${MODEL_NAMES.join(", ")}`);
   if (o.width !== undefined && !(o.width > 0 && Number.isFinite(o.width))) {
     throw new CliError(`--model-width ${o.width} is not valid; it must be a number > 0 (1 for the documented widths)`);

@@ -177,8 +177,8 @@ function checkEntry(name: string, value: JsonValue, dataLength: number, fail: (p
   const shape = value.get("shape");
   const offsets = value.get("data_offsets");
   if (typeof dtype !== "string") throw fail(`${where}: dtype must be a string, found ${describe(dtype)}`);
-  if (!(dtype in DTYPES)) {
-    throw fail(`${where}: dtype "${dtype}" is not supported (known: ${Object.keys(DTYPES).join(", ")})`);
+  if (!Object.hasOwn(DTYPES, dtype)) {
+    throw fail(`${where}: dtype ${describe(dtype)} is not supported (known: ${Object.keys(DTYPES).join(", ")})`);
   }
   if (!Array.isArray(shape) || !shape.every((d) => typeof d === "number" && Number.isSafeInteger(d) && d >= 0)) {
     throw fail(`${where}: shape must be an array of whole numbers >= 0, found ${describe(shape)}`);
@@ -328,7 +328,7 @@ function entryBytes(name: string, entry: SafetensorsEntry): { dtype: Dtype; shap
     return { dtype: "F32", shape: entry.shape.slice(), bytes: littleEndianBytes(data, 4) };
   }
   const e = entry as TypedTensor;
-  if (!e || typeof e !== "object" || !(e.dtype in DTYPES)) {
+  if (!e || typeof e !== "object" || !Object.hasOwn(DTYPES, e.dtype)) {
     throw new Error(`encodeSafetensors: "${name}" must be a Tensor or { dtype, shape, data } with dtype one of ${Object.keys(DTYPES).join(", ")}`);
   }
   if (!(e.data instanceof ARRAY_OF[e.dtype])) {

@@ -141,7 +141,7 @@ export function estimateMemory(model: Module, inputShape: number[], options: Mem
     throw new Error(`estimateMemory: batchSize = ${JSON.stringify(options.batchSize)} is not valid; it must be a whole number >= 1`);
   }
   const optimizer = options.optimizer ?? "sgd";
-  if (!(optimizer in OPTIMIZER_STATE)) {
+  if (!Object.hasOwn(OPTIMIZER_STATE, optimizer)) {
     throw new Error(`estimateMemory: optimizer = ${JSON.stringify(optimizer)} is not valid; use one of ${Object.keys(OPTIMIZER_STATE).join(", ")}`);
   }
   const dtype = options.dtype ?? "float32";

@@ -794,7 +794,7 @@ function checkMilestones(name: string, milestones: number[]): number[] {
 
 function checkPlateauOptions(name: string, o: ReduceLROnPlateauOptions, groups: number): ReduceLROnPlateauOptions {
   for (const key of Object.keys(o)) {
-    if (!(key in PLATEAU_DEFAULTS)) {
+    if (!Object.hasOwn(PLATEAU_DEFAULTS, key)) {
       throw new StrideError(`${name}: unknown option "${key}"; the options are ${Object.keys(PLATEAU_DEFAULTS).join(", ")}`);
     }
   }

@@ -131,7 +131,7 @@ function parse(argv: string[]): Parsed | "help" {
       }
       case "--optimizer": {
         const text = value();
-        if (!(text in OPTIMIZER_STATE)) throw new ArgError(`--optimizer ${text} is not valid; use one of ${Object.keys(OPTIMIZER_STATE).join(", ")}`);
+        if (!Object.hasOwn(OPTIMIZER_STATE, text)) throw new ArgError(`--optimizer ${text} is not valid; use one of ${Object.keys(OPTIMIZER_STATE).join(", ")}`);
         optimizer = text as OptimizerName;
         break;
       }
@@ -148,7 +148,8 @@ function parse(argv: string[]): Parsed | "help" {
   // A saved or imported model's folder.
   if (existsSync(join(model, MODEL_JSON))) return { model, folder: true, input, batch, optimizer, strict };
   const key = model.toLowerCase();
-  const name = SUMMARY_MODELS[key] ? key : ALIASES[key];
+  // Own keys only: "constructor" or "toString" must not find Object.prototype's.
+  const name = Object.hasOwn(SUMMARY_MODELS, key) ? key : Object.hasOwn(ALIASES, key) ? ALIASES[key] : undefined;
   if (!name) throw new ArgError(`unknown model "${model}"; use one of ${Object.keys(SUMMARY_MODELS).join(", ")}`);
   return { model: name, folder: false, input, batch, optimizer, strict };
 }

@@ -210,7 +210,7 @@ export function buildGraph(model: OnnxModel, file: string, opts: ImportOptions =
   };
   // Opsets 7 and newer are the contract; older files are read too, with their legacy attributes
   // (Add's broadcast/axis, BatchNormalization's and Dropout's is_test) checked by the operators.
-  const unsupported = g.nodes.filter((n) => (n.domain !== "" && n.domain !== "ai.onnx") || !(n.opType in OPERATORS));
+  const unsupported = g.nodes.filter((n) => (n.domain !== "" && n.domain !== "ai.onnx") || !Object.hasOwn(OPERATORS, n.opType));
   if (unsupported.length > 0) {
     const list = unsupported.map((n) => {
       const domain = n.domain && n.domain !== "ai.onnx" ? `${n.domain}.` : "";

@@ -58,7 +58,7 @@ function emit(w: OnnxWriter, layer: Layer, x: Val, path: string): Val {
     }
     return values.get(layer.output)!;
   }
-  const emitter = EMITTERS[layer.type];
+  const emitter = Object.hasOwn(EMITTERS, layer.type) ? EMITTERS[layer.type] : undefined;
   if (!emitter) fail(`layer "${path}" (${layer.type}) has no ONNX form`);
   const expected = layer.outputShape(x.shape);
   const y = emitter(w, layer, x, path);
@@ -70,7 +70,7 @@ function emit(w: OnnxWriter, layer: Layer, x: Val, path: string): Val {
 }
 
 function emitMerge(w: OnnxWriter, layer: MergeLayer, xs: Val[], path: string): Val {
-  const emitter = MERGE_EMITTERS[layer.type];
+  const emitter = Object.hasOwn(MERGE_EMITTERS, layer.type) ? MERGE_EMITTERS[layer.type] : undefined;
   if (!emitter) fail(`layer "${path}" (${layer.type}) has no ONNX form`);
   layer.outputShape(xs.map((v) => v.shape));
   return emitter(w, layer, xs, path);
@@ -133,7 +133,7 @@ export function exportOnnx(model: Layer, inputShape: number[], opts: OnnxExportO
     );
   }
   const dynamicBatch = opts.dynamicBatch ?? true;
-  const missing = leaves(model, "", []).filter(([, m]) => !(m.type in EMITTERS) && !(m.type in MERGE_EMITTERS));
+  const missing = leaves(model, "", []).filter(([, m]) => !Object.hasOwn(EMITTERS, m.type) && !Object.hasOwn(MERGE_EMITTERS, m.type));
   if (missing.length) {
     fail(
       `${missing.length === 1 ? "a layer has" : `${missing.length} layers have`} no ONNX form: ` +

@@ -20,6 +20,7 @@ import { unzipSync } from "fflate";
 import { ModelFileError, type SafetensorsEntry } from "../safetensors.js";
 import { PyDict, PyTuple, describeValue, pickleAt, unpickle } from "./pickle.js";
 import { ELEMENT_SIZE, TENSOR_LIMITS, TorchStorage, TorchTensor, asKey, materialize, storageDtype, torchHooks, wholeNumber } from "./tensors.js";
+import { quoteValue } from "../../stride-error.js";
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL_VERSION = 1001;
@@ -62,7 +63,8 @@ function readZip(bytes: Uint8Array, where: string): { root: unknown; bigEndian: 
       // Checked before fflate allocates anything: a deflated entry is extracted
       // into a buffer of its claimed size, so that size must be plausible.
       filter(f) {
-        const name = JSON.stringify(f.name);
+        // Quoted short: a damaged central directory can give a name of any length.
+        const name = quoteValue(f.name);
         if (entries.size >= MAX_ZIP_ENTRIES) throw new ModelFileError(where, `the zip archive has more than ${MAX_ZIP_ENTRIES} entries`);
         if (entries.has(f.name) || f.name === "__proto__") throw new ModelFileError(where, `the zip archive has two entries named ${name} (damaged or crafted)`);
         if (f.compression !== 0 && f.compression !== 8) {
@@ -89,7 +91,7 @@ function readZip(bytes: Uint8Array, where: string): { root: unknown; bigEndian: 
     const data = files[name];
     // fflate cuts a stored entry short at the end of the file rather than failing.
     if (!(data instanceof Uint8Array) || data.length !== info.size) {
-      throw new ModelFileError(where, `zip entry "${name}" should hold ${info.size} bytes but ${data?.length ?? 0} are present (the file is truncated or damaged)`);
+      throw new ModelFileError(where, `zip entry ${quoteValue(name)} should hold ${info.size} bytes but ${data?.length ?? 0} are present (the file is truncated or damaged)`);
     }
     return data;
   };
