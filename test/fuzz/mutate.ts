@@ -16,7 +16,7 @@ const hostileNumber = fc.oneof(fc.constantFrom(...HOSTILE_NUMBERS), fc.integer({
 /** A JSON value of the wrong kind, a huge number, or a deep nest (written as a marker, expanded on serialisation). */
 export const hostileJsonValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: hostileNumber },
-  { weight: 1, arbitrary: fc.constantFrom(null, true, false, "", "x", "__proto__", "constructor", [], {}, [[]], { a: 1 }) },
+  { weight: 1, arbitrary: fc.constantFrom(null, true, false, "", "x", "__proto__", "constructor", "toString", "valueOf", [], {}, [[]], { a: 1 }) },
   { weight: 1, arbitrary: fc.array(hostileNumber, { maxLength: 6 }) },
   { weight: 1, arbitrary: fc.string({ maxLength: 12 }) },
   { weight: 1, arbitrary: fc.integer({ min: 10, max: 20000 }).map((depth) => ({ [DEEP_MARKER]: depth })) },
