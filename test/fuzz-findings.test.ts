@@ -226,4 +226,7 @@ test("names from a file or the command line never find Object.prototype's member
   refused(() => s.decodeSafetensors(st, "w.safetensors"), "w.safetensors", /dtype "constructor" is not supported/);
   // Options named after Object.prototype's members are unknown options.
   assert.throws(() => s.estimateMemory(smallModelLayer(), [1, 6, 6], { batchSize: 2, optimizer: "toString" as never }), /optimizer = "toString" is not valid/);
+  const params = smallModelLayer().params();
+  assert.throws(() => new s.SGD(params, { lr: 0.1, constructor: 1 } as never), /SGD: unknown option "constructor"/);
+  assert.throws(() => new s.ReduceLROnPlateau(new s.SGD(params, { lr: 0.1 }), { toString: 1 } as never), /unknown option "toString"/);
 });

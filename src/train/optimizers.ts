@@ -656,7 +656,7 @@ function checkKeys<O extends object>(name: string, where: string, given: object,
     throw new Error(`${name}: ${where} must be an object, got ${describe(given)}`);
   }
   for (const key of Object.keys(given)) {
-    if (!(key in defaults)) {
+    if (!Object.hasOwn(defaults, key)) {
       throw new Error(`${name}: unknown option "${key}" in ${where}; the options are ${Object.keys(defaults).join(", ")}`);
     }
   }

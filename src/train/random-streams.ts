@@ -54,7 +54,7 @@ export function restoreRandomStreams(model: Module, saved: RandomStreams | undef
   }
   const ours = layers.map(([p]) => p);
   const theirs = Object.keys(saved);
-  const missing = ours.filter((p) => !(p in saved));
+  const missing = ours.filter((p) => !Object.hasOwn(saved, p));
   const extra = theirs.filter((p) => !ours.includes(p));
   if (missing.length > 0 || extra.length > 0) {
     throw new StrideError(
