@@ -10,6 +10,8 @@ import zlib from "node:zlib";
 import { PNG } from "pngjs";
 import * as s from "../src/index.js";
 import { quoteValue } from "../src/stride-error.js";
+import protobuf from "protobufjs/light.js";
+import { onnxSchema } from "../src/io/onnx/schema.js";
 
 const unix = process.platform !== "win32";
 
@@ -229,4 +231,23 @@ test("names from a file or the command line never find Object.prototype's member
   const params = smallModelLayer().params();
   assert.throws(() => new s.SGD(params, { lr: 0.1, constructor: 1 } as never), /SGD: unknown option "constructor"/);
   assert.throws(() => new s.ReduceLROnPlateau(new s.SGD(params, { lr: 0.1 }), { toString: 1 } as never), /unknown option "toString"/);
+});
+
+test("an ONNX name longer than any exporter writes is refused with its length, not quoted whole", () => {
+  // Node, value and tensor names go into the importer's errors: a crafted 100,000-character
+  // name made one error 100 KB long.
+  const root = protobuf.Root.fromJSON(onnxSchema as unknown as protobuf.INamespace);
+  const Model = root.lookupType("onnx.ModelProto");
+  const info = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 4 }] } } } });
+  const model = (nodeName: string) => Model.encode(Model.fromObject({
+    irVersion: 8, opsetImport: [{ domain: "", version: 17 }],
+    graph: { name: "g", node: [{ name: nodeName, opType: "Relu", input: ["x"], output: ["y"] }], input: [info("x")], output: [info("y")] },
+  })).finish();
+  const dir = mkdtempSync(join(tmpdir(), "stride-onnx-name-"));
+  const ok = join(dir, "ok.onnx"), long = join(dir, "long.onnx");
+  writeFileSync(ok, model("relu"));
+  writeFileSync(long, model("n".repeat(100_000)));
+  assert.deepEqual(Array.from(s.importOnnx(ok).forward(new s.Tensor([1, 4], Float32Array.from([-1, 2, -3, 4]))).data), [0, 2, 0, 4]);
+  refused(() => s.importOnnx(long), long, /a node's name "n{59}… is 100000 characters long, more than the 4096/);
+  assert.throws(() => s.importOnnx(long), (e: Error) => e.message.length < 400);
 });

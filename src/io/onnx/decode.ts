@@ -7,6 +7,7 @@
  */
 import protobuf from "protobufjs/light.js";
 import { ModelFileError } from "../safetensors.js";
+import { quoteValue } from "../../stride-error.js";
 import { onnxSchema } from "./schema.js";
 
 /** A TensorProto as stored: the data is converted later (tensors.ts), once its shape has been checked. */
@@ -115,12 +116,29 @@ function decodeMessage(type: protobuf.Type, bytes: Uint8Array, file: string, wha
   }
 }
 
+/**
+ * The longest name (of a node, value, tensor or attribute, an operator or a
+ * domain) a file may hold. Exporters write names of tens of characters; the
+ * importer quotes names in its errors, and a damaged or crafted file could
+ * otherwise make one error a megabyte long.
+ */
+export const MAX_ONNX_NAME_CHARS = 4096;
+
 /** Reads protobufjs messages into the plain shapes above, checking what the importer relies on. */
 class Reader {
   constructor(private readonly file: string) {}
 
   fail(problem: string): never {
     throw new ModelFileError(this.file, problem);
+  }
+
+  /** A name from the file, refused past MAX_ONNX_NAME_CHARS (cutting it could make two names one). */
+  name(v: unknown, what: string): string {
+    const s = String(v ?? "");
+    if (s.length > MAX_ONNX_NAME_CHARS) {
+      this.fail(`${what} ${quoteValue(s)} is ${s.length} characters long, more than the ${MAX_ONNX_NAME_CHARS} an ONNX name may have here; the file is damaged or was not written by an exporter`);
+    }
+    return s;
   }
 
   /** A 64-bit protobuf integer (a number or a Long) as a number; refuses values past 2^53. */
@@ -174,19 +192,21 @@ class Reader {
       const attr = this.attribute(a);
       attributes.set(attr.name, attr);
     }
+    const name = this.name(n.name, "a node's name");
+    const where = `node "${name}"`;
     return {
-      name: String(n.name ?? ""),
-      opType: String(n.opType ?? ""),
-      domain: String(n.domain ?? ""),
-      inputs: (n.input ?? []).map(String),
-      outputs: (n.output ?? []).map(String),
+      name,
+      opType: this.name(n.opType, `${where}: its operator`),
+      domain: this.name(n.domain, `${where}: its domain`),
+      inputs: (n.input ?? []).map((v: unknown) => this.name(v, `${where}: an input`)),
+      outputs: (n.output ?? []).map((v: unknown) => this.name(v, `${where}: an output`)),
       attributes,
     };
   }
 
   attribute(a: any): OnnxAttribute {
     const attr: OnnxAttribute = {
-      name: String(a.name ?? ""),
+      name: this.name(a.name, "an attribute's name"),
       type: Number(a.type ?? 0),
       f: Number(a.f ?? 0),
       i: this.int(a.i ?? 0, `attribute ${a.name}`),
@@ -213,7 +233,7 @@ class Reader {
     const tt = v.type?.tensorType;
     const dims = tt?.shape?.dim;
     return {
-      name: String(v.name ?? ""),
+      name: this.name(v.name, "a graph input's or output's name"),
       elemType: Number(tt?.elemType ?? 0),
       shape: tt?.shape
         ? (dims ?? []).map((d: any) => {
@@ -226,7 +246,7 @@ class Reader {
   }
 
   tensor(t: any): OnnxTensorProto {
-    const name = String(t.name ?? "");
+    const name = this.name(t.name, "a tensor's name");
     const label = `tensor "${name}"`;
     const dims = this.ints(t.dims, `${label} dims`);
     for (const d of dims) if (d < 0) this.fail(`${label} has a negative dimension in dims [${dims.join(", ")}]`);
