@@ -251,3 +251,13 @@ test("an ONNX name longer than any exporter writes is refused with its length, n
   refused(() => s.importOnnx(long), long, /a node's name "n{59}… is 100000 characters long, more than the 4096/);
   assert.throws(() => s.importOnnx(long), (e: Error) => e.message.length < 400);
 });
+
+test("a safetensors tensor name of any length is quoted short in errors", () => {
+  const name = "w".repeat(100_000);
+  const header = new TextEncoder().encode(`{"${name}":{"dtype":"F99","shape":[1],"data_offsets":[0,4]}}`);
+  const st = new Uint8Array(8 + header.length + 4);
+  new DataView(st.buffer).setBigUint64(0, BigInt(header.length), true);
+  st.set(header, 8);
+  refused(() => s.decodeSafetensors(st, "w.safetensors"), "w.safetensors", /tensor "w{59}…: dtype "F99" is not supported/);
+  assert.throws(() => s.decodeSafetensors(st, "w.safetensors"), (e: Error) => e.message.length < 400);
+});

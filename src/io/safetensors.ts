@@ -16,7 +16,7 @@
  * crash never leaves a half-written file under the real name.
  */
 import { Tensor, formatShape } from "../tensor.js";
-import { StrideError } from "../stride-error.js";
+import { StrideError, quoteValue } from "../stride-error.js";
 
 /** A model or weights file that cannot be trusted, with the file and the problem. */
 export class ModelFileError extends StrideError {
@@ -139,7 +139,7 @@ export function parseSafetensorsHeader(
       if (value === null) continue;
       if (!(value instanceof JsonObject)) throw fail(`header: "${METADATA_KEY}" must be an object of string values`);
       for (const [k, v] of value.entries) {
-        if (typeof v !== "string") throw fail(`header: "${METADATA_KEY}"."${k}" must be a string, found ${describe(v)}`);
+        if (typeof v !== "string") throw fail(`header: "${METADATA_KEY}".${quoteValue(k)} must be a string, found ${describe(v)}`);
         metadata[k] = v;
       }
       continue;
@@ -153,10 +153,10 @@ export function parseSafetensorsHeader(
   for (const info of byOffset) {
     if (info.begin < expected) {
       const other = byOffset.find((o) => o !== info && o.begin < info.end && info.begin < o.end) ?? byOffset.find((o) => o.end === expected);
-      throw fail(`data_offsets: "${info.name}" [${info.begin}, ${info.end}] overlaps "${other?.name}" [${other?.begin}, ${other?.end}]`);
+      throw fail(`data_offsets: ${quoteValue(info.name)} [${info.begin}, ${info.end}] overlaps ${quoteValue(other?.name)} [${other?.begin}, ${other?.end}]`);
     }
     if (info.begin > expected) {
-      throw fail(`data_offsets: bytes [${expected}, ${info.begin}) of the data are not part of any tensor (a hole before "${info.name}"); the buffer must be covered exactly`);
+      throw fail(`data_offsets: bytes [${expected}, ${info.begin}) of the data are not part of any tensor (a hole before ${quoteValue(info.name)}); the buffer must be covered exactly`);
     }
     expected = info.end;
   }
@@ -170,7 +170,8 @@ export function parseSafetensorsHeader(
 }
 
 function checkEntry(name: string, value: JsonValue, dataLength: number, fail: (p: string) => ModelFileError): TensorInfo {
-  const where = `tensor "${name}"`;
+  // Names are quoted short: a header may hold a name of any length, and errors name the tensor.
+  const where = `tensor ${quoteValue(name)}`;
   if (name.length === 0) throw fail("header: a tensor has an empty name");
   if (!(value instanceof JsonObject)) throw fail(`${where}: must be an object { dtype, shape, data_offsets }, found ${describe(value)}`);
   const dtype = value.get("dtype");
