@@ -410,7 +410,8 @@ for (const threads of [1, 2]) {
     test("batch norm train, apply and backward (batch and fixed statistics) equal js", () => {
       setup();
       const r = makeRandom(600 + threads);
-      for (const [n, c, spatial] of [[1, 1, 1], [2, 3, 5], [4, 6, 7], [8, 5, 1], [3, 17, 33], [16, 8, 196]]) {
+      // [200, 2, 16]: each channel's lanes go into f64 three times; [3, 300, 2]: channels in two scratch blocks.
+      for (const [n, c, spatial] of [[1, 1, 1], [2, 3, 5], [4, 6, 7], [8, 5, 1], [3, 17, 33], [16, 8, 196], [200, 2, 16], [3, 300, 2]]) {
         const total = n * c * spatial;
         // An offset mean tests the two-pass variance.
         const x = r.array(total, () => 3 + r.float() * 2);
@@ -453,6 +454,26 @@ for (const threads of [1, 2]) {
             }
           }
         }
+      }
+    });
+
+    test("batch norm statistics stay accurate when the mean is large against the spread", () => {
+      setup();
+      const r = makeRandom(650 + threads);
+      // One pass computes the variance from sums shifted by a value of the channel: without the
+      // shift, E[x^2] - E[x]^2 in f32 would cancel to nothing at a mean of 10^4 and a spread of 1.
+      const n = 64, c = 3, spatial = 49, total = n * c * spatial;
+      const x = r.array(total, () => 1e4 + r.float());
+      const mean = new Float32Array(c), inv = new Float32Array(c), y = new Float32Array(total);
+      be.batchNormTrain(x, null, null, y, mean, inv, n, c, spatial, 1e-5);
+      for (let ch = 0; ch < c; ch++) {
+        let s = 0, q = 0;
+        for (let b = 0; b < n; b++) for (let i = 0; i < spatial; i++) s += x[(b * c + ch) * spatial + i];
+        const mu = s / (n * spatial);
+        for (let b = 0; b < n; b++) for (let i = 0; i < spatial; i++) q += (x[(b * c + ch) * spatial + i] - mu) ** 2;
+        const invStd = 1 / Math.sqrt(q / (n * spatial) + 1e-5);
+        assert.ok(Math.abs(mean[ch] - mu) <= 1e-3, `mean ${mean[ch]} against ${mu}`);
+        assert.ok(Math.abs(inv[ch] / invStd - 1) <= 1e-4, `invStd ${inv[ch]} against ${invStd}`);
       }
     });
 

@@ -137,7 +137,7 @@ export const jobs = [
     id: 10, name: "batchNormTrain", doc: "Batch statistics, then y = (x - mean) * invStd * gamma + beta (ReLU).",
     fields: [
       ["x", "ptr"], ["gamma", "ptr", "0: none"], ["beta", "ptr", "0: none"], ["y", "ptr"], ["mean", "ptr"], ["invStd", "ptr"],
-      ["n", "i32"], ["c", "i32"], ["spatial", "i32"], ["eps", "f32"], ["relu", "bool"],
+      ["n", "i32"], ["c", "i32"], ["spatial", "i32"], ["eps", "f32"], ["relu", "bool"], ...scratch,
     ],
   },
   {
@@ -152,7 +152,7 @@ export const jobs = [
     fields: [
       ["x", "ptr"], ["dy", "ptr"], ["mean", "ptr"], ["invStd", "ptr"], ["gamma", "ptr", "0: none"], ["dx", "ptr"],
       ["dgamma", "ptr", "0: none"], ["dbeta", "ptr", "0: none"], ["n", "i32"], ["c", "i32"], ["spatial", "i32"],
-      ["batchStats", "bool"], ["y", "ptr", "the fused ReLU's output, 0: no ReLU"],
+      ["batchStats", "bool"], ["y", "ptr", "the fused ReLU's output, 0: no ReLU"], ...scratch,
     ],
   },
   { id: 13, name: "im2col", doc: "The unfolded columns of one image (one thread).", fields: [["geom", "ptr", "conv record"], ["x", "ptr"], ["col", "ptr"]] },
@@ -237,4 +237,5 @@ export const functions = [
   ["winogradGradFloats", [["cout", "i32"], ["cin", "i32"], ["m", "i32"]], "i32", "Floats of the transformed filter gradient S in a WINOGRAD_FILTER_GRAD part (the bias gradient follows it)."],
   ["winogradConvScratchBytes", [["geom", "ptr"], ["m", "i32"]], "size", "Bytes of one thread's scratch for WINOGRAD on this direct record."],
   ["winogradGradScratchBytes", [["geom", "ptr"], ["m", "i32"]], "size", "Bytes of one thread's scratch for WINOGRAD_FILTER_GRAD."],
+  ["batchNormScratchBytes", [["c", "i32"]], "size", "Bytes of one thread's scratch for BATCH_NORM_TRAIN and BATCH_NORM_BACKWARD with c channels."],
 ];

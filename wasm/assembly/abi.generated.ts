@@ -622,6 +622,16 @@ export const JOB_ACTIVATION_BACKWARD: i32 = 26;
 @inline export function batchNormTrain_relu(job: usize): bool {
   return load<i32>(job + JOB_ARGS_BYTE + 40) != 0;
 }
+/** thread 0's scratch block */
+// @ts-ignore: decorator
+@inline export function batchNormTrain_scratch(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 44);
+}
+/** bytes between two threads' blocks */
+// @ts-ignore: decorator
+@inline export function batchNormTrain_scratchStride(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 48);
+}
 
 // ---- job BATCH_NORM_APPLY
 // @ts-ignore: decorator
@@ -723,6 +733,16 @@ export const JOB_ACTIVATION_BACKWARD: i32 = 26;
 // @ts-ignore: decorator
 @inline export function batchNormBackward_y(job: usize): usize {
   return <usize>load<u32>(job + JOB_ARGS_BYTE + 48);
+}
+/** thread 0's scratch block */
+// @ts-ignore: decorator
+@inline export function batchNormBackward_scratch(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 52);
+}
+/** bytes between two threads' blocks */
+// @ts-ignore: decorator
+@inline export function batchNormBackward_scratchStride(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 56);
 }
 
 // ---- job IM2COL

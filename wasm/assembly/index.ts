@@ -21,6 +21,7 @@ export { gemmScratchBytes, setBlocking, gemmBlocking } from "./gemm";
 export { convForwardScratchBytes, convBackwardDataScratchBytes, convBackwardFilterScratchBytes } from "./conv";
 export { directForwardScratchBytes, directFilterScratchBytes } from "./direct";
 export { winogradFilterFloats, winogradGradFloats, winogradConvScratchBytes, winogradGradScratchBytes } from "./winograd-layout";
+export { batchNormScratchBytes } from "./norm";
 
 export function heapBase(): usize {
   return __heap_base;
@@ -124,7 +125,8 @@ export function runJob(job: usize, tid: i32): void {
     case abi.JOB_BATCH_NORM_TRAIN:
       batchNormTrain(abi.batchNormTrain_x(job), abi.batchNormTrain_gamma(job), abi.batchNormTrain_beta(job), abi.batchNormTrain_y(job),
         abi.batchNormTrain_mean(job), abi.batchNormTrain_invStd(job), abi.batchNormTrain_n(job), abi.batchNormTrain_c(job),
-        abi.batchNormTrain_spatial(job), abi.batchNormTrain_eps(job), abi.batchNormTrain_relu(job), tid, nth);
+        abi.batchNormTrain_spatial(job), abi.batchNormTrain_eps(job), abi.batchNormTrain_relu(job), tid, nth,
+        threadScratch(abi.batchNormTrain_scratch(job), abi.batchNormTrain_scratchStride(job), tid));
       break;
     case abi.JOB_BATCH_NORM_APPLY:
       batchNormApply(abi.batchNormApply_x(job), abi.batchNormApply_gamma(job), abi.batchNormApply_beta(job), abi.batchNormApply_y(job),
@@ -135,7 +137,8 @@ export function runJob(job: usize, tid: i32): void {
       batchNormBackward(abi.batchNormBackward_x(job), abi.batchNormBackward_dy(job), abi.batchNormBackward_mean(job),
         abi.batchNormBackward_invStd(job), abi.batchNormBackward_gamma(job), abi.batchNormBackward_dx(job),
         abi.batchNormBackward_dgamma(job), abi.batchNormBackward_dbeta(job), abi.batchNormBackward_n(job), abi.batchNormBackward_c(job),
-        abi.batchNormBackward_spatial(job), abi.batchNormBackward_batchStats(job), abi.batchNormBackward_y(job), tid, nth);
+        abi.batchNormBackward_spatial(job), abi.batchNormBackward_batchStats(job), abi.batchNormBackward_y(job), tid, nth,
+        threadScratch(abi.batchNormBackward_scratch(job), abi.batchNormBackward_scratchStride(job), tid));
       break;
     case abi.JOB_IM2COL:
       // One thread: the public im2col of one image.

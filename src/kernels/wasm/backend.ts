@@ -642,8 +642,11 @@ export class WasmBackend implements Backend {
     const py = rt.out(y.subarray(0, total));
     const pm = rt.out(mean.subarray(0, c));
     const ps = rt.out(invStd.subarray(0, c));
-    const job = abi.writeBatchNormTrain(rt, { x: px, gamma: pg, beta: pb, y: py, mean: pm, invStd: ps, n, c, spatial, eps, relu });
-    rt.run(job, threadsFor(total * 4, rt.threadCount));
+    const nth = threadsFor(total * 4, rt.threadCount);
+    const job = abi.writeBatchNormTrain(rt, {
+      x: px, gamma: pg, beta: pb, y: py, mean: pm, invStd: ps, n, c, spatial, eps, relu, ...this.scratch(nth, rt.exports.batchNormScratchBytes(c)),
+    });
+    rt.run(job, nth);
     rt.getF32(py, y.subarray(0, total));
     rt.getF32(pm, mean.subarray(0, c));
     rt.getF32(ps, invStd.subarray(0, c));
@@ -692,10 +695,12 @@ export class WasmBackend implements Backend {
     const pdg = dgamma ? rt.put(dgamma.subarray(0, c)) : 0;
     const pdb = dbeta ? rt.put(dbeta.subarray(0, c)) : 0;
     const py = reluOutput ? rt.put(reluOutput.subarray(0, total)) : 0;
+    const nth = threadsFor(total * 4, rt.threadCount);
     const job = abi.writeBatchNormBackward(rt, {
       x: px, dy: pdy, mean: pm, invStd: ps, gamma: pg, dx: pdx, dgamma: pdg, dbeta: pdb, n, c, spatial, batchStats, y: py,
+      ...this.scratch(nth, rt.exports.batchNormScratchBytes(c)),
     });
-    rt.run(job, threadsFor(total * 4, rt.threadCount));
+    rt.run(job, nth);
     rt.getF32(pdx, dx.subarray(0, total));
     if (dgamma) rt.getF32(pdg, dgamma.subarray(0, c));
     if (dbeta) rt.getF32(pdb, dbeta.subarray(0, c));

@@ -521,6 +521,10 @@ export interface BatchNormTrainArgs {
   eps: number;
   /** (bool) */
   relu: boolean;
+  /** thread 0's scratch block (byte address) */
+  scratch: number;
+  /** bytes between two threads' blocks (bytes) */
+  scratchStride: number;
 }
 /** Writes the arguments of job BATCH_NORM_TRAIN and returns its id, for WasmRuntime.run. */
 export function writeBatchNormTrain(t: ArgTarget, a: BatchNormTrainArgs): number {
@@ -536,6 +540,8 @@ export function writeBatchNormTrain(t: ArgTarget, a: BatchNormTrainArgs): number
   t.i32[b + 8] = a.spatial;
   t.f32[b + 9] = a.eps;
   t.i32[b + 10] = a.relu ? 1 : 0;
+  t.i32[b + 11] = a.scratch;
+  t.i32[b + 12] = a.scratchStride;
   return 10;
 }
 
@@ -606,6 +612,10 @@ export interface BatchNormBackwardArgs {
   batchStats: boolean;
   /** the fused ReLU's output, 0: no ReLU (byte address) */
   y: number;
+  /** thread 0's scratch block (byte address) */
+  scratch: number;
+  /** bytes between two threads' blocks (bytes) */
+  scratchStride: number;
 }
 /** Writes the arguments of job BATCH_NORM_BACKWARD and returns its id, for WasmRuntime.run. */
 export function writeBatchNormBackward(t: ArgTarget, a: BatchNormBackwardArgs): number {
@@ -623,6 +633,8 @@ export function writeBatchNormBackward(t: ArgTarget, a: BatchNormBackwardArgs): 
   t.i32[b + 10] = a.spatial;
   t.i32[b + 11] = a.batchStats ? 1 : 0;
   t.i32[b + 12] = a.y;
+  t.i32[b + 13] = a.scratch;
+  t.i32[b + 14] = a.scratchStride;
   return 12;
 }
 
@@ -1044,6 +1056,8 @@ export interface KernelExports {
   winogradConvScratchBytes(geom: number, m: number): number;
   /** Bytes of one thread's scratch for WINOGRAD_FILTER_GRAD. */
   winogradGradScratchBytes(geom: number, m: number): number;
+  /** Bytes of one thread's scratch for BATCH_NORM_TRAIN and BATCH_NORM_BACKWARD with c channels. */
+  batchNormScratchBytes(c: number): number;
 }
 
 /** Parameter counts of those exports, for the check that the module has them. */
@@ -1064,4 +1078,5 @@ export const KERNEL_EXPORT_ARITY: Readonly<Record<keyof KernelExports, number>> 
   winogradGradFloats: 3,
   winogradConvScratchBytes: 2,
   winogradGradScratchBytes: 2,
+  batchNormScratchBytes: 1,
 };
