@@ -22,6 +22,86 @@ import {
   return last < 0 ? 0 : last / s + 1;
 }
 
+// ---- Narrow maps: im2col and col2im through a table ---------------------------
+//
+// im2col copies one output row (outW floats) at a time. On narrow maps a row
+// is a handful of floats (4 for a stride-2 layer into 4x4) and the per-row
+// work (bounds, padding, a strided or shuffled copy) cost about 4 ns a float:
+// a quarter of such a layer's time. Every channel reads the same pattern of
+// offsets, so the pattern is worked out once per call into a table (one i32
+// per tap and pixel, -1 in the padding) and each channel is a plain gather.
+
+/** Output rows at most this wide go through the table. */
+const TABLE_MAX_OUT_W = 8;
+
+/** Whether this convolution's im2col and col2im gather through a table. */
+// @ts-ignore: decorator
+@inline function gathers(g: usize): bool {
+  return !conv_pointwise(g) && conv_outW(g) <= TABLE_MAX_OUT_W;
+}
+
+/** Bytes of the gather table: an i32 per tap and output pixel (0 when the rows are copied). */
+function gatherTableBytes(g: usize): i32 {
+  return gathers(g) ? conv_kH(g) * conv_kW(g) * conv_outH(g) * conv_outW(g) * 4 : 0;
+}
+
+/** table[t * band + q] = h * W + w, the input that tap t of band pixel q reads, or -1 in the padding. */
+function buildGatherTable(
+  table: usize, H: i32, W: i32, kH: i32, kW: i32, sH: i32, sW: i32, pT: i32, pL: i32, dH: i32, dW: i32,
+  outW: i32, oh0: i32, oh1: i32,
+): void {
+  let t = table;
+  for (let i = 0; i < kH; i++) {
+    for (let j = 0; j < kW; j++) {
+      for (let oh = oh0; oh < oh1; oh++) {
+        const h = oh * sH - pT + i * dH;
+        for (let ow = 0; ow < outW; ow++) {
+          const w = ow * sW - pL + j * dW;
+          store<i32>(t, h >= 0 && h < H && w >= 0 && w < W ? h * W + w : -1);
+          t += 4;
+        }
+      }
+    }
+  }
+}
+
+/** col[c * taps + t, q] = x[c, table[t * band + q]] (0 where it is -1); col's rows ld floats apart. */
+function gatherColumns(x: usize, col: usize, C: i32, planeIn: i32, taps: i32, band: i32, ld: i32, table: usize): void {
+  let rowPtr = col;
+  for (let c = 0; c < C; c++) {
+    const xc = x + (<usize>(c * planeIn) << 2);
+    let t = table;
+    for (let k = 0; k < taps; k++) {
+      for (let q = 0; q < band; q++) {
+        const at = load<i32>(t + (<usize>q << 2));
+        const v = load<f32>(xc + (<usize>max(at, 0) << 2));
+        store<f32>(rowPtr + (<usize>q << 2), select<f32>(v, 0, at >= 0));
+      }
+      t += <usize>band << 2;
+      rowPtr += <usize>ld << 2;
+    }
+  }
+}
+
+/** The adjoint: dx[c, table[t * band + q]] += col[c * taps + t, q], in the order col2im adds them. */
+function scatterColumns(col: usize, dx: usize, C: i32, planeIn: i32, taps: i32, band: i32, ld: i32, table: usize): void {
+  let rowPtr = col;
+  for (let c = 0; c < C; c++) {
+    const xc = dx + (<usize>(c * planeIn) << 2);
+    let t = table;
+    for (let k = 0; k < taps; k++) {
+      for (let q = 0; q < band; q++) {
+        const at = load<i32>(t + (<usize>q << 2));
+        if (at < 0) continue;
+        const p = xc + (<usize>at << 2);
+        store<f32>(p, load<f32>(p) + load<f32>(rowPtr + (<usize>q << 2)));
+      }
+      t += <usize>band << 2;
+      rowPtr += <usize>ld << 2;
+    }
+  }
+}
+
 /**
  * col[(c*kH + i)*kW + j, (oh - oh0)*outW + ow] = x[c, oh*S - P + i*D, ow*S - P + j*D]
  * for oh in [oh0, oh1), zero in the padding. x points at channel 0 of the unfolded ones;
@@ -29,8 +109,13 @@ import {
  */
 export function im2col(
   x: usize, col: usize, C: i32, H: i32, W: i32, kH: i32, kW: i32, sH: i32, sW: i32,
-  pT: i32, pL: i32, dH: i32, dW: i32, outW: i32, oh0: i32, oh1: i32, ld: i32,
+  pT: i32, pL: i32, dH: i32, dW: i32, outW: i32, oh0: i32, oh1: i32, ld: i32, table: usize,
 ): void {
+  if (table != 0) {
+    buildGatherTable(table, H, W, kH, kW, sH, sW, pT, pL, dH, dW, outW, oh0, oh1);
+    gatherColumns(x, col, C, H * W, kH * kW, (oh1 - oh0) * outW, ld, table);
+    return;
+  }
   let rowPtr = col;
   for (let c = 0; c < C; c++) {
     const xc = x + (<usize>(c * H * W) << 2);
@@ -72,8 +157,13 @@ export function im2col(
 /** The adjoint of im2col for output rows [oh0, oh1): dx[c, h, w] += col entries read from it (col's rows ld floats apart). */
 export function col2im(
   col: usize, dx: usize, C: i32, H: i32, W: i32, kH: i32, kW: i32, sH: i32, sW: i32,
-  pT: i32, pL: i32, dH: i32, dW: i32, outW: i32, oh0: i32, oh1: i32, ld: i32,
+  pT: i32, pL: i32, dH: i32, dW: i32, outW: i32, oh0: i32, oh1: i32, ld: i32, table: usize,
 ): void {
+  if (table != 0) {
+    buildGatherTable(table, H, W, kH, kW, sH, sW, pT, pL, dH, dW, outW, oh0, oh1);
+    scatterColumns(col, dx, C, H * W, kH * kW, (oh1 - oh0) * outW, ld, table);
+    return;
+  }
   let rowPtr = col;
   for (let c = 0; c < C; c++) {
     const xc = dx + (<usize>(c * H * W) << 2);
@@ -140,11 +230,11 @@ function biasRelu(y: usize, n: i32, s: f32, b: f32, relu: bool): void {
  * col (rows `(oh1 - oh0) * outW` apart).
  */
 // @ts-ignore: decorator
-@inline function bandColumns(g: usize, xg: usize, col: usize, oh0: i32, oh1: i32): usize {
+@inline function bandColumns(g: usize, xg: usize, col: usize, oh0: i32, oh1: i32, table: usize): usize {
   if (conv_pointwise(g)) return xg + (<usize>(oh0 * conv_outW(g)) << 2);
   const cg = conv_inChannels(g) / conv_groups(g);
   im2col(xg, col, cg, conv_inH(g), conv_inW(g), conv_kH(g), conv_kW(g), conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
-    conv_dilationH(g), conv_dilationW(g), conv_outW(g), oh0, oh1, (oh1 - oh0) * conv_outW(g));
+    conv_dilationH(g), conv_dilationW(g), conv_outW(g), oh0, oh1, (oh1 - oh0) * conv_outW(g), table);
   return col;
 }
 
@@ -155,12 +245,12 @@ function biasRelu(y: usize, n: i32, s: f32, b: f32, relu: bool): void {
  * one GEMM over several images packs the filters once for all of them and
  * fills the register tile's columns.
  */
-function imageColumns(g: usize, x: usize, col: usize, n0: i32, count: i32): void {
+function imageColumns(g: usize, x: usize, col: usize, n0: i32, count: i32, table: usize): void {
   const C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), outH = conv_outH(g), outW = conv_outW(g);
   const plane = outH * outW;
   for (let i = 0; i < count; i++) {
     im2col(x + (<usize>((n0 + i) * C * H * W) << 2), col + (<usize>(i * plane) << 2), C, H, W, conv_kH(g), conv_kW(g),
-      conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g), conv_dilationH(g), conv_dilationW(g), outW, 0, outH, count * plane);
+      conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g), conv_dilationH(g), conv_dilationW(g), outW, 0, outH, count * plane, table);
   }
 }
 
@@ -189,6 +279,7 @@ export function convForward(
     convForwardImages(g, x, w, bias, y, relu, scale, packedW, gemmScratch, col, counter);
     return;
   }
+  const table = tableAt(g, col, forwardColumnBytes(g));
   const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
   const kH = conv_kH(g), kW = conv_kW(g), groups = conv_groups(g), outH = conv_outH(g), outW = conv_outW(g);
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW;
@@ -206,7 +297,7 @@ export function convForward(
     if (oh1 <= oh0 || k1 <= k0) continue;
     const width = (oh1 - oh0) * outW;
     const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);
-    const src = bandColumns(g, xg, col, oh0, oh1);
+    const src = bandColumns(g, xg, col, oh0, oh1, table);
     const ldb = pointwise ? plane : width;
     const yg = y + (<usize>((n * K + grp * kg + k0) * plane + oh0 * outW) << 2);
     if (packedW != 0) {
@@ -237,6 +328,7 @@ function convForwardImages(
   g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize, packedW: usize,
   gemmScratch: usize, col: usize, counter: usize,
 ): void {
+  const table = tableAt(g, col, forwardColumnBytes(g));
   const N = conv_batch(g), K = conv_outChannels(g), rows = conv_inChannels(g) * conv_kH(g) * conv_kW(g);
   const plane = conv_outH(g) * conv_outW(g), G = conv_images(g), kBlocks = conv_kBlocks(g);
   const products = col + (<usize>(rows * G * plane) << 2);
@@ -245,22 +337,25 @@ function convForwardImages(
     const kb = it % kBlocks, n0 = (it / kBlocks) * G, count = min(G, N - n0), width = count * plane;
     const k0 = blockStart(K, kb, kBlocks, MR), k1 = blockStart(K, kb + 1, kBlocks, MR);
     if (k1 <= k0) continue;
-    imageColumns(g, x, col, n0, count);
+    imageColumns(g, x, col, n0, count, table);
     if (packedW != 0) {
       const mPad = ((K + MR - 1) / MR) * MR;
       sgemmPackedA(k1 - k0, width, rows, packedW, mPad, k0 / MR, col, width, products, width, gemmScratch);
     } else {
       sgemm(k1 - k0, width, rows, w + (<usize>(k0 * rows) << 2), rows, false, col, width, false, products, width, false, gemmScratch);
     }
+    // Image by image, so that y is written in memory order (channel by channel it
+    // jumps K x plane floats for every plane: a cache miss per 4x4 plane).
     const epilogue = bias != 0 || relu || scale != 0;
-    for (let k = k0; k < k1; k++) {
-      const b: f32 = bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0;
-      const s: f32 = scale != 0 ? load<f32>(scale + (<usize>k << 2)) : 1;
-      const row = products + (<usize>((k - k0) * width) << 2);
-      for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count; i++) {
+      for (let k = k0; k < k1; k++) {
         const yk = y + (<usize>(((n0 + i) * K + k) * plane) << 2);
-        copyFloats(yk, row + (<usize>(i * plane) << 2), plane);
-        if (epilogue) biasRelu(yk, plane, s, b, relu);
+        copyFloats(yk, products + (<usize>((k - k0) * width + i * plane) << 2), plane);
+        if (epilogue) {
+          const b: f32 = bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0;
+          const s: f32 = scale != 0 ? load<f32>(scale + (<usize>k << 2)) : 1;
+          biasRelu(yk, plane, s, b, relu);
+        }
       }
     }
   }
@@ -274,6 +369,7 @@ export function convBackwardData(
     convBackwardDataImages(g, dy, w, dx, gemmScratch, col, counter);
     return;
   }
+  const table = tableAt(g, col, dataColumnBytes(g));
   const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
   const kH = conv_kH(g), kW = conv_kW(g), groups = conv_groups(g), outH = conv_outH(g), outW = conv_outW(g);
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW, kk = kH * kW;
@@ -303,7 +399,7 @@ export function convBackwardData(
       // dcol[m, width] = Wg[:, c0..c1]^T dy_g[:, band]
       sgemm(m, width, kg, wg, rows, true, dyg + (<usize>(oh0 * outW) << 2), plane, false, col, width, false, gemmScratch);
       col2im(col, dxc, c1 - c0, H, W, kH, kW, conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
-        conv_dilationH(g), conv_dilationW(g), outW, oh0, oh1, width);
+        conv_dilationH(g), conv_dilationW(g), outW, oh0, oh1, width, table);
     }
   }
 }
@@ -315,6 +411,7 @@ export function convBackwardData(
  * image by image: the same sums in the same order as image by image.
  */
 function convBackwardDataImages(g: usize, dy: usize, w: usize, dx: usize, gemmScratch: usize, col: usize, counter: usize): void {
+  const table = tableAt(g, col, dataColumnBytes(g));
   const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
   const kH = conv_kH(g), kW = conv_kW(g), outH = conv_outH(g), outW = conv_outW(g);
   const rows = C * kH * kW, plane = outH * outW, G = conv_images(g);
@@ -329,7 +426,7 @@ function convBackwardDataImages(g: usize, dy: usize, w: usize, dx: usize, gemmSc
       const dxn = dx + (<usize>((n0 + i) * C * H * W) << 2);
       zeroFloats(dxn, C * H * W);
       col2im(col + (<usize>(i * plane) << 2), dxn, C, H, W, kH, kW, conv_strideH(g), conv_strideW(g), conv_padTop(g), conv_padLeft(g),
-        conv_dilationH(g), conv_dilationW(g), outW, 0, outH, width);
+        conv_dilationH(g), conv_dilationW(g), outW, 0, outH, width, table);
     }
   }
 }
@@ -349,6 +446,7 @@ export function convBackwardFilter(
   g: usize, x: usize, dy: usize, dw: usize, db: usize, parts: usize, partStride: usize,
   gemmScratch: usize, col: usize, counter: usize,
 ): void {
+  const table = tableAt(g, col, forwardColumnBytes(g));
   const N = conv_batch(g), C = conv_inChannels(g), H = conv_inH(g), W = conv_inW(g), K = conv_outChannels(g);
   const kH = conv_kH(g), kW = conv_kW(g), groups = conv_groups(g), outH = conv_outH(g), outW = conv_outW(g);
   const cg = C / groups, kg = K / groups, rows = cg * kH * kW, plane = outH * outW;
@@ -377,7 +475,7 @@ export function convBackwardFilter(
       const gradients = col + (<usize>(rows * G * plane) << 2);
       for (let n = n0; n < n1; n += G) {
         const count = min(G, n1 - n), width = count * plane;
-        imageColumns(g, x, col, n, count);
+        imageColumns(g, x, col, n, count, table);
         gatherImages(dy, K, plane, n, count, k0, k1 - k0, gradients);
         sgemm(k1 - k0, rows, width, gradients, width, false, col, width, true, dwS + (<usize>(k0 * rows) << 2), rows, true, gemmScratch);
         if (dbS != 0) {
@@ -396,7 +494,7 @@ export function convBackwardFilter(
           const oh0 = (outH * band) / bands, oh1 = (outH * (band + 1)) / bands;
           if (oh1 <= oh0) continue;
           const width = (oh1 - oh0) * outW;
-          const src = bandColumns(g, xg, col, oh0, oh1);
+          const src = bandColumns(g, xg, col, oh0, oh1, table);
           const ldb = pointwise ? plane : width;
           const dyg = dy + (<usize>((n * K + grp * kg + k0) * plane + oh0 * outW) << 2);
           // dW[k0..k1, rows] += dy[k0..k1, width] * col[rows, width]^T
@@ -450,20 +548,41 @@ function imageGroupBytes(g: usize): i32 {
   return (rows + conv_outChannels(g)) * G * conv_outH(g) * conv_outW(g) * 4;
 }
 
-/** Bytes of a thread's scratch for convForward: GEMM packing, then one band's columns (or an image group's buffers). */
-export function convForwardScratchBytes(g: usize): i32 {
-  return gemmScratchBytes() + max(columnBandBytes(g), imageGroupBytes(g));
+/** Bytes of the column region of convForward and convBackwardFilter: one band's columns, or an image group's buffers. */
+function forwardColumnBytes(g: usize): i32 {
+  return max(columnBandBytes(g), imageGroupBytes(g));
 }
 
-/** Bytes of a thread's scratch for convBackwardData: GEMM packing, then one (channel band, row band)'s gradient columns. */
-export function convBackwardDataScratchBytes(g: usize): i32 {
-  if (conv_images(g) > 1) return gemmScratchBytes() + imageGroupBytes(g);
+/** Bytes of the column region of convBackwardData: an image group's buffers, or one (channel band, row band)'s gradient columns. */
+function dataColumnBytes(g: usize): i32 {
+  if (conv_images(g) > 1) return imageGroupBytes(g);
   const cg = conv_inChannels(g) / conv_groups(g), bands = conv_bands(g), rowBands = conv_rowBands(g), outH = conv_outH(g);
   const bandRows = ((cg + bands - 1) / bands) * conv_kH(g) * conv_kW(g);
-  return gemmScratchBytes() + bandRows * ((outH + rowBands - 1) / rowBands) * conv_outW(g) * 4;
+  return bandRows * ((outH + rowBands - 1) / rowBands) * conv_outW(g) * 4;
 }
 
-/** Bytes of a thread's scratch for convBackwardFilter: GEMM packing, then one band's columns (the slots' parts are apart). */
+// @ts-ignore: decorator
+@inline function aligned(bytes: i32): i32 {
+  return (bytes + 63) & ~63;
+}
+
+/** Where a thread's gather table starts, after its column region; 0 when the rows are copied. */
+// @ts-ignore: decorator
+@inline function tableAt(g: usize, col: usize, columnBytes: i32): usize {
+  return gathers(g) ? col + <usize>aligned(columnBytes) : 0;
+}
+
+/** Bytes of a thread's scratch for convForward: GEMM packing, the columns, the gather table. */
+export function convForwardScratchBytes(g: usize): i32 {
+  return gemmScratchBytes() + aligned(forwardColumnBytes(g)) + gatherTableBytes(g);
+}
+
+/** Bytes of a thread's scratch for convBackwardData: GEMM packing, the gradient columns, the gather table. */
+export function convBackwardDataScratchBytes(g: usize): i32 {
+  return gemmScratchBytes() + aligned(dataColumnBytes(g)) + gatherTableBytes(g);
+}
+
+/** Bytes of a thread's scratch for convBackwardFilter: GEMM packing, the columns, the gather table (the slots' parts are apart). */
 export function convBackwardFilterScratchBytes(g: usize): i32 {
-  return gemmScratchBytes() + ((max(columnBandBytes(g), imageGroupBytes(g)) + 63) & ~63);
+  return gemmScratchBytes() + aligned(forwardColumnBytes(g)) + gatherTableBytes(g);
 }

@@ -146,7 +146,7 @@ export function runJob(job: usize, tid: i32): void {
         const g = abi.im2col_geom(job);
         im2col(abi.im2col_x(job), abi.im2col_col(job), abi.conv_inChannels(g), abi.conv_inH(g), abi.conv_inW(g), abi.conv_kH(g),
           abi.conv_kW(g), abi.conv_strideH(g), abi.conv_strideW(g), abi.conv_padTop(g), abi.conv_padLeft(g), abi.conv_dilationH(g),
-          abi.conv_dilationW(g), abi.conv_outW(g), 0, abi.conv_outH(g), abi.conv_outH(g) * abi.conv_outW(g));
+          abi.conv_dilationW(g), abi.conv_outW(g), 0, abi.conv_outH(g), abi.conv_outH(g) * abi.conv_outW(g), 0);
       }
       break;
     case abi.JOB_COL2IM:
@@ -154,7 +154,7 @@ export function runJob(job: usize, tid: i32): void {
         const g = abi.col2im_geom(job);
         col2im(abi.col2im_col(job), abi.col2im_dx(job), abi.conv_inChannels(g), abi.conv_inH(g), abi.conv_inW(g), abi.conv_kH(g),
           abi.conv_kW(g), abi.conv_strideH(g), abi.conv_strideW(g), abi.conv_padTop(g), abi.conv_padLeft(g), abi.conv_dilationH(g),
-          abi.conv_dilationW(g), abi.conv_outW(g), 0, abi.conv_outH(g), abi.conv_outH(g) * abi.conv_outW(g));
+          abi.conv_dilationW(g), abi.conv_outW(g), 0, abi.conv_outH(g), abi.conv_outH(g) * abi.conv_outW(g), 0);
       }
       break;
     case abi.JOB_RELU:
