@@ -11,7 +11,10 @@ Writes test/fixtures/recipe.json. Seeded, so a re-run gives the same file.
 - erase: torchvision 0.14's F.erase of an image for a fixed box and fill;
 - erasingBoxes: RandomErasing.get_params's draws (area share, log aspect ratio) on each
   attempt and the box it returned, replayed from the same seed (torch's random stream
-  cannot be reproduced in stride, so stride is checked on torch's own draws).
+  cannot be reproduced in stride, so stride is checked on torch's own draws);
+- tenCrop: torchvision's Pad(p) (black) then TenCrop(size), each view normalised: what stride's
+  evaluate(tenCrop, tenCropPadding) feeds the model from the normalised image (from its own
+  generator, so the cases above keep their draws).
 """
 import json
 import os
@@ -140,9 +143,25 @@ def erasing_box_cases():
     return {"height": height, "width": width, "scale": list(scale), "ratio": list(ratio), "cases": cases}
 
 
+def ten_crop_cases():
+    g = torch.Generator().manual_seed(23)
+    mean, std = [0.3, 0.6], [0.2, 0.5]
+    cases = []
+    # Even margins only: torchvision's centre crop rounds half to even, stride's puts the odd pixel low/right.
+    for name, (h, w), size, padding in [("the input's size, padding 1", (5, 6), [5, 6], 1),
+                                        ("smaller crops, padding 2", (5, 6), [3, 4], 2),
+                                        ("no padding", (5, 6), [3, 4], 0)]:
+        img = torch.rand(2, h, w, generator=g)
+        views = TF.ten_crop(TF.pad(img, padding, fill=0), size)
+        normalised = [TF.normalize(v, mean, std) for v in views]
+        cases.append({"name": name, "shape": [2, h, w], "image": img.reshape(-1).tolist(), "size": size, "padding": padding,
+                      "mean": mean, "std": std, "expected": torch.stack(normalised).reshape(-1).tolist()})
+    return cases
+
+
 def main():
     out = {"labelSmoothing": label_smoothing_cases(), "oneCycle": one_cycle_cases(),
-           "erase": erase_cases(), "erasingBoxes": erasing_box_cases()}
+           "erase": erase_cases(), "erasingBoxes": erasing_box_cases(), "tenCrop": ten_crop_cases()}
     path = os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "recipe.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)

@@ -1,5 +1,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Rng } from "../src/random.js";
 import { Tensor } from "../src/tensor.js";
 import {
@@ -197,5 +199,40 @@ describe("compose and ten-crop", () => {
     const viewsB = tenCrop(b, 3);
     for (let v = 0; v < 10; v++) assert.deepEqual(out.data.subarray((10 + v) * 9, (11 + v) * 9), viewsB[v].data);
     assert.throws(() => tenCrop(a, 6), /a 6x6 crop is larger than the 5x5 image/);
+  });
+
+  test("ten crops of the padded image equal torchvision's Pad then TenCrop, normalised (test/fixtures/recipe.json)", () => {
+    const fixture = JSON.parse(readFileSync(fileURLToPath(new URL("../../test/fixtures/recipe.json", import.meta.url)), "utf8"));
+    const cases = fixture.tenCrop as { name: string; shape: [number, number, number]; image: number[]; size: [number, number];
+      padding: number; mean: number[]; std: number[]; expected: number[] }[];
+    assert.equal(cases.length, 3);
+    for (const k of cases) {
+      const [c, h, w] = k.shape;
+      // Stride pads the normalised image, so the padding is a black pixel's normalised value.
+      const x = new Tensor([1, c, h, w], Float32Array.from(k.image, (v, i) => {
+        const ch = Math.floor(i / (h * w));
+        return (v - k.mean[ch]) / k.std[ch];
+      }));
+      const out = tenCropBatch(x, k.size, { padding: k.padding, fill: k.mean.map((m, ch) => -m / k.std[ch]) });
+      assert.deepEqual(out.shape, [10, c, ...k.size]);
+      for (let i = 0; i < k.expected.length; i++) {
+        assert.ok(Math.abs(out.data[i] - k.expected[i]) <= 1e-5, `${k.name}: value ${i}: ${out.data[i]}, torchvision ${k.expected[i]}`);
+      }
+    }
+  });
+
+  test("ten crops of the image padded by 1 at its own size are the image, its diagonal one-pixel shifts and their mirrors", () => {
+    const img = coded(1, 4, 5);
+    const views = tenCrop(img, [4, 5], { padding: 1, fill: -7 });
+    const offsets = views.slice(0, 5).map((v) => [at(v, 0, 1, 1), at(v, 0, 1, 3)]);
+    // View 0 starts one pixel above and left of the image: its (1, 1) is the image's (0, 0); view 4 is the image.
+    assert.deepEqual(offsets, [[at(img, 0, 0, 0), at(img, 0, 0, 2)], [at(img, 0, 0, 2), at(img, 0, 0, 4)],
+      [at(img, 0, 2, 0), at(img, 0, 2, 2)], [at(img, 0, 2, 2), at(img, 0, 2, 4)], [at(img, 0, 1, 1), at(img, 0, 1, 3)]]);
+    assert.deepEqual(views[4].data, img.data);
+    assert.equal(at(views[0], 0, 0, 0), -7);
+    assert.deepEqual(views[9].data, flipHorizontal(img).data);
+    assert.throws(() => tenCrop(img, 4, { padding: -1 }), /padding = -1 must be a whole number >= 0/);
+    assert.throws(() => tenCrop(img, 7, { padding: 1 }), /a 7x7 crop is larger than the 4x5 image padded by 1/);
+    assert.throws(() => tenCrop(img, 4, { padding: 1, fill: [1, 2] }), /2 fill values for an image of 1 channels/);
   });
 });

@@ -17,6 +17,7 @@ import { planEpochs, parseDuration, type PlanInput } from "../src/train/time-bud
 import { Sequential } from "../src/models/sequential.js";
 import { Linear } from "../src/layers/dense.js";
 import { Flatten } from "../src/layers/reshape.js";
+import { tenCropBatch } from "../src/data/augment.js";
 import { ReLU } from "../src/layers/activation.js";
 import type { ForwardContext } from "../src/layers/layer.js";
 
@@ -174,4 +175,31 @@ test("test-time flips average the logits of each image and its mirror", () => {
   assert.ok(Math.abs(flipped.loss - loss) < 1e-5, `flip loss ${flipped.loss}, expected ${loss}`);
   assert.notEqual(flipped.loss, plain.loss);
   assert.throws(() => evaluate(model, data, { flip: true, tenCrop: 1 }), /use either tenCrop or flip/);
+});
+
+test("evaluate's ten crops of the padded image average the softmax of views padded with a black pixel's normalised value", () => {
+  const model = new Sequential([new Flatten(), new Linear({ inFeatures: 6, outFeatures: 3, rng: new Rng(5) })]);
+  const images = Float32Array.from([0.9, 0.1, 0.4, 0.2, 0.8, 0.3, 0.1, 0.7, 0.2, 0.6, 0.3, 0.9]);
+  const data = createDataset({ name: "pairs", images, labels: Int32Array.from([2, 0]), shape: [1, 2, 3], classes: ["a", "b", "c"] });
+  const normalize = { mean: [0.4], std: [0.25] };
+  const r = evaluate(model, data, { normalize, tenCrop: [2, 3], tenCropPadding: 1 });
+  // The same views built here: the normalised image padded with (0 - 0.4) / 0.25 = -1.6.
+  let loss = 0;
+  for (let i = 0; i < 2; i++) {
+    const x = new Tensor([1, 1, 2, 3], images.slice(6 * i, 6 * i + 6).map((v) => (v - 0.4) / 0.25));
+    const views = tenCropBatch(x, [2, 3], { padding: 1, fill: [-1.6] });
+    const logits = model.forward(views, { noGrad: true }).data;
+    let p = 0;
+    for (let v = 0; v < 10; v++) {
+      const z = Array.from(logits.subarray(3 * v, 3 * v + 3));
+      const sum = z.reduce((s, t) => s + Math.exp(t), 0);
+      p += Math.exp(z[data.labels[i]]) / sum / 10;
+    }
+    loss -= Math.log(p) / 2;
+  }
+  assert.ok(Math.abs(r.loss - loss) < 1e-5, `ten-crop loss ${r.loss}, expected ${loss}`);
+  const black0 = evaluate(model, data, { tenCrop: [2, 3], tenCropPadding: 1 });
+  assert.notEqual(black0.loss, r.loss, "the normalisation moves the padding's value");
+  assert.throws(() => evaluate(model, data, { tenCropPadding: 1 }), /tenCropPadding pads the images for tenCrop; give tenCrop too/);
+  assert.throws(() => evaluate(model, data, { tenCrop: [2, 3], tenCropPadding: 0.5 }), /tenCropPadding = 0.5 must be a whole number >= 0/);
 });

@@ -7,7 +7,8 @@
  * Semantics follow torchvision: RandomCrop(size, padding) with zero fill,
  * RandomHorizontalFlip(p), ColorJitter(brightness, contrast, saturation)
  * with factors uniform in [max(0, 1 - v), 1 + v] applied in random order,
- * TenCrop(size) returning the four corners and the centre, then their mirrors,
+ * TenCrop(size) returning the four corners and the centre, then their mirrors
+ * (after Pad(padding, fill) when tenCrop is given a padding),
  * RandomErasing(p, scale, ratio, value) with torchvision 0.14's sampling.
  */
 import { Rng } from "../random.js";
@@ -44,14 +45,19 @@ export function compose(...steps: Augmentation[]): Augmentation {
 
 /**
  * The window of `outH` x `outW` whose top-left corner is at (top, left) in the
- * image; parts outside the image are `fill`. Negative offsets reach into the
- * padding above / left of the image.
+ * image; parts outside the image are `fill` (one value, or one per channel).
+ * Negative offsets reach into the padding above / left of the image.
  */
-export function crop(img: Image, top: number, left: number, outH: number, outW: number, fill = 0): Image {
+export function crop(img: Image, top: number, left: number, outH: number, outW: number, fill: number | ArrayLike<number> = 0): Image {
   checkImage(img, "crop");
   const [c, h, w] = img.shape;
   const out = new Float32Array(c * outH * outW);
-  if (fill !== 0) out.fill(fill);
+  if (typeof fill === "number") {
+    if (fill !== 0) out.fill(fill);
+  } else {
+    if (fill.length !== c) throw new StrideError(`crop: ${fill.length} fill values for an image of ${c} channels; give one per channel, or one number`);
+    for (let ch = 0; ch < c; ch++) out.fill(fill[ch], ch * outH * outW, (ch + 1) * outH * outW);
+  }
   const x0 = Math.max(0, -left);
   const x1 = Math.min(outW, w - left);
   for (let ch = 0; ch < c; ch++) {
@@ -321,20 +327,41 @@ export function randomErasing(options: RandomErasingOptions = {}): Augmentation 
   };
 }
 
+/** Options of tenCrop and tenCropBatch. */
+export interface TenCropOptions {
+  /**
+   * Pixels added on every side before cropping, as torchvision's Pad before
+   * TenCrop. For images the size of the model's input, trained on crops of the
+   * padded image: 28x28 crops of a 28x28 image padded by 1 are the image and
+   * its four diagonal one-pixel shifts, and their mirrors. Default 0.
+   */
+  padding?: number;
+  /** The value of padded pixels: one number, or one per channel (for normalised images, a black pixel's normalised value). Default 0. */
+  fill?: number | ArrayLike<number>;
+}
+
 /**
  * AlexNet's ten test-time views of `size`: top-left, top-right, bottom-left,
- * bottom-right and centre, then the same five of the mirrored image.
+ * bottom-right and centre, then the same five of the mirrored image; of the
+ * image padded by `padding` when given.
  */
-export function tenCrop(img: Image, size: Size): Image[] {
+export function tenCrop(img: Image, size: Size, options: TenCropOptions = {}): Image[] {
   const [outH, outW] = resolveSize(size, "tenCrop");
+  const pad = options.padding ?? 0;
+  if (!Number.isInteger(pad) || pad < 0) throw new StrideError(`tenCrop: padding = ${pad} must be a whole number >= 0`);
+  const fill = options.fill ?? 0;
   const [, h, w] = img.shape;
-  if (outH > h || outW > w) throw new Error(`tenCrop: a ${outH}x${outW} crop is larger than the ${h}x${w} image`);
+  const ph = h + 2 * pad, pw = w + 2 * pad;
+  if (outH > ph || outW > pw) {
+    throw new StrideError(`tenCrop: a ${outH}x${outW} crop is larger than the ${h}x${w} image${pad ? ` padded by ${pad}` : ""}`);
+  }
+  // Offsets in the padded image, moved back by the padding.
   const five = (src: Image) => [
-    crop(src, 0, 0, outH, outW),
-    crop(src, 0, w - outW, outH, outW),
-    crop(src, h - outH, 0, outH, outW),
-    crop(src, h - outH, w - outW, outH, outW),
-    centerCrop(src, [outH, outW]),
+    crop(src, -pad, -pad, outH, outW, fill),
+    crop(src, -pad, pw - outW - pad, outH, outW, fill),
+    crop(src, ph - outH - pad, -pad, outH, outW, fill),
+    crop(src, ph - outH - pad, pw - outW - pad, outH, outW, fill),
+    crop(src, Math.floor((ph - outH) / 2) - pad, Math.floor((pw - outW) / 2) - pad, outH, outW, fill),
   ];
   return [...five(img), ...five(flipHorizontal(img))];
 }
@@ -344,15 +371,15 @@ export function tenCrop(img: Image, size: Size): Image[] {
  * batch: image n's views are rows 10n .. 10n + 9, so averaging a model's
  * outputs over each group of ten gives the ten-crop prediction.
  */
-export function tenCropBatch(x: Tensor, size: Size): Tensor {
-  if (x.rank !== 4) throw new Error(`tenCropBatch: expects a [N, C, H, W] batch, got ${formatShape(x.shape)}`);
+export function tenCropBatch(x: Tensor, size: Size, options: TenCropOptions = {}): Tensor {
+  if (x.rank !== 4) throw new StrideError(`tenCropBatch: expects a [N, C, H, W] batch, got ${formatShape(x.shape)}`);
   const [n, c, h, w] = x.shape;
   const [outH, outW] = resolveSize(size, "tenCropBatch");
   const out = new Tensor([10 * n, c, outH, outW]);
   const per = c * outH * outW;
   for (let i = 0; i < n; i++) {
     const img: Image = { data: Float32Array.from(x.data.subarray(i * c * h * w, (i + 1) * c * h * w)), shape: [c, h, w] };
-    tenCrop(img, [outH, outW]).forEach((view, v) => out.data.set(view.data, (10 * i + v) * per));
+    tenCrop(img, [outH, outW], options).forEach((view, v) => out.data.set(view.data, (10 * i + v) * per));
   }
   return out;
 }

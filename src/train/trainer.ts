@@ -396,6 +396,14 @@ export interface EvaluateOptions {
   normalize?: Normalization;
   /** AlexNet's test-time 10-crop: average the softmax over the four corners, the centre and their mirrors at this size. */
   tenCrop?: number | [number, number];
+  /**
+   * Pixels of black (0 before normalisation) added on every side of each image
+   * before the ten crops (torchvision's Pad, then TenCrop). With tenCrop the
+   * input's own size, the views are the image and its diagonal shifts by this
+   * many pixels, and their mirrors: the test-time counterpart of training on
+   * crops of the padded image. Default 0.
+   */
+  tenCropPadding?: number;
   /** Test-time flips: average the logits of each image and of its left-right mirror. */
   flip?: boolean;
   k?: number;
@@ -417,6 +425,11 @@ export function evaluate(model: Layer, data: Dataset, opts: EvaluateOptions = {}
   if (opts.flip && opts.tenCrop !== undefined) {
     throw new StrideError("evaluate: tenCrop already averages over mirrored views; use either tenCrop or flip");
   }
+  const padding = opts.tenCropPadding ?? 0;
+  if (!Number.isInteger(padding) || padding < 0) throw new StrideError(`evaluate: tenCropPadding = ${padding} must be a whole number >= 0`);
+  if (padding > 0 && opts.tenCrop === undefined) throw new StrideError("evaluate: tenCropPadding pads the images for tenCrop; give tenCrop too (the input's size, for shifted views)");
+  // The padding is black before normalisation: in the normalised batch, -mean / std of each channel.
+  const fill = opts.normalize ? opts.normalize.mean.map((m, c) => -m / opts.normalize!.std[c]) : 0;
   const loader = new DataLoader(data, { batchSize: opts.batchSize ?? 256, shuffle: false, normalize: opts.normalize });
   const meter = new ClassificationMeter(data.classes.length, opts.k ?? 5);
   for (const batch of loader) {
@@ -424,7 +437,8 @@ export function evaluate(model: Layer, data: Dataset, opts: EvaluateOptions = {}
     let scores: Tensor;
     let loss: number;
     if (opts.tenCrop !== undefined) {
-      const probs = averageCrops(softmax(flatScores(model.forward(tenCropBatch(batch.x, opts.tenCrop), { noGrad: true }))), 10);
+      const views = tenCropBatch(batch.x, opts.tenCrop, { padding, fill });
+      const probs = averageCrops(softmax(flatScores(model.forward(views, { noGrad: true }))), 10);
       scores = probs;
       loss = -meanLogProb(probs, batch.labels);
     } else {
