@@ -71,7 +71,28 @@ test("stride train with one-cycle, label smoothing, random erasing and test-time
   assert.match(script, /steps\.append\(normalize\)\n[^]*steps\.append\(transforms\.RandomErasing\(p=e\["p"\], scale=tuple\(e\["scale"\]\), ratio=tuple\(e\["ratio"\]\), value=e\["value"\]\)\)/);
   assert.match(script, /TEST_FLIPS = True/);
   assert.match(script, /logits = \(logits \+ model\(torch\.flip\(x, dims=\[3\]\)\)\.flatten\(1\)\) \/ 2/);
-  assert.match(script, /evaluate\(model, eval_loader\(test\), device, flip=TEST_FLIPS\)/);
+  assert.match(script, /evaluate\(model, eval_loader\(test\), device, flip=TEST_FLIPS, ten_crop_padding=TEN_CROP_PADDING\)/);
+  assert.match(script, /TEN_CROP_PADDING = None/);
+});
+
+test("stride train --tta ten-crop: ten views of the padded image for the final test, recorded for eval and train.py", () => {
+  const out = join(work, "ten-crop");
+  const r = stride("train", "lenet5", "--epochs", "1", "--max-batches", "3", "--tta", "ten-crop", "--out", out, ...tiny);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /; test-time ten crops of the image padded by 1$/m);
+  assert.match(r.stdout, /^test accuracy \d+\.\d+% \(\d+\/\d+\) with ten crops \(padding 1\), top-5/m);
+  const { recipe } = JSON.parse(readFileSync(join(out, "model.json"), "utf8")).extra;
+  assert.equal(recipe.testTimeAugmentation, "ten-crop:1");
+  const e = stride("eval", out, "--tta", "ten-crop:2", "--backend", "js");
+  assert.equal(e.code, 0, e.stderr);
+  assert.match(e.stdout, /\(2000 images, with ten crops \(padding 2\)\): accuracy/);
+  const py = join(work, "ten-crop-py");
+  const x = stride("export", out, "--format", "pytorch", "--out", py);
+  assert.equal(x.code, 0, x.stderr);
+  const script = readFileSync(join(py, "train.py"), "utf8");
+  assert.match(script, /TEN_CROP_PADDING = 1\n/);
+  assert.match(script, /TEST_FLIPS = False/);
+  assert.match(script, /views = \[padded\[:, :, t:t \+ h, l:l \+ w\] for t, l in zip\(tops, lefts\)\]/);
 });
 
 test("stride train --time-budget plans its epochs (here capped by --epochs) and stretches the schedule to the plan", () => {
@@ -107,7 +128,9 @@ test("bad recipe flags give one clear line", () => {
     [["train", "--label-smoothing", "2"], /--label-smoothing 2 is too large: give a number from 0 to 1/],
     [["train", "--random-erasing=1.5"], /--random-erasing 1.5 is too large: give a number from 0 to 1/],
     [["train", "--time-budget", "1h30"], /--time-budget "1h30" is not a duration; .*60m/],
-    [["train", "--tta", "mirror"], /--tta mirror is not valid; use --tta flip/],
+    [["train", "--tta", "mirror"], /--tta mirror is not valid; use --tta flip .* or --tta ten-crop\[:P\]/],
+    [["train", "--tta", "ten-crop:x"], /--tta ten-crop:x is not valid/],
+    [["train", "--tta", "ten-crop:100"], /--tta ten-crop:100: a padding of 100 pixels is more than 64/],
     [["train", "--schedule", "onecycle", "--optimizer", "adagrad"], /onecycle cycles momentum, which adagrad has not/],
     [["train", "--time-budget", "10m", "--resume"], /--time-budget plans a run from its start and cannot resume/],
     [["train", "--schedule", "triangle"], /use plateau, step, cosine, onecycle or none/],
@@ -121,5 +144,5 @@ test("bad recipe flags give one clear line", () => {
   }
   const e = stride("eval", join(work, "recipe"), "--tta", "flip", "--ten-crop", "24");
   assert.equal(e.code, 2);
-  assert.match(e.stderr, /use either --ten-crop or --tta flip/);
+  assert.match(e.stderr, /use either --ten-crop N or --tta/);
 });

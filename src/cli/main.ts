@@ -2,7 +2,7 @@
  * The `stride` command: train, eval, predict, summary.
  *
  *   stride train [model] [--dataset mnist] [--epochs N] …   train, test, save
- *   stride eval <model-dir> [--dataset …] [--ten-crop | --tta flip]   accuracy, top-5, confusion matrix
+ *   stride eval <model-dir> [--dataset …] [--ten-crop N | --tta flip|ten-crop[:P]]   accuracy, top-5, confusion matrix
  *   stride predict <model-dir> <image…> [--k 5]              top-k labels of image files
  *   stride summary <model> [--input 3x224x224] …             the architecture's arithmetic
  *   stride visualize <model-dir> <image> --out DIR           activations and filters as PNG files
@@ -32,6 +32,7 @@ import { fit, evaluate, predict, TrainingDivergedError, DEFAULT_DIVERGENCE_FACTO
 // fit() writes checkpoints (--out) and draws its bar on stderr through the Node edge.
 import "../node/train.js";
 import { formatConfusion } from "../train/metrics.js";
+import { parseTestTimeAugmentation, ttaEvaluateOptions, ttaViews, ttaRecipe, describeTta, ttaSuffix } from "./tta.js";
 import { SGD, Adam, AdamW, RMSprop, Adagrad, decayGroups, type Optimizer } from "../train/optimizers.js";
 import { ReduceLROnPlateau, StepLR, CosineAnnealingLR, OneCycleLR, type Schedule } from "../train/schedules.js";
 import { parseDuration } from "../train/time-budget.js";
@@ -63,6 +64,9 @@ commands:
       --time-budget T      train as many whole epochs as fit in T (e.g. 60m, 90s, 1.5h) with validation and the test,
                            planned from the measured pace; cosine and onecycle schedules are stretched to the plan
       --tta flip           test-time flips for the final test: average the logits of each image and its mirror
+      --tta ten-crop[:P]   the final test averages ten views at the input size: the image padded by P pixels (default 1)
+                           cropped at its corners and centre, and their mirrors (shifts by P, for models trained on
+                           crops of the padded image)
       --no-augment         train without the default augmentation (random crops, and flips for natural images)
       --val-fraction X     share of the training set held out for validation (default 0.1)
       --model-width X      scale every hidden width of the model (default 1, at most 8; 0.25 for a quick small run)
@@ -86,6 +90,8 @@ commands:
       --dataset NAME       (default: the dataset the model was trained on)
       --ten-crop N         average the 10 crops of size N (corners, centre, mirrors)
       --tta flip           average the logits of each image and its left-right mirror
+      --tta ten-crop[:P]   average ten views at the input size: the image padded by P pixels (default 1) cropped at its
+                           corners and centre, and their mirrors
   predict <model-dir> <image…>   the top-k classes of PNG/JPEG images
       --k N                how many classes (default 5)
       --no-invert          read a dark-on-light image as it is (a grey model otherwise inverts it, as MNIST is light on dark)
@@ -232,7 +238,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   const epochs = flagNumber("epochs", o.epochs, budgetSeconds !== undefined ? 1000 : 20, { integer: true, min: 1, max: LIMITS.epochs });
   const labelSmoothing = flagNumber("label-smoothing", o["label-smoothing"], 0, { min: 0, max: 1 });
   const erasing = flagNumber("random-erasing", o["random-erasing"], 0, { min: 0, max: 1 });
-  const tta = testTimeAugmentation(o.tta);
+  const tta = parseTestTimeAugmentation(o.tta);
   const batchSize = flagNumber("batch-size", o["batch-size"], 64, { integer: true, min: 1, max: LIMITS.batchSize, hint: "a batch's examples are in memory at once" });
   const valFraction = flagNumber("val-fraction", o["val-fraction"], 0.1, { min: 0, below: 1 });
   const weightDecay = flagNumber("weight-decay", o["weight-decay"], 1e-4, { min: 0 });
@@ -293,7 +299,7 @@ async function trainCommand(argv: string[]): Promise<number> {
     ...(erasing > 0 ? { randomErasing: randomErasingRecipe(erasingOptions, normalize!) } : {}),
   };
   const recipe = trainingRecipe({ optimizer: configured, schedule, batchSize, epochs, seed, valFraction, labelSmoothing,
-    augmentation: augmentationRecipe, testTimeAugmentation: tta ? "flip" : undefined, dataset: data.name, maxBatchesPerEpoch: maxBatches });
+    augmentation: augmentationRecipe, testTimeAugmentation: ttaRecipe(tta), dataset: data.name, maxBatchesPerEpoch: maxBatches });
   const out = o.out ?? join("runs", `${modelName}-${data.name.replace(/[^\w.-]+/g, "_")}`);
   const checkpoints = join(out, "checkpoints");
   if (o.resume && !existsSync(join(checkpoints, "latest.json"))) {
@@ -312,7 +318,7 @@ async function trainCommand(argv: string[]): Promise<number> {
       (budgetSeconds !== undefined ? `epochs planned to fit ${o["time-budget"]} (at most ${epochs})` : `${epochs} epochs`) +
       (maxBatches !== undefined ? ` of at most ${maxBatches} batches` : "") + (width !== 1 ? `; width x${width}` : "") +
       (labelSmoothing > 0 ? `; label smoothing ${labelSmoothing}` : "") +
-      (describeAugmentation ? `; augmentation: ${describeAugmentation}` : "") + (tta ? "; test-time flips" : ""));
+      (describeAugmentation ? `; augmentation: ${describeAugmentation}` : "") + (tta ? `; ${describeTta(tta)}` : ""));
     if (wordVectors) {
       log(`word vectors from ${o["word-vectors"]}: ${wordVectors.dim} dimensions, ${wordVectors.found.toLocaleString("en-US")} of the ` +
         `${data.vocabulary!.size.toLocaleString("en-US")} vocabulary words found (the rest start random)`);
@@ -323,10 +329,10 @@ async function trainCommand(argv: string[]): Promise<number> {
       history = await fit(model, train, {
         epochs, batchSize, optimizer, schedule, validation, normalize, seed, progress, log, labelSmoothing,
         augment: augmentation,
-        // The budget counts from the command's start (data loading included); flips evaluate the test twice.
+        // The budget counts from the command's start (data loading included); flips evaluate the test twice, ten crops ten times.
         timeBudget: budgetSeconds === undefined ? undefined
           // A budget already spent on loading still trains one epoch (the plan's minimum).
-          : { seconds: Math.max(budgetSeconds - (performance.now() - started) / 1000, 1e-3), finalEvalExamples: data.test.length * (tta ? 2 : 1) },
+          : { seconds: Math.max(budgetSeconds - (performance.now() - started) / 1000, 1e-3), finalEvalExamples: data.test.length * ttaViews(tta) },
         checkpointDir: checkpoints, resume: o.resume ? checkpoints : undefined,
         modelInfo: { extra: { model: modelName, dataset: data.name, seed, recipe } },
         maxBatchesPerEpoch: maxBatches, divergenceFactor,
@@ -339,13 +345,13 @@ async function trainCommand(argv: string[]): Promise<number> {
       throw e;
     }
 
-    const result = evaluate(model, data.test, { normalize, flip: tta });
+    const result = evaluate(model, data.test, { normalize, ...ttaEvaluateOptions(tta, train.shape) });
     const seconds = (performance.now() - started) / 1000;
     saveModel(model, out, {
       inputShape: train.shape, classes: train.classes, normalization: normalize,
       extra: { model: modelName, dataset: data.name, seed, testAccuracy: result.accuracy, epochs: history.epochs.length, recipe: plannedRecipe(recipe, history.plannedEpochs, schedule) },
     });
-    log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count})${tta ? " with flips" : ""}, top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
+    log(`test accuracy ${pct(result.accuracy)} (${Math.round(result.accuracy * result.count)}/${result.count})${ttaSuffix(tta)}, top-5 ${pct(result.top5)}, loss ${result.loss.toFixed(4)}`);
     log(`saved the model to ${out} (model.json + its weights file) in ${seconds.toFixed(1)} s in all`);
     return 0;
   } finally {
@@ -415,13 +421,6 @@ function makeOptimizer(name: string, model: Layer, lrText: string | undefined, w
   }
 }
 
-/** --tta: "flip" turns on test-time flips; nothing else is known yet. */
-function testTimeAugmentation(value: string | undefined): boolean {
-  if (value === undefined) return false;
-  if (value !== "flip") throw new CliError(`--tta ${value} is not valid; use --tta flip (average each image's logits with its mirror's), or --ten-crop N on eval`);
-  return true;
-}
-
 function makeSchedule(name: string, optimizer: Optimizer<any>, epochs: number, hasValidation: boolean, batchesPerEpoch: number): Schedule | undefined {
   switch (name) {
     case "none": return undefined;
@@ -455,10 +454,11 @@ function evalCommand(argv: string[]): number {
   const seed = typeof info.extra?.seed === "number" ? info.extra.seed : 1;
   const data = loadNamedDataset(datasetName, { dataDir: o["data-dir"], imageSize: info.inputShape?.[1], seed });
   const tenCrop = o["ten-crop"] !== undefined ? flagNumber("ten-crop", o["ten-crop"], 0, { integer: true, min: 1, max: LIMITS.imageSize }) : undefined;
-  const flip = testTimeAugmentation(o.tta);
-  if (flip && tenCrop !== undefined) throw new CliError("--ten-crop already averages over mirrored crops; use either --ten-crop or --tta flip");
-  const r = evaluate(model, data.test, { normalize: info.normalization, tenCrop, flip });
-  console.log(`${positionals[0]} on ${data.name} test (${r.count} images${tenCrop ? `, 10-crop at ${tenCrop}` : ""}${flip ? ", with flips" : ""}): ` +
+  const tta = parseTestTimeAugmentation(o.tta);
+  if (tta && tenCrop !== undefined) throw new CliError("--ten-crop already averages over mirrored crops; use either --ten-crop N or --tta");
+  const views = ttaEvaluateOptions(tta, info.inputShape ?? data.test.shape);
+  const r = evaluate(model, data.test, { normalize: info.normalization, ...(tenCrop !== undefined ? { tenCrop } : views) });
+  console.log(`${positionals[0]} on ${data.name} test (${r.count} images${tenCrop ? `, 10-crop at ${tenCrop}` : ""}${tta ? `,${ttaSuffix(tta)}` : ""}): ` +
     `accuracy ${pct(r.accuracy)}, top-5 ${pct(r.top5)}, loss ${r.loss.toFixed(4)}`);
   console.log(formatConfusion(r.confusion, r.classes.map(printable)));
   return 0;

@@ -48,8 +48,12 @@ export interface TrainingRecipe {
   /** nn.CrossEntropyLoss(label_smoothing) of the training loss; absent for none. */
   labelSmoothing?: number;
   augmentation: AugmentationRecipe | null;
-  /** "flip": the final test averages the logits of each image and of its horizontal mirror; absent for none. */
-  testTimeAugmentation?: "flip";
+  /**
+   * "flip": the final test averages the logits of each image and of its horizontal mirror;
+   * "ten-crop:P": the softmax of ten views at the input size, of the image padded by P pixels
+   * (corners, centre and their mirrors); absent for none.
+   */
+  testTimeAugmentation?: string;
   dataset: string;
   maxBatchesPerEpoch?: number;
 }
@@ -93,7 +97,7 @@ function scheduleRecipe(s: ScheduleLike): NonNullable<TrainingRecipe["schedule"]
 export function trainingRecipe(r: {
   optimizer: OptimizerLike; schedule: { type: string } | undefined; batchSize: number; epochs: number; seed: number;
   valFraction: number; augmentation: AugmentationRecipe | null; dataset: string; maxBatchesPerEpoch?: number;
-  labelSmoothing?: number; testTimeAugmentation?: "flip";
+  labelSmoothing?: number; testTimeAugmentation?: string;
 }): TrainingRecipe {
   // The first group is the one with weight decay (decayGroups puts weights first).
   const opts: Record<string, unknown> = { ...r.optimizer.paramGroups[0].options };

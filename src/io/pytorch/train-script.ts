@@ -80,7 +80,10 @@ export function generateTrainPy(info: TrainScriptInfo): string {
     throw new PytorchExportError(`the recorded labelSmoothing ${JSON.stringify(r.labelSmoothing)} is not a number from 0 to 1`);
   }
   const tta = r.testTimeAugmentation;
-  if (tta !== undefined && tta !== "flip") throw new PytorchExportError(`the recorded testTimeAugmentation ${JSON.stringify(tta)} is unknown; train.py knows "flip"`);
+  const tenCrop = typeof tta === "string" ? /^ten-crop:(\d{1,3})$/.exec(tta) : null;
+  if (tta !== undefined && tta !== "flip" && !tenCrop) {
+    throw new PytorchExportError(`the recorded testTimeAugmentation ${JSON.stringify(tta)} is unknown; train.py knows "flip" and "ten-crop:P"`);
+  }
   const optimizer = `torch.optim.${r.optimizer.type}(groups, ${kwargs(r.optimizer, ["type", "weightDecay"])})`;
   const schedule = !r.schedule ? "None"
     : r.schedule.type === "OneCycleLR" ? oneCycle(r.schedule)
@@ -97,7 +100,8 @@ export function generateTrainPy(info: TrainScriptInfo): string {
     .replace("@PLATEAU@", () => r.schedule?.type === "ReduceLROnPlateau" ? "True" : "False")
     .replace("@PER_BATCH@", () => r.schedule?.interval === "batch" ? "True" : "False")
     .replace("@CRITERION@", () => smoothing > 0 ? `nn.CrossEntropyLoss(label_smoothing=${py(smoothing)})` : "nn.CrossEntropyLoss()")
-    .replace("@TEST_FLIPS@", () => tta === "flip" ? "True" : "False");
+    .replace("@TEST_FLIPS@", () => tta === "flip" ? "True" : "False")
+    .replace("@TEN_CROP_PADDING@", () => tenCrop ? tenCrop[1] : "None");
 }
 
 const TRAIN_PY = `"""Train the exported model with the recipe of its stride run, on one or many processes.
@@ -110,7 +114,7 @@ Each process trains on its share of every epoch (DistributedSampler); gradients
 are averaged across processes, so --batch-size is the global batch, as in stride.
 Rank 0 logs, writes checkpoint.pt (a state dict with the names of weights.pt,
 which stride reads back) and resume.pt, and reports the test accuracy (with
-test-time flips if the stride run used them).
+test-time flips or ten crops if the stride run used them).
 """
 import argparse
 import gzip
@@ -286,6 +290,8 @@ PLATEAU = @PLATEAU@
 PER_BATCH = @PER_BATCH@
 # Test-time flips for the final test (stride train --tta flip).
 TEST_FLIPS = @TEST_FLIPS@
+# Or ten crops at the input size of the image padded by this many pixels (stride train --tta ten-crop:P).
+TEN_CROP_PADDING = @TEN_CROP_PADDING@
 
 
 def make_criterion():
@@ -301,14 +307,36 @@ def schedule_state(schedule):
     return {k: v for k, v in schedule.state_dict().items() if k != "anneal_func"}
 
 
+def ten_crop_views(x, padding):
+    """torchvision's Pad(padding) with black (0 before normalisation), then TenCrop at the input's size:
+    the crops at the four corners and the centre, and their mirrors."""
+    n, c, h, w = x.shape
+    fill = torch.tensor([-m / s for m, s in zip(MEAN, STD)], dtype=x.dtype, device=x.device).view(1, c, 1, 1)
+    padded = fill.expand(n, c, h + 2 * padding, w + 2 * padding).clone()
+    padded[:, :, padding:padding + h, padding:padding + w] = x
+    tops, lefts = [0, 0, 2 * padding, 2 * padding, padding], [0, 2 * padding, 0, 2 * padding, padding]
+    views = [padded[:, :, t:t + h, l:l + w] for t, l in zip(tops, lefts)]
+    return views + [torch.flip(v, dims=[3]) for v in views]
+
+
 @torch.no_grad()
-def evaluate(model, loader, device, flip=False):
+def evaluate(model, loader, device, flip=False, ten_crop_padding=None):
     """Loss, accuracy and top-5 accuracy over a whole loader, in eval mode; with flip, of the average of
-    each image's logits and its left-right mirror's (stride's evaluate averages logits, not probabilities)."""
+    each image's logits and its left-right mirror's (stride's evaluate averages logits, not probabilities);
+    with ten_crop_padding, of the average softmax of ten_crop_views (as stride's ten-crop)."""
     model.eval()
     loss, correct, top5, count = 0.0, 0, 0, 0
     for x, y in loader:
         x, y = x.to(device), y.to(device)
+        if ten_crop_padding is not None:
+            probs = torch.stack([F.softmax(model(v).flatten(1), 1) for v in ten_crop_views(x, ten_crop_padding)]).mean(0)
+            logits = probs.log()
+            loss += F.nll_loss(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            k = min(5, logits.shape[1])
+            top5 += (logits.topk(k, 1).indices == y[:, None]).any(1).sum().item()
+            count += len(y)
+            continue
         logits = model(x).flatten(1)
         if flip:
             logits = (logits + model(torch.flip(x, dims=[3])).flatten(1)) / 2
@@ -435,8 +463,9 @@ def main():
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "schedule": schedule_state(schedule), "epoch": epoch + 1}, resume_path)
     if rank == 0:
-        r = evaluate(model, eval_loader(test), device, flip=TEST_FLIPS)
-        print(f"test accuracy {100 * r['accuracy']:.2f}% ({r['correct']}/{r['count']}){' with flips' if TEST_FLIPS else ''}, top-5 {100 * r['top5']:.2f}%, loss {r['loss']:.4f}")
+        r = evaluate(model, eval_loader(test), device, flip=TEST_FLIPS, ten_crop_padding=TEN_CROP_PADDING)
+        views = " with flips" if TEST_FLIPS else f" with ten crops (padding {TEN_CROP_PADDING})" if TEN_CROP_PADDING is not None else ""
+        print(f"test accuracy {100 * r['accuracy']:.2f}% ({r['correct']}/{r['count']}){views}, top-5 {100 * r['top5']:.2f}%, loss {r['loss']:.4f}")
         print(f"saved {os.path.join(args.out, 'checkpoint.pt')}")
     if distributed:
         dist.destroy_process_group()
@@ -452,7 +481,7 @@ export function generateReadme(o: { modelName: string; dataset?: string; hasReci
 
 - \`model.py\`: the network as a PyTorch module (\`build_model()\`); its \`state_dict()\` names are those of \`weights.pt\`.
 - \`weights.pt\`: the trained weights (\`torch.load("weights.pt", weights_only=True)\`).
-${o.hasRecipe ? "- `train.py`: the stride run's training recipe (optimizer, schedule, label smoothing, augmentation, batch size,\n  epochs, seed, normalisation, test-time flips) as a DistributedDataParallel script.\n" : "- `train.py`: not written: the model folder records no training recipe (train it with a `stride train` that records `extra.recipe`).\n"}
+${o.hasRecipe ? "- `train.py`: the stride run's training recipe (optimizer, schedule, label smoothing, augmentation, batch size,\n  epochs, seed, normalisation, test-time flips or ten crops) as a DistributedDataParallel script.\n" : "- `train.py`: not written: the model folder records no training recipe (train it with a `stride train` that records `extra.recipe`).\n"}
 ## Use the model
 
 \`\`\`python
