@@ -22,7 +22,8 @@ The same run as
 - training: SGD, Nesterov momentum, weight decay on conv and linear weights only (not biases or
   batch norm), OneCycleLR(max_lr=lr) stepped per batch with its default momentum cycling,
   CrossEntropyLoss(label_smoothing), shuffled batches;
-- test: the 10,000 test images, logits averaged with those of the mirrored images.
+- test: the 10,000 test images, logits averaged with those of the mirrored images (or, with
+  --ten-crop P, the softmax of the ten views of the image padded by P, as stride's --tta ten-crop:P).
 Prints a line per epoch, then the test accuracy and the wall time from the script's start.
 The random streams differ from stride's (initialisation, shuffling, augmentation): compare the
 accuracy and time, not the curves step by step.
@@ -125,7 +126,13 @@ def main():
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--random-erasing", type=float, default=0.5)
     p.add_argument("--no-tta", action="store_true", help="test without the mirrored images")
+    p.add_argument("--ten-crop", type=int, default=None, metavar="P",
+                   help="test on ten views instead of flips, as stride's --tta ten-crop:P: the image padded by P black "
+                        "pixels, cropped at its corners and centre, and their mirrors (softmax averaged)")
     p.add_argument("--max-batches", type=int, default=None, help="at most N batches per epoch (smoke runs)")
+    p.add_argument("--base", type=int, default=32,
+                   help="filters of the stem and first stage (doubled at each later stage); 32 is resnet8-wide, larger ones "
+                        "ask what width buys at the same epochs (the multiply-adds grow with its square)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--data-dir", default=DATA)
@@ -140,14 +147,14 @@ def main():
                                          batch_size=a.batch_size, shuffle=True, num_workers=0)
     steps = min(len(loader), a.max_batches or len(loader))
 
-    model = resnet8_wide()
+    model = resnet8_wide(base=a.base)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": a.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
                           lr=a.lr, momentum=0.9, nesterov=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, epochs=a.epochs, steps_per_epoch=steps)
     criterion = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
-    print(f"pytorch {torch.__version__}, {torch.get_num_threads()} threads; resnet8-wide "
+    print(f"pytorch {torch.__version__}, {torch.get_num_threads()} threads; resnet8-wide{'' if a.base == 32 else f' with base {a.base}'} "
           f"({sum(p.numel() for p in model.parameters()):,} parameters); {len(train_y)} training, {len(test_y)} test images; "
           f"batch {a.batch_size}, {a.epochs} epochs of {steps} batches, one-cycle max lr {a.lr}, nesterov, weight decay {a.weight_decay}, "
           f"label smoothing {a.label_smoothing}, random erasing p {a.random_erasing}", flush=True)
@@ -175,12 +182,18 @@ def main():
     correct = 0
     with torch.no_grad():
         for i in range(0, len(test_y), 500):
-            x = (test_x[i:i + 500] - mean) / std
-            logits = model(x)
-            if not a.no_tta:
-                logits = (logits + model(torch.flip(x, dims=[3]))) / 2
+            raw = test_x[i:i + 500]
+            if a.ten_crop is not None:
+                views = T.TenCrop(28)(F.pad(raw, [a.ten_crop] * 4))
+                logits = torch.stack([F.softmax(model((v - mean) / std), 1) for v in views]).mean(0)
+            else:
+                x = (raw - mean) / std
+                logits = model(x)
+                if not a.no_tta:
+                    logits = (logits + model(torch.flip(x, dims=[3]))) / 2
             correct += int((logits.argmax(1) == test_y[i:i + 500]).sum())
-    print(f"test accuracy {100 * correct / len(test_y):.2f}% ({correct}/{len(test_y)}){'' if a.no_tta else ' with flips'}; "
+    views = f" with ten crops (padding {a.ten_crop})" if a.ten_crop is not None else "" if a.no_tta else " with flips"
+    print(f"test accuracy {100 * correct / len(test_y):.2f}% ({correct}/{len(test_y)}){views}; "
           f"wall time {time.perf_counter() - STARTED:.1f} s in all", flush=True)
 
 
