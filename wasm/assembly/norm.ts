@@ -49,6 +49,21 @@ function flushSums(sums: usize, count: i32): void {
   }
 }
 
+/** Adds one plane's lanes (a, b) and scalar tails (ta, tb) into a channel's running sums at s. */
+// @ts-ignore: decorator
+@inline function addPlane(s: usize, a: v128, b: v128, ta: f32, tb: f32): void {
+  v128.store(s + LANES_A, f32x4.add(v128.load(s + LANES_A), f32x4.replace_lane(a, 0, f32x4.extract_lane(a, 0) + ta)));
+  v128.store(s + LANES_B, f32x4.add(v128.load(s + LANES_B), f32x4.replace_lane(b, 0, f32x4.extract_lane(b, 0) + tb)));
+}
+
+/** Flushes the lanes when `pending` floats per channel have gathered or the last image is in; returns what is still pending. */
+// @ts-ignore: decorator
+@inline function flushDue(sums: usize, count: i32, pending: i32, last: bool): i32 {
+  if (pending < FLUSH_FLOATS && !last) return pending;
+  flushSums(sums, count);
+  return 0;
+}
+
 /** y = x * scale + shift over n floats, then max(0, .) keeping NaN when relu (a fused ReLU). */
 function affine(x: usize, y: usize, n: i32, scale: f32, shift: f32, relu: bool): void {
   const sv = f32x4.splat(scale), tv = f32x4.splat(shift), zero = f32x4.splat(0);
@@ -95,16 +110,10 @@ function statisticsBlock(x: usize, n: i32, c: i32, spatial: i32, c0: i32, count:
         ta += d;
         tb += d * d;
       }
-      const s = sums + <usize>(j * SUM_BYTES);
-      v128.store(s + LANES_A, f32x4.add(v128.load(s + LANES_A), f32x4.replace_lane(a, 0, f32x4.extract_lane(a, 0) + ta)));
-      v128.store(s + LANES_B, f32x4.add(v128.load(s + LANES_B), f32x4.replace_lane(b, 0, f32x4.extract_lane(b, 0) + tb)));
+      addPlane(sums + <usize>(j * SUM_BYTES), a, b, ta, tb);
       p += <usize>spatial << 2;
     }
-    pending += spatial;
-    if (pending >= FLUSH_FLOATS || img == n - 1) {
-      flushSums(sums, count);
-      pending = 0;
-    }
+    pending = flushDue(sums, count, pending + spatial, img == n - 1);
   }
 }
 
@@ -190,16 +199,10 @@ export function batchNormApply(x: usize, gamma: usize, beta: usize, y: usize, me
         ta += d;
         tb += d * (load<f32>(xp + o) - mu);
       }
-      const s = sums + <usize>(j * SUM_BYTES);
-      v128.store(s + LANES_A, f32x4.add(v128.load(s + LANES_A), f32x4.replace_lane(a, 0, f32x4.extract_lane(a, 0) + ta)));
-      v128.store(s + LANES_B, f32x4.add(v128.load(s + LANES_B), f32x4.replace_lane(b, 0, f32x4.extract_lane(b, 0) + tb)));
+      addPlane(sums + <usize>(j * SUM_BYTES), a, b, ta, tb);
       p += <usize>spatial << 2;
     }
-    pending += spatial;
-    if (pending >= FLUSH_FLOATS || img == n - 1) {
-      flushSums(sums, count);
-      pending = 0;
-    }
+    pending = flushDue(sums, count, pending + spatial, img == n - 1);
   }
 }
 
