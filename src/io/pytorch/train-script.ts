@@ -329,18 +329,15 @@ def evaluate(model, loader, device, flip=False, ten_crop_padding=None):
     for x, y in loader:
         x, y = x.to(device), y.to(device)
         if ten_crop_padding is not None:
+            # The log of the averaged softmax: its argmax and top-k are the ranking, nll_loss its loss.
             probs = torch.stack([F.softmax(model(v).flatten(1), 1) for v in ten_crop_views(x, ten_crop_padding)]).mean(0)
             logits = probs.log()
             loss += F.nll_loss(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-            k = min(5, logits.shape[1])
-            top5 += (logits.topk(k, 1).indices == y[:, None]).any(1).sum().item()
-            count += len(y)
-            continue
-        logits = model(x).flatten(1)
-        if flip:
-            logits = (logits + model(torch.flip(x, dims=[3])).flatten(1)) / 2
-        loss += F.cross_entropy(logits, y, reduction="sum").item()
+        else:
+            logits = model(x).flatten(1)
+            if flip:
+                logits = (logits + model(torch.flip(x, dims=[3])).flatten(1)) / 2
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         k = min(5, logits.shape[1])
         top5 += (logits.topk(k, 1).indices == y[:, None]).any(1).sum().item()
