@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Before/after of two builds of stride: training steps of the same model on
+// Before/after of two builds of stride: training steps (or single-image
+// inference, for the *-infer nets) of the same model on
 // the wasm backend, alternated in blocks (A B, then B A) so both builds see
 // the same machine load. Each build runs in its own child process, started
 // once and kept: two builds' worker pools in one process slowed each other
@@ -20,7 +21,7 @@ import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { probeMachineState } from "./machine.mjs";
 
-const NETS = ["lenet5", "resnet20", "resnet8-wide"];
+const NETS = ["lenet5", "resnet20", "resnet8-wide", "resnet50-infer", "vgg16-infer"];
 
 /** The child: builds the model once, then runs a block of steps whenever the parent asks. */
 async function child(dist, net, threads) {
@@ -29,6 +30,12 @@ async function child(dist, net, threads) {
   S.getBackend().setThreads(threads);
   // resnet8-wide at batch 128 on 28x28: the Fashion-MNIST recipe's network (issue 17).
   const { buildModel } = await import(pathToFileURL(resolve(dist, "src/cli/models.js")).href);
+  if (net.endsWith("-infer")) {
+    // Inference, one 224x224 image: what BENCHMARKS.md's ResNet-50 and VGG-16 rows time.
+    const model = net === "resnet50-infer" ? S.models.resnet(50) : S.models.vgg16();
+    const x = S.Tensor.randn([1, 3, 224, 224], 1);
+    return serve(() => model.forward(x, { training: false }));
+  }
   const model = net === "lenet5" ? S.models.lenet5({ seed: 1 }) : net === "resnet8-wide"
     ? buildModel("resnet8-wide", { numClasses: 10, inputShape: [1, 28, 28] }) : S.models.resnetCifar(20, { seed: 1 });
   const shape = net === "lenet5" ? [64, 1, 32, 32] : net === "resnet8-wide" ? [128, 1, 28, 28] : [32, 3, 32, 32];
@@ -41,7 +48,12 @@ async function child(dist, net, threads) {
     model.backward(S.softmaxCrossEntropy(logits, labels).grad);
     opt.step();
   };
-  for (let i = 0; i < 3; i++) step(); // warm-up: compile, pin, size the arenas
+  serve(step);
+}
+
+/** Warms `step` up, then runs a block of steps whenever the parent asks and reports their CPU and wall ms. */
+function serve(step) {
+  for (let i = 0; i < 3; i++) step(); // warm-up: compile, pin, size the arenas, pack the weights
   process.on("message", ({ steps }) => {
     if (steps === 0) process.exit(0);
     const cpu0 = process.cpuUsage();

@@ -80,10 +80,15 @@ describe("the cache-size model", () => {
   });
   test("keeps the packed blocks inside the caches they are meant for", () => {
     const { mr, nr } = GEMM_TILE;
-    // A's mc x kc block in half of L2, the kc-long micro-panels of A and B in half of L1.
-    assert.ok(zen3.mc * zen3.kc * 4 <= (512 << 10) / 2);
-    assert.ok((mr + nr) * zen3.kc * 4 <= (32 << 10) / 2);
-    assert.ok(xeon.mc * xeon.kc * 4 <= (2 << 20) / 2);
+    // The kc-long micro-panels of A and B in half of L1; B's kc x nc block in half of L2 and
+    // A's mc x kc block beside it in a quarter, so that packing A does not push B out.
+    for (const [b, l1, l2] of [[zen3, 32 << 10, 512 << 10], [xeon, 48 << 10, 2 << 20]] as const) {
+      assert.ok((mr + nr) * b.kc * 4 <= l1 / 2, JSON.stringify(b));
+      assert.ok(b.kc * b.nc * 4 <= l2 / 2, JSON.stringify(b));
+      assert.ok(b.mc * b.kc * 4 <= l2 / 4, JSON.stringify(b));
+      // Not so small that packing dominates: at least a quarter of what fits.
+      assert.ok(b.kc * b.nc * 4 > l2 / 8, JSON.stringify(b));
+    }
   });
 });
 

@@ -5,6 +5,13 @@
 // to whole panels, so the micro-kernel always streams two contiguous arrays and
 // keeps an MR x NR tile of C in registers. Transposes are absorbed by the
 // packing routines, so the micro-kernel never sees them.
+//
+// C is row-major, so the innermost loop walks along C's rows: one MR-row
+// panel of A stays in L1 while the micro-kernel runs across the whole B block
+// (kept in L2), and each tile of C lands next to the one before it. Walking
+// down C's columns instead (BLIS's order, made for column-major C) touched
+// one cache line per row of C at a time, half of which it used; on 1024^3
+// that cost 5-8% on one thread and a quarter on two (docs/performance.md).
 import { madd } from "./simd";
 import { claim } from "./work";
 
@@ -12,10 +19,10 @@ import { claim } from "./work";
 export const MR: i32 = 6;
 export const NR: i32 = 8;
 
-// Cache blocking: A is packed MC x KC at a time (meant to stay in L2), B
-// KC x NC (meant for L3, its KC x NR panels for L1). They are chosen for the
-// machine at run time (src/kernels/wasm/tuning.ts) and reach every thread's
-// instance through the job block (applyBlocking in index.ts).
+// Cache blocking: B is packed KC x NC at a time (meant to stay in L2), A
+// MC x KC (its MR x KC panels for L1). They are chosen for the machine at run
+// time (src/kernels/wasm/tuning.ts) and reach every thread's instance through
+// the job block (applyBlocking in index.ts).
 export let KC: i32 = 256;
 export let MC: i32 = 120;
 export let NC: i32 = 1024;
@@ -361,7 +368,9 @@ export function sgemm(
  * Goto's loops: B packed a KC x NC block at a time; A packed a MC x KC block
  * at a time, or (aPacked) already packed in packedAOffset's layout with
  * mPad rows, from row panel panel0 on, where the same rows of a block are
- * the same contiguous panels.
+ * the same contiguous panels. Columns are cut into blocks of equal width (at
+ * most NC), so that no thin last block packs A once more for a few columns;
+ * how columns are cut never changes a sum, only KC does.
  */
 function blocked(
   m: i32, n: i32, k: i32,
@@ -372,8 +381,10 @@ function blocked(
   const pa = scratch;
   const pb = pa + (<usize>(MC * KC) << 2);
   const tile = pb + (<usize>(KC * NC) << 2);
-  for (let jc = 0; jc < n; jc += NC) {
-    const nc = min(NC, n - jc);
+  const colBlocks = (n + NC - 1) / NC;
+  const colStep = min(NC, ((n + colBlocks - 1) / colBlocks + NR - 1) / NR * NR);
+  for (let jc = 0; jc < n; jc += colStep) {
+    const nc = min(colStep, n - jc);
     for (let pc = 0; pc < k; pc += KC) {
       const kc = min(KC, k - pc);
       const beta = accumulate || pc > 0;
@@ -383,12 +394,12 @@ function blocked(
         let ap = pa;
         if (aPacked) ap = a + (<usize>(pc * mPad + (panel0 + ic / MR) * kc * MR) << 2);
         else packA(a, lda, transA, ic, mc, pc, kc, pa);
-        for (let jr = 0; jr < nc; jr += NR) {
-          const nr = min(NR, nc - jr);
-          const bp = pb + (<usize>(jr * kc) << 2);
-          for (let ir = 0; ir < mc; ir += MR) {
-            const mr = min(MR, mc - ir);
-            const at = ap + (<usize>(ir * kc) << 2), ct = c + (<usize>((ic + ir) * ldc + jc + jr) << 2);
+        for (let ir = 0; ir < mc; ir += MR) {
+          const mr = min(MR, mc - ir);
+          const at = ap + (<usize>(ir * kc) << 2);
+          for (let jr = 0; jr < nc; jr += NR) {
+            const nr = min(NR, nc - jr);
+            const bp = pb + (<usize>(jr * kc) << 2), ct = c + (<usize>((ic + ir) * ldc + jc + jr) << 2);
             // The last panel of a block may hold fewer rows: 64 channels are ten panels and four rows.
             if (mr > 4) kernel6x8(kc, at, bp, ct, ldc, mr, nr, beta, tile);
             else if (mr > 2) kernel4x8(kc, at, bp, ct, ldc, mr, nr, beta, tile);

@@ -106,7 +106,7 @@ export function tuneBlockingOn(backend: WasmBackend, options: TuneOptions = {}):
     const axes: [keyof GemmBlocking, number[]][] = [
       ["kc", quick ? [128, 384] : [128, 192, 256, 384, 512]],
       ["mc", quick ? [10 * mr, 40 * mr] : [10 * mr, 20 * mr, 40 * mr, 80 * mr, 160 * mr]],
-      ["nc", quick ? [512, 2048] : [64 * nr, 128 * nr, 256 * nr, 512 * nr]],
+      ["nc", quick ? [256, 1024] : [32 * nr, 64 * nr, 128 * nr, 256 * nr, 512 * nr]],
       ["chunksPerThread", threads > 1 && !quick ? [2, 4, 8] : []],
     ];
     for (const [key, values] of axes) {

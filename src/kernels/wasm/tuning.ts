@@ -18,7 +18,7 @@ import { envVar } from "../../env.js";
 import { platform, type MachineInfo } from "./platform.js";
 import { SOURCE_HASH } from "./generated/kernels.js";
 
-/** The GEMM's blocking: A is packed mc x kc at a time (for L2), B kc x nc (for L3); chunksPerThread: work items per thread in a split product. */
+/** The GEMM's blocking: B is packed kc x nc at a time (for L2), A mc x kc; chunksPerThread: work items per thread in a split product. */
 export interface GemmBlocking {
   mc: number;
   kc: number;
@@ -58,22 +58,23 @@ export const BLOCKING_LIMITS = {
 const KEYS = ["mc", "kc", "nc", "chunksPerThread"] as const;
 
 /**
- * A blocking from the cache sizes, as in the analytical model of Low et al.
- * ("Analytical modeling is enough for high-performance BLIS", 2016), in a
- * simplified form: a kc x NR panel of B and an MR x kc panel of A take about
- * half of L1 (the other half for C and prefetches); an mc x kc block of A
- * about half of L2; a kc x nc block of B about half of the L3 a core can
- * count on, at most 4096 columns. Each is kept within a range where the
- * packing's overhead stays small.
+ * A blocking from the cache sizes, after the analytical model of Low et al.
+ * ("Analytical modeling is enough for high-performance BLIS", 2016), turned
+ * for a row-major C, whose micro-kernel runs along C's rows (gemm.ts): a
+ * kc x NR panel of B and an MR x kc panel of A take about half of L1 (the
+ * other half for C and prefetches); the kc x nc block of B, which every row
+ * panel of A streams, about half of L2; the mc x kc block of A, packed while
+ * B's block waits in L2, about a quarter. Each is kept within a range where
+ * the packing's overhead stays small. The L3 is not used: nothing is read
+ * from a block bigger than L2 more than once per pass.
  */
-export function blockingFromCaches(caches: MachineInfo["caches"], cores: number): GemmBlocking {
+export function blockingFromCaches(caches: MachineInfo["caches"], _cores: number): GemmBlocking {
   const { mr, nr } = GEMM_TILE;
   const l1 = caches.l1d ?? 32 * 1024;
   const l2 = caches.l2 ?? 512 * 1024;
-  const l3PerCore = caches.l3 !== undefined ? caches.l3 / Math.max(1, cores) : 2 * 1024 * 1024;
   const kc = clamp(roundDown(l1 / 2 / ((mr + nr) * 4), 16), 128, 512);
-  const mc = clamp(roundDown(l2 / 2 / (kc * 4), mr), 4 * mr, 960);
-  const nc = clamp(roundDown(l3PerCore / 2 / (kc * 4), nr), 256, 4096);
+  const nc = clamp(roundDown(l2 / 2 / (kc * 4), nr), 128, 4096);
+  const mc = clamp(roundDown(l2 / 4 / (kc * 4), mr), 4 * mr, 960);
   return { mc, kc, nc, chunksPerThread: BUILT_IN_BLOCKING.chunksPerThread };
 }
 
