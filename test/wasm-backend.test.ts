@@ -206,6 +206,26 @@ for (const threads of [1, 2]) {
       }
     });
 
+    test("a product split by columns, A packed once for every work item, equals the one-thread product to the bit", () => {
+      setup();
+      const r = makeRandom(23);
+      // More rows than a block of A (mc) and a k of several blocks (kc), with edge panels in m and n.
+      const shapes: [number, number, number][] = [[310, 70, 700], [7, 260, 45], [64, 1000, 9]];
+      for (const [m, n, k] of shapes) {
+        for (const tA of [false, true]) {
+          for (const acc of [false, true]) {
+            const a = r.array(m * k), b = r.array(k * n), c0 = r.array(m * n);
+            const got = c0.slice(), want = c0.slice();
+            be.matmul(a, b, got, m, n, k, { transA: tA, accumulate: acc });
+            be.setThreads(1);
+            be.matmul(a, b, want, m, n, k, { transA: tA, accumulate: acc });
+            be.setThreads(threads);
+            assert.deepEqual(got, want, `matmul ${m}x${n}x${k} tA=${tA} acc=${acc}`);
+          }
+        }
+      }
+    });
+
     test("matmul leaves C beyond m*n alone and accepts longer operand arrays", () => {
       setup();
       const r = makeRandom(5);

@@ -95,6 +95,7 @@ export const jobs = [
       ["a", "ptr"], ["lda", "i32"], ["transA", "bool"],
       ["b", "ptr"], ["ldb", "i32"], ["transB", "bool"],
       ["c", "ptr"], ["ldc", "i32"], ["accumulate", "bool"],
+      ["packedA", "ptr", "all of op(A) packed by gemmPackA (packedAOffset's layout), used when the product is split by columns; 0: each work item packs its own"],
       ...scratch,
     ],
   },
@@ -212,6 +213,10 @@ export const jobs = [
     fields: [["saved", "ptr", "y, or x for LeakyReLU"], ["dy", "ptr"], ["dx", "ptr"], ["n", "i32"],
       ["kind", "i32", "as for activation"], ["param", "f32", "as for activation"]],
   },
+  {
+    id: 27, name: "gemmPackA", doc: "Packs all of op(A) (m x k) into packedAOffset's layout at dst, for a gemm job split by columns (gemm.ts packAPart).",
+    fields: [["m", "i32"], ["k", "i32"], ["a", "ptr"], ["lda", "i32"], ["transA", "bool"], ["dst", "ptr"]],
+  },
 ];
 
 /**
@@ -226,6 +231,8 @@ export const functions = [
   ["zeroBytes", [["dst", "ptr"], ["n", "size"]], "void", "Zeroes n bytes (memory.fill)."],
   ["fmaProbe", [["rounds", "i32"]], "f32", "rounds x 12 four-lane multiply-adds with no memory traffic: the build's ceiling on one core."],
   ["gemmScratchBytes", [], "size", "Bytes of one thread's GEMM packing area (depends on the blocking)."],
+  ["gemmSharedPackFloats", [["m", "i32"], ["n", "i32"], ["k", "i32"], ["threads", "i32"]], "i32",
+    "Floats of A packed once for a gemm job on that many threads (gemmPackA first), or 0 when each work item packs its own (one thread, one work item, rows split, or a gemv)."],
   ["setBlocking", [["mc", "i32"], ["kc", "i32"], ["nc", "i32"], ["chunks", "i32"]], "void", "Sets the calling instance's GEMM blocking (workers take it from the job block)."],
   ["gemmBlocking", [["which", "i32"]], "i32", "The blocking in use: 0 MC, 1 KC, 2 NC, 3 work items per thread, 4 MR, 5 NR."],
   ["convForwardScratchBytes", [["geom", "ptr"]], "size", "Bytes of one thread's scratch for CONV_FORWARD on this conv record."],

@@ -57,6 +57,8 @@ export const JOB_SGD_MOMENTUM: i32 = 24;
 export const JOB_ACTIVATION: i32 = 25;
 /** dx = dy times the derivative, from what the layer kept: the output y for tanh (1 - y^2), the sigmoid (y (1 - y)) and ELU (y <= 0 ? y + param : 1), the input x for LeakyReLU (x > 0 ? 1 : param). */
 export const JOB_ACTIVATION_BACKWARD: i32 = 26;
+/** Packs all of op(A) (m x k) into packedAOffset's layout at dst, for a gemm job split by columns (gemm.ts packAPart). */
+export const JOB_GEMM_PACK_A: i32 = 27;
 
 // ---- conv record: A convolution as the im2col + GEMM kernels (conv.ts) take it.
 // @ts-ignore: decorator
@@ -345,15 +347,20 @@ export const JOB_ACTIVATION_BACKWARD: i32 = 26;
 @inline export function gemm_accumulate(job: usize): bool {
   return load<i32>(job + JOB_ARGS_BYTE + 44) != 0;
 }
+/** all of op(A) packed by gemmPackA (packedAOffset's layout), used when the product is split by columns; 0: each work item packs its own */
+// @ts-ignore: decorator
+@inline export function gemm_packedA(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 48);
+}
 /** thread 0's scratch block */
 // @ts-ignore: decorator
 @inline export function gemm_scratch(job: usize): usize {
-  return <usize>load<u32>(job + JOB_ARGS_BYTE + 48);
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 52);
 }
 /** bytes between two threads' blocks */
 // @ts-ignore: decorator
 @inline export function gemm_scratchStride(job: usize): usize {
-  return <usize>load<u32>(job + JOB_ARGS_BYTE + 52);
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 56);
 }
 
 // ---- job CONV_FORWARD
@@ -1149,4 +1156,30 @@ export const JOB_ACTIVATION_BACKWARD: i32 = 26;
 // @ts-ignore: decorator
 @inline export function activationBackward_param(job: usize): f32 {
   return load<f32>(job + JOB_ARGS_BYTE + 20);
+}
+
+// ---- job GEMM_PACK_A
+// @ts-ignore: decorator
+@inline export function gemmPackA_m(job: usize): i32 {
+  return load<i32>(job + JOB_ARGS_BYTE + 0);
+}
+// @ts-ignore: decorator
+@inline export function gemmPackA_k(job: usize): i32 {
+  return load<i32>(job + JOB_ARGS_BYTE + 4);
+}
+// @ts-ignore: decorator
+@inline export function gemmPackA_a(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 8);
+}
+// @ts-ignore: decorator
+@inline export function gemmPackA_lda(job: usize): i32 {
+  return load<i32>(job + JOB_ARGS_BYTE + 12);
+}
+// @ts-ignore: decorator
+@inline export function gemmPackA_transA(job: usize): bool {
+  return load<i32>(job + JOB_ARGS_BYTE + 16) != 0;
+}
+// @ts-ignore: decorator
+@inline export function gemmPackA_dst(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 20);
 }

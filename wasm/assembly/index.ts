@@ -3,7 +3,7 @@
 // the job's id and its arguments, written by the loader (src/kernels/wasm/)
 // through the writers generated from the same table as the readers used here
 // (scripts/wasm-abi/kernels.mjs -> abi.generated.ts).
-import { sgemmPart, gemmScratchBytes, setBlocking, MC, KC, NC, CHUNKS_PER_THREAD } from "./gemm";
+import { sgemmPart, packAPart, gemmScratchBytes, setBlocking, MC, KC, NC, CHUNKS_PER_THREAD } from "./gemm";
 import { convForward, convBackwardData, convBackwardFilter, reduceParts, im2col, col2im } from "./conv";
 import { maxPoolForward, maxPoolBackward, avgPoolForward, avgPoolBackward } from "./pool";
 import { batchNormTrain, batchNormApply, batchNormBackward } from "./norm";
@@ -17,7 +17,7 @@ import * as abi from "./abi.generated";
 import { madd } from "./simd";
 
 // Scratch sizes, for the loader to allocate what runJob will cut up.
-export { gemmScratchBytes, setBlocking, gemmBlocking } from "./gemm";
+export { gemmScratchBytes, gemmSharedPackFloats, setBlocking, gemmBlocking } from "./gemm";
 export { convForwardScratchBytes, convBackwardDataScratchBytes, convBackwardFilterScratchBytes } from "./conv";
 export { directForwardScratchBytes, directFilterScratchBytes } from "./direct";
 export { winogradFilterFloats, winogradGradFloats, winogradConvScratchBytes, winogradGradScratchBytes } from "./winograd-layout";
@@ -81,9 +81,13 @@ export function runJob(job: usize, tid: i32): void {
       const scratch = threadScratch(abi.gemm_scratch(job), abi.gemm_scratchStride(job), tid);
       sgemmPart(abi.gemm_m(job), abi.gemm_n(job), abi.gemm_k(job), abi.gemm_a(job), abi.gemm_lda(job), abi.gemm_transA(job),
         abi.gemm_b(job), abi.gemm_ldb(job), abi.gemm_transB(job), abi.gemm_c(job), abi.gemm_ldc(job), abi.gemm_accumulate(job),
-        scratch, nth, counter);
+        abi.gemm_packedA(job), scratch, nth, counter);
       break;
     }
+    case abi.JOB_GEMM_PACK_A:
+      packAPart(abi.gemmPackA_m(job), abi.gemmPackA_k(job), abi.gemmPackA_a(job), abi.gemmPackA_lda(job), abi.gemmPackA_transA(job),
+        abi.gemmPackA_dst(job), counter);
+      break;
     case abi.JOB_CONV_FORWARD: {
       const scratch = threadScratch(abi.convForward_scratch(job), abi.convForward_scratchStride(job), tid);
       convForward(abi.convForward_geom(job), abi.convForward_x(job), abi.convForward_w(job), abi.convForward_bias(job),

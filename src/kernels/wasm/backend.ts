@@ -240,8 +240,13 @@ export class WasmBackend implements Backend {
     const pb = keptB ?? rt.put(b.subarray(0, k * n));
     const pc = accumulate ? rt.put(c.subarray(0, m * n)) : rt.out(c.subarray(0, m * n));
     const nth = m * n * k >= this.parallelMin.gemmMacs ? this.rt.threadCount : 1;
+    const lda = transA ? m : k;
+    // Split by columns, every work item would pack all of A again: the threads pack it once first.
+    const sharedFloats = rt.exports.gemmSharedPackFloats(m, n, k, nth);
+    const packedA = sharedFloats > 0 ? rt.alloc(sharedFloats) : 0;
+    if (packedA !== 0) rt.run(abi.writeGemmPackA(rt, { m, k, a: pa, lda, transA, dst: packedA }), nth);
     const job = abi.writeGemm(rt, {
-      m, n, k, a: pa, lda: transA ? m : k, transA, b: pb, ldb: transB ? k : n, transB, c: pc, ldc: n, accumulate,
+      m, n, k, a: pa, lda, transA, b: pb, ldb: transB ? k : n, transB, c: pc, ldc: n, accumulate, packedA,
       ...this.scratch(nth, this.rt.exports.gemmScratchBytes()),
     });
     rt.run(job, nth);

@@ -32,6 +32,7 @@ export const JOB = {
   SGD_MOMENTUM: 24,
   ACTIVATION: 25,
   ACTIVATION_BACKWARD: 26,
+  GEMM_PACK_A: 27,
 } as const;
 
 /** Where the writers store: the memory's views and the Int32 index of the job's first argument slot. */
@@ -262,6 +263,8 @@ export interface GemmArgs {
   ldc: number;
   /** (bool) */
   accumulate: boolean;
+  /** all of op(A) packed by gemmPackA (packedAOffset's layout), used when the product is split by columns; 0: each work item packs its own (byte address) */
+  packedA: number;
   /** thread 0's scratch block (byte address) */
   scratch: number;
   /** bytes between two threads' blocks (bytes) */
@@ -282,8 +285,9 @@ export function writeGemm(t: ArgTarget, a: GemmArgs): number {
   t.i32[b + 9] = a.c;
   t.i32[b + 10] = a.ldc;
   t.i32[b + 11] = a.accumulate ? 1 : 0;
-  t.i32[b + 12] = a.scratch;
-  t.i32[b + 13] = a.scratchStride;
+  t.i32[b + 12] = a.packedA;
+  t.i32[b + 13] = a.scratch;
+  t.i32[b + 14] = a.scratchStride;
   return 1;
 }
 
@@ -1022,6 +1026,33 @@ export function writeActivationBackward(t: ArgTarget, a: ActivationBackwardArgs)
   return 26;
 }
 
+/** Packs all of op(A) (m x k) into packedAOffset's layout at dst, for a gemm job split by columns (gemm.ts packAPart). */
+export interface GemmPackAArgs {
+  /** (i32) */
+  m: number;
+  /** (i32) */
+  k: number;
+  /** (byte address) */
+  a: number;
+  /** (i32) */
+  lda: number;
+  /** (bool) */
+  transA: boolean;
+  /** (byte address) */
+  dst: number;
+}
+/** Writes the arguments of job GEMM_PACK_A and returns its id, for WasmRuntime.run. */
+export function writeGemmPackA(t: ArgTarget, a: GemmPackAArgs): number {
+  const b = t.argsIndex;
+  t.i32[b + 0] = a.m;
+  t.i32[b + 1] = a.k;
+  t.i32[b + 2] = a.a;
+  t.i32[b + 3] = a.lda;
+  t.i32[b + 4] = a.transA ? 1 : 0;
+  t.i32[b + 5] = a.dst;
+  return 27;
+}
+
 /** The module's exports the loader calls (scripts/wasm-abi/kernels.mjs lists them; index.ts exports them). */
 export interface KernelExports {
   /** Runs thread tid's share of the job in the job block. */
@@ -1034,6 +1065,8 @@ export interface KernelExports {
   fmaProbe(rounds: number): number;
   /** Bytes of one thread's GEMM packing area (depends on the blocking). */
   gemmScratchBytes(): number;
+  /** Floats of A packed once for a gemm job on that many threads (gemmPackA first), or 0 when each work item packs its own (one thread, one work item, rows split, or a gemv). */
+  gemmSharedPackFloats(m: number, n: number, k: number, threads: number): number;
   /** Sets the calling instance's GEMM blocking (workers take it from the job block). */
   setBlocking(mc: number, kc: number, nc: number, chunks: number): void;
   /** The blocking in use: 0 MC, 1 KC, 2 NC, 3 work items per thread, 4 MR, 5 NR. */
@@ -1067,6 +1100,7 @@ export const KERNEL_EXPORT_ARITY: Readonly<Record<keyof KernelExports, number>> 
   zeroBytes: 2,
   fmaProbe: 1,
   gemmScratchBytes: 0,
+  gemmSharedPackFloats: 4,
   setBlocking: 4,
   gemmBlocking: 1,
   convForwardScratchBytes: 1,
