@@ -2,8 +2,8 @@
 // stride's sgemm from 128^3 to 2048^3 on one and two threads, each as a share
 // of the machine's multiply-add ceiling (fmaCeiling: twelve independent
 // four-lane FMA chains per core, no memory traffic) and of the best size, with
-// the blocking in use and where it came from. Wall time, fastest of several
-// timings (noise on a shared machine only adds time).
+// the blocking in use and where it came from. Wall time, fastest of at least
+// five timings and 0.6 s (noise on a shared machine only adds time).
 //
 //   node bench/sgemm-sweep.mjs [--dist DIR] [--quick] [--json]
 //
@@ -36,10 +36,12 @@ export async function sgemmSweep({ dist = resolve(here, "../dist"), quick = fals
     for (const t of threads) {
       backend.setThreads(t);
       backend.matmul(a, b, c, n, n, n);
-      const budget = quick ? 150 : 600;
+      // At least five timings of every size: a time budget alone gave 2048^3 one or two, so the
+      // big sizes had far fewer chances than the small ones to meet a quiet moment on a shared machine.
+      const budget = quick ? 150 : 600, minTimings = quick ? 2 : 5;
       let best = Infinity;
       const start = performance.now();
-      while (performance.now() - start < budget) {
+      for (let timed = 0; timed < minTimings || performance.now() - start < budget; timed++) {
         const t0 = performance.now();
         backend.matmul(a, b, c, n, n, n);
         best = Math.min(best, performance.now() - t0);
@@ -60,7 +62,8 @@ export function sweepMarkdown({ rows, threads, ceilingPerCore, tuning }) {
   lines.push(
     `Multiply-add ceiling: ${ceilingPerCore.toFixed(1)} GFLOP/s per core as the kernels reach it (fmaCeiling()), ` +
       `so ${threads.map((t) => `${(ceilingPerCore * t).toFixed(0)} on ${t} thread${t > 1 ? "s" : ""}`).join(", ")}. ` +
-      `Blocking: mc ${tuning.mc}, kc ${tuning.kc}, nc ${tuning.nc}, ${tuning.chunksPerThread} work items per thread (from ${tuning.source}).`,
+      `Blocking: mc ${tuning.mc}, kc ${tuning.kc}, nc ${tuning.nc}, ${tuning.chunksPerThread} work items per thread (from ${tuning.source}). ` +
+      `Each cell is the fastest of at least five timings and 0.6 s of them.`,
   );
   lines.push("");
   lines.push(`| n (n x n x n) | ${threads.map((t) => `${t} thread${t > 1 ? "s" : ""}: GFLOP/s | of ceiling | of best size`).join(" | ")} |`);
