@@ -88,8 +88,9 @@ export class WasmBackend implements Backend {
    * the calling thread, because handing a job over (and waking a worker that
    * went to sleep between jobs) costs tens of microseconds. Measured on a
    * LeNet-5 step with two idle cores: a 64x120x84 product took 0.03 ms on one
-   * thread and 0.22 ms on two. Since the workers spin a while before they
-   * sleep, products split well from about 1M multiply-adds: back to back,
+   * thread and 0.22 ms on two (workers asleep). Measured again with A
+   * packed once per split product, products split well from about 1M
+   * multiply-adds: back to back,
    * 128^3 (2.1M) ran 1.26x faster on two threads and 160^3 1.6x; a LeNet-5
    * step (2 threads, batch 64, whose 64x120x400 layer is 3M) took 1-7% less
    * with the threshold at 1M than at 4M. Memory-bound maps: splitting those of 64K
