@@ -90,10 +90,10 @@ export class WasmBackend implements Backend {
    * LeNet-5 step with two idle cores: a 64x120x84 product took 0.03 ms on one
    * thread and 0.22 ms on two (workers asleep). Measured again with A
    * packed once per split product, products split well from about 1M
-   * multiply-adds: back to back,
-   * 128^3 (2.1M) ran 1.26x faster on two threads and 160^3 1.6x; a LeNet-5
-   * step (2 threads, batch 64, whose 64x120x400 layer is 3M) took 1-7% less
-   * with the threshold at 1M than at 4M. Memory-bound maps: splitting those of 64K
+   * multiply-adds: back to back, 128^3 (2.1M) ran 1.26x faster on two
+   * threads and 160^3 1.6x, and a LeNet-5 step (2 threads, batch 64, whose
+   * 64x120x400 layer is 3M) took 1-7% less with the threshold at 1M than
+   * at 4M. Memory-bound maps: splitting those of 64K
    * floats and more made the whole LeNet-5 step (2 threads, batch 64) 5-8%
    * faster than splitting from 512K (4.2-4.3 ms against 4.5; 8K and 256K
    * were in between), now that activations stay in wasm memory between
