@@ -57,6 +57,13 @@ function packFilters(w: usize, cout: i32, cin: i32, kH: i32, kW: i32, flip: bool
 export function padRows(src: usize, C: i32, H: i32, W: i32, offH: i32, offW: i32, r0: i32, rows: i32, pitch: i32, dst: usize): void {
   // Columns wp of the padded row that come from the source: [lo, hi).
   const lo = max(0, offW), hi = min(pitch, W + offW);
+  if (offW == 0 && pitch == W && offH <= r0 && r0 + rows - offH <= H) {
+    // Nothing to pad (Winograd's gradients on maps a multiple of 16 wide): each channel's rows are one run in both.
+    for (let c = 0; c < C; c++) {
+      copyFloats(dst + (<usize>(c * rows * pitch) << 2), src + (<usize>((c * H + r0 - offH) * W) << 2), rows * W);
+    }
+    return;
+  }
   // The padding first, all of it in one fill: on small maps (rows of 4 to 14
   // floats, a few floats of padding each) per-row stores of the padding cost
   // more than the copy. Then each row's copy, by copyFloats' inline vectors
