@@ -69,8 +69,12 @@ function serve(step) {
 function start(dist, net, threads) {
   const proc = fork(fileURLToPath(import.meta.url), ["--child", dist, net, String(threads)]);
   const next = () => new Promise((done, fail) => {
-    proc.once("message", done);
-    proc.once("exit", (code) => fail(new Error(`ab-builds: the child on ${dist} exited (${code})`)));
+    const exited = (code) => fail(new Error(`ab-builds: the child on ${dist} exited (${code})`));
+    proc.once("exit", exited);
+    proc.once("message", (reply) => {
+      proc.off("exit", exited); // one listener per block would pile up
+      done(reply);
+    });
   });
   return next().then(() => ({
     /** Runs a block of steps; resolves to its CPU and wall ms per step. */

@@ -50,6 +50,9 @@ function packFilters(w: usize, cout: i32, cin: i32, kH: i32, kW: i32, flip: bool
   }
 }
 
+/** Source rows at least this many floats wide get only their padding zeroed in padRows (see there). */
+const PAD_EDGES_MIN_WIDTH = 16;
+
 /**
  * Copies rows [r0, r0 + rows) of the padded version of src ([C][H][W]) into
  * dst ([C][rows][pitch]): padded[hp][wp] = src[hp - offH][wp - offW], 0 outside.
@@ -64,13 +67,31 @@ export function padRows(src: usize, C: i32, H: i32, W: i32, offH: i32, offW: i32
     }
     return;
   }
+  const h0 = max(0, offH - r0), h1 = min(rows, H + offH - r0); // rows r whose source row r0 + r - offH exists
+  if (hi - lo >= PAD_EDGES_MIN_WIDTH) {
+    // Wide rows: zero only the padding around each copied row (a float or two
+    // a side), and the padding rows whole, rather than filling everything first.
+    const top = min(rows, h0), bottom = max(top, h1); // padding rows: [0, top) and [bottom, rows)
+    for (let c = 0; c < C; c++) {
+      const sc = src + (<usize>(c * H * W) << 2);
+      const dc = dst + (<usize>(c * rows * pitch) << 2);
+      zeroFloats(dc, top * pitch);
+      for (let r = top; r < h1; r++) {
+        const d = dc + (<usize>(r * pitch) << 2);
+        for (let j = 0; j < lo; j++) store<f32>(d + (<usize>j << 2), 0);
+        copyFloats(d + (<usize>lo << 2), sc + (<usize>((r0 + r - offH) * W + lo - offW) << 2), hi - lo);
+        for (let j = hi; j < pitch; j++) store<f32>(d + (<usize>j << 2), 0);
+      }
+      zeroFloats(dc + (<usize>(bottom * pitch) << 2), (rows - bottom) * pitch);
+    }
+    return;
+  }
   // The padding first, all of it in one fill: on small maps (rows of 4 to 14
   // floats, a few floats of padding each) per-row stores of the padding cost
   // more than the copy. Then each row's copy, by copyFloats' inline vectors
   // rather than memory.copy's call.
   memory.fill(dst, 0, <usize>(C * rows * pitch) << 2);
   if (hi <= lo) return;
-  const h0 = max(0, offH - r0), h1 = min(rows, H + offH - r0); // rows r whose source row r0 + r - offH exists
   for (let c = 0; c < C; c++) {
     const sc = src + (<usize>(c * H * W) << 2);
     for (let r = h0; r < h1; r++) {
