@@ -34,7 +34,7 @@ async function child(dist, net, threads) {
     // Inference, one 224x224 image: what BENCHMARKS.md's ResNet-50 and VGG-16 rows time.
     const model = net === "resnet50-infer" ? S.models.resnet(50) : S.models.vgg16();
     const x = S.Tensor.randn([1, 3, 224, 224], 1);
-    return serve(() => model.forward(x, { training: false }));
+    return serve(() => model.forward(x, { training: false, noGrad: true }));
   }
   const model = net === "lenet5" ? S.models.lenet5({ seed: 1 }) : net === "resnet8-wide"
     ? buildModel("resnet8-wide", { numClasses: 10, inputShape: [1, 28, 28] }) : S.models.resnetCifar(20, { seed: 1 });

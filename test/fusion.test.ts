@@ -148,6 +148,80 @@ for (const cfg of configs) {
       assert.equal(calls.batchNormApply, 0, "every batch norm of ResNet-50 follows a convolution");
     });
 
+    test("inference: a residual sum in the convolution's epilogue gives the bits of the convolution followed by add, on every algorithm", () => {
+      const be = use(cfg);
+      const algorithms = cfg.backend === "wasm" ? ["gemm", "direct", "winograd", "winograd4"] : ["auto"];
+      const wasm = be as unknown as { convAlgorithm: string };
+      const saved = wasm.convAlgorithm;
+      const rng = new s.Rng(50);
+      // 1x1 (the GEMM reads the input in place), 3x3 stride 1 (every algorithm), 3x3 stride 2 (im2col),
+      // and 4x4 maps at batch 5 (several images per GEMM).
+      const cases = [
+        { conv: new s.Conv2d({ inChannels: 16, outChannels: 20, kernelSize: 1, bias: false, rng }), x: [2, 16, 9, 7] },
+        { conv: new s.Conv2d({ inChannels: 16, outChannels: 16, kernelSize: 3, padding: 1, rng }), x: [2, 16, 10, 9] },
+        { conv: new s.Conv2d({ inChannels: 8, outChannels: 12, kernelSize: 3, stride: 2, padding: 1, rng }), x: [2, 8, 9, 9] },
+        { conv: new s.Conv2d({ inChannels: 16, outChannels: 24, kernelSize: 1, rng }), x: [5, 16, 4, 4] },
+      ];
+      try {
+        for (const algorithm of algorithms) {
+          if (cfg.backend === "wasm") wasm.convAlgorithm = algorithm;
+          for (const [i, { conv, x: shape }] of cases.entries()) {
+            const x = s.Tensor.randn(shape, 51 + i);
+            const outShape = conv.shapeInfo(shape).shape;
+            const residual = s.Tensor.randn(outShape, 61 + i);
+            const scale = Float32Array.from({ length: conv.outChannels }, (_, k) => 0.5 + 0.1 * k);
+            const shift = Float32Array.from({ length: conv.outChannels }, (_, k) => 0.2 * k - 1);
+            const ctx = { training: false, noGrad: true, foldAffine: { scale, shift } };
+            for (const relu of [false, true]) {
+              const fused = conv.forward(x, { ...ctx, residual, fuseRelu: relu });
+              const alone = conv.forward(x, ctx);
+              const expected = new Float32Array(alone.size);
+              be.add(alone.data, residual.data, expected, relu);
+              assert.deepEqual(fused.data, expected, `${algorithm}, case ${i}, relu ${relu}`);
+              if (relu) assert.ok(fused.data.some((v) => v === 0) && fused.data.some((v) => v > 0), "the ReLU clamps some outputs");
+            }
+          }
+        }
+      } finally {
+        if (cfg.backend === "wasm") wasm.convAlgorithm = saved;
+      }
+    });
+
+    test("inference: ResNet-50's blocks add their shortcut inside the last convolution (or the shortcut's), with the unfused numbers", () => {
+      const be = use(cfg);
+      const net = s.models.resnet(50, { widthMultiplier: 0.125, numClasses: 5, inputShape: [3, 32, 32], rng: new s.Rng(70) });
+      randomizeNorms(net, 71);
+      const x = s.Tensor.randn([2, 3, 32, 32], 72);
+      const ctx = { training: false, noGrad: true };
+      setFuse(net, false);
+      let plain!: s.Tensor;
+      const plainCalls = countCalls(be, ["add", "relu"], () => (plain = net.forward(x, ctx)));
+      setFuse(net, true);
+      let fused!: s.Tensor;
+      let residuals = 0;
+      const target = be as unknown as Record<string, (...a: unknown[]) => unknown>;
+      const own = Object.getOwnPropertyDescriptor(target, "conv2d");
+      const conv2d = target.conv2d;
+      target.conv2d = function (this: unknown, ...a: unknown[]) {
+        if (a[8]) residuals++;
+        return conv2d.apply(this, a);
+      };
+      let calls!: Record<string, number>;
+      try {
+        calls = countCalls(be, ["add", "relu"], () => (fused = net.forward(x, ctx)));
+      } finally {
+        if (own) Object.defineProperty(target, "conv2d", own);
+        else delete target.conv2d;
+      }
+      assertClose(fused.data, plain.data, "logits", 1e-4);
+      assert.equal(plainCalls.add, 16);
+      // Every block's sum runs in a convolution: the last one's, or in the four
+      // blocks whose projection shortcut comes later in the graph, the projection's.
+      assert.equal(residuals, 16);
+      assert.equal(calls.add, 0);
+      assert.equal(calls.relu, 0);
+    });
+
     test("training: BatchNorm + ReLU and Add + ReLU in one pass each way give the unfused outputs, gradients and running statistics", () => {
       const be = use(cfg);
       const run = (fuse: boolean) => {
@@ -249,5 +323,40 @@ describe("fusion, general", () => {
       new s.Conv2d({ inChannels: 2, outChannels: 4, kernelSize: 3, rng }), new s.BatchNorm2d({ numFeatures: 5 }), new s.ReLU(),
     ]);
     assert.throws(() => bad.forward(x, ctx), (e: unknown) => e instanceof s.ShapeError && /expects 5 features/.test(String(e)));
+  });
+
+  test("a residual sum stays in the Add when its other input comes later, is the same value, or has another shape", () => {
+    const be = use({ backend: "js", threads: 1 });
+    const rng = new s.Rng(80);
+    const conv = (cin: number, cout: number, stride = 1) => new s.Conv2d({ inChannels: cin, outChannels: cout, kernelSize: 1, stride, bias: false, rng });
+    const ctx = { training: false, noGrad: true };
+    const x = s.Tensor.randn([2, 4, 6, 6], 81);
+    // The shortcut's convolution comes after the main branch: the shortcut's convolution takes the sum instead.
+    const later = new s.Graph()
+      .add("conv", conv(4, 4), "input").add("bn", new s.BatchNorm2d({ numFeatures: 4 }), "conv")
+      .add("shortConv", conv(4, 4), "input").add("shortBn", new s.BatchNorm2d({ numFeatures: 4 }), "shortConv")
+      .add("sum", new s.Add(), ["bn", "shortBn"]).add("relu", new s.ReLU(), "sum");
+    // The same batch norm's output twice: nothing to add it to yet.
+    const twice = new s.Graph()
+      .add("conv", conv(4, 4), "input").add("bn", new s.BatchNorm2d({ numFeatures: 4 }), "conv")
+      .add("sum", new s.Add(), ["bn", "bn"]);
+    for (const [name, g, adds] of [["later", later, 0], ["twice", twice, 1]] as const) {
+      randomizeNorms(g, 82);
+      g.fuse = false;
+      const plain = g.forward(x, ctx);
+      g.fuse = true;
+      let fused!: s.Tensor;
+      const calls = countCalls(be, ["add"], () => (fused = g.forward(x, ctx)));
+      assertClose(fused.data, plain.data, name);
+      assert.equal(calls.add, adds, `${name}: adds run on their own`);
+    }
+    // A strided convolution's output does not match the shortcut: the Add reports it, as unfused.
+    const mismatch = new s.Graph()
+      .add("conv", conv(4, 4, 2), "input").add("bn", new s.BatchNorm2d({ numFeatures: 4 }), "conv")
+      .add("sum", new s.Add(), ["bn", "input"]).add("relu", new s.ReLU(), "sum");
+    for (const fuse of [false, true]) {
+      mismatch.fuse = fuse;
+      assert.throws(() => mismatch.forward(x, ctx), (e: unknown) => e instanceof s.ShapeError && /a residual sum needs equal shapes/.test(String(e)));
+    }
   });
 });

@@ -100,10 +100,11 @@ export const jobs = [
     ],
   },
   {
-    id: 2, name: "convForward", doc: "y = conv(x, w) * scale + bias, then ReLU, by im2col + GEMM.",
+    id: 2, name: "convForward", doc: "y = conv(x, w) * scale + bias + residual, then ReLU, by im2col + GEMM.",
     fields: [
       ["geom", "ptr", "conv record"], ["x", "ptr"], ["w", "ptr"], ["bias", "ptr", "0: none"], ["y", "ptr"],
       ["relu", "bool"], ["scale", "ptr", "0: none (a folded batch norm's per-channel scale)"],
+      ["residual", "ptr", "0: none; else an array shaped like y, added before the ReLU (a residual sum run in the epilogue)"],
       ["packedW", "ptr", "0: w is packed by each work item; else w packed once (packedAOffset layout, group after group, mPad x rows floats each)"],
       ...scratch,
     ],

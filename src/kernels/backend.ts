@@ -86,10 +86,13 @@ export interface Backend {
    * With `weightVersion` (the filters' Param.version, given in inference),
    * the backend may keep the filters, or a form of them packed for its
    * kernels, across calls until the version changes.
+   * With `residual` (shaped like y), it is added after the scale and bias and
+   * before the ReLU: a residual sum run in the convolution's epilogue, with
+   * the same result as the convolution followed by `add`.
    */
   conv2d(
     x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry,
-    relu?: boolean, scale?: Float32Array | null, weightVersion?: number,
+    relu?: boolean, scale?: Float32Array | null, weightVersion?: number, residual?: Float32Array | null,
   ): void;
   /** dx = the gradient w.r.t. the input (overwritten). */
   conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, g: Conv2dGeometry): void;

@@ -3,7 +3,7 @@
  * groups), Conv1d for text CNNs, and LocallyConnected2d, the convolution
  * without parameter sharing that the notes describe for centred faces.
  */
-import { Tensor, formatShape, beginMeta } from "../tensor.js";
+import { Tensor, formatShape, beginMeta, sameShape } from "../tensor.js";
 import {
   ShapeError, checkOptions, fit2d, toPair, positiveInt, resolvePadding2d, checkPadding2d,
   type Conv2dGeometry, type IntOrPair, type Pair, type Padding2d,
@@ -161,9 +161,16 @@ export class Conv2d extends Layer {
       if (!ctx?.noGrad) throw new Error(`${this.name}: internal: a batch norm is folded into a convolution only under noGrad`);
       bias = foldedBias(fold, bias, this.outChannels);
     }
+    const residual = ctx?.residual ?? null;
+    if (residual) {
+      if (!ctx?.noGrad) throw new Error(`${this.name}: internal: a residual sum is fused into a convolution only under noGrad`);
+      if (!sameShape(residual.shape, y.shape)) {
+        throw new Error(`${this.name}: internal: a fused residual of shape ${formatShape(residual.shape)} for an output of ${formatShape(y.shape)}`);
+      }
+    }
     // In inference the backend may keep the filters packed until an optimiser or a load changes them.
     const version = ctx?.noGrad && !ctx.training ? this.weight.version : undefined;
-    getBackend().conv2d(x.data, this.weight.value.data, bias, y.data, geom, this.reluFused, fold ? fold.scale : null, version);
+    getBackend().conv2d(x.data, this.weight.value.data, bias, y.data, geom, this.reluFused, fold ? fold.scale : null, version, residual?.data ?? null);
     this.unbatched = input.rank === 3;
     this.inputGrad = ctx?.inputGrad !== false;
     if (ctx?.noGrad) this.release();

@@ -72,6 +72,13 @@ export interface ForwardContext {
    * statistics), and the batch norm is skipped. See models/fusion.ts.
    */
   foldAffine?: { scale: Float32Array; shift: Float32Array };
+  /**
+   * Set by a Graph for a Conv2d with a folded batch norm whose output only an
+   * Add reads, in inference: the Add's other input, which the convolution adds
+   * in its epilogue (before a fused ReLU); the Add is skipped. See
+   * models/fusion.ts.
+   */
+  residual?: Tensor;
 }
 
 /** Options of the shape computations (outputShape, shapeInfo, summary). */

@@ -17,8 +17,12 @@
  * - BatchNorm -> ReLU (training too): normalise and clamp in one pass over
  *   the volume, and one backward pass for the ReLU's mask and the batch norm.
  * - Add -> ReLU (ResNet's residual sum): sum and clamp in one pass.
+ * - Conv2d -> BatchNorm2d -> Add (-> ReLU), inference only, in a Graph: when
+ *   the Add's other input is already computed, the convolution adds it in its
+ *   epilogue (ResNet's last convolution of a block and its shortcut), which
+ *   saves a pass over the block's output; onnxruntime fuses the same.
  */
-import type { Tensor } from "../tensor.js";
+import { sameShape, type Tensor } from "../tensor.js";
 import type { ForwardContext, Module } from "../layers/layer.js";
 import { Conv2d } from "../layers/conv.js";
 import { BatchNorm1d, BatchNorm2d } from "../layers/norm.js";
@@ -62,4 +66,22 @@ function canFold(conv: Conv2d, bn: BatchNorm2d, x: Tensor | Tensor[], ctx: Forwa
   // A mismatch or an unbatched input is left to the layers, which report it.
   return ctx?.noGrad === true && !ctx.training && bn.trackRunningStats && bn.numFeatures === conv.outChannels &&
     !Array.isArray(x) && x.rank === 4;
+}
+
+/**
+ * Extends `plan` (head a Conv2d whose batch norm folds into it, nothing else
+ * absorbed) by the Add that alone reads the batch norm's output: `other` is
+ * the Add's other input, undefined when it is not computed yet; `relu` the
+ * layer that alone reads the sum. Returns `plan` unchanged when the residual
+ * cannot run in the convolution.
+ */
+export function planResidual(
+  head: Module, plan: Fusion, add: Module, other: Tensor | undefined, relu: Module | undefined, x: Tensor | Tensor[],
+): Fusion {
+  const ctx = plan.ctx;
+  if (!(head instanceof Conv2d) || !(add instanceof Add) || plan.absorbed !== 1 || !ctx?.foldAffine || ctx.fuseRelu || !other) return plan;
+  // A shortcut of another shape is left to the Add, which reports it.
+  if (Array.isArray(x) || !sameShape(head.shapeInfo(x.shape).shape, other.shape)) return plan;
+  const withRelu = relu instanceof ReLU;
+  return { ctx: { ...ctx, residual: other, fuseRelu: withRelu }, absorbed: withRelu ? 3 : 2 };
 }

@@ -17,7 +17,7 @@ import { Tensor, formatShape } from "../tensor.js";
 import { ShapeError, checkOptions } from "../shape.js";
 import { Layer, MergeLayer, Module, expectTensor, type ForwardContext, type Param, type ShapeInfo, type ShapeOptions } from "../layers/layer.js";
 import { inStepScope, releaseStepArena } from "./step-memory.js";
-import { planFusion } from "./fusion.js";
+import { planFusion, planResidual } from "./fusion.js";
 import { getBackend } from "../kernels/index.js";
 
 /** A node of a Graph: its layer and the names of the nodes (or the graph input) it reads. */
@@ -155,10 +155,11 @@ export class Graph extends Layer {
   }
 
   /**
-   * For each value that exactly one single-input node reads (and that is not
-   * the graph's output), that node: the chains a fusion may run as one kernel.
+   * For each value that exactly one node reads (and that is not the graph's
+   * output), that node (`only`), and those of them with a single input
+   * (`sole`): the chains a fusion may run as one kernel.
    */
-  private soleReaders(): Map<string, GraphNode> {
+  private soleReaders(): { sole: Map<string, GraphNode>; only: Map<string, GraphNode> } {
     const readers = new Map<string, GraphNode[]>();
     for (const n of this.nodes) {
       for (const i of n.inputs) {
@@ -167,11 +168,13 @@ export class Graph extends Layer {
         else readers.set(i, [n]);
       }
     }
-    const sole = new Map<string, GraphNode>();
+    const sole = new Map<string, GraphNode>(), only = new Map<string, GraphNode>();
     for (const [name, list] of readers) {
-      if (list.length === 1 && list[0].inputs.length === 1 && name !== this.output) sole.set(name, list[0]);
+      if (list.length !== 1 || name === this.output) continue;
+      only.set(name, list[0]);
+      if (list[0].inputs.length === 1) sole.set(name, list[0]);
     }
-    return sole;
+    return { sole, only };
   }
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
@@ -196,11 +199,20 @@ export class Graph extends Layer {
     const values = new Map<string, Tensor>([[this.inputName, x]]);
     const remaining = ctx?.noGrad ? this.consumers() : null;
     const inner = ctx && ctx.inputGrad === false ? { ...ctx, inputGrad: true } : ctx;
-    const sole = this.fuse ? this.soleReaders() : null;
+    const readers = this.fuse ? this.soleReaders() : null;
     this.absorbed.clear();
+    const consumed = (n: GraphNode) => {
+      if (!remaining) return;
+      for (const i of n.inputs) {
+        const left = remaining.get(i)! - 1;
+        remaining.set(i, left);
+        if (left === 0) values.delete(i);
+      }
+    };
     for (const n of this.nodes) {
       if (this.absorbed.has(n.name)) {
         n.layer.release(); // nothing from an earlier pass may be mistaken for this one's
+        consumed(n);
         continue;
       }
       const xs = n.inputs.map((i) => values.get(i)!);
@@ -208,24 +220,28 @@ export class Graph extends Layer {
       let c = n.inputs.every((i) => i === this.inputName) ? ctx : inner;
       // The value this node's call produces: its own, or that of the last node it absorbs.
       let produces = n.name;
-      if (sole) {
+      if (readers) {
+        const { sole, only } = readers;
+        const input = n.layer instanceof MergeLayer ? xs : xs[0];
         const next = sole.get(n.name);
         const after = next ? sole.get(next.name) : undefined;
-        const plan = planFusion(n.layer, next?.layer, after?.layer, n.layer instanceof MergeLayer ? xs : xs[0], c);
-        const chain = [next, after].slice(0, plan.absorbed) as GraphNode[];
+        let plan = planFusion(n.layer, next?.layer, after?.layer, input, c);
+        let chain = [next, after].slice(0, plan.absorbed) as GraphNode[];
+        // A residual sum the head may take too: the Add alone reads what `next` produces.
+        const add = next && plan.absorbed === 1 ? only.get(next.name) : undefined;
+        if (add && add.inputs.length === 2) {
+          const other = add.inputs[0] === next!.name ? add.inputs[1] : add.inputs[0];
+          const relu = sole.get(add.name);
+          plan = planResidual(n.layer, plan, add.layer, values.get(other), relu?.layer, input);
+          chain = [next, add, relu].slice(0, plan.absorbed) as GraphNode[];
+        }
         for (const m of chain) this.absorbed.add(m.name);
         if (chain.length > 0) produces = chain[chain.length - 1].name;
         c = plan.ctx;
       }
       const y = n.layer instanceof MergeLayer ? n.layer.forward(xs, c) : n.layer.forward(xs[0], c);
       values.set(produces, y);
-      if (remaining) {
-        for (const i of n.inputs) {
-          const left = remaining.get(i)! - 1;
-          remaining.set(i, left);
-          if (left === 0) values.delete(i);
-        }
-      }
+      consumed(n);
     }
     return values.get(output)!;
   }

@@ -7,7 +7,7 @@ export const JOB_ID_BYTE: usize = 8, JOB_THREADS_BYTE: usize = 12, JOB_BLOCKING_
 
 /** C (+)= op(A) op(B), row-major (gemm.ts). */
 export const JOB_GEMM: i32 = 1;
-/** y = conv(x, w) * scale + bias, then ReLU, by im2col + GEMM. */
+/** y = conv(x, w) * scale + bias + residual, then ReLU, by im2col + GEMM. */
 export const JOB_CONV_FORWARD: i32 = 2;
 /** dx = conv_transpose(dy, w) by GEMM + col2im. */
 export const JOB_CONV_BACKWARD_DATA: i32 = 3;
@@ -395,20 +395,25 @@ export const JOB_GEMM_PACK_A: i32 = 27;
 @inline export function convForward_scale(job: usize): usize {
   return <usize>load<u32>(job + JOB_ARGS_BYTE + 24);
 }
+/** 0: none; else an array shaped like y, added before the ReLU (a residual sum run in the epilogue) */
+// @ts-ignore: decorator
+@inline export function convForward_residual(job: usize): usize {
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 28);
+}
 /** 0: w is packed by each work item; else w packed once (packedAOffset layout, group after group, mPad x rows floats each) */
 // @ts-ignore: decorator
 @inline export function convForward_packedW(job: usize): usize {
-  return <usize>load<u32>(job + JOB_ARGS_BYTE + 28);
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 32);
 }
 /** thread 0's scratch block */
 // @ts-ignore: decorator
 @inline export function convForward_scratch(job: usize): usize {
-  return <usize>load<u32>(job + JOB_ARGS_BYTE + 32);
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 36);
 }
 /** bytes between two threads' blocks */
 // @ts-ignore: decorator
 @inline export function convForward_scratchStride(job: usize): usize {
-  return <usize>load<u32>(job + JOB_ARGS_BYTE + 36);
+  return <usize>load<u32>(job + JOB_ARGS_BYTE + 40);
 }
 
 // ---- job CONV_BACKWARD_DATA

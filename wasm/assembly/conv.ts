@@ -203,23 +203,30 @@ export function col2im(
   }
 }
 
-/** y = y * s + b (s: a folded batch norm's scale, else 1), then max(0, .) keeping NaN, over n floats. */
-function biasRelu(y: usize, n: i32, s: f32, b: f32, relu: bool): void {
+/**
+ * y = y * s + b (s: a folded batch norm's scale, else 1), plus r[i] when r is
+ * not 0 (a residual sum), then max(0, .) keeping NaN, over n floats. The same
+ * operations in the same order as this epilogue followed by the add kernel,
+ * so a fused residual sum gives the same bits.
+ */
+function biasRelu(y: usize, n: i32, s: f32, b: f32, relu: bool, r: usize): void {
   const sv = f32x4.splat(s);
   const bv = f32x4.splat(b);
   const zero = f32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
-    const p = y + (<usize>i << 2);
-    let v = f32x4.add(f32x4.mul(v128.load(p), sv), bv);
+    const o = <usize>i << 2;
+    let v = f32x4.add(f32x4.mul(v128.load(y + o), sv), bv);
+    if (r != 0) v = f32x4.add(v, v128.load(r + o));
     if (relu) v = v128.bitselect(v, zero, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v)));
-    v128.store(p, v);
+    v128.store(y + o, v);
   }
   for (; i < n; i++) {
-    const p = y + (<usize>i << 2);
-    let v = load<f32>(p) * s + b;
+    const o = <usize>i << 2;
+    let v = load<f32>(y + o) * s + b;
+    if (r != 0) v += load<f32>(r + o);
     if (relu && !(v > 0) && v == v) v = 0;
-    store<f32>(p, v);
+    store<f32>(y + o, v);
   }
 }
 
@@ -272,11 +279,11 @@ function gatherImages(dy: usize, K: i32, plane: i32, n0: i32, count: i32, k0: i3
  * bit, without packing the filters again for every work item.
  */
 export function convForward(
-  g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize, packedW: usize,
+  g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize, residual: usize, packedW: usize,
   gemmScratch: usize, col: usize, counter: usize,
 ): void {
   if (conv_images(g) > 1) {
-    convForwardImages(g, x, w, bias, y, relu, scale, packedW, gemmScratch, col, counter);
+    convForwardImages(g, x, w, bias, y, relu, scale, residual, packedW, gemmScratch, col, counter);
     return;
   }
   const table = tableAt(g, col, forwardColumnBytes(g));
@@ -299,7 +306,8 @@ export function convForward(
     const xg = x + (<usize>((n * C + grp * cg) * H * W) << 2);
     const src = bandColumns(g, xg, col, oh0, oh1, table);
     const ldb = pointwise ? plane : width;
-    const yg = y + (<usize>((n * K + grp * kg + k0) * plane + oh0 * outW) << 2);
+    const at = <usize>((n * K + grp * kg + k0) * plane + oh0 * outW) << 2;
+    const yg = y + at, rg = residual != 0 ? residual + at : 0;
     if (packedW != 0) {
       // k0 is a multiple of MR (blockStart's alignment): the work item starts at a whole panel.
       const mPad = ((kg + MR - 1) / MR) * MR;
@@ -307,12 +315,13 @@ export function convForward(
     } else {
       sgemm(k1 - k0, width, rows, w + (<usize>((grp * kg + k0) * rows) << 2), rows, false, src, ldb, false, yg, plane, false, gemmScratch);
     }
-    if (bias != 0 || relu || scale != 0) {
+    if (bias != 0 || relu || scale != 0 || residual != 0) {
       for (let k = k0; k < k1; k++) {
         const o = <usize>(grp * kg + k) << 2;
         const b: f32 = bias != 0 ? load<f32>(bias + o) : 0;
         const s: f32 = scale != 0 ? load<f32>(scale + o) : 1;
-        biasRelu(yg + (<usize>((k - k0) * plane) << 2), width, s, b, relu);
+        const row = <usize>((k - k0) * plane) << 2;
+        biasRelu(yg + row, width, s, b, relu, rg != 0 ? rg + row : 0);
       }
     }
   }
@@ -325,7 +334,7 @@ export function convForward(
  * same sum, in the same order, as image by image.
  */
 function convForwardImages(
-  g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize, packedW: usize,
+  g: usize, x: usize, w: usize, bias: usize, y: usize, relu: bool, scale: usize, residual: usize, packedW: usize,
   gemmScratch: usize, col: usize, counter: usize,
 ): void {
   const table = tableAt(g, col, forwardColumnBytes(g));
@@ -346,15 +355,16 @@ function convForwardImages(
     }
     // Image by image, so that y is written in memory order (channel by channel it
     // jumps K x plane floats for every plane: a cache miss per 4x4 plane).
-    const epilogue = bias != 0 || relu || scale != 0;
+    const epilogue = bias != 0 || relu || scale != 0 || residual != 0;
     for (let i = 0; i < count; i++) {
       for (let k = k0; k < k1; k++) {
-        const yk = y + (<usize>(((n0 + i) * K + k) * plane) << 2);
+        const at = <usize>(((n0 + i) * K + k) * plane) << 2;
+        const yk = y + at;
         copyFloats(yk, products + (<usize>((k - k0) * width + i * plane) << 2), plane);
         if (epilogue) {
           const b: f32 = bias != 0 ? load<f32>(bias + (<usize>k << 2)) : 0;
           const s: f32 = scale != 0 ? load<f32>(scale + (<usize>k << 2)) : 1;
-          biasRelu(yk, plane, s, b, relu);
+          biasRelu(yk, plane, s, b, relu, residual != 0 ? residual + at : 0);
         }
       }
     }

@@ -91,7 +91,7 @@ export function runJob(job: usize, tid: i32): void {
     case abi.JOB_CONV_FORWARD: {
       const scratch = threadScratch(abi.convForward_scratch(job), abi.convForward_scratchStride(job), tid);
       convForward(abi.convForward_geom(job), abi.convForward_x(job), abi.convForward_w(job), abi.convForward_bias(job),
-        abi.convForward_y(job), abi.convForward_relu(job), abi.convForward_scale(job), abi.convForward_packedW(job),
+        abi.convForward_y(job), abi.convForward_relu(job), abi.convForward_scale(job), abi.convForward_residual(job), abi.convForward_packedW(job),
         scratch, scratch + <usize>gemmScratchBytes(), counter);
       break;
     }

@@ -80,7 +80,7 @@ function groupGeometry(g: Conv2dGeometry): Conv2dGeometry {
 
 export function conv2d(
   x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry, relu = false,
-  scale: Float32Array | null = null,
+  scale: Float32Array | null = null, _weightVersion?: number, residual: Float32Array | null = null,
 ): void {
   const gg = groupGeometry(g);
   const cg = gg.inChannels, kg = gg.outChannels;
@@ -96,22 +96,28 @@ export function conv2d(
       matmul(wg, source, y.subarray(yOff, yOff + kg * plane), kg, plane, rows);
     }
   }
-  finishOutput(y, bias, g.batch, g.outChannels, plane, relu, scale);
+  finishOutput(y, bias, g.batch, g.outChannels, plane, relu, scale, residual);
 }
 
-/** Scales each channel (a folded batch norm), adds the bias (one value per channel) and applies a fused ReLU. */
+/**
+ * Scales each channel (a folded batch norm), adds the bias (one value per
+ * channel) and the residual (shaped like y), and applies a fused ReLU. With a
+ * residual, the sum before it is rounded to float32 first, as storing it and
+ * then running `add` would.
+ */
 export function finishOutput(
   y: Float32Array, bias: Float32Array | null, batch: number, channels: number, plane: number, relu: boolean,
-  scale: Float32Array | null = null,
+  scale: Float32Array | null = null, residual: Float32Array | null = null,
 ): void {
-  if (!bias && !relu && !scale) return;
+  if (!bias && !relu && !scale && !residual) return;
   for (let n = 0; n < batch; n++) {
     for (let k = 0; k < channels; k++) {
       const b = bias ? bias[k] : 0;
       const s = scale ? scale[k] : 1;
       const o = (n * channels + k) * plane;
       for (let p = 0; p < plane; p++) {
-        const v = y[o + p] * s + b;
+        let v = y[o + p] * s + b;
+        if (residual) v = Math.fround(v) + residual[o + p];
         y[o + p] = relu && !(v > 0) ? (Number.isNaN(v) ? v : 0) : v;
       }
     }

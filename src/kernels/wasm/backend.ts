@@ -265,28 +265,33 @@ export class WasmBackend implements Backend {
 
   conv2d(
     x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, g: Conv2dGeometry,
-    relu = false, scale: Float32Array | null = null, weightVersion?: number,
+    relu = false, scale: Float32Array | null = null, weightVersion?: number, residual: Float32Array | null = null,
   ): void {
-    if (!allF32(x, w, bias, y, scale)) {
-      this.js.conv2d(x, w, bias, y, g, relu, scale);
+    if (!allF32(x, w, bias, y, scale, residual)) {
+      this.js.conv2d(x, w, bias, y, g, relu, scale, weightVersion, residual);
       return;
     }
     const kept = this.kept(w, weightVersion);
-    const epilogue: Epilogue = {
-      bias: bias ? bias.subarray(0, g.outChannels) : null, scale: scale ? scale.subarray(0, g.outChannels) : null, relu,
-    };
     const inImage = g.inChannels * g.inH * g.inW, outImage = g.outChannels * g.outH * g.outW;
     const filters = w.subarray(0, g.outChannels * (g.inChannels / g.groups) * g.kH * g.kW);
     const kernel = this.convAlgorithmFor(g, "forward");
+    // The GEMM path adds the residual in its epilogue; the direct and Winograd
+    // kernels leave the ReLU to the add kernel that follows them.
+    const addAfter = residual !== null && kernel !== "gemm";
+    const epilogue: Epilogue = {
+      bias: bias ? bias.subarray(0, g.outChannels) : null, scale: scale ? scale.subarray(0, g.outChannels) : null, relu: relu && !addAfter,
+    };
     for (const [n0, n1] of batchSlices(g.batch, convImageBytes(g))) {
       const xs = x.subarray(n0 * inImage, n1 * inImage), ys = y.subarray(n0 * outImage, n1 * outImage);
+      const rs = residual ? residual.subarray(n0 * outImage, n1 * outImage) : null;
       if (kernel === "winograd" || kernel === "winograd4") {
         this.runWinograd(directShape(g, "forward", n1 - n0), kernel === "winograd4" ? 4 : 2, xs, filters, epilogue, ys, kept);
       } else if (kernel === "direct") {
         this.runDirect(directShape(g, "forward", n1 - n0), xs, filters, epilogue, ys, convFlopsPerImage(g), kept);
       } else {
-        this.gemmForward(g, n1 - n0, xs, filters, epilogue, ys, kept);
+        this.gemmForward(g, n1 - n0, xs, filters, epilogue, ys, kept, rs);
       }
+      if (addAfter) this.add(ys, rs!, ys, relu);
     }
   }
 
@@ -324,6 +329,7 @@ export class WasmBackend implements Backend {
 
   private gemmForward(
     g: Conv2dGeometry, batch: number, x: Float32Array, w: Float32Array, e: Epilogue, y: Float32Array, kept: KeptWeights | null,
+    residual: Float32Array | null,
   ): void {
     const rt = this.rt;
     rt.reset();
@@ -333,7 +339,8 @@ export class WasmBackend implements Backend {
     const py = rt.out(y);
     const job = abi.writeConvForward(rt, {
       geom, x: rt.put(x), w: packed === null ? rt.put(w) : 0, packedW: packed ?? 0, bias: e.bias ? rt.put(e.bias) : 0, y: py, relu: e.relu,
-      scale: e.scale ? rt.put(e.scale) : 0, ...this.scratch(plan.threads, rt.exports.convForwardScratchBytes(geom)),
+      scale: e.scale ? rt.put(e.scale) : 0, residual: residual ? rt.put(residual) : 0,
+      ...this.scratch(plan.threads, rt.exports.convForwardScratchBytes(geom)),
     });
     rt.run(job, plan.threads);
     rt.getF32(py, y);

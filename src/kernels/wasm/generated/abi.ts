@@ -291,7 +291,7 @@ export function writeGemm(t: ArgTarget, a: GemmArgs): number {
   return 1;
 }
 
-/** y = conv(x, w) * scale + bias, then ReLU, by im2col + GEMM. */
+/** y = conv(x, w) * scale + bias + residual, then ReLU, by im2col + GEMM. */
 export interface ConvForwardArgs {
   /** conv record (byte address) */
   geom: number;
@@ -307,6 +307,8 @@ export interface ConvForwardArgs {
   relu: boolean;
   /** 0: none (a folded batch norm's per-channel scale) (byte address) */
   scale: number;
+  /** 0: none; else an array shaped like y, added before the ReLU (a residual sum run in the epilogue) (byte address) */
+  residual: number;
   /** 0: w is packed by each work item; else w packed once (packedAOffset layout, group after group, mPad x rows floats each) (byte address) */
   packedW: number;
   /** thread 0's scratch block (byte address) */
@@ -324,9 +326,10 @@ export function writeConvForward(t: ArgTarget, a: ConvForwardArgs): number {
   t.i32[b + 4] = a.y;
   t.i32[b + 5] = a.relu ? 1 : 0;
   t.i32[b + 6] = a.scale;
-  t.i32[b + 7] = a.packedW;
-  t.i32[b + 8] = a.scratch;
-  t.i32[b + 9] = a.scratchStride;
+  t.i32[b + 7] = a.residual;
+  t.i32[b + 8] = a.packedW;
+  t.i32[b + 9] = a.scratch;
+  t.i32[b + 10] = a.scratchStride;
   return 2;
 }
 
