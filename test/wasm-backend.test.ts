@@ -226,6 +226,29 @@ for (const threads of [1, 2]) {
       }
     });
 
+    test("a fully-connected layer at batch 1 gives each output the same bits wherever its row of weights sits", () => {
+      setup();
+      const r = makeRandom(29);
+      // Rows of B in threes, with one or two left over in a chunk, across chunks of 256; k with 16-, 4- and 1-float tails.
+      for (const [n, k] of [[263, 77], [520, 64], [301, 130]] as const) {
+        const a = r.array(k), b = r.array(n * k);
+        const all = new Float32Array(n);
+        be.matmul(a, b, all, 1, n, k, { transB: true });
+        // B's rows moved down by one and by two places: each output moves with its row, to the bit.
+        for (const shift of [1, 2]) {
+          const moved = new Float32Array(n * k), out = new Float32Array(n);
+          for (let j = 0; j < n; j++) moved.set(b.subarray(j * k, (j + 1) * k), ((j + shift) % n) * k);
+          be.matmul(a, moved, out, 1, n, k, { transB: true });
+          const expected = new Float32Array(n);
+          for (let j = 0; j < n; j++) expected[(j + shift) % n] = all[j];
+          assert.deepEqual(out, expected, `1 x ${n} x ${k}, rows moved by ${shift}`);
+        }
+        const ref = new Float32Array(n);
+        js.matmul(a, b, ref, 1, n, k, { transB: true });
+        assertClose(all, ref, `1 x ${n} x ${k} against js`);
+      }
+    });
+
     test("matmul leaves C beyond m*n alone and accepts longer operand arrays", () => {
       setup();
       const r = makeRandom(5);

@@ -569,8 +569,49 @@ function gemvPart(
     const j0 = t * GEMV_CHUNK, j1 = min(n, j0 + GEMV_CHUNK);
     if (transB && m == 1) {
       // One row of A (batch 1): four independent sums per row of B, so the
-      // loop waits on memory, not on the latency of one chain of adds.
-      for (let j = j0; j < j1; j++) {
+      // loop waits on memory, not on the latency of one chain of adds; and
+      // three rows of B at a time: three streams from memory rather than one
+      // (VGG-16's 25088 -> 4096 layer, batch 1: 1.1-1.35x faster, the same
+      // sums in the same order for each row).
+      let j = j0;
+      for (; j + 3 <= j1; j += 3) {
+        const bj = b + (<usize>(j * ldb) << 2), bk = bj + (<usize>ldb << 2), bl = bk + (<usize>ldb << 2);
+        let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+        let t0 = f32x4.splat(0), t1 = f32x4.splat(0), t2 = f32x4.splat(0), t3 = f32x4.splat(0);
+        let u0 = f32x4.splat(0), u1 = f32x4.splat(0), u2 = f32x4.splat(0), u3 = f32x4.splat(0);
+        let p = 0;
+        for (; p + 16 <= k; p += 16) {
+          const o = <usize>p << 2;
+          let x = v128.load(a0 + o);
+          s0 = madd(x, v128.load(bj + o), s0); t0 = madd(x, v128.load(bk + o), t0); u0 = madd(x, v128.load(bl + o), u0);
+          x = v128.load(a0 + o, 16);
+          s1 = madd(x, v128.load(bj + o, 16), s1); t1 = madd(x, v128.load(bk + o, 16), t1); u1 = madd(x, v128.load(bl + o, 16), u1);
+          x = v128.load(a0 + o, 32);
+          s2 = madd(x, v128.load(bj + o, 32), s2); t2 = madd(x, v128.load(bk + o, 32), t2); u2 = madd(x, v128.load(bl + o, 32), u2);
+          x = v128.load(a0 + o, 48);
+          s3 = madd(x, v128.load(bj + o, 48), s3); t3 = madd(x, v128.load(bk + o, 48), t3); u3 = madd(x, v128.load(bl + o, 48), u3);
+        }
+        for (; p + 4 <= k; p += 4) {
+          const o = <usize>p << 2;
+          const x = v128.load(a0 + o);
+          s0 = madd(x, v128.load(bj + o), s0); t0 = madd(x, v128.load(bk + o), t0); u0 = madd(x, v128.load(bl + o), u0);
+        }
+        let r0 = hsum4(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
+        let r1 = hsum4(f32x4.add(f32x4.add(t0, t1), f32x4.add(t2, t3)));
+        let r2 = hsum4(f32x4.add(f32x4.add(u0, u1), f32x4.add(u2, u3)));
+        for (; p < k; p++) {
+          const o = <usize>p << 2;
+          const x = load<f32>(a0 + o);
+          r0 += x * load<f32>(bj + o);
+          r1 += x * load<f32>(bk + o);
+          r2 += x * load<f32>(bl + o);
+        }
+        gemvStore(c, ldc, j, 1, r0, 0, 0, 0, accumulate);
+        gemvStore(c, ldc, j + 1, 1, r1, 0, 0, 0, accumulate);
+        gemvStore(c, ldc, j + 2, 1, r2, 0, 0, 0, accumulate);
+      }
+      for (; j < j1; j++) {
+        // The chunk's last one or two rows of B: the same sums, one row at a time.
         const bj = b + (<usize>(j * ldb) << 2);
         let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
         let p = 0;
