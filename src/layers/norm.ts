@@ -101,14 +101,16 @@ abstract class BatchNormBase extends Layer {
    */
   evalAffine(): { scale: Float32Array; shift: Float32Array } | null {
     if (!this.trackRunningStats) return null;
-    const c = this.numFeatures;
+    const c = this.numFeatures, eps = this.eps;
     const scale = new Float32Array(c), shift = new Float32Array(c);
+    const variance = this.runningVar.data, mean = this.runningMean.data;
+    const gamma = this.weight ? this.weight.value.data : null, beta = this.bias ? this.bias.value.data : null;
     for (let i = 0; i < c; i++) {
       // The same roundings as the unfused path: invStd is a float32, scale and shift are formed from it as batchNormApply does.
-      const invStd = Math.fround(1 / Math.sqrt(this.runningVar.data[i] + this.eps));
-      const s = (this.weight ? this.weight.value.data[i] : 1) * invStd;
+      const invStd = Math.fround(1 / Math.sqrt(variance[i] + eps));
+      const s = (gamma ? gamma[i] : 1) * invStd;
       scale[i] = s;
-      shift[i] = (this.bias ? this.bias.value.data[i] : 0) - Math.fround(this.runningMean.data[i]) * s;
+      shift[i] = (beta ? beta[i] : 0) - Math.fround(mean[i]) * s;
     }
     return { scale, shift };
   }
