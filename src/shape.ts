@@ -45,7 +45,7 @@ export interface AxisFit {
   size: number;
   exact: boolean;
   /** The formula with its numbers, e.g. "(W - F + 2P)/S + 1 = (10 - 3 + 0)/2 + 1 = 4.5". */
-  formula: string;
+  readonly formula: string;
 }
 
 /** The formula with its numbers for one axis. */
@@ -78,7 +78,8 @@ export function axisFormula(a: WindowAxis): { text: string; value: number } {
  * is inexact and strict is set.
  */
 export function windowOutput(layer: string, inputShape: readonly number[], a: WindowAxis, strict = false): AxisFit {
-  const { text, value } = axisFormula(a);
+  // The formula's text only when it is shown: every forward pass of a windowed layer comes here.
+  const formula = () => axisFormula(a).text;
   const numerator = a.input + a.padBefore + a.padAfter - a.dilation * (a.kernel - 1) - 1;
   let size: number;
   if (a.ceilMode) {
@@ -92,7 +93,7 @@ export function windowOutput(layer: string, inputShape: readonly number[], a: Wi
   if (numerator < 0 || size < 1) {
     throw new ShapeError(
       layer,
-      `${text} gives an output ${axisName(a.label)} below 1 (input ${formatShape(inputShape)}): ` +
+      `${formula()} gives an output ${axisName(a.label)} below 1 (input ${formatShape(inputShape)}): ` +
         `the window (kernel ${a.kernel}, dilation ${a.dilation}) is larger than the padded input ` +
         `(${a.input} + ${a.padBefore + a.padAfter}); use a smaller kernel, more padding or a larger input`,
       inputShape,
@@ -101,12 +102,17 @@ export function windowOutput(layer: string, inputShape: readonly number[], a: Wi
   if (strict && !exact) {
     throw new ShapeError(
       layer,
-      `${text} is not a whole number (input ${formatShape(inputShape)}, ${axisName(a.label)}); ` +
+      `${formula()} is not a whole number (input ${formatShape(inputShape)}, ${axisName(a.label)}); ` +
         `strict mode refuses inexact fits: change the padding, stride or input size so the division is exact, or drop strict`,
       inputShape,
     );
   }
-  return { size, exact, formula: text };
+  return {
+    size, exact,
+    get formula() {
+      return formula();
+    },
+  };
 }
 
 function axisName(label: string): string {
