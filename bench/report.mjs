@@ -50,6 +50,21 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
   }
   const label = { unsupported: "n/a", unavailable: "not run", skipped: "skipped", error: "error" };
 
+  /** With several rounds, every round's value of each cell, in the order measured: how far the machine moved them. */
+  function roundsSection() {
+    if (!(options.rounds > 1)) return [];
+    const shown = libs.filter((l) => cells.some((c) => c.lib === l.id && c.roundValues));
+    const rows = workloads.map((w) => [w.title, ...shown.map((l) => cellOf(l.id, w.id)?.roundValues?.map(formatValue).join(" / ") ?? "")]);
+    return [
+      "## Each round",
+      "",
+      `Every cell measured in ${options.rounds} rounds (the libraries' order reversed every other round); the tables above use each cell's median round.`,
+      "",
+      table(["workload", ...shown.map((l) => l.id)], rows),
+      "",
+    ];
+  }
+
   const medianRows = workloads.map((w) => [
     `${w.title} (${w.unit})`,
     ...libs.map((l) => {
@@ -105,6 +120,7 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
     table(["workload", "stride best", ...others], ratioRows),
     "",
     ...(notes.length ? ["Notes on the cells:", "", ...notes.map((n, i) => `${i + 1}. ${[...n.libs].join(", ")}: ${n.text}`), ""] : []),
+    ...roundsSection(),
     ...(sweep ? ["## stride's sgemm from 128 to 2048", "", sweep, ""] : []),
     ...(gap ? ["## Where the inference gap goes", "", gap] : []),
   ].join("\n");
@@ -113,7 +129,7 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
     "# Benchmarks",
     "",
     "stride next to other CNN libraries, all measured in one run on one machine by `bench/run.mjs`",
-    "(`npx tsc -p . && cd bench && npm install && node run.mjs`). This file is written by that run; do not edit it by hand.",
+    `(\`npm run build && cd bench && npm ci && node run.mjs${options.rounds > 1 ? ` --rounds ${options.rounds}` : ""}\`). This file is written by that run; do not edit it by hand.`,
     "",
     "## Machine",
     "",
@@ -152,6 +168,8 @@ export function renderReport({ machine, cells, libs, workloads, torch, strideBac
     "## Method",
     "",
     "- Training = forward + softmax cross-entropy + backward + SGD update (lr 0.01, momentum 0.9) at batch 64. Inference = forward in evaluation mode without gradients.",
+    "- Cells run workload by workload, every library in turn, so that the libraries compared on one workload are measured minutes apart, not a whole run apart" +
+      (options.rounds > 1 ? `; this run measured every cell in ${options.rounds} rounds, the libraries' order reversed every other round, and each cell shows its median round (of an even count, the lower of the middle two).` : "."),
     "- Each cell (library x workload) runs in its own child process, one at a time. One cold iteration first (warm-up, and it measures how long an iteration takes),",
     `  then a second warm-up and up to 7 timed runs of several iterations within about ${options.budget} s; the table shows the median run.`,
     `  An iteration longer than ${options.budget / 4} s gets up to 3 runs of one iteration within ${options.longBudget} s;`,

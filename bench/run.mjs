@@ -4,6 +4,9 @@
  *
  *   cd bench && npm install && node run.mjs [options]
  *
+ * Cells run workload by workload, every library in turn, so that the
+ * libraries compared on one workload are measured within minutes of each
+ * other rather than a whole run apart (a shared machine's load drifts).
  * Each (library, workload) cell runs in its own child process, one at a time:
  * a crash, a leak or a thread pool in one cannot disturb another, and a cell
  * that hangs is killed. The medians go to a table (stdout) and to
@@ -14,6 +17,8 @@
  *   --libs a,b          only these libraries (ids as in the table, e.g. stride-js,tfjs-wasm,pytorch-1t)
  *   --workloads a,b     only these workloads (e.g. lenet5-train,sgemm)
  *   --budget S          seconds of timed runs per cell (default 3)
+ *   --rounds N          measure every cell N times (default 1), the libraries' order reversed every
+ *                       other round; a cell's value is then the median of its rounds
  *   --quick             small budgets, for trying the bench out (numbers are rough)
  *   --no-gap            skip the per-layer-kind profile of ResNet-50 / VGG-16 inference (bench/profile-gap.mjs)
  *   --gap-runs N        timed runs per cell of that profile (default 7; 3 with --quick)
@@ -39,7 +44,7 @@ const ROOT = join(HERE, "..");
 const PYTHON = "/usr/bin/python3";
 
 function parseCli(argv) {
-  const o = { budget: 3, longBudget: 30, maxIter: 45, estimateSkip: 60, timeout: 180, write: true, out: join(ROOT, "BENCHMARKS.md"), gap: true, gapRuns: 7, sweep: true };
+  const o = { rounds: 1, budget: 3, longBudget: 30, maxIter: 45, estimateSkip: 60, timeout: 180, write: true, out: join(ROOT, "BENCHMARKS.md"), gap: true, gapRuns: 7, sweep: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -50,6 +55,10 @@ function parseCli(argv) {
     if (a === "--libs") o.libs = value().split(",");
     else if (a === "--workloads") o.workloads = value().split(",");
     else if (a === "--budget") o.budget = Number(value());
+    else if (a === "--rounds") {
+      o.rounds = Number(value());
+      if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new Error(`--rounds takes a whole number from 1, got ${argv[i]}`);
+    }
     else if (a === "--quick") Object.assign(o, { budget: 1, longBudget: 8, maxIter: 15, estimateSkip: 20, timeout: 60, gapRuns: 3 });
     else if (a === "--no-gap") o.gap = false;
     else if (a === "--no-sweep") o.sweep = false;
@@ -228,65 +237,74 @@ async function main() {
 
   const libs = libraries(sb.backends, distDir, torch, modelDir, specsPath).filter((l) => !opts.libs || opts.libs.includes(l.id));
   for (const l of libs) if (l.id.startsWith("onnxruntime") && !modelDir && exportNote) l.unavailable = exportNote;
-  const cells = [];
+  /** Each cell's measurement per round, by `${lib}|${workload}`. */
+  const rounds = new Map();
   /** The 1-minute load average before each cell: the machine may be shared, and the report says how busy it was. */
   const loads = [];
-  const total = libs.length * workloads.length;
+  /** Per library, the effective GFLOP/s it reached per kind of workload, for estimating the next ones. */
+  const ratesOf = new Map(libs.map((l) => [l.id, {}]));
+  const perRound = libs.length * workloads.length;
   let done = 0;
   let gap = null;
   let sweep = null;
   try {
-    for (const lib of libs) {
-      /** The effective GFLOP/s this library reached per kind of workload, for estimating the next ones. */
-      const rates = {};
+    for (let round = 0; round < opts.rounds; round++) {
+      const order = round % 2 === 0 ? libs : [...libs].reverse();
       for (const w of workloads) {
-        done++;
-        const flops = iterationFlops(w);
-        const head = `[${String(done).padStart(2)}/${total}] ${lib.id.padEnd(14)} ${w.id.padEnd(15)}`;
-        let cell;
-        if (lib.unavailable) {
-          cell = { lib: lib.id, workload: w.id, status: "unavailable", note: lib.unavailable };
-        } else {
-          const rate = w.kind !== "sgemm" ? rates[w.kind] : undefined;
-          const estimate = rate ? flops / rate.flopsPerSec : 0;
-          if (estimate > opts.estimateSkip) {
-            const minutes = (4 * estimate) / 60;
-            cell = {
-              lib: lib.id, workload: w.id, status: "skipped", estimated: true,
-              note: `would take ~${minutes.toFixed(0)} min (one iteration ≈ ${fmtSec(estimate)} s at the ${rate.source} speed it showed on ${rate.from})`,
-            };
+        for (const lib of order) {
+          const key = `${lib.id}|${w.id}`;
+          // Later rounds measure again only what the first one could measure.
+          if (round > 0 && rounds.get(key)?.[0].status !== "ok") continue;
+          const rates = ratesOf.get(lib.id);
+          done++;
+          const flops = iterationFlops(w);
+          const count = round === 0 ? `${String(done).padStart(2)}/${perRound}` : `round ${round + 1}`;
+          const head = `[${count}] ${lib.id.padEnd(14)} ${w.id.padEnd(15)}`;
+          let cell;
+          if (lib.unavailable) {
+            cell = { lib: lib.id, workload: w.id, status: "unavailable", note: lib.unavailable };
           } else {
-            loads.push(loadavg()[0]);
-            const [cmd, args] = lib.cmd(w.id, timingArgs);
-            const t = performance.now();
-            const r = await runChildProcess(cmd, args, { timeoutSec: opts.timeout, env: lib.env });
-            const wall = (performance.now() - t) / 1000;
-            if (r.results.length) {
-              cell = { ...r.results[r.results.length - 1], lib: lib.id, wallSec: wall };
-              // Every library must have built the same network: its parameter count is the check.
-              const expected = w.net ? analyse(NETS[w.net]()).params : undefined;
-              if (cell.params !== undefined && expected !== undefined && cell.params !== expected) {
-                cell.details = [...(cell.details ?? []), `${w.id}: ${cell.params} parameters, the spec has ${expected}`];
-              }
-            } else if (r.timedOut) {
-              cell = { lib: lib.id, workload: w.id, status: "skipped", note: `one iteration did not finish in ${opts.timeout} s`, wallSec: wall };
+            const rate = w.kind !== "sgemm" ? rates[w.kind] : undefined;
+            const estimate = rate ? flops / rate.flopsPerSec : 0;
+            if (estimate > opts.estimateSkip) {
+              const minutes = (4 * estimate) / 60;
+              cell = {
+                lib: lib.id, workload: w.id, status: "skipped", estimated: true,
+                note: `would take ~${minutes.toFixed(0)} min (one iteration ≈ ${fmtSec(estimate)} s at the ${rate.source} speed it showed on ${rate.from})`,
+              };
             } else {
-              const last = r.stderr.trim().split("\n").filter(Boolean).slice(-1)[0] ?? "";
-              cell = { lib: lib.id, workload: w.id, status: "error", note: `crashed (exit ${r.code ?? r.signal}): ${last.slice(0, 200)}`, wallSec: wall };
+              loads.push(loadavg()[0]);
+              const [cmd, args] = lib.cmd(w.id, timingArgs);
+              const t = performance.now();
+              const r = await runChildProcess(cmd, args, { timeoutSec: opts.timeout, env: lib.env });
+              const wall = (performance.now() - t) / 1000;
+              if (r.results.length) {
+                cell = { ...r.results[r.results.length - 1], lib: lib.id, wallSec: wall };
+                // Every library must have built the same network: its parameter count is the check.
+                const expected = w.net ? analyse(NETS[w.net]()).params : undefined;
+                if (cell.params !== undefined && expected !== undefined && cell.params !== expected) {
+                  cell.details = [...(cell.details ?? []), `${w.id}: ${cell.params} parameters, the spec has ${expected}`];
+                }
+              } else if (r.timedOut) {
+                cell = { lib: lib.id, workload: w.id, status: "skipped", note: `one iteration did not finish in ${opts.timeout} s`, wallSec: wall };
+              } else {
+                const last = r.stderr.trim().split("\n").filter(Boolean).slice(-1)[0] ?? "";
+                cell = { lib: lib.id, workload: w.id, status: "error", note: `crashed (exit ${r.code ?? r.signal}): ${last.slice(0, 200)}`, wallSec: wall };
+              }
             }
           }
+          rounds.set(key, [...(rounds.get(key) ?? []), cell]);
+          if (cell.status === "ok") {
+            const perIter = secPerIteration(w, cell);
+            rates[w.kind] = speed(flops / perIter, w.id);
+          } else if (cell.coldSec) {
+            rates[w.kind] = speed(flops / cell.coldSec, `${w.id} (one iteration)`);
+          }
+          const shown = cell.status === "ok"
+            ? `${formatValue(cell.value)} ${cell.unit}  (${cell.runs} run${cell.runs > 1 ? "s" : ""} x ${cell.itersPerRun} it)`
+            : `${cell.status}: ${cell.note}`;
+          console.log(`${head} ${shown}${cell.wallSec ? `  [${fmtSec(cell.wallSec)} s]` : ""}`);
         }
-        cells.push(cell);
-        if (cell.status === "ok") {
-          const perIter = secPerIteration(w, cell);
-          rates[w.kind] = speed(flops / perIter, w.id);
-        } else if (cell.coldSec) {
-          rates[w.kind] = speed(flops / cell.coldSec, `${w.id} (one iteration)`);
-        }
-        const shown = cell.status === "ok"
-          ? `${formatValue(cell.value)} ${cell.unit}  (${cell.runs} run${cell.runs > 1 ? "s" : ""} x ${cell.itersPerRun} it)`
-          : `${cell.status}: ${cell.note}`;
-        console.log(`${head} ${shown}${cell.wallSec ? `  [${fmtSec(cell.wallSec)} s]` : ""}`);
       }
     }
     machine.state.end = await probeMachineState(distDir);
@@ -303,6 +321,7 @@ async function main() {
     cleanUp();
   }
 
+  const cells = [...rounds.values()].map(medianRound);
   const elapsedMin = (performance.now() - started) / 60000;
   if (loads.length) {
     const sorted = [...loads].sort((a, b) => a - b);
@@ -334,6 +353,17 @@ async function gapProfile(opts, workloads, { distDir, modelDir, specsPath, tmp, 
   console.log(`\nwhere the inference gap goes: ${nets.join(", ")} per layer kind (${libs.join(", ")}; ${opts.gapRuns} runs per cell)`);
   const r = await profileGap({ distDir, modelDir, specsPath, tmp, nets, libs, runs: opts.gapRuns, torch: !!torch });
   return r.markdown;
+}
+
+/**
+ * One cell from its rounds: the round with the median value (the first
+ * round's cell when it was not measured), with every round's value.
+ */
+function medianRound(list) {
+  const ok = list.filter((c) => c.status === "ok");
+  if (ok.length < 2) return list[0];
+  const sorted = [...ok].sort((a, b) => a.value - b.value);
+  return { ...sorted[(sorted.length - 1) >> 1], roundValues: ok.map((c) => c.value) };
 }
 
 /** Seconds per iteration behind an ok cell's value. */
